@@ -1,0 +1,65 @@
+# itchfpga: FPGA + host market-data stack. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.setup-stamp
+SIM    ?= verilator
+JOBS   ?= 2
+OUT    ?= out
+export SIM
+
+APT_PKGS := iverilog python3-venv perl make g++
+
+.PHONY: help setup test test-long test-icarus lint demo bench synth bitstream regs-doc clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Install the toolchain (venv from pyproject pins; iverilog via apt-get). Idempotent
+	@command -v iverilog >/dev/null || $(MAKE) --no-print-directory apt-deps
+
+.PHONY: apt-deps
+apt-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages: $(APT_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	else \
+	  echo "missing Debian packages; run: sudo apt-get install -y $(APT_PKGS)"; \
+	  command -v iverilog >/dev/null || echo "(iverilog missing: SIM=icarus benches will be skipped)"; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
+	  || $(MAKE) --no-print-directory apt-deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+test: setup ## Run the unit tests and the quick cocotb benches
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not long" tests sim
+
+test-long: setup ## Long runs: >= 1M messages through the reference model and the gateware chain
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile -m long tests sim
+
+test-icarus: setup ## The cocotb benches on Icarus Verilog instead of Verilator
+	SIM=icarus $(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "not long" sim
+
+lint: setup ## ruff (100 columns)
+	$(VENV)/bin/ruff check hw host sim tests bench
+
+demo: setup ## Generate the sample market and compute its BBO trace
+	@mkdir -p $(OUT)
+	$(PY) -m host generate --messages 200000 --symbols 16 --seed 1 --out $(OUT)/sample.itch --pcap $(OUT)/sample.pcap
+	$(PY) -m host bbo $(OUT)/sample.itch --out $(OUT)/bbo.csv
+	$(PY) -m host stats $(OUT)/sample.pcap
+
+bench: setup ## Print the benchmark figures (reference model, matching engine, gateware)
+	@set -e; for b in bench/bench_*.py; do echo "=== $$b"; $(PY) $$b; done
+
+clean: ## Remove build outputs
+	rm -rf $(OUT) build sim/*/sim_build .pytest_cache
