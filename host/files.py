@@ -46,7 +46,6 @@ __all__ = [
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_CHUNK_BYTES = 16 << 20
-_MAX_FRAMED = 2 + 0xFFFF  # the largest possible length-prefixed message
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
@@ -110,8 +109,8 @@ def iter_file_chunks(
     path : path-like
         The file (gzip detected by magic).
     chunk_bytes : int, optional
-        Bytes read per step; a yielded chunk is at most ``chunk_bytes`` plus the partial message
-        carried over from the previous read (a message never straddles two chunks).
+        Bytes read per step; a yielded chunk holds at most ``chunk_bytes`` plus the partial
+        message carried over from the previous read (a message never straddles two chunks).
     stats : dict, optional
         Filled with the counters described in the module docstring.
 
@@ -130,7 +129,10 @@ def iter_file_chunks(
     with open_itch(path) as f:
         carry = b""
         while True:
-            data = f.read(max(chunk_bytes, _MAX_FRAMED - len(carry)))
+            need = chunk_bytes
+            if len(carry) >= 2:  # the carried partial message tells how much it still needs
+                need = max(need, 2 + int.from_bytes(carry[:2], "big") - len(carry))
+            data = f.read(need)
             eof = not data
             buf = carry + data if carry else data
             if not buf:
