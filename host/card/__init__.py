@@ -1,0 +1,1 @@
+"""Host driver for the card (see docs/driver.md)."""
