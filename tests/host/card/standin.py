@@ -120,3 +120,72 @@ class StandinTop(wiring.Component):
                         self.bbo.payload[64:96].eq(nkeep),
                     ]
         return m
+
+
+class RegStandinTop(wiring.Component):
+    """Stand-in with the real register slave (:class:`hw.axil.AXILiteRegisters`).
+
+    Data path as :class:`StandinTop` (one record per frame). Register inputs: ``cnt_frames``
+    counts frames, ``cnt_drop_error`` and ``STATUS_STICKY.seen_drop`` frames with the MAC error
+    bit; the subscription and clear strobes set ``STATUS.sub_busy`` / ``clear_busy`` for 5
+    cycles; ``cnt_records`` counts subscription writes with ``sub_valid`` and
+    ``cnt_ignored`` those without. Every other input is 0.
+    """
+
+    def __init__(self, params=None):
+        from hw.axil import AXILiteSignature
+        from hw.regs import U250_PARAMS
+
+        self.params = params or U250_PARAMS
+        super().__init__(
+            {
+                "mac": In(stream.Signature(mac_beat_layout(64))),
+                "bbo": Out(stream.Signature(512)),
+                "axil": In(AXILiteSignature(addr_width=12)),
+            }
+        )
+
+    def elaborate(self, platform):
+        from hw.axil import AXILiteRegisters
+        from hw.regs import build_table
+
+        m = Module()
+        m.submodules.regs = rb = AXILiteRegisters(build_table(self.params))
+        wiring.connect(m, wiring.flipped(self.axil), rb.axil)
+        r = rb.regs
+        frames = Signal(64)
+        errs = Signal(64)
+        subs = Signal(64)
+        unsubs = Signal(64)
+        busy = Signal(3)
+        cbusy = Signal(3)
+        m.d.comb += [
+            r.cnt_frames.eq(frames),
+            r.cnt_drop_error.eq(errs),
+            r.cnt_records.eq(subs),
+            r.cnt_ignored.eq(unsubs),
+            r.sub_busy.eq(busy != 0),
+            r.clear_busy.eq(cbusy != 0),
+        ]
+        with m.If(busy != 0):
+            m.d.sync += busy.eq(busy - 1)
+        with m.If(cbusy != 0):
+            m.d.sync += cbusy.eq(cbusy - 1)
+        with m.If(r.sub_write):
+            m.d.sync += busy.eq(5)
+            with m.If(r.sub_valid):
+                m.d.sync += subs.eq(subs + 1)
+            with m.Else():
+                m.d.sync += unsubs.eq(unsubs + 1)
+        with m.If(r.clear_stale_all | r.clear_stale_slot):
+            m.d.sync += cbusy.eq(5)
+        m.d.comb += self.mac.ready.eq(~self.bbo.valid)
+        with m.If(self.bbo.valid & self.bbo.ready):
+            m.d.sync += self.bbo.valid.eq(0)
+        with m.If(self.mac.valid & self.mac.ready & self.mac.payload.last):
+            m.d.sync += [frames.eq(frames + 1), self.bbo.valid.eq(1)]
+            m.d.sync += self.bbo.payload.eq(frames)
+            with m.If(self.mac.payload.error):
+                m.d.sync += errs.eq(errs + 1)
+                m.d.comb += r.seen_drop.eq(1)
+        return m
