@@ -311,3 +311,103 @@ def symbol_directory(itch) -> dict[str, int]:
         bytes(s).decode("ascii", "replace").strip(): int(loc)
         for s, loc in zip(t["stock"], t["stock_locate"], strict=True)
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Driving the card
+
+
+@dataclass
+class RunResult:
+    """What came out of one replay through a card.
+
+    Attributes
+    ----------
+    raw : numpy.ndarray
+        ``(n, 64)`` ``uint8`` BBO records in output order.
+    rec_cycles : numpy.ndarray or None
+        Card cycle at which each record was accepted (simulated card).
+    beat_cycles : numpy.ndarray or None
+        Card cycle at which each MAC beat was accepted, in send order (simulated card).
+    wall_s : float
+        Wall-clock seconds of the run (sending, simulating, receiving).
+    cycles : int or None
+        Card cycles the run took (simulated card).
+    """
+
+    raw: np.ndarray
+    rec_cycles: np.ndarray | None
+    beat_cycles: np.ndarray | None
+    wall_s: float
+    cycles: int | None
+
+
+def drive(card, feed: Feed, *, batch_frames: int = 1024, progress=None, latency=True):
+    """Send ``feed`` through ``card`` in batches of frames, collecting every record.
+
+    Parameters
+    ----------
+    card : host.card.Card
+    feed : Feed
+    batch_frames : int
+        Frames queued per batch (each batch is one ``send`` + one C++ ``run``).
+    progress : callable, optional
+        Called with the number of messages of each batch once it has been processed.
+    latency : bool
+        Record the accept cycle of every MAC beat (simulated card) for latency.
+    """
+    import time
+
+    t = card.t
+    sim = t.has_cycles
+    if sim and latency:
+        t.record_beat_cycles(True)
+    bb = getattr(t, "beat_bytes", 8)
+    raws, cycs, beats = [], [], []
+    c0 = t.cycle if sim else None
+    msg_per_frame = np.bincount(feed.frame, minlength=feed.n_frames) if progress else None
+    t0 = time.perf_counter()
+
+    def drain():
+        while True:
+            r, c = t.recv_records(1 << 16)
+            if len(r) == 0:
+                return
+            raws.append(r)
+            if c is not None:
+                cycs.append(c)
+
+    for lo in range(0, feed.n_frames, batch_frames):
+        hi = min(feed.n_frames, lo + batch_frames)
+        card.send(feed.slice_frames(lo, hi))
+        while card.run(max_records=1 << 20) == 1:
+            drain()
+        drain()
+        if sim and latency:
+            nb = np.maximum(1, (feed.lens[lo:hi].astype(np.int64) + bb - 1) // bb).sum()
+            beats.append(t.take_beat_cycles(int(nb) + 1))
+        if progress is not None:
+            progress(int(msg_per_frame[lo:hi].sum()))
+    wall = time.perf_counter() - t0
+    empty = np.zeros((0, 64), np.uint8)
+    return RunResult(
+        raw=np.concatenate(raws) if raws else empty,
+        rec_cycles=np.concatenate(cycs) if cycs else (np.zeros(0, np.uint64) if sim else None),
+        beat_cycles=np.concatenate(beats) if beats else None,
+        wall_s=wall,
+        cycles=(t.cycle - c0) if sim else None,
+    )
+
+
+def message_in_cycles(feed: Feed, beat_cycles: np.ndarray, beat_bytes: int = 8) -> np.ndarray:
+    """Cycle at which the last byte of every message of ``feed`` entered the card.
+
+    ``beat_cycles`` holds the accept cycle of every MAC beat in send order (one beat per
+    ``beat_bytes`` of a frame, at least one per frame).
+    """
+    nb = np.maximum(1, (feed.lens.astype(np.int64) + beat_bytes - 1) // beat_bytes)
+    base = np.zeros(nb.size + 1, np.int64)
+    np.cumsum(nb, out=base[1:])
+    if beat_cycles.size != base[-1]:
+        raise ValueError(f"{beat_cycles.size} beat cycles for {base[-1]} beats")
+    return beat_cycles[base[feed.frame] + (feed.end - 1) // beat_bytes]

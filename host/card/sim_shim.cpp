@@ -1,4 +1,5 @@
 // C++ shim around the Verilated top level: the simulated card's clock loop.
+// Assumes a little-endian host (x86-64, AArch64): frame bytes are copied into 32-bit words.
 //
 // Why a shim: pyverilator does not work with Verilator 5, and calling into a Verilated model
 // from Python once per clock through ctypes tops out near 0.7M cycles/s. Here the clock loop
@@ -39,9 +40,17 @@ template <std::size_t N> inline void get(const VlWide<N>& p, uint32_t* w) {
     for (std::size_t i = 0; i < N; ++i) w[i] = p[i];
 }
 
+// OR the low `width` (<= 64) bits of v into the bit string w at bit offset `off`.
 inline void set_bits(uint32_t* w, unsigned off, unsigned width, uint64_t v) {
-    for (unsigned i = 0; i < width; ++i, ++off)
-        if ((v >> i) & 1u) w[off >> 5] |= 1u << (off & 31);
+    if (width < 64) v &= (1ull << width) - 1;
+    while (width) {
+        unsigned sh = off & 31;
+        unsigned n = 32 - sh < width ? 32 - sh : width;
+        w[off >> 5] |= static_cast<uint32_t>((v & ((1ull << n) - 1)) << sh);
+        v >>= n;
+        off += n;
+        width -= n;
+    }
 }
 
 constexpr unsigned MAC_WORDS = (MAC_PAYLOAD_BITS + 31) / 32;
@@ -189,6 +198,10 @@ int64_t card_push_frames(void* h, const uint8_t* buf, const uint32_t* lens, cons
     auto* c = static_cast<Card*>(h);
     int64_t nbeats = 0;
     const uint8_t* p = buf;
+    size_t total = 0;
+    for (int64_t f = 0; f < n; ++f) total += lens[f] ? (lens[f] + BEAT_BYTES - 1) / BEAT_BYTES : 1;
+    c->beats.reserve(c->beats.size() + total * MAC_WORDS);
+    c->beat_last.reserve(c->beat_last.size() + total);
     for (int64_t f = 0; f < n; ++f) {
         uint32_t len = lens[f];
         uint32_t nb = len ? (len + BEAT_BYTES - 1) / BEAT_BYTES : 1;
@@ -198,10 +211,12 @@ int64_t card_push_frames(void* h, const uint8_t* buf, const uint32_t* lens, cons
             size_t at = c->beats.size();
             c->beats.resize(at + MAC_WORDS, 0);
             uint32_t* w = &c->beats[at];
-            uint8_t tmp[(MAC_DATA_BITS + 7) / 8] = {0};
-            std::memcpy(tmp, p + off, k);
-            for (unsigned i = 0; i < BEAT_BYTES; ++i) set_bits(w, MAC_DATA_OFF + 8 * i, 8, tmp[i]);
-            uint64_t keep = k >= 64 ? ~0ull : ((1ull << k) - 1);
+            if (MAC_DATA_OFF % 32 == 0) {
+                std::memcpy(reinterpret_cast<uint8_t*>(w + MAC_DATA_OFF / 32), p + off, k);
+            } else {
+                for (unsigned i = 0; i < k; ++i) set_bits(w, MAC_DATA_OFF + 8 * i, 8, p[off + i]);
+            }
+            uint64_t keep = k >= 64 ? ~0ull : ((1ull << k) - 1);  // contiguous from byte 0
             set_bits(w, MAC_KEEP_OFF, BEAT_BYTES, keep);
             bool last = b + 1 == nb;
             if (last) set_bits(w, MAC_LAST_OFF, 1, 1);
