@@ -1,0 +1,127 @@
+"""The BBO update record the card writes to host memory: 64 bytes, little-endian.
+
+One record per BBO change (the book emits one when a message changes the best bid or offer of
+a subscribed slot). Each record is one beat of the top level's ``bbo`` stream (512 bits, byte 0
+in bits 7:0) and one 64-byte unit of the C2H DMA stream. Pure Python + numpy: the host driver
+reads DMA buffers with ``np.frombuffer(buf, dtype=DTYPE)``.
+
+======  ====  ==============  ====================================================================
+offset  size  field           meaning
+======  ====  ==============  ====================================================================
+0       8     ``seq``         MoldUDP64 sequence number of the message that changed the BBO
+8       8     ``ts_event``    ITCH timestamp of that message (ns since midnight, 48 bits used)
+16      2     ``locate``      ITCH stock locate
+18      2     ``slot``        book slot of that locate
+20      1     ``flags``       bit 0 ``gap``: a sequence gap came before this message;
+                              bit 1 ``bid_valid``, bit 2 ``ask_valid`` (side not empty);
+                              bit 3 ``cleared``: emitted by a clear of the slot, not a message
+21      1     ``msg_type``    ITCH message type (ASCII) that caused the update; 0 for a clear
+22      2     ``reserved0``   0
+24      4     ``bid_px``      best bid price (ITCH price, 4 implied decimals); 0 if empty
+28      4     ``bid_sz``      shares at the best bid (saturates at 2**32-1)
+32      4     ``bid_ct``      orders at the best bid
+36      4     ``ask_px``      best ask price; 0 if empty
+40      4     ``ask_sz``      shares at the best ask
+44      4     ``ask_ct``      orders at the best ask
+48      8     ``record_seq``  records emitted since reset, starting at 0 (a gap = a lost record)
+56      8     ``card_cycles`` core clock cycle counter when the record was emitted
+======  ====  ==============  ====================================================================
+
+An empty side is ``px = sz = ct = 0`` with its valid flag clear, as ``host.book.Bbo`` reports it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["FIELDS", "DTYPE", "RECORD_BYTES", "FLAG_GAP", "FLAG_BID_VALID", "FLAG_ASK_VALID",
+           "FLAG_CLEARED", "pack", "unpack", "to_int", "from_int", "markdown"]
+
+RECORD_BYTES = 64
+
+FLAG_GAP = 1 << 0
+FLAG_BID_VALID = 1 << 1
+FLAG_ASK_VALID = 1 << 2
+FLAG_CLEARED = 1 << 3
+
+# (name, offset, size in bytes, description)
+FIELDS: tuple[tuple[str, int, int, str], ...] = (
+    ("seq", 0, 8, "MoldUDP64 sequence number of the message that changed the BBO"),
+    ("ts_event", 8, 8, "ITCH timestamp (ns since midnight)"),
+    ("locate", 16, 2, "ITCH stock locate"),
+    ("slot", 18, 2, "book slot"),
+    ("flags", 20, 1, "bit0 gap, bit1 bid_valid, bit2 ask_valid, bit3 cleared"),
+    ("msg_type", 21, 1, "ITCH message type (ASCII); 0 for a clear"),
+    ("reserved0", 22, 2, "0"),
+    ("bid_px", 24, 4, "best bid price"),
+    ("bid_sz", 28, 4, "shares at the best bid"),
+    ("bid_ct", 32, 4, "orders at the best bid"),
+    ("ask_px", 36, 4, "best ask price"),
+    ("ask_sz", 40, 4, "shares at the best ask"),
+    ("ask_ct", 44, 4, "orders at the best ask"),
+    ("record_seq", 48, 8, "records emitted since reset"),
+    ("card_cycles", 56, 8, "core clock cycles at emission"),
+)
+
+DTYPE = np.dtype({
+    "names": [f[0] for f in FIELDS],
+    "formats": [{1: "u1", 2: "<u2", 4: "<u4", 8: "<u8"}[f[2]] for f in FIELDS],
+    "offsets": [f[1] for f in FIELDS],
+    "itemsize": RECORD_BYTES,
+})
+"""numpy dtype of one record (little-endian, 64 bytes)."""
+
+
+def _check_layout():
+    pos = 0
+    for name, off, size, _ in FIELDS:
+        if off != pos:
+            raise AssertionError(f"{name}: offset {off} != {pos}")
+        if off % size:
+            raise AssertionError(f"{name}: not naturally aligned")
+        pos += size
+    if pos != RECORD_BYTES:
+        raise AssertionError(f"record is {pos} bytes")
+
+
+_check_layout()
+
+
+def pack(**fields) -> bytes:
+    """64 bytes for the given fields (missing fields are 0; unknown names raise KeyError)."""
+    rec = np.zeros(1, DTYPE)
+    for k, v in fields.items():
+        if k not in DTYPE.names:
+            raise KeyError(k)
+        rec[k] = v
+    return rec.tobytes()
+
+
+def unpack(buf: bytes) -> dict[str, int]:
+    """The fields of one 64-byte record."""
+    if len(buf) != RECORD_BYTES:
+        raise ValueError(f"a record is {RECORD_BYTES} bytes, not {len(buf)}")
+    rec = np.frombuffer(buf, DTYPE)[0]
+    return {k: int(rec[k]) for k in DTYPE.names}
+
+
+def to_int(buf: bytes) -> int:
+    """The 512-bit stream payload of a record (byte 0 in bits 7:0)."""
+    return int.from_bytes(buf, "little")
+
+
+def from_int(value: int) -> bytes:
+    """Inverse of :func:`to_int`."""
+    return int(value).to_bytes(RECORD_BYTES, "little")
+
+
+def field_bits() -> dict[str, tuple[int, int]]:
+    """Field name -> (lsb, width) in the 512-bit payload (for the gateware packer)."""
+    return {name: (8 * off, 8 * size) for name, off, size, _ in FIELDS}
+
+
+def markdown() -> str:
+    lines = ["| offset | bytes | field | meaning |", "| ---: | ---: | --- | --- |"]
+    for name, off, size, desc in FIELDS:
+        lines.append(f"| {off} | {size} | `{name}` | {desc} |")
+    return "\n".join(lines) + "\n"
