@@ -342,7 +342,15 @@ class RunResult:
     cycles: int | None
 
 
-def drive(card, feed: Feed, *, batch_frames: int = 1024, progress=None, latency=True):
+def drive(
+    card,
+    feed: Feed,
+    *,
+    batch_frames: int = 1024,
+    progress=None,
+    latency=True,
+    after_batch=None,
+):
     """Send ``feed`` through ``card`` in batches of frames, collecting every record.
 
     Parameters
@@ -355,6 +363,9 @@ def drive(card, feed: Feed, *, batch_frames: int = 1024, progress=None, latency=
         Called with the number of messages of each batch once it has been processed.
     latency : bool
         Record the accept cycle of every MAC beat (simulated card) for latency.
+    after_batch : callable, optional
+        Called with the end frame index after each batch has been processed (the card is
+        idle then: register accesses see the state after exactly those frames).
     """
     import time
 
@@ -386,6 +397,9 @@ def drive(card, feed: Feed, *, batch_frames: int = 1024, progress=None, latency=
         if sim and latency:
             nb = np.maximum(1, (feed.lens[lo:hi].astype(np.int64) + bb - 1) // bb).sum()
             beats.append(t.take_beat_cycles(int(nb) + 1))
+        if after_batch is not None:
+            after_batch(hi)
+            drain()
         if progress is not None:
             progress(int(msg_per_frame[lo:hi].sum()))
     wall = time.perf_counter() - t0
@@ -411,3 +425,392 @@ def message_in_cycles(feed: Feed, beat_cycles: np.ndarray, beat_bytes: int = 8) 
     if beat_cycles.size != base[-1]:
         raise ValueError(f"{beat_cycles.size} beat cycles for {base[-1]} beats")
     return beat_cycles[base[feed.frame] + (feed.end - 1) // beat_bytes]
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay: card setup, verification, report, plots
+
+
+def resolve_locates(feed: Feed, symbols=None, slots: int | None = None) -> list[int]:
+    """Locates to subscribe: ``symbols`` (names or locate numbers) or every symbol of the feed.
+
+    Raises ``ValueError`` for an unknown symbol, or when there are more than ``slots``.
+    """
+    directory = symbol_directory(feed.itch)
+    if symbols:
+        out = []
+        for s in symbols:
+            s = str(s).strip()
+            if s.isdigit():
+                out.append(int(s))
+            elif s.upper() in directory:
+                out.append(directory[s.upper()])
+            else:
+                raise ValueError(f"symbol {s!r} is not in the feed's stock directory")
+        locs = sorted(set(out))
+    elif directory:
+        locs = sorted(set(directory.values()))
+    else:
+        from host.bulk import parse_records
+
+        recs, _ = parse_records(feed.itch)
+        locs = sorted(set(recs["stock_locate"][np.isin(recs["msg_type"], list(b"AF"))].tolist()))
+    if slots is not None and len(locs) > slots:
+        raise ValueError(
+            f"{len(locs)} symbols but the card has {slots} book slots: choose with --symbols"
+        )
+    return locs
+
+
+def open_sim_card(*, allow_build: bool = True, params: dict | None = None, **kw):
+    """A :class:`host.card.Card` on the simulated card (builds the model if needed)."""
+    from host.card import Card
+    from host.card.sim import SimTransport
+
+    return Card(SimTransport(params=params, allow_build=allow_build, **kw))
+
+
+def setup_card(card, feed: Feed, locates) -> None:
+    """Filters from the feed's destination and session, subscriptions, counters cleared."""
+    card.configure(udp_port=feed.dst_port, ip_dst=feed.dst_ip, session=feed.session)
+    card.subscribe(locates)
+    card.clear_counters()
+    card.clear_sticky()
+
+
+@dataclass
+class Replay:
+    """Everything :func:`replay_through_card` measured."""
+
+    feed: Feed
+    locates: list[int]
+    run: RunResult
+    recs: np.ndarray
+    trace: np.ndarray
+    counters: dict
+    status: dict
+    restarts: list[int]
+    clk_hz: int
+
+
+def replay_through_card(
+    card,
+    feed: Feed,
+    locates,
+    *,
+    batch_frames: int = 1024,
+    progress: bool = False,
+    clear_on_gap: bool = True,
+    latency: bool = True,
+) -> Replay:
+    """Configure ``card``, send ``feed`` through it, and collect records, counters and status.
+
+    With ``clear_on_gap``, after every batch the host reads ``STATUS_STICKY.seen_gap``; when set
+    it empties every book (``clear_stale``) and clears the sticky bit, and the message index is
+    kept in :attr:`Replay.restarts` (the reference restarts from empty books there).
+    """
+    from host.card.model import card_trace, decode
+
+    setup_card(card, feed, locates)
+    frame_msgs = np.bincount(feed.frame, minlength=feed.n_frames)
+    done = np.concatenate([[0], np.cumsum(frame_msgs)])
+    restarts: list[int] = []
+
+    def after(hi):
+        if clear_on_gap and card.field("STATUS_STICKY", "seen_gap"):
+            card.clear_stale()
+            card.clear_sticky("seen_gap")
+            restarts.append(int(done[hi]))
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=feed.n_messages, unit="msg", unit_scale=True, desc="replay")
+    try:
+        run = drive(
+            card,
+            feed,
+            batch_frames=batch_frames,
+            progress=bar.update if bar else None,
+            latency=latency,
+            after_batch=after,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    recs = decode(run.raw)
+    return Replay(
+        feed=feed,
+        locates=list(locates),
+        run=run,
+        recs=recs,
+        trace=card_trace(recs, feed.seq),
+        counters=card.counters(),
+        status=card.status(),
+        restarts=restarts,
+        clk_hz=card.info.params.clk_hz if card.info else 0,
+    )
+
+
+def latency_by_type(rp: Replay) -> dict[str, np.ndarray]:
+    """Cycles from a message's last byte entering the card to its BBO record leaving it.
+
+    Only messages that changed a BBO produce a record, so only their types appear.
+    """
+    from hw import bbo_record
+
+    run = rp.run
+    if run.beat_cycles is None or run.rec_cycles is None:
+        return {}
+    t_in = message_in_cycles(rp.feed, run.beat_cycles)
+    keep = (rp.recs["flags"] & bbo_record.FLAG_CLEARED) == 0
+    idx = rp.trace["msg_index"]
+    ok = idx >= 0
+    lat = run.rec_cycles[keep][ok].astype(np.int64) - t_in[idx[ok]].astype(np.int64)
+    types = rp.feed.mtype[idx[ok]]
+    return {chr(t): lat[types == t] for t in sorted(set(types.tolist()))}
+
+
+def report(rp: Replay, *, label: str = "sim") -> str:
+    """Text report: run figures, counters, latency per message type."""
+    run = rp.run
+    n = rp.feed.n_messages
+    lines = [
+        f"card: {label}; {n:,} messages in {rp.feed.n_frames:,} frames; "
+        f"{len(rp.locates)} symbols subscribed",
+        f"run: {run.wall_s:.2f} s wall, {n / run.wall_s / 1e6:.3f} M msgs/s"
+        + (
+            f"; {run.cycles:,} card cycles = {run.cycles / run.wall_s / 1e6:.2f} M cycles/s "
+            f"simulated, {run.cycles / max(n, 1):.2f} cycles/msg"
+            if run.cycles
+            else ""
+        ),
+    ]
+    if run.cycles and rp.clk_hz:
+        lines.append(
+            f"at the card clock ({rp.clk_hz / 1e6:.2f} MHz) this feed takes "
+            f"{run.cycles / rp.clk_hz * 1e3:.3f} ms = {n / (run.cycles / rp.clk_hz) / 1e6:.1f} "
+            "M msgs/s (frames back to back)"
+        )
+    n_clear = int((rp.recs["flags"] & 8 != 0).sum()) if len(rp.recs) else 0
+    lines.append(
+        f"BBO updates: {len(rp.trace):,} (+{n_clear} from clears); "
+        f"records with the gap flag: {int((rp.recs['flags'] & 1 != 0).sum()):,}; "
+        f"book clears after gaps: {len(rp.restarts)}"
+    )
+    c = rp.counters
+    nonzero = {k: v for k, v in c.items() if v}
+    lines.append("counters (non-zero):")
+    items = list(nonzero.items())
+    for i in range(0, len(items), 4):
+        lines.append("  " + "  ".join(f"{k}={v:,}" for k, v in items[i : i + 4]))
+    lat = latency_by_type(rp)
+    if lat:
+        lines.append("latency, cycles from the message's last byte in to its BBO record out:")
+        lines.append(f"  {'type':>4} {'count':>9} {'min':>6} {'median':>7} {'p99':>6} {'max':>6}")
+        for t, v in lat.items():
+            if v.size:
+                lines.append(
+                    f"  {t!r:>4} {v.size:>9,} {v.min():>6} {int(np.median(v)):>7} "
+                    f"{int(np.percentile(v, 99)):>6} {v.max():>6}"
+                )
+    return "\n".join(lines)
+
+
+def plot(trace: np.ndarray, lat: dict, out_dir: Path, *, locate: int | None = None, names=None):
+    """Write ``bbo_<symbol>.png`` (bid/ask over time) and ``latency.png``; return the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if len(trace):
+        if locate is None:
+            locs, counts = np.unique(trace["locate"], return_counts=True)
+            locate = int(locs[np.argmax(counts)])
+        t = trace[trace["locate"] == locate]
+        name = (names or {}).get(locate, str(locate))
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        secs = t["ts_event"] / 1e9
+        for side, color in (("bid", "tab:green"), ("ask", "tab:red")):
+            px = t[f"{side}_px"].astype(float) / 1e4
+            px[t[f"{side}_ct"] == 0] = np.nan
+            ax.step(secs, px, where="post", color=color, lw=0.8, label=side)
+        ax.set_xlabel("ITCH timestamp, seconds after midnight")
+        ax.set_ylabel("price")
+        ax.set_title(f"{name} (locate {locate}): best bid / ask from the card, {len(t):,} updates")
+        ax.legend()
+        fig.tight_layout()
+        p = out_dir / f"bbo_{name}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    if lat:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        allv = np.concatenate([v for v in lat.values() if v.size])
+        bins = np.arange(allv.min(), allv.max() + 2) - 0.5 if allv.max() - allv.min() < 200 else 100
+        for t, v in lat.items():
+            if v.size:
+                ax.hist(v, bins=bins, histtype="step", label=f"'{t}' ({v.size:,})")
+        ax.set_xlabel("cycles, message last byte in -> BBO record out")
+        ax.set_ylabel("messages")
+        ax.set_yscale("log")
+        ax.set_title("Simulated card latency per ITCH message type")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        p = out_dir / "latency.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line (hooked into host/cli.py)
+
+
+def add_card_arguments(p) -> None:
+    """``--card``, ``--verify``, ``--symbols``, ``--no-build`` (for ``bbo`` and ``replay``)."""
+    p.add_argument(
+        "--card",
+        choices=["model", "sim"],
+        default="model",
+        help="model: the reference book in Python; sim: the Verilated top level",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare the card's BBO trace with the reference; exit 1 at the first difference",
+    )
+    p.add_argument("--symbols", nargs="+", help="symbols (or locate numbers) to subscribe")
+    p.add_argument(
+        "--no-build", action="store_true", help="fail instead of building the simulated card"
+    )
+
+
+def register(subparsers) -> None:
+    """Add the ``replay`` subcommand to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "replay",
+        help="replay an ITCH file or a MoldUDP64 pcap through the card",
+        description="Packetize a NASDAQ ITCH 5.0 file (or read a MoldUDP64 pcap), run it "
+        "through the card, report counters, BBO updates, messages/s and latency per message "
+        "type, and write plots.",
+    )
+    p.add_argument("input", help="NASDAQ ITCH 5.0 file (.gz ok) or pcap")
+    add_card_arguments(p)
+    p.add_argument("--out", default="out/replay", help="output folder (plots, bbo.csv)")
+    p.add_argument("--plot-symbol", help="symbol for the bid/ask plot (default: most updates)")
+    p.add_argument("--batch-frames", type=int, default=1024, help="frames per batch")
+    p.add_argument(
+        "--drop-packets",
+        type=int,
+        nargs="*",
+        default=[],
+        help="packet indices to leave out (makes sequence gaps; ITCH input only)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_replay)
+
+
+def _run_model(feed: Feed, locates, out: Path, plot_name, names) -> int:
+    import time
+
+    from host.card.model import reference_trace
+
+    t0 = time.perf_counter()
+    trace = reference_trace(feed.itch, locates)
+    wall = time.perf_counter() - t0
+    n = feed.n_messages
+    print(f"card: model (reference book); {n:,} messages; {len(locates)} symbols")
+    print(f"run: {wall:.2f} s wall, {n / wall / 1e6:.3f} M msgs/s; BBO updates: {len(trace):,}")
+    _write_csv(trace, out / "bbo.csv")
+    for p in plot(trace, {}, out, locate=plot_name, names=names):
+        print(f"plot: {p}")
+    return 0
+
+
+def _write_csv(trace, path: Path) -> None:
+    from host.book import write_bbo_csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        write_bbo_csv(fh, trace)
+    print(f"BBO trace: {path}")
+
+
+def verify(rp: Replay) -> int:
+    """Compare the card's trace with the reference; print the first difference. 0 if equal."""
+    from host.card.model import first_difference, format_difference, reference_trace
+
+    ref = reference_trace(rp.feed.itch, rp.locates, restarts=rp.restarts)
+    i = first_difference(rp.trace, ref)
+    if i is None:
+        print(f"verify: OK, {len(ref):,} BBO updates identical to the reference model")
+        return 0
+    print("verify: FAILED\n" + format_difference(rp.trace, ref, i))
+    return 1
+
+
+def run_replay(args) -> int:
+    """Handler of ``python -m host replay``."""
+    out = Path(args.out)
+    kw = {}
+    if getattr(args, "drop_packets", None):
+        kw["drop_packets"] = args.drop_packets
+    feed = load_feed(args.input, **kw)
+    directory = symbol_directory(feed.itch)
+    names = {v: k for k, v in directory.items()}
+    plot_loc = None
+    if getattr(args, "plot_symbol", None):
+        plot_loc = resolve_locates(feed, [args.plot_symbol])[0]
+    if args.card == "model":
+        return _run_model(feed, resolve_locates(feed, args.symbols), out, plot_loc, names)
+    card = open_sim_card(allow_build=not args.no_build)
+    try:
+        locates = resolve_locates(feed, args.symbols, card.slots)
+        rp = replay_through_card(
+            card,
+            feed,
+            locates,
+            batch_frames=args.batch_frames,
+            progress=not args.no_progress,
+        )
+    finally:
+        card.close()
+    print(report(rp))
+    _write_csv(rp.trace, out / "bbo.csv")
+    for p in plot(rp.trace, latency_by_type(rp), out, locate=plot_loc, names=names):
+        print(f"plot: {p}")
+    return verify(rp) if args.verify else 0
+
+
+def run_bbo_card(args, out_fh) -> int:
+    """``python -m host bbo INPUT --card sim [--verify]``: the card's BBO trace as CSV.
+
+    Writes the same CSV as ``--card model`` (:func:`host.book.write_bbo_csv`) to ``out_fh``.
+    """
+    from host.book import write_bbo_csv
+
+    feed = load_feed(args.input)
+    card = open_sim_card(allow_build=not getattr(args, "no_build", False))
+    try:
+        locates = resolve_locates(feed, getattr(args, "symbols", None), card.slots)
+        rp = replay_through_card(card, feed, locates, latency=False)
+    finally:
+        card.close()
+    write_bbo_csv(out_fh, rp.trace)
+    if getattr(args, "verify", False):
+        import sys
+
+        saved = sys.stdout
+        sys.stdout = sys.stderr  # keep the CSV clean when it goes to stdout
+        try:
+            return verify(rp)
+        finally:
+            sys.stdout = saved
+    return 0

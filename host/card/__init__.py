@@ -1,10 +1,10 @@
 """Host driver for the card: one :class:`Card` API over any :mod:`~host.card.transport`.
 
 >>> from host.card import Card
->>> with Card.open("sim") as card:                  # or "xdma", or "model"
+>>> with Card.open("sim") as card:                  # or "xdma"
 ...     card.configure(udp_port=26477, ip_dst="233.54.12.111")
 ...     card.subscribe(locates=[1, 2, 3])
-...     card.send(frames)                           # Ethernet frames (simulation / model)
+...     card.send(frames)                           # Ethernet frames (simulated card)
 ...     card.run()
 ...     for batch in card.batches():                # numpy structured arrays
 ...         ...
@@ -69,7 +69,7 @@ class CardInfo:
 
 
 def open_transport(kind: str = "sim", **kw) -> Transport:
-    """Open a transport by name: ``"sim"``, ``"xdma"`` or ``"model"`` (keywords go to it)."""
+    """Open a transport by name: ``"sim"`` or ``"xdma"`` (keywords go to it)."""
     if kind == "sim":
         from host.card.sim import SimTransport
 
@@ -78,11 +78,7 @@ def open_transport(kind: str = "sim", **kw) -> Transport:
         from host.card.xdma import XdmaTransport
 
         return XdmaTransport(**kw)
-    if kind == "model":
-        from host.card.model import ModelTransport
-
-        return ModelTransport(**kw)
-    raise ValueError(f"unknown card kind {kind!r}: use 'sim', 'xdma' or 'model'")
+    raise ValueError(f"unknown card kind {kind!r}: use 'sim' or 'xdma'")
 
 
 def _ip(value) -> int:
@@ -389,7 +385,7 @@ class Card:
 
     # ------------------------------------------------------------------ data path
     def send(self, frames, **kw) -> int:
-        """Queue Ethernet frames for the card (simulation, model, or a frame sink on xdma)."""
+        """Queue Ethernet frames for the card (simulated card, or a frame sink on xdma)."""
         return self.t.send_frames(frames, **kw)
 
     def run(self, **kw) -> int:
@@ -409,7 +405,7 @@ class Card:
         return decode_records(raw, cyc)
 
     def batches(self, max_records: int = 1 << 16) -> Iterator[np.ndarray]:
-        """Decoded batches until the transport has nothing pending (simulation / model)."""
+        """Decoded batches until the transport has nothing pending."""
         while True:
             b = self.read_batch(max_records)
             if len(b) == 0:
@@ -435,7 +431,8 @@ def decode_records(raw: np.ndarray, cycles: np.ndarray | None = None) -> np.ndar
     """Decode ``(n, 64)`` raw records with :mod:`hw.bbo_record` (adds ``cycle`` if given)."""
     from hw import bbo_record
 
-    rec = bbo_record.decode(raw)
+    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+    rec = raw.reshape(-1).view(bbo_record.DTYPE)
     if cycles is None:
         return rec
     out = np.empty(len(rec), dtype=_with_cycle(rec.dtype))

@@ -1,0 +1,126 @@
+"""The reference for what the card must emit, and the comparison used by ``--verify``.
+
+The reference is the project's reference book (:func:`host.fastbook.bbo_trace_records`, proven
+equal to the readable :mod:`host.book`) run over the messages the card was given, restricted to
+the subscribed locates. The card's records (:mod:`hw.bbo_record`) are turned into the same
+:data:`host.book.BBO_DTYPE` rows (the ``bbo`` CSV) so that both sides compare row by row.
+
+Two card-specific rules:
+
+* Sizes: the card's ``bid_sz``/``ask_sz`` are 32 bits and saturate at ``2**32 - 1``; the
+  reference sizes are clipped the same way before comparing.
+* Clears (:meth:`host.card.Card.clear_stale`): the card empties the slot's book and may emit a
+  record flagged ``cleared``. Those records are not message-driven and are left out of the
+  trace; the reference restarts from an empty book at the same message (``restarts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from host.book import BBO_COLUMNS, BBO_DTYPE
+from hw import bbo_record
+
+__all__ = ["decode", "card_trace", "reference_trace", "first_difference", "format_difference"]
+
+U32_MAX = (1 << 32) - 1
+
+
+def decode(raw: np.ndarray) -> np.ndarray:
+    """``(n, 64)`` raw records -> :data:`hw.bbo_record.DTYPE` array (no copy)."""
+    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, bbo_record.RECORD_BYTES)
+    return raw.reshape(-1).view(bbo_record.DTYPE)
+
+
+def card_trace(recs: np.ndarray, seq_of_index: np.ndarray) -> np.ndarray:
+    """Card records -> :data:`host.book.BBO_DTYPE` rows (``cleared`` records dropped).
+
+    Parameters
+    ----------
+    recs : numpy.ndarray
+        Decoded records (:data:`hw.bbo_record.DTYPE`).
+    seq_of_index : numpy.ndarray
+        Sorted MoldUDP64 sequence number of every message given to the card; a record's
+        ``msg_index`` is the position of its ``seq`` in it (``-1`` for a sequence number that
+        was never sent, which then shows up as a difference).
+    """
+    recs = recs[(recs["flags"] & bbo_record.FLAG_CLEARED) == 0]
+    out = np.zeros(len(recs), BBO_DTYPE)
+    seq = recs["seq"].astype(np.int64)
+    idx = np.searchsorted(seq_of_index, seq)
+    idx_c = np.minimum(idx, max(len(seq_of_index) - 1, 0))
+    ok = (idx < len(seq_of_index)) & (seq_of_index[idx_c] == seq) if len(seq_of_index) else idx < 0
+    out["msg_index"] = np.where(ok, idx, -1)
+    for c in BBO_COLUMNS[1:]:
+        out[c] = recs[c]
+    return out
+
+
+def reference_trace(
+    itch,
+    locates: Iterable[int] | None = None,
+    *,
+    restarts: Iterable[int] = (),
+) -> np.ndarray:
+    """The BBO trace the card must produce for ``itch`` (NASDAQ framing).
+
+    Parameters
+    ----------
+    itch : bytes
+        The messages the card processed, in order.
+    locates : iterable of int, optional
+        Subscribed locates (all when ``None``).
+    restarts : iterable of int
+        Message indices before which every book was cleared (``clear_stale()`` of all slots).
+    """
+    from host.bulk import parse_records
+    from host.fastbook import bbo_trace_records
+
+    recs, _stats = parse_records(itch)
+    locs = None if locates is None else sorted(set(int(x) for x in locates))
+    cuts = sorted(set(int(r) for r in restarts))
+    parts = []
+    bounds = [0, *cuts, None]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        sel = recs["msg_index"] >= lo
+        if hi is not None:
+            sel &= recs["msg_index"] < hi
+        tr, _ = bbo_trace_records(recs[sel], locates=locs)
+        parts.append(tr)
+    out = np.concatenate(parts) if parts else np.zeros(0, BBO_DTYPE)
+    out["bid_sz"] = np.minimum(out["bid_sz"], U32_MAX)
+    out["ask_sz"] = np.minimum(out["ask_sz"], U32_MAX)
+    return out
+
+
+def first_difference(card: np.ndarray, ref: np.ndarray) -> int | None:
+    """Index of the first row where two BBO traces differ (or where one ends), else None."""
+    n = min(len(card), len(ref))
+    if n:
+        neq = np.zeros(n, bool)
+        for c in BBO_COLUMNS:
+            neq |= card[c][:n].astype(np.int64) != ref[c][:n].astype(np.int64)
+        hit = np.flatnonzero(neq)
+        if hit.size:
+            return int(hit[0])
+    if len(card) != len(ref):
+        return n
+    return None
+
+
+def format_difference(card: np.ndarray, ref: np.ndarray, i: int, context: int = 2) -> str:
+    """A readable account of the difference at row ``i`` (with a few rows before it)."""
+
+    def row(t, k):
+        if k >= len(t):
+            return "(no row)"
+        return " ".join(f"{c}={int(t[c][k])}" for c in BBO_COLUMNS)
+
+    lines = [f"first difference at BBO row {i} (card {len(card)} rows, reference {len(ref)}):"]
+    for k in range(max(0, i - context), i + 1):
+        mark = ">" if k == i else " "
+        lines.append(f"{mark} card {row(card, k)}")
+        lines.append(f"{mark} ref  {row(ref, k)}")
+    return "\n".join(lines)
