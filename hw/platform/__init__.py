@@ -1,0 +1,1 @@
+"""Board platforms and card wrappers (Alveo U250)."""

@@ -1,0 +1,481 @@
+"""Alveo U250 platform and card wrapper: CMAC (100G MAC) -> core -> XDMA (PCIe DMA + AXI-Lite BAR).
+
+``python -m hw.platform.alveo build [--out build/alveo]`` writes the complete Vivado build tree
+(Verilog, XDC, TCL including the ``create_ip`` commands of the vendor IP) and, when ``vivado``
+is on PATH, runs it through Amaranth's Xilinx (Vivado) toolchain. See ``docs/alveo.md``.
+
+Clocking
+--------
+* ``core``: the CMAC user clock ``gt_txusrclk2`` (322.265625 MHz for 100GBASE-R4), which also
+  clocks the CMAC RX AXI-Stream (``rx_clk`` is tied to it). The ingress, book, record packer and
+  register block run here.
+* ``pcie``: XDMA ``axi_aclk`` (250 MHz for Gen3 x16, 512-bit). The AXI-Lite BAR crosses into
+  ``core`` through a Xilinx ``axi_clock_converter`` (``axil_cdc_0``); the BBO records cross
+  from ``core`` through an Amaranth ``AsyncFIFO``.
+* ``init``: SYSCLK0 300 MHz / 3 = 100 MHz (``BUFGCE_DIV``): CMAC ``init_clk`` and ``drp_clk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from amaranth import (
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+)
+from amaranth.build import Attrs, Clock, DiffPairs, Pins, PinsN, Resource, Subsignal
+from amaranth.hdl import DomainRenamer
+from amaranth.lib import data, wiring
+from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.fifo import AsyncFIFO, SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.vendor import XilinxPlatform
+
+from hw.layouts import mac_beat_layout
+
+__all__ = ["AlveoU250Platform", "AlveoWrapper", "MacDownsizer", "ip_tcl", "main"]
+
+GT_PIN_PREFIX = "GT_"
+"""Pins named ``GT_*`` are placeholders for transceiver pins: no LOC is written for them, the
+vendor IP's GT site selection (``GT_GROUP_SELECT`` / PCIe block location) places them."""
+
+
+def _gt(prefix: str, n: int) -> str:
+    return " ".join(f"{GT_PIN_PREFIX}{prefix}{i}" for i in range(n))
+
+
+class AlveoU250Platform(XilinxPlatform):
+    """Xilinx Alveo U250 (``xcu250-figd2104-2L-e``).
+
+    Pins from the AU200/AU250 master XDC (Xilinx Alveo lounge): SYSCLK0 300 MHz on AY37/AY38,
+    PCIe reference clock on AM11/AM10 (MGTREFCLK0 of quad 226), PCIe PERST# on BD21, QSFP0
+    reference clock 156.25 MHz (SI570) on M11/M10 (MGTREFCLK0 of quad 231, the clock OpenNIC
+    uses with CMACE4_X0Y8 / GTs X1Y44~X1Y47), QSFP0 sideband pins on bank 64.
+    The GT lanes have no LOC (see :data:`GT_PIN_PREFIX`). Check against UG1289 before
+    building for a card revision this was not written for. The card has no user LEDs wired to
+    the FPGA; status goes through the register map.
+    """
+
+    device = "xcu250"
+    package = "figd2104"
+    speed = "2L-e"
+    default_clk = "sysclk0"
+    default_rst = None
+    resources = [
+        Resource("sysclk0", 0, DiffPairs("AY37", "AY38", dir="i"), Clock(300e6),
+                 Attrs(IOSTANDARD="DIFF_POD12_DCI")),
+        Resource("pcie_refclk", 0, DiffPairs("AM11", "AM10", dir="i"), Clock(100e6)),
+        Resource("pcie_perst", 0, PinsN("BD21", dir="i"), Attrs(IOSTANDARD="LVCMOS12")),
+        Resource("pcie_gt", 0,
+                 Subsignal("rx", DiffPairs(_gt("PCIE_RXP", 16), _gt("PCIE_RXN", 16), dir="i")),
+                 Subsignal("tx", DiffPairs(_gt("PCIE_TXP", 16), _gt("PCIE_TXN", 16), dir="o"))),
+        Resource("qsfp0_refclk", 0, DiffPairs("M11", "M10", dir="i"), Clock(156.25e6)),
+        Resource("qsfp0_gt", 0,
+                 Subsignal("rx", DiffPairs(_gt("QSFP0_RXP", 4), _gt("QSFP0_RXN", 4), dir="i")),
+                 Subsignal("tx", DiffPairs(_gt("QSFP0_TXP", 4), _gt("QSFP0_TXN", 4), dir="o"))),
+        Resource("qsfp0_ctl", 0,
+                 Subsignal("modsel_n", Pins("BE16", dir="o")),
+                 Subsignal("reset_n", Pins("BE17", dir="o")),
+                 Subsignal("lpmode", Pins("BD18", dir="o")),
+                 Attrs(IOSTANDARD="LVCMOS12")),
+    ]
+    connectors = []
+
+    def iter_port_constraints_bits(self):
+        for name, pin, attrs in super().iter_port_constraints_bits():
+            if not pin.startswith(GT_PIN_PREFIX):
+                yield name, pin, attrs
+
+
+# ------------------------------------------------------------------------------------------------
+# Vendor IP: create_ip commands (the IP is generated inside the Vivado run)
+
+CMAC_IP = "cmac_usplus_0"
+XDMA_IP = "xdma_0"
+AXIL_CDC_IP = "axil_cdc_0"
+
+
+def ip_tcl() -> str:
+    """TCL run after the sources are read: creates, generates and synthesizes the vendor IP."""
+    return f"""
+# --- vendor IP (hw/platform/alveo.py ip_tcl) ---
+create_ip -name cmac_usplus -vendor xilinx.com -library ip -module_name {CMAC_IP}
+set_property -dict {{
+    CONFIG.CMAC_CAUI4_MODE {{1}}
+    CONFIG.NUM_LANES {{4x25}}
+    CONFIG.GT_REF_CLK_FREQ {{156.25}}
+    CONFIG.USER_INTERFACE {{AXIS}}
+    CONFIG.GT_DRP_CLK {{100.00}}
+    CONFIG.INCLUDE_RS_FEC {{1}}
+    CONFIG.ENABLE_AXI_INTERFACE {{0}}
+    CONFIG.CMAC_CORE_SELECT {{CMACE4_X0Y8}}
+    CONFIG.GT_GROUP_SELECT {{X1Y44~X1Y47}}
+    CONFIG.RX_MAX_PACKET_LEN {{9600}}
+}} [get_ips {CMAC_IP}]
+
+create_ip -name xdma -vendor xilinx.com -library ip -module_name {XDMA_IP}
+set_property -dict {{
+    CONFIG.mode_selection {{Advanced}}
+    CONFIG.pl_link_cap_max_link_width {{X16}}
+    CONFIG.pl_link_cap_max_link_speed {{8.0_GT/s}}
+    CONFIG.axi_data_width {{512_bit}}
+    CONFIG.axisten_freq {{250}}
+    CONFIG.xdma_axi_intf_mm {{AXI_Stream}}
+    CONFIG.xdma_rnum_chnl {{1}}
+    CONFIG.xdma_wnum_chnl {{1}}
+    CONFIG.axilite_master_en {{true}}
+    CONFIG.axilite_master_size {{1}}
+    CONFIG.axilite_master_scale {{Megabytes}}
+    CONFIG.pf0_device_id {{903F}}
+    CONFIG.pcie_blk_locn {{PCIE4C_X1Y0}}
+}} [get_ips {XDMA_IP}]
+
+create_ip -name axi_clock_converter -vendor xilinx.com -library ip -module_name {AXIL_CDC_IP}
+set_property -dict {{
+    CONFIG.PROTOCOL {{AXI4LITE}}
+    CONFIG.ADDR_WIDTH {{32}}
+    CONFIG.DATA_WIDTH {{32}}
+    CONFIG.ACLK_ASYNC {{1}}
+}} [get_ips {AXIL_CDC_IP}]
+
+generate_target all [get_ips]
+synth_ip [get_ips]
+"""
+
+
+# ------------------------------------------------------------------------------------------------
+# 512 -> 64 bit MAC stream downsizer
+
+
+class MacDownsizer(wiring.Component):
+    """CMAC RX AXI-Stream (512-bit, no backpressure) -> ``mac_beat_layout(64)`` stream.
+
+    A frame is admitted only if the packet FIFO has room for a maximum-size frame when its first
+    beat arrives; otherwise the whole frame is dropped and ``overflow`` pulses (count it). Admitted
+    frames are never cut. Each 512-bit beat then leaves as up to 8 64-bit beats (the last 512-bit
+    beat as many as its ``tkeep`` needs); ``error`` (CMAC ``rx_axis_tuser``) is set on the last
+    64-bit beat.
+
+    Throughput: one 64-bit beat per cycle out (20.6 Gb/s at 322 MHz); bursts above that are
+    absorbed by the FIFO (``depth`` beats of 64 bytes). Latency: 3 cycles plus the FIFO.
+    """
+
+    def __init__(self, *, depth: int = 512, max_frame_bytes: int = 9600):
+        if not isinstance(depth, int) or not isinstance(max_frame_bytes, int):
+            raise TypeError("depth and max_frame_bytes must be ints")
+        self.max_beats = -(-max_frame_bytes // 64)
+        if depth < 2 * self.max_beats:
+            raise ValueError(f"depth {depth} < 2 x {self.max_beats} beats of a maximum frame")
+        self.depth = depth
+        super().__init__({
+            "rx_tdata": In(512), "rx_tkeep": In(64), "rx_tlast": In(1), "rx_tuser": In(1),
+            "rx_tvalid": In(1),
+            "o_payload": Out(mac_beat_layout(64)), "o_valid": Out(1), "o_ready": In(1),
+            "overflow": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        beat = data.StructLayout({"data": 512, "keep": 64, "last": 1, "error": 1})
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=beat.size, depth=self.depth)
+        w = data.View(beat, fifo.w_data)
+        in_frame = Signal()
+        dropping = Signal()
+        room = Signal()
+        m.d.comb += room.eq(fifo.w_level <= self.depth - self.max_beats)
+        m.d.sync += self.overflow.eq(0)
+        with m.If(self.rx_tvalid):
+            first = ~in_frame
+            admit = Mux(first, room, ~dropping)
+            m.d.comb += [
+                fifo.w_en.eq(admit),
+                w.data.eq(self.rx_tdata), w.keep.eq(self.rx_tkeep),
+                w.last.eq(self.rx_tlast), w.error.eq(self.rx_tuser),
+            ]
+            m.d.sync += in_frame.eq(~self.rx_tlast)
+            with m.If(first):
+                m.d.sync += dropping.eq(~room)
+                m.d.sync += self.overflow.eq(~room)
+
+        # unpack: hold one 512-bit beat, emit 64-bit words
+        r = data.View(beat, fifo.r_data)
+        cur = Signal(beat)
+        have = Signal()
+        idx = Signal(3)
+        nwords = Signal(4)  # words in the held beat (1..8)
+        m.d.comb += fifo.r_en.eq(~have)
+        with m.If(fifo.r_rdy & ~have):
+            ones = sum(r.keep[i] for i in range(64))
+            m.d.sync += [cur.eq(r), have.eq(1), idx.eq(0),
+                         nwords.eq(Mux(r.last, (ones + 7) >> 3, 8))]
+        word_keep = Signal(8)
+        m.d.comb += word_keep.eq(cur.keep.word_select(idx, 8))
+        final = Signal()
+        m.d.comb += final.eq(idx + 1 == nwords)
+        m.d.comb += [
+            self.o_valid.eq(have),
+            self.o_payload.data.eq(cur.data.word_select(idx, 64)),
+            self.o_payload.keep.eq(word_keep),
+            self.o_payload.last.eq(cur.last & final),
+            self.o_payload.error.eq(cur.error & cur.last & final),
+        ]
+        with m.If(have & self.o_ready):
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(final):
+                m.d.sync += have.eq(0)
+        return m
+
+
+# ------------------------------------------------------------------------------------------------
+# Wrapper
+
+
+def _default_core():
+    """The project's top level (hw.top.Top) with the U250 parameters."""
+    from hw.top import Top  # noqa: PLC0415 - lands with issue 5 step 5
+
+    return Top()
+
+
+class AlveoWrapper(Elaboratable):
+    """CMAC RX -> :class:`MacDownsizer` -> core; XDMA AXI-Lite BAR -> core registers;
+    core BBO records -> XDMA C2H stream (one 64-byte record per beat, ``tlast`` on every record).
+
+    ``core`` is an Amaranth component with the ports of ``docs/CONTRACTS.md`` (``mac``, ``bbo``,
+    ``axil``), elaborated in the ``core`` clock domain.
+    """
+
+    def __init__(self, core=None):
+        self.core = core
+
+    def elaborate(self, platform):
+        m = Module()
+        core = self.core if self.core is not None else _default_core()
+
+        # ---- clocks and resets
+        sysclk = platform.request("sysclk0", 0)
+        m.domains.init = ClockDomain("init", reset_less=True)
+        m.submodules.init_div = Instance(
+            "BUFGCE_DIV", p_BUFGCE_DIVIDE=3, i_I=sysclk.i, i_CE=Const(1), i_CLR=Const(0),
+            o_O=ClockSignal("init"))
+        m.domains.core = ClockDomain("core")
+        m.domains.pcie = ClockDomain("pcie")
+
+        # ---- PCIe / XDMA
+        perst = platform.request("pcie_perst", 0)
+        pref = platform.request("pcie_refclk", 0, dir="-")
+        pgt = platform.request("pcie_gt", 0, dir={"rx": "-", "tx": "-"})
+        sys_clk, sys_clk_gt = Signal(), Signal()
+        m.submodules.pcie_refbuf = Instance(
+            "IBUFDS_GTE4", p_REFCLK_HROW_CK_SEL=0b00, i_I=pref.p, i_IB=pref.n, i_CEB=Const(0),
+            o_O=sys_clk_gt, o_ODIV2=sys_clk)
+        axi_aresetn = Signal()
+        x = {n: Signal(w, name=f"xdma_{n}") for n, w in [
+            ("awaddr", 32), ("awvalid", 1), ("awready", 1), ("wdata", 32), ("wstrb", 4),
+            ("wvalid", 1), ("wready", 1), ("bresp", 2), ("bvalid", 1), ("bready", 1),
+            ("araddr", 32), ("arvalid", 1), ("arready", 1), ("rdata", 32), ("rresp", 2),
+            ("rvalid", 1), ("rready", 1), ("awprot", 3), ("arprot", 3)]}
+        c2h_tdata, c2h_tvalid, c2h_tready = Signal(512), Signal(), Signal()
+        m.submodules.xdma = Instance(
+            XDMA_IP,
+            i_sys_clk=sys_clk, i_sys_clk_gt=sys_clk_gt, i_sys_rst_n=~perst.i,
+            i_pci_exp_rxp=pgt.rx.p, i_pci_exp_rxn=pgt.rx.n,
+            o_pci_exp_txp=pgt.tx.p, o_pci_exp_txn=pgt.tx.n,
+            o_axi_aclk=ClockSignal("pcie"), o_axi_aresetn=axi_aresetn,
+            i_usr_irq_req=Const(0, 1),
+            **{f"o_m_axil_{n}": s for n, s in x.items()
+               if n in ("awaddr", "awvalid", "wdata", "wstrb", "wvalid", "bready", "araddr",
+                        "arvalid", "rready", "awprot", "arprot")},
+            **{f"i_m_axil_{n}": s for n, s in x.items()
+               if n in ("awready", "wready", "bresp", "bvalid", "arready", "rdata", "rresp",
+                        "rvalid")},
+            i_s_axis_c2h_tdata_0=c2h_tdata, i_s_axis_c2h_tkeep_0=Const(2**64 - 1, 64),
+            i_s_axis_c2h_tlast_0=Const(1), i_s_axis_c2h_tvalid_0=c2h_tvalid,
+            o_s_axis_c2h_tready_0=c2h_tready,
+            i_m_axis_h2c_tready_0=Const(1),
+        )
+        m.d.comb += ResetSignal("pcie").eq(~axi_aresetn)
+
+        # ---- CMAC
+        qref = platform.request("qsfp0_refclk", 0, dir="-")
+        qgt = platform.request("qsfp0_gt", 0, dir={"rx": "-", "tx": "-"})
+        qctl = platform.request("qsfp0_ctl", 0)
+        m.d.comb += [qctl.modsel_n.o.eq(0), qctl.reset_n.o.eq(1), qctl.lpmode.o.eq(0)]
+        usr_rx_reset, rx_aligned = Signal(), Signal()
+        rx = {n: Signal(w, name=f"cmac_rx_{n}") for n, w in
+              [("tdata", 512), ("tkeep", 64), ("tlast", 1), ("tuser", 1), ("tvalid", 1)]}
+        m.submodules.cmac = Instance(
+            CMAC_IP,
+            i_gt_ref_clk_p=qref.p, i_gt_ref_clk_n=qref.n,
+            i_gt_rxp_in=qgt.rx.p, i_gt_rxn_in=qgt.rx.n,
+            o_gt_txp_out=qgt.tx.p, o_gt_txn_out=qgt.tx.n,
+            i_init_clk=ClockSignal("init"), i_drp_clk=ClockSignal("init"),
+            i_sys_reset=~axi_aresetn, i_gt_loopback_in=Const(0, 12),
+            i_core_rx_reset=Const(0), i_core_tx_reset=Const(0), i_core_drp_reset=Const(0),
+            i_drp_addr=Const(0, 10), i_drp_di=Const(0, 16), i_drp_en=Const(0), i_drp_we=Const(0),
+            o_gt_txusrclk2=ClockSignal("core"), i_rx_clk=ClockSignal("core"),
+            o_usr_rx_reset=usr_rx_reset,
+            **{f"o_rx_axis_{n}": s for n, s in rx.items()},
+            i_ctl_rx_enable=Const(1), i_ctl_rx_force_resync=Const(0),
+            i_ctl_rx_test_pattern=Const(0), o_stat_rx_aligned=rx_aligned,
+            i_ctl_tx_enable=rx_aligned, i_ctl_tx_send_rfi=~rx_aligned,
+            i_ctl_tx_send_idle=Const(0), i_ctl_tx_send_lfi=Const(0),
+            i_ctl_tx_test_pattern=Const(0),
+            i_tx_axis_tvalid=Const(0), i_tx_axis_tdata=Const(0, 512),
+            i_tx_axis_tkeep=Const(0, 64), i_tx_axis_tlast=Const(0), i_tx_axis_tuser=Const(0),
+            i_tx_preamblein=Const(0, 56),
+            i_ctl_rx_rsfec_enable=Const(1), i_ctl_rx_rsfec_enable_correction=Const(1),
+            i_ctl_rx_rsfec_enable_indication=Const(1), i_ctl_tx_rsfec_enable=Const(1),
+            i_ctl_rsfec_ieee_error_indication_mode=Const(0),
+        )
+        m.submodules.core_rst = ResetSynchronizer(usr_rx_reset, domain="core")
+
+        # ---- MAC -> core
+        m.submodules.down = down = DomainRenamer("core")(MacDownsizer())
+        m.d.comb += [
+            down.rx_tdata.eq(rx["tdata"]), down.rx_tkeep.eq(rx["tkeep"]),
+            down.rx_tlast.eq(rx["tlast"]), down.rx_tuser.eq(rx["tuser"]),
+            down.rx_tvalid.eq(rx["tvalid"]),
+        ]
+        m.submodules.core = core_r = DomainRenamer("core")(core)
+        m.d.comb += [
+            core.mac.payload.eq(down.o_payload), core.mac.valid.eq(down.o_valid),
+            down.o_ready.eq(core.mac.ready),
+        ]
+        if hasattr(core, "ext_mac_overflow"):
+            m.d.comb += core.ext_mac_overflow.eq(down.overflow)
+
+        # ---- AXI-Lite BAR -> CDC -> core registers
+        a = core.axil
+        aw = len(a.awaddr)
+        m.submodules.axil_cdc = Instance(
+            AXIL_CDC_IP,
+            i_s_axi_aclk=ClockSignal("pcie"), i_s_axi_aresetn=axi_aresetn,
+            **{f"i_s_axi_{n}": x[n] for n in ("awaddr", "awprot", "awvalid", "wdata", "wstrb",
+                                              "wvalid", "bready", "araddr", "arprot", "arvalid",
+                                              "rready")},
+            **{f"o_s_axi_{n}": x[n] for n in ("awready", "wready", "bresp", "bvalid",
+                                              "arready", "rdata", "rresp", "rvalid")},
+            i_m_axi_aclk=ClockSignal("core"), i_m_axi_aresetn=~ResetSignal("core"),
+            o_m_axi_awaddr=_low(m, a.awaddr, aw, "awaddr"), o_m_axi_awvalid=a.awvalid,
+            i_m_axi_awready=a.awready, o_m_axi_wdata=a.wdata, o_m_axi_wstrb=a.wstrb,
+            o_m_axi_wvalid=a.wvalid, i_m_axi_wready=a.wready, i_m_axi_bresp=a.bresp,
+            i_m_axi_bvalid=a.bvalid, o_m_axi_bready=a.bready,
+            o_m_axi_araddr=_low(m, a.araddr, aw, "araddr"), o_m_axi_arvalid=a.arvalid,
+            i_m_axi_arready=a.arready, i_m_axi_rdata=a.rdata, i_m_axi_rresp=a.rresp,
+            i_m_axi_rvalid=a.rvalid, o_m_axi_rready=a.rready,
+        )
+
+        # ---- BBO records -> C2H
+        m.submodules.c2h_fifo = f = AsyncFIFO(width=512, depth=16, w_domain="core",
+                                              r_domain="pcie")
+        m.d.comb += [
+            f.w_data.eq(core.bbo.payload), f.w_en.eq(core.bbo.valid),
+            core.bbo.ready.eq(f.w_rdy),
+            c2h_tdata.eq(f.r_data), c2h_tvalid.eq(f.r_rdy), f.r_en.eq(c2h_tready),
+        ]
+        _ = core_r
+        return m
+
+
+def _low(m, sig, width, name):
+    """A 32-bit wire whose low ``width`` bits drive ``sig`` (the BAR decodes the rest)."""
+    w = Signal(32, name=f"cdc_m_{name}")
+    m.d.comb += sig.eq(w[:width])
+    return w
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+
+
+def build(out: Path, *, core=None, run: bool | None = None) -> int:
+    """Write the build tree into ``out``; run Vivado when available (``run=None``: auto)."""
+    platform = AlveoU250Platform(toolchain="Vivado")
+    vivado = shutil.which("vivado")
+    do_run = bool(vivado) if run is None else run
+    plan = platform.build(
+        AlveoWrapper(core), name="itchfpga_u250", build_dir=str(out), do_build=False,
+        script_after_read=ip_tcl(),
+        add_constraints="set_property CONFIG_VOLTAGE 1.8 [current_design]\n"
+                        "set_property BITSTREAM.CONFIG.SPI_BUSWIDTH 4 [current_design]\n"
+                        "set_property BITSTREAM.CONFIG.CONFIGRATE 85.0 [current_design]\n"
+                        "set_property BITSTREAM.GENERAL.COMPRESS TRUE [current_design]\n",
+    )
+    plan.extract(str(out))
+    files = sorted(p.name for p in out.iterdir())
+    print(f"wrote {out}/: {', '.join(files)}")
+    if not do_run:
+        print("vivado not found on PATH: build tree written, bitstream not built "
+              f"(run `cd {out} && sh build_itchfpga_u250.sh` on a machine with Vivado)")
+        return 0
+    products = plan.execute_local(str(out))
+    print(f"bitstream: {out}/itchfpga_u250.bit ({len(products.get('itchfpga_u250.bit'))} bytes)")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m hw.platform.alveo",
+                                 description="Alveo U250 build (Vivado)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="write the build tree; run Vivado if it is on PATH")
+    b.add_argument("--out", type=Path, default=Path("build/alveo"))
+    b.add_argument("--no-run", action="store_true", help="never run Vivado")
+    b.add_argument("--stand-in", action="store_true",
+                   help="use a stand-in core (register block only) instead of hw.top.Top")
+    args = ap.parse_args(argv)
+    core = StandInCore() if args.stand_in else None
+    if core is None:
+        try:
+            _default_core()
+        except ImportError as e:
+            print(f"hw.top is not available ({e}); use --stand-in", file=sys.stderr)
+            return 2
+    os.makedirs(args.out, exist_ok=True)
+    return build(args.out, core=core, run=False if args.no_run else None)
+
+
+class StandInCore(wiring.Component):
+    """A core with the top-level ports and only the register block (to check the card build
+    before the datapath exists): MAC beats are accepted and counted, no records are produced."""
+
+    def __init__(self):
+        from hw.axil import AXILiteSignature
+
+        super().__init__({
+            "mac": In(_stream_sig(mac_beat_layout(64))),
+            "bbo": Out(_stream_sig(512)),
+            "axil": In(AXILiteSignature(addr_width=12)),
+        })
+
+    def elaborate(self, platform):
+        from hw.axil import AXILiteRegisters
+
+        m = Module()
+        m.submodules.regs = regs = AXILiteRegisters(addr_width=12)
+        wiring.connect(m, wiring.flipped(self.axil), regs.axil)
+        m.d.comb += [self.mac.ready.eq(1), self.bbo.valid.eq(0)]
+        with m.If(self.mac.valid & self.mac.payload.last):
+            m.d.sync += regs.regs.cnt_frames.eq(regs.regs.cnt_frames + 1)
+        return m
+
+
+def _stream_sig(shape):
+    from amaranth.lib import stream
+
+    return stream.Signature(shape)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
