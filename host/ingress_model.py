@@ -333,7 +333,7 @@ class IngressModel:
                 t.expected = (s + 1) & SEQ_MASK
                 gap = t.gap_pending
                 t.gap_pending = False
-                rec = self._decode(p[o + MOLD_BLOCK_LENGTH_WIDTH : end], s, gap)
+                rec = self.decode_message(p[o + MOLD_BLOCK_LENGTH_WIDTH : end], s, gap)
                 if rec is not None:
                     out.append(rec)
                     self.records.append(ModelRecord(rec, fidx, last // self.nb))
@@ -344,7 +344,8 @@ class IngressModel:
             c["truncated"] += 1
         return out
 
-    def _decode(self, msg: bytes, seq: int, gap: bool) -> dict | None:
+    def decode_message(self, msg: bytes, seq: int, gap: bool) -> dict | None:
+        """The decoder stage alone: one message block -> record (or None), counting."""
         c, t = self.counters, self.t
         gap = gap or t.carry_gap
         spec = MESSAGES.get(chr(msg[0])) if msg else None

@@ -1,0 +1,76 @@
+"""Stimulus shared by the ingress benches: realistic messages, packets and frames.
+
+Everything is built with the host codecs (:mod:`host.generator`, :mod:`host.itch`,
+:mod:`host.moldudp`, :mod:`host.net`); nothing here computes an expected value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from host import generator, itch, moldudp, net
+from host.spec import MAX_MESSAGE_LENGTH, MESSAGES
+
+__all__ = [
+    "realistic_messages",
+    "odd_messages",
+    "message_payload",
+    "packets",
+    "frames_for",
+    "SESSION",
+]
+
+SESSION = "ITCHFPGA01"
+
+
+def realistic_messages(n: int, seed: int = 1, n_symbols: int = 8) -> list[bytes]:
+    """``n`` messages of a generated trading day (every type appears for n >~ 2000)."""
+    n_symbols = max(1, min(n_symbols, (n - 7) // 2))
+    return generator.split_messages(generator.generate(n, n_symbols, seed))
+
+
+def odd_messages(rng: np.random.Generator, n: int) -> list[bytes]:
+    """Messages the decoder must reject or trim: unknown types, short, long, empty."""
+    out = []
+    types = list(MESSAGES)
+    for _ in range(n):
+        kind = rng.integers(0, 4)
+        t = types[rng.integers(0, len(types))]
+        good = itch.encode(t, stock_locate=int(rng.integers(0, 65536)))
+        if kind == 0:  # unknown type
+            u = int(rng.choice([c for c in range(256) if chr(c) not in MESSAGES]))
+            out.append(bytes([u]) + bytes(rng.integers(0, 256, int(rng.integers(0, 60)), np.uint8)))
+        elif kind == 1:  # short
+            out.append(good[: int(rng.integers(1, len(good)))])
+        elif kind == 2:  # longer: accepted, extra ignored
+            out.append(good + bytes(rng.integers(0, 256, int(rng.integers(1, 20)), np.uint8)))
+        else:
+            out.append(b"")
+    return out
+
+
+def message_payload(msg: bytes, seq: int, gap: bool) -> dict:
+    """A ``hw.decoder.message_layout()`` payload dict for ``msg``."""
+    head = msg[:MAX_MESSAGE_LENGTH].ljust(MAX_MESSAGE_LENGTH, b"\0")
+    return {
+        "data": int.from_bytes(head, "little"),
+        "length": len(msg),
+        "seq": seq,
+        "gap": int(gap),
+    }
+
+
+def packets(msgs, *, seed: int, first_seq: int = 1, max_payload: int = 1472, session=SESSION):
+    """MoldUDP64 packets with random packing."""
+    return moldudp.packetize(
+        msgs,
+        session=session,
+        first_seq=first_seq,
+        max_payload=max_payload,
+        rng=np.random.default_rng(seed),
+    )
+
+
+def frames_for(payloads, **kw) -> list[bytes]:
+    """UDP frames (``host.net.udp_frame``, defaults from ``host.net.DEFAULTS``)."""
+    return [net.udp_frame(p, **kw) for p in payloads]
