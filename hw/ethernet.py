@@ -1,0 +1,300 @@
+"""Ethernet II / IPv4 / UDP frame parser (cut-through): MAC beats in, UDP payload beats out.
+
+The parser never moves data between byte lanes: it marks which lanes of each beat hold UDP
+payload (``keep``) and where the payload starts (``offset`` of lane 0 in payload bytes), so the
+downstream blocks see every payload byte in the very beat it arrived in (no realignment delay).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.layouts import mac_beat_layout
+
+__all__ = ["payload_beat_layout", "FrameParser", "ETHERNET_COUNTERS", "config_signature"]
+
+ETHERNET_COUNTERS: tuple[str, ...] = (
+    "frames",
+    "drop_error",
+    "drop_ethertype",
+    "drop_ip",
+    "drop_proto",
+    "drop_addr",
+    "drop_port",
+    "drop_short",
+)
+"""Counters of :class:`FrameParser` (names as in ``hw.regs.INGRESS_COUNTERS``)."""
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_VLAN = 0x8100
+UDP_MIN_LENGTH = 8 + 20  # UDP header + MoldUDP64 header
+
+# drop reasons (internal)
+_NONE, _ETHERTYPE, _IP, _PROTO, _SHORT, _ADDR, _PORT = range(7)
+
+
+def payload_beat_layout(data_width: int = 64) -> data.StructLayout:
+    """A beat of an accepted frame, as :class:`FrameParser` forwards it.
+
+    ``data`` is the MAC beat unchanged; ``keep`` marks the lanes holding UDP payload (bounded
+    by the UDP length, so Ethernet padding is never marked); ``offset`` is the payload byte
+    index of lane 0 (negative before the payload starts); ``first`` marks the first forwarded
+    beat of a frame, ``last`` its final beat (always forwarded, possibly with no payload
+    lanes); ``error`` (on ``last``) the MAC error flag; ``trunc`` (on ``last``) that the frame
+    ended before the UDP length.
+    """
+    nb = data_width // 8
+    return data.StructLayout(
+        {
+            "data": unsigned(data_width),
+            "keep": unsigned(nb),
+            "offset": signed(16),
+            "first": unsigned(1),
+            "last": unsigned(1),
+            "error": unsigned(1),
+            "trunc": unsigned(1),
+        }
+    )
+
+
+def config_signature() -> wiring.Signature:
+    """Frame filter configuration (inputs of the parser)."""
+    return wiring.Signature({"enable": Out(1), "udp_port": Out(16), "ip_dst": Out(32)})
+
+
+def _check_width(data_width):
+    if not isinstance(data_width, int) or isinstance(data_width, bool):
+        raise TypeError(f"data_width must be an int, not {data_width!r}")
+    if data_width < 16 or data_width > 512 or data_width & (data_width - 1):
+        raise ValueError(f"data_width must be a power of two in 16..512, not {data_width}")
+
+
+def _check_counter_width(counter_width):
+    if not isinstance(counter_width, int) or isinstance(counter_width, bool):
+        raise TypeError(f"counter_width must be an int, not {counter_width!r}")
+    if not 1 <= counter_width <= 64:
+        raise ValueError(f"counter_width must be 1..64, not {counter_width}")
+
+
+class FrameParser(wiring.Component):
+    """Ethernet II (one optional 802.1Q tag) / IPv4 (with options) / UDP parser and filter.
+
+    Parameters
+    ----------
+    data_width : int, keyword-only
+        MAC data width in bits (power of two, 16..512; 64 is the reference).
+    counter_width : int, keyword-only
+        Counter width (default 32; wraps).
+
+    Attributes
+    ----------
+    i_stream : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
+        MAC receive beats.
+    o_stream : Out(stream.Signature(payload_beat_layout(data_width)))
+        Beats of accepted frames from the one holding the end of the UDP header to the final
+        beat, payload lanes marked.
+    config : In(config_signature())
+        ``enable`` (sampled at the first beat of a frame; a disabled frame is consumed and
+        not counted), ``udp_port``, ``ip_dst`` (a.b.c.d = a<<24|b<<16|c<<8|d).
+    counters : Out(...)
+        ``frames`` and one drop counter per frame at most (see ``host.ingress_model``).
+
+    Notes
+    -----
+    Combinational: latency 0 cycles (``o_stream`` is driven from ``i_stream`` in the same
+    cycle; header fields, the checksum accumulator and the frame state are registers).
+    Throughput one beat per clock, every beat, including back-to-back frames. Backpressure:
+    ``i_stream.ready = o_stream.ready`` (header and dropped beats too), so nothing is lost.
+    The IPv4 header checksum is summed 16 bits at a time as the header streams in and is
+    checked before the first payload beat is forwarded; the UDP checksum is not checked (it
+    covers the whole datagram, which a cut-through parser has already forwarded).
+    """
+
+    def __init__(self, *, data_width: int = 64, counter_width: int = 32):
+        _check_width(data_width)
+        _check_counter_width(counter_width)
+        self.data_width = data_width
+        self.counter_width = counter_width
+        super().__init__(
+            {
+                "i_stream": In(stream.Signature(mac_beat_layout(data_width))),
+                "o_stream": Out(stream.Signature(payload_beat_layout(data_width))),
+                "config": In(config_signature()),
+                "counters": Out(
+                    wiring.Signature({n: Out(counter_width) for n in ETHERNET_COUNTERS})
+                ),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        nb = self.data_width // 8
+        lb = nb.bit_length() - 1
+        i, o, cfg, cnt = self.i_stream, self.o_stream, self.config, self.counters
+        beat = i.payload
+        xfer = i.valid & i.ready
+
+        bi = Signal(12)  # beat index in the frame (saturating)
+        base = Signal(20)
+        m.d.comb += base.eq(bi << lb)
+        n_valid = Signal(range(nb + 1))  # valid bytes in this beat (keep is contiguous)
+        with m.Switch(beat.keep):
+            for k in range(nb + 1):
+                with m.Case((1 << k) - 1):
+                    m.d.comb += n_valid.eq(k)
+            with m.Default():
+                m.d.comb += n_valid.eq(nb)
+        end = Signal(20)  # bytes received including this beat
+        m.d.comb += end.eq(base + n_valid)
+
+        def arrived(addr):
+            return addr < end
+
+        def cap(addr, name):
+            """Byte at frame offset ``addr``: this beat's lane if it is here, else the register."""
+            reg = Signal(8, name=f"h_{name}")
+            now = Signal(8, name=f"n_{name}")
+            a = Signal(20, name=f"a_{name}")
+            m.d.comb += a.eq(addr)
+            hit = (a >> lb) == bi
+            lane = beat.data.word_select(a[:lb], 8)
+            m.d.comb += now.eq(Mux(hit, lane, reg))
+            with m.If(xfer & hit):
+                m.d.sync += reg.eq(lane)
+            return now
+
+        def be(*bs):
+            return Cat(*reversed(bs))
+
+        et0 = be(cap(12, "et0h"), cap(13, "et0l"))
+        vlan = et0 == ETHERTYPE_VLAN
+        et = Mux(vlan, be(cap(16, "et1h"), cap(17, "et1l")), et0)
+        ip = Signal(5)
+        m.d.comb += ip.eq(Mux(vlan, 18, 14))
+        vihl = Mux(vlan, cap(18, "vihl1"), cap(14, "vihl0"))
+        ihl = vihl[0:4]
+        ihl_eff = Mux(ihl < 5, 5, ihl)
+        udp = Signal(8)
+        m.d.comb += udp.eq(ip + (ihl_eff << 2))
+        total = be(cap(ip + 2, "tot_h"), cap(ip + 3, "tot_l"))
+        frag = be(cap(ip + 6, "frag_h"), cap(ip + 7, "frag_l"))
+        proto = cap(ip + 9, "proto")
+        dst = be(*(cap(ip + 16 + k, f"dst{k}") for k in range(4)))
+        dport = be(cap(udp + 2, "dport_h"), cap(udp + 3, "dport_l"))
+        ulen = be(cap(udp + 4, "ulen_h"), cap(udp + 5, "ulen_l"))
+        start = Signal(8)  # frame offset of UDP payload byte 0
+        m.d.comb += start.eq(udp + 8)
+        pend = Signal(18)  # frame offset just past the UDP payload
+        m.d.comb += pend.eq(udp + ulen)
+
+        # IPv4 header checksum, 16 bits per lane pair as the header streams in
+        acc = Signal(24)
+        acc_cur = Mux(bi == 0, 0, acc)
+        words = []
+        hlen_end = Signal(8)
+        m.d.comb += hlen_end.eq(ip + (ihl_eff << 2))
+        for j in range(nb // 2):
+            a = base + 2 * j
+            w = Cat(beat.data[16 * j + 8 : 16 * j + 16], beat.data[16 * j : 16 * j + 8])
+            words.append(Mux((a >= ip) & (a < hlen_end), w, 0))
+        beat_sum = Signal(24)
+        m.d.comb += beat_sum.eq(sum(words))
+        csum = Signal(24)
+        m.d.comb += csum.eq(acc_cur + beat_sum)
+        with m.If(xfer):
+            m.d.sync += acc.eq(csum)
+        f1 = Signal(17)
+        f2 = Signal(17)
+        m.d.comb += [f1.eq(csum[:16] + csum[16:]), f2.eq(f1[:16] + f1[16:])]
+        csum_ok = f2[:16] == 0xFFFF
+
+        # frame state
+        decided = Signal()  # header decision taken (registered)
+        reason = Signal(3)  # drop reason of a decided frame (_NONE: accepted)
+        en = Signal()  # enable sampled at the first beat
+        en_cur = Mux(bi == 0, cfg.enable, en)
+        dec_cur = Mux(bi == 0, 0, decided)
+        rsn_cur = Mux(bi == 0, _NONE, reason)
+
+        dec_now = Signal()
+        rsn_now = Signal(3)
+        m.d.comb += [dec_now.eq(dec_cur), rsn_now.eq(rsn_cur)]
+        with m.If(~dec_cur):
+            with m.If(arrived(ip - 1)):
+                with m.If(et != ETHERTYPE_IPV4):
+                    m.d.comb += [dec_now.eq(1), rsn_now.eq(_ETHERTYPE)]
+                with m.Elif(arrived(start - 1)):
+                    m.d.comb += dec_now.eq(1)
+                    with m.If(
+                        (vihl[4:8] != 4)
+                        | (ihl < 5)
+                        | (total < (ihl << 2))
+                        | ~csum_ok
+                        | (frag[:14] != 0)
+                    ):
+                        m.d.comb += rsn_now.eq(_IP)
+                    with m.Elif(proto != 17):
+                        m.d.comb += rsn_now.eq(_PROTO)
+                    with m.Elif((ulen < UDP_MIN_LENGTH) | (ulen > total - (ihl << 2))):
+                        m.d.comb += rsn_now.eq(_SHORT)
+                    with m.Elif(dst != cfg.ip_dst):
+                        m.d.comb += rsn_now.eq(_ADDR)
+                    with m.Elif(dport != cfg.udp_port):
+                        m.d.comb += rsn_now.eq(_PORT)
+                    with m.Else():
+                        m.d.comb += rsn_now.eq(_NONE)
+        fwd = en_cur & dec_now & (rsn_now == _NONE)
+        first = fwd & ~dec_cur
+
+        # output (combinational)
+        keep = Signal(nb)
+        for j in range(nb):
+            a = base + j
+            m.d.comb += keep[j].eq((a >= start) & (a < pend) & (j < n_valid))
+        m.d.comb += [
+            o.valid.eq(i.valid & fwd),
+            i.ready.eq(o.ready),
+            o.payload.data.eq(beat.data),
+            o.payload.keep.eq(keep),
+            o.payload.offset.eq(base - start),
+            o.payload.first.eq(first),
+            o.payload.last.eq(beat.last),
+            o.payload.error.eq(beat.last & beat.error),
+            o.payload.trunc.eq(beat.last & (end < pend)),
+        ]
+
+        with m.If(xfer):
+            m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
+            with m.If(beat.last):
+                m.d.sync += bi.eq(0)
+            with m.Elif(bi != (1 << len(bi)) - 1):
+                m.d.sync += bi.eq(bi + 1)
+            with m.If(beat.last & en_cur):
+                m.d.sync += cnt.frames.eq(cnt.frames + 1)
+
+                def inc(name):
+                    c = getattr(cnt, name)
+                    m.d.sync += c.eq(c + 1)
+
+                with m.If(beat.error):
+                    inc("drop_error")
+                with m.Elif(~dec_now):
+                    inc("drop_short")
+                with m.Else():
+                    with m.Switch(rsn_now):
+                        for r, name in (
+                            (_ETHERTYPE, "drop_ethertype"),
+                            (_IP, "drop_ip"),
+                            (_PROTO, "drop_proto"),
+                            (_SHORT, "drop_short"),
+                            (_ADDR, "drop_addr"),
+                            (_PORT, "drop_port"),
+                        ):
+                            with m.Case(r):
+                                inc(name)
+                        with m.Case(_NONE):
+                            with m.If(end < ip + total):
+                                inc("drop_short")
+        return m
