@@ -109,7 +109,8 @@ BBO_DTYPE = np.dtype(
         ("ask_px", "<u4"),
         ("ask_sz", "<u8"),
         ("ask_ct", "<u4"),
-    ]
+    ],
+    align=True,
 )
 """One BBO trace row; prices are integer Price(4), sizes are share totals (64-bit)."""
 

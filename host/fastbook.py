@@ -30,7 +30,7 @@ from collections.abc import Iterable
 import numpy as np
 from numba import njit
 
-from host.book import ANOMALY_KINDS, BBO_DTYPE, Bbo
+from host.book import ANOMALY_KINDS, BBO_COLUMNS, BBO_DTYPE, Bbo
 
 __all__ = ["FastBook", "bbo_trace_records", "RECORD_FIELDS"]
 
@@ -59,46 +59,12 @@ _REPL_UNKNOWN, _REPL_DUP, _LOC_MISMATCH, _BAD_SIDE = 4, 5, 6, 7
 assert ANOMALY_KINDS[_BAD_SIDE] == "bad_side" and ANOMALY_KINDS[_REPL_DUP] == "replace_duplicate"
 
 # kernel status
-_DONE, _GROW_ORDERS, _GROW_POOL = 0, 1, 2
+_DONE, _GROW_ORDERS, _GROW_POOL, _GROW_OUT = 0, 1, 2, 3
 
 
 @njit(cache=True)
 def _home(r, shift):
     return np.int64((r * _MUL) >> shift)
-
-
-@njit(cache=True)
-def _find(okey, odat, r, shift, mask):
-    """Slot of reference ``r``, or ``-(free slot) - 1`` when it is not in the table."""
-    j = _home(r, shift)
-    while odat[j, 0] != 0:
-        if okey[j] == r:
-            return j
-        j = (j + 1) & mask
-    return -j - 1
-
-
-@njit(cache=True)
-def _erase(okey, odat, i, shift, mask):
-    """Backward-shift deletion of slot ``i`` (linear probing stays tombstone-free)."""
-    j = i
-    while True:
-        j = (j + 1) & mask
-        if odat[j, 0] == 0:
-            break
-        k = _home(okey[j], shift)
-        # keep j where it is when its home lies cyclically in (i, j]
-        if i <= j:
-            if i < k <= j:
-                continue
-        elif k <= j or k > i:
-            continue
-        okey[i] = okey[j]
-        odat[i, 0] = odat[j, 0]
-        odat[i, 1] = odat[j, 1]
-        odat[i, 2] = odat[j, 2]
-        i = j
-    odat[i, 0] = 0
 
 
 @njit(cache=True)
@@ -116,82 +82,35 @@ def _rehash(okey, odat, new_okey, new_odat, new_shift):
 
 
 @njit(cache=True)
-def _room(b, boff, blen, bcap, lkey, lsz, lct, state):
-    """Make sure book ``b`` can take one more level; False when the pool itself is full."""
-    if blen[b] < bcap[b]:
-        return True
-    ncap = max(INIT_LEVELS, 2 * bcap[b])
-    used = state[1]
-    if used + ncap > lkey.shape[0]:
-        return False
-    off = boff[b]
-    for p in range(blen[b]):
-        lkey[used + p] = lkey[off + p]
-        lsz[used + p] = lsz[off + p]
-        lct[used + p] = lct[off + p]
-    boff[b] = used
-    bcap[b] = ncap
-    state[1] = used + ncap
-    return True
-
-
-@njit(cache=True)
-def _level_add(b, k, sh, boff, blen, lkey, lsz, lct):
-    off = boff[b]
-    n = blen[b]
-    p = n - 1
-    while p >= 0 and lkey[off + p] > k:
-        p -= 1
-    if p >= 0 and lkey[off + p] == k:
-        lsz[off + p] += sh
-        lct[off + p] += 1
-        return
-    p += 1
-    q = n
-    while q > p:
-        lkey[off + q] = lkey[off + q - 1]
-        lsz[off + q] = lsz[off + q - 1]
-        lct[off + q] = lct[off + q - 1]
-        q -= 1
-    lkey[off + p] = k
-    lsz[off + p] = sh
-    lct[off + p] = 1
-    blen[b] = n + 1
-
-
-@njit(cache=True)
-def _level_reduce(b, k, sh, remove, boff, blen, lkey, lsz, lct):
-    off = boff[b]
-    n = blen[b]
-    p = n - 1
-    while lkey[off + p] != k:
-        p -= 1
-    lsz[off + p] -= sh
-    if remove:
-        lct[off + p] -= 1
-        if lct[off + p] == 0:
-            for q in range(p, n - 1):
-                lkey[off + q] = lkey[off + q + 1]
-                lsz[off + q] = lsz[off + q + 1]
-                lct[off + q] = lct[off + q + 1]
-            blen[b] = n - 1
-
-
-@njit(cache=True)
 def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
             okey, odat, shift, state, boff, blen, bcap, lkey, lsz, lct, locmask, anom,
-            o_idx, o_ts, o_loc, o_bid, o_ask):  # fmt: skip
-    """Apply records ``start..`` ; returns ``(status, index to resume at)``.
+            o_idx, o_ts, o_loc, o_bpx, o_bsz, o_bct, o_apx, o_asz, o_act):  # fmt: skip
+    """Apply records ``start..``; returns ``(status, index to resume at)``.
 
-    ``state`` = [live orders, pool used, rows written].
+    ``state`` = [live orders, pool used, rows written]. Table and level operations are written
+    out inline on purpose: calling a jitted helper with array arguments costs an atomic
+    incref/decref pair per array per call, which was 60% of the run time.
+    Per message: look up, check that the tables have room (else return *before* changing
+    anything), count anomalies, then reduce/remove and/or add.
     """
     n = mt.shape[0]
     mask = okey.shape[0] - 1
     limit = okey.shape[0] // 2
     nout = state[2]
+    out_cap = o_idx.shape[0]
     for i in range(start, n):
+        if nout >= out_cap:
+            state[2] = nout
+            return _GROW_OUT, i
         t = mt[i]
+        do_add = False
+        do_red = False
         dup = False
+        rm = False
+        q = np.int64(0)
+        a_ref = np.uint64(0)
+        a_px = np.int64(0)
+        a_sh = np.int64(0)
         if t == 65 or t == 70:  # A, F
             s = side[i]
             if s == 66:
@@ -202,24 +121,23 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
                 anom[_BAD_SIDE] += 1
                 continue
             r = ref[i]
-            j = _find(okey, odat, r, shift, mask)
-            if j >= 0:
+            j = _home(r, shift)
+            while odat[j, 0] != 0 and okey[j] != r:
+                j = (j + 1) & mask
+            if odat[j, 0] != 0:
                 anom[_DUP_ADD] += 1
                 continue
-            if state[0] + 1 > limit:
-                state[2] = nout
-                return _GROW_ORDERS, i
             L = np.int64(loc[i])
-            b = 2 * L + sd
-            if not _room(b, boff, blen, bcap, lkey, lsz, lct, state):
-                state[2] = nout
-                return _GROW_POOL, i
-            px = np.int64(price[i])
-            sh = np.int64(shares[i])
+            do_add = True
+            a_ref = r
+            a_px = np.int64(price[i])
+            a_sh = np.int64(shares[i])
         elif t == 69 or t == 67 or t == 88 or t == 68 or t == 85:  # E, C, X, D, U
             r = ref[i]
-            j = _find(okey, odat, r, shift, mask)
-            if j < 0:
+            j = _home(r, shift)
+            while odat[j, 0] != 0 and okey[j] != r:
+                j = (j + 1) & mask
+            if odat[j, 0] == 0:
                 if t == 85:
                     anom[_REPL_UNKNOWN] += 1
                 else:
@@ -228,25 +146,62 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
             meta = odat[j, 0] - 1
             L = meta >> 1
             sd = meta & 1
-            b = 2 * L + sd
-            px = odat[j, 1]
-            sh = odat[j, 2]
-            dup = False
+            do_red = True
             if t == 85:
-                dup = _find(okey, odat, nref[i], shift, mask) >= 0
-                if not dup:
-                    if state[0] + 1 > limit:
-                        state[2] = nout
-                        return _GROW_ORDERS, i
-                    if not _room(b, boff, blen, bcap, lkey, lsz, lct, state):
-                        state[2] = nout
-                        return _GROW_POOL, i
-            if L != np.int64(loc[i]):
-                anom[_LOC_MISMATCH] += 1
+                a_ref = nref[i]
+                jn = _home(a_ref, shift)
+                while odat[jn, 0] != 0 and okey[jn] != a_ref:
+                    jn = (jn + 1) & mask
+                dup = odat[jn, 0] != 0
+                do_add = not dup
+                a_px = np.int64(price[i])
+                a_sh = np.int64(shares[i])
         else:
             continue
+        b = 2 * L + sd
 
-        # snapshot the top of the touched book
+        # room: order table at most half full, one free level in book b
+        if do_add:
+            if state[0] + 1 > limit:
+                state[2] = nout
+                return _GROW_ORDERS, i
+            if blen[b] == bcap[b]:
+                ncap = max(INIT_LEVELS, 2 * bcap[b])
+                used = state[1]
+                if used + ncap > lkey.shape[0]:
+                    state[2] = nout
+                    return _GROW_POOL, i
+                off = boff[b]
+                for p in range(blen[b]):
+                    lkey[used + p] = lkey[off + p]
+                    lsz[used + p] = lsz[off + p]
+                    lct[used + p] = lct[off + p]
+                boff[b] = used
+                bcap[b] = ncap
+                state[1] = used + ncap
+
+        # anomalies (only now: a message resumed after growth must not count twice)
+        if do_red:
+            if L != np.int64(loc[i]):
+                anom[_LOC_MISMATCH] += 1
+            sh = odat[j, 2]
+            if t == 68 or t == 85:
+                rm = True
+                q = sh
+                if dup:
+                    anom[_REPL_DUP] += 1
+            else:
+                q = np.int64(shares[i])
+                if q >= sh:
+                    if q > sh:
+                        if t == 88:
+                            anom[_OVER_CANCEL] += 1
+                        else:
+                            anom[_OVER_EXEC] += 1
+                    rm = True
+                    q = sh
+
+        # snapshot the top of book b
         off = boff[b]
         nb = blen[b]
         if nb > 0:
@@ -258,57 +213,79 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
             s0 = 0
             c0 = 0
 
-        if t == 65 or t == 70:
+        if do_red:
+            px = odat[j, 1]
             k = px if sd == 0 else ASK_FLIP - px
-            _level_add(b, k, sh, boff, blen, lkey, lsz, lct)
-            j = -j - 1
-            okey[j] = r
-            odat[j, 0] = 1 + 2 * L + sd
-            odat[j, 1] = px
-            odat[j, 2] = sh
-            state[0] += 1
-        else:
-            k = px if sd == 0 else ASK_FLIP - px
-            if t == 68 or t == 85:
-                _level_reduce(b, k, sh, True, boff, blen, lkey, lsz, lct)
-                _erase(okey, odat, j, shift, mask)
+            p = nb - 1
+            while lkey[off + p] != k:
+                p -= 1
+            lsz[off + p] -= q
+            if rm:
+                lct[off + p] -= 1
+                if lct[off + p] == 0:
+                    for w in range(p, nb - 1):
+                        lkey[off + w] = lkey[off + w + 1]
+                        lsz[off + w] = lsz[off + w + 1]
+                        lct[off + w] = lct[off + w + 1]
+                    nb -= 1
+                    blen[b] = nb
+                # backward-shift deletion of slot j (no tombstones)
+                e = j
+                g = j
+                while True:
+                    g = (g + 1) & mask
+                    if odat[g, 0] == 0:
+                        break
+                    h = _home(okey[g], shift)
+                    # leave g alone when its home lies cyclically in (e, g]
+                    if e <= g:
+                        if e < h <= g:
+                            continue
+                    elif h <= g or h > e:
+                        continue
+                    okey[e] = okey[g]
+                    odat[e, 0] = odat[g, 0]
+                    odat[e, 1] = odat[g, 1]
+                    odat[e, 2] = odat[g, 2]
+                    e = g
+                odat[e, 0] = 0
                 state[0] -= 1
-                if t == 85:
-                    if dup:
-                        anom[_REPL_DUP] += 1
-                    else:
-                        jn = _find(okey, odat, nref[i], shift, mask)
-                        npx = np.int64(price[i])
-                        nsh = np.int64(shares[i])
-                        nk = npx if sd == 0 else ASK_FLIP - npx
-                        _level_add(b, nk, nsh, boff, blen, lkey, lsz, lct)
-                        jn = -jn - 1
-                        okey[jn] = nref[i]
-                        odat[jn, 0] = 1 + 2 * L + sd
-                        odat[jn, 1] = npx
-                        odat[jn, 2] = nsh
-                        state[0] += 1
             else:
-                q = np.int64(shares[i])
-                if q >= sh:
-                    if q > sh:
-                        if t == 88:
-                            anom[_OVER_CANCEL] += 1
-                        else:
-                            anom[_OVER_EXEC] += 1
-                    _level_reduce(b, k, sh, True, boff, blen, lkey, lsz, lct)
-                    _erase(okey, odat, j, shift, mask)
-                    state[0] -= 1
-                else:
-                    _level_reduce(b, k, q, False, boff, blen, lkey, lsz, lct)
-                    odat[j, 2] = sh - q
+                odat[j, 2] -= q
 
-        off = boff[b]
-        nb = blen[b]
+        if do_add:
+            k = a_px if sd == 0 else ASK_FLIP - a_px
+            p = nb - 1
+            while p >= 0 and lkey[off + p] > k:
+                p -= 1
+            if p >= 0 and lkey[off + p] == k:
+                lsz[off + p] += a_sh
+                lct[off + p] += 1
+            else:
+                p += 1
+                w = nb
+                while w > p:
+                    lkey[off + w] = lkey[off + w - 1]
+                    lsz[off + w] = lsz[off + w - 1]
+                    lct[off + w] = lct[off + w - 1]
+                    w -= 1
+                lkey[off + p] = k
+                lsz[off + p] = a_sh
+                lct[off + p] = 1
+                nb += 1
+                blen[b] = nb
+            g = _home(a_ref, shift)
+            while odat[g, 0] != 0:
+                g = (g + 1) & mask
+            okey[g] = a_ref
+            odat[g, 0] = 1 + 2 * L + sd
+            odat[g, 1] = a_px
+            odat[g, 2] = a_sh
+            state[0] += 1
+
         if nb > 0:
-            changed = (
-                lkey[off + nb - 1] != k0 or lsz[off + nb - 1] != s0 or lct[off + nb - 1] != c0
-            )
+            changed = lkey[off + nb - 1] != k0 or lsz[off + nb - 1] != s0
+            changed = changed or lct[off + nb - 1] != c0
         else:
             changed = k0 != -1
         if changed and locmask[L]:
@@ -317,25 +294,25 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
             o_loc[nout] = L
             bb = 2 * L
             ob = boff[bb]
-            nb = blen[bb]
-            if nb > 0:
-                o_bid[nout, 0] = lkey[ob + nb - 1]
-                o_bid[nout, 1] = lsz[ob + nb - 1]
-                o_bid[nout, 2] = lct[ob + nb - 1]
+            m = blen[bb]
+            if m > 0:
+                o_bpx[nout] = lkey[ob + m - 1]
+                o_bsz[nout] = lsz[ob + m - 1]
+                o_bct[nout] = lct[ob + m - 1]
             else:
-                o_bid[nout, 0] = 0
-                o_bid[nout, 1] = 0
-                o_bid[nout, 2] = 0
+                o_bpx[nout] = 0
+                o_bsz[nout] = 0
+                o_bct[nout] = 0
             ob = boff[bb + 1]
-            nb = blen[bb + 1]
-            if nb > 0:
-                o_ask[nout, 0] = ASK_FLIP - lkey[ob + nb - 1]
-                o_ask[nout, 1] = lsz[ob + nb - 1]
-                o_ask[nout, 2] = lct[ob + nb - 1]
+            m = blen[bb + 1]
+            if m > 0:
+                o_apx[nout] = ASK_FLIP - lkey[ob + m - 1]
+                o_asz[nout] = lsz[ob + m - 1]
+                o_act[nout] = lct[ob + m - 1]
             else:
-                o_ask[nout, 0] = 0
-                o_ask[nout, 1] = 0
-                o_ask[nout, 2] = 0
+                o_apx[nout] = 0
+                o_asz[nout] = 0
+                o_act[nout] = 0
             nout += 1
     state[2] = nout
     return _DONE, n
@@ -397,6 +374,7 @@ class FastBook:
         self.lct = np.zeros(pool_levels, np.int64)
         self.state = np.zeros(3, np.int64)
         self.anom = np.zeros(len(ANOMALY_KINDS), np.int64)
+        self._out: np.ndarray | None = None
 
     def _alloc_orders(self, cap: int) -> None:
         self.okey = np.zeros(cap, np.uint64)
@@ -431,41 +409,48 @@ class FastBook:
         self.lkey, self.lsz, self.lct, self.boff, self.bcap = nkey, nsz, nct, boff, bcap
         self.state[1] = used
 
-    def feed(self, records: np.ndarray) -> np.ndarray:
-        """Apply a record array (``host.bulk.RECORD_DTYPE`` fields); return its BBO rows."""
-        n = len(records)
-        o_idx = np.empty(n, np.int64)
-        o_ts = np.empty(n, np.uint64)
-        o_loc = np.empty(n, np.int64)
-        o_bid = np.empty((n, 3), np.int64)
-        o_ask = np.empty((n, 3), np.int64)
-        cols = [records[f] for f in RECORD_FIELDS]
+    def feed(self, records: np.ndarray, *, copy: bool = True) -> np.ndarray:
+        """Apply a record array (``host.bulk.RECORD_DTYPE`` fields); return its BBO rows.
+
+        Parameters
+        ----------
+        records : numpy.ndarray
+            Records in stream order (a chunk continues the previous one).
+        copy : bool
+            With False the rows are a view of an internal buffer that the next call reuses
+            (saves page faults in chunked runs; use the rows before feeding again).
+        """
+        cols = [np.asarray(records[f]) for f in RECORD_FIELDS]
+        n = cols[0].shape[0]
+        if any(c.shape != (n,) for c in cols):
+            raise ValueError("record fields must be 1-d and of one length")
+        out = self._out
+        if out is None or len(out) < n // 2 + 1024:
+            out = np.empty(n // 2 + 1024, BBO_DTYPE)
         self.state[2] = 0
         start = 0
         while True:
             status, start = _kernel(
                 *cols, start, self.okey, self.odat, self.shift, self.state, self.boff,
                 self.blen, self.bcap, self.lkey, self.lsz, self.lct, self.locmask, self.anom,
-                o_idx, o_ts, o_loc, o_bid, o_ask,
+                *[out[c] for c in BBO_COLUMNS],
             )  # fmt: skip
             if status == _DONE:
                 break
             if status == _GROW_ORDERS:
                 self._grow_orders()
-            else:
+            elif status == _GROW_POOL:
                 self._grow_pool()
+            else:
+                bigger = np.empty(2 * len(out), BBO_DTYPE)
+                bigger[: len(out)] = out
+                out = bigger
         m = int(self.state[2])
-        out = np.empty(m, BBO_DTYPE)
-        out["msg_index"] = o_idx[:m]
-        out["ts_event"] = o_ts[:m]
-        out["locate"] = o_loc[:m]
-        out["bid_px"] = o_bid[:m, 0]
-        out["bid_sz"] = o_bid[:m, 1]
-        out["bid_ct"] = o_bid[:m, 2]
-        out["ask_px"] = o_ask[:m, 0]
-        out["ask_sz"] = o_ask[:m, 1]
-        out["ask_ct"] = o_ask[:m, 2]
-        return out
+        if copy:
+            self._out = None
+            return out[:m] if m == len(out) else out[:m].copy()
+        self._out = out
+        return out[:m]
 
     @property
     def anomalies(self) -> dict[str, int]:
