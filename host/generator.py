@@ -718,7 +718,7 @@ def split_messages(buf) -> list[bytes]:
     return out
 
 
-def write_pcap_from_itch(buf, path, seed: int = 0, *, session: str = "ITCHFPGA01") -> dict:
+def write_pcap_from_itch(buf, path, seed: int = 0, *, session: str | None = None) -> dict:
     """Write a stream as a pcap of MoldUDP64 packets in UDP/IPv4/Ethernet frames.
 
     Messages are packed with ``host.moldudp.packetize`` (random packing from ``seed``), framed
@@ -733,6 +733,8 @@ def write_pcap_from_itch(buf, path, seed: int = 0, *, session: str = "ITCHFPGA01
     """
     from host import moldudp, net
 
+    if session is None:
+        session = net.DEFAULTS["session"]
     msgs = split_messages(buf)
     rng = np.random.default_rng(seed)
     packets = moldudp.packetize(msgs, session=session, first_seq=1, rng=rng)
