@@ -1,0 +1,47 @@
+"""The replay subcommand through its own argparse registration (host/cli.py hooks it in)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from host.book import BBO_COLUMNS, bbo_trace
+from host.files import write_file
+from host.generator import generate
+from host.replay import register
+
+
+def _parser():
+    ap = argparse.ArgumentParser()
+    register(ap.add_subparsers(dest="cmd"))
+    return ap
+
+
+def test_replay_model_writes_reference_csv_and_plots(tmp_path, capsys):
+    itch = generate(5000, 4, 2)
+    path = tmp_path / "s.itch"
+    write_file(path, itch)
+    out = tmp_path / "o"
+    args = _parser().parse_args(["replay", str(path), "--card", "model", "--out", str(out)])
+    assert args.func(args) == 0
+    got = np.loadtxt(out / "bbo.csv", delimiter=",", skiprows=1, dtype=np.int64)
+    ref = bbo_trace(itch)
+    assert got.shape == (len(ref), len(BBO_COLUMNS))
+    assert np.array_equal(got[:, 0], ref["msg_index"])
+    assert np.array_equal(got[:, 3], ref["bid_px"])
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 1 and pngs[0].startswith("bbo_")
+    assert "M msgs/s" in capsys.readouterr().out
+
+
+def test_replay_unknown_symbol_is_an_error(tmp_path):
+    path = tmp_path / "s.itch"
+    write_file(path, generate(2000, 3, 2))
+    args = _parser().parse_args(["replay", str(path), "--symbols", "NOPE", "--out", str(tmp_path)])
+    try:
+        args.func(args)
+    except ValueError as e:
+        assert "NOPE" in str(e)
+    else:
+        raise AssertionError("no error for an unknown symbol")
