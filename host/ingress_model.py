@@ -67,6 +67,7 @@ __all__ = [
     "IngressModel",
     "ModelRecord",
     "type_counter",
+    "walk_blocks",
     "ip_to_int",
     "session_to_int",
 ]
@@ -115,6 +116,25 @@ def session_to_int(session) -> int:
     return int.from_bytes(b.ljust(MOLD_SESSION_WIDTH, b" "), "little")
 
 
+def walk_blocks(area: bytes, count: int) -> list[tuple[int, bytes]]:
+    """The complete message blocks of a MoldUDP64 block area (the payload after the header).
+
+    Returns ``(end, message)`` for blocks ``0..`` up to ``count`` or the first block cut by the
+    end of ``area``; ``end`` is the offset just past the block in ``area``.
+    """
+    out = []
+    o = 0
+    n = len(area)
+    while len(out) < count and o + MOLD_BLOCK_LENGTH_WIDTH <= n:
+        ln = int.from_bytes(area[o : o + MOLD_BLOCK_LENGTH_WIDTH], "big")
+        end = o + MOLD_BLOCK_LENGTH_WIDTH + ln
+        if end > n:
+            break
+        out.append((end, area[o + MOLD_BLOCK_LENGTH_WIDTH : end]))
+        o = end
+    return out
+
+
 @dataclass
 class ModelRecord:
     """One expected record and where it comes from (for latency measurements)."""
@@ -150,6 +170,19 @@ class IngressModel:
         Session to accept; None learns it from the first MoldUDP64 packet.
     data_width : int
         MAC data width in bits (beat size for the cut-through error rule).
+    mold_only : bool
+        Stop after the MoldUDP64 header (no blocks walked, nothing committed): the model of
+        the header/tracker block alone, as its bench drives it (no framer feedback).
+
+    Attributes
+    ----------
+    records : list of ModelRecord
+        Every expected record so far, with the frame and beat of its last byte.
+    packet_log : list of dict
+        One entry per processed MoldUDP64 header: ``match`` (session), ``seq``, ``count`` and,
+        when matched, ``active`` (data packet), ``skip``, ``gap``.
+    counters : dict
+        Every counter of :data:`COUNTER_NAMES`.
     """
 
     def __init__(
@@ -159,6 +192,7 @@ class IngressModel:
         ip_dst=DEFAULTS["dst_ip"],
         session=None,
         data_width: int = 64,
+        mold_only: bool = False,
     ):
         if data_width % 8 or data_width < 16:
             raise ValueError(f"bad data_width {data_width}")
@@ -176,6 +210,9 @@ class IngressModel:
         self.counters = dict.fromkeys(COUNTER_NAMES, 0)
         self.records: list[ModelRecord] = []
         self.n_frames = 0
+        self.mold_only = mold_only
+        self.packet_log: list[dict] = []
+        self._gap_now = False
 
     # --- status ---------------------------------------------------------------------------
     @property
@@ -238,6 +275,14 @@ class IngressModel:
             return "drop_port", info
         return None, info
 
+    def frame_payload(self, frame: bytes) -> tuple[str | None, bytes, bool]:
+        """``(header drop reason or None, forwarded UDP payload bytes, truncated)``."""
+        reason, info = self.classify(frame)
+        if reason is not None:
+            return reason, b"", False
+        start, end = info["start"], info["end"]
+        return None, frame[start : min(end, len(frame))], len(frame) < end
+
     def feed(self, frame: bytes, mac_error: bool = False) -> list[dict]:
         """Process one frame (no FCS); returns the records it produces (dicts)."""
         frame = bytes(frame)
@@ -295,6 +340,7 @@ class IngressModel:
             t.session = sess
         if sess != t.session:
             c["session_mismatch"] += 1
+            self.packet_log.append({"match": 0, "seq": seq, "count": count})
             return []
         t.locked = True
         c["packets"] += 1
@@ -305,27 +351,34 @@ class IngressModel:
         if not t.seq_locked:
             t.seq_locked = True
             t.expected = seq
+        self._gap_now = seq > t.expected
         if seq > t.expected:
             c["gaps"] += 1
             c["missing"] += seq - t.expected
             t.last_gap_first, t.last_gap_count = t.expected, seq - t.expected
             t.gap_pending = True
             t.expected = seq
+        skip = min(t.expected - seq, count) if count not in (0, MOLD_END_OF_SESSION) else 0
+        self.packet_log.append(
+            {
+                "match": 1,
+                "seq": seq,
+                "count": count,
+                "active": int(count not in (0, MOLD_END_OF_SESSION)),
+                "skip": skip,
+                "gap": int(self._gap_now),
+            }
+        )
         if count in (0, MOLD_END_OF_SESSION):
             return []
-        skip = t.expected - seq  # >= 0 here
-        c["duplicates"] += min(skip, count)
+        c["duplicates"] += skip
         out = []
-        o = MOLD_HEADER_LENGTH
+        if self.mold_only:
+            return out
+        blocks = walk_blocks(p[MOLD_HEADER_LENGTH:], count)
         k = 0
-        while k < count:
-            if o + MOLD_BLOCK_LENGTH_WIDTH > n:
-                break
-            ln = int.from_bytes(p[o : o + MOLD_BLOCK_LENGTH_WIDTH], "big")
-            end = o + MOLD_BLOCK_LENGTH_WIDTH + ln
-            if end > n:
-                break
-            last = start + end - 1
+        for k, (end, msg) in enumerate(blocks):
+            last = start + MOLD_HEADER_LENGTH + end - 1
             if suppressed(last):
                 break
             if k >= skip:
@@ -333,12 +386,12 @@ class IngressModel:
                 t.expected = (s + 1) & SEQ_MASK
                 gap = t.gap_pending
                 t.gap_pending = False
-                rec = self.decode_message(p[o + MOLD_BLOCK_LENGTH_WIDTH : end], s, gap)
+                rec = self.decode_message(msg, s, gap)
                 if rec is not None:
                     out.append(rec)
                     self.records.append(ModelRecord(rec, fidx, last // self.nb))
-            o = end
-            k += 1
+        else:
+            k = len(blocks)
         if k < count and not mac_error:
             # the truncation check happens on the frame's last beat: dropped on a MAC error
             c["truncated"] += 1
