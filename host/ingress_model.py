@@ -181,6 +181,8 @@ class IngressModel:
     packet_log : list of dict
         One entry per processed MoldUDP64 header: ``match`` (session), ``seq``, ``count`` and,
         when matched, ``active`` (data packet), ``skip``, ``gap``.
+    messages_log : list of (int, bytes, bool)
+        Every message handed from the framer to the decoder: ``(seq, bytes, gap)``.
     counters : dict
         Every counter of :data:`COUNTER_NAMES`.
     """
@@ -212,6 +214,7 @@ class IngressModel:
         self.n_frames = 0
         self.mold_only = mold_only
         self.packet_log: list[dict] = []
+        self.messages_log: list[tuple[int, bytes, bool]] = []
         self._gap_now = False
 
     # --- status ---------------------------------------------------------------------------
@@ -386,6 +389,7 @@ class IngressModel:
                 t.expected = (s + 1) & SEQ_MASK
                 gap = t.gap_pending
                 t.gap_pending = False
+                self.messages_log.append((s, msg, gap))
                 rec = self.decode_message(msg, s, gap)
                 if rec is not None:
                     out.append(rec)

@@ -74,3 +74,32 @@ def packets(msgs, *, seed: int, first_seq: int = 1, max_payload: int = 1472, ses
 def frames_for(payloads, **kw) -> list[bytes]:
     """UDP frames (``host.net.udp_frame``, defaults from ``host.net.DEFAULTS``)."""
     return [net.udp_frame(p, **kw) for p in payloads]
+
+
+def payload_beats(frame: bytes, start: int, end: int, nb: int, error: bool) -> list[dict]:
+    """The beats ``hw.ethernet.FrameParser`` forwards for an accepted frame
+    (``payload_beat_layout`` dicts): from the beat holding byte ``start - 1`` to the last one,
+    payload lanes ``[start, min(end, len(frame)))`` marked."""
+    n = len(frame)
+    stop = min(end, n)
+    out = []
+    for b in range((start - 1) // nb, (n - 1) // nb + 1):
+        base = b * nb
+        chunk = frame[base : base + nb]
+        keep = 0
+        for j in range(len(chunk)):
+            if start <= base + j < stop:
+                keep |= 1 << j
+        last = base + nb >= n
+        out.append(
+            {
+                "data": int.from_bytes(chunk, "little"),
+                "keep": keep,
+                "offset": (base - start) & 0xFFFF,
+                "first": int(not out),
+                "last": int(last),
+                "error": int(last and error),
+                "trunc": int(last and n < end),
+            }
+        )
+    return out
