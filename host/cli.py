@@ -103,9 +103,10 @@ def detect_format(path: str) -> str:
     )
 
 
-def _buffer_chunks(buf: bytes, chunk_bytes: int) -> Iterator[bytes]:
+def _buffer_chunks(buf, chunk_bytes: int) -> Iterator[memoryview]:
     from host.bulk import frame_end
 
+    buf = memoryview(buf)  # slices below are views, not copies
     pos = 0
     n = len(buf)
     while pos < n:
