@@ -230,8 +230,9 @@ class StreamSource:
             else:
                 self.valid.value = 1
             await ReadOnly()
-            ready = 1 if self.ready is None else _int(self.ready)
-            xfer = self._cur is not None and bool(ready)
+            # ready may be X while nothing is presented (e.g. before reset): only read it
+            # when it matters
+            xfer = self._cur is not None and (self.ready is None or bool(_int(self.ready)))
 
 
 class StreamSink:
@@ -337,7 +338,7 @@ class StreamMonitor:
             await RisingEdge(self.clk)
             await ReadOnly()
             valid = _int(self.valid)
-            ready = 1 if self.ready is None else _int(self.ready)
+            ready = 1 if self.ready is None or not valid else _int(self.ready)
             cyc = cycle_now()
             if held is not None:
                 if not valid:
