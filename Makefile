@@ -61,5 +61,14 @@ demo: setup ## Generate the sample market and compute its BBO trace
 bench: setup ## Print the benchmark figures (reference model, matching engine, gateware)
 	@set -e; for b in bench/bench_*.py; do echo "=== $$b"; $(PY) $$b; done
 
+synth: setup ## Yosys synth_xilinx (xcup) per block + ECP5 Fmax proxy -> synth/out/report.json, docs/synthesis.md
+	$(PY) -m hw.synth $(if $(BLOCKS),--blocks $(BLOCKS))
+
+bitstream: setup ## Alveo U250: Vivado build if vivado is on PATH, else write the complete build tree
+	$(PY) -m hw.platform.alveo build --out build/alveo
+
+regs-doc: setup ## Regenerate docs/registers.md from hw/regs.py
+	$(PY) -m hw.regs --write
+
 clean: ## Remove build outputs
 	rm -rf $(OUT) build sim/*/sim_build .pytest_cache
