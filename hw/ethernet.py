@@ -98,6 +98,8 @@ class FrameParser(wiring.Component):
     config : In(config_signature())
         ``enable`` (sampled at the first beat of a frame; a disabled frame is consumed and
         not counted), ``udp_port``, ``ip_dst`` (a.b.c.d = a<<24|b<<16|c<<8|d).
+    ev_drop : Out(1)
+        One-cycle pulse (registered) when a frame is counted in a drop counter.
     counters : Out(...)
         ``frames`` and one drop counter per frame at most (see ``host.ingress_model``).
 
@@ -122,6 +124,7 @@ class FrameParser(wiring.Component):
                 "i_stream": In(stream.Signature(mac_beat_layout(data_width))),
                 "o_stream": Out(stream.Signature(payload_beat_layout(data_width))),
                 "config": In(config_signature()),
+                "ev_drop": Out(1),
                 "counters": Out(
                     wiring.Signature({n: Out(counter_width) for n in ETHERNET_COUNTERS})
                 ),
@@ -265,6 +268,7 @@ class FrameParser(wiring.Component):
             o.payload.trunc.eq(beat.last & (end < pend)),
         ]
 
+        m.d.sync += self.ev_drop.eq(0)
         with m.If(xfer):
             m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
             with m.If(beat.last):
@@ -273,6 +277,9 @@ class FrameParser(wiring.Component):
                 m.d.sync += bi.eq(bi + 1)
             with m.If(beat.last & en_cur):
                 m.d.sync += cnt.frames.eq(cnt.frames + 1)
+                m.d.sync += self.ev_drop.eq(
+                    beat.error | ~dec_now | (rsn_now != _NONE) | (end < ip + total)
+                )
 
                 def inc(name):
                     c = getattr(cnt, name)

@@ -23,7 +23,12 @@ from hw.framer import FRAMER_COUNTERS, Framer
 from hw.layouts import ItchRecord, mac_beat_layout
 from hw.moldudp import MOLD_COUNTERS, MoldUDP64, mold_status_signature
 
-__all__ = ["Ingress", "INGRESS_COUNTER_NAMES", "ingress_config_signature"]
+__all__ = [
+    "Ingress",
+    "INGRESS_COUNTER_NAMES",
+    "ingress_config_signature",
+    "ingress_status_signature",
+]
 
 
 def _ordered_counters() -> tuple[str, ...]:
@@ -51,6 +56,12 @@ def ingress_config_signature() -> wiring.Signature:
     )
 
 
+def ingress_status_signature() -> wiring.Signature:
+    """Status outputs: :func:`hw.moldudp.mold_status_signature` plus ``ev_drop`` (a frame was
+    dropped), for ``STATUS``/``STATUS_STICKY``/``STATUS_EXPECTED_SEQ`` of ``hw.regs``."""
+    return wiring.Signature({**mold_status_signature().members, "ev_drop": Out(1)})
+
+
 class Ingress(wiring.Component):
     """Ethernet/IPv4/UDP + MoldUDP64 + ITCH 5.0 ingress.
 
@@ -67,7 +78,7 @@ class Ingress(wiring.Component):
     i_stream : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
     o_stream : Out(stream.Signature(hw.layouts.ItchRecord))
     config : In(ingress_config_signature())
-    status : Out(hw.moldudp.mold_status_signature())
+    status : Out(ingress_status_signature())
     counters : Out(...)
         Members named as ``hw.regs.INGRESS_COUNTERS`` (checked at construction).
 
@@ -91,7 +102,7 @@ class Ingress(wiring.Component):
                 "i_stream": In(stream.Signature(mac_beat_layout(data_width))),
                 "o_stream": Out(stream.Signature(ItchRecord)),
                 "config": In(ingress_config_signature()),
-                "status": Out(mold_status_signature()),
+                "status": Out(ingress_status_signature()),
                 "counters": Out(
                     wiring.Signature({n: Out(counter_width) for n in INGRESS_COUNTER_NAMES})
                 ),
@@ -121,7 +132,9 @@ class Ingress(wiring.Component):
             mold.config.session.eq(cfg.session),
             mold.config.session_valid.eq(cfg.session_valid),
         ]
-        wiring.connect(m, mold.status, wiring.flipped(self.status))
+        for name in mold_status_signature().members:
+            m.d.comb += getattr(self.status, name).eq(getattr(mold.status, name))
+        m.d.comb += self.status.ev_drop.eq(eth.ev_drop)
         for block, names in (
             (eth, ETHERNET_COUNTERS),
             (mold, MOLD_COUNTERS),

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from host import itch, moldudp, net
 from host.ingress_model import IngressModel, ip_to_int, session_to_int
@@ -64,6 +64,15 @@ class Bench:
     async def start(self):
         await start_clock(self.dut.clk)
         await reset_dut(self.dut, self.dut.clk)
+        self.events = {"ev_drop": 0, "ev_gap": 0, "ev_end_of_session": 0}
+        cocotb.start_soon(self._watch_events())
+
+    async def _watch_events(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            await ReadOnly()
+            for k in self.events:
+                self.events[k] += int(getattr(self.dut, f"status__{k}").value)
 
     def send(self, frame: bytes, error: bool = False):
         self.model.feed(frame, error)
@@ -100,6 +109,12 @@ class Bench:
         for k in ("expected_seq", "session_locked", "last_gap_first", "last_gap_count"):
             got = int(getattr(self.dut, f"status__{k}").value)
             assert got == st[k], f"status {k}: {got} != {st[k]}"
+        c = self.model.counters
+        assert self.events == {
+            "ev_drop": sum(v for k, v in c.items() if k.startswith("drop_")),
+            "ev_gap": c["gaps"],
+            "ev_end_of_session": c["end_of_session"],
+        }, self.events
         self.in_mon.check()
         self.out_mon.check()
 
