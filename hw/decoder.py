@@ -150,5 +150,3 @@ class Decoder(wiring.Component):
                 with m.Else():
                     m.d.sync += cnt.unknown_type.eq(cnt.unknown_type + 1)
         return m
-
-
