@@ -600,6 +600,7 @@ def _match(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind, is_mkt):
                 r = min(P[m, O_PEAK], P[m, O_HID])
                 P[m, O_HID] -= r
                 P[m, O_DISP] = r
+                P[m, O_TS] = ts
                 S[S_SLICES] -= 1
                 L[g, L_QTY] += r
                 if L[g, L_TAIL] != m:
@@ -1031,9 +1032,11 @@ def check_book(P, L, BM, I, S):
     """Structural self-check; returns 0 when consistent, else an error code (tests use it).
 
     1 crossed book, 2 level quantity/count mismatch, 3 wrong side on a level, 4 bitmap / best
-    pointer mismatch, 5 live order count mismatch, 6 bad linked list, 7 empty displayed qty.
+    pointer mismatch, 5 live order count mismatch, 6 bad linked list, 7 empty displayed qty,
+    8 FIFO broken (priority timestamps decrease along a level), 9 iceberg slice count wrong.
     """
     nlive = 0
+    slices = 0
     for ii in range(I.shape[0]):
         bb = I[ii, I_BID]
         ba = I[ii, I_ASK]
@@ -1058,6 +1061,9 @@ def check_book(P, L, BM, I, S):
                     return 3
                 if P[o, O_DISP] <= 0:
                     return 7
+                if prev >= 0 and P[prev, O_TS] > P[o, O_TS]:
+                    return 8
+                slices += _slices(P, o)
                 q += P[o, O_DISP]
                 c += 1
                 prev = o
@@ -1085,4 +1091,6 @@ def check_book(P, L, BM, I, S):
             o = P[o, O_NEXT]
     if nlive != S[S_LIVE]:
         return 5
+    if slices != S[S_SLICES]:
+        return 9
     return 0
