@@ -56,10 +56,14 @@ class JournalConfig:
         Default ``FSYNC_EACH_BATCH``.
     fsync_interval_ns : int
         For ``FSYNC_INTERVAL``; default 5 ms.
+    write_chunk_bytes : int
+        Largest single ``write`` of a commit (default 1 MiB); a bigger commit is written in
+        several syscalls, so a crash can leave a torn record that recovery drops.
     """
 
     policy: DurabilityPolicy = DurabilityPolicy.FSYNC_EACH_BATCH
     fsync_interval_ns: int = 5_000_000
+    write_chunk_bytes: int = 1 << 20
 
 
 class JournalCorruptError(Exception):
@@ -276,10 +280,15 @@ class JournalWriter:
         if self._pending:
             bufs = [memoryview(r).cast("B") for r in self._pending]
             total = sum(len(b) for b in bufs)
-            done = os.writev(self._fd, bufs)
-            while done < total:  # short write: finish the rest
-                rest = b"".join(bytes(b) for b in bufs)[done:]
-                done += os.write(self._fd, rest)
+            chunk = self.config.write_chunk_bytes
+            if total <= chunk and len(bufs) < 1024:
+                done = os.writev(self._fd, bufs)
+            else:
+                done = 0
+            if done < total:  # large commit or short write: chunks of at most `chunk` bytes
+                data = memoryview(b"".join(bufs))
+                while done < total:
+                    done += os.write(self._fd, data[done:done + chunk])
             self.bytes_written += total
             self._pending.clear()
             self.written_seq = self._seq

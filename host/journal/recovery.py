@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,6 +65,9 @@ class RecoveryReport:
     snapshot : str or None
     seconds : float
         Wall time of the recovery (read, validate, replay, check).
+    unjournaled : numpy.ndarray
+        Events the replay produced that the journal lacks (their records were in the torn
+        tail); :meth:`JournaledEngine.open` journals them before accepting new commands.
     """
 
     commands_replayed: int
@@ -73,6 +76,8 @@ class RecoveryReport:
     torn_bytes: int
     snapshot: str | None
     seconds: float
+    unjournaled: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False,
+                                    repr=False)
 
 
 def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = None,
@@ -115,9 +120,10 @@ def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = No
     todo = j.commands[start_cmd:]
     events = eng.process(todo, copy=False) if len(todo) else np.zeros(0, j.events.dtype)
     checked = 0
+    jev = j.events
+    sel = jev[jev["seq"] > start_ev] if start_ev else jev
+    unjournaled = events[len(sel):].copy()
     if verify and len(events):
-        jev = j.events
-        sel = jev[jev["seq"] > start_ev] if start_ev else jev
         m = min(len(sel), len(events))
         a = events[:m].view(np.uint8)
         b = sel[:m].view(np.uint8)
@@ -136,6 +142,7 @@ def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = No
         torn_bytes=j.torn_bytes,
         snapshot=os.fspath(snapshot_path) if snapshot_path is not None else None,
         seconds=time.perf_counter() - t0,
+        unjournaled=unjournaled,
     )
     return eng, rep
 
@@ -173,6 +180,9 @@ class JournaledEngine:
             writer = JournalWriter(path, journal_config)  # validates, drops a torn tail
             eng, rep = recover(path, config=config, snapshot_path=snapshot_path,
                                contents=writer.recovered)
+            if len(rep.unjournaled):  # events of a torn last batch: journal them now
+                writer.append_events(rep.unjournaled)
+                writer.commit(force_fsync=True)
             return cls(eng, writer), rep
         return cls(MatchingEngine(config or EngineConfig()), JournalWriter(path, journal_config)
                    ), None
