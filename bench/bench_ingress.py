@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from hw.ingress import Ingress
-    from sim.ingress.run import run
+    from sim.harness import run_component as run
 
     test_dir = ROOT / "sim" / "ingress"
     out = test_dir / "sim_build" / f"latency-{args.data_width}.json"

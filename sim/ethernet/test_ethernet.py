@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hw.ethernet import FrameParser
-from sim.ingress.run import run
+from sim.harness import run_component as run
 
 
 @pytest.mark.parametrize("data_width", [64, 128])

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from hw.framer import Framer
-from sim.ingress.run import run
+from sim.harness import run_component as run
 
 
 def test_framer():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hw.ingress import Ingress
-from sim.ingress.run import run
+from sim.harness import run_component as run
 
 HERE = Path(__file__).resolve().parent
 

@@ -11,7 +11,7 @@ import ipaddress
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from standin import RegStandinTop, StandinTop
+from tests.host.card.standin import RegStandinTop, StandinTop
 
 from host.card import Card, CardError, CardMismatch
 from host.card.sim import SimTransport

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from standin import MAGIC, StandinTop
+from tests.host.card.standin import MAGIC, StandinTop
 
 from host.card.sim import SimTransport, build_library, parse_ports, ports_header
 from host.card.transport import CardTimeout, ModelNotBuilt, TransportClosed

@@ -1,0 +1,423 @@
+"""cocotb benches for hw.book.Book, checked message by message against host.book.L3Book.
+
+Configuration comes from the environment: ``PARAM_*`` (the build, see test_book.py) and
+``BOOK_*`` (the run: messages, symbols, seed, idle and backpressure probabilities).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import cocotb
+from book_model import compare, expected, records
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from host.book import L3Book
+from host.book import iter_indexed as _iter_indexed
+from host.itch import make
+from hw.book import BOOK_STATS, COUNTER_WIDTH
+from hw.book_layouts import decode_bbo
+from hw.order_table import bucket_of
+from hw.regs import BOOK_COUNTERS
+from sim.streams import StreamMonitor, StreamSink, StreamSource, pauses, reset_dut, start_clock
+
+P = {k[6:].lower(): int(v) for k, v in os.environ.items() if k.startswith("PARAM_")}
+DEPTH_N = P.get("depth_n", 5)
+SLOTS = P.get("slots", 64)
+
+
+def env(name, default, cast=int):
+    return cast(os.environ.get(f"BOOK_{name}", default))
+
+
+def _decode_counters(value, names):
+    v = int(value)
+    mask = (1 << COUNTER_WIDTH) - 1
+    return {n: (v >> (i * COUNTER_WIDTH)) & mask for i, n in enumerate(names)}
+
+
+def counters(dut) -> dict:
+    out = _decode_counters(dut.counters.value, [n for n, _ in BOOK_COUNTERS])
+    out.update(_decode_counters(dut.stats.value, [n for n, _ in BOOK_STATS]))
+    return out
+
+
+async def setup(dut):
+    await start_clock(dut.clk, 10)
+    for name in ("sub_locate", "sub_slot", "sub_valid", "sub_write", "clear_slot",
+                 "clear_stale_slot", "clear_stale_all", "i_stream__valid", "o_stream__ready"):
+        getattr(dut, name).value = 0
+    await reset_dut(dut, dut.clk)
+    await wait_clear(dut)
+
+
+async def wait_clear(dut):
+    for _ in range(SLOTS + 20):
+        await ReadOnly()
+        busy = int(dut.clear_busy.value)
+        await RisingEdge(dut.clk)
+        if not busy:
+            # let the clear ops drain through the pipeline
+            for _ in range(4):
+                await RisingEdge(dut.clk)
+            return
+    raise AssertionError("clear_busy stuck")
+
+
+async def subscribe(dut, mapping: dict[int, int], valid: int = 1):
+    for loc, slot in mapping.items():
+        dut.sub_locate.value = loc
+        dut.sub_slot.value = slot
+        dut.sub_valid.value = valid
+        dut.sub_write.value = 1
+        await RisingEdge(dut.clk)
+    dut.sub_write.value = 0
+    await RisingEdge(dut.clk)
+
+
+async def clear_slot(dut, slot: int):
+    dut.clear_slot.value = slot
+    dut.clear_stale_slot.value = 1
+    await RisingEdge(dut.clk)
+    dut.clear_stale_slot.value = 0
+    await wait_clear(dut)
+
+
+class Run:
+    """Source + sink (+ optional monitor) around the DUT; collects decoded records and the
+    transfer cycles of inputs and outputs."""
+
+    def __init__(self, dut, *, idle=0.0, bp=0.0, seed=0, monitor=False):
+        self.dut = dut
+        self.src = StreamSource(dut, "i_stream", dut.clk,
+                                idle=pauses(idle, seed) if idle else None)
+        self.sink = StreamSink(dut, "o_stream", dut.clk,
+                               backpressure=pauses(bp, seed + 1) if bp else None)
+        self.mon = StreamMonitor(dut, "o_stream", dut.clk) if monitor else None
+        self.in_cycles: list[int] = []
+        self.src.on_transfer = lambda _p, cyc: self.in_cycles.append(cyc)
+        self.got: list[dict] = []
+        self.out_cycles: list[int] = []
+
+    async def feed(self, recs, n_expected, *, drain=40, max_cycles=None):
+        self.src.extend(recs)
+        await self.src.wait_idle()
+        limit = max_cycles or (4 * len(recs) + 1000)
+        waited = 0
+        while self.sink.received < n_expected and waited < limit:
+            await RisingEdge(self.dut.clk)
+            waited += 1
+        for _ in range(drain):
+            await RisingEdge(self.dut.clk)
+        while not self.sink.empty():
+            self.out_cycles.append(self.sink.times[0])
+            self.got.append(decode_bbo(self.sink.recv_nowait(), DEPTH_N))
+        if self.mon is not None:
+            self.mon.check()
+        return self.got
+
+
+def subscribed_map(locates, n, seed=0):
+    """Subscribe ``n`` of ``locates`` to shuffled slots."""
+    rng = random.Random(seed)
+    locs = sorted(locates)
+    rng.shuffle(locs)
+    slots = list(range(SLOTS))
+    rng.shuffle(slots)
+    return {loc: slots[i] for i, loc in enumerate(locs[:n])}
+
+
+def expected_counters(msgs, sub) -> dict:
+    """Counters the gateware must show, from a reference book that only sees the subscribed
+    locates (the gateware stores only their orders)."""
+    ref = L3Book()
+    ignored = 0
+    for m in msgs:
+        t = m.message_type
+        if t not in "AFECXDU" or m.stock_locate not in sub:
+            ignored += 1
+            continue
+        if t in "AF" and m.buy_sell_indicator not in ("B", "S"):
+            ignored += 1
+        ref.apply(m)
+    a = ref.anomalies
+    return {
+        "records": len(msgs),
+        "ignored": ignored,
+        "unknown_ref": a["unknown_ref"] + a["replace_unknown"],
+        "duplicate_add": a["duplicate_add"] + a["replace_duplicate"],
+        "oversize": a["oversize_exec"] + a["oversize_cancel"],
+    }
+
+
+def check_counters(dut, msgs, sub, n_bbo, **override):
+    c = counters(dut)
+    want = expected_counters(msgs, sub)
+    want.update(bbo_updates=n_bbo, table_full=0, level_overflow=0)
+    want.update(override)
+    got = {k: c[k] for k in want}
+    assert got == want, f"counters (got, want): { {k: (got[k], want[k]) for k in want} }"
+    return c
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@cocotb.test()
+async def test_random_stream(dut):
+    """A long generator stream, a subset of the symbols subscribed, idle and backpressure."""
+    from host.generator import generate
+
+    n = env("N", 20000)
+    nsym = env("SYMBOLS", 16)
+    seed = env("SEED", 1)
+    buf = generate(n, nsym, seed)
+    msgs = [m for _, m in _iter_indexed(buf)]
+    locs = {m.stock_locate for m in msgs if m.message_type == "R"}
+    sub = subscribed_map(locs, min(len(locs), SLOTS, max(1, (3 * len(locs)) // 4)), seed)
+    await setup(dut)
+    await subscribe(dut, sub)
+    exp, _ = expected(msgs, set(sub), DEPTH_N)
+    run = Run(dut, idle=env("IDLE", "0.1", float), bp=env("BP", "0.1", float), seed=seed)
+    got = await run.feed(records(msgs), len(exp))
+    compare(got, exp)
+    c = check_counters(dut, msgs, sub, len(exp))
+    cyc = run.in_cycles[-1] - run.in_cycles[0] + 1
+    dut._log.info("%d messages, %d BBO updates, %d cycles, counters %s", n, len(exp), cyc, c)
+
+
+def _targeted_messages():
+    """Hand-written scenarios; the expected output still comes from the reference book."""
+    msgs = []
+    ts = [1000]
+
+    def add(t, **f):
+        ts[0] += 7
+        msgs.append(make(t, timestamp=ts[0], **f))
+
+    A, B, U = 5, 7, 9  # A and B subscribed, U not
+    ref = [100]
+
+    def new_ref():
+        ref[0] += 1
+        return ref[0]
+
+    add("S", event_code="Q")
+    # A: a ladder on both sides, several orders on some levels
+    bids, asks = {}, {}
+    for px, n in ((1000, 1), (990, 2), (980, 1), (970, 3), (960, 1)):
+        for _ in range(n):
+            r = new_ref()
+            bids.setdefault(px, []).append(r)
+            add("A", stock_locate=A, order_reference_number=r, buy_sell_indicator="B",
+                shares=100 + r, stock="AAA", price=px)
+    for px, n in ((1010, 2), (1020, 1), (1030, 2), (1040, 1)):
+        for _ in range(n):
+            r = new_ref()
+            asks.setdefault(px, []).append(r)
+            add("F", stock_locate=A, order_reference_number=r, buy_sell_indicator="S",
+                shares=200, stock="AAA", price=px, attribution="MPID")
+    # orders of an unsubscribed locate, interleaved
+    ur = new_ref()
+    add("A", stock_locate=U, order_reference_number=ur, buy_sell_indicator="B", shares=5,
+        stock="UUU", price=1000)
+    add("E", stock_locate=U, order_reference_number=ur, executed_shares=1, match_number=1)
+    # best bid deleted with several levels below: the next one comes up
+    add("D", stock_locate=A, order_reference_number=bids[1000][0])
+    # then the new best (2 orders) is deleted order by order
+    add("D", stock_locate=A, order_reference_number=bids[990][0])
+    add("D", stock_locate=A, order_reference_number=bids[990][1])
+    # best ask level drained by partial executions and cancels
+    r1, r2 = asks[1010]
+    add("E", stock_locate=A, order_reference_number=r1, executed_shares=50, match_number=2)
+    add("X", stock_locate=A, order_reference_number=r1, cancelled_shares=50)
+    add("C", stock_locate=A, order_reference_number=r1, executed_shares=100, match_number=3,
+        printable="Y", execution_price=1011)  # the full remaining shares
+    add("E", stock_locate=A, order_reference_number=r2, executed_shares=199, match_number=4)
+    add("E", stock_locate=A, order_reference_number=r2, executed_shares=1, match_number=5)
+    # replace that moves a bid through the touch (above the best bid, and onto the ask)
+    nr = new_ref()
+    add("U", stock_locate=A, original_order_reference_number=bids[960][0],
+        new_order_reference_number=nr, shares=77, price=1005)
+    nr2 = new_ref()
+    add("U", stock_locate=A, original_order_reference_number=nr,
+        new_order_reference_number=nr2, shares=78, price=1020)
+    # replace on the same level, and a replace of the best ask to a worse price
+    nr3 = new_ref()
+    add("U", stock_locate=A, original_order_reference_number=nr2,
+        new_order_reference_number=nr3, shares=78, price=1020)
+    nr4 = new_ref()
+    add("U", stock_locate=A, original_order_reference_number=asks[1020][0],
+        new_order_reference_number=nr4, shares=10, price=1050)
+    # unknown references (E, X, D, U), a duplicate add, duplicate and same-ref replaces
+    add("E", stock_locate=A, order_reference_number=999_999, executed_shares=1, match_number=6)
+    add("X", stock_locate=A, order_reference_number=999_998, cancelled_shares=1)
+    add("D", stock_locate=A, order_reference_number=999_997)
+    add("U", stock_locate=A, original_order_reference_number=999_996,
+        new_order_reference_number=new_ref(), shares=1, price=1000)
+    add("A", stock_locate=A, order_reference_number=bids[980][0], buy_sell_indicator="B",
+        shares=1, stock="AAA", price=1001)
+    add("U", stock_locate=A, original_order_reference_number=bids[970][0],
+        new_order_reference_number=bids[970][1], shares=5, price=975)
+    add("U", stock_locate=A, original_order_reference_number=bids[970][2],
+        new_order_reference_number=bids[970][2], shares=5, price=975)
+    # oversize execution and cancel, bad side, zero-share add then its execution
+    add("E", stock_locate=A, order_reference_number=asks[1030][0], executed_shares=10_000,
+        match_number=7)
+    add("X", stock_locate=A, order_reference_number=asks[1030][1], cancelled_shares=10_000)
+    add("A", stock_locate=A, order_reference_number=new_ref(), buy_sell_indicator="Z",
+        shares=1, stock="AAA", price=1000)
+    z = new_ref()
+    add("A", stock_locate=A, order_reference_number=z, buy_sell_indicator="S", shares=0,
+        stock="AAA", price=1008)
+    add("E", stock_locate=A, order_reference_number=z, executed_shares=0, match_number=8)
+    # back-to-back hits on the same level and the same order, then many symbols interleaved
+    same = [new_ref() for _ in range(6)]
+    for r in same:
+        add("A", stock_locate=B, order_reference_number=r, buy_sell_indicator="S", shares=10,
+            stock="BBB", price=2000)
+    for r in same[:3]:
+        add("X", stock_locate=B, order_reference_number=r, cancelled_shares=3)
+        add("E", stock_locate=B, order_reference_number=r, executed_shares=7, match_number=9)
+    add("A", stock_locate=B, order_reference_number=(r0 := new_ref()), buy_sell_indicator="B",
+        shares=10, stock="BBB", price=1990)
+    add("D", stock_locate=B, order_reference_number=r0)
+    add("P", stock_locate=B, order_reference_number=0, buy_sell_indicator="B", shares=1,
+        stock="BBB", price=1995, match_number=10)
+    live = []
+    rng = random.Random(3)
+    many = [11 + 2 * i for i in range(12)]
+    for k in range(600):
+        loc = many[k % len(many)]
+        if live and rng.random() < 0.45:
+            r, lloc = live.pop(rng.randrange(len(live)))
+            t = rng.choice("DEXU")
+            if t == "D":
+                add("D", stock_locate=lloc, order_reference_number=r)
+            elif t == "E":
+                add("E", stock_locate=lloc, order_reference_number=r,
+                    executed_shares=rng.randint(1, 60), match_number=k)
+                live.append((r, lloc))
+            elif t == "X":
+                add("X", stock_locate=lloc, order_reference_number=r,
+                    cancelled_shares=rng.randint(1, 60))
+                live.append((r, lloc))
+            else:
+                n2 = new_ref()
+                add("U", stock_locate=lloc, original_order_reference_number=r,
+                    new_order_reference_number=n2, shares=rng.randint(1, 100),
+                    price=rng.choice((1000, 1010, 1020, 990, 980)))
+                live.append((n2, lloc))
+        else:
+            r = new_ref()
+            side = rng.choice("BS")
+            px = rng.randint(95, 100) * 10 if side == "B" else rng.randint(101, 106) * 10
+            add("A", stock_locate=loc, order_reference_number=r, buy_sell_indicator=side,
+                shares=rng.randint(1, 100), stock="MANY", price=px)
+            live.append((r, loc))
+    return msgs, {A: 3, B: 60, **{loc: 10 + i for i, loc in enumerate(many) if i % 4 != 3}}
+
+
+@cocotb.test()
+async def test_targeted(dut):
+    """Best deleted with levels below, drained levels, replaces through the touch, unknown and
+    duplicate references, oversize, unsubscribed symbols, back-to-back same level, many
+    symbols; with and without idle/backpressure."""
+    msgs, sub = _targeted_messages()
+    await setup(dut)
+    await subscribe(dut, sub)
+    exp, _ = expected(msgs, set(sub), DEPTH_N)
+    run = Run(dut, monitor=True)
+    compare(await run.feed(records(msgs), len(exp)), exp)
+    check_counters(dut, msgs, sub, len(exp))
+    # again after clearing every slot, at a bursty rate
+    dut.clear_stale_all.value = 1
+    await RisingEdge(dut.clk)
+    dut.clear_stale_all.value = 0
+    await wait_clear(dut)
+    run2 = Run(dut, idle=0.3, bp=0.5, seed=9, monitor=True)
+    got = await run2.feed(records(msgs, first_seq=10_000), len(exp))
+    exp2, _ = expected(msgs, set(sub), DEPTH_N, first_seq=10_000)
+    compare(got, exp2)
+
+
+@cocotb.test()
+async def test_gap_and_clear(dut):
+    """A gap marks every book stale; clearing a slot empties it and clears its stale flag."""
+    msgs, sub = _targeted_messages()
+    await setup(dut)
+    await subscribe(dut, sub)
+    gaps = {40}
+    exp, _ = expected(msgs, set(sub), DEPTH_N, gaps=gaps)
+    run = Run(dut)
+    compare(await run.feed(records(msgs, gaps=gaps), len(exp)), exp)
+    assert counters(dut)["gaps"] == 1
+    # clear slot 3 (locate 5): its book is empty and fresh, the others stay stale
+    await clear_slot(dut, sub[5])
+    more = [
+        make("A", timestamp=10**9, stock_locate=5, order_reference_number=10**12,
+             buy_sell_indicator="B", shares=5, stock="AAA", price=500),
+        make("A", timestamp=10**9 + 1, stock_locate=7, order_reference_number=10**12 + 1,
+             buy_sell_indicator="B", shares=5, stock="BBB", price=2100),
+    ]
+    run2 = Run(dut)
+    got = await run2.feed(records(more, first_seq=50_000), 2)
+    assert len(got) == 2, got
+    assert got[0]["locate"] == 5 and got[0]["stale"] == 0 and got[0]["valid"] == 1
+    assert got[0]["bids"] == [(500, 5, 1)] and got[0]["asks"] == [], got[0]
+    assert got[1]["locate"] == 7 and got[1]["stale"] == 1
+
+
+@cocotb.test()
+async def test_limits(dut):
+    """Small build: order table full (one bucket) and level store full (new price worse or
+    better than every held level) mark only that symbol's book not-valid."""
+    cap, ways, levels = P["capacity"], P["ways"], P["levels"]
+    bbits = (cap // ways).bit_length() - 1
+    msgs = []
+    ts = [0]
+
+    def add(t, **f):
+        ts[0] += 1
+        msgs.append(make(t, timestamp=ts[0], **f))
+
+    # locate 1: ways+1 orders in one bucket -> table full
+    same_bucket = [r for r in range(1, 10_000) if bucket_of(r, bbits) == 3][: ways + 1]
+    for i, r in enumerate(same_bucket):
+        add("A", stock_locate=1, order_reference_number=r, buy_sell_indicator="B",
+            shares=10, stock="T", price=100 + i)
+    add("D", stock_locate=1, order_reference_number=same_bucket[0])
+    # locate 2: levels+1 distinct bids, the last one worse than all -> level store full
+    refs = iter(range(20_000, 30_000))
+    for i in range(levels + 1):
+        add("A", stock_locate=2, order_reference_number=next(refs), buy_sell_indicator="B",
+            shares=10, stock="W", price=1000 - i)
+    # locate 3: levels+1 distinct asks, the last one better than all
+    for i in range(levels + 1):
+        add("A", stock_locate=3, order_reference_number=next(refs), buy_sell_indicator="S",
+            shares=10, stock="B", price=1000 - i)
+    # locate 4: exact all along (deep book of exactly `levels` levels, drained)
+    deep = []
+    for i in range(levels):
+        r = next(refs)
+        deep.append(r)
+        add("A", stock_locate=4, order_reference_number=r, buy_sell_indicator="S",
+            shares=10 + i, stock="OK", price=500 + i)
+    for r in deep:
+        add("D", stock_locate=4, order_reference_number=r)
+    sub = {1: 0, 2: 1, 3: 2, 4: 3}
+    await setup(dut)
+    await subscribe(dut, sub)
+    exp, _ = expected(msgs, set(sub), DEPTH_N)
+    run = Run(dut, monitor=True)
+    got = await run.feed(records(msgs), len(exp), drain=60)
+    compare(got, exp, invalid_ok={1, 2, 3})
+    c = counters(dut)
+    assert c["table_full"] == 1, c
+    assert c["level_overflow"] == 2, c
+    # clearing a slot makes it valid again
+    await clear_slot(dut, 1)
+    run2 = Run(dut)
+    got = await run2.feed(records(msgs[: ways + 1], first_seq=100), ways + 1)
+    assert got and all(r["valid"] for r in got), got
