@@ -384,6 +384,10 @@ def _parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.set_defaults(func=_cmd_stats)
+
+    import host.session
+
+    host.session.register(sub)
     return p
 
 
