@@ -104,7 +104,7 @@ def tsc_per_ns() -> float:
 
 
 @njit(_nrt=False)
-def _open_loop(C, E, S, P, HK, HV, L, BM, I, IMAP, TQ, period, lat):  # noqa: E741
+def _open_loop(C, E, S, P, H, L, BM, I, IMAP, TQ, period, lat):  # noqa: E741
     """Send command i at t0 + i*period (cycles); lat[i] = completion - intended send time."""
     t0 = _rdtsc() + 100_000
     late = 0
@@ -115,7 +115,7 @@ def _open_loop(C, E, S, P, HK, HV, L, BM, I, IMAP, TQ, period, lat):  # noqa: E7
             late += 1
         while now < t_i:
             now = _rdtsc()
-        nxt, n, need = core.process(C[i:i + 1], 0, E, S, P, HK, HV, L, BM, I, IMAP, TQ)
+        nxt, n, need = core.process(C[i:i + 1], 0, E, S, P, H, L, BM, I, IMAP, TQ)
         if nxt != 1:
             return -1
         lat[i] = _rdtsc() - t_i
@@ -184,7 +184,7 @@ def bench_latency(spec, pre, ops, rate: float, cyc_per_ns: float):
     C = np.ascontiguousarray(ops).view(np.int64).reshape(-1, 8)
     lat = np.zeros(len(C), np.int64)
     period = cyc_per_ns * 1e9 / rate
-    late = _open_loop(C, E, eng.S, eng.P, eng.HK, eng.HV, eng.L, eng.BM, eng.I, eng.IMAP,
+    late = _open_loop(C, E, eng.S, eng.P, eng.H, eng.L, eng.BM, eng.I, eng.IMAP,
                       eng.TQ, period, lat)
     if late < 0:
         raise RuntimeError("event buffer too small")

@@ -9,6 +9,9 @@ File = 64-byte file header, then records back to back, each a multiple of 8 byte
                           | i64 mono_ns | u16 type | u16 version | u32 reserved
     payload: COMMAND_DTYPE (64 B, type 1) | EVENT_DTYPE (120 B, type 2) | MARK (24 B, type 3)
 
+Every commit ends with a COMMIT mark, so a group commit is atomic: records after the last
+COMMIT mark (a group whose write was cut short) are not part of the journal.
+
 The record CRC covers bytes 8..length (seq to the end of the payload) and then bytes 0..4 (the
 length). Record sequence numbers start at 1 and increase by one; a record whose length, type,
 CRC or sequence number is wrong ends the valid part of the file.
@@ -24,7 +27,8 @@ from host.matching.types import COMMAND_DTYPE, EVENT_DTYPE
 
 __all__ = [
     "FILE_MAGIC", "FILE_HEADER_SIZE", "RECORD_HEADER_SIZE", "REC_COMMAND", "REC_EVENT",
-    "REC_MARK", "MARK_DTYPE", "COMMAND_RECORD_DTYPE", "EVENT_RECORD_DTYPE", "MARK_RECORD_DTYPE",
+    "REC_MARK", "MARK_DTYPE", "MARK_COMMIT", "MARK_SNAPSHOT", "COMMAND_RECORD_DTYPE",
+    "EVENT_RECORD_DTYPE", "MARK_RECORD_DTYPE",
     "VERSION", "file_header", "parse_file_header",
 ]
 
@@ -34,8 +38,10 @@ FILE_HEADER_SIZE = 64
 RECORD_HEADER_SIZE = 40
 REC_COMMAND, REC_EVENT, REC_MARK = 1, 2, 3
 
-MARK_DTYPE = np.dtype([("cmd_seq", "<u8"), ("event_seq", "<u8"), ("user", "<u8")])
-"""Payload of a MARK record (written by snapshots: where the engine state was taken)."""
+MARK_DTYPE = np.dtype([("cmd_seq", "<u8"), ("event_seq", "<u8"), ("kind", "<u8")])
+"""Payload of a MARK record: command records and last event sequence number so far, kind."""
+MARK_COMMIT, MARK_SNAPSHOT = 1, 2
+"""MARK kinds: end of a group commit; an engine snapshot was taken here."""
 
 _HDR = [("length", "<u4"), ("crc", "<u4"), ("seq", "<u8"), ("wall_ns", "<i8"),
         ("mono_ns", "<i8"), ("type", "<u2"), ("version", "<u2"), ("reserved", "<u4")]

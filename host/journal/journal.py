@@ -10,7 +10,9 @@ Reader
     numbers). A bad record after which no valid record follows is a torn tail (a crash in the
     middle of a write) and is dropped; a bad record *followed by valid records* is corruption
     in the middle and raises :class:`JournalCorruptError` with its byte offset -- nothing is
-    ever skipped silently.
+    ever skipped silently. Each commit ends with a COMMIT mark; valid records after the last
+    COMMIT mark belong to a group whose write did not complete and are dropped with the tail,
+    so a group commit is all or nothing.
 """
 
 from __future__ import annotations
@@ -95,13 +97,14 @@ class JournalContents:
     events : numpy.ndarray
         ``EVENT_DTYPE`` payloads in journal order.
     marks : numpy.ndarray
-        ``MARK_DTYPE`` payloads (snapshot marks).
+        ``MARK_DTYPE`` payloads (commit and snapshot marks).
     record_seq, record_type, record_offset, wall_ns, mono_ns : numpy.ndarray
         Per valid record.
     valid_end : int
         Byte offset just after the last valid record.
     torn_bytes : int
-        Bytes after ``valid_end`` dropped as a torn tail (0 for a clean file).
+        Bytes after ``valid_end`` dropped as a torn tail (0 for a clean file): invalid bytes
+        and any complete records of an unfinished group (after the last COMMIT mark).
     torn_reason : str
     """
 
@@ -151,6 +154,18 @@ def read_journal(path: str | os.PathLike) -> JournalContents:
                                       + f" (valid record follows at offset {nxt})")
         torn = n - end
         reason = fmt.SCAN_REASONS[status]
+    if k:  # cut back to the last COMMIT mark: a group commit is all or nothing
+        mk = offs[:k][types[:k] == fmt.REC_MARK]
+        kinds = np.empty((len(mk), 8), np.uint8)
+        fmt.gather(buf, mk + 16, 8, kinds)
+        commits = mk[kinds.view("<u8").reshape(-1) == fmt.MARK_COMMIT]
+        last = int(commits[-1]) if len(commits) else -1
+        keep = int(np.searchsorted(offs[:k], last)) + 1 if last >= 0 else 0
+        if keep < k:
+            end = int(offs[keep])
+            torn = n - end
+            reason = reason or "uncommitted group (no COMMIT mark)"
+            k = keep
     offs = offs[:k]
     types = types[:k]
     # header fields of the valid records
@@ -220,7 +235,10 @@ class JournalWriter:
             os.fsync(self._fd)
             self._fsync_dir()
         self._pending: list[np.ndarray] = []
-        self._pending_seq = self._seq
+        self._n_cmds = 0 if self.recovered is None else len(self.recovered.commands)
+        self._last_ev = 0
+        if self.recovered is not None and len(self.recovered.events):
+            self._last_ev = int(self.recovered.events["seq"][-1])
         self.written_seq = self._seq
         self.durable_seq = self._seq
         self._last_fsync = time.monotonic_ns()
@@ -256,17 +274,20 @@ class JournalWriter:
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError("expected a COMMAND_DTYPE array")
         self._encode(commands, fmt.COMMAND_RECORD_DTYPE, fmt.REC_COMMAND)
+        self._n_cmds += len(commands)
 
     def append_events(self, events: np.ndarray) -> None:
         """Append ``EVENT_DTYPE`` records (buffered until :meth:`commit`)."""
         if events.dtype != EVENT_DTYPE:
             raise TypeError("expected an EVENT_DTYPE array")
         self._encode(events, fmt.EVENT_RECORD_DTYPE, fmt.REC_EVENT)
+        if len(events):
+            self._last_ev = int(events["seq"][-1])
 
-    def append_mark(self, cmd_seq: int, event_seq: int, user: int = 0) -> None:
+    def append_mark(self, cmd_seq: int, event_seq: int, kind: int = fmt.MARK_SNAPSHOT) -> None:
         """Append a MARK record (e.g. where a snapshot was taken)."""
         m = np.zeros(1, fmt.MARK_DTYPE)
-        m[0] = (cmd_seq, event_seq, user)
+        m[0] = (cmd_seq, event_seq, kind)
         self._encode(m, fmt.MARK_RECORD_DTYPE, fmt.REC_MARK)
 
     def commit(self, *, force_fsync: bool = False) -> int:
@@ -278,6 +299,7 @@ class JournalWriter:
             :attr:`durable_seq`, the last record sequence number known to be on disk.
         """
         if self._pending:
+            self.append_mark(self._n_cmds, self._last_ev, fmt.MARK_COMMIT)
             bufs = [memoryview(r).cast("B") for r in self._pending]
             total = sum(len(b) for b in bufs)
             chunk = self.config.write_chunk_bytes

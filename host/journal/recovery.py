@@ -18,6 +18,8 @@ from host.journal.journal import JournalConfig, JournalContents, JournalWriter, 
 from host.matching.engine import EngineConfig, MatchingEngine
 from host.matching.types import COMMAND_DTYPE, Command, Event, _encode_into, decode_events
 
+_REPLAY_CHUNK = 1 << 16
+
 __all__ = ["JournaledEngine", "RecoveryReport", "recover", "save_snapshot", "load_snapshot",
            "ReplayMismatchError"]
 
@@ -118,23 +120,28 @@ def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = No
     if start_cmd > len(j.commands):
         raise ReplayMismatchError("snapshot is newer than the journal")
     todo = j.commands[start_cmd:]
-    events = eng.process(todo, copy=False) if len(todo) else np.zeros(0, j.events.dtype)
+    jev = j.events  # journal order = event sequence order
+    sel = jev[int(np.searchsorted(jev["seq"], start_ev, side="right")):]
     checked = 0
-    jev = j.events
-    sel = jev[jev["seq"] > start_ev] if start_ev else jev
-    unjournaled = events[len(sel):].copy()
-    if verify and len(events):
-        m = min(len(sel), len(events))
-        a = events[:m].view(np.uint8)
-        b = sel[:m].view(np.uint8)
-        if not np.array_equal(a, b):
-            bad = int(np.nonzero((events[:m].view(np.int64).reshape(m, -1)
-                                  != sel[:m].view(np.int64).reshape(m, -1)).any(1))[0][0])
-            raise ReplayMismatchError(f"replayed event {bad} (seq {int(events[bad]['seq'])}) "
-                                      "differs from the journal")
-        if len(sel) > len(events):
-            raise ReplayMismatchError("journal holds events the replay did not produce")
-        checked = m
+    pos = 0
+    extra = []
+    for i in range(0, len(todo), _REPLAY_CHUNK):
+        ev = eng.process(todo[i:i + _REPLAY_CHUNK], copy=False)
+        m = max(0, min(len(ev), len(sel) - pos))
+        if verify and m and not np.array_equal(ev[:m].view(np.uint8),
+                                               sel[pos:pos + m].view(np.uint8)):
+            diff = (ev[:m].view(np.int64).reshape(m, -1)
+                    != sel[pos:pos + m].view(np.int64).reshape(m, -1)).any(1)
+            bad = int(np.nonzero(diff)[0][0])
+            raise ReplayMismatchError(f"replayed event seq {int(ev[bad]['seq'])} differs from "
+                                      "the journal")
+        if m < len(ev):
+            extra.append(ev[m:].copy())
+        checked += m if verify else 0
+        pos += len(ev)
+    if verify and pos < len(sel):
+        raise ReplayMismatchError("journal holds events the replay did not produce")
+    unjournaled = np.concatenate(extra) if extra else np.zeros(0, jev.dtype)
     rep = RecoveryReport(
         commands_replayed=len(todo),
         command_seq=eng.command_seq,

@@ -6,7 +6,7 @@ State (all owned by :class:`host.matching.engine.MatchingEngine`):
 ``P[cap, O_NF]`` int64
     Order pool, one row per order (hot fields in the first cache line). Free rows form a
     LIFO free list through ``O_NEXT``; never-used rows are handed out from a high-water mark.
-``HK[hcap]`` int64 / ``HV[hcap]`` int64
+``H[hcap, 0]`` int64 / ``H[hcap, 1]`` int64
     Order id -> pool row + 1 (0 = empty), open addressing with linear probing and
     backward-shift deletion (no tombstones); ``hcap`` is a power of two >= 2 * cap.
 ``L[nlev, 4]`` int64
@@ -63,8 +63,10 @@ R_STP_CN, R_STP_CO, R_STP_CB, R_STP_DC, R_SESSION_END = 37, 38, 39, 40, 41
 
 # order pool columns
 O_ID, O_DISP, O_HID, O_CUM, O_INIT, O_NEXT, O_PREV, O_ACCT = 0, 1, 2, 3, 4, 5, 6, 7
-O_PX, O_LVL, O_PEAK, O_INST, O_SIDE, O_TYPE, O_TIF, O_FLAGS = 8, 9, 10, 11, 12, 13, 14, 15
-O_STP, O_STATE, O_STOP, O_TS = 16, 17, 18, 19
+O_PX, O_LVL, O_INST, O_SIDE, O_TYPE, O_TIF, O_FLAGS, O_STATE = 8, 9, 10, 11, 12, 13, 14, 15
+O_STP, O_PEAK, O_STOP, O_TS = 16, 17, 18, 19
+# fields 0-15 (two cache lines) are all that matching, cancels and fill events touch on a
+# resting order; STP mode, iceberg peak, stop price and priority time sit in the third line
 O_NF = 24
 ST_FREE, ST_RESTING, ST_STOP, ST_TAKER = 0, 1, 2, 3
 
@@ -98,54 +100,54 @@ def _home(key, shift):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def hfind(HK, HV, S, key):
+def hfind(H, S, key):
     """Hash slot of ``key``, or ``-(free slot) - 1`` when absent."""
     mask = S[S_HMASK]
     j = _home(key, S[S_HSHIFT])
-    while HV[j] != 0:
-        if HK[j] == key:
+    while H[j, 1] != 0:
+        if H[j, 0] == key:
             return j
         j = (j + 1) & mask
     return -j - 1
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _hinsert(HK, HV, S, key, row):
-    j = hfind(HK, HV, S, key)
+def _hinsert(H, S, key, row):
+    j = hfind(H, S, key)
     j = -j - 1
-    HK[j] = key
-    HV[j] = row + 1
+    H[j, 0] = key
+    H[j, 1] = row + 1
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _hdelete(HK, HV, S, j):
+def _hdelete(H, S, j):
     mask = S[S_HMASK]
     shift = S[S_HSHIFT]
     i = j
     while True:
-        HV[i] = 0
+        H[i, 1] = 0
         k = i
         while True:
             k = (k + 1) & mask
-            if HV[k] == 0:
+            if H[k, 1] == 0:
                 return
-            h = _home(HK[k], shift)
+            h = _home(H[k, 0], shift)
             if i <= k:
                 if i < h <= k:
                     continue
             elif h > i or h <= k:
                 continue
             break
-        HK[i] = HK[k]
-        HV[i] = HV[k]
+        H[i, 0] = H[k, 0]
+        H[i, 1] = H[k, 1]
         i = k
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _hdelete_key(HK, HV, S, key):
-    j = hfind(HK, HV, S, key)
+def _hdelete_key(H, S, key):
+    j = hfind(H, S, key)
     if j >= 0:
-        _hdelete(HK, HV, S, j)
+        _hdelete(H, S, j)
 
 
 # ---------------------------------------------------------------------------------- bitmaps
@@ -313,7 +315,7 @@ def _free(P, S, o):
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _slices(P, o):
     """Iceberg refreshes still possible for row ``o`` (ceil(hidden / peak))."""
-    if P[o, O_PEAK] > 0 and P[o, O_HID] > 0:
+    if P[o, O_HID] > 0 and P[o, O_PEAK] > 0:
         return (P[o, O_HID] + P[o, O_PEAK] - 1) // P[o, O_PEAK]
     return 0
 
@@ -357,8 +359,9 @@ def _emit(E, n, S, P, I, o, cseq, ts, kind, reason, cmd_kind, last_px, last_qty,
     E[n, 12] = (P[o, O_ACCT] & M32) | ((cacct & M32) << 32)
     E[n, 13] = ((I[P[o, O_INST], I_ID] & M32) | (kind << 32) | (reason << 40)
                 | (P[o, O_SIDE] << 48) | (P[o, O_TYPE] << 56))
+    stp = P[o, O_STP] if kind == EV_ACCEPTED else 0  # keeps fills off the third line
     E[n, 14] = (P[o, O_TIF] | ((P[o, O_FLAGS] | extra_flags) << 8) | (cmd_kind << 16)
-                | (P[o, O_STP] << 24))
+                | (stp << 24))
     return n + 1
 
 
@@ -418,13 +421,13 @@ def _stop_append(P, I, o, ii):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _kill_live(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, kind, reason, cmd_kind):
+def _kill_live(E, n, S, P, H, L, BM, I, o, cseq, ts, kind, reason, cmd_kind):
     """Cancel / expire a live (resting or pending-stop) order entirely and free its row."""
     if P[o, O_STATE] == ST_RESTING:
         _level_remove(P, L, BM, I, S, o)
     else:
         _stop_unlink(P, I, o)
-    _hdelete_key(HK, HV, S, P[o, O_ID])
+    _hdelete_key(H, S, P[o, O_ID])
     q = P[o, O_DISP] + P[o, O_HID]
     P[o, O_DISP] = 0
     P[o, O_HID] = 0
@@ -512,7 +515,7 @@ def _fok_ok(P, L, BM, I, o, is_mkt):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _match(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind, is_mkt):
+def _match(E, n, S, P, H, L, BM, I, o, cseq, ts, cmd_kind, is_mkt):
     """Match taker row ``o`` (quantity in ``O_DISP``) against the contra side.
 
     Returns ``(n, hi, lo, killed)``: trade price range (-1 if no trade) and whether STP
@@ -546,11 +549,11 @@ def _match(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind, is_mkt):
                 n = _kill_taker(E, n, S, P, I, o, cseq, ts, R_STP_CN, cmd_kind)
                 return n, hi, lo, True
             if stp == STP_CO:
-                n = _kill_live(E, n, S, P, HK, HV, L, BM, I, m, cseq, ts, EV_CANCELED,
+                n = _kill_live(E, n, S, P, H, L, BM, I, m, cseq, ts, EV_CANCELED,
                                R_STP_CO, cmd_kind)
                 continue
             if stp == STP_CB:
-                n = _kill_live(E, n, S, P, HK, HV, L, BM, I, m, cseq, ts, EV_CANCELED,
+                n = _kill_live(E, n, S, P, H, L, BM, I, m, cseq, ts, EV_CANCELED,
                                R_STP_CB, cmd_kind)
                 n = _kill_taker(E, n, S, P, I, o, cseq, ts, R_STP_CB, cmd_kind)
                 return n, hi, lo, True
@@ -558,7 +561,7 @@ def _match(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind, is_mkt):
             mleft = P[m, O_DISP] + P[m, O_HID]
             d = min(P[o, O_DISP], mleft)
             if d == mleft:
-                n = _kill_live(E, n, S, P, HK, HV, L, BM, I, m, cseq, ts, EV_CANCELED,
+                n = _kill_live(E, n, S, P, H, L, BM, I, m, cseq, ts, EV_CANCELED,
                                R_STP_DC, cmd_kind)
             else:
                 sl0 = _slices(P, m)
@@ -612,13 +615,13 @@ def _match(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind, is_mkt):
                     L[g, L_TAIL] = m
             else:
                 _level_remove(P, L, BM, I, S, m)
-                _hdelete_key(HK, HV, S, P[m, O_ID])
+                _hdelete_key(H, S, P[m, O_ID])
                 _free(P, S, m)
     return n, hi, lo, False
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _run_taker(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind):
+def _run_taker(E, n, S, P, H, L, BM, I, o, cseq, ts, cmd_kind):
     """Execute taker row ``o`` (not in the hash, not on a level): match, then rest or cancel.
 
     Returns ``(n, hi, lo)`` with the trade price range (-1 if no trade).
@@ -630,7 +633,7 @@ def _run_taker(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind):
     if tif == TIF_FOK and not _fok_ok(P, L, BM, I, o, is_mkt):
         n = _kill_taker(E, n, S, P, I, o, cseq, ts, R_FOK, cmd_kind)
         return n, -1, -1
-    n, hi, lo, killed = _match(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind, is_mkt)
+    n, hi, lo, killed = _match(E, n, S, P, H, L, BM, I, o, cseq, ts, cmd_kind, is_mkt)
     if killed:
         return n, hi, lo
     rem = P[o, O_DISP]
@@ -649,7 +652,7 @@ def _run_taker(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind):
         ii = P[o, O_INST]
         k = (P[o, O_PX] - I[ii, I_MINPX]) // I[ii, I_TICK]
         _level_add(P, L, BM, I, S, o, ii, P[o, O_SIDE] - 1, k)
-        _hinsert(HK, HV, S, P[o, O_ID], o)
+        _hinsert(H, S, P[o, O_ID], o)
         P[o, O_STATE] = ST_RESTING
     return n, hi, lo
 
@@ -669,7 +672,7 @@ def _collect_stops(P, I, S, TQ, ii, hi, lo):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _after_trades(E, n, S, P, HK, HV, L, BM, I, TQ, ii, hi, lo, cseq, ts, cmd_kind):
+def _after_trades(E, n, S, P, H, L, BM, I, TQ, ii, hi, lo, cseq, ts, cmd_kind):
     """Trigger stops after a taker execution (``hi`` >= 0), cascading until none triggers."""
     S[S_TQH] = 0
     S[S_TQT] = 0
@@ -677,11 +680,11 @@ def _after_trades(E, n, S, P, HK, HV, L, BM, I, TQ, ii, hi, lo, cseq, ts, cmd_ki
     while S[S_TQH] < S[S_TQT]:
         o = TQ[S[S_TQH]]
         S[S_TQH] += 1
-        _hdelete_key(HK, HV, S, P[o, O_ID])
+        _hdelete_key(H, S, P[o, O_ID])
         n = _emit(E, n, S, P, I, o, cseq, ts, EV_TRIGGERED, 0, cmd_kind, P[o, O_STOP], 0, -1,
                   0, 0)
         P[o, O_TS] = ts
-        n, h2, l2 = _run_taker(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, cmd_kind)
+        n, h2, l2 = _run_taker(E, n, S, P, H, L, BM, I, o, cseq, ts, cmd_kind)
         if h2 >= 0:
             _collect_stops(P, I, S, TQ, ii, h2, l2)
     return n
@@ -702,7 +705,7 @@ def _check_px(I, ii, px):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _submit(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, TQ, cseq):
+def _submit(C, i, E, n, S, P, H, L, BM, I, IMAP, TQ, cseq):
     ts = C[i, 0]
     oid = C[i, 1]
     px = C[i, 2]
@@ -758,7 +761,7 @@ def _submit(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, TQ, cseq):
                 reason = R_INVALID_INSTR
             elif _crosses(I, ii, side - 1, px, False):
                 reason = R_POST_ONLY
-        if reason == 0 and hfind(HK, HV, S, oid) >= 0:
+        if reason == 0 and hfind(H, S, oid) >= 0:
             reason = R_DUPLICATE
         if reason == 0 and S[S_FREE] < 0 and S[S_HWM] >= S[S_CAP]:
             reason = R_CAPACITY
@@ -791,31 +794,31 @@ def _submit(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, TQ, cseq):
     if otype == T_STOP or otype == T_STOP_LIMIT:
         P[o, O_STATE] = ST_STOP
         _stop_append(P, I, o, ii)
-        _hinsert(HK, HV, S, oid, o)
+        _hinsert(H, S, oid, o)
         return n
-    n, hi, lo = _run_taker(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, CMD_SUBMIT)
+    n, hi, lo = _run_taker(E, n, S, P, H, L, BM, I, o, cseq, ts, CMD_SUBMIT)
     if hi < 0 or I[ii, I_SHEAD] < 0:
         return n
-    return _after_trades(E, n, S, P, HK, HV, L, BM, I, TQ, ii, hi, lo, cseq, ts, CMD_SUBMIT)
+    return _after_trades(E, n, S, P, H, L, BM, I, TQ, ii, hi, lo, cseq, ts, CMD_SUBMIT)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _cancel(C, i, E, n, S, P, HK, HV, L, BM, I, cseq):
-    j = hfind(HK, HV, S, C[i, 1])
+def _cancel(C, i, E, n, S, P, H, L, BM, I, cseq):
+    j = hfind(H, S, C[i, 1])
     if j < 0:
         return _emit_reject(E, n, S, C, i, cseq, R_UNKNOWN_ORDER)
-    o = HV[j] - 1
-    return _kill_live(E, n, S, P, HK, HV, L, BM, I, o, cseq, C[i, 0], EV_CANCELED, R_USER,
+    o = H[j, 1] - 1
+    return _kill_live(E, n, S, P, H, L, BM, I, o, cseq, C[i, 0], EV_CANCELED, R_USER,
                       CMD_CANCEL)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _replace(C, i, E, n, S, P, HK, HV, L, BM, I, TQ, cseq):
+def _replace(C, i, E, n, S, P, H, L, BM, I, TQ, cseq):
     ts = C[i, 0]
-    j = hfind(HK, HV, S, C[i, 1])
+    j = hfind(H, S, C[i, 1])
     if j < 0:
         return _emit_reject(E, n, S, C, i, cseq, R_UNKNOWN_ORDER)
-    o = HV[j] - 1
+    o = H[j, 1] - 1
     ii = P[o, O_INST]
     new_qty = C[i, 3]
     new_px = C[i, 2]
@@ -865,21 +868,21 @@ def _replace(C, i, E, n, S, P, HK, HV, L, BM, I, TQ, cseq):
                   EF_KEPT)
         return n
     _level_remove(P, L, BM, I, S, o)
-    _hdelete(HK, HV, S, j)
+    _hdelete(H, S, j)
     P[o, O_PX] = new_px
     P[o, O_INIT] = new_qty
     P[o, O_DISP] = new_leaves
     P[o, O_HID] = 0
     P[o, O_TS] = ts
     n = _emit(E, n, S, P, I, o, cseq, ts, EV_REPLACED, 0, CMD_REPLACE, 0, new_qty, -1, 0, 0)
-    n, hi, lo = _run_taker(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, CMD_REPLACE)
+    n, hi, lo = _run_taker(E, n, S, P, H, L, BM, I, o, cseq, ts, CMD_REPLACE)
     if hi < 0 or I[ii, I_SHEAD] < 0:
         return n
-    return _after_trades(E, n, S, P, HK, HV, L, BM, I, TQ, ii, hi, lo, cseq, ts, CMD_REPLACE)
+    return _after_trades(E, n, S, P, H, L, BM, I, TQ, ii, hi, lo, cseq, ts, CMD_REPLACE)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _mass(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, cseq, kind):
+def _mass(C, i, E, n, S, P, H, L, BM, I, IMAP, cseq, kind):
     """Mass cancel (``kind`` = EV_CANCELED) or end of session (EV_EXPIRED, DAY orders only)."""
     ts = C[i, 0]
     flags = (C[i, 7] >> 32) & 0xFF
@@ -910,12 +913,12 @@ def _mass(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, cseq, kind):
             continue
         if kind == EV_EXPIRED and P[o, O_TIF] != TIF_DAY:
             continue
-        n = _kill_live(E, n, S, P, HK, HV, L, BM, I, o, cseq, ts, kind, reason, cmd_kind)
+        n = _kill_live(E, n, S, P, H, L, BM, I, o, cseq, ts, kind, reason, cmd_kind)
     return n
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def process(C, start, E, S, P, HK, HV, L, BM, I, IMAP, TQ):
+def process(C, start, E, S, P, H, L, BM, I, IMAP, TQ):
     """Apply command rows ``C[start:]`` (int64 ``[m, 8]``) in order, writing events from ``E[0]``.
 
     Before each command the worst-case number of events it can emit (:func:`event_bound`)
@@ -938,15 +941,15 @@ def process(C, start, E, S, P, HK, HV, L, BM, I, IMAP, TQ):
         S[S_CMDSEQ] += 1
         cseq = S[S_CMDSEQ]
         if kind == CMD_SUBMIT:
-            n = _submit(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, TQ, cseq)
+            n = _submit(C, i, E, n, S, P, H, L, BM, I, IMAP, TQ, cseq)
         elif kind == CMD_CANCEL:
-            n = _cancel(C, i, E, n, S, P, HK, HV, L, BM, I, cseq)
+            n = _cancel(C, i, E, n, S, P, H, L, BM, I, cseq)
         elif kind == CMD_REPLACE:
-            n = _replace(C, i, E, n, S, P, HK, HV, L, BM, I, TQ, cseq)
+            n = _replace(C, i, E, n, S, P, H, L, BM, I, TQ, cseq)
         elif kind == CMD_MASS:
-            n = _mass(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, cseq, EV_CANCELED)
+            n = _mass(C, i, E, n, S, P, H, L, BM, I, IMAP, cseq, EV_CANCELED)
         elif kind == CMD_END:
-            n = _mass(C, i, E, n, S, P, HK, HV, L, BM, I, IMAP, cseq, EV_EXPIRED)
+            n = _mass(C, i, E, n, S, P, H, L, BM, I, IMAP, cseq, EV_EXPIRED)
         else:
             n = _emit_reject(E, n, S, C, i, cseq, R_INVALID_COMMAND)
     return C.shape[0], n, 0

@@ -143,7 +143,7 @@ class OrderView:
     ts: int
 
 
-_STATE_ARRAYS = ("S", "P", "HK", "HV", "L", "BM", "I", "IMAP")
+_STATE_ARRAYS = ("S", "P", "H", "L", "BM", "I", "IMAP")
 
 
 class MatchingEngine:
@@ -190,8 +190,7 @@ class MatchingEngine:
         self.L[:, core.L_TAIL] = -1
         self.BM = np.zeros((2, max(woff, 1)), np.uint64)
         self.P = np.zeros((cap, core.O_NF), np.int64)
-        self.HK = np.zeros(hcap, np.int64)
-        self.HV = np.zeros(hcap, np.int64)
+        self.H = np.zeros((hcap, 2), np.int64)
         self.TQ = np.zeros(cap, np.int64)
         self.S = np.zeros(core.S_NF, np.int64)
         self.S[core.S_FREE] = -1
@@ -228,7 +227,7 @@ class MatchingEngine:
         parts = []
         while True:
             E = self._E
-            i, n, need = core.process(c, i, E, self.S, self.P, self.HK, self.HV, self.L,
+            i, n, need = core.process(c, i, E, self.S, self.P, self.H, self.L,
                                       self.BM, self.I, self.IMAP, self.TQ)
             if i >= m:
                 if not parts:
@@ -282,10 +281,10 @@ class MatchingEngine:
     def order(self, order_id: int) -> OrderView | None:
         """The live order ``order_id`` or None."""
         key = np.uint64(order_id).astype(np.int64)
-        j = core.hfind(self.HK, self.HV, self.S, key)
+        j = core.hfind(self.H, self.S, key)
         if j < 0:
             return None
-        return self._view(int(self.HV[j]) - 1)
+        return self._view(int(self.H[j, 1]) - 1)
 
     def _view(self, o: int) -> OrderView:
         r = self.P[o]

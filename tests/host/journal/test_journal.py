@@ -48,11 +48,15 @@ def test_round_trip_and_record_layout(tmp_path) -> None:
     j = read_journal(p)
     assert np.array_equal(j.commands, cmds) and np.array_equal(j.events, evs)
     assert j.torn_bytes == 0 and j.valid_end == os.path.getsize(p)
-    assert np.array_equal(j.record_seq, np.arange(1, len(cmds) + len(evs) + 1))
+    n_rec = len(cmds) + len(evs) + 4  # + one COMMIT mark per commit
+    assert np.array_equal(j.record_seq, np.arange(1, n_rec + 1))
+    assert (j.marks["kind"] == fmt.MARK_COMMIT).all() and len(j.marks) == 4
+    assert j.marks["cmd_seq"][-1] == len(cmds) and j.marks["event_seq"][-1] == evs["seq"][-1]
     assert (j.wall_ns >= t0).all() and (j.wall_ns <= t1).all()
     assert (np.diff(j.mono_ns) >= 0).all()
     raw = p.read_bytes()
-    assert raw[:8] == b"HMJRNL01" and len(raw) == 64 + 104 * len(cmds) + 160 * len(evs)
+    assert raw[:8] == b"HMJRNL01"
+    assert len(raw) == 64 + 104 * len(cmds) + 160 * len(evs) + 64 * 4
     # first record, byte by byte
     r = raw[64:64 + 104]
     assert int.from_bytes(r[0:4], "little") == 104
@@ -66,11 +70,11 @@ def test_policies(tmp_path) -> None:
     cmds, evs = _batch(n=50)
     w = JournalWriter(tmp_path / "a", JournalConfig(DurabilityPolicy.FSYNC_EACH_BATCH))
     w.append_commands(cmds)
-    assert w.durable_seq == 0 and w.commit() == len(cmds) and w.fsyncs == 1
+    assert w.durable_seq == 0 and w.commit() == len(cmds) + 1 and w.fsyncs == 1
     w.close()
     w = JournalWriter(tmp_path / "b", JournalConfig(DurabilityPolicy.NONE))
     w.append_commands(cmds)
-    assert w.commit() == 0 and w.written_seq == len(cmds) and w.fsyncs == 0
+    assert w.commit() == 0 and w.written_seq == len(cmds) + 1 and w.fsyncs == 0
     w.close()
     assert w.fsyncs == 0
     w = JournalWriter(tmp_path / "c", JournalConfig(DurabilityPolicy.FSYNC_INTERVAL,
@@ -78,34 +82,41 @@ def test_policies(tmp_path) -> None:
     w.append_commands(cmds)
     assert w.commit() == 0  # interval not reached
     w.close()  # close makes it durable
-    assert w.durable_seq == len(cmds) and w.fsyncs == 1
+    assert w.durable_seq == len(cmds) + 1 and w.fsyncs == 1
     w = JournalWriter(tmp_path / "d", JournalConfig(DurabilityPolicy.FSYNC_INTERVAL,
                                                     fsync_interval_ns=0))
     w.append_events(evs)
-    assert w.commit() == len(evs)
+    assert w.commit() == len(evs) + 1
     w.close()
     with pytest.raises(TypeError):
         w.append_commands(evs)
 
 
-@pytest.mark.parametrize("cut", [1, 7, 39, 40, 41, 100, 159])
-def test_torn_tail_is_dropped(tmp_path, cut) -> None:
+@pytest.mark.parametrize("cut", [1, 7, 39, 40, 41, 63, -100, -5000])
+def test_torn_last_group_is_dropped_whole(tmp_path, cut) -> None:
     p = tmp_path / "j.bin"
     cmds, evs = _batch(n=100)
-    _write(p, cmds, evs)
+    _write(p, cmds, evs, batches=2)
+    clean = read_journal(p)
+    marks = clean.record_offset[clean.record_type == fmt.REC_MARK]
     size = os.path.getsize(p)
-    with open(p, "r+b") as f:  # the last record is an event (160 bytes): cut into it
-        f.truncate(size - 160 + cut)
+    new_size = size - 64 + cut if cut > 0 else size + cut  # into the last mark / the group
+    with open(p, "r+b") as f:
+        f.truncate(new_size)
     j = read_journal(p)
-    assert j.torn_bytes == cut and len(j.events) == len(evs) - 1
-    assert np.array_equal(j.commands, cmds)
-    # reopening for append truncates the torn bytes and continues the sequence
+    first_end = int(marks[0]) + 64
+    assert j.valid_end == first_end and j.torn_bytes == new_size - first_end
+    c1, e1 = np.array_split(cmds, 2)[0], np.array_split(evs, 2)[0]
+    assert np.array_equal(j.commands, c1) and np.array_equal(j.events, e1)
+    # reopening for append truncates the torn group and continues the sequence
     w = JournalWriter(p)
-    assert w.recovered.torn_bytes == cut and w.written_seq == len(cmds) + len(evs) - 1
-    w.append_events(evs[-1:])
+    assert w.written_seq == len(c1) + len(e1) + 1
+    w.append_commands(cmds[len(c1):])
+    w.append_events(evs[len(e1):])
     w.close()
     j2 = read_journal(p)
     assert j2.torn_bytes == 0 and np.array_equal(j2.events, evs)
+    assert np.array_equal(j2.commands, cmds)
 
 
 def test_garbage_tail_and_bad_last_crc_are_torn(tmp_path) -> None:
@@ -119,9 +130,9 @@ def test_garbage_tail_and_bad_last_crc_are_torn(tmp_path) -> None:
     with open(p, "r+b") as f:
         f.truncate(size)
         f.seek(size - 20)
-        f.write(b"\xff\xff")  # corrupt the complete last record
+        f.write(b"\xff\xff")  # corrupt the last record (the last COMMIT mark)
     j = read_journal(p)
-    assert j.torn_bytes == 160 and len(j.events) == len(evs) - 1
+    assert len(j.events) == len(evs) - len(np.array_split(evs, 4)[-1])
     assert "CRC" in j.torn_reason
 
 

@@ -296,7 +296,7 @@ def test_bad_commands_rejected_without_state_change(h: Harness, cmd, reason) -> 
     assert len(evs) == 1 and evs[0].reason == reason
     assert evs[0].order_id == cmd.order_id
     after = h.engine.snapshot()
-    for k in ("P", "L", "BM", "I", "HK", "HV"):
+    for k in ("P", "L", "BM", "I", "H"):
         assert np.array_equal(snap[k], after[k]), k
     # only the command/event sequence numbers moved
     assert h.engine.command_seq == 3 and h.engine.event_seq == 3
