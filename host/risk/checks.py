@@ -90,13 +90,13 @@ _MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 as int64
 # ---------------------------------------------------------------- open-order table
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _home(key, mask):
     h = key * _MIX
     return (h ^ (h >> 31)) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def h_find(H, G, key):
     """Row of order ``key`` in ``H`` or -1."""
     mask = G[G_HMASK]
@@ -110,7 +110,7 @@ def h_find(H, G, key):
         j = (j + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def h_insert(H, G, key):
     """Row for a new order ``key`` (caller checked it is absent and there is room)."""
     mask = G[G_HMASK]
@@ -122,7 +122,7 @@ def h_insert(H, G, key):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def h_delete(H, G, j):
     """Remove row ``j`` (backward-shift deletion keeps every probe chain intact)."""
     mask = G[G_HMASK]
@@ -144,7 +144,7 @@ def h_delete(H, G, j):
 # ---------------------------------------------------------------- helpers
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _state(G, A, N, a, i):
     s = G[G_STATE]
     if A[a, A_STATE] > s:
@@ -154,7 +154,7 @@ def _state(G, A, N, a, i):
     return s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _reduces(P, a, i, side, qty):
     """True if ``qty`` on ``side`` (plus open orders on that side) only reduces the position."""
     pos = P[a, i, P_QTY]
@@ -163,7 +163,7 @@ def _reduces(P, a, i, side, qty):
     return pos > 0 and P[a, i, P_OPEN_SELL] + qty <= pos
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _collar_ref(N, i):
     """Collar reference: floor mid of the card BBO, else the one valid side, else 0."""
     b = N[i, N_BID]
@@ -175,7 +175,7 @@ def _collar_ref(N, i):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _price_checks(G, A, N, a, i, side, otype, px, qty, check_collar):
     """Reference-price dependent checks: stale, notional, collar. Returns a reason or 0."""
     if N[i, N_STALE] != 0 and G[G_DENY_STALE] != 0:
@@ -208,7 +208,7 @@ def _price_checks(G, A, N, a, i, side, otype, px, qty, check_collar):
     return R_NONE
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _rate_ok(A, RING, a, ts):
     n = A[a, A_RATE_N]
     if n <= 0:
@@ -219,7 +219,7 @@ def _rate_ok(A, RING, a, ts):
     return oldest <= ts - A[a, A_RATE_WIN]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _rate_push(A, RING, a, ts):
     n = A[a, A_RATE_N]
     if n <= 0:
@@ -231,7 +231,7 @@ def _rate_push(A, RING, a, ts):
         A[a, A_RING_CNT] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _is_duplicate(A, DUP, a, ts, i, side, px, qty):
     win = A[a, A_DUP_WIN]
     if win <= 0:
@@ -243,7 +243,7 @@ def _is_duplicate(A, DUP, a, ts, i, side, px, qty):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _dup_push(A, DUP, a, ts, i, side, px, qty):
     h = A[a, A_DUP_HEAD]
     DUP[a, h, 0] = ts
@@ -257,17 +257,18 @@ def _dup_push(A, DUP, a, ts, i, side, px, qty):
 # ---------------------------------------------------------------- pre-trade checks
 
 
-@njit(cache=True)
-def check_command(c, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
-    """Check one command row; on pass, reserve its exposure. Returns a deny reason (0 = pass).
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _check(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
+    """Check command row ``k`` of ``C``; on pass reserve its exposure. Returns a deny reason.
 
-    ``strat`` is the order's strategy id (-1: the account's default strategy).
+    Every kernel here is compiled with ``_nrt=False`` (no reference counting: array arguments
+    and inlined calls cost no atomic increments) and allocates nothing.
     """
-    kind = c[7] & 0xFF
-    ts = c[0]
+    kind = C[k, 7] & 0xFF
+    ts = C[k, 0]
     if kind == K_SUBMIT:
-        acct = c[6] & 0xFFFFFFFF
-        inst = (c[6] >> 32) & 0xFFFFFFFF
+        acct = C[k, 6] & 0xFFFFFFFF
+        inst = (C[k, 6] >> 32) & 0xFFFFFFFF
         if acct >= AMAP.shape[0] or AMAP[acct] < 0:
             return R_UNKNOWN_ACCOUNT
         a = AMAP[acct]
@@ -277,15 +278,15 @@ def check_command(c, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
         s = A[a, A_STRAT] if strat < 0 else strat
         if s >= SK.shape[0]:
             return R_INVALID_STRATEGY
-        oid = c[1]
+        oid = C[k, 1]
         if oid == 0 or h_find(H, G, oid) >= 0:
             return R_DUPLICATE_ORDER_ID
         if G[G_KILL] != 0 or A[a, A_KILL] != 0 or SK[s] != 0 or N[i, N_KILL] != 0:
             return R_KILL_SWITCH
-        side = (c[7] >> 8) & 0xFF
-        otype = (c[7] >> 16) & 0xFF
-        px = c[2]
-        qty = c[3]
+        side = (C[k, 7] >> 8) & 0xFF
+        otype = (C[k, 7] >> 16) & 0xFF
+        px = C[k, 2]
+        qty = C[k, 3]
         st = _state(G, A, N, a, i)
         if st == ST_HALTED:
             return R_TRADING_HALTED
@@ -333,7 +334,7 @@ def check_command(c, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
             P[a, i, P_OPEN_SELL] += qty
         return R_NONE
     if kind == K_REPLACE:
-        j = h_find(H, G, c[1])
+        j = h_find(H, G, C[k, 1])
         if j < 0:
             return R_UNKNOWN_ORDER
         a = H[j, H_ACCT]
@@ -345,8 +346,8 @@ def check_command(c, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
         if st == ST_HALTED:
             return R_TRADING_HALTED
         side = H[j, H_SIDE]
-        qty = c[3]
-        newpx = c[2] if c[2] != 0 else H[j, H_PX]
+        qty = C[k, 3]
+        newpx = C[k, 2] if C[k, 2] != 0 else H[j, H_PX]
         delta = (qty - H[j, H_CUM]) - H[j, H_LEAVES]
         reducing = delta <= 0 or _reduces(P, a, i, side, delta)
         if st == ST_REDUCING and not reducing:
@@ -357,7 +358,7 @@ def check_command(c, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
             return R_MAX_QTY
         otype = 1 if newpx > 0 else OT_MARKET
         r = _price_checks(G, A, N, a, i, side, otype, newpx, qty,
-                          c[2] != 0 and c[2] != H[j, H_PX])
+                          C[k, 2] != 0 and C[k, 2] != H[j, H_PX])
         if r != R_NONE:
             return r
         if delta > 0:
@@ -385,7 +386,15 @@ def check_command(c, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
     return R_NONE  # cancels, mass cancels, end of session always pass
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False)
+def check_command(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
+    """Check row ``k`` of the command array ``C`` ((m, 8) int64); on pass, reserve its
+    exposure. Returns a deny reason (0 = pass). ``strat`` is the order's strategy id (-1: the
+    account's default strategy)."""
+    return _check(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def check_batch(C, S, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, reasons, out):
     """Check every row of ``C`` in order; copy the passing rows to ``out``.
 
@@ -409,7 +418,7 @@ def check_batch(C, S, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, reasons, out):
     ns = S.shape[0]
     for k in range(C.shape[0]):
         s = S[k] if ns > 0 else -1
-        r = check_command(C[k], s, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP)
+        r = _check(C, k, s, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP)
         reasons[k] = r
         if r == 0:
             for f in range(8):
@@ -421,7 +430,7 @@ def check_batch(C, S, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, reasons, out):
 # ---------------------------------------------------------------- post-trade
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _unreal(P, a, i, mark):
     q = P[a, i, P_QTY]
     if q == 0 or mark <= 0:
@@ -429,7 +438,7 @@ def _unreal(P, a, i, mark):
     return q * mark - P[a, i, P_COST]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _breaker(A, a):
     if (A[a, A_TRIPPED] == 0 and A[a, A_BREAKER] > 0
             and A[a, A_REALIZED] + A[a, A_UNREAL] < -A[a, A_BREAKER]):
@@ -437,7 +446,7 @@ def _breaker(A, a):
         A[a, A_STATE] = ST_HALTED
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def apply_fill(A, N, P, a, i, side, qty, px):
     """Position, cost basis, realized/unrealized P&L of one fill (see ``docs/risk.md``).
 
@@ -480,7 +489,7 @@ def apply_fill(A, N, P, a, i, side, qty, px):
     _breaker(A, a)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def apply_events(E, G, A, N, P, H, AMAP, NMAP):
     """Update open orders, positions and P&L from engine events ``E`` ((n, 15) int64).
 
@@ -554,7 +563,7 @@ def apply_events(E, G, A, N, P, H, AMAP, NMAP):
     return fills
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def apply_marks(loc, flags, bid, ask, G, A, N, P, NMAP):
     """Card BBO records -> reference prices, stale flags, marks and unrealized P&L.
 
@@ -619,7 +628,7 @@ def apply_marks(loc, flags, bid, ask, G, A, N, P, NMAP):
                 _breaker(A, a)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def open_orders_where(H, col, value, out):
     """Order ids of the open-order table whose column ``col`` equals ``value`` (-1: all)."""
     n = 0

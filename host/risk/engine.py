@@ -127,6 +127,7 @@ class RiskEngine:
         self.journal = journal
         self.clock = clock
         self.forwarding = False  # True only while the venue is being called by the risk engine
+        self._copy_kw: dict = {}
         self._build(config)
         self.denied_by_reason = np.zeros(len(DenyReason), np.int64)
         self.forwarded = 0
@@ -212,7 +213,7 @@ class RiskEngine:
         """The one place the venue is called: apply ``cmds``, run the post-trade kernel."""
         self.forwarding = True
         try:
-            ev = self._venue.process(cmds)
+            ev = self._venue.process(cmds, **self._copy_kw)
         finally:
             self.forwarding = False
         self.forwarded += len(cmds)
@@ -262,9 +263,9 @@ class RiskEngine:
         if cmd.ts == 0:
             one[0]["ts"] = self.clock()
         ts = int(one[0]["ts"])
-        row = one.view(np.int64).reshape(1, 8)[0]
+        row = one.view(np.int64).reshape(1, 8)
         prev = self.A[:, K.A_TRIPPED].copy()
-        r = K.check_command(row, -1 if strategy is None else int(strategy), self.G, self.A,
+        r = K.check_command(row, 0, -1 if strategy is None else int(strategy), self.G, self.A,
                             self.N, self.P, self.SK, self.RING, self.DUP, self.H, self.AMAP,
                             self.NMAP)
         if r:
@@ -302,7 +303,8 @@ class RiskEngine:
         return OrderDenied(int(c["ts"]), int(c["order_id"]), acct, inst, side, int(c["qty"]),
                            int(c["price"]), int(c["kind"]), DenyReason(r))
 
-    def process(self, commands: np.ndarray, strategies: np.ndarray | None = None) -> BatchResult:
+    def process(self, commands: np.ndarray, strategies: np.ndarray | None = None, *,
+                copy: bool = True) -> BatchResult:
         """Check a ``COMMAND_DTYPE`` batch in one compiled call, forward what passes.
 
         Parameters
@@ -311,7 +313,13 @@ class RiskEngine:
             ``COMMAND_DTYPE`` rows, each with its timestamp.
         strategies : numpy.ndarray, optional
             ``int64`` strategy per command (-1 = the account's default).
+        copy : bool
+            False: with a plain :class:`~host.matching.MatchingEngine` venue,
+            ``BatchResult.events`` is a view of the engine's event buffer, valid until the next
+            call (saves a copy in hot loops).
         """
+        self._copy_kw = {} if copy or not hasattr(self._venue, "snapshot") or hasattr(
+            self._venue, "writer") else {"copy": False}
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError("commands must be a COMMAND_DTYPE array")
         c = np.ascontiguousarray(commands)
@@ -337,6 +345,7 @@ class RiskEngine:
         extra = self._after(ts, prev, revs)
         if extra:
             ev = np.concatenate([ev, *extra])
+        self._copy_kw = {}
         if self.journal is not None:
             self.journal.commit()
         return BatchResult(reasons, ev, revs)
