@@ -11,7 +11,7 @@ JOBS   ?= 2
 OUT    ?= out
 export SIM
 
-APT_PKGS := iverilog python3-venv perl make g++
+APT_PKGS := iverilog tshark python3-venv perl make g++
 
 .PHONY: help setup test test-long test-icarus lint demo bench synth bitstream regs-doc clean
 
@@ -20,7 +20,7 @@ help: ## List the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Install the toolchain (venv from pyproject pins; iverilog via apt-get). Idempotent
-	@command -v iverilog >/dev/null || $(MAKE) --no-print-directory apt-deps
+	@command -v iverilog >/dev/null && command -v tshark >/dev/null || $(MAKE) --no-print-directory apt-deps
 
 .PHONY: apt-deps
 apt-deps:
@@ -29,7 +29,8 @@ apt-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
 	else \
 	  echo "missing Debian packages; run: sudo apt-get install -y $(APT_PKGS)"; \
-	  command -v iverilog >/dev/null || echo "(iverilog missing: SIM=icarus benches will be skipped)"; \
+	  command -v iverilog >/dev/null || echo "(iverilog missing: SIM=icarus benches fail until it is installed)"; \
+	  command -v tshark >/dev/null || echo "(tshark missing: the Wireshark pcap check is skipped)"; \
 	fi
 
 $(STAMP): pyproject.toml
