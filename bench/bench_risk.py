@@ -72,9 +72,11 @@ def main(argv=None) -> int:
     r = _risk(spec, venue)
     r.process(pre)
     base = _state(r)
-    C = np.ascontiguousarray(ops).view(np.int64).reshape(-1, 8)
+    # without the engine nothing releases open orders: measure on the first 200k commands so
+    # the open-order table does not fill up (the same slice in --quick and full runs)
+    C = np.ascontiguousarray(ops[:200_000]).view(np.int64).reshape(-1, 8)
     S = np.zeros(0, np.int64)
-    reasons = np.zeros(len(ops), np.int64)
+    reasons = np.zeros(len(C), np.int64)
     out = np.empty_like(C)
     best = float("inf")
     for _ in range(3):
@@ -83,8 +85,8 @@ def main(argv=None) -> int:
         n = K.check_batch(C, S, G, A, N, P, SK, RING, DUP, H, r.AMAP, r.NMAP, reasons, out)
         best = min(best, time.perf_counter() - t)
     den = np.bincount(reasons)
-    print(f"check cost, batch API (compiled): {best / len(ops) * 1e9:.1f} ns/command "
-          f"({n:,} passed, denied {len(ops) - n:,}: "
+    print(f"check cost, batch API (compiled): {best / len(C) * 1e9:.1f} ns/command "
+          f"over {len(C):,} commands ({n:,} passed, denied {len(C) - n:,}: "
           + ", ".join(f"{DenyReason(i).name}={c}" for i, c in enumerate(den) if i and c)
           + ")")
 
