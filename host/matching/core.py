@@ -39,7 +39,10 @@ advances the command and event sequence numbers.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # ---------------------------------------------------------------- constants (match types.py)
 SIDE_BUY, SIDE_SELL = 1, 2
@@ -84,11 +87,31 @@ S_CAP, S_TQH, S_TQT, S_SLICES = 8, 9, 10, 11
 S_NF = 16
 
 E_NF = 15
+_PF_HASH, _PF_ROW = 8, 4  # prefetch distances (commands ahead) in process()
 M32 = 0xFFFFFFFF
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 _U1 = np.uint64(1)
 _U0 = np.uint64(0)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+# ------------------------------------------------------------------------------- prefetch
+
+
+@intrinsic
+def _prefetch(typingctx, addr):
+    """``llvm.prefetch`` (read, keep in all cache levels) of the byte at address ``addr``."""
+    sig = types.void(types.intp)
+
+    def codegen(context, builder, signature, args):
+        ptr = builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type] + [ir.IntType(32)] * 3)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        i32 = ir.IntType(32)
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 # ---------------------------------------------------------------------------- order-id hash
@@ -933,7 +956,21 @@ def process(C, start, E, S, P, H, L, BM, I, IMAP, TQ):
     """
     n = 0
     cap = E.shape[0]
-    for i in range(start, C.shape[0]):
+    m = C.shape[0]
+    hbase = H.ctypes.data
+    pbase = P.ctypes.data
+    shift = S[S_HSHIFT]
+    for i in range(start, m):
+        # software pipeline over the batch: fetch the hash slot of command i + 8, and the
+        # pool row of command i + 4 when its slot (fetched 4 commands ago) already holds it
+        if i + _PF_HASH < m:
+            _prefetch(hbase + 16 * _home(C[i + _PF_HASH, 1], shift))
+        if i + _PF_ROW < m:
+            j = _home(C[i + _PF_ROW, 1], shift)
+            if H[j, 1] != 0 and H[j, 0] == C[i + _PF_ROW, 1]:
+                r = pbase + (H[j, 1] - 1) * (O_NF * 8)
+                _prefetch(r)
+                _prefetch(r + 64)
         kind = C[i, 7] & 0xFF
         need = event_bound(S, kind)
         if n + need > cap:
