@@ -115,7 +115,16 @@ class Run:
             self.got.append(decode_bbo(self.sink.recv_nowait(), DEPTH_N))
         if self.mon is not None:
             self.mon.check()
+        self.close()
         return self.got
+
+    def close(self):
+        """Stop the helpers so that a later Run can drive the same ports."""
+        for h in (self.src, self.sink, self.mon):
+            if h is not None:
+                h._task.cancel()
+        self.dut.i_stream__valid.value = 0
+        self.dut.o_stream__ready.value = 0
 
 
 def subscribed_map(locates, n, seed=0):

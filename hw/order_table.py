@@ -1,0 +1,356 @@
+"""Order table: order reference -> (slot, side, price, shares), a W-way bucketed hash table.
+
+Used by :class:`hw.book.Book` as its second pipeline stage; it turns each book operation into
+a *level operation* (add / reduce shares at one price of one (slot, side)) for the price-level
+stage.
+
+Hashing and probing
+-------------------
+``capacity`` entries are ``capacity // ways`` buckets of ``ways`` entries. The bucket of a
+64-bit reference is the XOR of its consecutive ``log2(buckets)``-bit chunks
+(:func:`bucket_of`); all ways of a bucket are one memory word, read in one cycle and compared
+in parallel; an insert takes the first free way; there is no probing beyond the bucket, so a
+full bucket is a *table full* event (counted, reported, and the symbol's book marked
+not-valid). NASDAQ references grow by one per order, so consecutive references land in
+consecutive buckets; random references (the generator mixes them) fill buckets as a Poisson
+process: with 4 ways the chance that a given add finds its bucket full is about 1e-7 at a
+load of 1/16 and 0.4% at 1/2 (docs/book.md).
+
+Entries carry the book *epoch* of their slot: clearing a slot bumps its epoch, which frees
+every entry of that slot at once (no scan). Epochs are ``epoch_bits`` wide and wrap: an entry
+left from exactly ``2**epoch_bits`` clears ago would come back; clear a slot fewer times than
+that per session (or reset the table memory).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.record_map import RECORD_WIDTHS
+
+__all__ = [
+    "OtOp",
+    "LevelOpKind",
+    "OrderTable",
+    "bucket_of",
+    "order_entry_layout",
+    "ot_input_layout",
+    "level_op_layout",
+    "sub_info_layout",
+]
+
+REF_WIDTH = RECORD_WIDTHS["order_ref"]
+PX_WIDTH = RECORD_WIDTHS["price"]
+SH_WIDTH = RECORD_WIDTHS["shares"]
+
+
+class OtOp:
+    """Operation codes on the order table input."""
+
+    NONE = 0  # not a book message: passes through (counted as ignored)
+    ADD = 1  # A/F: insert key
+    RED = 2  # E/C/X/D: reduce or remove key (D: ``is_del``)
+    U1 = 3  # first half of U: remove the original reference
+    U2 = 4  # second half of U: insert the new reference with U1's slot and side
+    CLR = 5  # clear ``slot``: bump its epoch (frees all its entries)
+
+
+class LevelOpKind:
+    """Level operation codes on the order table output."""
+
+    NONE = 0
+    ADD = 1
+    RED = 2
+    CLR = 3
+
+
+def bucket_of(ref: int, bucket_bits: int) -> int:
+    """Bucket of a 64-bit order reference (the same fold the gateware computes)."""
+    if bucket_bits == 0:
+        return 0
+    h = 0
+    mask = (1 << bucket_bits) - 1
+    for lo in range(0, REF_WIDTH, bucket_bits):
+        h ^= (ref >> lo) & mask
+    return h
+
+
+def _fold(value, bits: int):
+    if bits == 0:
+        return Const(0, 1)
+    out = value[0:bits]
+    for lo in range(bits, len(value), bits):
+        chunk = value[lo : min(lo + bits, len(value))]
+        out = out ^ chunk
+    return out
+
+
+def _slot_bits(slots: int) -> int:
+    return max(1, (slots - 1).bit_length())
+
+
+def order_entry_layout(slots: int, epoch_bits: int) -> data.StructLayout:
+    return data.StructLayout(
+        {
+            "valid": unsigned(1),
+            "ref": unsigned(REF_WIDTH),
+            "slot": unsigned(_slot_bits(slots)),
+            "epoch": unsigned(epoch_bits),
+            "bid": unsigned(1),
+            "px": unsigned(PX_WIDTH),
+            "shares": unsigned(SH_WIDTH),
+        }
+    )
+
+
+def sub_info_layout(slots: int) -> data.StructLayout:
+    return data.StructLayout({"subscribed": unsigned(1), "slot": unsigned(_slot_bits(slots))})
+
+
+def ot_input_layout(slots: int, tag_width: int) -> data.StructLayout:
+    return data.StructLayout(
+        {
+            "op": unsigned(3),
+            "key": unsigned(REF_WIDTH),
+            "same_ref": unsigned(1),  # U2: new reference == original reference
+            "is_del": unsigned(1),  # RED: D (remove whatever remains)
+            "bid": unsigned(1),
+            "side_ok": unsigned(1),  # ADD: side byte is 'B' or 'S'
+            "px": unsigned(PX_WIDTH),
+            "shares": unsigned(SH_WIDTH),
+            "slot": unsigned(_slot_bits(slots)),  # CLR only
+            "tag": unsigned(tag_width),
+        }
+    )
+
+
+def level_op_layout(slots: int, tag_width: int) -> data.StructLayout:
+    return data.StructLayout(
+        {
+            "op": unsigned(2),
+            "u1": unsigned(1),
+            "u2": unsigned(1),
+            "touch": unsigned(1),  # a subscribed book was (or could have been) changed
+            "slot": unsigned(_slot_bits(slots)),
+            "bid": unsigned(1),
+            "px": unsigned(PX_WIDTH),
+            "q": unsigned(SH_WIDTH),
+            "remove": unsigned(1),  # RED: one order leaves the level
+            "mark_invalid": unsigned(1),
+            "ev_ignored": unsigned(1),
+            "ev_unknown": unsigned(1),
+            "ev_dup": unsigned(1),
+            "ev_full": unsigned(1),
+            "ev_oversize": unsigned(1),
+            "tag": unsigned(tag_width),
+        }
+    )
+
+
+class OrderTable(wiring.Component):
+    """W-way bucketed hash table of live orders, one operation per clock.
+
+    Parameters
+    ----------
+    slots : int
+        Book slots (symbols) the ``slot`` fields address.
+    capacity : int
+        Entries, a power of two.
+    ways : int
+        Entries per bucket, a power of two dividing ``capacity``.
+    epoch_bits : int
+        Width of the per-slot epoch (see module docstring).
+    tag_width : int
+        Width of the opaque ``tag`` carried from input to output.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(ot_input_layout, always_ready=True))
+        One operation per cycle; the bucket read address is computed from ``i.payload.key``.
+    i_sub : In(sub_info_layout)
+        Subscription of the operation presented on ``i`` in the *previous* cycle (the book
+        looks it up in a synchronous memory in parallel with the bucket read).
+    o : Out(stream.Signature(level_op_layout, always_ready=True))
+        The level operation and the events of that input, registered.
+
+    Latency 2 cycles (``i`` -> ``o``), throughput one operation per clock, no backpressure
+    (the caller keeps its own credit). Back-to-back operations on the same bucket are exact:
+    the bucket memory's read port is transparent to its write port, so an operation reads the
+    bucket written by the one just before it; ``U2`` takes its slot and side from the ``o``
+    register, which holds ``U1``'s result in that cycle.
+    """
+
+    def __init__(self, *, slots: int, capacity: int, ways: int = 4, epoch_bits: int = 6,
+                 tag_width: int = 1):
+        for name, v in (("slots", slots), ("capacity", capacity), ("ways", ways),
+                        ("epoch_bits", epoch_bits), ("tag_width", tag_width)):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise TypeError(f"{name} must be an int, not {v!r}")
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, not {slots}")
+        if capacity < 1 or capacity & (capacity - 1):
+            raise ValueError(f"capacity must be a power of two, not {capacity}")
+        if ways < 1 or ways & (ways - 1) or ways > capacity:
+            raise ValueError(f"ways must be a power of two <= capacity, not {ways}")
+        if epoch_bits < 1:
+            raise ValueError(f"epoch_bits must be >= 1, not {epoch_bits}")
+        if tag_width < 1:
+            raise ValueError(f"tag_width must be >= 1, not {tag_width}")
+        self.slots = slots
+        self.capacity = capacity
+        self.ways = ways
+        self.buckets = capacity // ways
+        self.bucket_bits = self.buckets.bit_length() - 1
+        self.epoch_bits = epoch_bits
+        self.tag_width = tag_width
+        self.entry_layout = order_entry_layout(slots, epoch_bits)
+        self.in_layout = ot_input_layout(slots, tag_width)
+        self.out_layout = level_op_layout(slots, tag_width)
+        super().__init__(
+            {
+                "i": In(stream.Signature(self.in_layout, always_ready=True)),
+                "i_sub": In(sub_info_layout(slots)),
+                "o": Out(stream.Signature(self.out_layout, always_ready=True)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        W = self.ways
+        bucket_l = data.ArrayLayout(self.entry_layout, W)
+        m.submodules.mem = mem = Memory(shape=bucket_l, depth=self.buckets, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port(transparent_for=(wr,))
+
+        # -- stage 0: bucket read --------------------------------------------------------------
+        addr = Signal(max(1, self.bucket_bits))
+        if self.bucket_bits:
+            m.d.comb += addr.eq(_fold(self.i.payload.key, self.bucket_bits))
+        m.d.comb += rd.addr.eq(addr)
+        s = Signal(self.in_layout)
+        sv = Signal()
+        s_addr = Signal.like(addr)
+        m.d.sync += [s.eq(self.i.payload), sv.eq(self.i.valid), s_addr.eq(addr)]
+
+        # -- stage 1: compare, update, emit the level op -----------------------------------------
+        epochs = Array(
+            Signal(self.epoch_bits, reset_less=True, name=f"epoch{i}") for i in range(self.slots)
+        )
+        sub = self.i_sub
+        b = rd.data
+        live = [b[w].valid & (b[w].epoch == epochs[b[w].slot]) for w in range(W)]
+        hit = Signal(W)
+        free = Signal(W)
+        m.d.comb += [
+            hit.eq(Cat(*(live[w] & (b[w].ref == s.key) for w in range(W)))),
+            free.eq(Cat(*(~live[w] for w in range(W)))),
+        ]
+        first_free = Signal(W)
+        m.d.comb += first_free.eq(free & (~free + 1))  # lowest set bit
+        e = Signal(self.entry_layout)
+        m.d.comb += e.eq(
+            _or_all(Mux(hit[w], b[w].as_value(), 0) for w in range(W))
+        )
+
+        newb = Signal(bucket_l)
+        we = Signal()
+        m.d.comb += [newb.eq(b), wr.addr.eq(s_addr), wr.data.eq(newb), wr.en.eq(sv & we)]
+
+        nxt = Signal(self.out_layout)
+        m.d.comb += nxt.tag.eq(s.tag)
+        prev = self.o.payload  # the previous operation's result (U1 for a U2)
+
+        def insert(slot, bid):
+            for w in range(W):
+                with m.If(first_free[w]):
+                    m.d.comb += [
+                        newb[w].valid.eq(1),
+                        newb[w].ref.eq(s.key),
+                        newb[w].slot.eq(slot),
+                        newb[w].epoch.eq(epochs[slot]),
+                        newb[w].bid.eq(bid),
+                        newb[w].px.eq(s.px),
+                        newb[w].shares.eq(s.shares),
+                    ]
+            m.d.comb += [
+                we.eq(1),
+                nxt.op.eq(LevelOpKind.ADD),
+                nxt.px.eq(s.px),
+                nxt.q.eq(s.shares),
+            ]
+
+        def reduce(is_del):
+            remove = is_del | (s.shares >= e.shares)
+            m.d.comb += [
+                nxt.op.eq(LevelOpKind.RED),
+                nxt.touch.eq(1),
+                nxt.slot.eq(e.slot),
+                nxt.bid.eq(e.bid),
+                nxt.px.eq(e.px),
+                nxt.q.eq(Mux(remove, e.shares, s.shares)),
+                nxt.remove.eq(remove),
+                nxt.ev_oversize.eq(~is_del & (s.shares > e.shares)),
+                we.eq(1),
+            ]
+            for w in range(W):
+                with m.If(hit[w]):
+                    m.d.comb += [
+                        newb[w].valid.eq(~remove),
+                        newb[w].shares.eq(e.shares - s.shares),
+                    ]
+
+        with m.Switch(s.op):
+            with m.Case(OtOp.ADD):
+                with m.If(~sub.subscribed | ~s.side_ok):
+                    m.d.comb += nxt.ev_ignored.eq(1)
+                with m.Elif(hit.any()):
+                    m.d.comb += nxt.ev_dup.eq(1)
+                with m.Else():
+                    m.d.comb += [nxt.touch.eq(1), nxt.slot.eq(sub.slot), nxt.bid.eq(s.bid)]
+                    with m.If(free.any()):
+                        insert(sub.slot, s.bid)
+                    with m.Else():
+                        m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
+            with m.Case(OtOp.RED, OtOp.U1):
+                is_u1 = s.op == OtOp.U1
+                m.d.comb += nxt.u1.eq(is_u1)
+                with m.If(~sub.subscribed):
+                    m.d.comb += nxt.ev_ignored.eq(1)
+                with m.Elif(~hit.any()):
+                    m.d.comb += nxt.ev_unknown.eq(1)
+                with m.Else():
+                    reduce(s.is_del | is_u1)
+            with m.Case(OtOp.U2):
+                with m.If(self.o.valid & prev.u1 & prev.touch):
+                    m.d.comb += [
+                        nxt.u2.eq(1),
+                        nxt.touch.eq(1),
+                        nxt.slot.eq(prev.slot),
+                        nxt.bid.eq(prev.bid),
+                    ]
+                    with m.If(s.same_ref | hit.any()):
+                        m.d.comb += nxt.ev_dup.eq(1)
+                    with m.Elif(free.any()):
+                        insert(prev.slot, prev.bid)
+                    with m.Else():
+                        m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
+            with m.Case(OtOp.CLR):
+                m.d.comb += [nxt.op.eq(LevelOpKind.CLR), nxt.slot.eq(s.slot)]
+                with m.If(sv):
+                    m.d.sync += epochs[s.slot].eq(epochs[s.slot] + 1)
+            with m.Default():
+                m.d.comb += nxt.ev_ignored.eq(1)
+
+        m.d.sync += [self.o.payload.eq(nxt), self.o.valid.eq(sv)]
+        return m
+
+
+def _or_all(values):
+    values = list(values)
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
