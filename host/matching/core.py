@@ -87,7 +87,7 @@ S_CAP, S_TQH, S_TQT, S_SLICES = 8, 9, 10, 11
 S_NF = 16
 
 E_NF = 15
-_PF_HASH, _PF_ROW = 8, 4  # prefetch distances (commands ahead) in process()
+_PF_HASH, _PF_ROW, _PF_NEAR = 8, 4, 2  # prefetch distances (commands ahead) in process()
 M32 = 0xFFFFFFFF
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 _U1 = np.uint64(1)
@@ -971,6 +971,28 @@ def process(C, start, E, S, P, H, L, BM, I, IMAP, TQ):
                 r = pbase + (H[j, 1] - 1) * (O_NF * 8)
                 _prefetch(r)
                 _prefetch(r + 64)
+        if i + _PF_NEAR < m:
+            # its queue neighbours (cancel / replace unlink them), or the tail of the level a
+            # new limit order joins
+            k = C[i + _PF_NEAR, 7] & 0xFF
+            if k == CMD_CANCEL or k == CMD_REPLACE:
+                j = _home(C[i + _PF_NEAR, 1], shift)
+                if H[j, 1] != 0 and H[j, 0] == C[i + _PF_NEAR, 1]:
+                    r = H[j, 1] - 1
+                    if P[r, O_PREV] >= 0:
+                        _prefetch(pbase + P[r, O_PREV] * (O_NF * 8))
+                    if P[r, O_NEXT] >= 0:
+                        _prefetch(pbase + P[r, O_NEXT] * (O_NF * 8))
+            elif k == CMD_SUBMIT:
+                inst = (C[i + _PF_NEAR, 6] >> 32) & M32
+                px = C[i + _PF_NEAR, 2]
+                if inst < IMAP.shape[0] and IMAP[inst] >= 0 and px > 0:
+                    ii = IMAP[inst]
+                    lv = (px - I[ii, I_MINPX]) // I[ii, I_TICK]
+                    if 0 <= lv < I[ii, I_NLEV]:
+                        t = L[I[ii, I_LOFF] + lv, L_TAIL]
+                        if t >= 0:
+                            _prefetch(pbase + t * (O_NF * 8))
         kind = C[i, 7] & 0xFF
         need = event_bound(S, kind)
         if n + need > cap:
