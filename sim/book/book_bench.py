@@ -398,7 +398,7 @@ async def test_limits(dut):
             shares=10, stock="T", price=100 + i)
     add("D", stock_locate=1, order_reference_number=same_bucket[0])
     # locate 2: levels+1 distinct bids, the last one worse than all -> level store full
-    refs = iter(range(20_000, 30_000))
+    refs = iter(r for r in range(20_000, 30_000) if bucket_of(r, bbits) != 3)
     for i in range(levels + 1):
         add("A", stock_locate=2, order_reference_number=next(refs), buy_sell_indicator="B",
             shares=10, stock="W", price=1000 - i)
@@ -426,7 +426,8 @@ async def test_limits(dut):
     assert c["table_full"] == 1, c
     assert c["level_overflow"] == 2, c
     # clearing a slot makes it valid again
-    await clear_slot(dut, 1)
+    await clear_slot(dut, sub[1])
     run2 = Run(dut)
-    got = await run2.feed(records(msgs[: ways + 1], first_seq=100), ways + 1)
-    assert got and all(r["valid"] for r in got), got
+    got = await run2.feed(records(msgs[:ways], first_seq=100), ways)
+    assert len(got) == ways and all(r["valid"] and r["locate"] == 1 for r in got), (
+        [(r["valid"], r["stale"], r["bids"]) for r in got], str(counters(dut)))
