@@ -322,6 +322,8 @@ def encode_commands(cmds) -> np.ndarray:
 
 
 def _encode_into(out: np.ndarray, i: int, c) -> None:
+    if not isinstance(c, SubmitOrder | CancelOrder | ReplaceOrder | MassCancel | EndSession):
+        raise TypeError(f"not a command: {c!r}")
     r = out[i]
     r["ts"] = c.ts
     if isinstance(c, SubmitOrder):
