@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from host.journal.journal import JournalConfig, JournalContents, JournalWriter, read_journal
-from host.matching.engine import EngineConfig, MatchingEngine
-from host.matching.types import COMMAND_DTYPE, Command, Event, _encode_into, decode_events
+from host.matching.engine import EngineConfig, MatchingEngine, encode_one
+from host.matching.types import COMMAND_DTYPE, Command, Event, decode_events
 
 _REPLAY_CHUNK = 1 << 16
 
@@ -204,12 +204,8 @@ class JournaledEngine:
 
     def submit(self, cmd: Command) -> list[Event]:
         """Journal and apply one command object (``ts == 0`` is stamped with the clock)."""
-        one = self._one
-        one.view(np.int64)[:] = 0
-        _encode_into(one, 0, cmd)
-        if cmd.ts == 0:
-            one[0]["ts"] = self.engine.config.clock()
-        return decode_events(self.process(one))
+        encode_one(self._one, cmd, self.engine.config.clock)
+        return decode_events(self.process(self._one))
 
     def snapshot(self, path: str | os.PathLike) -> None:
         """Commit (durably), write a snapshot, and journal a MARK record pointing at it."""

@@ -33,7 +33,25 @@ from host.matching.types import (
     decode_events,
 )
 
-__all__ = ["InstrumentConfig", "EngineConfig", "MatchingEngine", "OrderView"]
+__all__ = ["InstrumentConfig", "EngineConfig", "MatchingEngine", "OrderView", "encode_one"]
+
+
+def encode_one(one: np.ndarray, cmd, clock: Callable[[], int]) -> None:
+    """Encode ``cmd`` into the 1-row ``one``; stamp ``ts == 0`` with ``clock()``.
+
+    A value that does not fit the binary layout (e.g. a negative order id, a non-integer)
+    or an object that is not a command becomes an invalid command row, which the engine
+    rejects ``INVALID_COMMAND`` -- the per-command API never raises for a bad command.
+    """
+    one.view(np.int64)[:] = 0
+    try:
+        _encode_into(one, 0, cmd)
+        if cmd.ts == 0:
+            one[0]["ts"] = clock()
+    except (TypeError, ValueError, OverflowError, AttributeError):
+        one.view(np.int64)[:] = 0
+        one[0]["kind"] = 0xFF
+
 
 MAX_INSTRUMENT_ID = 1 << 16
 
@@ -245,12 +263,8 @@ class MatchingEngine:
 
         A command with ``ts == 0`` is stamped with ``config.clock()``.
         """
-        one = self._one
-        one.view(np.int64)[:] = 0
-        _encode_into(one, 0, cmd)
-        if cmd.ts == 0:
-            one[0]["ts"] = self.config.clock()
-        return decode_events(self.process(one, copy=False))
+        encode_one(self._one, cmd, self.config.clock)
+        return decode_events(self.process(self._one, copy=False))
 
     def submit_many(self, cmds: Iterable[Command]) -> list[Event]:
         """Apply several command objects in one compiled call (timestamps as given)."""

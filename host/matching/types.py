@@ -416,10 +416,11 @@ class OrderAccepted(Event):
 
 @dataclass(frozen=True, slots=True)
 class OrderRejected(Event):
-    """A command was refused; nothing changed. ``cmd_kind`` says which command."""
+    """A command was refused; nothing changed. ``cmd_kind`` says which command (a plain int
+    for an undecodable command)."""
 
     reason: Reason
-    cmd_kind: CommandKind
+    cmd_kind: CommandKind | int
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +482,9 @@ class OrderTriggered(Event):
     stop_price: int = 0
 
 
+_CMD_KINDS = frozenset(int(k) for k in CommandKind)
+
+
 def decode_events(arr: np.ndarray) -> list[Event]:
     """Turn an ``EVENT_DTYPE`` array into event objects.
 
@@ -507,7 +511,8 @@ def decode_events(arr: np.ndarray) -> list[Event]:
         elif kind == EventKind.CANCELED:
             out.append(OrderCanceled(*common, Reason(reason), last_qty))
         elif kind == EventKind.REJECTED:
-            out.append(OrderRejected(*common, Reason(reason), CommandKind(cmd_kind)))
+            ck = CommandKind(cmd_kind) if cmd_kind in _CMD_KINDS else cmd_kind
+            out.append(OrderRejected(*common, Reason(reason), ck))
         elif kind == EventKind.REPLACED:
             out.append(OrderReplaced(*common, bool(flags & EventFlag.PRIORITY_KEPT)))
         elif kind == EventKind.EXPIRED:

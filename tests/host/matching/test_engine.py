@@ -303,6 +303,15 @@ def test_bad_commands_rejected_without_state_change(h: Harness, cmd, reason) -> 
     assert before != h.engine.state_hash()
 
 
+def test_unencodable_commands_are_rejected_not_raised(h: Harness) -> None:
+    before = h.engine.state_hash()
+    for bad in (SubmitOrder(-1, 1, 1, Side.BUY, 10, PX), SubmitOrder(1, 1, 1, Side.BUY, 2**70),
+                CancelOrder("x"), "not a command"):
+        evs = h.engine.submit(bad)
+        assert [e.reason for e in evs] == [Reason.INVALID_COMMAND]
+    assert h.engine.live_orders == 0 and h.engine.state_hash() != before
+
+
 def test_invalid_command_kind_and_capacity() -> None:
     eng = MatchingEngine(EngineConfig(max_orders=2))
     bad = np.zeros(1, encode_commands([]).dtype)
