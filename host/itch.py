@@ -156,7 +156,9 @@ def decode(buf, offset: int = 0, length: int | None = None):
         raise TruncatedMessage(f"empty message at offset {offset}")
     codec = _CODECS.get(buf[offset])
     if codec is None:
-        raise UnknownMessageType(f"unknown ITCH message type 0x{buf[offset]:02x} at offset {offset}")
+        raise UnknownMessageType(
+            f"unknown ITCH message type 0x{buf[offset]:02x} at offset {offset}"
+        )
     if avail < codec.spec.length:
         raise TruncatedMessage(
             f"'{codec.spec.type}' message at offset {offset} has {avail} bytes, "

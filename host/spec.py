@@ -255,7 +255,10 @@ _BODIES: dict[str, tuple[str, tuple[tuple[str, int, str], ...]]] = {
             ("price_variation_indicator", 1, "alpha"),
         ),
     ),
-    "N": ("Retail Price Improvement Indicator", (("stock", 8, "alpha"), ("interest_flag", 1, "alpha"))),
+    "N": (
+        "Retail Price Improvement Indicator",
+        (("stock", 8, "alpha"), ("interest_flag", 1, "alpha")),
+    ),
     "O": (
         "Direct Listing with Capital Raise Price Discovery",
         (

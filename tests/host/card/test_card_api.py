@@ -11,11 +11,11 @@ import ipaddress
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from tests.host.card.standin import RegStandinTop, StandinTop
 
 from host.card import Card, CardError, CardMismatch
 from host.card.sim import SimTransport
 from hw.regs import U250_PARAMS, BuildParams
+from tests.host.card.standin import RegStandinTop, StandinTop
 
 
 def _transport(top):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from tests.host.card.standin import MAGIC, StandinTop
 
 from host.card.sim import SimTransport, build_library, parse_ports, ports_header
 from host.card.transport import CardTimeout, ModelNotBuilt, TransportClosed
+from tests.host.card.standin import MAGIC, StandinTop
 
 
 @pytest.fixture(scope="module")
