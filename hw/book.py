@@ -119,7 +119,7 @@ class Book(wiring.Component):
     (``fifo level + 4 <= fifo_depth``), so the pipeline itself never stalls.
     """
 
-    def __init__(self, *, slots: int = 64, capacity: int = 65536, ways: int = 4,
+    def __init__(self, *, slots: int = 64, capacity: int = 65536, ways: int = 8,
                  levels: int = 32, depth_n: int = 5, size_width: int = 48,
                  fifo_depth: int = 16, epoch_bits: int = 6):
         _int_param("slots", slots, 1)
@@ -314,7 +314,7 @@ class Book(wiring.Component):
                     m.d.comb += sz_ovf.eq(sum_sz[-1])
                     for i in range(L):
                         with m.If(eq[i]):
-                            m.d.comb += [new_w[i].sz.eq(sum_sz), new_w[i].ct.eq(E[i].ct + 1)]
+                            m.d.comb += [new_w[i].sz.eq(sum_sz), new_w[i].ct.eq(hit_ct + 1)]
                 with m.Elif(E[L - 1].valid):
                     m.d.comb += lvl_full.eq(1)
                 with m.Else():
@@ -344,8 +344,8 @@ class Book(wiring.Component):
                     for i in range(L):
                         with m.If(eq[i]):
                             m.d.comb += [
-                                new_w[i].sz.eq(E[i].sz - s3.q),
-                                new_w[i].ct.eq(E[i].ct - s3.remove),
+                                new_w[i].sz.eq(hit_sz - s3.q),
+                                new_w[i].ct.eq(hit_ct - s3.remove),
                             ]
         bad = lvl_full | sz_ovf | missing
         is_clr = s3v & (s3.op == LevelOpKind.CLR)

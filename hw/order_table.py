@@ -13,8 +13,9 @@ in parallel; an insert takes the first free way; there is no probing beyond the 
 full bucket is a *table full* event (counted, reported, and the symbol's book marked
 not-valid). NASDAQ references grow by one per order, so consecutive references land in
 consecutive buckets; random references (the generator mixes them) fill buckets as a Poisson
-process: with 4 ways the chance that a given add finds its bucket full is about 1e-7 at a
-load of 1/16 and 0.4% at 1/2 (docs/book.md).
+process: the chance that a given add finds its bucket full is about 6e-8 with 8 ways at a
+load of 1/16 (live orders / capacity), 1e-5 at 1/8 and 5% at 1/2; with 4 ways 1.3e-4 at 1/16
+(table in docs/book.md).
 
 Entries carry the book *epoch* of their slot: clearing a slot bumps its epoch, which frees
 every entry of that slot at once (no scan). Epochs are ``epoch_bits`` wide and wrap: an entry
