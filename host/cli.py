@@ -1,4 +1,4 @@
-"""Command line: ``python -m host generate|bbo|stats``.
+"""Command line: ``python -m host generate|bbo|stats|replay|session``.
 
 ``generate``
     Write a seeded sample stream (:func:`host.generator.generate`) as a NASDAQ binary file
@@ -10,11 +10,18 @@
 ``stats``
     Message counts by type, framing counters and book anomalies (``--json`` for one JSON
     object on stdout).
+``replay``
+    Replay a file through the card (:mod:`host.replay`): counters, BBO updates, msgs/s,
+    latency per message type, plots; ``--verify`` against the reference model.
+``session``
+    End-to-end session: card -> risk -> matching engine (:mod:`host.session`).
 
 ``--card`` selects the book implementation behind ``bbo``/``stats``: :data:`CARDS` maps a name
 to a factory ``f(locates) -> book`` whose book has ``feed(records, copy=False) -> BBO rows``,
 ``anomalies`` (dict) and ``set_locates(locates)``. ``model`` is :class:`host.fastbook.FastBook`;
-the simulated FPGA card registers itself as ``sim`` with :func:`register_card`.
+``bbo --card sim`` runs the simulated FPGA card (the Verilated top level,
+:func:`host.replay.run_bbo_card`) and writes the same CSV; ``--verify`` compares its trace with
+the reference model and exits 1 at the first difference, which it shows.
 
 Errors (missing file, unknown format, unknown card, bad arguments) print one line on stderr
 and exit with status 1 (2 for usage errors found by argparse).
@@ -67,7 +74,7 @@ def register_card(name: str, factory: Callable) -> None:
 
 def _card(name: str):
     if name not in CARDS:
-        hint = " (the simulated card is not available in this build)" if name == "sim" else ""
+        hint = " (the simulated card runs `bbo` and `replay`)" if name == "sim" else ""
         raise CliError(f"unknown card {name!r}{hint}; choose from: {', '.join(sorted(CARDS))}")
     return CARDS[name]
 
@@ -320,12 +327,30 @@ def _cmd_bbo(a) -> int:
             raise CliError("--locates: locate codes are 0..65535")
     symbols = _csv_list(a.symbols) if a.symbols else None
     detect_format(a.input)  # fail before creating the output
-    _card(a.card)
+    sim = a.card == "sim" and "sim" not in CARDS
+    if not sim:
+        _card(a.card)
     to_stdout = a.out == "-"
     try:
         fh = sys.stdout.buffer if to_stdout else open(a.out, "wb")
     except OSError as e:
         raise CliError(f"cannot write {a.out}: {e}") from None
+    out = sys.stderr if to_stdout else sys.stdout
+    if sim:
+        from host.replay import run_bbo_card
+
+        show = a.progress if a.progress is not None else sys.stderr.isatty()
+        try:
+            status = run_bbo_card(
+                a.input, fh, symbols=symbols or ([str(x) for x in locates] if locates else None),
+                verify_trace=a.verify, allow_build=not a.no_build, progress=show, log=out,
+            )  # fmt: skip
+        finally:
+            if not to_stdout:
+                fh.close()
+        if not to_stdout:
+            print(f"wrote {a.out}", file=out)
+        return status
     try:
         fh.write((",".join(BBO_COLUMNS) + "\n").encode())
         s = run_book(
@@ -335,9 +360,10 @@ def _cmd_bbo(a) -> int:
     finally:
         if not to_stdout:
             fh.close()
-    out = sys.stderr if to_stdout else sys.stdout
     for line in _summary_lines(s):
         print(line, file=out)
+    if a.verify:
+        print("verify: --card model is the reference itself; nothing to compare", file=out)
     if not to_stdout:
         print(f"wrote {a.out}", file=out)
     return 0
@@ -367,14 +393,18 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--pcap", help="also write a MoldUDP64/UDP/IPv4/Ethernet pcap")
     g.set_defaults(func=_cmd_generate)
 
-    def common(q):
+    def common(q, card=True):
         q.add_argument("input", help="NASDAQ binary ITCH file (plain or .gz) or MoldUDP64 pcap")
-        q.add_argument("--card", default="model", help="book implementation (default: model)")
+        if card:
+            q.add_argument("--card", default="model", help="book implementation (default: model)")
         q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on stderr (default: inputs over 32 MB)")  # fmt: skip
 
+    import host.replay
+
     b = sub.add_parser("bbo", help="write the BBO trace as CSV")
-    common(b)
+    common(b, card=False)
+    host.replay.add_card_arguments(b, symbols=False, choices=None)
     b.add_argument("--out", required=True, help="CSV file ('-' for stdout)")
     b.add_argument("--symbols", help="comma-separated symbols (resolved via R messages)")
     b.add_argument("--locates", help="comma-separated stock locate codes")
@@ -384,6 +414,8 @@ def _parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("--json", action="store_true", help="one JSON object on stdout")
     s.set_defaults(func=_cmd_stats)
+
+    host.replay.register(sub)
 
     import host.session
 

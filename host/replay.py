@@ -673,20 +673,33 @@ def plot(trace: np.ndarray, lat: dict, out_dir: Path, *, locate: int | None = No
 # Command line (hooked into host/cli.py)
 
 
-def add_card_arguments(p) -> None:
-    """``--card``, ``--verify``, ``--symbols``, ``--no-build`` (for ``bbo`` and ``replay``)."""
+def add_card_arguments(p, *, symbols: bool = True, choices=("model", "sim")) -> None:
+    """Add ``--card``, ``--verify``, ``--no-build`` (and ``--symbols``) to an argparse parser.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser (``replay``, ``bbo``).
+    symbols : bool
+        Also add ``--symbols SYM [SYM ...]`` (``bbo`` has its own comma-separated one).
+    choices : sequence of str or None
+        Allowed ``--card`` values; ``None`` leaves the check to the command (``bbo`` also
+        accepts cards registered with :func:`host.cli.register_card`).
+    """
     p.add_argument(
         "--card",
-        choices=["model", "sim"],
+        choices=None if choices is None else list(choices),
         default="model",
-        help="model: the reference book in Python; sim: the Verilated top level",
+        help="model: the reference book in Python; sim: the Verilated top level (default: model)",
     )
     p.add_argument(
         "--verify",
         action="store_true",
-        help="compare the card's BBO trace with the reference; exit 1 at the first difference",
+        help="compare the card's BBO trace with the reference model; exit 1 at the first "
+        "difference and show it",
     )
-    p.add_argument("--symbols", nargs="+", help="symbols (or locate numbers) to subscribe")
+    if symbols:
+        p.add_argument("--symbols", nargs="+", help="symbols (or locate numbers) to subscribe")
     p.add_argument(
         "--no-build", action="store_true", help="fail instead of building the simulated card"
     )
@@ -756,32 +769,92 @@ def verify(rp: Replay) -> int:
     return 1
 
 
+def _cli_error(msg: str):
+    from host.cli import CliError
+
+    return CliError(msg)
+
+
+def _load_for_cli(path, **kw) -> Feed:
+    """:func:`load_feed` with the CLI's input checks (one-line errors)."""
+    from host.cli import detect_format
+
+    fmt = detect_format(str(path))  # CliError for a missing / empty / foreign file
+    if fmt == "pcap" and kw.get("drop_packets"):
+        raise _cli_error("--drop-packets applies to ITCH files, not to pcaps")
+    try:
+        feed = load_feed(path, **kw)
+    except (OSError, EOFError, ValueError) as e:
+        raise _cli_error(f"{path}: {e}") from None
+    if feed.n_messages == 0:
+        raise _cli_error(f"{path}: no ITCH message to replay")
+    return feed
+
+
+def _open_card_for_cli(allow_build: bool):
+    from host.card.transport import CardError
+
+    try:
+        return open_sim_card(allow_build=allow_build)
+    except CardError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _cli_error(f"simulated card: {first}") from None
+
+
+def _replay_sim(feed: Feed, symbols, *, allow_build: bool, progress: bool, **kw) -> Replay:
+    """Open the simulated card, replay ``feed`` through it, close it (CLI errors)."""
+    from host.card.transport import CardError
+
+    card = _open_card_for_cli(allow_build)
+    try:
+        try:
+            locates = resolve_locates(feed, symbols, card.slots)
+        except ValueError as e:
+            raise _cli_error(str(e)) from None
+        try:
+            return replay_through_card(card, feed, locates, progress=progress, **kw)
+        except CardError as e:
+            raise _cli_error(f"simulated card: {e}") from None
+    finally:
+        card.close()
+
+
 def run_replay(args) -> int:
-    """Handler of ``python -m host replay``."""
+    """Handler of ``python -m host replay``: exit status (1 when ``--verify`` finds a difference).
+
+    Raises
+    ------
+    host.cli.CliError
+        Unreadable input, unknown symbol, simulated card not available.
+    """
     out = Path(args.out)
     kw = {}
     if getattr(args, "drop_packets", None):
         kw["drop_packets"] = args.drop_packets
-    feed = load_feed(args.input, **kw)
+    if getattr(args, "batch_frames", 1024) < 1:
+        raise _cli_error("--batch-frames must be positive")
+    feed = _load_for_cli(args.input, **kw)
     directory = symbol_directory(feed.itch)
     names = {v: k for k, v in directory.items()}
     plot_loc = None
-    if getattr(args, "plot_symbol", None):
-        plot_loc = resolve_locates(feed, [args.plot_symbol])[0]
-    if args.card == "model":
-        return _run_model(feed, resolve_locates(feed, args.symbols), out, plot_loc, names)
-    card = open_sim_card(allow_build=not args.no_build)
     try:
-        locates = resolve_locates(feed, args.symbols, card.slots)
-        rp = replay_through_card(
-            card,
-            feed,
-            locates,
-            batch_frames=args.batch_frames,
-            progress=not args.no_progress,
-        )
-    finally:
-        card.close()
+        if getattr(args, "plot_symbol", None):
+            plot_loc = resolve_locates(feed, [args.plot_symbol])[0]
+        if args.card == "model":
+            locates = resolve_locates(feed, args.symbols)
+    except ValueError as e:
+        raise _cli_error(str(e)) from None
+    if args.card == "model":
+        if args.verify:
+            print("verify: --card model is the reference itself; nothing to compare")
+        return _run_model(feed, locates, out, plot_loc, names)
+    rp = _replay_sim(
+        feed,
+        args.symbols,
+        allow_build=not args.no_build,
+        progress=not args.no_progress,
+        batch_frames=args.batch_frames,
+    )
     print(report(rp))
     _write_csv(rp.trace, out / "bbo.csv")
     for p in plot(rp.trace, latency_by_type(rp), out, locate=plot_loc, names=names):
@@ -789,28 +862,62 @@ def run_replay(args) -> int:
     return verify(rp) if args.verify else 0
 
 
-def run_bbo_card(args, out_fh) -> int:
+def run_bbo_card(
+    path,
+    out_fh,
+    *,
+    symbols=None,
+    verify_trace: bool = False,
+    allow_build: bool = True,
+    progress: bool = False,
+    log=None,
+) -> int:
     """``python -m host bbo INPUT --card sim [--verify]``: the card's BBO trace as CSV.
 
-    Writes the same CSV as ``--card model`` (:func:`host.book.write_bbo_csv`) to ``out_fh``.
+    Parameters
+    ----------
+    path : str or Path
+        NASDAQ ITCH file (plain or gzip) or MoldUDP64 pcap.
+    out_fh : binary file
+        Receives the same CSV bytes as ``bbo --card model`` (header, then
+        :func:`host.fastbook.bbo_csv_bytes` rows).
+    symbols : list of str, optional
+        Symbols or locate numbers to subscribe (default: every symbol of the feed).
+    verify_trace : bool
+        Compare with the reference model; the result (and the first difference) goes to
+        ``log``.
+    allow_build : bool
+        Build the simulated card if it is not cached.
+    progress : bool
+        Progress bar on stderr.
+    log : text file, optional
+        Where the summary and the verification go (default stdout).
+
+    Returns
+    -------
+    int
+        0, or 1 when ``verify_trace`` found a difference.
     """
-    from host.book import write_bbo_csv
+    import contextlib
+    import sys
 
-    feed = load_feed(args.input)
-    card = open_sim_card(allow_build=not getattr(args, "no_build", False))
-    try:
-        locates = resolve_locates(feed, getattr(args, "symbols", None), card.slots)
-        rp = replay_through_card(card, feed, locates, latency=False)
-    finally:
-        card.close()
-    write_bbo_csv(out_fh, rp.trace)
-    if getattr(args, "verify", False):
-        import sys
+    from host.book import BBO_COLUMNS
+    from host.fastbook import bbo_csv_bytes
 
-        saved = sys.stdout
-        sys.stdout = sys.stderr  # keep the CSV clean when it goes to stdout
-        try:
-            return verify(rp)
-        finally:
-            sys.stdout = saved
-    return 0
+    log = sys.stdout if log is None else log
+    feed = _load_for_cli(path)
+    rp = _replay_sim(feed, symbols, allow_build=allow_build, progress=progress, latency=False)
+    out_fh.write((",".join(BBO_COLUMNS) + "\n").encode())
+    out_fh.write(bbo_csv_bytes(rp.trace))
+    run = rp.run
+    n = feed.n_messages
+    print(
+        f"card: sim; {n:,} messages in {feed.n_frames:,} frames, {len(rp.locates)} symbols; "
+        f"{run.wall_s:.2f} s ({n / max(run.wall_s, 1e-9) / 1e6:.2f} M msg/s)",
+        file=log,
+    )
+    print(f"bbo rows: {len(rp.trace)}; book clears after gaps: {len(rp.restarts)}", file=log)
+    if not verify_trace:
+        return 0
+    with contextlib.redirect_stdout(log):
+        return verify(rp)

@@ -74,7 +74,8 @@ def test_stats_json(files, capsys):
     [
         (["bbo", "/nonexistent.itch", "--out", "x.csv"], "no such file"),
         (["stats", "BAD"], "not a NASDAQ binary ITCH"),
-        (["bbo", "ITCH", "--out", "x.csv", "--card", "sim"], "unknown card 'sim'"),
+        (["bbo", "ITCH", "--out", "x.csv", "--card", "nope"], "unknown card 'nope'"),
+        (["stats", "ITCH", "--card", "sim"], "simulated card runs `bbo` and `replay`"),
         (["bbo", "ITCH", "--out", "x.csv", "--locates", "1,x"], "--locates"),
         (["bbo", "ITCH", "--out", "x.csv", "--locates", "1", "--symbols", "A"], "not both"),
         (["generate", "--messages", "5", "--symbols", "9", "--out", "g.itch"], "too few"),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import pytest
 
 from host.book import BBO_COLUMNS, bbo_trace
+from host.cli import CliError, main
 from host.files import write_file
 from host.generator import generate
 from host.replay import register
@@ -39,9 +41,29 @@ def test_replay_unknown_symbol_is_an_error(tmp_path):
     path = tmp_path / "s.itch"
     write_file(path, generate(2000, 3, 2))
     args = _parser().parse_args(["replay", str(path), "--symbols", "NOPE", "--out", str(tmp_path)])
-    try:
+    with pytest.raises(CliError, match="NOPE"):
         args.func(args)
-    except ValueError as e:
-        assert "NOPE" in str(e)
-    else:
-        raise AssertionError("no error for an unknown symbol")
+
+
+def test_replay_cli_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.bin"
+    bad.write_text("hello, world\n")
+    for argv, msg in (
+        (["replay", str(tmp_path / "missing.itch")], "no such file"),
+        (["replay", str(bad)], "not a NASDAQ binary ITCH"),
+        (["replay", str(bad), "--card", "nope"], "invalid choice"),
+    ):
+        try:
+            status = main(argv)
+        except SystemExit as e:  # argparse usage errors
+            status = e.code
+        assert status in (1, 2)
+        err = capsys.readouterr().err.strip()
+        assert msg in err and (status == 2 or "\n" not in err), err
+
+
+def test_model_verify_is_a_note(tmp_path, capsys):
+    path = tmp_path / "s.itch"
+    write_file(path, generate(2000, 3, 2))
+    assert main(["bbo", str(path), "--out", str(tmp_path / "b.csv"), "--verify"]) == 0
+    assert "nothing to compare" in capsys.readouterr().out
