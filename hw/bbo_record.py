@@ -11,10 +11,16 @@ offset  size  field           meaning
 0       8     ``seq``         MoldUDP64 sequence number of the message that changed the BBO
 8       8     ``ts_event``    ITCH timestamp of that message (ns since midnight, 48 bits used)
 16      2     ``locate``      ITCH stock locate
-18      2     ``slot``        book slot of that locate
-20      1     ``flags``       bit 0 ``gap``: a sequence gap came before this message;
+18      2     ``slot``        book slot of that locate (0 in hw.top: the book does not
+                              export it)
+20      1     ``flags``       bit 0 ``gap`` (stale): a sequence gap came before this message
+                              since the slot was last cleared, the book may miss orders;
                               bit 1 ``bid_valid``, bit 2 ``ask_valid`` (side not empty);
                               bit 3 ``cleared``: emitted by a clear of the slot, not a message
+                              (hw.top never emits one: a clear produces no record);
+                              bit 4 ``book_invalid``: since its last clear the slot's book met
+                              something it cannot represent (level overflow, table full,
+                              aggregate size overflow); the BBO is not exact
 21      1     ``msg_type``    ITCH message type (ASCII) that caused the update; 0 for a clear
 22      2     ``reserved0``   0
 24      4     ``bid_px``      best bid price (ITCH price, 4 implied decimals); 0 if empty
@@ -24,18 +30,22 @@ offset  size  field           meaning
 40      4     ``ask_sz``      shares at the best ask
 44      4     ``ask_ct``      orders at the best ask
 48      8     ``record_seq``  records emitted since reset, starting at 0 (a gap = a lost record)
-56      8     ``card_cycles`` core clock cycle counter when the record was emitted
+56      8     ``card_cycles`` ``STATUS_CYCLES`` when the record entered the ``bbo`` output
+                              register (the first cycle it is valid on the stream)
 ======  ====  ==============  ====================================================================
 
 An empty side is ``px = sz = ct = 0`` with its valid flag clear, as ``host.book.Bbo`` reports it.
+Only the best level of each side fits the 64 bytes: deeper levels (``hw.book`` keeps
+``levels`` per side) are not exported by this record format (see docs/top.md, known limits).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FIELDS", "DTYPE", "RECORD_BYTES", "FLAG_GAP", "FLAG_BID_VALID", "FLAG_ASK_VALID",
-           "FLAG_CLEARED", "pack", "unpack", "to_int", "from_int", "markdown"]
+__all__ = ["FIELDS", "DTYPE", "RECORD_BYTES", "FLAG_GAP", "FLAG_STALE", "FLAG_BID_VALID",
+           "FLAG_ASK_VALID", "FLAG_CLEARED", "FLAG_BOOK_INVALID", "pack", "unpack", "to_int",
+           "from_int", "markdown"]
 
 RECORD_BYTES = 64
 
@@ -43,14 +53,18 @@ FLAG_GAP = 1 << 0
 FLAG_BID_VALID = 1 << 1
 FLAG_ASK_VALID = 1 << 2
 FLAG_CLEARED = 1 << 3
+FLAG_BOOK_INVALID = 1 << 4
+FLAG_STALE = FLAG_GAP
+"""Alias: the gap bit is the book's per-slot ``stale`` flag."""
 
 # (name, offset, size in bytes, description)
 FIELDS: tuple[tuple[str, int, int, str], ...] = (
     ("seq", 0, 8, "MoldUDP64 sequence number of the message that changed the BBO"),
     ("ts_event", 8, 8, "ITCH timestamp (ns since midnight)"),
     ("locate", 16, 2, "ITCH stock locate"),
-    ("slot", 18, 2, "book slot"),
-    ("flags", 20, 1, "bit0 gap, bit1 bid_valid, bit2 ask_valid, bit3 cleared"),
+    ("slot", 18, 2, "book slot (0 in hw.top)"),
+    ("flags", 20, 1, "bit0 gap (stale since a sequence gap), bit1 bid_valid, bit2 ask_valid, "
+     "bit3 cleared, bit4 book_invalid"),
     ("msg_type", 21, 1, "ITCH message type (ASCII); 0 for a clear"),
     ("reserved0", 22, 2, "0"),
     ("bid_px", 24, 4, "best bid price"),
@@ -60,7 +74,7 @@ FIELDS: tuple[tuple[str, int, int, str], ...] = (
     ("ask_sz", 40, 4, "shares at the best ask"),
     ("ask_ct", 44, 4, "orders at the best ask"),
     ("record_seq", 48, 8, "records emitted since reset"),
-    ("card_cycles", 56, 8, "core clock cycles at emission"),
+    ("card_cycles", 56, 8, "STATUS_CYCLES when the record entered the bbo output register"),
 )
 
 DTYPE = np.dtype({

@@ -64,7 +64,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (1, 0, 0)
+REGMAP_VERSION = (1, 1, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 
@@ -136,16 +136,18 @@ class Register:
 class BuildParams:
     """Build parameters reported by the identification registers.
 
-    The defaults are the U250 build (:data:`U250_PARAMS`).
+    The defaults are the U250 build (:data:`U250_PARAMS`, the ``u250`` parameters of the
+    ``top`` block in :mod:`hw.synth`). :class:`hw.top.Top` reports its own parameters.
     """
 
     data_width: int = 64
     slots: int = 64
     table_capacity: int = 65536
-    levels: int = 64
-    depth_n: int = 4
+    levels: int = 32
+    depth_n: int = 1
     record_bytes: int = 64
     clk_hz: int = 322_265_625
+    ways: int = 8
 
     def __post_init__(self):
         for f in fields(self):
@@ -358,13 +360,26 @@ class _Builder:
         )
 
 
+def _default_ip_dst() -> int:
+    from host.net import DEFAULTS
+
+    a, b, c, d = (int(x) for x in DEFAULTS["dst_ip"].split("."))
+    return (a << 24) | (b << 16) | (c << 8) | d
+
+
+def _default_udp_port() -> int:
+    from host.net import DEFAULTS
+
+    return int(DEFAULTS["dst_port"])
+
+
 def build_table(
     params: BuildParams = U250_PARAMS,
     *,
     ingress_counters=None,
     book_counters=None,
-    udp_port: int = 26477,
-    ip_dst: int = 0xE9_36_0C_6F,
+    udp_port: int | None = None,
+    ip_dst: int | None = None,
     session: bytes = b"0000000001",
 ) -> RegisterTable:
     """The register table for a build with ``params``.
@@ -372,8 +387,11 @@ def build_table(
     ``ingress_counters`` / ``book_counters`` override the counter lists (name or
     ``(name, description)`` items), so the top level can pass the names it reads from the
     components themselves. ``udp_port``, ``ip_dst`` and ``session`` are the reset values of the
-    configuration registers.
+    configuration registers; the defaults are the generator's destination
+    (``host.net.DEFAULTS``), so a card out of reset accepts the generated feed.
     """
+    udp_port = _default_udp_port() if udp_port is None else udp_port
+    ip_dst = _default_ip_dst() if ip_dst is None else ip_dst
     if not isinstance(params, BuildParams):
         raise TypeError(f"params must be a BuildParams, not {params!r}")
     if not isinstance(session, bytes) or len(session) != 10:
@@ -395,6 +413,7 @@ def build_table(
     b.const(g, "ID_DEPTH_N", p.depth_n, "Build parameter: depth levels reported per side")
     b.const(g, "ID_RECORD_BYTES", p.record_bytes, "Build parameter: bytes per BBO record")
     b.const(g, "ID_CLK_HZ", p.clk_hz, "Build parameter: nominal core clock, Hz")
+    b.const(g, "ID_WAYS", p.ways, "Build parameter: order table ways per bucket")
 
     g = "control"
     b.reg(g, "CTRL", Access.RW, [
@@ -464,6 +483,13 @@ def build_table(
     ], "Sticky events; write 1 to clear")
     b.pair(g, "STATUS_EXPECTED_SEQ", "expected_seq",
            "MoldUDP64 sequence number expected next", "ingress")
+    b.pair(g, "STATUS_LAST_GAP_FIRST", "last_gap_first",
+           "first sequence number missed by the last gap (0: no gap yet)", "ingress")
+    b.pair(g, "STATUS_LAST_GAP_COUNT", "last_gap_count",
+           "messages missed by the last gap (0: no gap yet)", "ingress")
+    b.pair(g, "STATUS_CYCLES", "cycles",
+           "free-running core clock cycle counter: cycles since the hard reset (not cleared by "
+           "soft_reset or counters_clear); the time base of the records' card_cycles", "top")
 
     for group, counters, src in (("ingress", ingress, "ingress"), ("book", book, "book"),
                                  ("top", _norm_counters(TOP_COUNTERS), "top")):

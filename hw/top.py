@@ -1,0 +1,241 @@
+"""The top level: MAC RX beats in, 64-byte BBO records out, AXI4-Lite registers.
+
+::
+
+    mac ──> Ingress ──> Book ──> record packer ──> bbo (512-bit records, hw/bbo_record.py)
+             │  config/status/counters  │ subscription, clears, counters
+             └──────────── AXILiteRegisters (hw/axil.py, table of hw/regs.py) <── axil
+
+See ``docs/top.md`` for the bring-up sequence, the measured latency and the known limits.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw import bbo_record
+from hw.axil import AXILiteRegisters, AXILiteSignature
+from hw.book import Book
+from hw.ingress import Ingress
+from hw.layouts import mac_beat_layout
+from hw.regs import (
+    BOOK_COUNTERS,
+    INGRESS_COUNTERS,
+    TOP_COUNTERS,
+    BuildParams,
+    build_table,
+    check_counters,
+)
+
+__all__ = ["Top", "SIM_PARAMS"]
+
+SIM_PARAMS = dict(data_width=64, slots=16, capacity=4096, ways=4, levels=16, depth_n=1)
+"""The default (simulation) parameters; the U250 set is ``hw.synth.BLOCKS['top']``."""
+
+_U32_MAX = (1 << 32) - 1
+
+
+def _int(name, v, lo, hi=None):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{name} must be an int, not {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        raise ValueError(f"{name} must be in {lo}..{hi if hi is not None else 'inf'}, not {v}")
+
+
+class Top(wiring.Component):
+    """MAC RX -> :class:`hw.ingress.Ingress` -> :class:`hw.book.Book` -> BBO record stream.
+
+    Parameters (keyword-only)
+    -------------------------
+    data_width : int
+        MAC beat width in bits (64: the reference; see :class:`hw.ingress.Ingress`).
+    slots, capacity, ways, levels : int
+        Book parameters (:class:`hw.book.Book`): symbols tracked, order table entries (power of
+        two), ways per bucket, price levels held per side per slot.
+    depth_n : int
+        Levels per side in a record. The 64-byte record (:mod:`hw.bbo_record`) carries the best
+        level only, so this must be 1.
+    fifo_depth : int
+        Book output FIFO entries.
+    counter_width : int
+        Width of the ingress counters (the book's are ``hw.book.COUNTER_WIDTH``); the registers
+        zero-extend to 64.
+    clk_hz : int
+        Nominal core clock reported by ``ID_CLK_HZ``.
+    addr_width : int
+        AXI4-Lite byte address bits (default 12: 4 KiB).
+
+    Attributes
+    ----------
+    mac : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
+        MAC RX beats.
+    bbo : Out(stream.Signature(512))
+        One 64-byte little-endian record per BBO update (byte 0 in bits 7:0).
+    axil : In(hw.axil.AXILiteSignature(addr_width=addr_width))
+        Register slave; every register of ``self.table`` (:func:`hw.regs.build_table` with
+        this build's parameters).
+
+    Notes
+    -----
+    Latency (measured by ``sim/top``, see docs/top.md): ingress 2 cycles from the beat
+    holding a message's last byte to its decoded record, book 4 cycles (``U``: 5), record
+    packer 1 cycle. Throughput: one MAC beat per clock; one record per clock out.
+    Backpressure: ``bbo.ready`` low holds the record in the output register, fills the book's
+    output FIFO, then stalls the book input, the ingress and ``mac.ready``; nothing is lost.
+    ``CTRL_PULSE.soft_reset`` resets the ingress, the book (which then clears every slot,
+    ``slots`` cycles), the packer and the counters; the register values and ``STATUS_CYCLES``
+    are kept. ``CTRL_PULSE.counters_clear`` zeroes every counter (the block counters through a
+    snapshot subtracted on read-out; the counter registers lag the source by one cycle).
+    """
+
+    def __init__(self, *, data_width: int = 64, slots: int = SIM_PARAMS["slots"],
+                 capacity: int = SIM_PARAMS["capacity"], ways: int = SIM_PARAMS["ways"],
+                 levels: int = SIM_PARAMS["levels"], depth_n: int = 1, fifo_depth: int = 16,
+                 counter_width: int = 32, clk_hz: int = 322_265_625, addr_width: int = 12):
+        _int("depth_n", depth_n, 1)
+        if depth_n != 1:
+            raise ValueError("depth_n must be 1: the 64-byte BBO record carries the best level "
+                             "of each side only")
+        _int("clk_hz", clk_hz, 1, 2**32 - 1)
+        self._ingress = Ingress(data_width=data_width, counter_width=counter_width)
+        self._book = Book(slots=slots, capacity=capacity, ways=ways, levels=levels,
+                          depth_n=depth_n, fifo_depth=fifo_depth)
+        ing_names = list(self._ingress.signature.members["counters"].signature.members)
+        book_names = [n for n, _ in self._book.signature.members["counters"].shape]
+        check_counters("ingress", ing_names)
+        check_counters("book", book_names)
+        check_counters("top", [n for n, _ in TOP_COUNTERS])
+        self.params = BuildParams(data_width=data_width, slots=slots, table_capacity=capacity,
+                                  levels=levels, depth_n=depth_n,
+                                  record_bytes=bbo_record.RECORD_BYTES, clk_hz=clk_hz, ways=ways)
+        self.table = build_table(self.params)
+        self._regs = AXILiteRegisters(self.table, addr_width=addr_width)
+        self.data_width = data_width
+        super().__init__({
+            "mac": In(stream.Signature(mac_beat_layout(data_width))),
+            "bbo": Out(stream.Signature(8 * bbo_record.RECORD_BYTES)),
+            "axil": In(AXILiteSignature(addr_width=addr_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ing, book, regs = self._ingress, self._book, self._regs
+        r = regs.regs
+        soft = Signal()
+        m.d.comb += soft.eq(r.soft_reset)
+        m.submodules.ingress = ResetInserter(soft)(ing)
+        m.submodules.book = ResetInserter(soft)(book)
+        m.submodules.regs = regs
+        core = Module()  # everything reset by the soft reset
+        m.submodules.core = ResetInserter(soft)(core)
+
+        wiring.connect(m, wiring.flipped(self.axil), regs.axil)
+        wiring.connect(m, wiring.flipped(self.mac), ing.i_stream)
+        wiring.connect(m, ing.o_stream, book.i_stream)
+
+        # ---------------- configuration / control
+        m.d.comb += [
+            ing.config.enable.eq(r.enable),
+            ing.config.udp_port.eq(r.udp_port),
+            ing.config.ip_dst.eq(r.ip_dst),
+            ing.config.session.eq(Cat(r.session_0, r.session_1, r.session_2)),
+            ing.config.session_valid.eq(r.session_valid),
+            book.sub_locate.eq(r.sub_locate),
+            book.sub_slot.eq(r.sub_slot),
+            book.sub_valid.eq(r.sub_valid),
+            book.sub_write.eq(r.sub_write),
+            book.clear_slot.eq(r.clear_slot),
+            book.clear_stale_slot.eq(r.clear_stale_slot),
+            book.clear_stale_all.eq(r.clear_stale_all),
+        ]
+
+        # ---------------- status
+        st = ing.status
+        m.d.comb += [
+            r.session_locked.eq(st.session_locked),
+            r.clear_busy.eq(book.clear_busy),
+            r.sub_busy.eq(book.sub_busy),
+            r.seen_gap.eq(st.ev_gap),
+            r.seen_drop.eq(st.ev_drop),
+            r.seen_table_full.eq(book.ev_table_full),
+            r.seen_level_overflow.eq(book.ev_level_overflow),
+            r.seen_end_of_session.eq(st.ev_end_of_session),
+            r.expected_seq.eq(st.expected_seq),
+            r.last_gap_first.eq(st.last_gap_first),
+            r.last_gap_count.eq(st.last_gap_count),
+        ]
+
+        # free-running cycle counter (hard reset only): two 32-bit halves, registered carry
+        cyc_lo = Signal(32)
+        cyc_hi = Signal(32)
+        lo_wrap = Signal()
+        m.d.sync += [cyc_lo.eq(cyc_lo + 1), lo_wrap.eq(cyc_lo == _U32_MAX - 1)]
+        with m.If(lo_wrap):
+            m.d.sync += cyc_hi.eq(cyc_hi + 1)
+        cycles = Cat(cyc_lo, cyc_hi)
+        m.d.comb += r.cycles.eq(cycles)
+
+        # ---------------- counters: source - snapshot, registered
+        clr = r.counters_clear
+        for src, names in ((ing.counters, [n for n, _ in INGRESS_COUNTERS]),
+                           (book.counters, [n for n, _ in BOOK_COUNTERS])):
+            for n in names:
+                raw = getattr(src, n)
+                base = Signal(len(raw), name=f"base_{n}")
+                view = Signal(len(raw), name=f"view_{n}")
+                with core.If(clr):
+                    core.d.sync += base.eq(raw)
+                core.d.sync += view.eq(raw - base)
+                m.d.comb += getattr(r, f"cnt_{n}").eq(view)
+
+        # ---------------- record packer: one output register
+        bi, ob = book.o_stream, self.bbo
+        p = bi.payload
+        fb = bbo_record.field_bits()
+        word = Signal(8 * bbo_record.RECORD_BYTES)
+        rec_seq = Signal(64)
+
+        def put(name, value):
+            lsb, width = fb[name]
+            core.d.comb += word[lsb:lsb + width].eq(value)
+
+        def sat32(v):
+            return Mux(v[32:].any(), _U32_MAX, v[:32]) if len(v) > 32 else v
+
+        bid_ct, ask_ct = p.bid_ct, p.ask_ct
+        put("seq", p.seq)
+        put("ts_event", p.timestamp)
+        put("locate", p.locate)
+        put("slot", 0)
+        put("flags", Cat(p.stale, bid_ct.any(), ask_ct.any(), 0, ~p.valid))
+        put("msg_type", p.msg_type)
+        put("bid_px", p.bid_px)
+        put("bid_sz", sat32(p.bid_sz))
+        put("bid_ct", sat32(bid_ct))
+        put("ask_px", p.ask_px)
+        put("ask_sz", sat32(p.ask_sz))
+        put("ask_ct", sat32(ask_ct))
+        put("record_seq", rec_seq)
+        put("card_cycles", cycles)
+
+        core.d.comb += bi.ready.eq(~ob.valid | ob.ready)
+        with core.If(bi.valid & bi.ready):
+            core.d.sync += [ob.payload.eq(word), ob.valid.eq(1), rec_seq.eq(rec_seq + 1)]
+        with core.Elif(ob.ready):
+            core.d.sync += ob.valid.eq(0)
+
+        # ---------------- top counters (64 bits, cleared by counters_clear)
+        cnt_rec = Signal(64)
+        cnt_stall = Signal(64)
+        with core.If(clr):
+            core.d.sync += [cnt_rec.eq(0), cnt_stall.eq(0)]
+        with core.Else():
+            with core.If(ob.valid & ob.ready):
+                core.d.sync += cnt_rec.eq(cnt_rec + 1)
+            with core.If(ob.valid & ~ob.ready):
+                core.d.sync += cnt_stall.eq(cnt_stall + 1)
+        m.d.comb += [r.cnt_bbo_records.eq(cnt_rec), r.cnt_bbo_stall_cycles.eq(cnt_stall)]
+        return m
+
