@@ -1,0 +1,36 @@
+"""pytest entries for the top-level bench (hw.top.Top on Verilator via cocotb)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sim.harness import run_component
+
+HERE = Path(__file__).resolve().parent
+PARAMS = dict(data_width=64, slots=16, capacity=4096, ways=4, levels=16, depth_n=1)
+
+
+def _run(params, **env):
+    from hw.top import Top
+
+    run_component(
+        Top(**params),
+        toplevel="top",
+        test_module="top_bench",
+        test_dir=HERE,
+        params=params,
+        extra_env={f"TOP_{k.upper()}": str(v) for k, v in env.items()},
+    )
+
+
+def test_top():
+    _run(PARAMS, n=1200, symbols=6, seed=1, idle=0.2, bp=0.4,
+         latency_out=os.environ.get("TOP_LATENCY_OUT", ""))
+
+
+@pytest.mark.long
+def test_top_long():
+    _run(PARAMS, n=30000, symbols=12, seed=2, idle=0.1, bp=0.3)
