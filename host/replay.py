@@ -680,15 +680,24 @@ def plot(trace: np.ndarray, lat: dict, out_dir: Path, *, locate: int | None = No
         paths.append(p)
     if lat:
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        allv = np.concatenate([v for v in lat.values() if v.size])
-        bins = np.arange(allv.min(), allv.max() + 2) - 0.5 if allv.max() - allv.min() < 200 else 100
-        for t, v in lat.items():
-            if v.size:
-                ax.hist(v, bins=bins, histtype="step", label=f"'{t}' ({v.size:,})")
+        items = [(t, v) for t, v in lat.items() if v.size]
+        allv = np.concatenate([v for _, v in items])
+        lo, hi = int(allv.min()), int(allv.max())
+        if hi - lo <= 40:  # few distinct values: one bar per type and latency
+            xs = np.arange(lo, hi + 1)
+            w = 0.8 / len(items)
+            for k, (t, v) in enumerate(items):
+                counts = np.bincount(v - lo, minlength=xs.size)
+                ax.bar(xs - 0.4 + (k + 0.5) * w, counts, width=w, label=f"'{t}' ({v.size:,})")
+            ax.set_xticks(xs)
+            ax.set_xlim(lo - 1, hi + 1)
+        else:
+            for t, v in items:
+                ax.hist(v, bins=100, histtype="step", label=f"'{t}' ({v.size:,})")
         ax.set_xlabel("card cycles: beat with the message's last byte in -> record stamped")
         ax.set_ylabel("messages")
         ax.set_yscale("log")
-        ax.set_title("Simulated card latency per ITCH message type")
+        ax.set_title("Simulated card latency per ITCH message type (BBO-changing messages)")
         ax.legend(fontsize=8)
         fig.tight_layout()
         p = out_dir / "latency.png"

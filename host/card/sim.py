@@ -51,6 +51,9 @@ __all__ = [
     "parse_ports",
     "build_library",
     "top_verilog",
+    "card_params",
+    "card_library",
+    "source_key",
     "SimTransport",
 ]
 
@@ -328,6 +331,66 @@ def card_params() -> dict:
     return dict(BLOCKS["top"].params["u250"])
 
 
+def source_key(params: dict | None = None) -> str:
+    """Cache key of the simulated card built from the ``hw`` sources, without elaborating.
+
+    Converting the U250 top to Verilog takes about 30 s and over 1 GB, so a built model is
+    also indexed by what the Verilog is made from: every ``hw/**/*.py`` file, the parameters,
+    the Amaranth and Verilator versions, the shim source and the build flags. Any change to
+    one of them misses the index and goes through :func:`top_verilog` + :func:`build_library`.
+    """
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    hw = REPO / "hw"
+    for f in sorted(hw.rglob("*.py")):
+        h.update(str(f.relative_to(hw)).encode() + b"\0" + f.read_bytes() + b"\0")
+    full = {**card_params(), **(params or {})}
+    extra = [
+        repr(sorted(full.items())),
+        version("amaranth"),
+        _verilator_id(),
+        SHIM_SOURCE.read_text(),
+        " ".join(VERILATOR_FLAGS + CXXFLAGS),
+        MAKEFLAGS,
+        Path(__file__).read_text(),  # port map, header generation
+    ]
+    h.update("\0".join(extra).encode())
+    return h.hexdigest()[:16]
+
+
+def _index_path(key: str, build_root: Path | None) -> Path:
+    return (Path(build_root) if build_root else BUILD_ROOT) / "by-source" / key
+
+
+def card_library(
+    params: dict | None = None, *, allow_build: bool = True, build_root: Path | None = None
+) -> Path:
+    """``libcard.so`` of ``hw.top.Top(**params)``: from the source index, else built.
+
+    Parameters
+    ----------
+    params : dict, optional
+        ``hw.top.Top`` parameters on top of :func:`card_params`.
+    allow_build : bool
+        Build when nothing is cached (else :class:`ModelNotBuilt`).
+    build_root : Path, optional
+        Cache root (default ``build/card``).
+    """
+    idx = _index_path(source_key(params), build_root)
+    if idx.exists():
+        lib = Path(idx.read_text().strip())
+        if lib.exists():
+            return lib
+    lib = build_library(top_verilog(**(params or {})), build_root=build_root,
+                        allow_build=allow_build)  # fmt: skip
+    idx.parent.mkdir(parents=True, exist_ok=True)
+    tmp = idx.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(str(lib) + "\n")
+    tmp.replace(idx)
+    return lib
+
+
 def top_verilog(**params) -> str:
     """Verilog of the real top level ``hw.top.Top`` (module ``top``).
 
@@ -406,7 +469,7 @@ class SimTransport(Transport):
     lib_path : Path, optional
         A built ``libcard.so``. Default: build (or reuse) the one for ``verilog``.
     verilog : str, optional
-        Verilog of the top; default :func:`top_verilog` of ``hw.top`` with ``params``.
+        Verilog of the top; default: the card of ``params`` (:func:`card_library`, cached).
     params : dict, optional
         Build parameters of ``hw.top.Top`` when ``verilog`` is not given.
     allow_build : bool
@@ -434,8 +497,9 @@ class SimTransport(Transport):
     ):
         if lib_path is None:
             if verilog is None:
-                verilog = top_verilog(**(params or {}))
-            lib_path = build_library(verilog, allow_build=allow_build)
+                lib_path = card_library(params, allow_build=allow_build)
+            else:
+                lib_path = build_library(verilog, allow_build=allow_build)
         self.lib_path = Path(lib_path)
         self._lib = _load(self.lib_path)
         self._h = self._lib.card_create()
@@ -582,7 +646,7 @@ def main(argv=None) -> int:
     for kv in a.param:
         k, _, v = kv.partition("=")
         params[k] = int(v, 0) if v.lstrip("-").isdigit() or v.startswith("0x") else v
-    print(build_library(top_verilog(**params), quiet=False))
+    print(card_library(params))
     return 0
 
 
