@@ -331,6 +331,10 @@ def card_params() -> dict:
     return dict(BLOCKS["top"].params["u250"])
 
 
+SOURCE_KEY_VERSION = 1
+"""Bump when :func:`top_verilog` or the build changes in a way :func:`source_key` misses."""
+
+
 def source_key(params: dict | None = None) -> str:
     """Cache key of the simulated card built from the ``hw`` sources, without elaborating.
 
@@ -353,7 +357,8 @@ def source_key(params: dict | None = None) -> str:
         SHIM_SOURCE.read_text(),
         " ".join(VERILATOR_FLAGS + CXXFLAGS),
         MAKEFLAGS,
-        Path(__file__).read_text(),  # port map, header generation
+        repr(PORT_MAP),
+        f"shim-abi {SHIM_ABI} key {SOURCE_KEY_VERSION}",
     ]
     h.update("\0".join(extra).encode())
     return h.hexdigest()[:16]
