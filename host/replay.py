@@ -20,6 +20,7 @@ __all__ = ["Feed", "packetize_itch", "feed_from_pcap", "load_feed", "symbol_dire
 
 ETH_IP_UDP = 14 + 20 + 8
 MAX_PAYLOAD = 1472
+U32_MAX = (1 << 32) - 1
 
 
 @dataclass
@@ -955,6 +956,13 @@ def run_bbo_card(
         file=log,
     )
     print(f"bbo rows: {len(rp.trace)}; book clears after gaps: {len(rp.restarts)}", file=log)
+    sat = int(((rp.trace["bid_sz"] == U32_MAX) | (rp.trace["ask_sz"] == U32_MAX)).sum())
+    if sat:
+        print(
+            f"note: sizes saturated at 2**32-1 in {sat} rows (the record's size fields are 32 "
+            "bits; --card model writes the exact sizes there)",
+            file=log,
+        )
     if not verify_trace:
         return 0
     with contextlib.redirect_stdout(log):
