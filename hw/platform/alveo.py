@@ -243,9 +243,10 @@ class MacDownsizer(wiring.Component):
 
 def _default_core():
     """The project's top level (hw.top.Top) with the U250 parameters."""
-    from hw.top import Top  # noqa: PLC0415 - lands with issue 5 step 5
+    from hw.synth import BLOCKS  # noqa: PLC0415 - keeps the platform importable alone
+    from hw.top import Top  # noqa: PLC0415
 
-    return Top()
+    return Top(**BLOCKS["top"].params["u250"])
 
 
 class AlveoWrapper(Elaboratable):
