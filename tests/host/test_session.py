@@ -126,6 +126,12 @@ def test_cli_session(itch, tmp_path, capsys):
 @pytest.mark.skipif(importlib.util.find_spec("hw.top") is None,
                     reason="hw/top.py (the card's top level) is not in this tree yet: the "
                            "simulated card cannot be built")
-def test_session_on_the_simulated_card(itch, tmp_path):
+def test_session_on_the_simulated_card(itch, tmp_path, run):
     rep = run_session(itch, card="sim", out_dir=tmp_path, export=False)
     assert rep.records > 0 and rep.trades > 0
+    # the simulated card's BBO records drive the same session as the model card's
+    model = run[0]
+    assert rep.records == model.records
+    skip = ("card:", "seconds", "venue journal", "risk journal", "exports")
+    same = [ln for ln in rep.lines() if not ln.startswith(skip)]
+    assert same == [ln for ln in model.lines() if not ln.startswith(skip)]
