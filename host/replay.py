@@ -616,11 +616,18 @@ def report(rp: Replay, *, label: str = "sim") -> str:
             "M msgs/s (frames back to back)"
         )
     n_clear = int((rp.recs["flags"] & 8 != 0).sum()) if len(rp.recs) else 0
+    n_stale = int((rp.recs["flags"] & 1 != 0).sum()) if len(rp.recs) else 0
     lines.append(
         f"BBO updates: {len(rp.trace):,} (+{n_clear} from clears); "
-        f"records with the gap flag: {int((rp.recs['flags'] & 1 != 0).sum()):,}; "
+        f"flagged stale (after a gap, until cleared): {n_stale:,}; "
         f"book clears after gaps: {len(rp.restarts)}"
     )
+    n_bad = int((rp.recs["flags"] & 16 != 0).sum()) if len(rp.recs) else 0
+    if n_bad:
+        lines.append(
+            f"records flagged book_invalid (level overflow / table full / size overflow): "
+            f"{n_bad:,}: those BBOs are not exact"
+        )
     c = rp.counters
     nonzero = {k: v for k, v in c.items() if v}
     lines.append("counters (non-zero):")
