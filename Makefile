@@ -53,11 +53,13 @@ test-icarus: setup ## The cocotb benches on Icarus Verilog instead of Verilator
 lint: setup ## ruff (100 columns)
 	$(VENV)/bin/ruff check hw host sim tests bench
 
-demo: setup ## Generate the sample market and compute its BBO trace
+demo: setup ## Generate the sample market, replay it through the simulated card with verification, run a trading session
 	@mkdir -p $(OUT)
 	$(PY) -m host generate --messages 200000 --symbols 16 --seed 1 --out $(OUT)/sample.itch --pcap $(OUT)/sample.pcap
-	$(PY) -m host bbo $(OUT)/sample.itch --out $(OUT)/bbo.csv
 	$(PY) -m host stats $(OUT)/sample.pcap
+	$(PY) -m host replay $(OUT)/sample.itch --card sim --verify --out $(OUT)/replay
+	$(PY) -m host session $(OUT)/sample.itch --card sim --out $(OUT)/session --no-progress
+	@echo "demo: plots in $(OUT)/replay/*.png, BBO trace $(OUT)/replay/bbo.csv, session journal and exports in $(OUT)/session/"
 
 bench: setup ## Print the benchmark figures (reference model, matching engine, gateware)
 	@set -e; for b in bench/bench_*.py; do echo "=== $$b"; $(PY) $$b; done
