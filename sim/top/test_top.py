@@ -11,6 +11,8 @@ from sim.harness import run_component
 
 HERE = Path(__file__).resolve().parent
 PARAMS = dict(data_width=64, slots=16, capacity=4096, ways=4, levels=16, depth_n=1)
+# the long stream keeps more orders live and more levels per side than the small table holds
+LONG_PARAMS = dict(PARAMS, capacity=32768, ways=8, levels=32)
 
 
 def _run(params, **env):
@@ -33,4 +35,4 @@ def test_top():
 
 @pytest.mark.long
 def test_top_long():
-    _run(PARAMS, n=30000, symbols=12, seed=2, idle=0.1, bp=0.3)
+    _run(LONG_PARAMS, n=30000, symbols=12, seed=2, idle=0.1, bp=0.3)
