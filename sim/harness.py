@@ -87,19 +87,39 @@ def run_component(
 
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     build_args: list[str] = []
+    sources = [vpath]
+    always = False
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"]
         if waves:
             build_args.append("--trace-fst")
+    else:
+        build_args, extra_sources = _icarus_args(build_dir, toplevel, waves)
+        sources += extra_sources
+        # the runner only rebuilds when a source is newer than sim.vvp: rebuild when the
+        # flags change too (language mode, waves on/off)
+        stamp = build_dir / "build_args.txt"
+        flags = " ".join(build_args) + "\n"
+        if not stamp.exists() or stamp.read_text() != flags:
+            always = True
+            stamp.write_text(flags)
     runner = get_runner(sim)
-    runner.build(
-        sources=[vpath],
-        hdl_toplevel=toplevel,
-        build_dir=build_dir,
-        build_args=build_args,
-        timescale=("1ns", "1ps"),
-        waves=waves,
-    )
+    # the runner reads $WAVES itself (over its ``waves`` argument): hide it from an Icarus
+    # build, which has its own waveform module (see _icarus_args)
+    saved_waves = os.environ.pop("WAVES", None) if sim == "icarus" else None
+    try:
+        runner.build(
+            sources=sources,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            build_args=build_args,
+            timescale=("1ns", "1ps"),
+            waves=waves and sim == "verilator",
+            always=always,
+        )
+    finally:
+        if saved_waves is not None:
+            os.environ["WAVES"] = saved_waves
     env = {f"PARAM_{k.upper()}": str(v) for k, v in params.items()}
     env["PYTHONPATH"] = os.pathsep.join(
         [str(SIM_ROOT.parent), str(test_dir), os.environ.get("PYTHONPATH", "")]
@@ -115,3 +135,39 @@ def run_component(
         waves=waves,
         timescale=("1ns", "1ps"),
     )
+
+
+def _icarus_args(build_dir: Path, toplevel: str, waves: bool) -> tuple[list[str], list[Path]]:
+    """Icarus flags (and extra sources) for the Verilog that Amaranth/Yosys writes.
+
+    ``write_verilog`` emits Verilog-2005, and in it every combinational ``always @*`` block
+    starts with ``if (\\$auto$verilog_backend.cc:...:dump_module$N) begin end`` on a
+    ``reg ... = 0``: in Verilog-2005 that initialiser is an assignment at time 0, whose event
+    runs each block once. The cocotb runner compiles with ``-g2012``, where a declaration
+    initialiser is set before time 0 *without* an event, so a block whose inputs never change
+    keeps its targets X: a ``reset_less`` register whose next value comes from such a block
+    latches X at the first clock edge and never recovers (resettable registers are saved by the
+    ``rst`` edge, Verilator evaluates everything at time 0). ``-g2005`` (given after the
+    runner's ``-g2012``, so it wins) compiles the text in the language it was written in.
+
+    The runner's waveform module declares a ``string`` (SystemVerilog only), so with waves we
+    add a Verilog-2005 one of our own.
+    """
+    args = ["-g2005"]
+    sources: list[Path] = []
+    if waves:
+        dump = build_dir / "harness_iverilog_dump.v"
+        fst = str(build_dir / f"{toplevel}.fst").replace("\\", "\\\\").replace('"', '\\"')
+        text = (
+            "module harness_iverilog_dump();\n"
+            "initial begin\n"
+            f'    $dumpfile("{fst}");\n'
+            f"    $dumpvars(0, {toplevel});\n"
+            "end\n"
+            "endmodule\n"
+        )
+        if not dump.exists() or dump.read_text() != text:
+            dump.write_text(text)
+        args += ["-s", "harness_iverilog_dump"]
+        sources.append(dump)
+    return args, sources
