@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.book_layouts import bbo_layout
 from hw.layouts import ItchRecord
-from hw.order_table import LevelOpKind, OrderTable, OtOp, sub_info_layout
+from hw.order_table import LevelOpKind, OrderTable, OtOp, or_all, sub_info_layout
 from hw.record_map import META_FIELDS, RECORD_WIDTHS
 from hw.regs import BOOK_COUNTERS
 
@@ -298,8 +298,8 @@ class Book(wiring.Component):
         hit_sz = Signal(self.size_width)
         hit_ct = Signal(self.count_width)
         m.d.comb += [
-            hit_sz.eq(_or_all(Mux(eq[i], E[i].sz, 0) for i in range(L))),
-            hit_ct.eq(_or_all(Mux(eq[i], E[i].ct, 0) for i in range(L))),
+            hit_sz.eq(or_all(Mux(eq[i], E[i].sz, 0) for i in range(L))),
+            hit_ct.eq(or_all(Mux(eq[i], E[i].ct, 0) for i in range(L))),
         ]
         new_w = Signal(self.side_layout)
         m.d.comb += new_w.eq(side_w)
@@ -451,10 +451,3 @@ class Book(wiring.Component):
         ]
         return m
 
-
-def _or_all(values):
-    values = list(values)
-    out = values[0]
-    for v in values[1:]:
-        out = out | v
-    return out

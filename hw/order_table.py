@@ -41,6 +41,7 @@ __all__ = [
     "ot_input_layout",
     "level_op_layout",
     "sub_info_layout",
+    "or_all",
 ]
 
 REF_WIDTH = RECORD_WIDTHS["order_ref"]
@@ -253,7 +254,7 @@ class OrderTable(wiring.Component):
         m.d.comb += first_free.eq(free & (~free + 1))  # lowest set bit
         e = Signal(self.entry_layout)
         m.d.comb += e.eq(
-            _or_all(Mux(hit[w], b[w].as_value(), 0) for w in range(W))
+            or_all(Mux(hit[w], b[w].as_value(), 0) for w in range(W))
         )
 
         newb = Signal(bucket_l)
@@ -349,7 +350,8 @@ class OrderTable(wiring.Component):
         return m
 
 
-def _or_all(values):
+def or_all(values):
+    """OR of the values; used as the mux of one-hot selections (hit ways, matching levels)."""
     values = list(values)
     out = values[0]
     for v in values[1:]:
