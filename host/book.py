@@ -73,7 +73,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from host.itch import TruncatedMessage, UnknownMessageType, decode
+from host.itch import iter_messages
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -364,35 +364,7 @@ def iter_indexed(buf, stats: dict | None = None) -> Iterator[tuple[int, Any]]:
     yielded. A zero length or a message cut off by the end of the buffer ends the walk
     (``stats['zero_length']``/``stats['truncated']``), as in :func:`host.itch.iter_messages`.
     """
-    if stats is None:
-        stats = {}
-    for k in ("unknown_type", "bad_length", "truncated", "zero_length"):
-        stats.setdefault(k, 0)
-    mv = memoryview(buf)
-    n = len(mv)
-    pos = 0
-    idx = 0
-    while pos < n:
-        if pos + 2 > n:
-            stats["truncated"] += 1
-            return
-        ln = (mv[pos] << 8) | mv[pos + 1]
-        if ln == 0:
-            stats["zero_length"] += 1
-            return
-        if pos + 2 + ln > n:
-            stats["truncated"] += 1
-            return
-        try:
-            msg = decode(mv, pos + 2, ln)
-        except UnknownMessageType:
-            stats["unknown_type"] += 1
-        except TruncatedMessage:
-            stats["bad_length"] += 1
-        else:
-            yield idx, msg
-        idx += 1
-        pos += 2 + ln
+    return iter_messages(buf, stats=stats, indexed=True)
 
 
 def bbo_trace(

@@ -167,7 +167,9 @@ def decode(buf, offset: int = 0, length: int | None = None):
     return codec.decode(buf, offset)
 
 
-def iter_messages(buf, *, strict: bool = False, stats: dict | None = None) -> Iterator[Any]:
+def iter_messages(
+    buf, *, strict: bool = False, stats: dict | None = None, indexed: bool = False
+) -> Iterator[Any]:
     """Iterate messages of a buffer in NASDAQ's file framing (2-byte big-endian length prefix).
 
     Unknown types are skipped by their length prefix and counted in ``stats['unknown_type']``;
@@ -175,6 +177,9 @@ def iter_messages(buf, *, strict: bool = False, stats: dict | None = None) -> It
     skipped. A zero length or a record cut off by the end of the buffer stops the walk
     (``stats['truncated']``) because nothing after it can be trusted. With ``strict=True``
     every such case raises :class:`ItchError` instead.
+
+    With ``indexed=True`` it yields ``(msg_index, message)``: every length-prefixed message
+    takes one index, including the skipped unknown-type and bad-length ones.
     """
     if stats is None:
         stats = {}
@@ -183,6 +188,7 @@ def iter_messages(buf, *, strict: bool = False, stats: dict | None = None) -> It
     mv = memoryview(buf)
     n = len(mv)
     pos = 0
+    idx = -1
     while pos < n:
         if pos + 2 > n:
             stats["truncated"] += 1
@@ -203,6 +209,7 @@ def iter_messages(buf, *, strict: bool = False, stats: dict | None = None) -> It
             return
         codec = _CODECS.get(mv[body])
         pos = body + ln
+        idx += 1
         if codec is None:
             stats["unknown_type"] += 1
             if strict:
@@ -215,4 +222,5 @@ def iter_messages(buf, *, strict: bool = False, stats: dict | None = None) -> It
                     f"'{codec.spec.type}' at offset {body}: length {ln} < {codec.spec.length}"
                 )
             continue
-        yield codec.decode(mv, body)
+        msg = codec.decode(mv, body)
+        yield (idx, msg) if indexed else msg
