@@ -39,7 +39,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["CARDS", "CliError", "main", "register_card", "detect_format", "run_book"]
+from host.errors import UserError
+
+__all__ = ["CARDS", "main", "register_card", "detect_format", "run_book"]
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1",
@@ -51,10 +53,6 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 PROGRESS_MIN_BYTES = 32 << 20
 CHUNK_BYTES = 16 << 20
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
 
 
 def _model_card(locates):
@@ -75,7 +73,7 @@ def register_card(name: str, factory: Callable) -> None:
 def _card(name: str):
     if name not in CARDS:
         hint = " (the simulated card runs `bbo` and `replay`)" if name == "sim" else ""
-        raise CliError(f"unknown card {name!r}{hint}; choose from: {', '.join(sorted(CARDS))}")
+        raise UserError(f"unknown card {name!r}{hint}; choose from: {', '.join(sorted(CARDS))}")
     return CARDS[name]
 
 
@@ -83,19 +81,19 @@ def _card(name: str):
 
 
 def detect_format(path: str) -> str:
-    """``"pcap"``, ``"itch.gz"`` or ``"itch"`` from the file's first bytes; CliError otherwise."""
+    """``"pcap"``, ``"itch.gz"`` or ``"itch"`` from the file's first bytes; UserError otherwise."""
     if not os.path.exists(path):
-        raise CliError(f"{path}: no such file")
+        raise UserError(f"{path}: no such file")
     if os.path.isdir(path):
-        raise CliError(f"{path}: is a directory")
+        raise UserError(f"{path}: is a directory")
     with open(path, "rb") as f:
         head = f.read(16)
     if not head:
-        raise CliError(f"{path}: empty file")
+        raise UserError(f"{path}: empty file")
     if head[:4] in PCAP_MAGICS:
         return "pcap"
     if head[:4] == PCAPNG_MAGIC:
-        raise CliError(f"{path}: pcapng is not supported; convert with: editcap -F pcap IN OUT")
+        raise UserError(f"{path}: pcapng is not supported; convert with: editcap -F pcap IN OUT")
     if head[:2] == GZIP_MAGIC:
         return "itch.gz"
     from host.spec import MESSAGES
@@ -105,7 +103,7 @@ def detect_format(path: str) -> str:
         t = chr(head[2])
         if t in MESSAGES and ln >= MESSAGES[t].length:
             return "itch"
-    raise CliError(
+    raise UserError(
         f"{path}: not a NASDAQ binary ITCH 5.0 file (plain or gzip) nor a MoldUDP64 pcap"
     )
 
@@ -135,7 +133,7 @@ def _chunks(path: str, fmt: str, info: dict, chunk_bytes: int) -> Iterator[bytes
         try:
             data, pstats = itch_from_pcap(path)
         except (PcapError, ValueError) as e:
-            raise CliError(f"{path}: bad pcap: {e}") from None
+            raise UserError(f"{path}: bad pcap: {e}") from None
         info["pcap"] = pstats
         info["total_bytes"] = len(data)
         yield from _buffer_chunks(data, chunk_bytes)
@@ -147,7 +145,7 @@ def _chunks(path: str, fmt: str, info: dict, chunk_bytes: int) -> Iterator[bytes
     try:
         yield from iter_file_chunks(path, chunk_bytes, fstats)
     except (OSError, EOFError) as e:  # gzip errors are OSError / EOFError
-        raise CliError(f"{path}: cannot read: {e}") from None
+        raise UserError(f"{path}: cannot read: {e}") from None
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -268,12 +266,12 @@ def _cmd_generate(a) -> int:
     from host.generator import generate, write_pcap_from_itch
 
     if a.messages < 1 or a.symbols < 1:
-        raise CliError("--messages and --symbols must be positive")
+        raise UserError("--messages and --symbols must be positive")
     t0 = time.perf_counter()
     try:
         buf = generate(a.messages, a.symbols, a.seed)
     except ValueError as e:
-        raise CliError(str(e)) from None
+        raise UserError(str(e)) from None
     try:
         write_file(a.out, buf)
         line = f"wrote {a.messages} messages, {a.symbols} symbols, {len(buf)} bytes to {a.out}"
@@ -281,7 +279,7 @@ def _cmd_generate(a) -> int:
             p = write_pcap_from_itch(buf, a.pcap, seed=a.seed)
             line += f"; {p['packets']} MoldUDP64 packets to {a.pcap}"
     except OSError as e:
-        raise CliError(f"cannot write: {e}") from None
+        raise UserError(f"cannot write: {e}") from None
     print(f"{line} ({time.perf_counter() - t0:.2f} s)")
     return 0
 
@@ -316,15 +314,15 @@ def _cmd_bbo(a) -> int:
     from host.fastbook import bbo_csv_bytes
 
     if a.symbols and a.locates:
-        raise CliError("give --symbols or --locates, not both")
+        raise UserError("give --symbols or --locates, not both")
     locates = None
     if a.locates:
         try:
             locates = [int(x) for x in _csv_list(a.locates)]
         except ValueError:
-            raise CliError(f"--locates: not a list of integers: {a.locates!r}") from None
+            raise UserError(f"--locates: not a list of integers: {a.locates!r}") from None
         if any(not 0 <= x <= 65535 for x in locates):
-            raise CliError("--locates: locate codes are 0..65535")
+            raise UserError("--locates: locate codes are 0..65535")
     symbols = _csv_list(a.symbols) if a.symbols else None
     detect_format(a.input)  # fail before creating the output
     sim = a.card == "sim" and "sim" not in CARDS
@@ -334,7 +332,7 @@ def _cmd_bbo(a) -> int:
     try:
         fh = sys.stdout.buffer if to_stdout else open(a.out, "wb")
     except OSError as e:
-        raise CliError(f"cannot write {a.out}: {e}") from None
+        raise UserError(f"cannot write {a.out}: {e}") from None
     out = sys.stderr if to_stdout else sys.stdout
     if sim:
         from host.replay import run_bbo_card
@@ -428,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     try:
         return a.func(a)
-    except CliError as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -816,16 +816,16 @@ def verify(rp: Replay) -> int:
 
 
 def _cli_error(msg: str):
-    from host.cli import CliError
+    from host.errors import UserError
 
-    return CliError(msg)
+    return UserError(msg)
 
 
 def _load_for_cli(path, **kw) -> Feed:
     """:func:`load_feed` with the CLI's input checks (one-line errors)."""
     from host.cli import detect_format
 
-    fmt = detect_format(str(path))  # CliError for a missing / empty / foreign file
+    fmt = detect_format(str(path))  # UserError for a missing / empty / foreign file
     if fmt == "pcap" and kw.get("drop_packets"):
         raise _cli_error("--drop-packets applies to ITCH files, not to pcaps")
     try:
@@ -870,7 +870,7 @@ def run_replay(args) -> int:
 
     Raises
     ------
-    host.cli.CliError
+    host.errors.UserError
         Unreadable input, unknown symbol, simulated card not available.
     """
     out = Path(args.out)

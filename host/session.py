@@ -632,28 +632,28 @@ def register(subparsers) -> None:
 
 
 def _cmd_session(a) -> int:
-    from host.cli import CliError
+    from host.errors import UserError
     from host.risk import ConfigError
 
     if not os.path.exists(a.input):
-        raise CliError(f"{a.input}: no such file")
+        raise UserError(f"{a.input}: no such file")
     if a.card not in CARD_SOURCES:
-        raise CliError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
+        raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
     try:
         cfg = load_config(a.config) if a.config else None
     except ConfigError as e:
-        raise CliError(str(e)) from None
+        raise UserError(str(e)) from None
     if a.chunk < 1:
-        raise CliError("--chunk must be positive")
+        raise UserError("--chunk must be positive")
     try:
         rep = run_session(a.input, card=a.card, config=cfg, out_dir=a.out, symbols=a.symbols,
                           chunk=a.chunk, seed=a.seed, drop_packets=a.drop_packets,
                           progress=not a.no_progress)
     except (ValueError, KeyError) as e:
-        raise CliError(str(e).strip("'\"")) from None
+        raise UserError(str(e).strip("'\"")) from None
     except Exception as e:  # card not available, build failures: one line, not a traceback
         if a.card != "model" and type(e).__module__.startswith(("host.card", "host.replay")):
-            raise CliError(f"card {a.card!r}: {e}") from None
+            raise UserError(f"card {a.card!r}: {e}") from None
         raise
     for line in rep.lines():
         print(line)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from host.book import BBO_COLUMNS, bbo_trace
-from host.cli import CliError, main
+from host.cli import main
+from host.errors import UserError
 from host.files import write_file
 from host.generator import generate
 from host.replay import register
@@ -41,7 +42,7 @@ def test_replay_unknown_symbol_is_an_error(tmp_path):
     path = tmp_path / "s.itch"
     write_file(path, generate(2000, 3, 2))
     args = _parser().parse_args(["replay", str(path), "--symbols", "NOPE", "--out", str(tmp_path)])
-    with pytest.raises(CliError, match="NOPE"):
+    with pytest.raises(UserError, match="NOPE"):
         args.func(args)
 
 
