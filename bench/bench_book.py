@@ -1,7 +1,7 @@
 """Gateware book (hw.book.Book) on Verilator: latency per message type and sustained rate.
 
 Runs the cocotb measurement (sim/book/book_bench.py::test_measure) on a generator stream at
-full input rate with an always-ready output, checks every BBO record against host.book, and
+full input rate with an always-ready output, checks every BBO record against host.feed.book, and
 prints the latency (input transfer -> BBO record valid, in clock cycles) per ITCH type and the
 sustained messages per cycle.
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
 
     print(f"hw.book.Book {MAIN}")
     print(f"{res['messages']} generator messages ({args.symbols} symbols, seed {args.seed}), "
-          f"{res['bbo_updates']} BBO updates, all equal to host.book")
+          f"{res['bbo_updates']} BBO updates, all equal to host.feed.book")
     print()
     print("latency: input record transfer -> BBO record valid (cycles), per ITCH type")
     print(f"{'type':>4} {'messages':>9} {'updates':>8} {'min':>4} {'max':>4} {'mean':>6}")

@@ -60,8 +60,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     a = ap.parse_args(argv)
 
-    from host.generator import generate
-    from host.replay import latency_by_type, open_sim_card, packetize_itch, resolve_locates
+    from host.feed.capture import packetize_itch
+    from host.feed.generator import generate
+    from host.replay import latency_by_type, open_sim_card, resolve_locates
 
     print(f"machine: {machine()}")
     t0 = time.perf_counter()

@@ -2,12 +2,13 @@
 
 Run: ``.venv/bin/python bench/bench_reference.py [--messages N] [--symbols S] [--seed K]``
 
-One generated stream (host.generator) is measured in one run:
+One generated stream (host.feed.generator) is measured in one run:
 
-* ``host.bulk.parse_records`` over the whole buffer (msgs/s);
-* parse + ``host.fastbook`` BBO trace, chunked 16 MB at a time as ``python -m host bbo`` does
+* ``host.feed.bulk.parse_records`` over the whole buffer (msgs/s);
+* parse + ``host.feed.fastbook`` BBO trace, chunked 16 MB at a time as ``python -m host bbo`` does
   (rows are produced but not written), and the same one-shot over the whole buffer;
-* the pure-Python path ``host.book.bbo_trace`` (decode with host.itch + L3Book) on a prefix;
+* the pure-Python path ``host.feed.book.bbo_trace`` (decode with host.feed.itch + L3Book) on a
+  prefix;
 * ``itchfeed`` (PyPI ``itch``) parse, pure Python (``ITCH_NO_CPP=1``) and, when ``itchcpp`` is
   installed, with its C++ backend; ``itch-book`` (C++ BBO tables) when installed. Third-party
   runs happen in subprocesses so that the backend choice is clean.
@@ -32,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from host.book import L3Book, bbo_trace  # noqa: E402
-from host.bulk import parse_records  # noqa: E402
-from host.cli import _buffer_chunks  # noqa: E402
-from host.fastbook import FastBook, bbo_trace_records  # noqa: E402
-from host.generator import generate  # noqa: E402
+from host.feed.book import L3Book, bbo_trace  # noqa: E402
+from host.feed.bulk import parse_records  # noqa: E402
+from host.feed.capture import buffer_chunks  # noqa: E402
+from host.feed.fastbook import FastBook, bbo_trace_records  # noqa: E402
+from host.feed.generator import generate  # noqa: E402
 
 
 def machine() -> str:
@@ -162,21 +163,21 @@ def main() -> None:
     def chunked():
         fb = FastBook()
         base = 0
-        for ch in _buffer_chunks(buf, 16 << 20):
+        for ch in buffer_chunks(buf, 16 << 20):
             r, st = parse_records(ch, base_index=base)
             base += st["framed"]
             fb.feed(r, copy=False)
 
     s_chunked = best(chunked, a.repeat)
     print("host (this project)")
-    print(f"  bulk parse (host.bulk.parse_records)        {rate(s_parse)}")
-    print(f"  book only (host.fastbook, records given)    {rate(s_book)}  {rows} BBO rows")
+    print(f"  bulk parse (host.feed.bulk.parse_records)        {rate(s_parse)}")
+    print(f"  book only (host.feed.fastbook, records given)    {rate(s_book)}  {rows} BBO rows")
     print(f"  parse+book, one shot                        {rate(s_parse + s_book)}")
     print(f"  parse+book, chunked 16 MB (CLI pipeline)    {rate(s_chunked)}")
 
     pbuf, pn = prefix(buf, a.python_messages)
     s_py = best(lambda: bbo_trace(pbuf, book=L3Book()), 1)
-    print(f"  pure-Python decode+book (host.book), {pn} msgs {rate(s_py, pn)}")
+    print(f"  pure-Python decode+book (host.feed.book), {pn} msgs {rate(s_py, pn)}")
 
     print("third party (same stream)")
     with tempfile.TemporaryDirectory() as d:

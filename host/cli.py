@@ -1,7 +1,7 @@
 """Command line: ``python -m host generate|bbo|stats|replay|session``.
 
 ``generate``
-    Write a seeded sample stream (:func:`host.generator.generate`) as a NASDAQ binary file
+    Write a seeded sample stream (:func:`host.feed.generator.generate`) as a NASDAQ binary file
     (gzip when the name ends in ``.gz``) and optionally as a MoldUDP64 pcap.
 ``bbo``
     Run the reference book over a NASDAQ binary file (plain or gzip) or a MoldUDP64 pcap
@@ -18,10 +18,10 @@
 
 ``--card`` selects the book implementation behind ``bbo``/``stats``: :data:`CARDS` maps a name
 to a factory ``f(locates) -> book`` whose book has ``feed(records, copy=False) -> BBO rows``,
-``anomalies`` (dict) and ``set_locates(locates)``. ``model`` is :class:`host.fastbook.FastBook`;
-``bbo --card sim`` runs the simulated FPGA card (the Verilated top level,
-:func:`host.replay.run_bbo_card`) and writes the same CSV; ``--verify`` compares its trace with
-the reference model and exits 1 at the first difference, which it shows.
+``anomalies`` (dict) and ``set_locates(locates)``. ``model`` is
+:class:`host.feed.fastbook.FastBook`; ``bbo --card sim`` runs the simulated FPGA card (the
+Verilated top level, :func:`host.replay.run_bbo_card`) and writes the same CSV; ``--verify``
+compares its trace with the reference model and exits 1 at the first difference, which it shows.
 
 Errors (missing file, unknown format, unknown card, bad arguments) print one line on stderr
 and exit with status 1 (2 for usage errors found by argparse).
@@ -35,28 +35,20 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from host.errors import UserError
 
-__all__ = ["CARDS", "main", "register_card", "detect_format", "run_book"]
+__all__ = ["CARDS", "main", "register_card", "run_book"]
 
-PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1",
-    b"\xa1\xb2\xc3\xd4",
-    b"\x4d\x3c\xb2\xa1",
-    b"\xa1\xb2\x3c\x4d",
-}
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-GZIP_MAGIC = b"\x1f\x8b"
 PROGRESS_MIN_BYTES = 32 << 20
 CHUNK_BYTES = 16 << 20
 
 
 def _model_card(locates):
-    from host.fastbook import FastBook
+    from host.feed.fastbook import FastBook
 
     return FastBook(locates)
 
@@ -75,77 +67,6 @@ def _card(name: str):
         hint = " (the simulated card runs `bbo` and `replay`)" if name == "sim" else ""
         raise UserError(f"unknown card {name!r}{hint}; choose from: {', '.join(sorted(CARDS))}")
     return CARDS[name]
-
-
-# --- input -----------------------------------------------------------------------------------
-
-
-def detect_format(path: str) -> str:
-    """``"pcap"``, ``"itch.gz"`` or ``"itch"`` from the file's first bytes; UserError otherwise."""
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise UserError(f"{path}: is a directory")
-    with open(path, "rb") as f:
-        head = f.read(16)
-    if not head:
-        raise UserError(f"{path}: empty file")
-    if head[:4] in PCAP_MAGICS:
-        return "pcap"
-    if head[:4] == PCAPNG_MAGIC:
-        raise UserError(f"{path}: pcapng is not supported; convert with: editcap -F pcap IN OUT")
-    if head[:2] == GZIP_MAGIC:
-        return "itch.gz"
-    from host.spec import MESSAGES
-
-    if len(head) >= 3:
-        ln = int.from_bytes(head[:2], "big")
-        t = chr(head[2])
-        if t in MESSAGES and ln >= MESSAGES[t].length:
-            return "itch"
-    raise UserError(
-        f"{path}: not a NASDAQ binary ITCH 5.0 file (plain or gzip) nor a MoldUDP64 pcap"
-    )
-
-
-def _buffer_chunks(buf, chunk_bytes: int) -> Iterator[memoryview]:
-    from host.bulk import frame_end
-
-    buf = memoryview(buf)  # slices below are views, not copies
-    pos = 0
-    n = len(buf)
-    while pos < n:
-        end, _framed, zero = frame_end(buf[pos : pos + chunk_bytes])
-        if end == 0:  # one message longer than a chunk, or a truncated tail
-            end, _framed, zero = frame_end(buf[pos:])
-            if end == 0:
-                return
-        yield buf[pos : pos + end]
-        pos += end
-        if zero:
-            return
-
-
-def _chunks(path: str, fmt: str, info: dict, chunk_bytes: int) -> Iterator[bytes]:
-    if fmt == "pcap":
-        from host.net import PcapError, itch_from_pcap
-
-        try:
-            data, pstats = itch_from_pcap(path)
-        except (PcapError, ValueError) as e:
-            raise UserError(f"{path}: bad pcap: {e}") from None
-        info["pcap"] = pstats
-        info["total_bytes"] = len(data)
-        yield from _buffer_chunks(data, chunk_bytes)
-        return
-    from host.files import iter_file_chunks
-
-    info["total_bytes"] = os.path.getsize(path) if fmt == "itch" else None
-    fstats = info.setdefault("file", {})
-    try:
-        yield from iter_file_chunks(path, chunk_bytes, fstats)
-    except (OSError, EOFError) as e:  # gzip errors are OSError / EOFError
-        raise UserError(f"{path}: cannot read: {e}") from None
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -190,7 +111,8 @@ def run_book(
         ``format``, ``messages``, ``by_type``, ``framing``, ``anomalies``, ``symbols``,
         ``bbo_rows``, ``seconds`` (and ``pcap`` counters for a pcap, ``missing_symbols``).
     """
-    from host.bulk import parse_records
+    from host.feed.bulk import parse_records
+    from host.feed.capture import detect_format, input_chunks
 
     fmt = detect_format(path)
     factory = _card(card)
@@ -214,7 +136,7 @@ def run_book(
 
         bar = tqdm(total=None, unit="B", unit_scale=True, file=sys.stderr, desc="book")
     try:
-        for chunk in _chunks(path, fmt, info, chunk_bytes):
+        for chunk in input_chunks(path, fmt, info, chunk_bytes):
             if bar is not None and bar.total is None and info.get("total_bytes"):
                 bar.total = info["total_bytes"]
             rec, st = parse_records(chunk, base_index=base)
@@ -262,8 +184,8 @@ def _csv_list(s: str) -> list[str]:
 
 
 def _cmd_generate(a) -> int:
-    from host.files import write_file
-    from host.generator import generate, write_pcap_from_itch
+    from host.feed.files import write_file
+    from host.feed.generator import generate, write_pcap_from_itch
 
     if a.messages < 1 or a.symbols < 1:
         raise UserError("--messages and --symbols must be positive")
@@ -310,8 +232,9 @@ def _summary_lines(s: dict) -> list[str]:
 
 
 def _cmd_bbo(a) -> int:
-    from host.book import BBO_COLUMNS
-    from host.fastbook import bbo_csv_bytes
+    from host.feed.book import BBO_COLUMNS
+    from host.feed.capture import detect_format
+    from host.feed.fastbook import bbo_csv_bytes
 
     if a.symbols and a.locates:
         raise UserError("give --symbols or --locates, not both")

@@ -40,8 +40,8 @@ expected - seq)``). Bytes after ``count`` blocks are ignored. A packet that ends
 ``count`` complete blocks counts one ``truncated``.
 
 Messages: unknown type -> ``unknown_type``; length 0 or shorter than the type's length ->
-``bad_length``; longer is accepted (extra bytes ignored, as :mod:`host.bulk`); all of these still
-take their sequence number. A gap flag on a message that yields no record moves to the next
+``bad_length``; longer is accepted (extra bytes ignored, as :mod:`host.feed.bulk`); all of these
+still take their sequence number. A gap flag on a message that yields no record moves to the next
 record.
 """
 
@@ -50,9 +50,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from host import itch
-from host.net import DEFAULTS, checksum16, parse_frame
-from host.spec import (
+from host.feed import itch
+from host.feed.net import DEFAULTS, checksum16, parse_frame
+from host.feed.spec import (
     MESSAGES,
     MOLD_BLOCK_LENGTH_WIDTH,
     MOLD_END_OF_SESSION,
@@ -310,7 +310,7 @@ class IngressModel:
             if not trunc and not mac_error:
                 # the fast path of the host parser must agree (UDP checksum not checked)
                 p2, _ = parse_frame(frame, check_udp_checksum=False)
-                assert p2 == payload, "ingress model and host.net.parse_frame disagree"
+                assert p2 == payload, "ingress model and host.feed.net.parse_frame disagree"
             out = self._packet(payload, start, suppressed, fidx, mac_error)
         if mac_error:
             c["drop_error"] += 1

@@ -8,311 +8,14 @@ MoldUDP64 packets in Ethernet/IPv4/UDP frames, or a pcap of such frames sent as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numba
 import numpy as np
 
-from host.spec import MOLD_END_OF_SESSION, MOLD_HEADER_LENGTH
+from host.feed.capture import Feed, load_feed, symbol_directory
 
-__all__ = ["Feed", "packetize_itch", "feed_from_pcap", "load_feed", "symbol_directory"]
-
-ETH_IP_UDP = 14 + 20 + 8
-MAX_PAYLOAD = 1472
 U32_MAX = (1 << 32) - 1
-
-
-@dataclass
-class Feed:
-    """Frames to send to the card, and where every ITCH message sits in them.
-
-    Attributes
-    ----------
-    buf, lens : numpy.ndarray
-        Frames back to back (``uint8``) and their lengths (``uint32``).
-    itch : bytes
-        The messages the card is expected to process, in NASDAQ file framing, in sequence
-        order (the reference model's input).
-    seq : numpy.ndarray
-        ``int64`` MoldUDP64 sequence number of every message of ``itch``.
-    frame : numpy.ndarray
-        ``int64`` index of the frame that carries each message of ``itch``.
-    end : numpy.ndarray
-        ``int64`` byte offset, inside that frame, one past the message's last byte.
-    mtype : numpy.ndarray
-        ``uint8`` message type byte.
-    session : bytes
-        MoldUDP64 session (10 bytes).
-    dst_ip, dst_port : str, int
-        Destination of the frames (the card's filters are set to these).
-    """
-
-    buf: np.ndarray
-    lens: np.ndarray
-    itch: bytes
-    seq: np.ndarray
-    frame: np.ndarray
-    end: np.ndarray
-    mtype: np.ndarray
-    session: bytes
-    dst_ip: str
-    dst_port: int
-    stats: dict = field(default_factory=dict)
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.lens.size)
-
-    @property
-    def n_messages(self) -> int:
-        return int(self.seq.size)
-
-    def frame_offsets(self) -> np.ndarray:
-        """Byte offset of each frame in :attr:`buf` (``n_frames + 1`` entries)."""
-        off = np.zeros(self.lens.size + 1, np.int64)
-        np.cumsum(self.lens, out=off[1:])
-        return off
-
-    def slice_frames(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        """Frames ``lo:hi`` as a packed ``(buf, lens)`` pair (no copy)."""
-        off = self.frame_offsets() if not hasattr(self, "_off") else self._off
-        self._off = off
-        return self.buf[off[lo] : off[hi]], self.lens[lo:hi]
-
-
-@numba.njit(cache=True)
-def _walk(buf):
-    """Offsets and lengths of the length-prefixed messages of ``buf`` (stops at bad framing)."""
-    n = 0
-    p = 0
-    size = buf.size
-    off = np.empty(size // 3 + 1, np.int64)
-    ln = np.empty(size // 3 + 1, np.int64)
-    while p + 2 <= size:
-        m = (np.int64(buf[p]) << 8) | np.int64(buf[p + 1])
-        if m == 0 or p + 2 + m > size:
-            break
-        off[n] = p
-        ln[n] = m
-        n += 1
-        p += 2 + m
-    return off[:n], ln[:n]
-
-
-@numba.njit(cache=True)
-def _group(ln, room, max_count):
-    """Greedy packing: first message index of every packet (plus the end)."""
-    starts = np.empty(ln.size + 1, np.int64)
-    k = 0
-    i = 0
-    n = ln.size
-    while i < n:
-        starts[k] = i
-        k += 1
-        used = 0
-        j = i
-        while j < n and j - i < max_count and used + 2 + ln[j] <= room:
-            used += 2 + ln[j]
-            j += 1
-        if j == i:
-            return starts[:0]  # a message larger than a packet
-        i = j
-    starts[k] = n
-    return starts[: k + 1]
-
-
-def _session(session) -> bytes:
-    s = session.encode("ascii") if isinstance(session, str) else bytes(session)
-    if len(s) != 10:
-        raise ValueError(f"a MoldUDP64 session is 10 bytes, not {s!r}")
-    return s
-
-
-def packetize_itch(
-    itch,
-    *,
-    session="0000000001",
-    first_seq: int = 1,
-    max_payload: int = MAX_PAYLOAD,
-    drop_packets=(),
-    net: dict | None = None,
-) -> Feed:
-    """Pack a NASDAQ-framed ITCH buffer into MoldUDP64 packets in UDP frames.
-
-    A MoldUDP64 message block is the same 2-byte length + message as the NASDAQ file framing,
-    so each packet payload is the 20-byte header followed by a slice of ``itch``.
-
-    Parameters
-    ----------
-    itch : bytes or numpy.ndarray
-        Messages in NASDAQ file framing.
-    session : str or bytes
-        10-byte MoldUDP64 session.
-    first_seq : int
-        Sequence number of the first message.
-    max_payload : int
-        Largest UDP payload (greedy packing).
-    drop_packets : iterable of int
-        Packet indices not to send (makes sequence gaps; their messages are left out of
-        :attr:`Feed.itch`).
-    net : dict, optional
-        Keyword arguments for :func:`host.net.udp_frame` (default ``host.net.DEFAULTS``).
-
-    Returns
-    -------
-    Feed
-    """
-    from host.net import DEFAULTS, udp_frame
-
-    sess = _session(session)
-    net = {k: v for k, v in {**DEFAULTS, **(net or {})}.items() if k != "session"}
-    u8 = np.frombuffer(itch, np.uint8) if not isinstance(itch, np.ndarray) else itch
-    off, ln = _walk(u8)
-    room = max_payload - MOLD_HEADER_LENGTH
-    starts = _group(ln, room, MOLD_END_OF_SESSION - 1)
-    if ln.size and starts.size == 0:
-        raise ValueError(f"a message does not fit a {max_payload}-byte MoldUDP64 packet")
-    drop = set(int(d) for d in drop_packets)
-    raw = u8.tobytes() if isinstance(itch, np.ndarray) else bytes(itch)
-    frames, keep_msgs, msg_frame, msg_end = [], [], [], []
-    for p in range(starts.size - 1):
-        i, j = int(starts[p]), int(starts[p + 1])
-        if p in drop:
-            continue
-        a, b = int(off[i]), int(off[j - 1] + 2 + ln[j - 1])
-        hdr = sess + (first_seq + i).to_bytes(8, "big") + (j - i).to_bytes(2, "big")
-        frames.append(udp_frame(hdr + raw[a:b], **net))
-        keep_msgs.append(np.arange(i, j))
-        base = ETH_IP_UDP + MOLD_HEADER_LENGTH - a
-        msg_end.append(base + off[i:j] + 2 + ln[i:j])
-        msg_frame.append(np.full(j - i, len(frames) - 1, np.int64))
-    idx = np.concatenate(keep_msgs) if keep_msgs else np.zeros(0, np.int64)
-    if drop:
-        kept = b"".join(raw[int(off[k]) : int(off[k] + 2 + ln[k])] for k in idx)
-    else:
-        kept = raw[: int(off[-1] + 2 + ln[-1])] if ln.size else b""
-    lens = np.array([len(f) for f in frames], np.uint32)
-    return Feed(
-        buf=np.frombuffer(b"".join(frames), np.uint8),
-        lens=lens,
-        itch=kept,
-        seq=first_seq + idx,
-        frame=np.concatenate(msg_frame) if msg_frame else np.zeros(0, np.int64),
-        end=np.concatenate(msg_end) if msg_end else np.zeros(0, np.int64),
-        mtype=u8[off[idx] + 2] if idx.size else np.zeros(0, np.uint8),
-        session=sess,
-        dst_ip=str(net["dst_ip"]),
-        dst_port=int(net["dst_port"]),
-        stats={"packets": int(starts.size - 1), "dropped_packets": len(drop)},
-    )
-
-
-def feed_from_pcap(path) -> Feed:
-    """Frames of a pcap of MoldUDP64/UDP/IPv4/Ethernet, sent as they are.
-
-    Messages are located in the frames with the same rules as
-    :func:`host.net.itch_from_pcap`: frames that do not parse are still sent (the card must
-    drop them) but carry no message; MoldUDP64 duplicates are skipped by sequence number;
-    sequence gaps leave the missing messages out.
-    """
-    from host.moldudp import decode_packet
-    from host.net import FrameError, parse_frame, read_pcap
-
-    frames, itch, seqs, fr, ends, types = [], [], [], [], [], []
-    session = None
-    dst = None
-    expected = None
-    stats = {"frames": 0, "frame_errors": 0, "duplicates": 0, "gaps": 0, "heartbeats": 0}
-    for _ts, f in read_pcap(path):
-        fi = len(frames)
-        frames.append(f)
-        stats["frames"] += 1
-        try:
-            payload, info = parse_frame(f)
-            pkt = decode_packet(payload)
-        except (FrameError, ValueError):
-            stats["frame_errors"] += 1
-            continue
-        if dst is None:
-            dst = (info.dst_ip, info.dst_port)
-            session = pkt.session
-        pay_off = bytes(f).find(bytes(payload), ETH_IP_UDP)
-        if pay_off < 0:
-            stats["frame_errors"] += 1
-            continue
-        if not pkt.messages:
-            stats["heartbeats"] += 1
-            continue
-        seq = pkt.sequence_number
-        if expected is not None and seq > expected:
-            stats["gaps"] += 1
-        p = pay_off + MOLD_HEADER_LENGTH
-        for m in pkt.messages:
-            p += 2 + len(m)
-            if expected is None or seq >= expected:
-                itch.append(len(m).to_bytes(2, "big") + bytes(m))
-                seqs.append(seq)
-                fr.append(fi)
-                ends.append(p)
-                types.append(m[0])
-                expected = seq + 1
-            else:
-                stats["duplicates"] += 1
-            seq += 1
-    if dst is None:
-        raise ValueError(f"{path}: no MoldUDP64 packet in the capture")
-    if isinstance(session, str):
-        session = session.encode("ascii")
-    return Feed(
-        buf=np.frombuffer(b"".join(frames), np.uint8),
-        lens=np.array([len(f) for f in frames], np.uint32),
-        itch=b"".join(itch),
-        seq=np.array(seqs, np.int64),
-        frame=np.array(fr, np.int64),
-        end=np.array(ends, np.int64),
-        mtype=np.array(types, np.uint8),
-        session=bytes(session),
-        dst_ip=str(dst[0]),
-        dst_port=int(dst[1]),
-        stats=stats,
-    )
-
-
-def is_pcap(path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    return head in (
-        bytes.fromhex("d4c3b2a1"),
-        bytes.fromhex("a1b2c3d4"),
-        bytes.fromhex("4d3cb2a1"),
-        bytes.fromhex("a1b23c4d"),
-    )
-
-
-def load_feed(path, **kw) -> Feed:
-    """A :class:`Feed` from a pcap or a (plain or gzipped) NASDAQ ITCH file."""
-    path = Path(path)
-    if is_pcap(path):
-        return feed_from_pcap(path)
-    from host.files import iter_file_chunks
-
-    buf = b"".join(iter_file_chunks(path))
-    return packetize_itch(buf, **kw)
-
-
-def symbol_directory(itch) -> dict[str, int]:
-    """``{symbol: locate}`` from the stock directory (``R``) messages of ``itch``."""
-    from host.bulk import parse_tables
-
-    t = parse_tables(itch).tables.get("R")
-    if t is None or len(t) == 0:
-        return {}
-    return {
-        bytes(s).decode("ascii", "replace").strip(): int(loc)
-        for s, loc in zip(t["stock"], t["stock_locate"], strict=True)
-    }
-
 
 # ---------------------------------------------------------------------------------------------
 # Driving the card
@@ -457,7 +160,7 @@ def resolve_locates(feed: Feed, symbols=None, slots: int | None = None) -> list[
     elif directory:
         locs = sorted(set(directory.values()))
     else:
-        from host.bulk import parse_records
+        from host.feed.bulk import parse_records
 
         recs, _ = parse_records(feed.itch)
         locs = sorted(set(recs["stock_locate"][np.isin(recs["msg_type"], list(b"AF"))].tolist()))
@@ -794,7 +497,7 @@ def _run_model(feed: Feed, locates, out: Path, plot_name, names) -> int:
 
 
 def _write_csv(trace, path: Path) -> None:
-    from host.book import write_bbo_csv
+    from host.feed.book import write_bbo_csv
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
@@ -823,7 +526,7 @@ def _cli_error(msg: str):
 
 def _load_for_cli(path, **kw) -> Feed:
     """:func:`load_feed` with the CLI's input checks (one-line errors)."""
-    from host.cli import detect_format
+    from host.feed.capture import detect_format
 
     fmt = detect_format(str(path))  # UserError for a missing / empty / foreign file
     if fmt == "pcap" and kw.get("drop_packets"):
@@ -926,7 +629,7 @@ def run_bbo_card(
         NASDAQ ITCH file (plain or gzip) or MoldUDP64 pcap.
     out_fh : binary file
         Receives the same CSV bytes as ``bbo --card model`` (header, then
-        :func:`host.fastbook.bbo_csv_bytes` rows).
+        :func:`host.feed.fastbook.bbo_csv_bytes` rows).
     symbols : list of str, optional
         Symbols or locate numbers to subscribe (default: every symbol of the feed).
     verify_trace : bool
@@ -947,8 +650,8 @@ def run_bbo_card(
     import contextlib
     import sys
 
-    from host.book import BBO_COLUMNS
-    from host.fastbook import bbo_csv_bytes
+    from host.feed.book import BBO_COLUMNS
+    from host.feed.fastbook import bbo_csv_bytes
 
     log = sys.stdout if log is None else log
     feed = _load_for_cli(path)

@@ -2,7 +2,7 @@
 
 ``python -m host session INPUT [--card model|sim] [--config risk.toml] [--out DIR]``
 
-1. The input (NASDAQ ITCH 5.0 file or MoldUDP64 pcap) is loaded as a :class:`host.replay.Feed`
+1. The input (NASDAQ ITCH 5.0 file or MoldUDP64 pcap) is loaded as a :class:`host.feed.capture.Feed`
    and replayed through a *card source* (:data:`CARD_SOURCES`): ``model`` runs the reference
    book (:func:`host.card.model.reference_trace`) and turns its BBO trace into card records
    (:data:`hw.bbo_record.DTYPE`, with the ``gap`` flag after a sequence gap); ``sim`` drives the
@@ -488,6 +488,7 @@ def run_session(
     drop_packets : iterable of int
         Packets left out of an ITCH input (sequence gaps: exercises the stale fail-safe).
     """
+    from host.feed.capture import load_feed
     from host.journal import (
         DurabilityPolicy,
         JournalConfig,
@@ -496,7 +497,6 @@ def run_session(
         export_parquet,
         read_journal,
     )
-    from host.replay import load_feed
 
     if card not in CARD_SOURCES:
         raise ValueError(f"unknown card {card!r}; choose from {sorted(CARD_SOURCES)}")

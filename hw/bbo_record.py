@@ -34,7 +34,8 @@ offset  size  field           meaning
                               register (the first cycle it is valid on the stream)
 ======  ====  ==============  ====================================================================
 
-An empty side is ``px = sz = ct = 0`` with its valid flag clear, as ``host.book.Bbo`` reports it.
+An empty side is ``px = sz = ct = 0`` with its valid flag clear, as
+``host.feed.book.Bbo`` reports it.
 Only the best level of each side fits the 64 bytes: deeper levels (``hw.book`` keeps
 ``levels`` per side) are not exported by this record format (see docs/top.md, known limits).
 """

@@ -2,7 +2,7 @@
 
 Widths of the fields that come from ITCH (locate, timestamp, price) are derived from
 :mod:`hw.record_map`; the sequence number from :data:`hw.record_map.META_FIELDS`. Sizes and
-order counts use the widths of the reference book's trace (:data:`host.book.BBO_DTYPE`: 64-bit
+order counts use the widths of the reference book's trace (:data:`host.feed.book.BBO_DTYPE`: 64-bit
 sizes, 32-bit counts); the gateware stores narrower values internally and zero-extends them.
 
 :func:`decode_bbo` turns a port value into a plain dict for benches and the host, using the

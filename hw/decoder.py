@@ -1,7 +1,7 @@
 """ITCH 5.0 decoder: one framed message in, one fixed-layout record out.
 
 The field muxes are generated from :data:`hw.record_map.RECORD_MAP` and the offsets of
-:mod:`host.spec`; nothing here names an offset.
+:mod:`host.feed.spec`; nothing here names an offset.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from host.spec import MAX_MESSAGE_LENGTH, MESSAGES
+from host.feed.spec import MAX_MESSAGE_LENGTH, MESSAGES
 from hw.layouts import ItchRecord
 from hw.record_map import RECORD_MAP
 

@@ -1,7 +1,7 @@
 """MoldUDP64 message framer: block-area beats in, whole messages out (cut-through).
 
 Walks the 2-byte length / message blocks of a packet in place (no realignment): each message
-byte is written straight from its beat lane into a :data:`host.spec.MAX_MESSAGE_LENGTH`-byte
+byte is written straight from its beat lane into a :data:`host.feed.spec.MAX_MESSAGE_LENGTH`-byte
 message register, and the message leaves in the very cycle its last byte is on the input.
 """
 
@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from host.spec import MAX_MESSAGE_LENGTH, MOLD_BLOCK_LENGTH_WIDTH
+from host.feed.spec import MAX_MESSAGE_LENGTH, MOLD_BLOCK_LENGTH_WIDTH
 from hw.decoder import message_layout
 from hw.ethernet import _check_counter_width, _check_width
 from hw.moldudp import block_beat_layout

@@ -11,7 +11,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from host.spec import MOLD_SESSION_WIDTH
+from host.feed.spec import MOLD_SESSION_WIDTH
 from hw.decoder import DECODER_COUNTERS, Decoder
 from hw.ethernet import (
     ETHERNET_COUNTERS,

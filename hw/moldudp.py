@@ -1,7 +1,7 @@
 """MoldUDP64 header parser and sequence tracker (one registered stage).
 
 Takes the UDP payload beats of :class:`hw.ethernet.FrameParser`, reads the 20-byte downstream
-header (session, sequence number, message count; offsets from :data:`host.spec.MOLD_HEADER`),
+header (session, sequence number, message count; offsets from :data:`host.feed.spec.MOLD_HEADER`),
 filters the session, tracks the expected sequence number and hands the message-block area on
 with the per-packet decision attached to every beat, for :class:`hw.framer.Framer`.
 """
@@ -12,7 +12,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from host.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
+from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 
 __all__ = [

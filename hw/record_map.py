@@ -2,7 +2,7 @@
 
 The ITCH decoder emits one fixed-layout record per message (:data:`hw.layouts.ItchRecord`).
 This table says, for every record field, which spec field of which message type fills it;
-widths are derived from :mod:`host.spec`, never written here. It has no Amaranth import, so
+widths are derived from :mod:`host.feed.spec`, never written here. It has no Amaranth import, so
 the host reference model and the cocotb benches compute the expected record from the very same
 table the gateware is generated from (:func:`expected_record`).
 
@@ -12,7 +12,7 @@ byte order as the 64-bit MAC data bus. Numeric fields are the big-endian wire va
 
 from __future__ import annotations
 
-from host.spec import MESSAGES
+from host.feed.spec import MESSAGES
 
 __all__ = ["RECORD_MAP", "RECORD_WIDTHS", "META_FIELDS", "expected_record", "pack_alpha"]
 
@@ -72,7 +72,7 @@ def pack_alpha(value: str | bytes, width: int) -> int:
 
 
 def expected_record(msg, *, seq: int = 0, gap: bool = False) -> dict[str, int]:
-    """The record the decoder must emit for ``msg`` (a :mod:`host.itch` message tuple).
+    """The record the decoder must emit for ``msg`` (a :mod:`host.feed.itch` message tuple).
 
     Fields that the message type does not map are 0.
     """

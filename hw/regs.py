@@ -40,7 +40,7 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from host.spec import MESSAGES
+from host.feed.spec import MESSAGES
 
 __all__ = [
     "Access",
@@ -185,7 +185,7 @@ GROUP_TITLES = {
 # Counters. The names are the members of the producing component's `counters` port.
 # (name, description)
 
-_ITCH_TYPES = tuple(MESSAGES)  # the 23 ITCH 5.0 message types, in host/spec.py order
+_ITCH_TYPES = tuple(MESSAGES)  # the 23 ITCH 5.0 message types, in host/feed/spec.py order
 
 
 def _type_counter_name(t: str) -> str:
@@ -361,14 +361,14 @@ class _Builder:
 
 
 def _default_ip_dst() -> int:
-    from host.net import DEFAULTS
+    from host.feed.net import DEFAULTS
 
     a, b, c, d = (int(x) for x in DEFAULTS["dst_ip"].split("."))
     return (a << 24) | (b << 16) | (c << 8) | d
 
 
 def _default_udp_port() -> int:
-    from host.net import DEFAULTS
+    from host.feed.net import DEFAULTS
 
     return int(DEFAULTS["dst_port"])
 
@@ -388,7 +388,7 @@ def build_table(
     ``(name, description)`` items), so the top level can pass the names it reads from the
     components themselves. ``udp_port``, ``ip_dst`` and ``session`` are the reset values of the
     configuration registers; the defaults are the generator's destination
-    (``host.net.DEFAULTS``), so a card out of reset accepts the generated feed.
+    (``host.feed.net.DEFAULTS``), so a card out of reset accepts the generated feed.
     """
     udp_port = _default_udp_port() if udp_port is None else udp_port
     ip_dst = _default_ip_dst() if ip_dst is None else ip_dst

@@ -1,9 +1,9 @@
 """The reference for what the card must emit, and the comparison used by ``--verify``.
 
-The reference is the project's reference book (:func:`host.fastbook.bbo_trace_records`, proven
-equal to the readable :mod:`host.book`) run over the messages the card was given, restricted to
+The reference is the project's reference book (:func:`host.feed.fastbook.bbo_trace_records`, proven
+equal to the readable :mod:`host.feed.book`) run over the messages the card was given, restricted to
 the subscribed locates. The card's records (:mod:`hw.bbo_record`) are turned into the same
-:data:`host.book.BBO_DTYPE` rows (the ``bbo`` CSV) so that both sides compare row by row.
+:data:`host.feed.book.BBO_DTYPE` rows (the ``bbo`` CSV) so that both sides compare row by row.
 
 Two card-specific rules:
 
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from host.book import BBO_COLUMNS, BBO_DTYPE
+from host.feed.book import BBO_COLUMNS, BBO_DTYPE
 from hw import bbo_record
 
 __all__ = ["decode", "card_trace", "reference_trace", "first_difference", "format_difference"]
@@ -35,7 +35,7 @@ def decode(raw: np.ndarray) -> np.ndarray:
 
 
 def card_trace(recs: np.ndarray, seq_of_index: np.ndarray) -> np.ndarray:
-    """Card records -> :data:`host.book.BBO_DTYPE` rows (``cleared`` records dropped).
+    """Card records -> :data:`host.feed.book.BBO_DTYPE` rows (``cleared`` records dropped).
 
     Parameters
     ----------
@@ -75,8 +75,8 @@ def reference_trace(
     restarts : iterable of int
         Message indices before which every book was cleared (``clear_stale()`` of all slots).
     """
-    from host.bulk import parse_records
-    from host.fastbook import bbo_trace_records
+    from host.feed.bulk import parse_records
+    from host.feed.fastbook import bbo_trace_records
 
     recs, _stats = parse_records(itch)
     locs = None if locates is None else sorted(set(int(x) for x in locates))

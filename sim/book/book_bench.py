@@ -1,4 +1,4 @@
-"""cocotb benches for hw.book.Book, checked message by message against host.book.L3Book.
+"""cocotb benches for hw.book.Book, checked message by message against host.feed.book.L3Book.
 
 Configuration comes from the environment: ``PARAM_*`` (the build, see test_book.py) and
 ``BOOK_*`` (the run: messages, symbols, seed, idle and backpressure probabilities).
@@ -13,9 +13,9 @@ import cocotb
 from book_model import compare, expected, records
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from host.book import L3Book
-from host.book import iter_indexed as _iter_indexed
-from host.itch import make
+from host.feed.book import L3Book
+from host.feed.book import iter_indexed as _iter_indexed
+from host.feed.itch import make
 from hw.book import BOOK_STATS, COUNTER_WIDTH
 from hw.book_layouts import decode_bbo
 from hw.order_table import bucket_of
@@ -176,7 +176,7 @@ def check_counters(dut, msgs, sub, n_bbo, **override):
 @cocotb.test()
 async def test_random_stream(dut):
     """A long generator stream, a subset of the symbols subscribed, idle and backpressure."""
-    from host.generator import generate
+    from host.feed.generator import generate
 
     n = env("N", 20000)
     nsym = env("SYMBOLS", 16)
@@ -442,7 +442,7 @@ async def test_measure(dut):
     """
     import json
 
-    from host.generator import generate
+    from host.feed.generator import generate
 
     n = env("N", 20000)
     buf = generate(n, env("SYMBOLS", 16), env("SEED", 3))

@@ -1,13 +1,13 @@
 """Stimulus and expected output for the book benches, from the host reference book.
 
-Expected values always come from :class:`host.book.L3Book` (never computed by hand): the
+Expected values always come from :class:`host.feed.book.L3Book` (never computed by hand): the
 bench feeds the same messages to the reference, restricted to the subscribed locates, and
 turns every ``apply() -> True`` into the BBO record the gateware must emit.
 """
 
 from __future__ import annotations
 
-from host.book import L3Book
+from host.feed.book import L3Book
 from hw.layouts import ItchRecord, pack
 from hw.record_map import expected_record
 

@@ -9,7 +9,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from host import net
+from host.feed import net
 from host.ingress_model import IngressModel, ip_to_int
 from hw.ethernet import ETHERNET_COUNTERS, payload_beat_layout
 from hw.layouts import mac_beat_layout

@@ -13,9 +13,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from host import moldudp, net
+from host.feed import moldudp, net
+from host.feed.spec import MAX_MESSAGE_LENGTH
 from host.ingress_model import IngressModel
-from host.spec import MAX_MESSAGE_LENGTH
 from hw.decoder import message_layout
 from hw.moldudp import block_beat_layout
 from sim.ingress.stimulus import SESSION, packets, payload_beats, realistic_messages

@@ -1,15 +1,15 @@
 """Stimulus shared by the ingress benches: realistic messages, packets and frames.
 
-Everything is built with the host codecs (:mod:`host.generator`, :mod:`host.itch`,
-:mod:`host.moldudp`, :mod:`host.net`); nothing here computes an expected value.
+Everything is built with the host codecs (:mod:`host.feed.generator`, :mod:`host.feed.itch`,
+:mod:`host.feed.moldudp`, :mod:`host.feed.net`); nothing here computes an expected value.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from host import generator, itch, moldudp, net
-from host.spec import MAX_MESSAGE_LENGTH, MESSAGES
+from host.feed import generator, itch, moldudp, net
+from host.feed.spec import MAX_MESSAGE_LENGTH, MESSAGES
 
 __all__ = [
     "realistic_messages",
@@ -72,7 +72,7 @@ def packets(msgs, *, seed: int, first_seq: int = 1, max_payload: int = 1472, ses
 
 
 def frames_for(payloads, **kw) -> list[bytes]:
-    """UDP frames (``host.net.udp_frame``, defaults from ``host.net.DEFAULTS``)."""
+    """UDP frames (``host.feed.net.udp_frame``, defaults from ``host.feed.net.DEFAULTS``)."""
     return [net.udp_frame(p, **kw) for p in payloads]
 
 

@@ -16,7 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from host import itch, moldudp, net
+from host.feed import itch, moldudp, net
 from host.ingress_model import IngressModel, ip_to_int, session_to_int
 from hw.ingress import INGRESS_COUNTER_NAMES
 from hw.layouts import ItchRecord, mac_beat_layout

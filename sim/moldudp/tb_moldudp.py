@@ -9,7 +9,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from host import moldudp, net
+from host.feed import moldudp, net
 from host.ingress_model import IngressModel
 from hw.ethernet import payload_beat_layout
 from hw.moldudp import MOLD_COUNTERS, block_beat_layout

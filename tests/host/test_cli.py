@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from host.book import BBO_COLUMNS, L3Book, bbo_trace
 from host.cli import CARDS, main, register_card
+from host.feed.book import BBO_COLUMNS, L3Book, bbo_trace
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_clear_errors(files, tmp_path, monkeypatch, capsys, argv, msg):
 
 
 def test_card_extension_point(files, tmp_path):
-    from host.fastbook import FastBook
+    from host.feed.fastbook import FastBook
 
     _, itch, *_ = files
     register_card("twin", lambda locates: FastBook(locates))

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def itch(tmp_path_factory):
-    from host.files import write_file
-    from host.generator import generate
+    from host.feed.files import write_file
+    from host.feed.generator import generate
 
     p = tmp_path_factory.mktemp("sess") / "day.itch"
     write_file(str(p), generate(60_000, 8, 1))

@@ -1,5 +1,5 @@
-"""host.ingress_model on its own: against host.moldudp.MoldReceiver, host.net.parse_frame and
-host.itch on clean and damaged streams."""
+"""host.ingress_model on its own: against host.feed.moldudp.MoldReceiver,
+host.feed.net.parse_frame and host.feed.itch on clean and damaged streams."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host import generator, itch, moldudp, net
+from host.feed import generator, itch, moldudp, net
+from host.feed.spec import MESSAGES
 from host.ingress_model import COUNTER_NAMES, IngressModel, type_counter, walk_blocks
-from host.spec import MESSAGES
 from hw.record_map import expected_record
 
 SESSION = "ITCHFPGA01"
@@ -172,7 +172,7 @@ def test_random_frames_never_crash(junk, err):
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 200), st.integers(0, 255), st.integers(0, 7))
 def test_agrees_with_parse_frame(pos, val, bit):
-    """A damaged, complete frame is accepted by the model iff host.net.parse_frame accepts it
+    """A damaged, complete frame is accepted by the model iff host.feed.net.parse_frame accepts it
     and the filters pass."""
     fr = bytearray(_good_frame(5))
     pos %= len(fr)

@@ -13,8 +13,8 @@ pytest.importorskip("hw.top", reason="hw/top.py has not landed")
 
 import host.card.model as card_model  # noqa: E402
 from host.cli import main  # noqa: E402
-from host.files import write_file  # noqa: E402
-from host.generator import generate, write_pcap_from_itch  # noqa: E402
+from host.feed.files import write_file  # noqa: E402
+from host.feed.generator import generate, write_pcap_from_itch  # noqa: E402
 
 U32_MAX = (1 << 32) - 1
 SIZES = [4, 7]  # bid_sz, ask_sz columns of the BBO CSV

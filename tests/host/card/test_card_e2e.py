@@ -11,7 +11,6 @@ import pytest
 
 pytest.importorskip("hw.top", reason="hw/top.py has not landed")
 
-from host.book import BBO_DTYPE  # noqa: E402
 from host.card.model import (  # noqa: E402
     card_trace,
     decode,
@@ -19,15 +18,14 @@ from host.card.model import (  # noqa: E402
     format_difference,
     reference_trace,
 )
-from host.generator import generate, write_pcap_from_itch  # noqa: E402
+from host.feed.book import BBO_DTYPE  # noqa: E402
+from host.feed.capture import load_feed, packetize_itch, symbol_directory  # noqa: E402
+from host.feed.generator import generate, write_pcap_from_itch  # noqa: E402
 from host.replay import (  # noqa: E402
     latency_by_type,
-    load_feed,
     open_sim_card,
-    packetize_itch,
     replay_through_card,
     resolve_locates,
-    symbol_directory,
 )
 from hw import bbo_record  # noqa: E402
 

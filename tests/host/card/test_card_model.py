@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.book import BBO_COLUMNS, bbo_trace
 from host.card.model import (
     card_trace,
     decode,
@@ -13,7 +12,8 @@ from host.card.model import (
     format_difference,
     reference_trace,
 )
-from host.generator import generate
+from host.feed.book import BBO_COLUMNS, bbo_trace
+from host.feed.generator import generate
 from hw import bbo_record
 
 

@@ -7,11 +7,11 @@ import argparse
 import numpy as np
 import pytest
 
-from host.book import BBO_COLUMNS, bbo_trace
 from host.cli import main
 from host.errors import UserError
-from host.files import write_file
-from host.generator import generate
+from host.feed.book import BBO_COLUMNS, bbo_trace
+from host.feed.files import write_file
+from host.feed.generator import generate
 from host.replay import register
 
 

@@ -1,4 +1,4 @@
-"""host.generator: seeded, valid, varied ITCH 5.0 streams."""
+"""host.feed.generator: seeded, valid, varied ITCH 5.0 streams."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from host.book import L3Book, bbo_trace
-from host.bulk import parse_records
-from host.generator import MIX, generate, split_messages, write_pcap_from_itch
-from host.itch import decode, encode_message
-from host.spec import MESSAGE_TYPES, PRICE4_MAX
+from host.feed.book import L3Book, bbo_trace
+from host.feed.bulk import parse_records
+from host.feed.generator import MIX, generate, split_messages, write_pcap_from_itch
+from host.feed.itch import decode, encode_message
+from host.feed.spec import MESSAGE_TYPES, PRICE4_MAX
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_one_million_is_fast():
 
 
 def test_pcap_path_round_trips(tmp_path):
-    net = pytest.importorskip("host.net")
+    net = pytest.importorskip("host.feed.net")
     buf = generate(20_000, 6, 5)
     p = tmp_path / "g.pcap"
     info = write_pcap_from_itch(buf, p, seed=3)

@@ -1,4 +1,4 @@
-"""host.fastbook: the numba book gives exactly the pure-Python book's trace and anomalies."""
+"""host.feed.fastbook: the numba book gives exactly the pure-Python book's trace and anomalies."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from host.book import BBO_DTYPE, L3Book, bbo_trace
-from host.bulk import parse_records
-from host.fastbook import FastBook, bbo_trace_records
-from host.generator import generate
-from tests.host.test_book import D, U, add, frame, op_sequences
+from host.feed.book import BBO_DTYPE, L3Book, bbo_trace
+from host.feed.bulk import parse_records
+from host.feed.fastbook import FastBook, bbo_trace_records
+from host.feed.generator import generate
+from tests.host.feed.test_book import D, U, add, frame, op_sequences
 
 
 def slow(buf, locates=None):

@@ -61,7 +61,7 @@ BBO trace
 order's locate: bid or ask price, total size at the best price or number of orders there. An
 empty side is ``0, 0, 0``. ``msg_index`` is the zero-based index of the message among all
 length-prefixed messages of the input (unknown types and bad lengths are skipped but counted
-in the index, exactly like ``host.bulk.parse_records``); for an iterable of decoded messages it
+in the index, exactly like ``host.feed.bulk.parse_records``); for an iterable of decoded messages it
 is the position in that iterable. ``ts_event`` is the message timestamp (ns since midnight).
 """
 
@@ -73,7 +73,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from host.itch import iter_messages
+from host.feed.itch import iter_messages
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -324,7 +324,7 @@ class L3Book:
         return -1
 
     def apply(self, msg) -> bool:
-        """Apply one decoded message (:mod:`host.itch` tuple).
+        """Apply one decoded message (:mod:`host.feed.itch` tuple).
 
         Returns
         -------
@@ -362,7 +362,7 @@ def iter_indexed(buf, stats: dict | None = None) -> Iterator[tuple[int, Any]]:
     Every length-prefixed message takes one index, including unknown types
     (``stats['unknown_type']``) and too-short lengths (``stats['bad_length']``), which are not
     yielded. A zero length or a message cut off by the end of the buffer ends the walk
-    (``stats['zero_length']``/``stats['truncated']``), as in :func:`host.itch.iter_messages`.
+    (``stats['zero_length']``/``stats['truncated']``), as in :func:`host.feed.itch.iter_messages`.
     """
     return iter_messages(buf, stats=stats, indexed=True)
 

@@ -1,6 +1,6 @@
 """MoldUDP64 downstream packets: encode, decode, packetize, and a sequencing receiver.
 
-Layout (``shared/specs/moldudp64-1.0``, from :mod:`host.spec`): a 20-byte header -- session (10
+Layout (``shared/specs/moldudp64-1.0``, from :mod:`host.feed.spec`): a 20-byte header -- session (10
 bytes alpha), sequence number of the first message (8 bytes), message count (2 bytes) -- then
 ``count`` message blocks, each a 2-byte big-endian length and that many bytes of data. All
 numbers are big-endian. A count of 0 is a heartbeat, a count of ``0xFFFF`` is end of session;
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from host.spec import (
+from host.feed.spec import (
     MOLD_BLOCK_LENGTH_WIDTH,
     MOLD_END_OF_SESSION,
     MOLD_HEADER,

@@ -17,8 +17,8 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from host.files import frame
-from host.moldudp import MoldReceiver
+from host.feed.files import frame
+from host.feed.moldudp import MoldReceiver
 
 __all__ = [
     "DEFAULTS",
@@ -441,7 +441,7 @@ def itch_from_pcap(
 ) -> tuple[bytes, dict]:
     """Extract the ITCH messages of a pcap of MoldUDP64 over UDP.
 
-    Frames -> :func:`parse_frame` -> MoldUDP64 through a :class:`host.moldudp.MoldReceiver`
+    Frames -> :func:`parse_frame` -> MoldUDP64 through a :class:`host.feed.moldudp.MoldReceiver`
     (duplicates dropped, gaps counted) -> messages joined in NASDAQ file framing.
 
     Parameters
@@ -460,7 +460,7 @@ def itch_from_pcap(
     stats : dict
         ``frames``, ``udp``, ``other_port``, ``frame_errors`` (total) and
         ``frame_error_<reason>`` per :class:`FrameError` reason, ``cut_frames``, and
-        ``mold`` = the receiver's :meth:`~host.moldudp.MoldReceiver.stats`.
+        ``mold`` = the receiver's :meth:`~host.feed.moldudp.MoldReceiver.stats`.
     """
     rx = receiver if receiver is not None else MoldReceiver()
     stats: dict = {"frames": 0, "udp": 0, "other_port": 0, "frame_errors": 0}

@@ -1,4 +1,4 @@
-"""host.spec checked against the ITCH 5.0 / MoldUDP64 spec text.
+"""host.feed.spec checked against the ITCH 5.0 / MoldUDP64 spec text.
 
 The text check parses every message section of ``nasdaq-totalview-itch-5.0.txt`` (a section
 starts at a ``Message Type 0 1 "X"`` line) and every ``<Name> <offset> <length> <Type>`` line in
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from host import spec
-from host.spec import MESSAGES
+from host.feed import spec
+from host.feed.spec import MESSAGES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def spec_dir() -> Path:
@@ -38,7 +38,7 @@ KNOWN_LENGTHS = {
     "I": 50, "N": 20, "O": 48,
 }  # fmt: skip
 
-# Field names the text spells differently from host.spec (normalised form -> spec name).
+# Field names the text spells differently from host.feed.spec (normalised form -> spec name).
 ALIASES = {"locatecode": "stock_locate"}
 KIND_OF_TEXT = {"integer": ("int", "ts6"), "alpha": ("alpha",), "price4": ("price4",),
                 "price8": ("price8",)}  # fmt: skip

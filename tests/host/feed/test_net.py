@@ -1,4 +1,4 @@
-"""host.net: Ethernet II / IPv4 / UDP frames, classic pcap, ITCH out of a pcap."""
+"""host.feed.net: Ethernet II / IPv4 / UDP frames, classic pcap, ITCH out of a pcap."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host import bulk, files, moldudp, net
-from host.net import FrameError, PcapError
-from host.spec import MESSAGES
+from host.feed import bulk, files, moldudp, net
+from host.feed.net import FrameError, PcapError
+from host.feed.spec import MESSAGES
 
 
 def ones_sum(data: bytes) -> int:

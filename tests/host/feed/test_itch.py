@@ -1,5 +1,5 @@
-"""host.itch: round trips for all 23 types, known answers from the spec layout, bad input, and a
-cross-check against the independent PyPI decoder ``itchfeed``."""
+"""host.feed.itch: round trips for all 23 types, known answers from the spec layout, bad input,
+and a cross-check against the independent PyPI decoder ``itchfeed``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host import itch
-from host.spec import MESSAGES
+from host.feed import itch
+from host.feed.spec import MESSAGES
 
 ALPHA_CHARS = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
 

@@ -17,7 +17,7 @@ What is counted (``stats`` dict passed in by the caller)
     partial tail is not yielded.
 ``zero_length``
     1 when a zero length prefix was met: reading stops there, the rest of the file is ignored
-    (as in :func:`host.itch.iter_messages`).
+    (as in :func:`host.feed.itch.iter_messages`).
 ``gzip``
     True when the file was gzip compressed.
 """
@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from host.bulk import STAT_KEYS, frame_end, parse_records
+from host.feed.bulk import STAT_KEYS, frame_end, parse_records
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -157,11 +157,12 @@ def iter_file_chunks(
 def read_records(
     path: str | os.PathLike, chunk_bytes: int = DEFAULT_CHUNK_BYTES, stats: dict | None = None
 ) -> Iterator[np.ndarray]:
-    """Yield :data:`host.bulk.RECORD_DTYPE` arrays for a NASDAQ binary file, chunk by chunk.
+    """Yield :data:`host.feed.bulk.RECORD_DTYPE` arrays for a NASDAQ binary file, chunk by chunk.
 
     ``msg_index`` runs across chunks (index among all length-prefixed messages of the file).
     ``stats`` receives the :func:`iter_file_chunks` counters plus the summed
-    :func:`host.bulk.parse_records` counters (``messages``, ``unknown_type``, ``bad_length``...).
+    :func:`host.feed.bulk.parse_records` counters (``messages``, ``unknown_type``,
+    ``bad_length``...).
     """
     if stats is None:
         stats = {}

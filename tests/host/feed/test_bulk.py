@@ -1,4 +1,4 @@
-"""host.bulk: numba bulk parse checked against the per-message codec and hw.record_map."""
+"""host.feed.bulk: numba bulk parse checked against the per-message codec and hw.record_map."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host import bulk, itch
-from host.spec import MESSAGES
+from host.feed import bulk, itch
+from host.feed.spec import MESSAGES
 from hw.record_map import RECORD_WIDTHS, expected_record
 
 TYPES = "".join(MESSAGES)
@@ -78,7 +78,7 @@ def test_dtype_matches_itch_record():
 
 
 def test_no_amaranth_import():
-    code = "import sys, host.bulk; assert 'amaranth' not in sys.modules"
+    code = "import sys, host.feed.bulk; assert 'amaranth' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

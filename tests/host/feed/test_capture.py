@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.generator import generate, write_pcap_from_itch
-from host.moldudp import decode_packet
-from host.net import itch_from_pcap, parse_frame
-from host.replay import feed_from_pcap, load_feed, packetize_itch, symbol_directory
+from host.feed.capture import feed_from_pcap, load_feed, packetize_itch, symbol_directory
+from host.feed.generator import generate, write_pcap_from_itch
+from host.feed.moldudp import decode_packet
+from host.feed.net import itch_from_pcap, parse_frame
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ day in miniature:
 Guarantees (checked by ``tests/host/test_generator.py``): every ``E``/``C``/``X``/``D``/``U``
 refers to a live order and never takes more shares than it has; order references are unique
 over the day and spread over 64 bits (a bijective 64-bit mix of a counter, never 0);
-timestamps strictly increase; prices are at most :data:`host.spec.PRICE4_MAX` and one symbol
+timestamps strictly increase; prices are at most :data:`host.feed.spec.PRICE4_MAX` and one symbol
 quotes up to exactly that price; locates are unique, spread over 1..65535 and include 65535;
 share counts include odd lots and values close to 2**32 (level totals pass 32 bits); the book
 of every symbol is never crossed or locked (a bid is always below the best ask and vice versa,
@@ -29,7 +29,7 @@ deletes and every execution take the order at the best level, so best levels emp
 level comes up.
 
 The state machine runs in numba (one pass, O(1) per message); the bytes are written with numpy
-structured dtypes derived from :mod:`host.spec`.
+structured dtypes derived from :mod:`host.feed.spec`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from host.spec import MESSAGES, PRICE4_MAX
+from host.feed.spec import MESSAGES, PRICE4_MAX
 
 __all__ = ["generate", "generate_columns", "encode_columns", "write_pcap_from_itch", "MIX"]
 
@@ -721,9 +721,9 @@ def split_messages(buf) -> list[bytes]:
 def write_pcap_from_itch(buf, path, seed: int = 0, *, session: str | None = None) -> dict:
     """Write a stream as a pcap of MoldUDP64 packets in UDP/IPv4/Ethernet frames.
 
-    Messages are packed with ``host.moldudp.packetize`` (random packing from ``seed``), framed
-    with ``host.net.udp_frame`` using ``host.net.DEFAULTS`` and written with
-    ``host.net.write_pcap`` (frame timestamps follow the ITCH timestamps of the first message
+    Messages are packed with ``host.feed.moldudp.packetize`` (random packing from ``seed``), framed
+    with ``host.feed.net.udp_frame`` using ``host.feed.net.DEFAULTS`` and written with
+    ``host.feed.net.write_pcap`` (frame timestamps follow the ITCH timestamps of the first message
     of each packet).
 
     Returns
@@ -731,7 +731,7 @@ def write_pcap_from_itch(buf, path, seed: int = 0, *, session: str | None = None
     dict
         ``{"packets": n, "messages": m}``.
     """
-    from host import moldudp, net
+    from host.feed import moldudp, net
 
     if session is None:
         session = net.DEFAULTS["session"]

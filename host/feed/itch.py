@@ -1,8 +1,8 @@
-"""Per-message ITCH 5.0 codec, derived entirely from :mod:`host.spec`.
+"""Per-message ITCH 5.0 codec, derived entirely from :mod:`host.feed.spec`.
 
 This is the simple, readable API for tests and scripts: one message at a time as a
 ``NamedTuple`` per type (``Message`` classes in :data:`CLASSES`). The bulk numpy path lives in
-:mod:`host.bulk`.
+:mod:`host.feed.bulk`.
 
 Alpha fields decode to ``str`` with the right padding removed; integer, price and timestamp
 fields decode to ``int`` (prices in integer Price(4)/Price(8) units, timestamps in ns).
@@ -15,7 +15,7 @@ from collections import namedtuple
 from collections.abc import Iterator
 from typing import Any
 
-from host.spec import MESSAGES, MessageSpec
+from host.feed.spec import MESSAGES, MessageSpec
 
 __all__ = [
     "CLASSES",

@@ -1,4 +1,4 @@
-"""host.files: chunked reading of plain and gzip NASDAQ binary files."""
+"""host.feed.files: chunked reading of plain and gzip NASDAQ binary files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host import bulk, files
-from host.spec import MESSAGES
+from host.feed import bulk, files
+from host.feed.spec import MESSAGES
 
 TYPES = "".join(MESSAGES)
 

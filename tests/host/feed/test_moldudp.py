@@ -1,4 +1,4 @@
-"""host.moldudp: packet codec, packetizer and sequencing receiver."""
+"""host.feed.moldudp: packet codec, packetizer and sequencing receiver."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host import moldudp as mold
-from host.moldudp import MoldError, MoldReceiver
+from host.feed import moldudp as mold
+from host.feed.moldudp import MoldError, MoldReceiver
 
 sessions = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=10)
 seqs = st.integers(0, (1 << 64) - 1)

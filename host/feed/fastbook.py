@@ -1,6 +1,6 @@
-"""Fast numba L3 book over ``host.bulk`` record arrays; same output as :mod:`host.book`.
+"""Fast numba L3 book over ``host.feed.bulk`` record arrays; same output as :mod:`host.feed.book`.
 
-The book semantics, anomaly rules and BBO-trace definition are those of :mod:`host.book`
+The book semantics, anomaly rules and BBO-trace definition are those of :mod:`host.feed.book`
 (one row each time a message changes the BBO of the order's locate). This module only changes
 the data structures:
 
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 import numpy as np
 from numba import njit
 
-from host.book import ANOMALY_KINDS, BBO_COLUMNS, BBO_DTYPE, Bbo
+from host.feed.book import ANOMALY_KINDS, BBO_COLUMNS, BBO_DTYPE, Bbo
 
 __all__ = ["FastBook", "bbo_csv_bytes", "bbo_trace_records", "RECORD_FIELDS"]
 
@@ -45,7 +45,7 @@ RECORD_FIELDS = (
     "price",
     "msg_index",
 )
-"""Record fields the book reads (a ``host.bulk.RECORD_DTYPE`` array has them all)."""
+"""Record fields the book reads (a ``host.feed.bulk.RECORD_DTYPE`` array has them all)."""
 
 N_LOCATES = 1 << 16
 N_BOOKS = 2 * N_LOCATES
@@ -53,7 +53,7 @@ INIT_LEVELS = 8
 ASK_FLIP = 0xFFFFFFFF
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
-# anomaly indices, in host.book.ANOMALY_KINDS order
+# anomaly indices, in host.feed.book.ANOMALY_KINDS order
 _UNKNOWN_REF, _DUP_ADD, _OVER_EXEC, _OVER_CANCEL = 0, 1, 2, 3
 _REPL_UNKNOWN, _REPL_DUP, _LOC_MISMATCH, _BAD_SIDE = 4, 5, 6, 7
 assert ANOMALY_KINDS[_BAD_SIDE] == "bad_side" and ANOMALY_KINDS[_REPL_DUP] == "replace_duplicate"
@@ -410,7 +410,7 @@ class FastBook:
         self.state[1] = used
 
     def feed(self, records: np.ndarray, *, copy: bool = True) -> np.ndarray:
-        """Apply a record array (``host.bulk.RECORD_DTYPE`` fields); return its BBO rows.
+        """Apply a record array (``host.feed.bulk.RECORD_DTYPE`` fields); return its BBO rows.
 
         Parameters
         ----------
@@ -454,7 +454,7 @@ class FastBook:
 
     @property
     def anomalies(self) -> dict[str, int]:
-        """Anomaly counters (same keys and rules as :attr:`host.book.L3Book.anomalies`)."""
+        """Anomaly counters (same keys and rules as :attr:`host.feed.book.L3Book.anomalies`)."""
         return {k: int(v) for k, v in zip(ANOMALY_KINDS, self.anom, strict=True)}
 
     @property
@@ -504,21 +504,21 @@ class FastBook:
 def bbo_trace_records(
     records: np.ndarray, locates: Iterable[int] | None = None
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """BBO trace and anomaly counts of one record array (see :mod:`host.book` for semantics).
+    """BBO trace and anomaly counts of one record array (see :mod:`host.feed.book` for semantics).
 
     Parameters
     ----------
     records : numpy.ndarray
-        ``host.bulk.RECORD_DTYPE`` records (at least the fields of :data:`RECORD_FIELDS`).
+        ``host.feed.bulk.RECORD_DTYPE`` records (at least the fields of :data:`RECORD_FIELDS`).
     locates : iterable of int, optional
         Only emit rows for these locates.
 
     Returns
     -------
     trace : numpy.ndarray
-        :data:`host.book.BBO_DTYPE` rows.
+        :data:`host.feed.book.BBO_DTYPE` rows.
     anomalies : dict
-        Counter per :data:`host.book.ANOMALY_KINDS`.
+        Counter per :data:`host.feed.book.ANOMALY_KINDS`.
     """
     fb = FastBook(locates)
     trace = fb.feed(records)
@@ -550,7 +550,7 @@ def _csv(cols, out):
 
 
 def bbo_csv_bytes(trace: np.ndarray, header: bool = False) -> bytes:
-    """BBO rows as CSV text bytes (same text as :func:`host.book.write_bbo_csv`, ~50x faster)."""
+    """BBO rows as CSV bytes (the text of :func:`host.feed.book.write_bbo_csv`, ~50x faster)."""
     head = (",".join(BBO_COLUMNS) + "\n").encode() if header else b""
     if len(trace) == 0:
         return head

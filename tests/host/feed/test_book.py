@@ -1,4 +1,4 @@
-"""host.book: the readable L3 reference book (semantics, anomaly rules, BBO trace)."""
+"""host.feed.book: the readable L3 reference book (semantics, anomaly rules, BBO trace)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host.book import ANOMALY_KINDS, BBO_COLUMNS, L3Book, bbo_trace, iter_indexed, write_bbo_csv
-from host.itch import encode_message, make
+from host.feed.book import (
+    ANOMALY_KINDS,
+    BBO_COLUMNS,
+    L3Book,
+    bbo_trace,
+    iter_indexed,
+    write_bbo_csv,
+)
+from host.feed.itch import encode_message, make
 
 
 def add(ref, side="B", px=100_0000, sh=100, loc=1, t="A", ts=0):

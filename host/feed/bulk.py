@@ -12,17 +12,17 @@ big-endian length):
     message order.
 
 Nothing here is written by hand: the numba kernels are driven by byte-permutation tables built
-at import from :mod:`host.spec` (and :mod:`hw.record_map` for the record). For every message
+at import from :mod:`host.feed.spec` (and :mod:`hw.record_map` for the record). For every message
 type the table lists, for each destination byte of the output row, which byte of the message it
 comes from; big-endian integers are reversed into little-endian numpy fields and multi-byte
 alpha fields of the record (``stock``) are copied as-is so that the first character lands in the
 least significant byte, as :func:`hw.record_map.pack_alpha` specifies.
 
-Framing walk and what is counted (identical to :func:`host.itch.iter_messages`)
+Framing walk and what is counted (identical to :func:`host.feed.itch.iter_messages`)
 ------------------------------------------------------------------------------
 ``framed``
     Length-prefixed messages walked; each one takes one ``msg_index`` (unknown types and bad
-    lengths included, like :func:`host.book.iter_indexed`).
+    lengths included, like :func:`host.feed.book.iter_indexed`).
 ``messages``
     Messages decoded (returned).
 ``unknown_type``
@@ -46,7 +46,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from host.spec import MESSAGES
+from host.feed.spec import MESSAGES
 from hw.record_map import RECORD_MAP, RECORD_WIDTHS
 
 __all__ = [
