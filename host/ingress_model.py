@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 
 from host.feed import itch
 from host.feed.net import DEFAULTS, checksum16, parse_frame
+from host.feed.record_map import expected_record
 from host.feed.spec import (
     MESSAGES,
     MOLD_BLOCK_LENGTH_WIDTH,
@@ -60,7 +61,6 @@ from host.feed.spec import (
     MOLD_HEADER_LENGTH,
     MOLD_SESSION_WIDTH,
 )
-from hw.record_map import expected_record
 
 __all__ = [
     "COUNTER_NAMES",

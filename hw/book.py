@@ -28,10 +28,10 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from host.feed.record_map import META_FIELDS, RECORD_WIDTHS
 from hw.book_layouts import bbo_layout
 from hw.layouts import ItchRecord
 from hw.order_table import LevelOpKind, OrderTable, OtOp, or_all, sub_info_layout
-from hw.record_map import META_FIELDS, RECORD_WIDTHS
 from hw.regs import BOOK_COUNTERS
 
 __all__ = ["Book", "BOOK_STATS", "COUNTER_WIDTH"]

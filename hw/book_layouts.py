@@ -1,7 +1,7 @@
 """Output layouts of the book (:mod:`hw.book`): the BBO update record and its depth levels.
 
 Widths of the fields that come from ITCH (locate, timestamp, price) are derived from
-:mod:`hw.record_map`; the sequence number from :data:`hw.record_map.META_FIELDS`. Sizes and
+:mod:`host.feed.record_map`; the sequence number from its ``META_FIELDS``. Sizes and
 order counts use the widths of the reference book's trace (:data:`host.feed.book.BBO_DTYPE`: 64-bit
 sizes, 32-bit counts); the gateware stores narrower values internally and zero-extends them.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from hw.record_map import META_FIELDS, RECORD_WIDTHS
+from host.feed.record_map import META_FIELDS, RECORD_WIDTHS
 
 __all__ = [
     "PX_WIDTH",

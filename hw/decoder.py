@@ -1,6 +1,6 @@
 """ITCH 5.0 decoder: one framed message in, one fixed-layout record out.
 
-The field muxes are generated from :data:`hw.record_map.RECORD_MAP` and the offsets of
+The field muxes are generated from :data:`host.feed.record_map.RECORD_MAP` and the offsets of
 :mod:`host.feed.spec`; nothing here names an offset.
 """
 
@@ -10,9 +10,9 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from host.feed.record_map import RECORD_MAP
 from host.feed.spec import MAX_MESSAGE_LENGTH, MESSAGES
 from hw.layouts import ItchRecord
-from hw.record_map import RECORD_MAP
 
 __all__ = ["message_layout", "Decoder", "DECODER_COUNTERS", "type_counter"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from hw.record_map import META_FIELDS, RECORD_WIDTHS
+from host.feed.record_map import META_FIELDS, RECORD_WIDTHS
 
 __all__ = ["mac_beat_layout", "ItchRecord", "record_layout_fields", "unpack", "pack"]
 
@@ -41,7 +41,7 @@ def record_layout_fields() -> dict[str, int]:
 
 
 ItchRecord = data.StructLayout({k: unsigned(w) for k, w in record_layout_fields().items()})
-"""One decoded ITCH 5.0 message; see :mod:`hw.record_map` for what fills each field."""
+"""One decoded ITCH 5.0 message; see :mod:`host.feed.record_map` for what fills each field."""
 
 
 def unpack(layout: data.Layout, value: int) -> dict[str, int]:

@@ -30,7 +30,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.record_map import RECORD_WIDTHS
+from host.feed.record_map import RECORD_WIDTHS
 
 __all__ = [
     "OtOp",

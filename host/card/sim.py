@@ -339,7 +339,8 @@ def source_key(params: dict | None = None) -> str:
     """Cache key of the simulated card built from the ``hw`` sources, without elaborating.
 
     Converting the U250 top to Verilog takes about 30 s and over 1 GB, so a built model is
-    also indexed by what the Verilog is made from: every ``hw/**/*.py`` file, the parameters,
+    also indexed by what the Verilog is made from: every ``hw/**/*.py`` file and the modules of
+    the feed floor they import (``host/feed/spec.py``, ``record_map.py``, ...), the parameters,
     the Amaranth and Verilator versions, the shim source and the build flags. Any change to
     one of them misses the index and goes through :func:`top_verilog` + :func:`build_library`.
     """
@@ -347,8 +348,15 @@ def source_key(params: dict | None = None) -> str:
 
     h = hashlib.sha256()
     hw = REPO / "hw"
+    feed = set()
     for f in sorted(hw.rglob("*.py")):
-        h.update(str(f.relative_to(hw)).encode() + b"\0" + f.read_bytes() + b"\0")
+        text = f.read_bytes()
+        feed.update(re.findall(rb"\bhost\.feed\.(\w+)", text))
+        h.update(str(f.relative_to(hw)).encode() + b"\0" + text + b"\0")
+    for name in sorted(feed):
+        f = REPO / "host" / "feed" / f"{name.decode()}.py"
+        if f.exists():
+            h.update(b"host/feed/" + name + b".py\0" + f.read_bytes() + b"\0")
     full = {**card_params(), **(params or {})}
     extra = [
         repr(sorted(full.items())),

@@ -5,18 +5,18 @@ big-endian length):
 
 :func:`parse_records`
     One flat array of decoded records (:data:`RECORD_DTYPE`): the same record the gateware
-    decoder emits (:mod:`hw.record_map`), minus the MoldUDP64 ``seq``/``gap`` meta fields, plus
-    ``msg_index``.
+    decoder emits (:mod:`host.feed.record_map`), minus the MoldUDP64 ``seq``/``gap`` meta fields,
+    plus ``msg_index``.
 :func:`parse_tables`
     One structured array per message type with every spec field (:data:`TABLE_DTYPES`), plus the
     message order.
 
 Nothing here is written by hand: the numba kernels are driven by byte-permutation tables built
-at import from :mod:`host.feed.spec` (and :mod:`hw.record_map` for the record). For every message
-type the table lists, for each destination byte of the output row, which byte of the message it
-comes from; big-endian integers are reversed into little-endian numpy fields and multi-byte
-alpha fields of the record (``stock``) are copied as-is so that the first character lands in the
-least significant byte, as :func:`hw.record_map.pack_alpha` specifies.
+at import from :mod:`host.feed.spec` (and :mod:`host.feed.record_map` for the record). For every
+message type the table lists, for each destination byte of the output row, which byte of the
+message it comes from; big-endian integers are reversed into little-endian numpy fields and
+multi-byte alpha fields of the record (``stock``) are copied as-is so that the first character
+lands in the least significant byte, as :func:`host.feed.record_map.pack_alpha` specifies.
 
 Framing walk and what is counted (identical to :func:`host.feed.itch.iter_messages`)
 ------------------------------------------------------------------------------
@@ -46,8 +46,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from host.feed.record_map import RECORD_MAP, RECORD_WIDTHS
 from host.feed.spec import MESSAGES
-from hw.record_map import RECORD_MAP, RECORD_WIDTHS
 
 __all__ = [
     "RECORD_DTYPE",
@@ -84,7 +84,7 @@ RECORD_DTYPE: np.dtype = _record_dtype()
 """Decoded record: ``msg_index`` then the fields of ``hw.layouts.ItchRecord`` except seq/gap.
 
 Numeric fields hold the big-endian wire value; ``stock`` holds the 8 ASCII bytes with the first
-character in the least significant byte (``hw.record_map.pack_alpha``); one-byte alpha fields
+character in the least significant byte (``host.feed.record_map.pack_alpha``); one-byte alpha fields
 (``msg_type``, ``side``, ``code``) hold the ASCII code. Fields the type does not map are 0.
 """
 

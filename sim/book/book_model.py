@@ -8,8 +8,8 @@ turns every ``apply() -> True`` into the BBO record the gateware must emit.
 from __future__ import annotations
 
 from host.feed.book import L3Book
+from host.feed.record_map import expected_record
 from hw.layouts import ItchRecord, pack
-from hw.record_map import expected_record
 
 
 def records(msgs, *, first_seq: int = 1, gaps=()) -> list[int]:

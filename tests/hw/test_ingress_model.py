@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.feed import generator, itch, moldudp, net
+from host.feed.record_map import expected_record
 from host.feed.spec import MESSAGES
 from host.ingress_model import COUNTER_NAMES, IngressModel, type_counter, walk_blocks
-from hw.record_map import expected_record
 
 SESSION = "ITCHFPGA01"
 

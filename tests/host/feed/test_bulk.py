@@ -1,4 +1,4 @@
-"""host.feed.bulk: numba bulk parse checked against the per-message codec and hw.record_map."""
+"""host.feed.bulk: numba bulk parse checked against the per-message codec and the record map."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host.feed import bulk, itch
+from host.feed.record_map import RECORD_WIDTHS, expected_record
 from host.feed.spec import MESSAGES
-from hw.record_map import RECORD_WIDTHS, expected_record
 
 TYPES = "".join(MESSAGES)
 

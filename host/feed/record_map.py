@@ -4,7 +4,9 @@ The ITCH decoder emits one fixed-layout record per message (:data:`hw.layouts.It
 This table says, for every record field, which spec field of which message type fills it;
 widths are derived from :mod:`host.feed.spec`, never written here. It has no Amaranth import, so
 the host reference model and the cocotb benches compute the expected record from the very same
-table the gateware is generated from (:func:`expected_record`).
+table the gateware is generated from (:func:`expected_record`). It sits on the feed floor with
+the protocol table because the bulk parser (:mod:`host.feed.bulk`) emits this very record; the
+gateware (``hw/``) imports it from here.
 
 Multi-byte alpha fields (``stock``) are packed with their first character in bits 7:0, the same
 byte order as the 64-bit MAC data bus. Numeric fields are the big-endian wire value.
