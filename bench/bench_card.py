@@ -1,7 +1,7 @@
 """Sustained messages per second of the simulated card (the Verilated hw/top.py, U250 build).
 
 Generates a stream with the project generator, packetizes it into MoldUDP64/UDP frames and
-replays it through ``host.card.sim`` with the full driver (``host.replay.replay_through_card``:
+replays it through ``host.card.sim`` with the full driver (``host.card.replay.replay_through_card``:
 batches of frames in, records out), after one warm-up run. Prints the machine, the sizes and:
 
 * sustained msgs/s and simulated cycles/s, without and with latency bookkeeping;
@@ -9,7 +9,7 @@ batches of frames in, records out), after one warm-up run. Prints the machine, t
   alone, the ceiling of this approach) and the share of the wall time spent inside the C++
   clock loop;
 * a sweep of the batch size (frames per ``send`` + ``run``), to show the per-call overhead;
-* the per-message latency table (``host.replay.latency_by_type``).
+* the per-message latency table (``host.card.report.latency_by_type``).
 
 ``--verify`` also checks the trace against the reference model.
 
@@ -44,7 +44,7 @@ def machine() -> str:
 
 
 def _replay(card, feed, locs, **kw):
-    from host.replay import replay_through_card
+    from host.card.replay import replay_through_card
 
     card.reset(hard=True)
     return replay_through_card(card, feed, locs, **kw)
@@ -60,9 +60,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     a = ap.parse_args(argv)
 
+    from host.card.replay import open_sim_card, resolve_locates
+    from host.card.report import latency_by_type
     from host.feed.capture import packetize_itch
     from host.feed.generator import generate
-    from host.replay import latency_by_type, open_sim_card, resolve_locates
 
     print(f"machine: {machine()}")
     t0 = time.perf_counter()
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
     print(f"a 270M-message NASDAQ day at this rate: {day / (n / run.wall_s) / 60:.1f} min")
     status = 0
     if a.verify:
-        from host.replay import verify
+        from host.card.report import verify
 
         status = verify(rp)
     card.close()

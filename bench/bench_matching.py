@@ -33,21 +33,21 @@ from numba.extending import intrinsic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from host.journal import (  # noqa: E402
+from host.trading.journal import (  # noqa: E402
     DurabilityPolicy,
     JournalConfig,
     JournaledEngine,
     JournalWriter,
     recover,
 )
-from host.matching import (  # noqa: E402
+from host.trading.matching import (  # noqa: E402
     CancelOrder,
     MatchingEngine,
     ReplaceOrder,
     SubmitOrder,
     core,
 )
-from host.matching.workload import WorkloadSpec, mixed_workload, workload_config  # noqa: E402
+from host.trading.matching.workload import WorkloadSpec, mixed_workload, workload_config  # noqa: E402
 
 CHUNK = 1 << 14
 

@@ -2,20 +2,21 @@
 
 ``python bench/bench_risk.py [--quick]``
 
-Workload: :func:`host.matching.workload.mixed_workload` (64 accounts, 8 instruments, $100 mid;
-40 % adds, 35 % cancels, 15 % replaces, 7 % IOC, 3 % market), with every check on (collar
+Workload: :func:`host.trading.matching.workload.mixed_workload` (64 accounts, 8 instruments, $100
+mid; 40 % adds, 35 % cancels, 15 % replaces, 7 % IOC, 3 % market), with every check on (collar
 5 %, position limits, loss limits, duplicate window 1 ms, rate throttle 1 000 000 per
 second) and the card BBO set for every instrument.
 
 Figures
 -------
-1. check cost, batch API: :func:`host.risk.checks.check_batch` alone (compiled, no Python per
-   order), ns per command;
-2. risk + matching, batch API: :meth:`host.risk.RiskEngine.process` in batches of 4 096
+1. check cost, batch API: :func:`host.trading.risk.checks.check_batch` alone (compiled, no Python
+   per order), ns per command;
+2. risk + matching, batch API: :meth:`host.trading.risk.RiskEngine.process` in batches of 4 096
    (checks, engine, post-trade kernel), commands per second; the matching engine alone on the
    same commands for comparison;
-3. per-command API: :meth:`host.risk.RiskEngine.submit` (encode, check, engine, decode events),
-   and one :func:`~host.risk.checks.check_command` call from Python, us per command.
+3. per-command API: :meth:`host.trading.risk.RiskEngine.submit` (encode, check, engine, decode
+   events), and one :func:`~host.trading.risk.checks.check_command` call from Python, us per
+   command.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from host.matching import MatchingEngine  # noqa: E402
-from host.matching.workload import WorkloadSpec, mixed_workload, workload_config  # noqa: E402
-from host.risk import AccountConfig, DenyReason, RiskConfig, RiskEngine  # noqa: E402
-from host.risk import checks as K  # noqa: E402
+from host.trading.matching import MatchingEngine  # noqa: E402
+from host.trading.matching.workload import (  # noqa: E402
+    WorkloadSpec,
+    mixed_workload,
+    workload_config,
+)
+from host.trading.risk import AccountConfig, DenyReason, RiskConfig, RiskEngine  # noqa: E402
+from host.trading.risk import checks as K  # noqa: E402
 from hw import bbo_record  # noqa: E402
 
 
@@ -138,7 +143,7 @@ def main(argv=None) -> int:
 
 
 def _to_obj(c):
-    from host.matching import CancelOrder, ReplaceOrder, Side, SubmitOrder
+    from host.trading.matching import CancelOrder, ReplaceOrder, Side, SubmitOrder
 
     k = int(c["kind"])
     if k == 1:

@@ -101,7 +101,7 @@ class FrameParser(wiring.Component):
     ev_drop : Out(1)
         One-cycle pulse (registered) when a frame is counted in a drop counter.
     counters : Out(...)
-        ``frames`` and one drop counter per frame at most (see ``host.ingress_model``).
+        ``frames`` and one drop counter per frame at most (see ``host.card.ingress_model``).
 
     Notes
     -----

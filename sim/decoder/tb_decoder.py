@@ -7,7 +7,7 @@ import os
 import cocotb
 import numpy as np
 
-from host.ingress_model import IngressModel
+from host.card.ingress_model import IngressModel
 from hw.decoder import DECODER_COUNTERS, message_layout
 from hw.layouts import ItchRecord
 from sim.ingress.stimulus import message_payload, odd_messages, realistic_messages

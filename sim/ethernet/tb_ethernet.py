@@ -1,5 +1,5 @@
 """cocotb bench of hw.ethernet.FrameParser: forwarded payload bytes, flags and counters vs the
-host model (host.ingress_model.IngressModel.frame_payload / feed)."""
+host model (host.card.ingress_model.IngressModel.frame_payload / feed)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from host.card.ingress_model import IngressModel, ip_to_int
 from host.feed import net
-from host.ingress_model import IngressModel, ip_to_int
 from hw.ethernet import ETHERNET_COUNTERS, payload_beat_layout
 from hw.layouts import mac_beat_layout
 from sim.ingress.stimulus import packets, realistic_messages

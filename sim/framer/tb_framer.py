@@ -1,5 +1,5 @@
 """cocotb bench of hw.framer.Framer alone: every message handed on (bytes, length, seq, gap),
-the commit port and the truncated counter vs host.ingress_model.IngressModel.
+the commit port and the truncated counter vs host.card.ingress_model.IngressModel.
 
 The per-packet MoldUDP64 decisions on the input beats come from the model's packet log, so the
 framer sees exactly what the real tracker would give it.
@@ -13,9 +13,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from host.card.ingress_model import IngressModel
 from host.feed import moldudp, net
 from host.feed.spec import MAX_MESSAGE_LENGTH
-from host.ingress_model import IngressModel
 from hw.decoder import message_layout
 from hw.moldudp import block_beat_layout
 from sim.ingress.stimulus import SESSION, packets, payload_beats, realistic_messages

@@ -1,6 +1,6 @@
 """cocotb bench of hw.ingress.Ingress: frames in, every record and counter vs host model.
 
-Expected records and counters come from :class:`host.ingress_model.IngressModel` fed the very
+Expected records and counters come from :class:`host.card.ingress_model.IngressModel` fed the very
 same frames; the bench only compares. Environment: ``N_MESSAGES`` (realistic stream size),
 ``LATENCY_JSON`` (write the per-type latency table there), ``PARAM_DATA_WIDTH``.
 """
@@ -16,8 +16,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from host.card.ingress_model import IngressModel, ip_to_int, session_to_int
 from host.feed import itch, moldudp, net
-from host.ingress_model import IngressModel, ip_to_int, session_to_int
 from hw.ingress import INGRESS_COUNTER_NAMES
 from hw.layouts import ItchRecord, mac_beat_layout
 from sim.ingress.stimulus import SESSION, packets, realistic_messages

@@ -1,5 +1,5 @@
 """cocotb bench of hw.moldudp.MoldUDP64 alone (no framer feedback): header decisions, block
-area lanes, counters and status vs host.ingress_model.IngressModel(mold_only=True)."""
+area lanes, counters and status vs host.card.ingress_model.IngressModel(mold_only=True)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from host.card.ingress_model import IngressModel
 from host.feed import moldudp, net
-from host.ingress_model import IngressModel
 from hw.ethernet import payload_beat_layout
 from hw.moldudp import MOLD_COUNTERS, block_beat_layout
 from sim.ingress.stimulus import SESSION, packets, payload_beats, realistic_messages

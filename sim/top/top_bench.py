@@ -1,6 +1,6 @@
 """cocotb bench for hw.top.Top: AXI-Lite configuration, frames in, 64-byte BBO records out.
 
-Reference: ``host.ingress_model.IngressModel`` gives what the ingress delivers (records, with
+Reference: ``host.card.ingress_model.IngressModel`` gives what the ingress delivers (records, with
 their frame/beat of the last byte, counters, status); ``host.feed.book.L3Book`` restricted to the
 subscribed locates, applied to those messages, gives every BBO record (one per ``apply`` that
 returns True); the stale flag is set from the first record delivered with the gap flag on.
@@ -23,12 +23,12 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
+from host.card.ingress_model import IngressModel
 from host.feed import itch
 from host.feed.book import L3Book
 from host.feed.generator import generate
 from host.feed.moldudp import packetize
 from host.feed.net import DEFAULTS, udp_frame
-from host.ingress_model import IngressModel
 from hw import bbo_record as BR
 from hw.layouts import mac_beat_layout
 from hw.regs import (

@@ -18,15 +18,11 @@ from host.card.model import (  # noqa: E402
     format_difference,
     reference_trace,
 )
+from host.card.replay import open_sim_card, replay_through_card, resolve_locates  # noqa: E402
+from host.card.report import latency_by_type  # noqa: E402
 from host.feed.book import BBO_DTYPE  # noqa: E402
 from host.feed.capture import load_feed, packetize_itch, symbol_directory  # noqa: E402
 from host.feed.generator import generate, write_pcap_from_itch  # noqa: E402
-from host.replay import (  # noqa: E402
-    latency_by_type,
-    open_sim_card,
-    replay_through_card,
-    resolve_locates,
-)
 from hw import bbo_record  # noqa: E402
 
 N_MSG = 12_000

@@ -1,0 +1,263 @@
+"""Replay market data through the card: set it up, drive it in batches, collect the records.
+
+A :class:`host.feed.capture.Feed` (a NASDAQ ITCH 5.0 file packetized into MoldUDP64 frames, or
+a pcap of such frames sent as they are) goes through a :class:`host.card.Card`:
+:func:`setup_card` writes the filters and subscriptions, :func:`drive` sends the frames in
+batches and drains the BBO records, :func:`replay_through_card` does both and clears the books
+after a sequence gap. What is measured is reported and verified by :mod:`host.card.report`;
+the ``python -m host replay`` command is :mod:`host.cli.card`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from host.feed.capture import Feed, symbol_directory
+
+U32_MAX = (1 << 32) - 1
+
+# ---------------------------------------------------------------------------------------------
+# Driving the card
+
+
+@dataclass
+class RunResult:
+    """What came out of one replay through a card.
+
+    Attributes
+    ----------
+    raw : numpy.ndarray
+        ``(n, 64)`` ``uint8`` BBO records in output order.
+    rec_cycles : numpy.ndarray or None
+        Card cycle at which each record was accepted (simulated card).
+    beat_cycles : numpy.ndarray or None
+        Card cycle at which each MAC beat was accepted, in send order (simulated card).
+    wall_s : float
+        Wall-clock seconds of the run (sending, simulating, receiving).
+    cycles : int or None
+        Card cycles the run took (simulated card).
+    epoch : int or None
+        Shim cycle at which the card's ``STATUS_CYCLES`` counter was 0 (simulated card): a
+        record's ``card_cycles`` stamp is shim cycle ``card_cycles + epoch``.
+    """
+
+    raw: np.ndarray
+    rec_cycles: np.ndarray | None
+    beat_cycles: np.ndarray | None
+    wall_s: float
+    cycles: int | None
+    epoch: int | None = None
+
+
+def drive(
+    card,
+    feed: Feed,
+    *,
+    batch_frames: int = 1024,
+    progress=None,
+    latency=True,
+    after_batch=None,
+):
+    """Send ``feed`` through ``card`` in batches of frames, collecting every record.
+
+    Parameters
+    ----------
+    card : host.card.Card
+    feed : Feed
+    batch_frames : int
+        Frames queued per batch (each batch is one ``send`` + one C++ ``run``).
+    progress : callable, optional
+        Called with the number of messages of each batch once it has been processed.
+    latency : bool
+        Record the accept cycle of every MAC beat (simulated card) for latency.
+    after_batch : callable, optional
+        Called with the end frame index after each batch has been processed (the card is
+        idle then: register accesses see the state after exactly those frames).
+    """
+    import time
+
+    t = card.t
+    sim = t.has_cycles
+    if sim and latency:
+        t.record_beat_cycles(True)
+    bb = getattr(t, "beat_bytes", 8)
+    raws, cycs, beats = [], [], []
+    c0 = t.cycle if sim else None
+    msg_per_frame = np.bincount(feed.frame, minlength=feed.n_frames) if progress else None
+    t0 = time.perf_counter()
+
+    def drain():
+        while True:
+            r, c = t.recv_records(1 << 16)
+            if len(r) == 0:
+                return
+            raws.append(r)
+            if c is not None:
+                cycs.append(c)
+
+    for lo in range(0, feed.n_frames, batch_frames):
+        hi = min(feed.n_frames, lo + batch_frames)
+        card.send(feed.slice_frames(lo, hi))
+        while card.run(max_records=1 << 20) == 1:
+            drain()
+        drain()
+        if sim and latency:
+            nb = np.maximum(1, (feed.lens[lo:hi].astype(np.int64) + bb - 1) // bb).sum()
+            beats.append(t.take_beat_cycles(int(nb) + 1))
+        if after_batch is not None:
+            after_batch(hi)
+            drain()
+        if progress is not None:
+            progress(int(msg_per_frame[lo:hi].sum()))
+    wall = time.perf_counter() - t0
+    empty = np.zeros((0, 64), np.uint8)
+    return RunResult(
+        raw=np.concatenate(raws) if raws else empty,
+        rec_cycles=np.concatenate(cycs) if cycs else (np.zeros(0, np.uint64) if sim else None),
+        beat_cycles=np.concatenate(beats) if beats else None,
+        wall_s=wall,
+        cycles=(t.cycle - c0) if sim else None,
+        epoch=getattr(t, "epoch", None) if sim else None,
+    )
+
+
+def message_in_cycles(feed: Feed, beat_cycles: np.ndarray, beat_bytes: int = 8) -> np.ndarray:
+    """Cycle at which the last byte of every message of ``feed`` entered the card.
+
+    ``beat_cycles`` holds the accept cycle of every MAC beat in send order (one beat per
+    ``beat_bytes`` of a frame, at least one per frame).
+    """
+    nb = np.maximum(1, (feed.lens.astype(np.int64) + beat_bytes - 1) // beat_bytes)
+    base = np.zeros(nb.size + 1, np.int64)
+    np.cumsum(nb, out=base[1:])
+    if beat_cycles.size != base[-1]:
+        raise ValueError(f"{beat_cycles.size} beat cycles for {base[-1]} beats")
+    return beat_cycles[base[feed.frame] + (feed.end - 1) // beat_bytes]
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay: card setup and the whole run
+
+
+def resolve_locates(feed: Feed, symbols=None, slots: int | None = None) -> list[int]:
+    """Locates to subscribe: ``symbols`` (names or locate numbers) or every symbol of the feed.
+
+    Raises ``ValueError`` for an unknown symbol, or when there are more than ``slots``.
+    """
+    directory = symbol_directory(feed.itch)
+    if symbols:
+        out = []
+        for s in symbols:
+            s = str(s).strip()
+            if s.isdigit():
+                out.append(int(s))
+            elif s.upper() in directory:
+                out.append(directory[s.upper()])
+            else:
+                raise ValueError(f"symbol {s!r} is not in the feed's stock directory")
+        locs = sorted(set(out))
+    elif directory:
+        locs = sorted(set(directory.values()))
+    else:
+        from host.feed.bulk import parse_records
+
+        recs, _ = parse_records(feed.itch)
+        locs = sorted(set(recs["stock_locate"][np.isin(recs["msg_type"], list(b"AF"))].tolist()))
+    if slots is not None and len(locs) > slots:
+        raise ValueError(
+            f"{len(locs)} symbols but the card has {slots} book slots: choose with --symbols"
+        )
+    return locs
+
+
+def open_sim_card(*, allow_build: bool = True, params: dict | None = None, **kw):
+    """A :class:`host.card.Card` on the simulated card (builds the model if needed)."""
+    from host.card import Card
+    from host.card.sim import SimTransport
+
+    return Card(SimTransport(params=params, allow_build=allow_build, **kw))
+
+
+def setup_card(card, feed: Feed, locates) -> None:
+    """Filters from the feed's destination and session, subscriptions, counters cleared."""
+    card.configure(udp_port=feed.dst_port, ip_dst=feed.dst_ip, session=feed.session)
+    card.subscribe(locates)
+    card.clear_counters()
+    card.clear_sticky()
+
+
+@dataclass
+class Replay:
+    """Everything :func:`replay_through_card` measured."""
+
+    feed: Feed
+    locates: list[int]
+    run: RunResult
+    recs: np.ndarray
+    trace: np.ndarray
+    counters: dict
+    status: dict
+    restarts: list[int]
+    clk_hz: int
+
+
+def replay_through_card(
+    card,
+    feed: Feed,
+    locates,
+    *,
+    batch_frames: int = 1024,
+    progress: bool = False,
+    clear_on_gap: bool = True,
+    latency: bool = True,
+) -> Replay:
+    """Configure ``card``, send ``feed`` through it, and collect records, counters and status.
+
+    With ``clear_on_gap``, after every batch the host reads ``STATUS_STICKY.seen_gap``; when set
+    it empties every book (``clear_stale``) and clears the sticky bit, and the message index is
+    kept in :attr:`Replay.restarts` (the reference restarts from empty books there).
+    """
+    from host.card.model import card_trace, decode
+
+    setup_card(card, feed, locates)
+    frame_msgs = np.bincount(feed.frame, minlength=feed.n_frames)
+    done = np.concatenate([[0], np.cumsum(frame_msgs)])
+    restarts: list[int] = []
+
+    def after(hi):
+        if clear_on_gap and card.field("STATUS_STICKY", "seen_gap"):
+            card.clear_stale()
+            card.clear_sticky("seen_gap")
+            restarts.append(int(done[hi]))
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=feed.n_messages, unit="msg", unit_scale=True, desc="replay")
+    try:
+        run = drive(
+            card,
+            feed,
+            batch_frames=batch_frames,
+            progress=bar.update if bar else None,
+            latency=latency,
+            after_batch=after,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    recs = decode(run.raw)
+    return Replay(
+        feed=feed,
+        locates=list(locates),
+        run=run,
+        recs=recs,
+        trace=card_trace(recs, feed.seq),
+        counters=card.counters(),
+        status=card.status(),
+        restarts=restarts,
+        clk_hz=card.info.params.clk_hz if card.info else 0,
+    )

@@ -1,0 +1,184 @@
+"""What a replay through the card measured: latency per message type, the text report, plots,
+and the comparison with the reference model.
+
+Everything here reads a :class:`host.card.replay.Replay`; nothing drives the card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from host.card.replay import Replay, message_in_cycles
+
+__all__ = ["latency_by_type", "report", "plot", "verify"]
+
+
+def latency_by_type(rp: Replay, *, out: bool = False) -> dict[str, np.ndarray]:
+    """Per-message latency in card clock cycles, by ITCH message type.
+
+    Measured, for every message that produced a BBO record, from the clock edge at which the
+    MAC beat holding the message's last byte is accepted (``mac.valid & mac.ready``) to the
+    clock edge at which the record is loaded into the top's ``bbo`` output register, whose
+    ``card_cycles`` stamp is ``STATUS_CYCLES`` just before that edge. The record is valid on
+    ``bbo`` from the next cycle on. Both ends are in the card's own clock: the beat's accept
+    cycle is counted by the shim, converted with :attr:`RunResult.epoch` (``STATUS_CYCLES`` is
+    0 in the first cycle after the hard reset). So this is the card's processing latency
+    (ingress + book + record packer); it does not include MAC/PHY, DMA or host time.
+
+    With ``out=True``: to the cycle the record is taken from ``bbo`` (``bbo.valid &
+    bbo.ready``), which adds the output register and any ``bbo.ready`` back-pressure.
+
+    Only messages that changed a BBO produce a record, so only their types appear.
+    """
+    from hw import bbo_record
+
+    run = rp.run
+    if run.beat_cycles is None or run.rec_cycles is None or run.epoch is None:
+        return {}
+    t_in = message_in_cycles(rp.feed, run.beat_cycles)
+    keep = (rp.recs["flags"] & bbo_record.FLAG_CLEARED) == 0
+    idx = rp.trace["msg_index"]
+    ok = idx >= 0
+    if out:
+        t_out = run.rec_cycles[keep][ok].astype(np.int64)
+    else:
+        t_out = rp.recs["card_cycles"][keep][ok].astype(np.int64) + run.epoch
+    lat = t_out - t_in[idx[ok]].astype(np.int64)
+    types = rp.feed.mtype[idx[ok]]
+    return {chr(t): lat[types == t] for t in sorted(set(types.tolist()))}
+
+
+def report(rp: Replay, *, label: str = "sim") -> str:
+    """Text report: run figures, counters, latency per message type."""
+    run = rp.run
+    n = rp.feed.n_messages
+    lines = [
+        f"card: {label}; {n:,} messages in {rp.feed.n_frames:,} frames; "
+        f"{len(rp.locates)} symbols subscribed",
+        f"run: {run.wall_s:.2f} s wall, {n / run.wall_s / 1e6:.3f} M msgs/s"
+        + (
+            f"; {run.cycles:,} card cycles = {run.cycles / run.wall_s / 1e6:.2f} M cycles/s "
+            f"simulated, {run.cycles / max(n, 1):.2f} cycles/msg"
+            if run.cycles
+            else ""
+        ),
+    ]
+    if run.cycles and rp.clk_hz:
+        lines.append(
+            f"at the card clock ({rp.clk_hz / 1e6:.2f} MHz) this feed takes "
+            f"{run.cycles / rp.clk_hz * 1e3:.3f} ms = {n / (run.cycles / rp.clk_hz) / 1e6:.1f} "
+            "M msgs/s (frames back to back)"
+        )
+    n_clear = int((rp.recs["flags"] & 8 != 0).sum()) if len(rp.recs) else 0
+    n_stale = int((rp.recs["flags"] & 1 != 0).sum()) if len(rp.recs) else 0
+    lines.append(
+        f"BBO updates: {len(rp.trace):,} (+{n_clear} from clears); "
+        f"flagged stale (after a gap, until cleared): {n_stale:,}; "
+        f"book clears after gaps: {len(rp.restarts)}"
+    )
+    n_bad = int((rp.recs["flags"] & 16 != 0).sum()) if len(rp.recs) else 0
+    if n_bad:
+        lines.append(
+            f"records flagged book_invalid (level overflow / table full / size overflow): "
+            f"{n_bad:,}: those BBOs are not exact"
+        )
+    c = rp.counters
+    nonzero = {k: v for k, v in c.items() if v}
+    lines.append("counters (non-zero):")
+    items = list(nonzero.items())
+    for i in range(0, len(items), 4):
+        lines.append("  " + "  ".join(f"{k}={v:,}" for k, v in items[i : i + 4]))
+    lat = latency_by_type(rp)
+    if lat:
+        lines.append(
+            "latency in card cycles, from the MAC beat with the message's last byte to its BBO "
+            "record in the output register (card_cycles stamp):"
+        )
+        ns = f"{'ns @clk':>8}" if rp.clk_hz else ""
+        lines.append(
+            f"  {'type':>4} {'count':>9} {'min':>6} {'median':>7} {'p99':>6} {'max':>6} {ns}"
+        )
+        for t, v in lat.items():
+            if v.size:
+                med = float(np.median(v))
+                ns = f"{med / rp.clk_hz * 1e9:>8.1f}" if rp.clk_hz else ""
+                lines.append(
+                    f"  {t!r:>4} {v.size:>9,} {v.min():>6} {int(med):>7} "
+                    f"{int(np.percentile(v, 99)):>6} {v.max():>6} {ns}"
+                )
+    return "\n".join(lines)
+
+
+def plot(trace: np.ndarray, lat: dict, out_dir: Path, *, locate: int | None = None, names=None):
+    """Write ``bbo_<symbol>.png`` (bid/ask over time) and ``latency.png``; return the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if len(trace):
+        if locate is None:
+            locs, counts = np.unique(trace["locate"], return_counts=True)
+            locate = int(locs[np.argmax(counts)])
+        t = trace[trace["locate"] == locate]
+        name = (names or {}).get(locate, str(locate))
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        secs = t["ts_event"] / 1e9
+        for side, color in (("bid", "tab:green"), ("ask", "tab:red")):
+            px = t[f"{side}_px"].astype(float) / 1e4
+            px[t[f"{side}_ct"] == 0] = np.nan
+            ax.step(secs, px, where="post", color=color, lw=0.8, label=side)
+        ax.set_xlabel("ITCH timestamp, seconds after midnight")
+        ax.set_ylabel("price")
+        ax.set_title(f"{name} (locate {locate}): best bid / ask from the card, {len(t):,} updates")
+        ax.legend()
+        fig.tight_layout()
+        p = out_dir / f"bbo_{name}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    if lat:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        items = [(t, v) for t, v in lat.items() if v.size]
+        allv = np.concatenate([v for _, v in items])
+        lo, hi = int(allv.min()), int(allv.max())
+        if hi - lo <= 40:  # few distinct values: one bar per type and latency
+            xs = np.arange(lo, hi + 1)
+            w = 0.8 / len(items)
+            for k, (t, v) in enumerate(items):
+                counts = np.bincount(v - lo, minlength=xs.size)
+                ax.bar(xs - 0.4 + (k + 0.5) * w, counts, width=w, label=f"'{t}' ({v.size:,})")
+            ax.set_xticks(xs)
+            ax.set_xlim(lo - 1, hi + 1)
+        else:
+            for t, v in items:
+                ax.hist(v, bins=100, histtype="step", label=f"'{t}' ({v.size:,})")
+        ax.set_xlabel("card cycles: beat with the message's last byte in -> record stamped")
+        ax.set_ylabel("messages")
+        ax.set_yscale("log")
+        ax.set_title("Simulated card latency per ITCH message type (BBO-changing messages)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        p = out_dir / "latency.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def verify(rp: Replay) -> int:
+    """Compare the card's trace with the reference; print the first difference. 0 if equal."""
+    from host.card.model import first_difference, format_difference, reference_trace
+
+    ref = reference_trace(rp.feed.itch, rp.locates, restarts=rp.restarts)
+    i = first_difference(rp.trace, ref)
+    if i is None:
+        print(f"verify: OK, {len(ref):,} BBO updates identical to the reference model")
+        return 0
+    print("verify: FAILED\n" + format_difference(rp.trace, ref, i))
+    return 1

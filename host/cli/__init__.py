@@ -1,0 +1,51 @@
+"""Command line: ``python -m host generate|bbo|stats|replay|session``.
+
+One module per floor, each adding its subcommands with ``register(subparsers)``:
+
+:mod:`host.cli.feed`
+    ``generate`` (seeded sample stream), ``bbo`` (BBO trace as CSV, reference book or
+    ``--card sim``), ``stats`` (message counts, framing counters, book anomalies).
+:mod:`host.cli.card`
+    ``replay``: replay a file through the card (counters, BBO updates, msgs/s, latency per
+    message type, plots; ``--verify`` against the reference model).
+:mod:`host.cli.trading`
+    ``session``: end-to-end session, card -> risk -> matching engine, with journal.
+
+Errors (missing file, unknown format, unknown card, bad arguments) print one line on stderr
+and exit with status 1 (2 for usage errors found by argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from host.errors import UserError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from host.cli import card, feed, trading
+
+    p = argparse.ArgumentParser(prog="python -m host", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    feed.register(sub)
+    card.register(sub)
+    trading.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m host`` and the ``itchfpga`` script; returns the exit status."""
+    a = _parser().parse_args(argv)
+    try:
+        return a.func(a)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,258 @@
+"""``python -m host replay`` and the card options of ``bbo``: the command line of the card floor.
+
+:func:`add_card_arguments` gives ``replay`` and ``bbo`` the same ``--card``/``--verify``/
+``--no-build`` options; :func:`run_replay` and :func:`run_bbo_card` load the input with one-line
+errors (:class:`host.errors.UserError`), drive the card through :mod:`host.card.replay` and
+print what :mod:`host.card.report` makes of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from host.card.replay import Replay, open_sim_card, replay_through_card, resolve_locates
+from host.card.report import latency_by_type, plot, report, verify
+from host.errors import UserError
+from host.feed.capture import Feed, load_feed, symbol_directory
+
+__all__ = ["add_card_arguments", "register", "run_replay", "run_bbo_card"]
+
+U32_MAX = (1 << 32) - 1
+
+
+def add_card_arguments(p, *, symbols: bool = True, choices=("model", "sim")) -> None:
+    """Add ``--card``, ``--verify``, ``--no-build`` (and ``--symbols``) to an argparse parser.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser (``replay``, ``bbo``).
+    symbols : bool
+        Also add ``--symbols SYM [SYM ...]`` (``bbo`` has its own comma-separated one).
+    choices : sequence of str or None
+        Allowed ``--card`` values; ``None`` leaves the check to the command (``bbo`` also
+        accepts cards registered with :func:`host.cli.feed.register_card`).
+    """
+    p.add_argument(
+        "--card",
+        choices=None if choices is None else list(choices),
+        default="model",
+        help="model: the reference book in Python; sim: the Verilated top level (default: model)",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare the card's BBO trace with the reference model; exit 1 at the first "
+        "difference and show it",
+    )
+    if symbols:
+        p.add_argument("--symbols", nargs="+", help="symbols (or locate numbers) to subscribe")
+    p.add_argument(
+        "--no-build", action="store_true", help="fail instead of building the simulated card"
+    )
+
+
+def register(subparsers) -> None:
+    """Add the ``replay`` subcommand to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "replay",
+        help="replay an ITCH file or a MoldUDP64 pcap through the card",
+        description="Packetize a NASDAQ ITCH 5.0 file (or read a MoldUDP64 pcap), run it "
+        "through the card, report counters, BBO updates, messages/s and latency per message "
+        "type, and write plots.",
+    )
+    p.add_argument("input", help="NASDAQ ITCH 5.0 file (.gz ok) or pcap")
+    add_card_arguments(p)
+    p.add_argument("--out", default="out/replay", help="output folder (plots, bbo.csv)")
+    p.add_argument("--plot-symbol", help="symbol for the bid/ask plot (default: most updates)")
+    p.add_argument("--batch-frames", type=int, default=1024, help="frames per batch")
+    p.add_argument(
+        "--drop-packets",
+        type=int,
+        nargs="*",
+        default=[],
+        help="packet indices to leave out (makes sequence gaps; ITCH input only)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_replay)
+
+
+def _run_model(feed: Feed, locates, out: Path, plot_name, names) -> int:
+    import time
+
+    from host.card.model import reference_trace
+
+    t0 = time.perf_counter()
+    trace = reference_trace(feed.itch, locates)
+    wall = time.perf_counter() - t0
+    n = feed.n_messages
+    print(f"card: model (reference book); {n:,} messages; {len(locates)} symbols")
+    print(f"run: {wall:.2f} s wall, {n / wall / 1e6:.3f} M msgs/s; BBO updates: {len(trace):,}")
+    _write_csv(trace, out / "bbo.csv")
+    for p in plot(trace, {}, out, locate=plot_name, names=names):
+        print(f"plot: {p}")
+    return 0
+
+
+def _write_csv(trace, path: Path) -> None:
+    from host.feed.book import write_bbo_csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        write_bbo_csv(fh, trace)
+    print(f"BBO trace: {path}")
+
+
+def _load_for_cli(path, **kw) -> Feed:
+    """:func:`load_feed` with the CLI's input checks (one-line errors)."""
+    from host.feed.capture import detect_format
+
+    fmt = detect_format(str(path))  # UserError for a missing / empty / foreign file
+    if fmt == "pcap" and kw.get("drop_packets"):
+        raise UserError("--drop-packets applies to ITCH files, not to pcaps")
+    try:
+        feed = load_feed(path, **kw)
+    except (OSError, EOFError, ValueError) as e:
+        raise UserError(f"{path}: {e}") from None
+    if feed.n_messages == 0:
+        raise UserError(f"{path}: no ITCH message to replay")
+    return feed
+
+
+def _open_card_for_cli(allow_build: bool):
+    from host.card.transport import CardError
+
+    try:
+        return open_sim_card(allow_build=allow_build)
+    except CardError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"simulated card: {first}") from None
+
+
+def _replay_sim(feed: Feed, symbols, *, allow_build: bool, progress: bool, **kw) -> Replay:
+    """Open the simulated card, replay ``feed`` through it, close it (CLI errors)."""
+    from host.card.transport import CardError
+
+    card = _open_card_for_cli(allow_build)
+    try:
+        try:
+            locates = resolve_locates(feed, symbols, card.slots)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        try:
+            return replay_through_card(card, feed, locates, progress=progress, **kw)
+        except CardError as e:
+            raise UserError(f"simulated card: {e}") from None
+    finally:
+        card.close()
+
+
+def run_replay(args) -> int:
+    """Handler of ``python -m host replay``: exit status (1 when ``--verify`` finds a difference).
+
+    Raises
+    ------
+    host.errors.UserError
+        Unreadable input, unknown symbol, simulated card not available.
+    """
+    out = Path(args.out)
+    kw = {}
+    if getattr(args, "drop_packets", None):
+        kw["drop_packets"] = args.drop_packets
+    if getattr(args, "batch_frames", 1024) < 1:
+        raise UserError("--batch-frames must be positive")
+    feed = _load_for_cli(args.input, **kw)
+    directory = symbol_directory(feed.itch)
+    names = {v: k for k, v in directory.items()}
+    plot_loc = None
+    try:
+        if getattr(args, "plot_symbol", None):
+            plot_loc = resolve_locates(feed, [args.plot_symbol])[0]
+        if args.card == "model":
+            locates = resolve_locates(feed, args.symbols)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if args.card == "model":
+        if args.verify:
+            print("verify: --card model is the reference itself; nothing to compare")
+        return _run_model(feed, locates, out, plot_loc, names)
+    rp = _replay_sim(
+        feed,
+        args.symbols,
+        allow_build=not args.no_build,
+        progress=not args.no_progress,
+        batch_frames=args.batch_frames,
+    )
+    print(report(rp))
+    _write_csv(rp.trace, out / "bbo.csv")
+    for p in plot(rp.trace, latency_by_type(rp), out, locate=plot_loc, names=names):
+        print(f"plot: {p}")
+    return verify(rp) if args.verify else 0
+
+
+def run_bbo_card(
+    path,
+    out_fh,
+    *,
+    symbols=None,
+    verify_trace: bool = False,
+    allow_build: bool = True,
+    progress: bool = False,
+    log=None,
+) -> int:
+    """``python -m host bbo INPUT --card sim [--verify]``: the card's BBO trace as CSV.
+
+    Parameters
+    ----------
+    path : str or Path
+        NASDAQ ITCH file (plain or gzip) or MoldUDP64 pcap.
+    out_fh : binary file
+        Receives the same CSV bytes as ``bbo --card model`` (header, then
+        :func:`host.feed.fastbook.bbo_csv_bytes` rows).
+    symbols : list of str, optional
+        Symbols or locate numbers to subscribe (default: every symbol of the feed).
+    verify_trace : bool
+        Compare with the reference model; the result (and the first difference) goes to
+        ``log``.
+    allow_build : bool
+        Build the simulated card if it is not cached.
+    progress : bool
+        Progress bar on stderr.
+    log : text file, optional
+        Where the summary and the verification go (default stdout).
+
+    Returns
+    -------
+    int
+        0, or 1 when ``verify_trace`` found a difference.
+    """
+    import contextlib
+    import sys
+
+    from host.feed.book import BBO_COLUMNS
+    from host.feed.fastbook import bbo_csv_bytes
+
+    log = sys.stdout if log is None else log
+    feed = _load_for_cli(path)
+    rp = _replay_sim(feed, symbols, allow_build=allow_build, progress=progress, latency=False)
+    out_fh.write((",".join(BBO_COLUMNS) + "\n").encode())
+    out_fh.write(bbo_csv_bytes(rp.trace))
+    run = rp.run
+    n = feed.n_messages
+    print(
+        f"card: sim; {n:,} messages in {feed.n_frames:,} frames, {len(rp.locates)} symbols; "
+        f"{run.wall_s:.2f} s ({n / max(run.wall_s, 1e-9) / 1e6:.2f} M msg/s)",
+        file=log,
+    )
+    print(f"bbo rows: {len(rp.trace)}; book clears after gaps: {len(rp.restarts)}", file=log)
+    sat = int(((rp.trace["bid_sz"] == U32_MAX) | (rp.trace["ask_sz"] == U32_MAX)).sum())
+    if sat:
+        print(
+            f"note: sizes saturated at 2**32-1 in {sat} rows (the record's size fields are 32 "
+            "bits; --card model writes the exact sizes there)",
+            file=log,
+        )
+    if not verify_trace:
+        return 0
+    with contextlib.redirect_stdout(log):
+        return verify(rp)

@@ -1,0 +1,327 @@
+"""``python -m host generate|bbo|stats``: the command line of the feed floor.
+
+``generate``
+    Write a seeded sample stream (:func:`host.feed.generator.generate`) as a NASDAQ binary file
+    (gzip when the name ends in ``.gz``) and optionally as a MoldUDP64 pcap.
+``bbo``
+    Run the reference book over a NASDAQ binary file (plain or gzip) or a MoldUDP64 pcap
+    (detected by magic bytes) and write one CSV row each time a message changes a symbol's BBO:
+    ``msg_index,ts_event,locate,bid_px,bid_sz,bid_ct,ask_px,ask_sz,ask_ct``. With
+    ``--card sim`` the simulated FPGA card computes the trace instead
+    (:func:`host.cli.card.run_bbo_card`).
+``stats``
+    Message counts by type, framing counters and book anomalies (``--json`` for one JSON
+    object on stdout).
+
+``--card`` selects the book implementation behind ``bbo``/``stats``: :data:`CARDS` maps a name
+to a factory ``f(locates) -> book`` whose book has ``feed(records, copy=False) -> BBO rows``,
+``anomalies`` (dict) and ``set_locates(locates)``. ``model`` is
+:class:`host.feed.fastbook.FastBook`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from host.errors import UserError
+
+__all__ = ["CARDS", "register", "register_card", "run_book"]
+
+PROGRESS_MIN_BYTES = 32 << 20
+CHUNK_BYTES = 16 << 20
+
+
+def _model_card(locates):
+    from host.feed.fastbook import FastBook
+
+    return FastBook(locates)
+
+
+CARDS: dict[str, Callable] = {"model": _model_card}
+"""Book implementations selectable with ``--card``."""
+
+
+def register_card(name: str, factory: Callable) -> None:
+    """Make ``--card name`` available; ``factory(locates)`` returns a book (see module doc)."""
+    CARDS[name] = factory
+
+
+def _card(name: str):
+    if name not in CARDS:
+        hint = " (the simulated card runs `bbo` and `replay`)" if name == "sim" else ""
+        raise UserError(f"unknown card {name!r}{hint}; choose from: {', '.join(sorted(CARDS))}")
+    return CARDS[name]
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def _symbol_of(packed: np.ndarray) -> list[str]:
+    b = packed.astype("<u8").view("S8")
+    return [s.decode("latin-1").rstrip(" \x00") for s in b]
+
+
+def run_book(
+    path: str,
+    *,
+    card: str = "model",
+    locates: Iterable[int] | None = None,
+    symbols: Iterable[str] | None = None,
+    sink: Callable[[np.ndarray], None] | None = None,
+    progress: bool | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> dict:
+    """Stream ``path`` through the parser and a book; return a summary dict.
+
+    Parameters
+    ----------
+    path : str
+        NASDAQ binary ITCH (plain/gzip) or MoldUDP64 pcap.
+    card : str
+        Key of :data:`CARDS`.
+    locates, symbols : iterable, optional
+        Only emit rows for these locates / symbols (symbols are resolved through the ``R``
+        messages as they arrive; at most one of the two).
+    sink : callable, optional
+        Called with each chunk's BBO rows (a view that is reused: consume it at once).
+    progress : bool, optional
+        tqdm bar on stderr; default: when the input is larger than 32 MB.
+    chunk_bytes : int
+        Bytes per chunk.
+
+    Returns
+    -------
+    dict
+        ``format``, ``messages``, ``by_type``, ``framing``, ``anomalies``, ``symbols``,
+        ``bbo_rows``, ``seconds`` (and ``pcap`` counters for a pcap, ``missing_symbols``).
+    """
+    from host.feed.bulk import parse_records
+    from host.feed.capture import detect_format, input_chunks
+
+    fmt = detect_format(path)
+    factory = _card(card)
+    want_syms = None if symbols is None else {s.strip() for s in symbols}
+    if want_syms is not None:
+        book = factory([])
+    else:
+        book = factory(None if locates is None else [int(x) for x in locates])
+    info: dict = {"format": fmt}
+    by_type: Counter = Counter()
+    framing: Counter = Counter()
+    symtab: dict[int, str] = {}
+    rows = 0
+    base = 0
+    t0 = time.perf_counter()
+    size = os.path.getsize(path)
+    show = progress if progress is not None else size > PROGRESS_MIN_BYTES
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=None, unit="B", unit_scale=True, file=sys.stderr, desc="book")
+    try:
+        for chunk in input_chunks(path, fmt, info, chunk_bytes):
+            if bar is not None and bar.total is None and info.get("total_bytes"):
+                bar.total = info["total_bytes"]
+            rec, st = parse_records(chunk, base_index=base)
+            base += st["framed"]
+            for k, v in st.items():
+                if k != "consumed":
+                    framing[k] += v
+            types, counts = np.unique(rec["msg_type"], return_counts=True)
+            for t, c in zip(types, counts, strict=True):
+                by_type[chr(t)] += int(c)
+            r = rec[rec["msg_type"] == ord("R")]
+            if len(r):
+                new = dict(zip(r["stock_locate"].tolist(), _symbol_of(r["stock"]), strict=True))
+                symtab.update(new)
+                if want_syms is not None:
+                    book.set_locates([loc for loc, s in symtab.items() if s in want_syms])
+            out = book.feed(rec, copy=False)
+            rows += len(out)
+            if sink is not None and len(out):
+                sink(out)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    info.update(
+        messages=sum(by_type.values()),
+        by_type=dict(sorted(by_type.items())),
+        framing=dict(framing),
+        anomalies=dict(book.anomalies),
+        symbols=len(symtab),
+        bbo_rows=rows,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    if want_syms is not None:
+        info["missing_symbols"] = sorted(want_syms - set(symtab.values()))
+    return info
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _csv_list(s: str) -> list[str]:
+    return [x for x in (p.strip() for p in s.split(",")) if x]
+
+
+def _cmd_generate(a) -> int:
+    from host.feed.files import write_file
+    from host.feed.generator import generate, write_pcap_from_itch
+
+    if a.messages < 1 or a.symbols < 1:
+        raise UserError("--messages and --symbols must be positive")
+    t0 = time.perf_counter()
+    try:
+        buf = generate(a.messages, a.symbols, a.seed)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    try:
+        write_file(a.out, buf)
+        line = f"wrote {a.messages} messages, {a.symbols} symbols, {len(buf)} bytes to {a.out}"
+        if a.pcap:
+            p = write_pcap_from_itch(buf, a.pcap, seed=a.seed)
+            line += f"; {p['packets']} MoldUDP64 packets to {a.pcap}"
+    except OSError as e:
+        raise UserError(f"cannot write: {e}") from None
+    print(f"{line} ({time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
+def _summary_lines(s: dict) -> list[str]:
+    lines = [
+        f"input: {s['format']}, {s['messages']} messages, {s['symbols']} symbols, "
+        f"{s['seconds']} s ({s['messages'] / max(s['seconds'], 1e-9) / 1e6:.2f} M msg/s)",
+        "by type: " + " ".join(f"{k}={v}" for k, v in s["by_type"].items()),
+    ]
+    fr = {k: v for k, v in s["framing"].items() if k not in ("framed", "messages") and v}
+    if fr:
+        lines.append("framing: " + " ".join(f"{k}={v}" for k, v in fr.items()))
+    if "pcap" in s:
+        m = s["pcap"].get("mold", {})
+        lines.append(
+            f"pcap: frames={s['pcap'].get('frames')} gaps={m.get('gaps')} "
+            f"missing={m.get('missing')} duplicates={m.get('duplicates')}"
+        )
+    an = {k: v for k, v in s["anomalies"].items() if v}
+    lines.append(
+        "anomalies: " + (" ".join(f"{k}={v}" for k, v in an.items()) if an else "none")
+    )
+    lines.append(f"bbo rows: {s['bbo_rows']}")
+    if s.get("missing_symbols"):
+        lines.append("symbols not in the stock directory: " + ",".join(s["missing_symbols"]))
+    return lines
+
+
+def _cmd_bbo(a) -> int:
+    from host.feed.book import BBO_COLUMNS
+    from host.feed.capture import detect_format
+    from host.feed.fastbook import bbo_csv_bytes
+
+    if a.symbols and a.locates:
+        raise UserError("give --symbols or --locates, not both")
+    locates = None
+    if a.locates:
+        try:
+            locates = [int(x) for x in _csv_list(a.locates)]
+        except ValueError:
+            raise UserError(f"--locates: not a list of integers: {a.locates!r}") from None
+        if any(not 0 <= x <= 65535 for x in locates):
+            raise UserError("--locates: locate codes are 0..65535")
+    symbols = _csv_list(a.symbols) if a.symbols else None
+    detect_format(a.input)  # fail before creating the output
+    sim = a.card == "sim" and "sim" not in CARDS
+    if not sim:
+        _card(a.card)
+    to_stdout = a.out == "-"
+    try:
+        fh = sys.stdout.buffer if to_stdout else open(a.out, "wb")
+    except OSError as e:
+        raise UserError(f"cannot write {a.out}: {e}") from None
+    out = sys.stderr if to_stdout else sys.stdout
+    if sim:
+        from host.cli.card import run_bbo_card
+
+        show = a.progress if a.progress is not None else sys.stderr.isatty()
+        try:
+            status = run_bbo_card(
+                a.input, fh, symbols=symbols or ([str(x) for x in locates] if locates else None),
+                verify_trace=a.verify, allow_build=not a.no_build, progress=show, log=out,
+            )  # fmt: skip
+        finally:
+            if not to_stdout:
+                fh.close()
+        if not to_stdout:
+            print(f"wrote {a.out}", file=out)
+        return status
+    try:
+        fh.write((",".join(BBO_COLUMNS) + "\n").encode())
+        s = run_book(
+            a.input, card=a.card, locates=locates, symbols=symbols,
+            sink=lambda rows: fh.write(bbo_csv_bytes(rows)), progress=a.progress,
+        )  # fmt: skip
+    finally:
+        if not to_stdout:
+            fh.close()
+    for line in _summary_lines(s):
+        print(line, file=out)
+    if a.verify:
+        print("verify: --card model is the reference itself; nothing to compare", file=out)
+    if not to_stdout:
+        print(f"wrote {a.out}", file=out)
+    return 0
+
+
+def _cmd_stats(a) -> int:
+    _card(a.card)
+    s = run_book(a.input, card=a.card, progress=a.progress)
+    if a.json:
+        json.dump(s, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        for line in _summary_lines(s):
+            print(line)
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``generate``, ``bbo`` and ``stats`` to an ``argparse`` subparsers object."""
+    from host.cli.card import add_card_arguments
+
+    g = sub.add_parser("generate", help="write a seeded sample ITCH 5.0 stream")
+    g.add_argument("--messages", type=int, required=True)
+    g.add_argument("--symbols", type=int, default=16)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--out", required=True, help="NASDAQ binary file (.gz to compress)")
+    g.add_argument("--pcap", help="also write a MoldUDP64/UDP/IPv4/Ethernet pcap")
+    g.set_defaults(func=_cmd_generate)
+
+    def common(q, card=True):
+        q.add_argument("input", help="NASDAQ binary ITCH file (plain or .gz) or MoldUDP64 pcap")
+        if card:
+            q.add_argument("--card", default="model", help="book implementation (default: model)")
+        q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: inputs over 32 MB)")  # fmt: skip
+
+    b = sub.add_parser("bbo", help="write the BBO trace as CSV")
+    common(b, card=False)
+    add_card_arguments(b, symbols=False, choices=None)
+    b.add_argument("--out", required=True, help="CSV file ('-' for stdout)")
+    b.add_argument("--symbols", help="comma-separated symbols (resolved via R messages)")
+    b.add_argument("--locates", help="comma-separated stock locate codes")
+    b.set_defaults(func=_cmd_bbo)
+
+    s = sub.add_parser("stats", help="message counts by type and book anomalies")
+    common(s)
+    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    s.set_defaults(func=_cmd_stats)

@@ -1,0 +1,64 @@
+"""``python -m host session``: the command line of the trading floor.
+
+Runs :func:`host.trading.session.run_session` (card -> risk -> matching engine, journaled) and
+prints its report; bad input is one line on stderr (:class:`host.errors.UserError`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from host.errors import UserError
+from host.trading.session import CARD_SOURCES, run_session
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    """Add the ``session`` subcommand to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "session", help="end-to-end session: card -> risk -> matching engine, with journal",
+        description="Replay market data through the card, run the built-in order flow "
+        "through the risk engine into the matching engine, journal everything, print "
+        "orders / denials / fills / positions and P&L, export the journals.")
+    p.add_argument("input", help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap")
+    p.add_argument("--card", default="model",
+                   help=f"market-data source: {', '.join(sorted(CARD_SOURCES))} "
+                   "(default: model)")
+    p.add_argument("--config", help="TOML file with a [risk] table (default: built in)")
+    p.add_argument("--out", default="out/session", help="output folder (journals, exports)")
+    p.add_argument("--symbols", nargs="+", help="symbols or locates (default: up to 8)")
+    p.add_argument("--chunk", type=int, default=64, help="card records per order batch")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--drop-packets", type=int, nargs="*", default=[],
+                   help="packet indices to leave out (sequence gaps; ITCH input only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_session)
+
+
+def _cmd_session(a) -> int:
+    from host.trading.risk import ConfigError, load_config
+
+    if not os.path.exists(a.input):
+        raise UserError(f"{a.input}: no such file")
+    if a.card not in CARD_SOURCES:
+        raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
+    try:
+        cfg = load_config(a.config) if a.config else None
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    if a.chunk < 1:
+        raise UserError("--chunk must be positive")
+    try:
+        rep = run_session(a.input, card=a.card, config=cfg, out_dir=a.out, symbols=a.symbols,
+                          chunk=a.chunk, seed=a.seed, drop_packets=a.drop_packets,
+                          progress=not a.no_progress)
+    except (ValueError, KeyError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    except Exception as e:  # card not available, build failures: one line, not a traceback
+        if a.card != "model" and type(e).__module__.startswith("host.card"):
+            raise UserError(f"card {a.card!r}: {e}") from None
+        raise
+    for line in rep.lines():
+        print(line)
+    return 0
