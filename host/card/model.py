@@ -23,7 +23,15 @@ import numpy as np
 from host.feed.book import BBO_COLUMNS, BBO_DTYPE
 from hw import bbo_record
 
-__all__ = ["decode", "card_trace", "reference_trace", "first_difference", "format_difference"]
+__all__ = [
+    "CARD_FLAG_COLUMNS",
+    "decode",
+    "card_trace",
+    "trace_flags",
+    "reference_trace",
+    "first_difference",
+    "format_difference",
+]
 
 U32_MAX = (1 << 32) - 1
 
@@ -56,6 +64,25 @@ def card_trace(recs: np.ndarray, seq_of_index: np.ndarray) -> np.ndarray:
     for c in BBO_COLUMNS[1:]:
         out[c] = recs[c]
     return out
+
+
+CARD_FLAG_COLUMNS = ("valid", "stale")
+"""Columns the card's BBO CSV has after :data:`host.feed.book.BBO_COLUMNS`."""
+
+
+def trace_flags(recs: np.ndarray) -> dict[str, np.ndarray]:
+    """``valid`` and ``stale`` of every row of :func:`card_trace` (same rows, same order).
+
+    ``valid`` is 0 when the card's book could not represent the symbol's book exactly
+    (``book_invalid``: a level, order or size it cannot hold); ``stale`` is 1 after a sequence
+    gap until the slot is cleared. A row with ``valid == 0`` is never an exact BBO.
+    """
+    recs = recs[(recs["flags"] & bbo_record.FLAG_CLEARED) == 0]
+    f = recs["flags"]
+    return {
+        "valid": ((f & bbo_record.FLAG_BOOK_INVALID) == 0).astype(np.uint8),
+        "stale": ((f & bbo_record.FLAG_STALE) != 0).astype(np.uint8),
+    }
 
 
 def reference_trace(

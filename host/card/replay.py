@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.feed.capture import Feed, symbol_directory
+from host.feed.record_map import RECORD_WIDTHS
 
-U32_MAX = (1 << 32) - 1
+LOCATE_MAX = (1 << RECORD_WIDTHS["stock_locate"]) - 1
 
 # ---------------------------------------------------------------------------------------------
 # Driving the card
@@ -144,7 +145,8 @@ def message_in_cycles(feed: Feed, beat_cycles: np.ndarray, beat_bytes: int = 8) 
 def resolve_locates(feed: Feed, symbols=None, slots: int | None = None) -> list[int]:
     """Locates to subscribe: ``symbols`` (names or locate numbers) or every symbol of the feed.
 
-    Raises ``ValueError`` for an unknown symbol, or when there are more than ``slots``.
+    Raises ``ValueError`` for an unknown symbol, a locate code out of range, or when there are
+    more than ``slots``.
     """
     directory = symbol_directory(feed.itch)
     if symbols:
@@ -152,6 +154,8 @@ def resolve_locates(feed: Feed, symbols=None, slots: int | None = None) -> list[
         for s in symbols:
             s = str(s).strip()
             if s.isdigit():
+                if int(s) > LOCATE_MAX:
+                    raise ValueError(f"locate code {s} is out of range (0..{LOCATE_MAX})")
                 out.append(int(s))
             elif s.upper() in directory:
                 out.append(directory[s.upper()])

@@ -12,7 +12,7 @@ import numpy as np
 
 from host.card.replay import Replay, message_in_cycles
 
-__all__ = ["latency_by_type", "report", "plot", "verify"]
+__all__ = ["latency_by_type", "report", "plot", "flag_counts", "write_card_csv", "verify"]
 
 
 def latency_by_type(rp: Replay, *, out: bool = False) -> dict[str, np.ndarray]:
@@ -71,18 +71,19 @@ def report(rp: Replay, *, label: str = "sim") -> str:
             f"{run.cycles / rp.clk_hz * 1e3:.3f} ms = {n / (run.cycles / rp.clk_hz) / 1e6:.1f} "
             "M msgs/s (frames back to back)"
         )
-    n_clear = int((rp.recs["flags"] & 8 != 0).sum()) if len(rp.recs) else 0
-    n_stale = int((rp.recs["flags"] & 1 != 0).sum()) if len(rp.recs) else 0
+    from hw import bbo_record
+
+    n_clear = int((rp.recs["flags"] & bbo_record.FLAG_CLEARED != 0).sum()) if len(rp.recs) else 0
+    not_valid, stale = flag_counts(rp)
     lines.append(
         f"BBO updates: {len(rp.trace):,} (+{n_clear} from clears); "
-        f"flagged stale (after a gap, until cleared): {n_stale:,}; "
+        f"not valid: {not_valid:,}; stale (after a gap, until cleared): {stale:,}; "
         f"book clears after gaps: {len(rp.restarts)}"
     )
-    n_bad = int((rp.recs["flags"] & 16 != 0).sum()) if len(rp.recs) else 0
-    if n_bad:
+    if not_valid:
         lines.append(
-            f"records flagged book_invalid (level overflow / table full / size overflow): "
-            f"{n_bad:,}: those BBOs are not exact"
+            f"warning: {not_valid:,} rows flagged not valid (a level, order or size the card's "
+            "book cannot hold): those BBOs are not exact; the CSV's valid column marks them"
         )
     c = rp.counters
     nonzero = {k: v for k, v in c.items() if v}
@@ -171,14 +172,46 @@ def plot(trace: np.ndarray, lat: dict, out_dir: Path, *, locate: int | None = No
     return paths
 
 
+def flag_counts(rp: Replay) -> tuple[int, int]:
+    """``(not_valid, stale)``: rows of the card's trace flagged not valid, and stale."""
+    from host.card.model import trace_flags
+
+    f = trace_flags(rp.recs)
+    return int((f["valid"] == 0).sum()), int(f["stale"].sum())
+
+
+def write_card_csv(rp: Replay, path: Path) -> None:
+    """The card's BBO trace as CSV: the reference columns, then ``valid`` and ``stale``."""
+    from host.card.model import trace_flags
+    from host.feed.fastbook import bbo_csv_bytes
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bbo_csv_bytes(rp.trace, header=True, extra=trace_flags(rp.recs)))
+
+
 def verify(rp: Replay) -> int:
-    """Compare the card's trace with the reference; print the first difference. 0 if equal."""
+    """Compare the card's trace with the reference, flags included; print the first difference.
+
+    The reference book is exact on every message, so a card row flagged not valid is a
+    difference even where its prices happen to match. Returns 0 when every row is equal and
+    valid, 1 otherwise.
+    """
     from host.card.model import first_difference, format_difference, reference_trace
 
     ref = reference_trace(rp.feed.itch, rp.locates, restarts=rp.restarts)
     i = first_difference(rp.trace, ref)
-    if i is None:
+    not_valid, _ = flag_counts(rp)
+    if i is None and not not_valid:
         print(f"verify: OK, {len(ref):,} BBO updates identical to the reference model")
         return 0
-    print("verify: FAILED\n" + format_difference(rp.trace, ref, i))
+    lines = ["verify: FAILED"]
+    if not_valid:
+        lines.append(
+            f"{not_valid:,} of {len(rp.trace):,} card rows are flagged not valid (the card's "
+            "book could not hold the symbol's book)"
+        )
+    if i is not None:
+        lines.append(format_difference(rp.trace, ref, i))
+    print("\n".join(lines))
     return 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from host.card.replay import Replay, open_sim_card, replay_through_card, resolve_locates
-from host.card.report import latency_by_type, plot, report, verify
+from host.card.report import flag_counts, latency_by_type, plot, report, verify, write_card_csv
+from host.cli.args import add_symbols_argument
 from host.errors import UserError
 from host.feed.capture import Feed, load_feed, symbol_directory
 
@@ -28,7 +29,8 @@ def add_card_arguments(p, *, symbols: bool = True, choices=("model", "sim")) -> 
     p : argparse.ArgumentParser
         The subcommand's parser (``replay``, ``bbo``).
     symbols : bool
-        Also add ``--symbols SYM [SYM ...]`` (``bbo`` has its own comma-separated one).
+        Also add ``--symbols`` (:func:`host.cli.args.add_symbols_argument`; ``bbo`` adds its
+        own, with the same grammar).
     choices : sequence of str or None
         Allowed ``--card`` values; ``None`` leaves the check to the command (``bbo`` also
         accepts cards registered with :func:`host.cli.feed.register_card`).
@@ -37,7 +39,8 @@ def add_card_arguments(p, *, symbols: bool = True, choices=("model", "sim")) -> 
         "--card",
         choices=None if choices is None else list(choices),
         default="model",
-        help="model: the reference book in Python; sim: the Verilated top level (default: model)",
+        help="model: the reference book (numba, host.feed.fastbook); sim: the simulated card, "
+        "the Verilated hw/top.py at the U250 parameters (default: model)",
     )
     p.add_argument(
         "--verify",
@@ -46,7 +49,7 @@ def add_card_arguments(p, *, symbols: bool = True, choices=("model", "sim")) -> 
         "difference and show it",
     )
     if symbols:
-        p.add_argument("--symbols", nargs="+", help="symbols (or locate numbers) to subscribe")
+        add_symbols_argument(p, default_help="every symbol of the feed")
     p.add_argument(
         "--no-build", action="store_true", help="fail instead of building the simulated card"
     )
@@ -184,7 +187,8 @@ def run_replay(args) -> int:
         batch_frames=args.batch_frames,
     )
     print(report(rp))
-    _write_csv(rp.trace, out / "bbo.csv")
+    write_card_csv(rp, out / "bbo.csv")
+    print(f"BBO trace: {out / 'bbo.csv'} (with the card's valid and stale flags)")
     for p in plot(rp.trace, latency_by_type(rp), out, locate=plot_loc, names=names):
         print(f"plot: {p}")
     return verify(rp) if args.verify else 0
@@ -207,8 +211,9 @@ def run_bbo_card(
     path : str or Path
         NASDAQ ITCH file (plain or gzip) or MoldUDP64 pcap.
     out_fh : binary file
-        Receives the same CSV bytes as ``bbo --card model`` (header, then
-        :func:`host.feed.fastbook.bbo_csv_bytes` rows).
+        Receives the CSV of ``bbo --card model`` (the same columns and rows, from
+        :func:`host.feed.fastbook.bbo_csv_bytes`) with two more columns: the card's ``valid``
+        and ``stale`` flags of each row.
     symbols : list of str, optional
         Symbols or locate numbers to subscribe (default: every symbol of the feed).
     verify_trace : bool
@@ -229,14 +234,13 @@ def run_bbo_card(
     import contextlib
     import sys
 
-    from host.feed.book import BBO_COLUMNS
+    from host.card.model import trace_flags
     from host.feed.fastbook import bbo_csv_bytes
 
     log = sys.stdout if log is None else log
     feed = _load_for_cli(path)
     rp = _replay_sim(feed, symbols, allow_build=allow_build, progress=progress, latency=False)
-    out_fh.write((",".join(BBO_COLUMNS) + "\n").encode())
-    out_fh.write(bbo_csv_bytes(rp.trace))
+    out_fh.write(bbo_csv_bytes(rp.trace, header=True, extra=trace_flags(rp.recs)))
     run = rp.run
     n = feed.n_messages
     print(
@@ -244,7 +248,18 @@ def run_bbo_card(
         f"{run.wall_s:.2f} s ({n / max(run.wall_s, 1e-9) / 1e6:.2f} M msg/s)",
         file=log,
     )
-    print(f"bbo rows: {len(rp.trace)}; book clears after gaps: {len(rp.restarts)}", file=log)
+    not_valid, stale = flag_counts(rp)
+    print(
+        f"bbo rows: {len(rp.trace)}; not valid: {not_valid}; stale: {stale}; "
+        f"book clears after gaps: {len(rp.restarts)}",
+        file=log,
+    )
+    if not_valid:
+        print(
+            f"warning: {not_valid} rows flagged not valid (valid=0 in the CSV): the card's book "
+            "could not hold the symbol's book; those BBOs are not exact",
+            file=log,
+        )
     sat = int(((rp.trace["bid_sz"] == U32_MAX) | (rp.trace["ask_sz"] == U32_MAX)).sum())
     if sat:
         print(

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from host.cli.args import LOCATE_MAX, add_symbols_argument, split_symbols
 from host.errors import UserError
 
 __all__ = ["CARDS", "register", "register_card", "run_book"]
@@ -88,8 +89,8 @@ def run_book(
     card : str
         Key of :data:`CARDS`.
     locates, symbols : iterable, optional
-        Only emit rows for these locates / symbols (symbols are resolved through the ``R``
-        messages as they arrive; at most one of the two).
+        Only emit rows for these locates and symbols (symbols are resolved through the ``R``
+        messages as they arrive).
     sink : callable, optional
         Called with each chunk's BBO rows (a view that is reused: consume it at once).
     progress : bool, optional
@@ -109,10 +110,11 @@ def run_book(
     fmt = detect_format(path)
     factory = _card(card)
     want_syms = None if symbols is None else {s.strip() for s in symbols}
+    fixed = [] if locates is None else [int(x) for x in locates]
     if want_syms is not None:
-        book = factory([])
+        book = factory(sorted(set(fixed)))
     else:
-        book = factory(None if locates is None else [int(x) for x in locates])
+        book = factory(None if locates is None else fixed)
     info: dict = {"format": fmt}
     by_type: Counter = Counter()
     framing: Counter = Counter()
@@ -144,7 +146,8 @@ def run_book(
                 new = dict(zip(r["stock_locate"].tolist(), _symbol_of(r["stock"]), strict=True))
                 symtab.update(new)
                 if want_syms is not None:
-                    book.set_locates([loc for loc, s in symtab.items() if s in want_syms])
+                    named = [loc for loc, s in symtab.items() if s in want_syms]
+                    book.set_locates(sorted(set(fixed) | set(named)))
             out = book.feed(rec, copy=False)
             rows += len(out)
             if sink is not None and len(out):
@@ -198,28 +201,62 @@ def _cmd_generate(a) -> int:
     return 0
 
 
+_PROBLEMS = {
+    "framing": ("unknown_type", "bad_length", "zero_length", "truncated"),
+    "file": ("truncated", "truncated_bytes", "zero_length"),
+    "pcap": ("other_port", "frame_errors", "cut_frames"),
+    "pcap.mold": ("gaps", "missing", "duplicates", "duplicate_messages", "session_changes",
+                  "bad_packets"),
+}  # fmt: skip
+"""The counters of a :func:`run_book` summary that count something wrong with the input."""
+
+
+def input_anomalies(s: dict) -> dict[str, int]:
+    """Every non-zero problem counter of a :func:`run_book` summary, in one flat dict.
+
+    Framing (unknown types, bad lengths, zero lengths, truncation), file reading (a truncated
+    tail), pcap reading (bad frames, MoldUDP64 gaps / missing / duplicate / malformed packets,
+    by reason) and book anomalies (unknown references, oversize executions, ...): the text
+    output shows the same problems as ``--json``, never "none" while one of them is counted.
+    """
+    out: dict[str, int] = {}
+    for where, keys in _PROBLEMS.items():
+        d = s
+        for part in where.split("."):
+            d = d.get(part) or {}
+        for k in keys:
+            if d.get(k):
+                out[f"{where}.{k}"] = int(d[k])
+    for k, v in (s.get("pcap") or {}).items():
+        if k.startswith("frame_error_") and isinstance(v, int) and v:
+            out[f"pcap.{k}"] = v  # frame errors by reason (bad checksum, short, ...)
+    bad = ((s.get("pcap") or {}).get("mold") or {}).get("bad_reasons") or {}
+    for k, v in bad.items():
+        if v:
+            out[f"pcap.mold.bad.{k}"] = int(v)
+    for k, v in s.get("anomalies", {}).items():
+        if v:
+            out[k] = v
+    return out
+
+
 def _summary_lines(s: dict) -> list[str]:
     lines = [
         f"input: {s['format']}, {s['messages']} messages, {s['symbols']} symbols, "
         f"{s['seconds']} s ({s['messages'] / max(s['seconds'], 1e-9) / 1e6:.2f} M msg/s)",
         "by type: " + " ".join(f"{k}={v}" for k, v in s["by_type"].items()),
     ]
-    fr = {k: v for k, v in s["framing"].items() if k not in ("framed", "messages") and v}
-    if fr:
-        lines.append("framing: " + " ".join(f"{k}={v}" for k, v in fr.items()))
     if "pcap" in s:
         m = s["pcap"].get("mold", {})
         lines.append(
             f"pcap: frames={s['pcap'].get('frames')} gaps={m.get('gaps')} "
             f"missing={m.get('missing')} duplicates={m.get('duplicates')}"
         )
-    an = {k: v for k, v in s["anomalies"].items() if v}
+    an = input_anomalies(s)
     lines.append(
         "anomalies: " + (" ".join(f"{k}={v}" for k, v in an.items()) if an else "none")
     )
     lines.append(f"bbo rows: {s['bbo_rows']}")
-    if s.get("missing_symbols"):
-        lines.append("symbols not in the stock directory: " + ",".join(s["missing_symbols"]))
     return lines
 
 
@@ -236,9 +273,13 @@ def _cmd_bbo(a) -> int:
             locates = [int(x) for x in _csv_list(a.locates)]
         except ValueError:
             raise UserError(f"--locates: not a list of integers: {a.locates!r}") from None
-        if any(not 0 <= x <= 65535 for x in locates):
-            raise UserError("--locates: locate codes are 0..65535")
-    symbols = _csv_list(a.symbols) if a.symbols else None
+        if any(not 0 <= x <= LOCATE_MAX for x in locates):
+            raise UserError(f"--locates: locate codes are 0..{LOCATE_MAX}")
+    symbols = None
+    if a.symbols:
+        nums, names = split_symbols(a.symbols)
+        locates = nums or None
+        symbols = names or None
     detect_format(a.input)  # fail before creating the output
     sim = a.card == "sim" and "sim" not in CARDS
     if not sim:
@@ -255,7 +296,7 @@ def _cmd_bbo(a) -> int:
         show = a.progress if a.progress is not None else sys.stderr.isatty()
         try:
             status = run_bbo_card(
-                a.input, fh, symbols=symbols or ([str(x) for x in locates] if locates else None),
+                a.input, fh, symbols=a.symbols or ([str(x) for x in locates] if locates else None),
                 verify_trace=a.verify, allow_build=not a.no_build, progress=show, log=out,
             )  # fmt: skip
         finally:
@@ -279,6 +320,10 @@ def _cmd_bbo(a) -> int:
         print("verify: --card model is the reference itself; nothing to compare", file=out)
     if not to_stdout:
         print(f"wrote {a.out}", file=out)
+    if s.get("missing_symbols"):  # as replay, session and --card sim: an unknown symbol fails
+        raise UserError(
+            "not in the feed's stock directory: " + ",".join(s["missing_symbols"])
+        )
     return 0
 
 
@@ -317,8 +362,9 @@ def register(sub) -> None:
     common(b, card=False)
     add_card_arguments(b, symbols=False, choices=None)
     b.add_argument("--out", required=True, help="CSV file ('-' for stdout)")
-    b.add_argument("--symbols", help="comma-separated symbols (resolved via R messages)")
-    b.add_argument("--locates", help="comma-separated stock locate codes")
+    add_symbols_argument(b, default_help="every symbol (names resolved via the R messages)")
+    b.add_argument("--locates", help="comma-separated stock locate codes (same as numbers in "
+                   "--symbols)")
     b.set_defaults(func=_cmd_bbo)
 
     s = sub.add_parser("stats", help="message counts by type and book anomalies")

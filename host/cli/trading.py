@@ -6,9 +6,9 @@ prints its report; bad input is one line on stderr (:class:`host.errors.UserErro
 
 from __future__ import annotations
 
-import os
-
+from host.cli.args import add_symbols_argument
 from host.errors import UserError
+from host.feed.capture import detect_format
 from host.trading.session import CARD_SOURCES, run_session
 
 __all__ = ["register"]
@@ -23,11 +23,11 @@ def register(subparsers) -> None:
         "orders / denials / fills / positions and P&L, export the journals.")
     p.add_argument("input", help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap")
     p.add_argument("--card", default="model",
-                   help=f"market-data source: {', '.join(sorted(CARD_SOURCES))} "
-                   "(default: model)")
+                   help="market-data source: model (the reference book) or sim (the simulated "
+                   "card, Verilated hw/top.py); default: model")
     p.add_argument("--config", help="TOML file with a [risk] table (default: built in)")
     p.add_argument("--out", default="out/session", help="output folder (journals, exports)")
-    p.add_argument("--symbols", nargs="+", help="symbols or locates (default: up to 8)")
+    add_symbols_argument(p, default_help="up to 8 symbols quoted at $1.00 or more")
     p.add_argument("--chunk", type=int, default=64, help="card records per order batch")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--drop-packets", type=int, nargs="*", default=[],
@@ -39,8 +39,7 @@ def register(subparsers) -> None:
 def _cmd_session(a) -> int:
     from host.trading.risk import ConfigError, load_config
 
-    if not os.path.exists(a.input):
-        raise UserError(f"{a.input}: no such file")
+    detect_format(a.input)  # missing, empty, foreign file: one line before anything runs
     if a.card not in CARD_SOURCES:
         raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
     try:
@@ -55,6 +54,8 @@ def _cmd_session(a) -> int:
                           progress=not a.no_progress)
     except (ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None
+    except (OSError, EOFError) as e:  # unreadable input: a truncated gzip, an I/O error
+        raise UserError(f"{a.input}: cannot read: {e}") from None
     except Exception as e:  # card not available, build failures: one line, not a traceback
         if a.card != "model" and type(e).__module__.startswith("host.card"):
             raise UserError(f"card {a.card!r}: {e}") from None

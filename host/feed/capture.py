@@ -33,6 +33,7 @@ __all__ = [
     "detect_format",
     "buffer_chunks",
     "input_chunks",
+    "check_itch_head",
 ]
 
 PCAP_MAGICS = {
@@ -63,6 +64,7 @@ def detect_format(path: str) -> str:
     if head[:4] == PCAPNG_MAGIC:
         raise UserError(f"{path}: pcapng is not supported; convert with: editcap -F pcap IN OUT")
     if head[:2] == GZIP_MAGIC:
+        check_itch_head(_gzip_head(path, PLAUSIBLE_BYTES), path)
         return "itch.gz"
     from host.feed.spec import MESSAGES
 
@@ -70,10 +72,71 @@ def detect_format(path: str) -> str:
         ln = int.from_bytes(head[:2], "big")
         t = chr(head[2])
         if t in MESSAGES and ln >= MESSAGES[t].length:
+            with open(path, "rb") as f:
+                check_itch_head(f.read(PLAUSIBLE_BYTES), path)
             return "itch"
     raise UserError(
         f"{path}: not a NASDAQ binary ITCH 5.0 file (plain or gzip) nor a MoldUDP64 pcap"
     )
+
+
+PLAUSIBLE_MESSAGES = 256
+"""How many leading messages :func:`check_itch_head` checks."""
+PLAUSIBLE_BYTES = 64 << 10
+"""How many leading bytes of the (decompressed) ITCH stream it reads: well over 256 messages."""
+
+
+def check_itch_head(head: bytes, path) -> int:
+    """Refuse a stream whose first messages are not ITCH 5.0; return how many were checked.
+
+    A file in another ITCH version or a vendor variant (8-byte timestamps, other field widths)
+    often frames cleanly with the same 2-byte lengths, so the parser alone would read it with
+    exit 0 and nonsense rows. Here each of the first :data:`PLAUSIBLE_MESSAGES` complete
+    messages must have a type of the ITCH 5.0 table and exactly that type's length from
+    :mod:`host.feed.spec`; otherwise :class:`~host.errors.UserError` names the first one that
+    does not (a cut at the end of ``head`` is not an error: the file may be longer).
+    """
+    from host.feed.spec import MESSAGES
+
+    pos = n = 0
+    while n < PLAUSIBLE_MESSAGES and pos + 2 <= len(head):
+        ln = int.from_bytes(head[pos : pos + 2], "big")
+        if ln == 0 or pos + 2 + ln > len(head):
+            break  # end of data, or a message cut by the read: the framing counters see it
+        t = chr(head[pos + 2])
+        if t not in MESSAGES or ln != MESSAGES[t].length:
+            what = (
+                f"type {t!r} is {ln} bytes where ITCH 5.0 has {MESSAGES[t].length}"
+                if t in MESSAGES
+                else f"type byte 0x{head[pos + 2]:02x} is not an ITCH 5.0 message type"
+            )
+            raise UserError(
+                f"{path}: not NASDAQ ITCH 5.0: message {n} (byte {pos}): {what} "
+                "(another ITCH version or a vendor format?)"
+            )
+        pos += 2 + ln
+        n += 1
+    return n
+
+
+def _gzip_head(path, nbytes: int) -> bytes:
+    """Up to ``nbytes`` decompressed from the start of a gzip file, even a truncated one."""
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = bytearray()
+    with open(path, "rb") as f:
+        while len(out) < nbytes:
+            block = f.read(1 << 16)
+            if not block:
+                break
+            try:
+                out += d.decompress(block, nbytes - len(out))
+            except zlib.error:
+                break  # damaged data: reading the file reports it with its own error
+            if d.eof:
+                break
+    return bytes(out)
 
 
 def buffer_chunks(buf, chunk_bytes: int) -> Iterator[memoryview]:
@@ -107,6 +170,7 @@ def input_chunks(path: str, fmt: str, info: dict, chunk_bytes: int) -> Iterator[
             data, pstats = itch_from_pcap(path)
         except (PcapError, ValueError) as e:
             raise UserError(f"{path}: bad pcap: {e}") from None
+        check_itch_head(bytes(data[:PLAUSIBLE_BYTES]), path)
         info["pcap"] = pstats
         info["total_bytes"] = len(data)
         yield from buffer_chunks(data, chunk_bytes)

@@ -1,7 +1,8 @@
 """``python -m host bbo|replay --card sim [--verify]`` on the simulated card (the real hw/top.py).
 
-The CSV of ``bbo --card sim`` must be byte for byte the CSV of ``bbo --card model``; ``--verify``
-must pass on a correct card and fail (exit 1, first difference shown) when the two disagree.
+The CSV of ``bbo --card sim`` must be the CSV of ``bbo --card model`` row for row, plus the card's
+``valid`` and ``stale`` columns; ``--verify`` must pass on a correct card and fail (exit 1, first
+difference shown) when the two disagree or when the card flags a row not valid.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ pytest.importorskip("hw.top", reason="hw/top.py has not landed")
 
 import host.card.model as card_model  # noqa: E402
 from host.cli import main  # noqa: E402
-from host.feed.files import write_file  # noqa: E402
+from host.feed import itch  # noqa: E402
+from host.feed.files import frame, write_file  # noqa: E402
 from host.feed.generator import generate, write_pcap_from_itch  # noqa: E402
 
 U32_MAX = (1 << 32) - 1
@@ -21,7 +23,14 @@ SIZES = [4, 7]  # bid_sz, ask_sz columns of the BBO CSV
 
 
 def read(path):
-    return np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64)
+    return np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+
+
+def model_part(csv: bytes) -> bytes:
+    """The card's CSV without its two flag columns (header included)."""
+    lines = csv.split(b"\n")
+    assert lines[0].endswith(b",valid,stale")
+    return b"\n".join(ln.rsplit(b",", 2)[0] if ln else ln for ln in lines)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +53,8 @@ def test_bbo_sim_csv_is_the_model_csv(files, tmp_path, name, capsys):
     # the record's size fields are 32 bits: the card saturates what the model does not
     big = (model[:, SIZES] > U32_MAX).any(axis=1)
     assert big.any()  # this seed has an aggregate size above 2**32 - 1
+    assert (sim[:, -2] == 1).all() and (sim[:, -1] == 0).all()  # valid, not stale
+    sim = sim[:, :-2]
     assert np.array_equal(sim[~big], model[~big])
     model[:, SIZES] = np.minimum(model[:, SIZES], U32_MAX)
     assert np.array_equal(sim, model)
@@ -51,13 +62,13 @@ def test_bbo_sim_csv_is_the_model_csv(files, tmp_path, name, capsys):
     assert "verify: OK" in out and f"saturated at 2**32-1 in {int(big.sum())} rows" in out
 
 
-def test_bbo_sim_csv_is_byte_identical_without_saturation(tmp_path):
+def test_bbo_sim_csv_is_the_model_csv_plus_flags_without_saturation(tmp_path):
     write_file(tmp_path / "t.itch", generate(6000, 4, 2))
     src = str(tmp_path / "t.itch")
     assert main(["bbo", src, "--out", str(tmp_path / "m.csv")]) == 0
     assert main(["bbo", src, "--card", "sim", "--out", str(tmp_path / "s.csv")]) == 0
     model = (tmp_path / "m.csv").read_bytes()
-    assert model.count(b"\n") > 1000 and (tmp_path / "s.csv").read_bytes() == model
+    assert model.count(b"\n") > 1000 and model_part((tmp_path / "s.csv").read_bytes()) == model
 
 
 def test_bbo_sim_symbols_and_stdout(files, tmp_path, capsys):
@@ -66,7 +77,7 @@ def test_bbo_sim_symbols_and_stdout(files, tmp_path, capsys):
     capsys.readouterr()
     assert main(["bbo", src, "--card", "sim", "--symbols", "K,MPPS", "--verify", "--out", "-"]) == 0
     cap = capsys.readouterr()
-    assert cap.out.encode() == (tmp_path / "m.csv").read_bytes()  # summary went to stderr
+    assert model_part(cap.out.encode()) == (tmp_path / "m.csv").read_bytes()  # summary: stderr
     assert "verify: OK" in cap.err
     assert main(["bbo", src, "--card", "sim", "--symbols", "NOPE", "--out", "-"]) == 1
     err = capsys.readouterr().err.strip()
@@ -109,3 +120,45 @@ def test_replay_gaps_are_cleared_and_verified(files, tmp_path, capsys):
                  "--out", str(tmp_path / "g")]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "book clears after gaps: 2" in text and "gaps=2" in text and "verify: OK" in text
+
+
+def deep_book(levels: int) -> bytes:
+    """One symbol whose bid side gets ``levels`` distinct prices, then loses them again."""
+    msgs = [itch.encode("S", timestamp=1, event_code="O"),
+            itch.encode("R", stock_locate=1, timestamp=2, stock="DEEP", market_category="Q",
+                        round_lot_size=100)]  # fmt: skip
+    ts = 10
+    for k in range(levels):
+        msgs.append(itch.encode("A", stock_locate=1, timestamp=ts + k, order_reference_number=k + 1,
+                                buy_sell_indicator="B", shares=100, stock="DEEP",
+                                price=1_000_000 - 100 * k))  # fmt: skip
+    msgs.append(itch.encode("A", stock_locate=1, timestamp=ts + levels, order_reference_number=9999,
+                            buy_sell_indicator="S", shares=50, stock="DEEP", price=1_000_100))
+    for k in range(levels):  # drain from the top: the next level must come up exactly
+        msgs.append(itch.encode("D", stock_locate=1, timestamp=ts + levels + 1 + k,
+                                order_reference_number=k + 1))  # fmt: skip
+    return frame(msgs)
+
+
+def test_not_valid_rows_are_flagged_counted_and_fail_verify(tmp_path, capsys):
+    """A book deeper than the card holds: the rows it cannot represent say valid=0 in the CSV,
+    the summary counts them, and --verify fails (the reference is exact on every row)."""
+    from host.card.sim import card_params
+
+    levels = card_params()["levels"] + 8
+    write_file(tmp_path / "d.itch", deep_book(levels))
+    src = str(tmp_path / "d.itch")
+    assert main(["bbo", src, "--out", str(tmp_path / "m.csv")]) == 0
+    status = main(["bbo", src, "--card", "sim", "--verify", "--out", str(tmp_path / "s.csv")])
+    out = capsys.readouterr().out
+    sim = read(tmp_path / "s.csv")
+    bad = int((sim[:, -2] == 0).sum())
+    assert bad > 0, "the card held a book deeper than its levels parameter: update this test"
+    assert status == 1 and "verify: FAILED" in out and f"not valid: {bad};" in out
+    assert f"{bad} rows flagged not valid" in out
+    assert main(["replay", src, "--card", "sim", "--no-progress", "--verify",
+                 "--out", str(tmp_path / "r")]) == 1  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"not valid: {bad:,};" in out and "verify: FAILED" in out
+    rows = read(tmp_path / "r" / "bbo.csv")
+    assert int((rows[:, -2] == 0).sum()) == bad

@@ -53,11 +53,23 @@ def test_bbo_symbol_and_locate_filters(files, capsys):
     loc = sorted(book.symbols)[2]
     sym = book.symbols[loc]
     a, b = d / "a.csv", d / "b.csv"
-    assert main(["bbo", str(itch), "--out", str(a), "--symbols", f"{sym},NOSUCH"]) == 0
+    c, e = d / "c.csv", d / "e.csv"
+    assert main(["bbo", str(itch), "--out", str(a), "--symbols", sym.lower()]) == 0
     assert main(["bbo", str(itch), "--out", str(b), "--locates", str(loc)]) == 0
+    assert main(["bbo", str(itch), "--out", str(c), "--symbols", str(loc)]) == 0
     want = as_table(ref[ref["locate"] == loc])
-    assert np.array_equal(read_csv(a), want) and np.array_equal(read_csv(b), want)
-    assert "NOSUCH" in capsys.readouterr().out
+    for f in (a, b, c):
+        assert np.array_equal(read_csv(f), want)
+    other = sorted(book.symbols)[4]
+    assert main(["bbo", str(itch), "--out", str(e), "--symbols", f"{sym},", str(other)]) == 0
+    both = ref[np.isin(ref["locate"], [loc, other])]
+    assert np.array_equal(read_csv(e), as_table(both))
+    capsys.readouterr()
+    # an unknown symbol is an error, as in replay, session and --card sim (rows still written)
+    assert main(["bbo", str(itch), "--out", str(a), "--symbols", f"{sym},NOSUCH"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "NOSUCH" in err and "\n" not in err
+    assert np.array_equal(read_csv(a), want)
 
 
 def test_stats_json(files, capsys):
@@ -119,3 +131,33 @@ def test_small_chunks_give_the_same_rows(files, which):
     s = run_book(str(inputs[which - 1]), chunk_bytes=7001, sink=lambda r: parts.append(r.copy()))
     got = np.concatenate(parts)
     assert (got == ref).all() and s["bbo_rows"] == len(ref)
+
+
+def test_text_output_shows_every_anomaly_json_has(files, tmp_path, capsys):
+    """A truncated tail and MoldUDP64 gaps / bad packets show in the text, not only --json."""
+    from host.feed.net import read_pcap, udp_frame, write_pcap
+
+    d, itch, pcap, *_ = files
+    cut = tmp_path / "cut.itch"
+    cut.write_bytes(itch.read_bytes()[:-7])
+    assert main(["stats", str(cut)]) == 0
+    text = capsys.readouterr().out
+    assert "anomalies: file.truncated=1" in text and "truncated_bytes=" in text
+    frames = [f for _, f in read_pcap(pcap)]
+    payload = bytearray(frames[20][14 + 20 + 8 :])
+    payload[19] ^= 0x80  # MoldUDP64 message count: a malformed packet with a good checksum
+    flipped = bytearray(frames[30])
+    flipped[-1] ^= 1  # a damaged frame: the UDP checksum catches it
+    frames[20], frames[30] = udp_frame(bytes(payload)), bytes(flipped)
+    frames = frames[:10] + frames[11:]  # and packet 10 lost: a gap
+    write_pcap(tmp_path / "g.pcap", frames)
+    assert main(["stats", str(tmp_path / "g.pcap")]) == 0
+    text = capsys.readouterr().out
+    assert main(["stats", str(tmp_path / "g.pcap"), "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    line = next(ln for ln in text.splitlines() if ln.startswith("anomalies:"))
+    mold = js["pcap"]["mold"]
+    assert mold["gaps"] >= 1 and mold["bad_packets"] == 1 and js["pcap"]["frame_errors"] == 1
+    assert f"pcap.mold.gaps={mold['gaps']}" in line
+    assert "pcap.mold.bad_packets=1" in line and "pcap.mold.bad.count_mismatch=1" in line
+    assert "pcap.frame_errors=1" in line and "pcap.frame_error_bad_udp_checksum=1" in line

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host.feed.capture import feed_from_pcap, load_feed, packetize_itch, symbol_directory
+from host.feed.capture import (
+    PLAUSIBLE_MESSAGES,
+    check_itch_head,
+    feed_from_pcap,
+    load_feed,
+    packetize_itch,
+    symbol_directory,
+)
 from host.feed.generator import generate, write_pcap_from_itch
 from host.feed.moldudp import decode_packet
 from host.feed.net import itch_from_pcap, parse_frame
@@ -74,3 +81,57 @@ def test_pcap_feed_matches_itch_from_pcap(itch, tmp_path):
 def test_symbol_directory(itch):
     d = symbol_directory(itch)
     assert len(d) == 6 and all(isinstance(v, int) for v in d.values())
+
+
+def _widen_timestamps(buf: bytes, n: int = 3000) -> bytes:
+    """The same messages with an 8-byte timestamp (a vendor variant): each 2 bytes longer, so
+    the 2-byte length framing still walks cleanly."""
+    out, pos = bytearray(), 0
+    while pos + 2 <= len(buf) and n:
+        ln = int.from_bytes(buf[pos : pos + 2], "big")
+        m = buf[pos + 2 : pos + 2 + ln]
+        m = m[:5] + b"\0\0" + m[5:]
+        out += len(m).to_bytes(2, "big") + m
+        pos += 2 + ln
+        n -= 1
+    return bytes(out)
+
+
+def test_check_itch_head_accepts_itch_5_0(itch):
+    assert check_itch_head(itch, "x") == PLAUSIBLE_MESSAGES
+    assert check_itch_head(itch[:1000], "x") > 10  # a cut at the end of the head is fine
+
+
+def test_other_formats_are_refused_plain_gzip_and_pcap(itch, tmp_path):
+    import gzip
+
+    from host.errors import UserError
+    from host.feed.capture import detect_format, input_chunks
+    from host.feed.moldudp import packetize
+    from host.feed.net import udp_frame, write_pcap
+
+    wide = _widen_timestamps(itch)
+    (tmp_path / "w.itch").write_bytes(wide)
+    (tmp_path / "w.itch.gz").write_bytes(gzip.compress(wide))
+    for name in ("w.itch", "w.itch.gz"):
+        with pytest.raises(UserError, match="not NASDAQ ITCH 5.0: message 0 .*12"):
+            detect_format(str(tmp_path / name))
+    msgs, pos = [], 0
+    while pos < len(wide):
+        ln = int.from_bytes(wide[pos : pos + 2], "big")
+        msgs.append(wide[pos + 2 : pos + 2 + ln])
+        pos += 2 + ln
+    frames = [udp_frame(p) for p in packetize(msgs, session="ABCDEFGHIJ")]
+    write_pcap(tmp_path / "w.pcap", frames)
+    assert detect_format(str(tmp_path / "w.pcap")) == "pcap"
+    with pytest.raises(UserError, match="not NASDAQ ITCH 5.0"):
+        list(input_chunks(str(tmp_path / "w.pcap"), "pcap", {}, 1 << 20))
+
+
+def test_unknown_type_in_the_head_is_refused(itch):
+    from host.errors import UserError
+
+    bad = bytearray(itch)
+    bad[2] = ord("Z")  # first message's type byte
+    with pytest.raises(UserError, match="0x5a is not an ITCH 5.0 message type"):
+        check_itch_head(bytes(bad), "x")
