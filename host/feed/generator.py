@@ -474,8 +474,8 @@ class Realistic:
         (the touch churns; far orders live long, which is what spreads the book).
     """
 
-    depth: int = 5000
-    liquidity: float = 1.0
+    depth: int = 7000
+    liquidity: float = 0.9
     near: float = 0.3
     near_p: float = 0.15
     tail_alpha: float = 0.35
@@ -696,7 +696,8 @@ def _simulate_real(n, n_sym, seed, lo, tick, mid0, g, ts0, ts_span, ref0, w_cum,
 
         if kind == 0:  # add: A, or F with an MPID; some are stub quotes
             ts[i] = t_now
-            stub = nstub[s, sd] < n_stub and np.random.random() < 0.05
+            # stubs come once the side has a book: a stub touch would drag the other side there
+            stub = nstub[s, sd] < n_stub and nl >= 20 and np.random.random() < 0.05
             if stub:
                 t = np.random.randint(0, 4) if sd == 0 else g - 1 - np.random.randint(0, 4)
                 if (sd == 0 and t >= ba) or (sd == 1 and t <= bb):
@@ -750,7 +751,8 @@ def _simulate_real(n, n_sym, seed, lo, tick, mid0, g, ts0, ts_span, ref0, w_cum,
             top = kind == 6 or np.random.random() < 0.5
             if kind == 6:
                 # pull the touch back towards the grid's middle when it has wandered off
-                drift = (mid[s] - mid0[s]) / (g / 8.0)
+                # (within a few hundred ticks for low-priced symbols: their bids end at $0.01)
+                drift = (mid[s] - mid0[s]) / max(50.0, min(g / 8.0, mid0[s] / 2.0))
                 sd = 1 if np.random.random() < 0.5 - 0.4 * max(-1.0, min(1.0, drift)) else 0
                 big = np.random.random() < 0.03
                 n_lv = 8 + np.random.randint(0, 25) if big else 2 + _geom(0.35)
@@ -1449,3 +1451,38 @@ def depth_report(buf) -> dict:
             "cancel_bursts": bursts.get(loc, 0),
         }
     return {"symbols": rows, "anomalies": dict(book.anomalies), "messages": n}
+
+
+def _main(argv=None) -> int:
+    """``python -m host.feed.generator N SYMBOLS SEED [--profile P]``: depth table (markdown)."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m host.feed.generator", description=_main.__doc__)
+    ap.add_argument("messages", type=int)
+    ap.add_argument("symbols", type=int)
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--profile", default="realistic", choices=sorted(PROFILES))
+    a = ap.parse_args(argv)
+    generate(5_000, 4, 1, profile=a.profile)  # numba compile / cache load, not timed
+    t = time.perf_counter()
+    buf = generate(a.messages, a.symbols, a.seed, profile=a.profile)
+    dt = time.perf_counter() - t
+    t = time.perf_counter()
+    r = depth_report(buf)
+    dr = time.perf_counter() - t
+    print(f"{a.messages:,} messages, {a.symbols} symbols, seed {a.seed}, profile {a.profile}: "
+          f"generated in {dt:.2f} s ({len(buf) / 1e6:.1f} MB); measured in {dr:.1f} s; "
+          f"anomalies {sum(r['anomalies'].values())}")  # fmt: skip
+    print()
+    print("| symbol | max bid levels | max ask levels | p50 | p99 | max offset (ticks) "
+          "| sweeps >= 3 levels | cancel bursts >= 8 |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, x in r["symbols"].items():
+        print(f"| {name} | {x['max_bid']} | {x['max_ask']} | {x['p50']} | {x['p99']} "
+              f"| {x['max_offset']} | {x['sweeps3']} | {x['cancel_bursts']} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
