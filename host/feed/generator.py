@@ -30,6 +30,13 @@ level comes up.
 
 The state machine runs in numba (one pass, O(1) per message); the bytes are written with numpy
 structured dtypes derived from :mod:`host.feed.spec`.
+
+All of the above is the ``classic`` profile (the default; its bytes for a seed never change).
+``profile="realistic"`` (:class:`Realistic`) runs another kernel over the same preamble,
+postamble and encoder: deep books (hundreds to over a thousand price levels per side on the
+liquid symbols), heavy-tailed offsets from the touch, stub quotes, sweeps, cancel bursts and
+nearly sequential references (docs/reference-book.md, "Realistic-depth generator").
+:func:`depth_report` measures the depth of any stream with the reference book.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ __all__ = [
     "MIX",
     "PROFILES",
     "Realistic",
+    "depth_report",
 ]
 
 G = 256
