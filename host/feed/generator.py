@@ -30,16 +30,34 @@ level comes up.
 
 The state machine runs in numba (one pass, O(1) per message); the bytes are written with numpy
 structured dtypes derived from :mod:`host.feed.spec`.
+
+All of the above is the ``classic`` profile (the default; its bytes for a seed never change).
+``profile="realistic"`` (:class:`Realistic`) runs another kernel over the same preamble,
+postamble and encoder: deep books (hundreds to over a thousand price levels per side on the
+liquid symbols), heavy-tailed offsets from the touch, stub quotes, sweeps, cancel bursts and
+nearly sequential references (docs/reference-book.md, "Realistic-depth generator").
+:func:`depth_report` measures the depth of any stream with the reference book.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from host.feed.spec import MESSAGES, PRICE4_MAX
 
-__all__ = ["generate", "generate_columns", "encode_columns", "write_pcap_from_itch", "MIX"]
+__all__ = [
+    "generate",
+    "generate_columns",
+    "encode_columns",
+    "write_pcap_from_itch",
+    "MIX",
+    "PROFILES",
+    "Realistic",
+    "depth_report",
+]
 
 G = 256
 """Price grid of each symbol, in ticks."""
@@ -109,6 +127,63 @@ def _rescan(s, sd, start, head):
     while t < G and head[s, 1, t] < 0:
         t += 1
     return t
+
+
+@njit(cache=True)
+def _other(i, n_sym, lo, tick, mid0, typ, sym, price, p2, p3, code, aux, shares):
+    """Row ``i``: one of the non-book types Y L V W K J h I N O, for a random symbol."""
+    c = np.random.randint(0, 10)
+    s = np.random.randint(0, n_sym)
+    sym[i] = s
+    mid = lo[s] + tick[s] * mid0[s]
+    if c == 0:  # Y
+        typ[i] = 89
+        code[i] = 48 + np.random.randint(0, 3)
+    elif c == 1:  # L
+        typ[i] = 76
+        aux[i] = np.random.randint(0, 8)
+        code[i] = 89 if np.random.random() < 0.5 else 78
+    elif c == 2:  # V (market wide, locate 0; Price(8))
+        typ[i] = 86
+        sym[i] = -1
+        price[i] = 3_000_00000000 + np.random.randint(0, 100) * 1_00000000
+        p2[i] = price[i] - 200_00000000
+        p3[i] = price[i] - 500_00000000
+    elif c == 3:  # W
+        typ[i] = 87
+        sym[i] = -1
+        code[i] = 49 + np.random.randint(0, 3)
+    elif c == 4:  # K
+        typ[i] = 75
+        aux[i] = 34200 + np.random.randint(0, 3600)
+        code[i] = 65
+        price[i] = mid
+    elif c == 5:  # J
+        typ[i] = 74
+        price[i] = mid
+        p2[i] = mid + 10 * tick[s]
+        p3[i] = max(mid - 10 * tick[s], 1)
+        aux[i] = np.random.randint(0, 5)
+    elif c == 6:  # h
+        typ[i] = 104
+        code[i] = 72 if np.random.random() < 0.5 else 84
+    elif c == 7:  # I
+        typ[i] = 73
+        shares[i] = np.random.randint(0, 1_000_000)
+        aux[i] = np.random.randint(0, 100_000)
+        code[i] = (66, 83, 78, 79)[np.random.randint(0, 4)]
+        price[i] = mid
+        p2[i] = mid + tick[s]
+        p3[i] = mid
+    elif c == 8:  # N
+        typ[i] = 78
+        code[i] = (66, 83, 65, 32)[np.random.randint(0, 4)]
+    else:  # O
+        typ[i] = 79
+        price[i] = mid
+        p2[i] = mid + 20 * tick[s]
+        p3[i] = max(mid - 20 * tick[s], 1)
+        aux[i] = np.random.randint(0, 1000)
 
 
 @njit(cache=True)
@@ -188,58 +263,7 @@ def _simulate(n, n_sym, seed, lo, tick, mid0, ts0, ts_span, ref_salt, p_cum, hal
             while kind < 10 and u >= p_cum[kind]:
                 kind += 1
         if kind == 10:  # other message types
-            c = np.random.randint(0, 10)
-            s = np.random.randint(0, n_sym)
-            sym[i] = s
-            mid = lo[s] + tick[s] * mid0[s]
-            if c == 0:  # Y
-                typ[i] = 89
-                code[i] = 48 + np.random.randint(0, 3)
-            elif c == 1:  # L
-                typ[i] = 76
-                aux[i] = np.random.randint(0, 8)
-                code[i] = 89 if np.random.random() < 0.5 else 78
-            elif c == 2:  # V (market wide, locate 0; Price(8))
-                typ[i] = 86
-                sym[i] = -1
-                price[i] = 3_000_00000000 + np.random.randint(0, 100) * 1_00000000
-                p2[i] = price[i] - 200_00000000
-                p3[i] = price[i] - 500_00000000
-            elif c == 3:  # W
-                typ[i] = 87
-                sym[i] = -1
-                code[i] = 49 + np.random.randint(0, 3)
-            elif c == 4:  # K
-                typ[i] = 75
-                aux[i] = 34200 + np.random.randint(0, 3600)
-                code[i] = 65
-                price[i] = mid
-            elif c == 5:  # J
-                typ[i] = 74
-                price[i] = mid
-                p2[i] = mid + 10 * tick[s]
-                p3[i] = max(mid - 10 * tick[s], 1)
-                aux[i] = np.random.randint(0, 5)
-            elif c == 6:  # h
-                typ[i] = 104
-                code[i] = 72 if np.random.random() < 0.5 else 84
-            elif c == 7:  # I
-                typ[i] = 73
-                shares[i] = np.random.randint(0, 1_000_000)
-                aux[i] = np.random.randint(0, 100_000)
-                code[i] = (66, 83, 78, 79)[np.random.randint(0, 4)]
-                price[i] = mid
-                p2[i] = mid + tick[s]
-                p3[i] = mid
-            elif c == 8:  # N
-                typ[i] = 78
-                code[i] = (66, 83, 65, 32)[np.random.randint(0, 4)]
-            else:  # O
-                typ[i] = 79
-                price[i] = mid
-                p2[i] = mid + 20 * tick[s]
-                p3[i] = max(mid - 20 * tick[s], 1)
-                aux[i] = np.random.randint(0, 1000)
+            _other(i, n_sym, lo, tick, mid0, typ, sym, price, p2, p3, code, aux, shares)
             continue
         if kind == 7 or kind == 8 or kind == 9:  # P, Q, B
             s = np.random.randint(0, n_sym)
@@ -415,6 +439,545 @@ def _simulate(n, n_sym, seed, lo, tick, mid0, ts0, ts_span, ref_salt, p_cum, hal
     return typ, sym, ts, ref, nref, side, shares, price, match, code, aux, p2, p3
 
 
+# --- realistic-depth profile -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Realistic:
+    """Knobs of the realistic-depth profile (``generate(..., profile=Realistic(...))``).
+
+    The defaults are what ``profile="realistic"`` uses; the depth they reach is measured in
+    docs/reference-book.md ("Realistic-depth generator").
+
+    Attributes
+    ----------
+    depth : int
+        Target of live orders per side of the most liquid symbol; symbol ``k`` (in generation
+        order, not locate order) targets ``depth / (k + 1) ** liquidity``, at least 40.
+    liquidity : float
+        Zipf exponent of both depth and message activity across symbols.
+    near : float
+        Share of new orders placed near their own touch (geometric offset, ``near_p``).
+    near_p : float
+        Parameter of that geometric offset (mean ``1 / near_p - 1`` ticks).
+    tail_alpha : float
+        Pareto exponent of the other new orders' offsets from the touch (smaller: heavier).
+    tail_scale : float
+        Pareto scale, in ticks.
+    max_offset : int
+        Largest offset of a (non-stub) new order from its touch, in ticks.
+    stubs : int
+        Market-maker stub quotes kept per (symbol, side), at the edge of the price grid:
+        thousands of ticks away (a bid at $0.01 on low-priced symbols).
+    grid : int
+        Ticks in each symbol's price grid (the touch starts in the middle).
+    sweep : float
+        Probability that a book event is a sweep: one marketable order executing the
+        orders of several levels (``E``/``C`` with one timestamp), its rest sometimes posted.
+    cancel_burst : float
+        Probability that a book event is a burst of ``D``: one participant pulls several
+        orders, half the time from the touch down (draining levels).
+    near_cancel : float
+        Share of ``D`` that take the nearer to the touch of two random orders of the side
+        (the touch churns; far orders live long, which is what spreads the book).
+    """
+
+    depth: int = 7000
+    liquidity: float = 0.9
+    near: float = 0.3
+    near_p: float = 0.15
+    tail_alpha: float = 0.35
+    tail_scale: float = 6.0
+    max_offset: int = 5000
+    stubs: int = 2
+    grid: int = 16384
+    sweep: float = 0.001
+    cancel_burst: float = 0.006
+    near_cancel: float = 0.85
+
+    def __post_init__(self):
+        if self.depth < 1 or self.grid < 2 * self.max_offset + 64 or self.max_offset < 1:
+            raise ValueError("need depth >= 1, max_offset >= 1 and grid >= 2 * max_offset + 64")
+        for name in ("near", "sweep", "cancel_burst", "near_cancel"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
+        if not 0.0 < self.near_p <= 1.0 or self.tail_alpha <= 0 or self.tail_scale <= 0:
+            raise ValueError("need 0 < near_p <= 1, tail_alpha > 0 and tail_scale > 0")
+
+
+PROFILES = {"classic": None, "realistic": Realistic()}
+"""Named profiles: ``classic`` (the default: small books, 256-tick grids, every edge case of the
+format) and ``realistic`` (deep books; :class:`Realistic` defaults)."""
+
+
+@njit(cache=True)
+def _offset(near, near_p, alpha, scale, cap):
+    """Ticks between a new order and its own touch: geometric near the touch, else Pareto."""
+    if np.random.random() < near:
+        return min(_geom(near_p), cap)
+    for _ in range(8):
+        k = scale * ((1.0 - np.random.random()) ** (-1.0 / alpha) - 1.0)
+        if k <= cap:
+            return int(k)
+    return np.random.randint(0, cap + 1)
+
+
+@njit(cache=True)
+def _real_shares():
+    u = np.random.random()
+    if u < 0.15:
+        return np.int64(np.random.randint(1, 100))  # odd lot
+    if u < 0.18:
+        return np.int64(np.random.randint(101, 5000))  # mixed lot
+    if u < 0.185:
+        return np.int64(np.random.randint(10_000, 200_000))  # block
+    return np.int64(100 * (1 + int(np.random.exponential(2.0))))
+
+
+@njit(cache=True)
+def _link(slot, s, sd, t, head, tail, o_prev, o_next):
+    """Append ``slot`` to the FIFO of tick ``t`` (time priority: new orders queue last)."""
+    o_prev[slot] = tail[s, sd, t]
+    o_next[slot] = -1
+    if tail[s, sd, t] >= 0:
+        o_next[tail[s, sd, t]] = slot
+    else:
+        head[s, sd, t] = slot
+    tail[s, sd, t] = slot
+
+
+@njit(cache=True)
+def _unlink(slot, s, sd, t, head, tail, o_prev, o_next):
+    if o_prev[slot] >= 0:
+        o_next[o_prev[slot]] = o_next[slot]
+    else:
+        head[s, sd, t] = o_next[slot]
+    if o_next[slot] >= 0:
+        o_prev[o_next[slot]] = o_prev[slot]
+    else:
+        tail[s, sd, t] = o_prev[slot]
+
+
+@njit(cache=True)
+def _scan(head, s, sd, start, g):
+    """Best non-empty tick of side ``sd`` at or behind ``start`` (-1 bid / ``g`` ask if none)."""
+    t = start
+    if sd == 0:
+        while t >= 0 and head[s, 0, t] < 0:
+            t -= 1
+        return t
+    while t < g and head[s, 1, t] < 0:
+        t += 1
+    return t
+
+
+@njit(cache=True)
+def _simulate_real(n, n_sym, seed, lo, tick, mid0, g, ts0, ts_span, ref0, w_cum, target, cap,
+                   halt_sym, fp, ip):  # fmt: skip
+    """Body of the realistic profile: ``n`` rows, same columns as :func:`_simulate`.
+
+    ``fp`` = near, near_p, tail_alpha, tail_scale, sweep, cancel_burst; ``ip`` = max_offset,
+    stubs. One loop step is one event: a single message, or a sweep / cancel burst of several.
+    """
+    np.random.seed(seed)
+    near, near_p, alpha, scale, p_sweep, p_burst = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
+    p_near_d = fp[6]
+    max_off, n_stub = ip[0], ip[1]
+    typ = np.zeros(n, np.uint8)
+    sym = np.zeros(n, np.int64)
+    ts = np.zeros(n, np.uint64)
+    ref = np.zeros(n, np.uint64)
+    nref = np.zeros(n, np.uint64)
+    side = np.zeros(n, np.uint8)
+    shares = np.zeros(n, np.uint64)
+    price = np.zeros(n, np.uint64)
+    match = np.zeros(n, np.uint64)
+    code = np.zeros(n, np.uint8)
+    aux = np.zeros(n, np.uint64)
+    p2 = np.zeros(n, np.uint64)
+    p3 = np.zeros(n, np.uint64)
+
+    # live orders of (symbol, side) in a slice of lv (for O(1) random picks); FIFO per tick
+    lv_off = np.zeros((n_sym, 2), np.int64)
+    n_slots = 0
+    for s in range(n_sym):
+        for sd in range(2):
+            lv_off[s, sd] = n_slots
+            n_slots += cap[s]
+    lv = np.zeros(n_slots, np.int64)
+    nlive = np.zeros((n_sym, 2), np.int64)
+    o_ref = np.zeros(n_slots, np.uint64)
+    o_t = np.zeros(n_slots, np.int64)
+    o_sh = np.zeros(n_slots, np.int64)
+    o_stub = np.zeros(n_slots, np.bool_)
+    o_prev = np.full(n_slots, -1, np.int32)
+    o_next = np.full(n_slots, -1, np.int32)
+    o_pos = np.zeros(n_slots, np.int64)
+    free = np.arange(n_slots - 1, -1, -1).astype(np.int64)
+    n_free = n_slots
+    nstub = np.zeros((n_sym, 2), np.int64)
+    head = np.full((n_sym, 2, g), -1, np.int32)
+    tail = np.full((n_sym, 2, g), -1, np.int32)
+    best = np.zeros((n_sym, 2), np.int64)
+    best[:, 0] = -1
+    best[:, 1] = g
+    mid = mid0.copy()  # last mid tick, for the prices of P/Q and the non-book types
+    counter = np.uint64(ref0)
+    next_match = np.uint64(1)
+    t_now = np.uint64(ts0)
+    gap = ts_span / max(n, 1)
+    halt_at = (n * 2) // 5
+    halt_step = 0
+    halted = False
+
+    i = 0
+    while i < n:
+        t_now += np.uint64(1 + int(np.random.exponential(gap)))
+        # scheduled trading halt of one symbol: H then Q (quotation only) then T
+        if halt_step < 3 and i >= halt_at + 1000 * halt_step:
+            typ[i] = 72
+            sym[i] = halt_sym
+            ts[i] = t_now
+            code[i] = (72, 81, 84)[halt_step]
+            halted = halt_step < 2
+            halt_step += 1
+            i += 1
+            continue
+        u = np.random.random()
+        if u < 0.0045:  # the non-book types, so that a decoder sees every type
+            _other(i, n_sym, lo, tick, mid, typ, sym, price, p2, p3, code, aux, shares)
+            ts[i] = t_now
+            i += 1
+            continue
+        if u < 0.0145:  # P (non-displayed trade), Q (cross), B (broken trade)
+            s = min(np.searchsorted(w_cum, np.random.random()), n_sym - 1)
+            sym[i] = s
+            ts[i] = t_now
+            v = np.random.random()
+            if v < 0.03 and next_match > np.uint64(1):
+                typ[i] = 66
+                match[i] = np.uint64(np.random.randint(1, np.int64(next_match)))
+            else:
+                typ[i] = 81 if v < 0.05 else 80
+                match[i] = next_match
+                next_match += np.uint64(1)
+                price[i] = lo[s] + tick[s] * mid[s]
+                if typ[i] == 81:
+                    shares[i] = np.random.randint(0, 5_000_000)
+                    code[i] = (79, 67, 72, 73)[np.random.randint(0, 4)]
+                else:
+                    shares[i] = _real_shares()
+                    side[i] = 66 if np.random.random() < 0.5 else 83
+            i += 1
+            continue
+
+        s = min(np.searchsorted(w_cum, np.random.random()), n_sym - 1)
+        sd = np.random.randint(0, 2)
+        nl = nlive[s, sd]
+        bb = best[s, 0]
+        ba = best[s, 1]
+        if bb >= 0 and ba < g:
+            mid[s] = (bb + ba) // 2
+        trade_ok = not (halted and s == halt_sym)
+        # adds lean towards the symbol's target depth: fast build-up, then balance
+        fill = nl / target[s]
+        p_add = 0.62 if fill < 0.5 else (0.53 if fill < 1.0 else 0.44)
+        if nl + 8 >= cap[s]:
+            p_add = 0.0
+        v = np.random.random()
+        if nl == 0 or v < p_add:
+            kind = 0
+        else:
+            w = np.random.random()
+            if w < p_burst:
+                kind = 7
+            elif w < p_burst + p_sweep:
+                kind = 6 if trade_ok else 2
+            elif w < 0.79:
+                kind = 2  # D
+            elif w < 0.91:
+                kind = 5  # U
+            elif w < 0.95:
+                kind = 4  # X
+            else:
+                kind = 3 if trade_ok else 2  # E / C at the best
+
+        if kind == 0:  # add: A, or F with an MPID; some are stub quotes
+            ts[i] = t_now
+            # stubs come once the side has a book: a stub touch would drag the other side there
+            stub = nstub[s, sd] < n_stub and nl >= 20 and np.random.random() < 0.05
+            if stub:
+                t = np.random.randint(0, 4) if sd == 0 else g - 1 - np.random.randint(0, 4)
+                if (sd == 0 and t >= ba) or (sd == 1 and t <= bb):
+                    stub = False
+            if not stub:
+                if sd == 0:
+                    own = bb if bb >= 0 else (ba - 1 if ba < g else mid[s])
+                    if np.random.random() < 0.1 and own + 1 < ba:
+                        t = own + 1 + np.random.randint(0, min(ba - own - 1, 3))
+                    else:
+                        k = _offset(near, near_p, alpha, scale, max_off)
+                        t = own - k if k <= own else own - k % (own + 1)
+                    t = max(0, min(t, ba - 1))
+                else:
+                    own = ba if ba < g else (bb + 1 if bb >= 0 else mid[s])
+                    if np.random.random() < 0.1 and own - 1 > bb:
+                        t = own - 1 - np.random.randint(0, min(own - bb - 1, 3))
+                    else:
+                        k = _offset(near, near_p, alpha, scale, max_off)
+                        room = g - 1 - own
+                        t = own + k if k <= room else own + k % (room + 1)
+                    t = min(g - 1, max(t, bb + 1))
+            slot = free[n_free - 1]
+            n_free -= 1
+            # nearly sequential references, as NASDAQ's: gaps are other books' orders
+            counter += np.uint64(1 + (np.random.randint(1, 20) if np.random.random() < 0.1 else 0))
+            o_ref[slot] = counter
+            o_t[slot] = t
+            o_sh[slot] = 100 if stub else _real_shares()
+            o_stub[slot] = stub
+            nstub[s, sd] += 1 if stub else 0
+            _link(slot, s, sd, t, head, tail, o_prev, o_next)
+            o_pos[slot] = nl
+            lv[lv_off[s, sd] + nl] = slot
+            nlive[s, sd] = nl + 1
+            if sd == 0 and t > bb:
+                best[s, 0] = t
+            if sd == 1 and t < ba:
+                best[s, 1] = t
+            typ[i] = 70 if (stub or np.random.random() < 0.06) else 65
+            sym[i] = s
+            ref[i] = counter
+            side[i] = 66 if sd == 0 else 83
+            shares[i] = o_sh[slot]
+            price[i] = lo[s] + tick[s] * t
+            aux[i] = np.random.randint(0, 8)
+            i += 1
+            continue
+
+        if kind == 6 or kind == 7:  # sweep / cancel burst: several messages, one event
+            top = kind == 6 or np.random.random() < 0.5
+            if kind == 6:
+                # pull the touch back towards the grid's middle when it has wandered off
+                # (within a few hundred ticks for low-priced symbols: their bids end at $0.01)
+                drift = (mid[s] - mid0[s]) / max(50.0, min(g / 8.0, mid0[s] / 2.0))
+                sd = 1 if np.random.random() < 0.5 - 0.4 * max(-1.0, min(1.0, drift)) else 0
+                big = np.random.random() < 0.03
+                n_lv = 8 + np.random.randint(0, 25) if big else 2 + _geom(0.35)
+                room = min(n - i, 200)
+            else:
+                n_lv = 1 << 30
+                room = min(n - i, 4 + _geom(0.1), 120)
+            if nlive[s, sd] == 0:
+                continue
+            t0 = best[s, sd]
+            last_full = -1
+            levels = 0
+            sh_cum = 0
+            while room > 0 and nlive[s, sd] > 0:
+                if top:
+                    t = best[s, sd]
+                    if t - t0 > 60 or t0 - t > 60:  # a limit price: never into the stubs
+                        break
+                    slot = head[s, sd, t]
+                else:
+                    slot = lv[lv_off[s, sd] + np.random.randint(0, nlive[s, sd])]
+                    t = o_t[slot]
+                ts[i] = t_now
+                sym[i] = s
+                ref[i] = o_ref[slot]
+                rem = o_sh[slot]
+                q = rem
+                if kind == 6:
+                    last_level = levels == n_lv - 1 and o_next[slot] < 0
+                    if (levels == n_lv - 1 and np.random.random() < 0.3) or last_level:
+                        q = rem if rem == 1 else np.random.randint(1, rem + 1)
+                    typ[i] = 69 if np.random.random() < 0.92 else 67
+                    shares[i] = q
+                    match[i] = next_match
+                    next_match += np.uint64(1)
+                    if typ[i] == 67:
+                        code[i] = 89
+                        price[i] = lo[s] + tick[s] * t
+                    sh_cum += q
+                else:
+                    typ[i] = 68
+                    t_now += np.uint64(1 + np.random.randint(0, 40))
+                i += 1
+                room -= 1
+                if q < rem:
+                    o_sh[slot] = rem - q
+                    break  # the aggressor is filled
+                _unlink(slot, s, sd, t, head, tail, o_prev, o_next)
+                last = lv[lv_off[s, sd] + nlive[s, sd] - 1]
+                lv[lv_off[s, sd] + o_pos[slot]] = last
+                o_pos[last] = o_pos[slot]
+                nlive[s, sd] -= 1
+                nstub[s, sd] -= 1 if o_stub[slot] else 0
+                free[n_free] = slot
+                n_free += 1
+                if head[s, sd, t] < 0:
+                    if best[s, sd] == t:
+                        best[s, sd] = _scan(head, s, sd, t, g)
+                    if top:
+                        levels += 1
+                        last_full = t
+                        if levels >= n_lv:
+                            break
+            # the rest of a sweeping order rests at its limit, the last price it emptied
+            o = 1 - sd
+            room_o = nlive[s, o] + 8 < cap[s]
+            if kind == 6 and last_full >= 0 and i < n and room_o and np.random.random() < 0.5:
+                if (o == 0 and last_full < best[s, 1]) or (o == 1 and last_full > best[s, 0]):
+                    slot = free[n_free - 1]
+                    n_free -= 1
+                    counter += np.uint64(1)
+                    o_ref[slot] = counter
+                    o_t[slot] = last_full
+                    o_sh[slot] = max(1, sh_cum // 3)
+                    o_stub[slot] = False
+                    _link(slot, s, o, last_full, head, tail, o_prev, o_next)
+                    o_pos[slot] = nlive[s, o]
+                    lv[lv_off[s, o] + nlive[s, o]] = slot
+                    nlive[s, o] += 1
+                    if (o == 0 and last_full > best[s, 0]) or (o == 1 and last_full < best[s, 1]):
+                        best[s, o] = last_full
+                    typ[i] = 65
+                    ts[i] = t_now
+                    sym[i] = s
+                    ref[i] = counter
+                    side[i] = 66 if o == 0 else 83
+                    shares[i] = o_sh[slot]
+                    price[i] = lo[s] + tick[s] * last_full
+                    i += 1
+            continue
+
+        # single-order events: D=2, E/C=3, X=4, U=5
+        if kind == 3:
+            slot = head[s, sd, best[s, sd]]  # time priority at the best level
+        else:
+            slot = lv[lv_off[s, sd] + np.random.randint(0, nl)]
+            if kind == 2 and np.random.random() < p_near_d:
+                # most cancels are near the touch: keep the nearer of two picks
+                other = lv[lv_off[s, sd] + np.random.randint(0, nl)]
+                if abs(o_t[other] - best[s, sd]) < abs(o_t[slot] - best[s, sd]):
+                    slot = other
+        if kind == 4 and o_sh[slot] < 2:
+            kind = 2
+        t = o_t[slot]
+        rem = o_sh[slot]
+        ts[i] = t_now
+        sym[i] = s
+        ref[i] = o_ref[slot]
+        gone = True
+        if kind == 3:
+            q = rem if (rem == 1 or np.random.random() < 0.6) else np.random.randint(1, rem)
+            typ[i] = 69 if np.random.random() < 0.9 else 67
+            shares[i] = q
+            match[i] = next_match
+            next_match += np.uint64(1)
+            if typ[i] == 67:
+                code[i] = 89 if np.random.random() < 0.8 else 78
+                price[i] = lo[s] + tick[s] * t
+            gone = q == rem
+            o_sh[slot] = rem - q
+        elif kind == 4:
+            q = np.random.randint(1, rem)
+            typ[i] = 88
+            shares[i] = q
+            gone = False
+            o_sh[slot] = rem - q
+        else:
+            typ[i] = 68
+        i += 1
+        if not gone:
+            continue
+        _unlink(slot, s, sd, t, head, tail, o_prev, o_next)
+        if head[s, sd, t] < 0 and best[s, sd] == t:
+            best[s, sd] = _scan(head, s, sd, t, g)
+        if kind != 5:
+            last = lv[lv_off[s, sd] + nl - 1]
+            lv[lv_off[s, sd] + o_pos[slot]] = last
+            o_pos[last] = o_pos[slot]
+            nlive[s, sd] = nl - 1
+            nstub[s, sd] -= 1 if o_stub[slot] else 0
+            free[n_free] = slot
+            n_free += 1
+            continue
+        # replace: same slot (it stays live), new reference, price and shares; queues last
+        bb = best[s, 0]
+        ba = best[s, 1]
+        if o_stub[slot]:  # a market maker refreshes its stub quote
+            nt = np.random.randint(0, 4) if sd == 0 else g - 1 - np.random.randint(0, 4)
+        else:
+            r = np.random.random()
+            own = bb if sd == 0 else ba
+            if own < 0 or own >= g:  # it was the side's only order
+                own = t
+            if r < 0.25:  # to the touch or one tick through it
+                nt = own + (1 if sd == 0 else -1) * np.random.randint(0, 2)
+            elif r < 0.85:
+                nt = t + np.random.randint(-3, 4)
+            else:  # a fresh heavy-tailed offset, folded back into the grid like an add's
+                k = _offset(near, near_p, alpha, scale, max_off)
+                if sd == 0:
+                    nt = own - k if k <= own else own - k % (own + 1)
+                else:
+                    nt = own + k if k <= g - 1 - own else own + k % (g - own)
+        if sd == 0:
+            nt = max(0, min(nt, ba - 1, g - 1))
+        else:
+            nt = min(g - 1, max(nt, bb + 1, 0))
+        if (sd == 0 and ba == 0) or (sd == 1 and bb == g - 1):
+            nt = t  # no room at all on this side (cannot happen with the stubs inside)
+        counter += np.uint64(1 + (np.random.randint(1, 20) if np.random.random() < 0.1 else 0))
+        o_ref[slot] = counter
+        o_t[slot] = nt
+        o_sh[slot] = _real_shares() if np.random.random() < 0.5 else max(1, rem // 2)
+        _link(slot, s, sd, nt, head, tail, o_prev, o_next)
+        if sd == 0 and nt > best[s, 0]:
+            best[s, 0] = nt
+        if sd == 1 and nt < best[s, 1]:
+            best[s, 1] = nt
+        typ[i - 1] = 85
+        nref[i - 1] = counter
+        shares[i - 1] = o_sh[slot]
+        price[i - 1] = lo[s] + tick[s] * nt
+    return typ, sym, ts, ref, nref, side, shares, price, match, code, aux, p2, p3
+
+
+def _realistic_body(n_body, n_symbols, seed, rng, ts_open, span, cfg: Realistic):
+    """Body columns of the realistic profile: symbol parameters from ``rng``, then the kernel."""
+    g = int(cfg.grid)
+    # $0.01 ticks; prices log-uniform $2..$400, the most liquid symbol $80..$400 and, from 4
+    # symbols on, one priced like AMZN (sweeps and far quotes at big absolute prices)
+    mid_px = np.exp(rng.uniform(np.log(2e4), np.log(4e6), n_symbols)).astype(np.int64)
+    mid_px[0] = int(np.exp(rng.uniform(np.log(8e5), np.log(4e6))))
+    if n_symbols >= 4:
+        mid_px[3] = int(rng.uniform(2e7, 3.5e7))
+    tick = np.full(n_symbols, 100, np.int64)
+    lo = np.maximum(mid_px - (g // 2) * tick, tick)
+    lo = lo - lo % tick
+    lo = np.maximum(lo, tick)
+    if np.any(lo + (g - 1) * tick > PRICE4_MAX):
+        raise ValueError("price grid above PRICE4_MAX: use a smaller grid")
+    mid0 = (mid_px - lo) // tick
+    w = 1.0 / np.arange(1, n_symbols + 1) ** cfg.liquidity
+    w_cum = np.cumsum(w / w.sum())
+    target = np.maximum((cfg.depth * w / w[0]).astype(np.int64), 40)
+    # hard cap of live orders per (symbol, side): the kernel stops adding at the cap
+    cap = np.minimum(2 * target + 256, n_body + 16).astype(np.int64)
+    fp = np.array([cfg.near, cfg.near_p, cfg.tail_alpha, cfg.tail_scale, cfg.sweep,
+                   cfg.cancel_burst, cfg.near_cancel], np.float64)  # fmt: skip
+    ip = np.array([cfg.max_offset, cfg.stubs], np.int64)
+    ref0 = int(rng.integers(1, 10_000))
+    halt_sym = int(rng.integers(n_symbols // 2, n_symbols))  # a less liquid one
+    return _simulate_real(
+        n_body, n_symbols, int(seed) % (2**32), lo, tick, mid0, g, ts_open, float(span), ref0,
+        w_cum, target, cap, halt_sym, fp, ip,
+    )  # fmt: skip
+
+
 def _symbols(n_symbols: int, rng: np.random.Generator) -> list[bytes]:
     out: set[bytes] = set()
     letters = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", np.uint8)
@@ -433,29 +996,9 @@ def _locates(n_symbols: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.concatenate([rest, [65535]])).astype(np.int64)
 
 
-def generate_columns(n_messages: int, n_symbols: int, seed: int) -> dict:
-    """The stream as columns (before encoding); see :func:`generate`.
-
-    Returns
-    -------
-    dict
-        ``{column: ndarray}`` for the columns of every message (``typ`` is the type byte,
-        ``loc`` the stock locate, ...), plus ``"symtab"``: ``S8`` array of space-padded symbols
-        indexed by locate, and ``"symbols"``: locate -> symbol.
-    """
-    n_symbols = int(n_symbols)
-    if n_symbols < 1:
-        raise ValueError("need at least one symbol")
-    pre = 2 * n_symbols + 3
-    post = 3
-    if n_messages < pre + post + 1:
-        raise ValueError(
-            f"{n_messages} messages is too few for {n_symbols} symbols "
-            f"(need more than {pre + post})"
-        )
-    rng = np.random.default_rng(seed)
-    syms = _symbols(n_symbols, rng)
-    locs = _locates(n_symbols, rng)
+def _classic_body(n_body, n_symbols, seed, rng, ts_open, span):
+    """Body columns of the classic profile (the draws from ``rng`` are in their historic order:
+    the bytes of a seed must not change)."""
     tick = rng.choice(np.array([100, 100, 100, 100, 1, 10000]), n_symbols).astype(np.int64)
     mid_px = np.exp(rng.uniform(np.log(2e4), np.log(5e6), n_symbols)).astype(np.int64)
     tick[0] = 100
@@ -470,16 +1013,57 @@ def generate_columns(n_messages: int, n_symbols: int, seed: int) -> dict:
     if n_symbols > 2:  # one sub-penny symbol
         tick[1] = 1
         lo[1] = 1
-    n_body = n_messages - pre - post
     p = np.array([MIX[k] for k in ("A", "F", "D", "E", "C", "X", "U", "P", "Q", "B", "other")])
     p_cum = np.cumsum(p / p.sum())
     max_live = int(min(n_body, 150 * n_symbols + 1000)) + 2
-    ts_open = 9 * 3600 * 10**9 + 30 * 60 * 10**9
-    span = 6 * 3600 * 10**9 + 30 * 60 * 10**9
     body = _simulate(
         n_body, n_symbols, int(seed) % (2**32), lo, tick, mid0, ts_open, float(span),
         np.uint64(int(rng.integers(0, 2**63))), p_cum, int(rng.integers(0, n_symbols)), max_live,
     )  # fmt: skip
+    return body
+
+
+def _profile(profile) -> Realistic | None:
+    if isinstance(profile, Realistic):
+        return profile
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from: {', '.join(PROFILES)}")
+    return PROFILES[profile]
+
+
+def generate_columns(
+    n_messages: int, n_symbols: int, seed: int, *, profile: str | Realistic = "classic"
+) -> dict:
+    """The stream as columns (before encoding); see :func:`generate`.
+
+    Returns
+    -------
+    dict
+        ``{column: ndarray}`` for the columns of every message (``typ`` is the type byte,
+        ``loc`` the stock locate, ...), plus ``"symtab"``: ``S8`` array of space-padded symbols
+        indexed by locate, and ``"symbols"``: locate -> symbol.
+    """
+    cfg = _profile(profile)
+    n_symbols = int(n_symbols)
+    if n_symbols < 1:
+        raise ValueError("need at least one symbol")
+    pre = 2 * n_symbols + 3
+    post = 3
+    if n_messages < pre + post + 1:
+        raise ValueError(
+            f"{n_messages} messages is too few for {n_symbols} symbols "
+            f"(need more than {pre + post})"
+        )
+    rng = np.random.default_rng(seed)
+    syms = _symbols(n_symbols, rng)
+    locs = _locates(n_symbols, rng)
+    n_body = n_messages - pre - post
+    ts_open = 9 * 3600 * 10**9 + 30 * 60 * 10**9
+    span = 6 * 3600 * 10**9 + 30 * 60 * 10**9
+    if cfg is None:
+        body = _classic_body(n_body, n_symbols, seed, rng, ts_open, span)
+    else:
+        body = _realistic_body(n_body, n_symbols, seed, rng, ts_open, span, cfg)
     b = dict(zip(("typ", "sym", "ts", "ref", "nref", "side", "shares", "price", "match", "code",
                   "aux", "p2", "p3"), body, strict=True))  # fmt: skip
     b_loc = np.where(b["sym"] >= 0, locs[np.maximum(b["sym"], 0)], 0)
@@ -683,7 +1267,9 @@ def encode_columns(cols: dict) -> bytes:
     return out.tobytes()
 
 
-def generate(n_messages: int, n_symbols: int, seed: int) -> bytes:
+def generate(
+    n_messages: int, n_symbols: int, seed: int, *, profile: str | Realistic = "classic"
+) -> bytes:
     """A valid ITCH 5.0 stream of exactly ``n_messages`` messages in NASDAQ file framing.
 
     Parameters
@@ -694,14 +1280,20 @@ def generate(n_messages: int, n_symbols: int, seed: int) -> bytes:
     n_symbols : int
         Number of symbols in the stock directory (1..65535).
     seed : int
-        Everything is a function of the seed.
+        Everything is a function of the seed (and of the profile).
+    profile : {"classic", "realistic"} or Realistic, optional
+        ``"classic"`` (default; the bytes of a seed never change): small books of at most a few
+        tens of levels on 256-tick grids, every edge case of the format. ``"realistic"``: deep
+        books (hundreds to over a thousand levels per side on the liquid symbols),
+        heavy-tailed offsets from the touch, stub quotes, sweeps and cancel bursts, nearly
+        sequential references; see :class:`Realistic` (pass one to tune it).
 
     Returns
     -------
     bytes
         The stream, each message preceded by its 2-byte big-endian length.
     """
-    return encode_columns(generate_columns(n_messages, n_symbols, seed))
+    return encode_columns(generate_columns(n_messages, n_symbols, seed, profile=profile))
 
 
 def split_messages(buf) -> list[bytes]:
@@ -764,3 +1356,141 @@ def _packet_times(msgs: list[bytes], packets: list[bytes]) -> list[int]:
             i += cnt
         out.append(last)
     return out
+
+
+# --- depth measurement -----------------------------------------------------------------------
+
+
+def depth_report(buf) -> dict:
+    """Depth a stream reaches, measured with the reference book (:class:`host.feed.book.L3Book`).
+
+    After every book message (``A F E C X D U``) the touched symbol's count of distinct price
+    levels per side is sampled, and the distance from the touch to the deepest level.
+
+    Parameters
+    ----------
+    buf : bytes-like
+        A stream in NASDAQ file framing.
+
+    Returns
+    -------
+    dict
+        ``{"symbols": {symbol: row}, "anomalies": {kind: n}, "messages": n}``; each row has
+        ``tick`` (Price(4) units: the gcd of the symbol's book prices), ``max_bid``/``max_ask``
+        (most distinct levels a side held), ``p50``/``p99`` (percentiles over both sides'
+        samples), ``max_offset`` (most ticks between a side's touch and its deepest level),
+        ``sweeps3`` (runs of ``E``/``C`` of one side and one timestamp that emptied >= 3 levels)
+        and ``cancel_bursts`` (runs of >= 8 ``D`` of one symbol).
+    """
+    from math import gcd
+
+    from host.feed.book import L3Book
+    from host.feed.itch import iter_messages
+
+    book = L3Book()
+    samples: dict[int, list[int]] = {}
+    mx: dict[int, list[int]] = {}
+    gcds: dict[int, int] = {}
+    sweeps: dict[int, int] = {}
+    bursts: dict[int, int] = {}
+    run_key, run_levels = None, 0
+    d_loc, d_run = -1, 0
+    n = 0
+    for msg in iter_messages(buf):
+        n += 1
+        t = msg.message_type
+        if t not in "AFECXDU":
+            book.apply(msg)
+            continue
+        if t in "AFU":
+            loc = msg.stock_locate
+            gcds[loc] = gcd(gcds.get(loc, 0), msg.price)
+        before = None
+        if t in "EC":
+            o = book.orders.get(msg.order_reference_number)
+            if o is not None:
+                before = (o[0], o[1], len(book._side(o[0], o[1]).prices))
+        book.apply(msg)
+        loc = book.last_locate
+        if loc < 0:
+            continue
+        # sweeps: consecutive executions on one side with one timestamp (one aggressor)
+        if before is not None:
+            key = (before[0], before[1], msg.timestamp)
+            if key != run_key:
+                run_key, run_levels = key, 0
+            was = run_levels
+            run_levels += before[2] - len(book._side(before[0], before[1]).prices)
+            if was < 3 <= run_levels:
+                sweeps[loc] = sweeps.get(loc, 0) + 1
+        else:
+            run_key = None
+        if t == "D" and loc == d_loc:
+            d_run += 1
+            if d_run == 8:
+                bursts[loc] = bursts.get(loc, 0) + 1
+        else:
+            d_loc, d_run = (loc, 1) if t == "D" else (-1, 0)
+        b = book._side(loc, "B")
+        a = book._side(loc, "S")
+        s = samples.setdefault(loc, [])
+        s.append(len(b.prices))
+        s.append(len(a.prices))
+        m = mx.setdefault(loc, [0, 0, 0])
+        m[0] = max(m[0], len(b.prices))
+        m[1] = max(m[1], len(a.prices))
+        if b.prices:
+            m[2] = max(m[2], b.prices[-1] - b.prices[0])
+        if a.prices:
+            m[2] = max(m[2], a.prices[-1] - a.prices[0])
+    rows = {}
+    for loc in sorted(samples, key=lambda x: -mx[x][0] - mx[x][1]):
+        tick = gcds.get(loc, 1) or 1
+        s = np.array(samples[loc])
+        rows[book.symbols.get(loc, str(loc))] = {
+            "locate": loc,
+            "tick": tick,
+            "max_bid": mx[loc][0],
+            "max_ask": mx[loc][1],
+            "p50": int(np.percentile(s, 50)),
+            "p99": int(np.percentile(s, 99)),
+            "max_offset": mx[loc][2] // tick,
+            "sweeps3": sweeps.get(loc, 0),
+            "cancel_bursts": bursts.get(loc, 0),
+        }
+    return {"symbols": rows, "anomalies": dict(book.anomalies), "messages": n}
+
+
+def _main(argv=None) -> int:
+    """``python -m host.feed.generator N SYMBOLS SEED [--profile P]``: depth table (markdown)."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m host.feed.generator", description=_main.__doc__)
+    ap.add_argument("messages", type=int)
+    ap.add_argument("symbols", type=int)
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--profile", default="realistic", choices=sorted(PROFILES))
+    a = ap.parse_args(argv)
+    generate(5_000, 4, 1, profile=a.profile)  # numba compile / cache load, not timed
+    t = time.perf_counter()
+    buf = generate(a.messages, a.symbols, a.seed, profile=a.profile)
+    dt = time.perf_counter() - t
+    t = time.perf_counter()
+    r = depth_report(buf)
+    dr = time.perf_counter() - t
+    print(f"{a.messages:,} messages, {a.symbols} symbols, seed {a.seed}, profile {a.profile}: "
+          f"generated in {dt:.2f} s ({len(buf) / 1e6:.1f} MB); measured in {dr:.1f} s; "
+          f"anomalies {sum(r['anomalies'].values())}")  # fmt: skip
+    print()
+    print("| symbol | max bid levels | max ask levels | p50 | p99 | max offset (ticks) "
+          "| sweeps >= 3 levels | cancel bursts >= 8 |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, x in r["symbols"].items():
+        print(f"| {name} | {x['max_bid']} | {x['max_ask']} | {x['p50']} | {x['p99']} "
+              f"| {x['max_offset']} | {x['sweeps3']} | {x['cancel_bursts']} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
