@@ -22,6 +22,7 @@ to a factory ``f(locates) -> book`` whose book has ``feed(records, copy=False) -
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -180,13 +181,20 @@ def _csv_list(s: str) -> list[str]:
 
 def _cmd_generate(a) -> int:
     from host.feed.files import write_file
-    from host.feed.generator import generate, write_pcap_from_itch
+    from host.feed.generator import PROFILES, generate, write_pcap_from_itch
 
     if a.messages < 1 or a.symbols < 1:
         raise UserError("--messages and --symbols must be positive")
     t0 = time.perf_counter()
+    profile = a.profile
+    if a.depth is not None:
+        if a.profile != "realistic":
+            raise UserError("--depth applies to --profile realistic")
+        if a.depth < 1:
+            raise UserError("--depth must be positive")
+        profile = dataclasses.replace(PROFILES["realistic"], depth=a.depth)
     try:
-        buf = generate(a.messages, a.symbols, a.seed)
+        buf = generate(a.messages, a.symbols, a.seed, profile=profile)
     except ValueError as e:
         raise UserError(str(e)) from None
     try:
@@ -349,6 +357,12 @@ def register(sub) -> None:
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--out", required=True, help="NASDAQ binary file (.gz to compress)")
     g.add_argument("--pcap", help="also write a MoldUDP64/UDP/IPv4/Ethernet pcap")
+    g.add_argument("--profile", choices=["classic", "realistic"], default="classic",
+                   help="classic: small books that visit every edge case of the format; "
+                   "realistic: deep books (hundreds to thousands of levels per side, heavy-"
+                   "tailed offsets, stub quotes, sweeps, cancel bursts); default: classic")
+    g.add_argument("--depth", type=int, help="realistic profile: live orders per side on the "
+                   "most liquid symbol (default 7000)")
     g.set_defaults(func=_cmd_generate)
 
     def common(q, card=True):

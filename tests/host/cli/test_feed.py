@@ -161,3 +161,19 @@ def test_text_output_shows_every_anomaly_json_has(files, tmp_path, capsys):
     assert f"pcap.mold.gaps={mold['gaps']}" in line
     assert "pcap.mold.bad_packets=1" in line and "pcap.mold.bad.count_mismatch=1" in line
     assert "pcap.frame_errors=1" in line and "pcap.frame_error_bad_udp_checksum=1" in line
+
+
+def test_generate_profiles(tmp_path, capsys):
+    from host.feed.generator import generate
+
+    a, b = tmp_path / "r.itch", tmp_path / "d.itch"
+    assert main(["generate", "--messages", "3000", "--symbols", "2", "--seed", "4",
+                 "--profile", "realistic", "--out", str(a)]) == 0  # fmt: skip
+    assert a.read_bytes() == generate(3000, 2, 4, profile="realistic")
+    assert a.read_bytes() != generate(3000, 2, 4)
+    assert main(["generate", "--messages", "3000", "--symbols", "2", "--seed", "4",
+                 "--profile", "realistic", "--depth", "300", "--out", str(b)]) == 0  # fmt: skip
+    assert b.read_bytes() != a.read_bytes()
+    capsys.readouterr()
+    assert main(["generate", "--messages", "30", "--depth", "5", "--out", str(b)]) == 1
+    assert "--depth applies to --profile realistic" in capsys.readouterr().err
