@@ -294,8 +294,9 @@ class IngressModel:
         fidx = self.n_frames
         self.n_frames += 1
         c["frames"] += 1
-        if n == 0:
-            raise ValueError("empty frame")
+        if n == 0:  # the MAC can end a frame with no byte (one beat, keep = 0): a runt
+            c["drop_error" if mac_error else "drop_short"] += 1
+            return []
         final_beat = (n - 1) // self.nb
 
         def suppressed(b: int) -> bool:
@@ -307,8 +308,11 @@ class IngressModel:
             start, end = info["start"], info["end"]
             trunc = n < end
             payload = frame[start : min(end, n)]
-            if not trunc and not mac_error:
-                # the fast path of the host parser must agree (UDP checksum not checked)
+            if not trunc and not mac_error and n >= info["ip"] + info["total"]:
+                # the fast path of the host parser must agree (UDP checksum not checked); a
+                # frame shorter than its IPv4 total length but holding the whole UDP datagram
+                # is forwarded cut-through and counted drop_short below, where the host
+                # parser (store-and-forward) refuses it as truncated
                 p2, _ = parse_frame(frame, check_udp_checksum=False)
                 assert p2 == payload, "ingress model and host.feed.net.parse_frame disagree"
             out = self._packet(payload, start, suppressed, fidx, mac_error)

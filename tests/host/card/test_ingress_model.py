@@ -194,3 +194,33 @@ def test_agrees_with_parse_frame(pos, val, bit):
     assert (reason is None) == ok, (reason, pos, bit)
     if ok:
         assert payload == p2 and not trunc
+
+
+@pytest.mark.parametrize("err, counter", [(False, "drop_short"), (True, "drop_error")])
+def test_zero_length_frame_is_counted_not_raised(err, counter):
+    """The MAC can end a frame with no byte: the card counts it; the model must too."""
+    m = IngressModel()
+    assert m.feed(b"", err) == []
+    assert m.counters[counter] == 1 and m.counters["frames"] == 1
+    assert len(m.feed(_good_frame())) == 3  # and goes on
+
+
+def _with_ip_total(frame: bytes, total: int) -> bytes:
+    f = bytearray(frame)
+    f[16:18] = total.to_bytes(2, "big")
+    f[24:26] = b"\0\0"
+    f[24:26] = net.checksum16(bytes(f[14:34])).to_bytes(2, "big")
+    assert net.checksum16(bytes(f[14:34])) == 0
+    return bytes(f)
+
+
+@pytest.mark.parametrize("extra", [1, 10, 1000])
+def test_ipv4_total_beyond_the_frame_with_the_udp_datagram_inside(extra):
+    """IPv4 total length past the end of the frame while the UDP length fits: the card forwards
+    the datagram cut-through and counts the frame drop_short; the model predicts exactly that
+    (it raised FrameError here: 5,636 of 10^6 fuzzed frames)."""
+    good = _good_frame()
+    total = int.from_bytes(good[16:18], "big")
+    m = IngressModel()
+    assert len(m.feed(_with_ip_total(good, total + extra))) == 3
+    assert m.counters["drop_short"] == 1 and m.counters["frames"] == 1
