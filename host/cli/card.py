@@ -9,12 +9,14 @@ print what :mod:`host.card.report` makes of it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from host.card.replay import Replay, open_sim_card, replay_through_card, resolve_locates
-from host.card.report import flag_counts, latency_by_type, plot, report, verify, write_card_csv
 from host.cli.args import add_symbols_argument
 from host.errors import UserError
-from host.feed.capture import Feed, load_feed, symbol_directory
+
+if TYPE_CHECKING:  # the command line starts fast: the card floor loads when a command runs
+    from host.card.replay import Replay
+    from host.feed.capture import Feed
 
 __all__ = ["add_card_arguments", "register", "run_replay", "run_bbo_card"]
 
@@ -84,6 +86,7 @@ def _run_model(feed: Feed, locates, out: Path, plot_name, names) -> int:
     import time
 
     from host.card.model import reference_trace
+    from host.card.report import plot
 
     t0 = time.perf_counter()
     trace = reference_trace(feed.itch, locates)
@@ -107,8 +110,8 @@ def _write_csv(trace, path: Path) -> None:
 
 
 def _load_for_cli(path, **kw) -> Feed:
-    """:func:`load_feed` with the CLI's input checks (one-line errors)."""
-    from host.feed.capture import detect_format
+    """:func:`host.feed.capture.load_feed` with the CLI's input checks (one-line errors)."""
+    from host.feed.capture import detect_format, load_feed
 
     fmt = detect_format(str(path))  # UserError for a missing / empty / foreign file
     if fmt == "pcap" and kw.get("drop_packets"):
@@ -123,6 +126,7 @@ def _load_for_cli(path, **kw) -> Feed:
 
 
 def _open_card_for_cli(allow_build: bool):
+    from host.card.replay import open_sim_card
     from host.card.transport import CardError
 
     try:
@@ -134,6 +138,7 @@ def _open_card_for_cli(allow_build: bool):
 
 def _replay_sim(feed: Feed, symbols, *, allow_build: bool, progress: bool, **kw) -> Replay:
     """Open the simulated card, replay ``feed`` through it, close it (CLI errors)."""
+    from host.card.replay import replay_through_card, resolve_locates
     from host.card.transport import CardError
 
     card = _open_card_for_cli(allow_build)
@@ -158,6 +163,10 @@ def run_replay(args) -> int:
     host.errors.UserError
         Unreadable input, unknown symbol, simulated card not available.
     """
+    from host.card.replay import resolve_locates
+    from host.card.report import latency_by_type, plot, report, verify, write_card_csv
+    from host.feed.capture import symbol_directory
+
     out = Path(args.out)
     kw = {}
     if getattr(args, "drop_packets", None):
@@ -235,6 +244,7 @@ def run_bbo_card(
     import sys
 
     from host.card.model import trace_flags
+    from host.card.report import flag_counts, verify
     from host.feed.fastbook import bbo_csv_bytes
 
     log = sys.stdout if log is None else log

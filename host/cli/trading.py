@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from host.cli.args import add_symbols_argument
 from host.errors import UserError
-from host.feed.capture import detect_format
-from host.trading.session import CARD_SOURCES, run_session
 
 __all__ = ["register"]
 
@@ -37,7 +35,9 @@ def register(subparsers) -> None:
 
 
 def _cmd_session(a) -> int:
+    from host.feed.capture import detect_format
     from host.trading.risk import ConfigError, load_config
+    from host.trading.session import CARD_SOURCES, run_session
 
     detect_format(a.input)  # missing, empty, foreign file: one line before anything runs
     if a.card not in CARD_SOURCES:
