@@ -13,7 +13,7 @@ export SIM
 
 APT_PKGS := iverilog tshark python3-venv perl make g++
 
-.PHONY: help setup test test-long test-icarus lint demo bench synth bitstream regs-doc clean
+.PHONY: help setup test test-long test-icarus lint demo bench synth synth-doc bitstream regs-doc clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -64,8 +64,11 @@ demo: setup ## Generate the sample market, replay it through the simulated card 
 bench: setup ## Print the benchmark figures (reference model, matching engine, gateware)
 	@set -e; for b in bench/bench_*.py; do echo "=== $$b"; $(PY) $$b; done
 
-synth: setup ## Yosys synth_xilinx (xcup) per block + ECP5 Fmax proxy -> synth/out/report.json, docs/synthesis.md
+synth: setup ## Yosys synth_xilinx (xcup) per block + ECP5 Fmax proxy -> synth/out/report.json, synth/out/synthesis.md
 	$(PY) -m hw.synth $(if $(BLOCKS),--blocks $(BLOCKS))
+
+synth-doc: setup ## make synth, then publish its figures into the tracked docs/synthesis.md
+	$(PY) -m hw.synth --write-doc $(if $(BLOCKS),--blocks $(BLOCKS))
 
 bitstream: setup ## Alveo U250: Vivado build if vivado is on PATH, else write the complete build tree
 	$(PY) -m hw.platform.alveo build --out build/alveo

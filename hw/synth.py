@@ -18,7 +18,9 @@ For every block of :data:`BLOCKS` (and the top level with ``--top``) this
    per level than UltraScale+; it shows relative changes and gross problems, not U250 timing.
 
 Outputs: ``<out>/report.json`` (machine-readable), per-block directories with the logs, and
-``docs/synthesis.md`` (Markdown table with the command, date and tool versions) for U250 runs.
+``<out>/synthesis.md`` (Markdown table with the command, date and tool versions). The tracked
+``docs/synthesis.md`` is rewritten only on request (``--write-doc``, ``make synth-doc``): a
+synthesis run never changes the repository behind the user's back.
 
 Logic depth
 -----------
@@ -599,7 +601,8 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="CI parameters instead of U250")
     ap.add_argument("--no-ecp5", action="store_true", help="skip the nextpnr-ecp5 proxy")
     ap.add_argument("--abc9", action="store_true", help="synth_xilinx -abc9")
-    ap.add_argument("--no-doc", action="store_true", help=f"do not write {DOC_PATH.name}")
+    ap.add_argument("--write-doc", action="store_true",
+                    help=f"also rewrite the tracked docs/{DOC_PATH.name} (U250 runs only)")
     args = ap.parse_args(argv)
 
     names = list(BLOCKS) if args.blocks == "all" else args.blocks.split(",")
@@ -637,8 +640,13 @@ def main(argv=None) -> int:
     }
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"[synth] wrote {args.out / 'report.json'}")
-    if not args.small and not args.no_doc:
-        DOC_PATH.write_text(markdown(report))
+    md = markdown(report)
+    (args.out / DOC_PATH.name).write_text(md)
+    print(f"[synth] wrote {args.out / DOC_PATH.name}")
+    if args.write_doc:
+        if args.small:
+            ap.error("--write-doc publishes U250 figures: run without --small")
+        DOC_PATH.write_text(md)
         print(f"[synth] wrote {DOC_PATH}")
     bad = [e for e in entries if "error" in e or e.get("budget")]
     return 1 if bad else 0

@@ -301,11 +301,21 @@ def test_tshark_reads_pcap(tmp_path):
     p = tmp_path / "t.pcap"
     write_feed(p, pkts)
     out = subprocess.run(
-        ["tshark", "-r", str(p), "-o", "udp.check_checksum:TRUE", "-T", "fields",
-         "-e", "frame.number", "-e", "ip.checksum.status", "-e", "udp.checksum.status"],
+        ["tshark", "-r", str(p), "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
+         "-T", "fields", "-e", "frame.number", "-e", "ip.checksum.status",
+         "-e", "udp.checksum.status"],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     lines = [ln.split("\t") for ln in out.stdout.splitlines() if ln.strip()]
     assert len(lines) == len(pkts)
-    for ln in lines:  # checksum status: 0 bad, 1 good, 2 unverified
-        assert ln[1] in ("1", "2") and ln[2] in ("1", "2"), ln
+    for ln in lines:  # checksum status: 0 bad, 1 good, 2 unverified: both must be verified good
+        assert ln[1] == "1" and ln[2] == "1", ln
+    bad = bytearray(p.read_bytes())
+    bad[-1] ^= 1  # last byte of the last frame: its UDP checksum no longer matches
+    (tmp_path / "bad.pcap").write_bytes(bytes(bad))
+    out = subprocess.run(
+        ["tshark", "-r", str(tmp_path / "bad.pcap"), "-o", "udp.check_checksum:TRUE",
+         "-T", "fields", "-e", "udp.checksum.status"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert out.stdout.split()[-1] == "0"  # tshark does check: a damaged frame is seen as bad
