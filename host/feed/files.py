@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -118,6 +119,12 @@ def iter_file_chunks(
     ------
     bytes
         A non-empty chunk that starts and ends on a message boundary.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read, or its gzip data is damaged (``gzip.BadGzipFile``, or a
+        ``zlib.error`` turned into ``OSError`` here); ``EOFError`` for a gzip stream cut short.
     """
     if chunk_bytes < 1:
         raise ValueError("chunk_bytes must be positive")
@@ -132,7 +139,10 @@ def iter_file_chunks(
             need = chunk_bytes
             if len(carry) >= 2:  # the carried partial message tells how much it still needs
                 need = max(need, 2 + int.from_bytes(carry[:2], "big") - len(carry))
-            data = f.read(need)
+            try:
+                data = f.read(need)
+            except zlib.error as e:  # damaged deflate data: gzip raises zlib.error, not OSError
+                raise OSError(f"damaged gzip data: {e}") from None
             eof = not data
             buf = carry + data if carry else data
             if not buf:
