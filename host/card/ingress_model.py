@@ -222,6 +222,16 @@ class IngressModel:
     def expected_seq(self) -> int:
         return self.t.expected
 
+    def register_counters(self, width: int) -> dict[str, int]:
+        """The counters as the card's registers read them: ``width`` bits, wrapping.
+
+        The model counts without bound; the gateware's counters are ``counter_width`` bits
+        (48 in the card build). A damaged sequence number can make ``missing`` jump by up to
+        2**64, so the two agree only modulo the register width.
+        """
+        mask = (1 << width) - 1
+        return {k: v & mask for k, v in self.counters.items()}
+
     @property
     def session_locked(self) -> bool:
         return self.t.locked
