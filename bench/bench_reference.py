@@ -9,6 +9,8 @@ One generated stream (host.feed.generator) is measured in one run:
   (rows are produced but not written), and the same one-shot over the whole buffer;
 * the pure-Python path ``host.feed.book.bbo_trace`` (decode with host.feed.itch + L3Book) on a
   prefix;
+* the whole ``python -m host bbo`` process (start-up, JIT cache load, run, CSV) against a
+  whole process of itch-book's Python API;
 * ``itchfeed`` (PyPI ``itch``) parse, pure Python (``ITCH_NO_CPP=1``) and, when ``itchcpp`` is
   installed, with its C++ backend; ``itch-book`` (C++ BBO tables) when installed. Third-party
   runs happen in subprocesses so that the backend choice is clean.
@@ -118,6 +120,44 @@ def third_party(code: str, path: str, repeat: int, env: dict | None = None) -> d
     return json.loads(r.stdout)
 
 
+_ITCHBOOK_PROCESS = """
+import sys
+import numpy as np
+from itch_book._core import Session
+s = Session(["bbo"], 0, [])
+s.feed(np.frombuffer(open(sys.argv[1], "rb").read(), np.uint8))
+print(len(s.take_bbo()["seq"]))
+"""
+
+
+def _wall(argv: list[str], repeat: int) -> tuple[float, str]:
+    """Best wall time of a whole process (start-up, imports, JIT cache load, run, exit)."""
+    out, ts = "", []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=ROOT)
+        ts.append(time.perf_counter() - t)
+        if r.returncode != 0:
+            return float("nan"), (r.stderr.strip().splitlines() or ["failed"])[-1]
+        out = r.stdout
+    return min(ts), out
+
+
+def whole_process(path: str, repeat: int) -> None:
+    """``python -m host bbo FILE --out CSV`` as a user runs it, against itch-book's Python API
+    in a process of its own that only builds its BBO table (no CSV written: in its favour)."""
+    csv = path + ".csv"
+    s_host, _ = _wall([sys.executable, "-m", "host", "bbo", path, "--out", csv, "--no-progress"],
+                      repeat)  # fmt: skip
+    s_start, _ = _wall([sys.executable, "-m", "host", "--help"], repeat)
+    print(f"  whole process: python -m host bbo FILE --out CSV   {s_host:6.2f} s "
+          f"(of which start-up, python -m host --help: {s_start:.2f} s)")  # fmt: skip
+    if version("itch-book"):
+        s_ib, out = _wall([sys.executable, "-c", _ITCHBOOK_PROCESS, path], repeat)
+        print(f"  whole process: itch-book {version('itch-book')} Python API, BBO table only  "
+              f"{s_ib:6.2f} s  ({out.strip()} rows); host / itch-book = {s_host / s_ib:.2f}")
+
+
 def version(dist: str) -> str | None:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as v
@@ -133,6 +173,9 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=2_000_000)
     ap.add_argument("--symbols", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--profile", choices=["classic", "realistic"], default="realistic",
+                    help="generator profile (itch-book rejects the classic profile's edge "
+                    "cases, so only realistic compares like with like)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--python-messages", type=int, default=300_000,
                     help="prefix measured with the pure-Python paths")  # fmt: skip
@@ -140,11 +183,12 @@ def main() -> None:
 
     print(machine())
     t = time.perf_counter()
-    buf = generate(a.messages, a.symbols, a.seed)
+    buf = generate(a.messages, a.symbols, a.seed, profile=a.profile)
     gen_s = time.perf_counter() - t
     n = a.messages
     print(
-        f"stream: {n} messages, {a.symbols} symbols, seed {a.seed}, {len(buf) / 1e6:.1f} MB "
+        f"stream: {n} messages, {a.symbols} symbols, seed {a.seed}, profile {a.profile}, "
+        f"{len(buf) / 1e6:.1f} MB "
         f"(generated in {gen_s:.2f} s, {n / gen_s / 1e6:.2f} M msg/s incl. JIT load)"
     )
 
@@ -197,6 +241,7 @@ def main() -> None:
             print("  itchfeed has no order book: book figures n/a")
         else:
             print("  itchfeed not installed")
+        whole_process(full, a.repeat)
         if version("itch-book"):
             r = third_party(_ITCHBOOK, full, a.repeat)
             if "s" in r:

@@ -15,7 +15,13 @@ Price levels
     and ``2**32 - 1 - price`` for asks, ascending. Orders arrive near the touch, so finding,
     inserting or removing a level scans and shifts only the few levels above it, and the BBO is
     read in O(1). A book that outgrows its run moves to the end of the pool with twice the room;
-    the pool is compacted and grown from Python when it is full.
+    the pool is compacted and grown from Python when it is full. Levels are found by binary
+    search. A level that empties below the top stays in its run as an empty placeholder
+    (count 0) instead of shifting every better level down; a new level opens its slot by
+    shifting toward the nearest placeholder (or the top, when nearer), and placeholders are
+    dropped when a run is full or the pool is compacted. So far-from-touch traffic on deep
+    books costs the distance to a placeholder, not the depth of the book; the top level is
+    never a placeholder, so the BBO is still read in O(1).
 
 The kernel stops and returns to Python whenever a table must grow *before* it changes anything
 for the current message, so a chunked run over a whole file never half-applies a message.
@@ -165,6 +171,17 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
             if state[0] + 1 > limit:
                 state[2] = nout
                 return _GROW_ORDERS, i
+            if blen[b] == bcap[b] and bcap[b] > 0:
+                # full run: drop its empty levels in place first (the top one is never empty)
+                off = boff[b]
+                w = 0
+                for p in range(blen[b]):
+                    if lct[off + p] != 0:
+                        lkey[off + w] = lkey[off + p]
+                        lsz[off + w] = lsz[off + p]
+                        lct[off + w] = lct[off + p]
+                        w += 1
+                blen[b] = w
             if blen[b] == bcap[b]:
                 ncap = max(INIT_LEVELS, 2 * bcap[b])
                 used = state[1]
@@ -216,19 +233,25 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
         if do_red:
             px = odat[j, 1]
             k = px if sd == 0 else ASK_FLIP - px
-            p = nb - 1
-            while lkey[off + p] != k:
-                p -= 1
+            lo = 0  # binary search: the level exists (its order is live)
+            hi = nb - 1
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if lkey[off + mid] < k:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            p = lo
             lsz[off + p] -= q
             if rm:
                 lct[off + p] -= 1
-                if lct[off + p] == 0:
-                    for w in range(p, nb - 1):
-                        lkey[off + w] = lkey[off + w + 1]
-                        lsz[off + w] = lsz[off + w + 1]
-                        lct[off + w] = lct[off + w + 1]
+                if lct[off + p] == 0 and p == nb - 1:
+                    # the top emptied: pop it and every empty level under it
                     nb -= 1
+                    while nb > 0 and lct[off + nb - 1] == 0:
+                        nb -= 1
                     blen[b] = nb
+                # an empty level below the top stays as a placeholder (count 0): no shift
                 # backward-shift deletion of slot j (no tombstones)
                 e = j
                 g = j
@@ -255,25 +278,54 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
 
         if do_add:
             k = a_px if sd == 0 else ASK_FLIP - a_px
-            p = nb - 1
-            while p >= 0 and lkey[off + p] > k:
-                p -= 1
-            if p >= 0 and lkey[off + p] == k:
+            lo = 0  # lower bound: first position whose key is >= k
+            hi = nb
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if lkey[off + mid] < k:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            p = lo
+            if p < nb and lkey[off + p] == k:  # the level (or its empty placeholder)
                 lsz[off + p] += a_sh
                 lct[off + p] += 1
             else:
-                p += 1
-                w = nb
-                while w > p:
-                    lkey[off + w] = lkey[off + w - 1]
-                    lsz[off + w] = lsz[off + w - 1]
-                    lct[off + w] = lct[off + w - 1]
-                    w -= 1
+                # open a slot at p by shifting toward the nearest empty placeholder, or
+                # toward the top when that is nearer: cost = distance, not book depth
+                d = 0
+                while True:
+                    up = p + d
+                    dn = p - 1 - d
+                    if up == nb:
+                        w = nb
+                        while w > p:
+                            lkey[off + w] = lkey[off + w - 1]
+                            lsz[off + w] = lsz[off + w - 1]
+                            lct[off + w] = lct[off + w - 1]
+                            w -= 1
+                        nb += 1
+                        blen[b] = nb
+                        break
+                    if lct[off + up] == 0:
+                        w = up
+                        while w > p:
+                            lkey[off + w] = lkey[off + w - 1]
+                            lsz[off + w] = lsz[off + w - 1]
+                            lct[off + w] = lct[off + w - 1]
+                            w -= 1
+                        break
+                    if dn >= 0 and lct[off + dn] == 0:
+                        for w in range(dn, p - 1):
+                            lkey[off + w] = lkey[off + w + 1]
+                            lsz[off + w] = lsz[off + w + 1]
+                            lct[off + w] = lct[off + w + 1]
+                        p -= 1
+                        break
+                    d += 1
                 lkey[off + p] = k
                 lsz[off + p] = a_sh
                 lct[off + p] = 1
-                nb += 1
-                blen[b] = nb
             g = _home(a_ref, shift)
             while odat[g, 0] != 0:
                 g = (g + 1) & mask
@@ -324,15 +376,18 @@ def _compact(boff, blen, bcap, lkey, lsz, lct, nkey, nsz, nct):
     for b in range(boff.shape[0]):
         if bcap[b] == 0:
             continue
-        n = blen[b]
+        off = boff[b]
+        n = 0
+        for p in range(blen[b]):  # live levels only: empty placeholders are dropped here
+            if lct[off + p] != 0:
+                nkey[used + n] = lkey[off + p]
+                nsz[used + n] = lsz[off + p]
+                nct[used + n] = lct[off + p]
+                n += 1
         cap = INIT_LEVELS
         while cap < 2 * n:
             cap *= 2
-        off = boff[b]
-        for p in range(n):
-            nkey[used + p] = lkey[off + p]
-            nsz[used + p] = lsz[off + p]
-            nct[used + p] = lct[off + p]
+        blen[b] = n
         boff[b] = used
         bcap[b] = cap
         used += cap
@@ -401,12 +456,14 @@ class FastBook:
             nsz = np.zeros(size, np.int64)
             nct = np.zeros(size, np.int64)
             boff = self.boff.copy()
+            blen = self.blen.copy()
             bcap = self.bcap.copy()
-            used = _compact(boff, self.blen, bcap, self.lkey, self.lsz, self.lct, nkey, nsz, nct)
+            used = _compact(boff, blen, bcap, self.lkey, self.lsz, self.lct, nkey, nsz, nct)
             if used * 2 <= size:
                 break
             size *= 2
-        self.lkey, self.lsz, self.lct, self.boff, self.bcap = nkey, nsz, nct, boff, bcap
+        self.lkey, self.lsz, self.lct = nkey, nsz, nct
+        self.boff, self.blen, self.bcap = boff, blen, bcap
         self.state[1] = used
 
     def feed(self, records: np.ndarray, *, copy: bool = True) -> np.ndarray:
@@ -474,6 +531,7 @@ class FastBook:
             (int(p), int(s), int(c))
             for p, s, c in zip(px, self.lsz[off : off + n][::-1], self.lct[off : off + n][::-1],
                                strict=True)
+            if c  # skip the empty placeholders
         ]  # fmt: skip
 
     def depth(self, locate: int, side: str, n: int) -> list[tuple[int, int, int]]:
