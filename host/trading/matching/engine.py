@@ -33,7 +33,8 @@ from host.trading.matching.types import (
     decode_events,
 )
 
-__all__ = ["InstrumentConfig", "EngineConfig", "MatchingEngine", "OrderView", "encode_one"]
+__all__ = ["InstrumentConfig", "EngineConfig", "MatchingEngine", "OrderView", "encode_one",
+           "MAX_ORDER_QTY", "MAX_ORDERS", "MAX_ICEBERG_SLICES"]
 
 
 def encode_one(one: np.ndarray, cmd, clock: Callable[[], int]) -> None:
@@ -54,6 +55,13 @@ def encode_one(one: np.ndarray, cmd, clock: Callable[[], int]) -> None:
 
 
 MAX_INSTRUMENT_ID = 1 << 16
+MAX_ORDER_QTY = core.MAX_ORDER_QTY
+"""Largest order quantity (submit ``qty``, replace ``qty``); above it ``QTY_ABOVE_MAX``."""
+MAX_ORDERS = core.MAX_ORDERS
+"""Largest ``EngineConfig.max_orders``."""
+MAX_ICEBERG_SLICES = core.MAX_ICEBERG_SLICES
+"""Most refreshes of one iceberg: ``qty - display_qty <= display_qty * MAX_ICEBERG_SLICES``,
+else ``INVALID_DISPLAY_QTY`` (bounds the events, and the buffer, one order can cause)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,8 @@ class EngineConfig:
         Tradable instruments; default one instrument, id 1, default ladder.
     max_orders : int
         Capacity of the order pool (live orders: resting, pending stops and the order being
-        matched); default 1 << 20. A submit beyond it is rejected ``CAPACITY_EXCEEDED``.
+        matched); default 1 << 20, at most ``MAX_ORDERS`` (1 << 22, so that no sum of order
+        quantities can overflow int64). A submit beyond it is rejected ``CAPACITY_EXCEEDED``.
         Memory is touched only as it is used.
     event_buffer : int
         Initial event buffer rows; default 1 << 16 (grown as needed).
@@ -120,8 +129,8 @@ class EngineConfig:
         ids = [i.instrument_id for i in self.instruments]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate instrument ids")
-        if self.max_orders <= 0:
-            raise ValueError("max_orders must be positive")
+        if not 0 < self.max_orders <= MAX_ORDERS:
+            raise ValueError(f"max_orders must be in 1..{MAX_ORDERS}")
 
     def to_json(self) -> str:
         """JSON of everything but the clock (stored with snapshots)."""
@@ -392,4 +401,9 @@ class MatchingEngine:
                 if a.shape != snap[k].shape:
                     raise ValueError(f"snapshot array {k} does not fit this config")
                 a[...] = snap[k]
+        # the pending-stop total feeds the event bound (an underestimate would overrun the
+        # event buffer): recompute it rather than trust a snapshot of an older layout
+        hwm = int(eng.S[core.S_HWM])
+        stops = eng.P[:hwm, core.O_STATE] == core.ST_STOP
+        eng.S[core.S_STOPQ] = int(eng.P[:hwm, core.O_DISP][stops].sum())
         return eng
