@@ -34,7 +34,7 @@ from host.trading.matching.types import (
 )
 
 __all__ = ["InstrumentConfig", "EngineConfig", "MatchingEngine", "OrderView", "encode_one",
-           "MAX_ORDER_QTY", "MAX_ORDERS", "MAX_ICEBERG_SLICES"]
+           "MAX_ORDER_QTY", "MAX_ORDERS", "MAX_ICEBERG_SLICES", "InterruptedBatch"]
 
 
 def encode_one(one: np.ndarray, cmd, clock: Callable[[], int]) -> None:
@@ -173,6 +173,22 @@ class OrderView:
 _STATE_ARRAYS = ("S", "P", "H", "L", "BM", "I", "IMAP")
 
 
+@dataclass(frozen=True)
+class InterruptedBatch:
+    """What a :meth:`MatchingEngine.process` call that raised had applied.
+
+    Attributes
+    ----------
+    applied : int
+        Commands of the batch applied (the first ``applied``; each one completely).
+    events : numpy.ndarray
+        Their events (``EVENT_DTYPE``).
+    """
+
+    applied: int
+    events: np.ndarray
+
+
 class MatchingEngine:
     """Multi-instrument price-time priority matching engine.
 
@@ -227,6 +243,8 @@ class MatchingEngine:
         self._E = np.empty((max(cfg.event_buffer, 64), core.E_NF), np.int64)
         self._one = np.zeros(1, COMMAND_DTYPE)
         self._tick = {ic.instrument_id: ic for ic in cfg.instruments}
+        self.interrupted: InterruptedBatch | None = None
+        """Set when the last :meth:`process` raised after applying part of its batch."""
 
     # ------------------------------------------------------------------ command paths
 
@@ -248,23 +266,39 @@ class MatchingEngine:
         """
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError("commands must be a COMMAND_DTYPE array")
+        self.interrupted = None
         c = np.ascontiguousarray(commands).view(np.int64).reshape(-1, 8)
         m = c.shape[0]
+        c0 = int(self.S[core.S_CMDSEQ])
         i = 0
+        n = 0  # events of the last kernel call not yet taken out of E
         parts = []
-        while True:
-            E = self._E
-            i, n, need = core.process(c, i, E, self.S, self.P, self.H, self.L,
-                                      self.BM, self.I, self.IMAP, self.TQ)
-            if i >= m:
-                if not parts:
-                    out = E[:n].view(EVENT_DTYPE).reshape(n)
-                    return out.copy() if copy else out
+        E = self._E
+        try:
+            while True:
+                E = self._E
+                i, n, need = core.process(c, i, E, self.S, self.P, self.H, self.L,
+                                          self.BM, self.I, self.IMAP, self.TQ)
+                if i >= m:
+                    if not parts:
+                        out = E[:n].view(EVENT_DTYPE).reshape(n)
+                        return out.copy() if copy else out
+                    parts.append(E[:n].copy())
+                    break
                 parts.append(E[:n].copy())
-                break
-            parts.append(E[:n].copy())
-            if need > E.shape[0]:
-                self._E = np.empty((max(need, 2 * E.shape[0]), core.E_NF), np.int64)
+                n = 0
+                if need > E.shape[0]:
+                    self._E = np.empty((max(need, 2 * E.shape[0]), core.E_NF), np.int64)
+        except BaseException:
+            # commands before the failure were applied (never half of one): say which, with
+            # their events, so a journaling caller can record exactly what the engine did
+            applied = int(self.S[core.S_CMDSEQ]) - c0
+            if applied:
+                if n:
+                    parts.append(E[:n].copy())
+                ev = (np.concatenate(parts) if parts else np.zeros((0, core.E_NF), np.int64))
+                self.interrupted = InterruptedBatch(applied, ev.view(EVENT_DTYPE).reshape(-1))
+            raise
         return np.concatenate(parts).view(EVENT_DTYPE).reshape(-1)
 
     def submit(self, cmd: Command) -> list[Event]:
