@@ -263,6 +263,13 @@ class MatchingEngine:
         -------
         numpy.ndarray
             ``EVENT_DTYPE`` array of the events, in sequence order.
+
+        Notes
+        -----
+        Commands are applied whole, in order. If the call raises part way (e.g.
+        ``MemoryError`` growing the event buffer), the commands before the failure stay
+        applied and :attr:`interrupted` says how many, with their events (a journaling
+        caller records exactly those); it is None after a call that returned.
         """
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError("commands must be a COMMAND_DTYPE array")
