@@ -19,6 +19,8 @@ CRC or sequence number is wrong ends the valid part of the file.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from numba import njit
 
@@ -29,7 +31,8 @@ __all__ = [
     "FILE_MAGIC", "FILE_HEADER_SIZE", "RECORD_HEADER_SIZE", "REC_COMMAND", "REC_EVENT",
     "REC_MARK", "MARK_DTYPE", "MARK_COMMIT", "MARK_SNAPSHOT", "COMMAND_RECORD_DTYPE",
     "EVENT_RECORD_DTYPE", "MARK_RECORD_DTYPE",
-    "VERSION", "file_header", "parse_file_header",
+    "VERSION", "file_header", "parse_file_header", "ACK_MAGIC", "ACK_SLOT_SIZE", "ack_slot",
+    "parse_ack_slot", "check_at",
 ]
 
 FILE_MAGIC = b"HMJRNL01"
@@ -94,6 +97,48 @@ def parse_file_header(buf: bytes | np.ndarray) -> dict:
     return {"version": version, "created_ns": int(np.frombuffer(b, "<i8", 1, 24)[0])}
 
 
+ACK_MAGIC = b"HMJACK01"
+ACK_SLOT_SIZE = 64
+ACK_CLOSED = 1
+"""Acknowledgement sidecar ``<journal>.ack``: two 64-byte slots, written alternately::
+
+    magic "HMJACK01" | u64 journal id (file header's created ns) | u64 generation
+    | u64 written_seq | u64 written_end | u64 written_commands | u64 durable_seq
+    | u32 flags (bit0 closed cleanly) | u32 CRC-32C of bytes 0..59
+
+The writer rewrites the older slot after every commit (after the write, and after the fsync
+when the policy makes one), so a torn slot write leaves the other slot valid.
+"""
+
+
+_ACK_BODY = struct.Struct("<8sqQQQQQI")
+
+
+def ack_slot(journal_id: int, generation: int, written_seq: int, written_end: int,
+             written_commands: int, durable_seq: int, closed: bool) -> bytes:
+    """One encoded acknowledgement slot (struct + one CRC call: it runs once per commit)."""
+    body = _ACK_BODY.pack(ACK_MAGIC, journal_id, generation, written_seq, written_end,
+                          written_commands, durable_seq, ACK_CLOSED if closed else 0)
+    return body + crc32c_update(0, np.frombuffer(body, np.uint8), 0, 60).to_bytes(4, "little")
+
+
+def parse_ack_slot(raw, journal_id: int) -> dict | None:
+    """Decode a slot; None if it is damaged, empty or belongs to another journal."""
+    from host.trading.journal.crc32c import crc32c
+
+    b = bytes(raw)
+    if len(b) < ACK_SLOT_SIZE or b[:8] != ACK_MAGIC:
+        return None
+    if int(np.frombuffer(b, "<u4", 1, 60)[0]) != crc32c(b[:60]):
+        return None
+    if int(np.frombuffer(b, "<i8", 1, 8)[0]) != journal_id:
+        return None
+    gen, wseq, wend, wcmds, dseq = (int(x) for x in np.frombuffer(b, "<u8", 5, 16))
+    return {"generation": gen, "written_seq": wseq, "written_end": wend,
+            "written_commands": wcmds, "durable_seq": dseq,
+            "closed": bool(int(np.frombuffer(b, "<u4", 1, 56)[0]) & ACK_CLOSED)}
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def fill_crcs(buf, rlen, m):
     """Compute the CRC field of ``m`` consecutive records of length ``rlen`` in ``buf``."""
@@ -137,6 +182,10 @@ def _check_at(buf, p, n):
     if c != _u32(buf, p + 4):
         return SCAN_BAD_CRC
     return SCAN_OK
+
+
+check_at = _check_at
+"""Status of the record at byte ``p`` of ``buf[:n]`` (public name of the compiled check)."""
 
 
 @njit(cache=True, nogil=True, _nrt=False)

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from host.trading.journal.journal import JournalConfig, JournalContents, JournalWriter, read_journal
+from host.trading.journal.journal import (
+    JournalConfig,
+    JournalContents,
+    JournalWriteError,
+    JournalWriter,
+    SalvageReport,
+    read_journal,
+)
 from host.trading.matching.engine import EngineConfig, MatchingEngine, encode_one
 from host.trading.matching.types import COMMAND_DTYPE, Command, Event, decode_events
 
@@ -70,6 +77,13 @@ class RecoveryReport:
     unjournaled : numpy.ndarray
         Events the replay produced that the journal lacks (their records were in the torn
         tail); :meth:`JournaledEngine.open` journals them before accepting new commands.
+    ack_known : bool
+        The acknowledgement sidecar was found, so lost acknowledged groups (including a cut at
+        a group boundary) would have been detected; False for a journal without one.
+    clean_shutdown : bool or None
+        The last writer closed the journal (False: it crashed or was killed; None: unknown).
+    salvage : SalvageReport or None
+        What ``salvage=True`` cut (None when nothing had to be cut).
     """
 
     commands_replayed: int
@@ -80,11 +94,15 @@ class RecoveryReport:
     seconds: float
     unjournaled: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False,
                                     repr=False)
+    ack_known: bool = True
+    clean_shutdown: bool | None = None
+    salvage: SalvageReport | None = None
 
 
 def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = None,
             snapshot_path: str | os.PathLike | None = None, verify: bool = True,
-            contents: JournalContents | None = None) -> tuple[MatchingEngine, RecoveryReport]:
+            contents: JournalContents | None = None, salvage: bool = False,
+            ) -> tuple[MatchingEngine, RecoveryReport]:
     """Rebuild the engine from a snapshot (optional) plus the journal.
 
     Parameters
@@ -97,6 +115,10 @@ def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = No
         Compare every replayed event with the journaled event of the same sequence number.
     contents : JournalContents, optional
         Already read journal (skips reading it again).
+    salvage : bool
+        Recover from the valid prefix even when acknowledged records at the end are lost or
+        damaged (see :func:`read_journal`); ``report.salvage`` says exactly what was cut.
+        Without it such damage raises instead of being dropped as a torn tail.
 
     Returns
     -------
@@ -106,11 +128,13 @@ def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = No
     ------
     JournalCorruptError
         Corruption in the middle of the journal.
+    AcknowledgedDataLostError
+        Acknowledged records at the end are missing or damaged (a ``JournalCorruptError``).
     ReplayMismatchError
         Replayed events differ from the journaled ones.
     """
     t0 = time.perf_counter()
-    j = contents if contents is not None else read_journal(journal_path)
+    j = contents if contents is not None else read_journal(journal_path, salvage=salvage)
     if snapshot_path is not None:
         eng = load_snapshot(snapshot_path, config)
     else:
@@ -150,6 +174,9 @@ def recover(journal_path: str | os.PathLike, *, config: EngineConfig | None = No
         snapshot=os.fspath(snapshot_path) if snapshot_path is not None else None,
         seconds=time.perf_counter() - t0,
         unjournaled=unjournaled,
+        ack_known=j.ack_known,
+        clean_shutdown=j.clean_shutdown,
+        salvage=j.salvage,
     )
     return eng, rep
 
@@ -166,25 +193,34 @@ class JournaledEngine:
 
     Notes
     -----
-    Each :meth:`process` call is one group commit: command records, then the engine runs,
-    then event records, then one write and (per policy) one fsync. The returned events are
-    durable when the policy is ``FSYNC_EACH_BATCH``; ``writer.durable_seq`` tells in general.
+    Each :meth:`process` call is one group commit: the engine runs, then the command records
+    of what it applied, its event records and a COMMIT mark go out in one write and (per
+    policy) one fsync. When :meth:`process` returns the batch is acknowledged: durable with
+    ``FSYNC_EACH_BATCH``, handed to the OS otherwise (``writer.durable_seq`` tells).
     """
 
     def __init__(self, engine: MatchingEngine, writer: JournalWriter) -> None:
         self.engine = engine
         self.writer = writer
         self._one = np.zeros(1, COMMAND_DTYPE)
+        self._failed: BaseException | None = None
 
     @classmethod
     def open(cls, journal_path: str | os.PathLike, *, config: EngineConfig | None = None,
              journal_config: JournalConfig | None = None,
-             snapshot_path: str | os.PathLike | None = None,
+             snapshot_path: str | os.PathLike | None = None, salvage: bool = False,
              ) -> tuple[JournaledEngine, RecoveryReport | None]:
-        """Open (recovering if the journal exists) or create a journaled engine."""
+        """Open (recovering if the journal exists) or create a journaled engine.
+
+        A torn tail (the last group, never acknowledged) is truncated away. Damage to
+        acknowledged records raises :class:`AcknowledgedDataLostError` and leaves the file
+        alone, unless ``salvage=True``: then the journal is cut after its last valid group
+        and ``report.salvage`` tells exactly what was cut.
+        """
         path = os.fspath(journal_path)
         if os.path.exists(path) and os.path.getsize(path) > 0:
-            writer = JournalWriter(path, journal_config)  # validates, drops a torn tail
+            # validates; drops a torn tail; refuses to drop acknowledged records unless salvage
+            writer = JournalWriter(path, journal_config, salvage=salvage)
             eng, rep = recover(path, config=config, snapshot_path=snapshot_path,
                                contents=writer.recovered)
             if len(rep.unjournaled):  # events of a torn last batch: journal them now
@@ -195,12 +231,36 @@ class JournaledEngine:
                    ), None
 
     def process(self, commands: np.ndarray) -> np.ndarray:
-        """Journal and apply a ``COMMAND_DTYPE`` batch; return its events (group commit)."""
-        self.writer.append_commands(commands)
-        events = self.engine.process(commands)
-        self.writer.append_events(events)
-        self.writer.commit()
+        """Apply a ``COMMAND_DTYPE`` batch, journal it with its events; return the events.
+
+        One group commit per call, journaled after the engine ran: the journal holds exactly
+        what the engine applied. If the engine raises part way (e.g. ``MemoryError`` growing
+        its event buffer), the commands it did apply (never half of one) are journaled and
+        committed with their events before the exception propagates; the rest never reached
+        the engine nor the journal. If the commit itself fails, the engine is ahead of the
+        journal: this object refuses further commands (reopen the journal to recover).
+        """
+        if self._failed is not None:
+            raise JournalWriteError(f"{self.writer.path}: a commit failed "
+                                    f"({self._failed!r}); reopen the journal")
+        try:
+            events = self.engine.process(commands)
+        except BaseException:
+            part = self.engine.interrupted
+            if part is not None and part.applied:
+                self._journal(commands[:part.applied], part.events)
+            raise
+        self._journal(commands, events)
         return events
+
+    def _journal(self, commands: np.ndarray, events: np.ndarray) -> None:
+        try:
+            self.writer.append_commands(commands)
+            self.writer.append_events(events)
+            self.writer.commit()
+        except BaseException as exc:
+            self._failed = exc
+            raise
 
     def submit(self, cmd: Command) -> list[Event]:
         """Journal and apply one command object (``ts == 0`` is stamped with the clock)."""

@@ -60,16 +60,27 @@ R_UNKNOWN_INSTRUMENT, R_UNKNOWN_ORDER, R_DUPLICATE, R_INVALID_QTY = 1, 2, 3, 4
 R_INVALID_PRICE, R_OFF_TICK, R_OUT_OF_BAND, R_INVALID_SIDE = 5, 6, 7, 8
 R_INVALID_TYPE, R_INVALID_TIF, R_INVALID_STP, R_INVALID_DISPLAY = 9, 10, 11, 12
 R_INVALID_STOP, R_POST_ONLY, R_INVALID_INSTR, R_CAPACITY = 13, 14, 15, 16
-R_QTY_NOT_ABOVE_FILLED, R_INVALID_COMMAND = 17, 18
+R_QTY_NOT_ABOVE_FILLED, R_INVALID_COMMAND, R_QTY_ABOVE_MAX = 17, 18, 19
 R_USER, R_MASS, R_IOC, R_FOK, R_MARKET = 32, 33, 34, 35, 36
 R_STP_CN, R_STP_CO, R_STP_CB, R_STP_DC, R_SESSION_END = 37, 38, 39, 40, 41
+
+# Limits that keep every sum of quantities inside int64 and the worst-case event count of a
+# command independent of iceberg sizes (docs/matching.md, "Limits"): an order's quantity is at
+# most MAX_ORDER_QTY, the pool at most MAX_ORDERS rows (so a level total, a FOK walk or the
+# pending-stop total stays below MAX_ORDERS * MAX_ORDER_QTY < 2**63), and an iceberg has at
+# most MAX_ICEBERG_SLICES refreshes (display_qty >= qty / (MAX_ICEBERG_SLICES + 1)).
+MAX_ORDER_QTY = 10**12
+MAX_ORDERS = 1 << 22
+MAX_ICEBERG_SLICES = 1000
 
 # order pool columns
 O_ID, O_DISP, O_HID, O_CUM, O_INIT, O_NEXT, O_PREV, O_ACCT = 0, 1, 2, 3, 4, 5, 6, 7
 O_PX, O_LVL, O_INST, O_SIDE, O_TYPE, O_TIF, O_FLAGS, O_STATE = 8, 9, 10, 11, 12, 13, 14, 15
-O_STP, O_PEAK, O_STOP, O_TS = 16, 17, 18, 19
+O_STP, O_PEAK, O_STOP, O_TS, O_PRIO = 16, 17, 18, 19, 20
 # fields 0-15 (two cache lines) are all that matching, cancels and fill events touch on a
-# resting order; STP mode, iceberg peak, stop price and priority time sit in the third line
+# resting order; STP mode, iceberg peak, stop price, priority time and priority sequence sit
+# in the third line. O_PRIO is the arrival rank in the level FIFO (S_PRIO counter): command
+# timestamps come from the sender and may go backwards, so they cannot order the FIFO.
 O_NF = 24
 ST_FREE, ST_RESTING, ST_STOP, ST_TAKER = 0, 1, 2, 3
 
@@ -83,7 +94,8 @@ I_NF = 16
 
 # scalars
 S_EVSEQ, S_CMDSEQ, S_TRADE, S_HWM, S_FREE, S_LIVE, S_HSHIFT, S_HMASK = 0, 1, 2, 3, 4, 5, 6, 7
-S_CAP, S_TQH, S_TQT, S_SLICES = 8, 9, 10, 11
+S_CAP, S_TQH, S_TQT, S_SLICES, S_PRIO, S_STOPQ = 8, 9, 10, 11, 12, 13
+# S_STOPQ: total open quantity of the pending stops (bounds what triggered stops can trade)
 S_NF = 16
 
 E_NF = 15
@@ -273,6 +285,8 @@ def _level_add(P, L, BM, I, S, o, ii, s, k):
     L[g, L_QTY] += P[o, O_DISP]
     L[g, L_CNT] += 1
     S[S_SLICES] += _slices(P, o)
+    S[S_PRIO] += 1
+    P[o, O_PRIO] = S[S_PRIO]
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -344,14 +358,22 @@ def _slices(P, o):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def event_bound(S, kind):
-    """Upper bound of the events one command of ``kind`` can emit in the current state.
+def event_bound(S, kind, qty):
+    """Upper bound of the events one command of ``kind`` (quantity ``qty``) can emit now.
 
     Each match step ends the taker, removes a maker, or refreshes an iceberg slice, and emits
-    at most 3 events; makers removed <= live orders, refreshes <= ``S_SLICES``.
+    at most 3 events; makers removed <= live orders, refreshes <= ``S_SLICES``. A refresh
+    follows a fill of at least one unit, so refreshes are also <= what the command's takers
+    can trade: ``qty`` plus the open quantity of the pending stops it may trigger. The smaller
+    of the two keeps the buffer a command needs small when deep icebergs rest.
     """
     if kind == CMD_SUBMIT or kind == CMD_REPLACE:
-        return 16 + 4 * (S[S_LIVE] + S[S_SLICES])
+        r = S[S_SLICES]
+        if 0 <= qty < r:
+            t = qty + S[S_STOPQ]  # both < MAX_ORDERS * MAX_ORDER_QTY: no overflow
+            if t < r:
+                r = t
+        return 16 + 4 * (S[S_LIVE] + r)
     if kind == CMD_MASS or kind == CMD_END:
         return 4 + S[S_LIVE]
     return 4
@@ -450,6 +472,7 @@ def _kill_live(E, n, S, P, H, L, BM, I, o, cseq, ts, kind, reason, cmd_kind):
         _level_remove(P, L, BM, I, S, o)
     else:
         _stop_unlink(P, I, o)
+        S[S_STOPQ] -= P[o, O_DISP]
     _hdelete_key(H, S, P[o, O_ID])
     q = P[o, O_DISP] + P[o, O_HID]
     P[o, O_DISP] = 0
@@ -627,6 +650,8 @@ def _match(E, n, S, P, H, L, BM, I, o, cseq, ts, cmd_kind, is_mkt):
                 P[m, O_HID] -= r
                 P[m, O_DISP] = r
                 P[m, O_TS] = ts
+                S[S_PRIO] += 1
+                P[m, O_PRIO] = S[S_PRIO]
                 S[S_SLICES] -= 1
                 L[g, L_QTY] += r
                 if L[g, L_TAIL] != m:
@@ -689,6 +714,7 @@ def _collect_stops(P, I, S, TQ, ii, hi, lo):
         stop = P[o, O_STOP]
         if (P[o, O_SIDE] == SIDE_BUY and hi >= stop) or (P[o, O_SIDE] == SIDE_SELL and lo <= stop):
             _stop_unlink(P, I, o)
+            S[S_STOPQ] -= P[o, O_DISP]
             TQ[S[S_TQT]] = o
             S[S_TQT] += 1
         o = nx
@@ -759,6 +785,8 @@ def _submit(C, i, E, n, S, P, H, L, BM, I, IMAP, TQ, cseq):
         reason = R_INVALID_STP
     elif qty <= 0:
         reason = R_INVALID_QTY
+    elif qty > MAX_ORDER_QTY:
+        reason = R_QTY_ABOVE_MAX
     elif (flags & ~CF_POST_ONLY) != 0:
         reason = R_INVALID_INSTR
     else:
@@ -775,7 +803,7 @@ def _submit(C, i, E, n, S, P, H, L, BM, I, IMAP, TQ, cseq):
             elif stop != 0:
                 reason = R_INVALID_STOP
         if reason == 0 and disp != 0:
-            if disp < 0 or disp >= qty:
+            if disp < 0 or disp >= qty or qty - disp > disp * MAX_ICEBERG_SLICES:
                 reason = R_INVALID_DISPLAY
             elif otype != T_LIMIT or tif == TIF_IOC or tif == TIF_FOK:
                 reason = R_INVALID_INSTR
@@ -817,6 +845,7 @@ def _submit(C, i, E, n, S, P, H, L, BM, I, IMAP, TQ, cseq):
     if otype == T_STOP or otype == T_STOP_LIMIT:
         P[o, O_STATE] = ST_STOP
         _stop_append(P, I, o, ii)
+        S[S_STOPQ] += qty
         _hinsert(H, S, oid, o)
         return n
     n, hi, lo = _run_taker(E, n, S, P, H, L, BM, I, o, cseq, ts, CMD_SUBMIT)
@@ -849,6 +878,8 @@ def _replace(C, i, E, n, S, P, H, L, BM, I, TQ, cseq):
     reason = 0
     if new_qty <= 0:
         reason = R_INVALID_QTY
+    elif new_qty > MAX_ORDER_QTY:
+        reason = R_QTY_ABOVE_MAX
     elif new_qty - P[o, O_CUM] <= 0:
         reason = R_QTY_NOT_ABOVE_FILLED
     elif new_px != 0:
@@ -862,20 +893,32 @@ def _replace(C, i, E, n, S, P, H, L, BM, I, TQ, cseq):
     state = P[o, O_STATE]
     keep = False
     old_leaves = 0
-    if reason == 0 and state == ST_RESTING:
+    if reason == 0:
+        # the same rule for resting orders and pending stops: a quantity decrease at the same
+        # price keeps priority (FIFO place / stop arrival order), anything else loses it
         old_leaves = P[o, O_DISP] + P[o, O_HID]
         keep = new_px == P[o, O_PX] and new_leaves <= old_leaves
-        if not keep and (P[o, O_FLAGS] & EF_POST_ONLY) != 0:
+        peak = P[o, O_PEAK]
+        if not keep and peak > 0 and new_leaves - peak > peak * MAX_ICEBERG_SLICES:
+            reason = R_INVALID_DISPLAY
+        elif state == ST_RESTING and not keep and (P[o, O_FLAGS] & EF_POST_ONLY) != 0:
             if _crosses(I, ii, P[o, O_SIDE] - 1, new_px, False):
                 reason = R_POST_ONLY
     if reason != 0:
         return _emit_reject(E, n, S, C, i, cseq, reason)
     if state == ST_STOP:
+        S[S_STOPQ] += new_leaves - P[o, O_DISP]
         P[o, O_PX] = new_px
         P[o, O_INIT] = new_qty
         P[o, O_DISP] = new_leaves
+        kept = EF_KEPT
+        if not keep:  # to the back of the stop list: it triggers after the stops before it
+            _stop_unlink(P, I, o)
+            _stop_append(P, I, o, ii)
+            P[o, O_TS] = ts
+            kept = 0
         n = _emit(E, n, S, P, I, o, cseq, ts, EV_REPLACED, 0, CMD_REPLACE, 0, new_qty, -1, 0,
-                  EF_KEPT)
+                  kept)
         return n
     if keep:
         d = old_leaves - new_leaves
@@ -994,7 +1037,7 @@ def process(C, start, E, S, P, H, L, BM, I, IMAP, TQ):
                         if t >= 0:
                             _prefetch(pbase + t * (O_NF * 8))
         kind = C[i, 7] & 0xFF
-        need = event_bound(S, kind)
+        need = event_bound(S, kind, C[i, 3])
         if n + need > cap:
             return i, n, need
         S[S_CMDSEQ] += 1
@@ -1089,16 +1132,36 @@ def state_hash(P, L, BM, I, S):
     return h
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _qty_ok(P, o):
+    """Quantities of row ``o`` within the limits (so no sum over orders can overflow)."""
+    d = P[o, O_DISP]
+    h = P[o, O_HID]
+    pk = P[o, O_PEAK]
+    if d < 0 or h < 0 or P[o, O_CUM] < 0 or pk < 0:
+        return False
+    if P[o, O_INIT] > MAX_ORDER_QTY or d > MAX_ORDER_QTY or h > MAX_ORDER_QTY:
+        return False
+    if d + h + P[o, O_CUM] > P[o, O_INIT]:
+        return False
+    return h == 0 or (pk > 0 and h <= pk * MAX_ICEBERG_SLICES)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def check_book(P, L, BM, I, S):
     """Structural self-check; returns 0 when consistent, else an error code (tests use it).
 
     1 crossed book, 2 level quantity/count mismatch, 3 wrong side on a level, 4 bitmap / best
     pointer mismatch, 5 live order count mismatch, 6 bad linked list, 7 empty displayed qty,
-    8 FIFO broken (priority timestamps decrease along a level), 9 iceberg slice count wrong.
+    8 FIFO broken (arrival ranks ``O_PRIO`` decrease along a level; command timestamps are
+    the sender's and may go backwards, so they are not checked), 9 iceberg slice count wrong,
+    10 quantity out of range (an order's quantities negative or above ``MAX_ORDER_QTY``, an
+    iceberg with more than ``MAX_ICEBERG_SLICES`` refreshes, a level total that overflowed),
+    11 pending-stop quantity total (``S_STOPQ``) wrong.
     """
     nlive = 0
     slices = 0
+    stopq = 0
     for ii in range(I.shape[0]):
         bb = I[ii, I_BID]
         ba = I[ii, I_ASK]
@@ -1123,7 +1186,9 @@ def check_book(P, L, BM, I, S):
                     return 3
                 if P[o, O_DISP] <= 0:
                     return 7
-                if prev >= 0 and P[prev, O_TS] > P[o, O_TS]:
+                if not _qty_ok(P, o):
+                    return 10
+                if prev >= 0 and P[prev, O_PRIO] > P[o, O_PRIO]:
                     return 8
                 slices += _slices(P, o)
                 q += P[o, O_DISP]
@@ -1132,6 +1197,8 @@ def check_book(P, L, BM, I, S):
                 o = P[o, O_NEXT]
             if L[g, L_TAIL] != prev:
                 return 6
+            if L[g, L_QTY] < 0 or L[g, L_CNT] < 0:
+                return 10
             if q != L[g, L_QTY] or c != L[g, L_CNT]:
                 return 2
             nlive += c
@@ -1149,10 +1216,15 @@ def check_book(P, L, BM, I, S):
             return 4
         o = I[ii, I_SHEAD]
         while o >= 0:
+            if P[o, O_DISP] <= 0 or not _qty_ok(P, o):
+                return 10
             nlive += 1
+            stopq += P[o, O_DISP]
             o = P[o, O_NEXT]
     if nlive != S[S_LIVE]:
         return 5
     if slices != S[S_SLICES]:
         return 9
+    if stopq != S[S_STOPQ]:
+        return 11
     return 0

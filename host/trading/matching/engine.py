@@ -33,7 +33,8 @@ from host.trading.matching.types import (
     decode_events,
 )
 
-__all__ = ["InstrumentConfig", "EngineConfig", "MatchingEngine", "OrderView", "encode_one"]
+__all__ = ["InstrumentConfig", "EngineConfig", "MatchingEngine", "OrderView", "encode_one",
+           "MAX_ORDER_QTY", "MAX_ORDERS", "MAX_ICEBERG_SLICES", "InterruptedBatch"]
 
 
 def encode_one(one: np.ndarray, cmd, clock: Callable[[], int]) -> None:
@@ -54,6 +55,13 @@ def encode_one(one: np.ndarray, cmd, clock: Callable[[], int]) -> None:
 
 
 MAX_INSTRUMENT_ID = 1 << 16
+MAX_ORDER_QTY = core.MAX_ORDER_QTY
+"""Largest order quantity (submit ``qty``, replace ``qty``); above it ``QTY_ABOVE_MAX``."""
+MAX_ORDERS = core.MAX_ORDERS
+"""Largest ``EngineConfig.max_orders``."""
+MAX_ICEBERG_SLICES = core.MAX_ICEBERG_SLICES
+"""Most refreshes of one iceberg: ``qty - display_qty <= display_qty * MAX_ICEBERG_SLICES``,
+else ``INVALID_DISPLAY_QTY`` (bounds the events, and the buffer, one order can cause)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,8 @@ class EngineConfig:
         Tradable instruments; default one instrument, id 1, default ladder.
     max_orders : int
         Capacity of the order pool (live orders: resting, pending stops and the order being
-        matched); default 1 << 20. A submit beyond it is rejected ``CAPACITY_EXCEEDED``.
+        matched); default 1 << 20, at most ``MAX_ORDERS`` (1 << 22, so that no sum of order
+        quantities can overflow int64). A submit beyond it is rejected ``CAPACITY_EXCEEDED``.
         Memory is touched only as it is used.
     event_buffer : int
         Initial event buffer rows; default 1 << 16 (grown as needed).
@@ -120,8 +129,8 @@ class EngineConfig:
         ids = [i.instrument_id for i in self.instruments]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate instrument ids")
-        if self.max_orders <= 0:
-            raise ValueError("max_orders must be positive")
+        if not 0 < self.max_orders <= MAX_ORDERS:
+            raise ValueError(f"max_orders must be in 1..{MAX_ORDERS}")
 
     def to_json(self) -> str:
         """JSON of everything but the clock (stored with snapshots)."""
@@ -162,6 +171,22 @@ class OrderView:
 
 
 _STATE_ARRAYS = ("S", "P", "H", "L", "BM", "I", "IMAP")
+
+
+@dataclass(frozen=True)
+class InterruptedBatch:
+    """What a :meth:`MatchingEngine.process` call that raised had applied.
+
+    Attributes
+    ----------
+    applied : int
+        Commands of the batch applied (the first ``applied``; each one completely).
+    events : numpy.ndarray
+        Their events (``EVENT_DTYPE``).
+    """
+
+    applied: int
+    events: np.ndarray
 
 
 class MatchingEngine:
@@ -218,6 +243,8 @@ class MatchingEngine:
         self._E = np.empty((max(cfg.event_buffer, 64), core.E_NF), np.int64)
         self._one = np.zeros(1, COMMAND_DTYPE)
         self._tick = {ic.instrument_id: ic for ic in cfg.instruments}
+        self.interrupted: InterruptedBatch | None = None
+        """Set when the last :meth:`process` raised after applying part of its batch."""
 
     # ------------------------------------------------------------------ command paths
 
@@ -236,26 +263,49 @@ class MatchingEngine:
         -------
         numpy.ndarray
             ``EVENT_DTYPE`` array of the events, in sequence order.
+
+        Notes
+        -----
+        Commands are applied whole, in order. If the call raises part way (e.g.
+        ``MemoryError`` growing the event buffer), the commands before the failure stay
+        applied and :attr:`interrupted` says how many, with their events (a journaling
+        caller records exactly those); it is None after a call that returned.
         """
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError("commands must be a COMMAND_DTYPE array")
+        self.interrupted = None
         c = np.ascontiguousarray(commands).view(np.int64).reshape(-1, 8)
         m = c.shape[0]
+        c0 = int(self.S[core.S_CMDSEQ])
         i = 0
+        n = 0  # events of the last kernel call not yet taken out of E
         parts = []
-        while True:
-            E = self._E
-            i, n, need = core.process(c, i, E, self.S, self.P, self.H, self.L,
-                                      self.BM, self.I, self.IMAP, self.TQ)
-            if i >= m:
-                if not parts:
-                    out = E[:n].view(EVENT_DTYPE).reshape(n)
-                    return out.copy() if copy else out
+        E = self._E
+        try:
+            while True:
+                E = self._E
+                i, n, need = core.process(c, i, E, self.S, self.P, self.H, self.L,
+                                          self.BM, self.I, self.IMAP, self.TQ)
+                if i >= m:
+                    if not parts:
+                        out = E[:n].view(EVENT_DTYPE).reshape(n)
+                        return out.copy() if copy else out
+                    parts.append(E[:n].copy())
+                    break
                 parts.append(E[:n].copy())
-                break
-            parts.append(E[:n].copy())
-            if need > E.shape[0]:
-                self._E = np.empty((max(need, 2 * E.shape[0]), core.E_NF), np.int64)
+                n = 0
+                if need > E.shape[0]:
+                    self._E = np.empty((max(need, 2 * E.shape[0]), core.E_NF), np.int64)
+        except BaseException:
+            # commands before the failure were applied (never half of one): say which, with
+            # their events, so a journaling caller can record exactly what the engine did
+            applied = int(self.S[core.S_CMDSEQ]) - c0
+            if applied:
+                if n:
+                    parts.append(E[:n].copy())
+                ev = (np.concatenate(parts) if parts else np.zeros((0, core.E_NF), np.int64))
+                self.interrupted = InterruptedBatch(applied, ev.view(EVENT_DTYPE).reshape(-1))
+            raise
         return np.concatenate(parts).view(EVENT_DTYPE).reshape(-1)
 
     def submit(self, cmd: Command) -> list[Event]:
@@ -392,4 +442,9 @@ class MatchingEngine:
                 if a.shape != snap[k].shape:
                     raise ValueError(f"snapshot array {k} does not fit this config")
                 a[...] = snap[k]
+        # the pending-stop total feeds the event bound (an underestimate would overrun the
+        # event buffer): recompute it rather than trust a snapshot of an older layout
+        hwm = int(eng.S[core.S_HWM])
+        stops = eng.P[:hwm, core.O_STATE] == core.ST_STOP
+        eng.S[core.S_STOPQ] = int(eng.P[:hwm, core.O_DISP][stops].sum())
         return eng

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from host.trading.journal import (
+    AcknowledgedDataLostError,
     DurabilityPolicy,
     JournalConfig,
     JournalCorruptError,
     JournalWriter,
+    ack_path,
     crc32c,
     read_journal,
 )
@@ -29,13 +31,22 @@ def _batch(seed: int = 1, n: int = 400):
     return cmds, MatchingEngine(workload_config(SPEC)).process(cmds)
 
 
-def _write(path, cmds, evs, batches: int = 4, policy=DurabilityPolicy.FSYNC_EACH_BATCH):
+def _write(path, cmds, evs, batches: int = 4, policy=DurabilityPolicy.FSYNC_EACH_BATCH,
+           acked: int | None = None):
+    """Journal ``batches`` groups; ``acked`` < batches simulates a writer killed after writing
+    group ``acked + 1`` and before acknowledging it (the sidecar stays as after ``acked``)."""
     w = JournalWriter(path, JournalConfig(policy))
-    for c, e in zip(np.array_split(cmds, batches), np.array_split(evs, batches), strict=True):
+    side = None
+    for b, (c, e) in enumerate(zip(np.array_split(cmds, batches), np.array_split(evs, batches),
+                                   strict=True)):
+        if b == acked:
+            side = open(ack_path(path), "rb").read()
         w.append_commands(c)
         w.append_events(e)
         w.commit()
     w.close()
+    if side is not None:
+        open(ack_path(path), "wb").write(side)
     return w
 
 
@@ -96,7 +107,7 @@ def test_policies(tmp_path) -> None:
 def test_torn_last_group_is_dropped_whole(tmp_path, cut) -> None:
     p = tmp_path / "j.bin"
     cmds, evs = _batch(n=100)
-    _write(p, cmds, evs, batches=2)
+    _write(p, cmds, evs, batches=2, acked=1)  # the second group was never acknowledged
     clean = read_journal(p)
     marks = clean.record_offset[clean.record_type == fmt.REC_MARK]
     size = os.path.getsize(p)
@@ -106,6 +117,7 @@ def test_torn_last_group_is_dropped_whole(tmp_path, cut) -> None:
     j = read_journal(p)
     first_end = int(marks[0]) + 64
     assert j.valid_end == first_end and j.torn_bytes == new_size - first_end
+    assert j.clean_shutdown is False and j.salvage is None
     c1, e1 = np.array_split(cmds, 2)[0], np.array_split(evs, 2)[0]
     assert np.array_equal(j.commands, c1) and np.array_equal(j.events, e1)
     # reopening for append truncates the torn group and continues the sequence
@@ -131,9 +143,12 @@ def test_garbage_tail_and_bad_last_crc_are_torn(tmp_path) -> None:
         f.truncate(size)
         f.seek(size - 20)
         f.write(b"\xff\xff")  # corrupt the last record (the last COMMIT mark)
-    j = read_journal(p)
+    # that group was acknowledged: losing it is not a torn tail
+    with pytest.raises(AcknowledgedDataLostError, match="CRC"):
+        read_journal(p)
+    j = read_journal(p, salvage=True)
     assert len(j.events) == len(evs) - len(np.array_split(evs, 4)[-1])
-    assert "CRC" in j.torn_reason
+    assert "CRC" in j.torn_reason and j.salvage.lost_commands == len(np.array_split(cmds, 4)[-1])
 
 
 @pytest.mark.parametrize("what", ["payload", "length", "seq"])

@@ -18,6 +18,7 @@ from host.trading.journal import (
     JournaledEngine,
     JournalWriter,
     ReplayMismatchError,
+    ack_path,
     crc32c,
     read_journal,
     recover,
@@ -93,8 +94,11 @@ def test_torn_tail_recovers_every_complete_batch(tmp_path) -> None:
     je, _ = JournaledEngine.open(p, config=workload_config(SPEC))
     je.process(cmds[:1000])
     hash_1000 = je.engine.state_hash()
+    acked = open(ack_path(p), "rb").read()
     je.process(cmds[1000:])
     je.close()
+    # the process died after writing the second batch, before acknowledging it
+    open(ack_path(p), "wb").write(acked)
     j = read_journal(p)
     # cut inside the first command record of the second batch
     first2 = int(j.record_offset[j.record_type == 1][1000])
