@@ -13,7 +13,7 @@ day in miniature:
   ``O``) so that a decoder sees every message type;
 * ``S`` end of market hours, end of system hours, end of messages.
 
-Guarantees (checked by ``tests/host/test_generator.py``): every ``E``/``C``/``X``/``D``/``U``
+Guarantees (checked by ``tests/host/feed/test_generator.py``): every ``E``/``C``/``X``/``D``/``U``
 refers to a live order and never takes more shares than it has; order references are unique
 over the day and spread over 64 bits (a bijective 64-bit mix of a counter, never 0);
 timestamps strictly increase; prices are at most :data:`host.feed.spec.PRICE4_MAX` and one symbol
