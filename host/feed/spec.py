@@ -84,8 +84,8 @@ class MessageSpec:
 
 
 # (name, width, kind) after the common header; offsets are accumulated so that a typo in a width
-# cannot silently shift the later fields. tests/host/feed/test_spec.py checks every offset against the
-# spec text as well.
+# cannot silently shift the later fields. tests/host/feed/test_spec.py checks every offset
+# against the spec text as well.
 _HEADER = (
     ("message_type", 1, "alpha"),
     ("stock_locate", 2, "int"),
