@@ -88,6 +88,45 @@ class BatchResult:
         return int(np.count_nonzero(self.reasons))
 
 
+def _validated(commands, strategies) -> tuple[np.ndarray, np.ndarray | None]:
+    """Check the array arguments of :meth:`RiskEngine.process` before they reach numba.
+
+    The kernels index ``strategies`` by command row without bounds checks (they are compiled
+    with ``boundscheck`` off for speed), so a short array would be read past its end.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray or None)
+        ``commands`` as a C-contiguous 1-D ``COMMAND_DTYPE`` array and ``strategies`` as a
+        C-contiguous ``int64`` array of the same length (None if not given).
+
+    Raises
+    ------
+    ValueError
+        Not an array, wrong dtype, not 1-D, or lengths that differ.
+    """
+    if not isinstance(commands, np.ndarray) or commands.dtype != COMMAND_DTYPE:
+        raise ValueError("commands must be a numpy array of COMMAND_DTYPE, got "
+                         f"{getattr(commands, 'dtype', type(commands).__name__)}")
+    if commands.ndim != 1:
+        raise ValueError(f"commands must be 1-D, got shape {commands.shape}")
+    c = np.ascontiguousarray(commands)
+    if strategies is None:
+        return c, None
+    if not isinstance(strategies, np.ndarray):
+        raise ValueError("strategies must be a numpy integer array, got "
+                         f"{type(strategies).__name__}")
+    if strategies.dtype.kind not in "iu" or (strategies.dtype.kind == "u"
+                                              and strategies.dtype.itemsize == 8):
+        # uint64 does not convert to int64 losslessly: refuse it with the floats
+        raise ValueError(f"strategies must be a signed integer array (or uint8..uint32), "
+                         f"got {strategies.dtype}")
+    if strategies.ndim != 1 or len(strategies) != len(c):
+        raise ValueError(f"strategies must be 1-D with one entry per command ({len(c)}), "
+                         f"got shape {strategies.shape}")
+    return c, np.ascontiguousarray(strategies, np.int64)
+
+
 class OrderGateway:
     """What an order source is given: submit and cancel through risk, nothing else."""
 
@@ -318,16 +357,15 @@ class RiskEngine:
             ``BatchResult.events`` is a view of the engine's event buffer, valid until the next
             call (saves a copy in hot loops).
         """
+        c, S = _validated(commands, strategies)
         self._copy_kw = {} if copy or not hasattr(self._venue, "snapshot") or hasattr(
             self._venue, "writer") else {"copy": False}
-        if commands.dtype != COMMAND_DTYPE:
-            raise TypeError("commands must be a COMMAND_DTYPE array")
-        c = np.ascontiguousarray(commands)
         C = c.view(np.int64).reshape(-1, 8)
         m = C.shape[0]
         reasons = np.zeros(m, np.int64)
         out = np.empty((m, 8), np.int64)
-        S = self._nostrat if strategies is None else np.ascontiguousarray(strategies, np.int64)
+        if S is None:
+            S = self._nostrat
         prev = self.A[:, K.A_TRIPPED].copy()
         n = K.check_batch(C, S, self.G, self.A, self.N, self.P, self.SK, self.RING, self.DUP,
                           self.H, self.AMAP, self.NMAP, reasons, out)
