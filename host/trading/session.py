@@ -14,7 +14,8 @@ command is :mod:`host.cli.trading`).
    front of it.
 3. The records are applied in chunks (:meth:`RiskEngine.on_market_data`); after each chunk the
    built-in order-flow generator (:class:`OrderFlow`) submits a batch through risk
-   (an :class:`host.trading.risk.OrderGateway` bound to its five accounts): a liquidity provider quoting the card's BBO, a passive maker,
+   (an :class:`host.trading.risk.OrderGateway` bound to its five accounts): a liquidity
+   provider quoting the card's BBO, a passive maker,
    a taker (with oversized and off-collar orders), a bursty account (rate limit, duplicates) and
    a loser averaging down into the day's largest drawdown (loss limit, then circuit breaker).
    A kill switch (strategy scope, then instrument scope) is engaged and released on the way.

@@ -16,9 +16,15 @@ from host.trading.matching import (
     SubmitOrder,
     TimeInForce,
 )
-from host.trading.risk import KillScope, RiskConfig, RiskEngine, RiskJournal, TradingState
+from host.trading.risk import (
+    InstrumentRiskConfig,
+    KillScope,
+    RiskConfig,
+    RiskEngine,
+    RiskJournal,
+    TradingState,
+)
 from host.trading.risk.testing import ASK, BID, INST, INST2, acct
-from host.trading.risk import InstrumentRiskConfig
 
 ECFG = EngineConfig(instruments=tuple(InstrumentConfig(i, tick=1, min_price=1,
                                                        max_price=1_200_000)
