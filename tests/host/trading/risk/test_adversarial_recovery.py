@@ -128,3 +128,23 @@ def test_recovered_breaker_and_account_state(tmp_path):
     r.bbo()
     assert r.order(1, Side.BUY, 1, BID) == "TRADING_HALTED"
     r.close()
+
+
+def test_recover_refuses_a_venue_with_orders_it_cannot_own(tmp_path):
+    """Cancels of ids risk does not hold go on to the venue, so recovery must hold every live
+    order: a live order of an account the configuration lost is refused."""
+    _first_day(tmp_path)
+    small = RiskConfig(accounts=(acct(2), acct(4)), instruments=CFG.instruments)  # no 1
+    venue, _ = JournaledEngine.open(tmp_path / "venue.journal", config=ECFG)
+    with pytest.raises(ValueError, match="does not know"):
+        RiskEngine.recover(small, venue, venue_journal=tmp_path / "venue.journal")
+    venue.close()
+
+
+def test_recover_without_a_risk_journal(tmp_path):
+    _first_day(tmp_path)
+    venue, _ = JournaledEngine.open(tmp_path / "venue.journal", config=ECFG)
+    r = RiskEngine.recover(CFG, venue, venue_journal=tmp_path / "venue.journal")
+    p = r.position(1, INST)
+    assert (p.qty, p.open_buy) == (600, 350)   # the held stop needs the risk journal
+    venue.close()
