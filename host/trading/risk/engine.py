@@ -690,7 +690,9 @@ class RiskEngine:
 
     def _denied(self, c, r: int, *, count: bool = True) -> OrderDenied:
         acct, inst, side = int(c["account"]), int(c["instrument"]), int(c["side"])
-        if c["kind"] in (CommandKind.REPLACE, CommandKind.CANCEL):
+        # the live order's account/instrument/side, but not to a sender who may not see them
+        if c["kind"] in (CommandKind.REPLACE, CommandKind.CANCEL) and r not in (
+                DenyReason.NOT_AUTHORIZED, DenyReason.STRATEGY_NOT_PERMITTED):
             j = K.h_find(self.H, self.G, _key(int(c["order_id"])))
             if j >= 0:
                 h = self.H[j]
@@ -787,7 +789,8 @@ class RiskEngine:
 
         Returns :class:`ReferenceStale` / :class:`ReferenceRestored` for instruments whose
         stale flag changed over the batch, :class:`CircuitBreakerTripped` for accounts whose
-        marked-to-market loss passed their threshold (their orders are canceled).
+        marked-to-market loss passed their threshold (their orders are canceled, held stops
+        with a :class:`StopCanceled` each).
         """
         if len(records) == 0:
             return []
@@ -809,6 +812,7 @@ class RiskEngine:
             if self.journal is not None:
                 self.journal.append_event(kind, ts, instrument=inst)
         self._after(ts, prev, out)
+        out.extend(self._drain())  # held stops a circuit breaker canceled
         if self.journal is not None and out:
             self.journal.commit()
         return out

@@ -235,3 +235,24 @@ def test_held_stops_leave_with_mass_cancel_kill_switch_and_end_of_session(h):
     assert h.risk.held_stops() == [83]
     h.risk.journal = None
     assert isinstance(_stop_cmd(h, 2, Side.BUY, 10, ASK, 0, TimeInForce.GTC, 85)[0], StopHeld)
+
+
+def test_circuit_breaker_on_a_mark_cancels_held_stops_and_says_so():
+    h = Harness(accounts=(acct(1, capital=1_000_000, breaker_loss_bps=100), acct(2)))
+    h.bbo()
+    h.fill(buyer=1, seller=2, qty=100, px=MID)
+    assert _names(_stop_cmd(h, 1, Side.SELL, 100, BID - 100, 0, TimeInForce.GTC, 90)) == \
+        ["StopHeld"]
+    ev = h.bbo(999_000, 999_200)                       # mid -1_100 per share: tripped
+    assert _names(ev)[-2:] == ["CircuitBreakerTripped", "StopCanceled"]
+    assert [e.canceled for e in ev if type(e).__name__ == "CircuitBreakerTripped"] == [1]
+    assert h.risk.held_stops() == []
+    # nothing stale is handed to the next caller
+    assert "StopCanceled" not in _names(h.order(2, Side.BUY, 1, 998_000)[1])
+
+
+def test_denial_of_a_foreign_cancel_does_not_disclose_the_order(h):
+    assert h.order(1, Side.SELL, 10, ASK, oid=91)[0] == "PASS"
+    d = h.risk.gateway(2).submit(CancelOrder(91, ts=9_000))[0]
+    assert d.reason is DenyReason.NOT_AUTHORIZED
+    assert (d.account, d.instrument, d.side) == (0, 0, 0)
