@@ -244,8 +244,9 @@ class RiskEngine:
         na = self.A.shape[0]
         every = np.zeros(na, bool)
         every[: len(config.accounts)] = True
-        self._operator = K.principal(K.ROLE_OPERATOR, every, self._owned)
-        self._internal = K.principal(K.ROLE_INTERNAL, every, self._owned)
+        # the risk engine's own principals: plain arrays (it is the operator's object)
+        self._operator = K.principal(K.ROLE_OPERATOR, every, self._owned, frozen=False)
+        self._internal = K.principal(K.ROLE_INTERNAL, every, self._owned, frozen=False)
 
     @classmethod
     def recover(cls, config: RiskConfig, venue, *, venue_journal, risk_journal=None,
@@ -331,6 +332,7 @@ class RiskEngine:
         H[j, K.H_ACCT], H[j, K.H_INST], H[j, K.H_SIDE], H[j, K.H_PX] = a, i, side, px
         H[j, K.H_LEAVES], H[j, K.H_CUM], H[j, K.H_STRAT] = leaves, cum, s
         H[j, K.H_PEND], H[j, K.H_HELD] = 0, int(held)
+        self.G[K.G_NHELD] += int(held)
         self.P[a, i, K.P_OPEN_BUY if side == Side.BUY else K.P_OPEN_SELL] += leaves
 
     def _replay_risk_journal(self, rj, strategies: dict) -> None:
@@ -769,10 +771,10 @@ class RiskEngine:
         ref = weakref.ref(self)
 
         def submit(cmd: Command, *, strategy: int | None = None) -> list:
-            return _live(ref)._submit(cmd, strategy, principal)
+            return _live(ref)._submit(cmd, strategy, K.thawed(principal))
 
         def process(commands: np.ndarray, strategies: np.ndarray | None = None) -> BatchResult:
-            return _live(ref)._process(commands, strategies, principal, True)
+            return _live(ref)._process(commands, strategies, K.thawed(principal), True)
 
         submit.__doc__ = RiskEngine.submit.__doc__
         process.__doc__ = RiskEngine.process.__doc__

@@ -256,3 +256,17 @@ def test_denial_of_a_foreign_cancel_does_not_disclose_the_order(h):
     d = h.risk.gateway(2).submit(CancelOrder(91, ts=9_000))[0]
     assert d.reason is DenyReason.NOT_AUTHORIZED
     assert (d.account, d.instrument, d.side) == (0, 0, 0)
+
+
+def test_operator_cancels_held_and_live_orders(h):
+    """The operator's cancels skip the owner lookup only while no stop is held."""
+    from host.trading.risk import checks as K
+
+    _stop_cmd(h, 1, Side.BUY, 10, ASK, 0, TimeInForce.GTC, 95)
+    assert h.order(1, Side.BUY, 10, BID, oid=96)[0] == "PASS"
+    assert h.risk.G[K.G_NHELD] == 1
+    assert _names(h.risk.submit(CancelOrder(95, ts=9_500))) == ["StopCanceled"]
+    assert h.risk.G[K.G_NHELD] == 0 and h.risk.held_stops() == []
+    assert _names(h.risk.submit(CancelOrder(96, ts=9_501))) == ["OrderCanceled"]
+    assert h.risk.open_orders == h.venue.live_orders == 0
+    assert h.risk.position(1, INST).open_buy == 0
