@@ -592,7 +592,7 @@ class RiskEngine:
             self._hold(c, S, hold[:nh])
         fwd = out[:n].view(COMMAND_DTYPE).reshape(-1)
         if S is not None and self.journal is not None and n:
-            self._journal_strategies(c, S, reasons, hold[:nh])
+            self._journal_strategies(c, S, reasons)
         ev = self._forward(fwd) if n else np.zeros(0, EVENT_DTYPE)
         if n and self._held:
             kinds = fwd["kind"]
@@ -629,7 +629,7 @@ class RiskEngine:
                 self._alert(e, RiskEventKind.STOP_CANCELED, account=e.account,
                             instrument=e.instrument, value=oid)
 
-    def _journal_strategies(self, c, S, reasons, hold) -> None:
+    def _journal_strategies(self, c, S, reasons) -> None:
         """STRATEGY_ASSIGNED rows for forwarded submits not on their account's default."""
         sub = (reasons == 0) & (c["kind"] == CommandKind.SUBMIT) & (S >= 0)
         if not sub.any():
