@@ -83,11 +83,14 @@ def main(argv=None) -> int:
     S = np.zeros(0, np.int64)
     reasons = np.zeros(len(C), np.int64)
     out = np.empty_like(C)
+    hold = np.empty(len(C), np.int64)
+    PR, PS = r._operator  # the operator's principal (every account, the configured strategies)
     best = float("inf")
     for _ in range(3):
         G, A, N, P, SK, RING, DUP, H = (x.copy() for x in base)
         t = time.perf_counter()
-        n = K.check_batch(C, S, G, A, N, P, SK, RING, DUP, H, r.AMAP, r.NMAP, reasons, out)
+        n, _ = K.check_batch(C, S, G, A, N, P, SK, RING, DUP, H, r.AMAP, r.NMAP, PR, PS,
+                             reasons, out, hold)
         best = min(best, time.perf_counter() - t)
     den = np.bincount(reasons)
     print(f"check cost, batch API (compiled): {best / len(C) * 1e9:.1f} ns/command "
@@ -132,11 +135,12 @@ def main(argv=None) -> int:
     print(f"per-command API (RiskEngine.submit, object in, events out): "
           f"{dt / m * 1e6:.2f} us/command ({m / dt / 1e3:.0f} k/s)")
     row = C[:1].copy()
+    out1 = np.empty((1, 8), np.int64)
     G, A, N, P, SK, RING, DUP, H = (x.copy() for x in base)
     k = 100_000
     t = time.perf_counter()
     for _ in range(k):
-        K.check_command(row, 0, -1, G, A, N, P, SK, RING, DUP, H, r.AMAP, r.NMAP)
+        K.check_command(row, 0, -1, G, A, N, P, SK, RING, DUP, H, r.AMAP, r.NMAP, PR, PS, out1)
     dt = time.perf_counter() - t
     print(f"one check_command call from Python (dispatch + check): {dt / k * 1e9:.0f} ns")
     return 0

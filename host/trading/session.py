@@ -14,7 +14,8 @@ command is :mod:`host.cli.trading`).
    front of it.
 3. The records are applied in chunks (:meth:`RiskEngine.on_market_data`); after each chunk the
    built-in order-flow generator (:class:`OrderFlow`) submits a batch through risk
-   (:meth:`RiskEngine.process`): a liquidity provider quoting the card's BBO, a passive maker,
+   (an :class:`host.trading.risk.OrderGateway` bound to its five accounts): a liquidity
+   provider quoting the card's BBO, a passive maker,
    a taker (with oversized and off-collar orders), a bursty account (rate limit, duplicates) and
    a loser averaging down into the day's largest drawdown (loss limit, then circuit breaker).
    A kill switch (strategy scope, then instrument scope) is engaged and released on the way.
@@ -523,6 +524,9 @@ def run_session(
     venue, _ = JournaledEngine.open(vj, config=ecfg, journal_config=jc)
     rjournal = RiskJournal(rj, jc)
     risk = RiskEngine(rcfg, venue, journal=rjournal)
+    # the order flow is an order source: it gets a gateway bound to its accounts (it may not
+    # act for any other account, use a strategy its accounts do not own, or end the session)
+    gateway = risk.gateway((LP, MAKER, TAKER, BURST, LOSER))
     flow = OrderFlow(locates, ticks, records, rcfg, seed=seed)
     rep = SessionReport(card=card, messages=feed.n_messages, records=len(records),
                         locates=list(locates), loser=flow.loser)
@@ -555,7 +559,7 @@ def run_session(
                     risk.release_kill_switch(scope, value, ts=ts)
             cmds, strat = flow.on_records(recs, lo)
             if len(cmds):
-                res = risk.process(cmds, strat)
+                res = gateway.process(cmds, strat)
                 new = cmds["kind"] != 2
                 rep.submitted += int(np.count_nonzero(new))
                 acc = cmds["account"][new]

@@ -29,6 +29,9 @@ from host.trading.risk.types import (
     ReferenceStale,
     RiskEvent,
     RiskEventKind,
+    StopCanceled,
+    StopHeld,
+    StopReleased,
     TradingState,
     TradingStateChanged,
 )
@@ -39,5 +42,6 @@ __all__ = [
     "USD", "RiskJournal", "export_risk", "risk_records", "Position", "AccountSummary",
     "DenyReason", "TradingState", "KillScope", "RiskEventKind", "RiskEvent", "OrderDenied",
     "KillSwitchEngaged", "KillSwitchReleased", "CircuitBreakerTripped", "TradingStateChanged",
-    "ReferenceStale", "ReferenceRestored", "PositionChanged",
+    "ReferenceStale", "ReferenceRestored", "PositionChanged", "StopHeld", "StopReleased",
+    "StopCanceled",
 ]

@@ -17,6 +17,9 @@ State arrays (column constants below)
                                deletion; one row per order the risk layer forwarded and the
                                engine has not finished
 ``AMAP``/``NMAP``              account id / instrument id -> row (-1 unknown)
+``PR`` (1 + n_accounts,)       principal of the sender: role, then 1 per account row it may act
+                               for (read-only; see :func:`principal`)
+``PS`` (n_accounts, n_strategies) uint8  strategies the sender may use, per account row
 
 Command rows are ``COMMAND_DTYPE`` viewed as ``(m, 8)`` int64; event rows ``EVENT_DTYPE`` as
 ``(n, 15)`` int64 (see :mod:`host.trading.matching.types` for the byte layout).
@@ -29,7 +32,8 @@ from numba import njit
 
 # ---------------------------------------------------------------- layout constants
 
-G_STATE, G_KILL, G_DENY_STALE, G_REQ_REF, G_GAP_ALL, G_RECOVER, G_HMASK, G_LIVE, G_CAP = range(9)
+(G_STATE, G_KILL, G_DENY_STALE, G_REQ_REF, G_GAP_ALL, G_RECOVER, G_HMASK, G_LIVE, G_CAP,
+ G_NHELD) = range(10)
 G_NF = 12
 
 (A_ID, A_STATE, A_KILL, A_MAX_QTY, A_MAX_NOTIONAL, A_RATE_N, A_RATE_WIN, A_RING_HEAD,
@@ -44,7 +48,7 @@ N_NF = 12
 P_QTY, P_COST, P_REAL, P_OPEN_BUY, P_OPEN_SELL, P_LIMIT, P_UNREAL = range(7)
 P_NF = 8
 
-H_ID, H_ACCT, H_INST, H_SIDE, H_PX, H_LEAVES, H_CUM, H_STRAT, H_PEND = range(9)
+H_ID, H_ACCT, H_INST, H_SIDE, H_PX, H_LEAVES, H_CUM, H_STRAT, H_PEND, H_HELD = range(10)
 H_NF = 10
 
 COLLAR_NONE, COLLAR_BPS, COLLAR_TICKS = 0, 1, 2
@@ -72,19 +76,33 @@ R_RATE = 17
 R_UNKNOWN_ORDER = 18
 R_INVALID_STRATEGY = 19
 R_CAPACITY = 20
+R_NOT_AUTHORIZED = 21
+R_STRATEGY_NOT_PERMITTED = 22
+R_STOP_NOT_REPLACEABLE = 23
+
+# _check results below 0: passed, but nothing to forward (the stop stays in the risk layer)
+HOLD_NEW, HOLD_CANCEL = -1, -2
+
+# principal roles (PR[0]); PR[1 + a] = 1 if the sender may act for account row a, and
+# PS[a, s] = 1 if it may use strategy s for account row a (see principal())
+ROLE_ACCOUNT, ROLE_OPERATOR, ROLE_INTERNAL = 0, 1, 2
 
 ST_ACTIVE, ST_REDUCING, ST_HALTED = 0, 1, 2
 
 # matching-engine codes (host.trading.matching.types)
-K_SUBMIT, K_CANCEL, K_REPLACE = 1, 2, 3
+K_SUBMIT, K_CANCEL, K_REPLACE, K_MASS, K_END = 1, 2, 3, 4, 5
+MC_BY_ACCOUNT = 1
+OT_LIMIT = 1
+TIF_IOC, TIF_FOK = 3, 4
 EV_ACCEPTED, EV_REJECTED, EV_FILLED, EV_CANCELED, EV_REPLACED, EV_EXPIRED = 1, 2, 3, 4, 5, 6
 BUY, SELL = 1, 2
-OT_MARKET, OT_STOP = 2, 3
+OT_MARKET, OT_STOP, OT_STOP_LIMIT = 2, 3, 4
 
 # card record flags (hw.bbo_record)
 F_GAP, F_BID_VALID, F_ASK_VALID, F_CLEARED = 1, 2, 4, 8
 
 _MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 as int64
+_KEEP_W7 = np.int64(~(0xFFFF << 16))  # word 7 of a command without order_type and tif
 
 
 # ---------------------------------------------------------------- open-order table
@@ -176,36 +194,56 @@ def _collar_ref(N, i):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _price_checks(G, A, N, a, i, side, otype, px, qty, check_collar):
-    """Reference-price dependent checks: stale, notional, collar. Returns a reason or 0."""
-    if N[i, N_STALE] != 0 and G[G_DENY_STALE] != 0:
-        return R_STALE
-    ref = _collar_ref(N, i)
-    if otype == OT_MARKET or otype == OT_STOP or px <= 0:
-        # no limit price: notional at the far side of the card BBO
-        far = N[i, N_ASK] if side == BUY else N[i, N_BID]
-        if far <= 0:
-            far = ref
-        if far <= 0:
-            return R_NO_REF
-        if far * qty > A[a, A_MAX_NOTIONAL]:
-            return R_MAX_NOTIONAL
+def _band(N, i, ref):
+    """Half-width of the collar of instrument row ``i`` around ``ref``."""
+    if N[i, N_COLLAR_MODE] == COLLAR_BPS:
+        return ref * N[i, N_COLLAR_VAL] // 10_000
+    return N[i, N_COLLAR_VAL] * N[i, N_TICK]
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _collar(G, N, i, px):
+    """Collar check of one price (limit, stop, or a replace's new price); reason or 0."""
+    if N[i, N_COLLAR_MODE] == COLLAR_NONE:
         return R_NONE
-    if px * qty > A[a, A_MAX_NOTIONAL]:
-        return R_MAX_NOTIONAL
-    mode = N[i, N_COLLAR_MODE]
-    if check_collar and mode != COLLAR_NONE:
-        if ref <= 0:
-            if G[G_REQ_REF] != 0:
-                return R_NO_REF
-            return R_NONE
-        if mode == COLLAR_BPS:
-            band = ref * N[i, N_COLLAR_VAL] // 10_000
-        else:
-            band = N[i, N_COLLAR_VAL] * N[i, N_TICK]
-        if px > ref + band or px < ref - band:
-            return R_COLLAR
+    ref = _collar_ref(N, i)
+    if ref <= 0:
+        if G[G_REQ_REF] != 0:
+            return R_NO_REF
+        return R_NONE
+    band = _band(N, i, ref)
+    if px > ref + band or px < ref - band:
+        return R_COLLAR
     return R_NONE
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _far_notional(A, N, a, i, side, qty):
+    """Notional of an unpriced order at the far side of the card BBO (collar mode ``none``)."""
+    far = N[i, N_ASK] if side == BUY else N[i, N_BID]
+    if far <= 0:
+        far = _collar_ref(N, i)
+    if far <= 0:
+        return R_NO_REF
+    if far * qty > A[a, A_MAX_NOTIONAL]:
+        return R_MAX_NOTIONAL
+    return R_NONE
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _market_limit(N, i, side):
+    """Collar price of a market order: the edge of the band on its side, on the tick
+    (inside the band), or 0 without a reference. The order is forwarded as a marketable
+    limit at this price, so it can never fill outside the collar."""
+    ref = _collar_ref(N, i)
+    if ref <= 0:
+        return 0
+    band = _band(N, i, ref)
+    t = N[i, N_TICK]
+    if side == BUY:
+        return (ref + band) // t * t
+    px = -((band - ref) // t) * t  # ceil((ref - band) / t) * t
+    return px if px >= t else t
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -258,145 +296,282 @@ def _dup_push(A, DUP, a, ts, i, side, px, qty):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _check(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
-    """Check command row ``k`` of ``C``; on pass reserve its exposure. Returns a deny reason.
+def _position_ok(P, a, i, side, q):
+    lim = P[a, i, P_LIMIT]
+    if side == BUY:
+        return P[a, i, P_QTY] + P[a, i, P_OPEN_BUY] + q <= lim
+    return P[a, i, P_OPEN_SELL] + q - P[a, i, P_QTY] <= lim
 
-    Every kernel here is compiled with ``_nrt=False`` (no reference counting: array arguments
-    and inlined calls cost no atomic increments) and allocates nothing.
-    """
-    kind = C[k, 7] & 0xFF
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _reserve(P, a, i, side, q):
+    if side == BUY:
+        P[a, i, P_OPEN_BUY] += q
+    else:
+        P[a, i, P_OPEN_SELL] += q
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _owner_ok(H, j, PR, PS):
+    """Authorisation of a command on open order row ``j``: the sender may act for the order's
+    account and for the strategy recorded with the order. Reason or 0."""
+    a = H[j, H_ACCT]
+    if PR[1 + a] == 0:
+        return R_NOT_AUTHORIZED
+    if PS[a, H[j, H_STRAT]] == 0:
+        return R_STRATEGY_NOT_PERMITTED
+    return R_NONE
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _submit(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, PR, PS, OUT, n):
     ts = C[k, 0]
-    if kind == K_SUBMIT:
-        acct = C[k, 6] & 0xFFFFFFFF
-        inst = (C[k, 6] >> 32) & 0xFFFFFFFF
-        if acct >= AMAP.shape[0] or AMAP[acct] < 0:
-            return R_UNKNOWN_ACCOUNT
-        a = AMAP[acct]
-        if inst >= NMAP.shape[0] or NMAP[inst] < 0:
-            return R_UNKNOWN_INSTRUMENT
-        i = NMAP[inst]
-        s = A[a, A_STRAT] if strat < 0 else strat
-        if s >= SK.shape[0]:
-            return R_INVALID_STRATEGY
-        oid = C[k, 1]
-        if oid == 0 or h_find(H, G, oid) >= 0:
-            return R_DUPLICATE_ORDER_ID
-        if G[G_KILL] != 0 or A[a, A_KILL] != 0 or SK[s] != 0 or N[i, N_KILL] != 0:
-            return R_KILL_SWITCH
-        side = (C[k, 7] >> 8) & 0xFF
-        otype = (C[k, 7] >> 16) & 0xFF
-        px = C[k, 2]
-        qty = C[k, 3]
-        st = _state(G, A, N, a, i)
-        if st == ST_HALTED:
-            return R_TRADING_HALTED
-        reducing = _reduces(P, a, i, side, qty)
-        if st == ST_REDUCING and not reducing:
-            return R_TRADING_REDUCING
-        if N[i, N_RESTRICTED] != 0:
-            return R_RESTRICTED
-        if qty <= 0:
-            return R_INVALID_QTY
-        if qty > A[a, A_MAX_QTY]:
-            return R_MAX_QTY
-        r = _price_checks(G, A, N, a, i, side, otype, px, qty, True)
+    acct = C[k, 6] & 0xFFFFFFFF
+    inst = (C[k, 6] >> 32) & 0xFFFFFFFF
+    if acct >= AMAP.shape[0] or AMAP[acct] < 0:
+        return R_UNKNOWN_ACCOUNT
+    a = AMAP[acct]
+    if PR[1 + a] == 0:
+        return R_NOT_AUTHORIZED
+    if inst >= NMAP.shape[0] or NMAP[inst] < 0:
+        return R_UNKNOWN_INSTRUMENT
+    i = NMAP[inst]
+    s = A[a, A_STRAT] if strat < 0 else strat
+    if s >= SK.shape[0]:
+        return R_INVALID_STRATEGY
+    if PS[a, s] == 0:
+        return R_STRATEGY_NOT_PERMITTED
+    oid = C[k, 1]
+    if oid == 0 or h_find(H, G, oid) >= 0:
+        return R_DUPLICATE_ORDER_ID
+    if G[G_KILL] != 0 or A[a, A_KILL] != 0 or SK[s] != 0 or N[i, N_KILL] != 0:
+        return R_KILL_SWITCH
+    w7 = C[k, 7]
+    side = (w7 >> 8) & 0xFF
+    otype = (w7 >> 16) & 0xFF
+    px = C[k, 2]
+    qty = C[k, 3]
+    st = _state(G, A, N, a, i)
+    if st == ST_HALTED:
+        return R_TRADING_HALTED
+    reducing = _reduces(P, a, i, side, qty)
+    if st == ST_REDUCING and not reducing:
+        return R_TRADING_REDUCING
+    if N[i, N_RESTRICTED] != 0:
+        return R_RESTRICTED
+    if qty <= 0:
+        return R_INVALID_QTY
+    if qty > A[a, A_MAX_QTY]:
+        return R_MAX_QTY
+    if N[i, N_STALE] != 0 and G[G_DENY_STALE] != 0:
+        return R_STALE
+    held = otype == OT_STOP or otype == OT_STOP_LIMIT
+    fpx = px  # the price forwarded to the venue
+    if otype == OT_MARKET:
+        if N[i, N_COLLAR_MODE] == COLLAR_NONE:
+            r = _far_notional(A, N, a, i, side, qty)
+            if r != R_NONE:
+                return r
+        else:
+            fpx = _market_limit(N, i, side)
+            if fpx <= 0:
+                return R_NO_REF
+            if fpx * qty > A[a, A_MAX_NOTIONAL]:
+                return R_MAX_NOTIONAL
+    elif held:
+        # collared at entry on the stop price (and the limit of a stop limit); held by the
+        # risk layer and checked again, as a new order, when it triggers
+        stop = C[k, 5]
+        if stop <= 0 or (otype == OT_STOP_LIMIT and px <= 0):
+            return R_COLLAR
+        npx = px if otype == OT_STOP_LIMIT and px > stop else stop
+        if npx * qty > A[a, A_MAX_NOTIONAL]:
+            return R_MAX_NOTIONAL
+        r = _collar(G, N, i, stop)
+        if r == R_NONE and otype == OT_STOP_LIMIT:
+            r = _collar(G, N, i, px)
         if r != R_NONE:
             return r
-        lim = P[a, i, P_LIMIT]
-        if side == BUY:
-            if P[a, i, P_QTY] + P[a, i, P_OPEN_BUY] + qty > lim:
-                return R_POSITION
-        elif P[a, i, P_OPEN_SELL] + qty - P[a, i, P_QTY] > lim:
+    else:
+        if px * qty > A[a, A_MAX_NOTIONAL]:
+            return R_MAX_NOTIONAL
+        r = _collar(G, N, i, px)
+        if r != R_NONE:
+            return r
+    if not _position_ok(P, a, i, side, qty):
+        return R_POSITION
+    if not reducing and A[a, A_REALIZED] + A[a, A_UNREAL] < -A[a, A_LOSS_LIMIT]:
+        return R_LOSS
+    fresh = PR[0] != ROLE_INTERNAL  # a released stop is not a new message of its sender
+    if fresh and _is_duplicate(A, DUP, a, ts, i, side, px, qty):
+        return R_DUPLICATE
+    if fresh and not _rate_ok(A, RING, a, ts):
+        return R_RATE
+    if G[G_LIVE] >= G[G_CAP]:
+        return R_CAPACITY
+    # pass: record and reserve
+    if fresh:
+        _rate_push(A, RING, a, ts)
+        _dup_push(A, DUP, a, ts, i, side, px, qty)
+    j = h_insert(H, G, oid)
+    H[j, H_ACCT] = a
+    H[j, H_INST] = i
+    H[j, H_SIDE] = side
+    H[j, H_PX] = fpx
+    H[j, H_LEAVES] = qty
+    H[j, H_CUM] = 0
+    H[j, H_STRAT] = s
+    H[j, H_PEND] = 0
+    H[j, H_HELD] = 1 if held else 0
+    _reserve(P, a, i, side, qty)
+    if held:
+        G[G_NHELD] += 1
+        return HOLD_NEW
+    for f in range(8):
+        OUT[n, f] = C[k, f]
+    if otype == OT_MARKET and fpx != px:
+        # forward as a marketable limit at the collar price; never rests (IOC, FOK kept)
+        tif = (w7 >> 24) & 0xFF
+        ntif = TIF_FOK if tif == TIF_FOK else TIF_IOC
+        OUT[n, 2] = fpx
+        OUT[n, 7] = (w7 & _KEEP_W7) | (OT_LIMIT << 16) | (ntif << 24)
+    return R_NONE
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _replace(C, k, G, A, N, P, SK, RING, H, PR, PS):
+    ts = C[k, 0]
+    j = h_find(H, G, C[k, 1])
+    if j < 0:
+        return R_UNKNOWN_ORDER
+    r = _owner_ok(H, j, PR, PS)
+    if r != R_NONE:
+        return r
+    if H[j, H_HELD] != 0:
+        return R_STOP_NOT_REPLACEABLE
+    a = H[j, H_ACCT]
+    i = H[j, H_INST]
+    s = H[j, H_STRAT]
+    if G[G_KILL] != 0 or A[a, A_KILL] != 0 or SK[s] != 0 or N[i, N_KILL] != 0:
+        return R_KILL_SWITCH
+    st = _state(G, A, N, a, i)
+    if st == ST_HALTED:
+        return R_TRADING_HALTED
+    side = H[j, H_SIDE]
+    qty = C[k, 3]
+    newpx = C[k, 2] if C[k, 2] != 0 else H[j, H_PX]
+    delta = (qty - H[j, H_CUM]) - H[j, H_LEAVES]
+    reducing = delta <= 0 or _reduces(P, a, i, side, delta)
+    if st == ST_REDUCING and not reducing:
+        return R_TRADING_REDUCING
+    if qty <= 0:
+        return R_INVALID_QTY
+    if qty > A[a, A_MAX_QTY]:
+        return R_MAX_QTY
+    if N[i, N_STALE] != 0 and G[G_DENY_STALE] != 0:
+        return R_STALE
+    if newpx <= 0:  # an unpriced order left at the venue (not entered by this layer)
+        r = _far_notional(A, N, a, i, side, qty)
+    elif newpx * qty > A[a, A_MAX_NOTIONAL]:
+        r = R_MAX_NOTIONAL
+    elif C[k, 2] != 0 and C[k, 2] != H[j, H_PX]:
+        r = _collar(G, N, i, newpx)
+    else:
+        r = R_NONE
+    if r != R_NONE:
+        return r
+    if delta > 0:
+        if not _position_ok(P, a, i, side, delta):
             return R_POSITION
         if not reducing and A[a, A_REALIZED] + A[a, A_UNREAL] < -A[a, A_LOSS_LIMIT]:
             return R_LOSS
-        if _is_duplicate(A, DUP, a, ts, i, side, px, qty):
-            return R_DUPLICATE
-        if not _rate_ok(A, RING, a, ts):
-            return R_RATE
-        if G[G_LIVE] >= G[G_CAP]:
-            return R_CAPACITY
-        # pass: record and reserve
-        _rate_push(A, RING, a, ts)
-        _dup_push(A, DUP, a, ts, i, side, px, qty)
-        j = h_insert(H, G, oid)
-        H[j, H_ACCT] = a
-        H[j, H_INST] = i
-        H[j, H_SIDE] = side
-        H[j, H_PX] = px
-        H[j, H_LEAVES] = qty
-        H[j, H_CUM] = 0
-        H[j, H_STRAT] = s
+    if not _rate_ok(A, RING, a, ts):
+        return R_RATE
+    _rate_push(A, RING, a, ts)
+    if delta > 0:
+        H[j, H_LEAVES] += delta
+        H[j, H_PEND] = delta
+        _reserve(P, a, i, side, delta)
+    else:
         H[j, H_PEND] = 0
-        if side == BUY:
-            P[a, i, P_OPEN_BUY] += qty
-        else:
-            P[a, i, P_OPEN_SELL] += qty
-        return R_NONE
+    return R_NONE
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def drop_order(H, G, P, j):
+    """Remove open order row ``j`` and release its reserved quantity (a held stop that is
+    canceled or released)."""
+    if H[j, H_HELD] != 0:
+        G[G_NHELD] -= 1
+    a = H[j, H_ACCT]
+    i = H[j, H_INST]
+    if H[j, H_SIDE] == BUY:
+        P[a, i, P_OPEN_BUY] -= H[j, H_LEAVES]
+    else:
+        P[a, i, P_OPEN_SELL] -= H[j, H_LEAVES]
+    h_delete(H, G, j)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _check(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, PR, PS, OUT, n):
+    """Check and authorise command row ``k`` of ``C``; on pass reserve its exposure and write
+    the row to forward (a market order converted to its collar limit) to ``OUT[n]``.
+
+    Returns a deny reason (> 0), 0 (forward ``OUT[n]``), or :data:`HOLD_NEW` / :data:`HOLD_CANCEL`
+    (< 0: a stop entered or canceled in the risk layer; nothing to forward).
+
+    ``PR``/``PS`` are the sender's principal (see :func:`principal`). Every kernel here is
+    compiled with ``_nrt=False`` (no reference counting: array arguments and inlined calls cost
+    no atomic increments) and allocates nothing.
+    """
+    kind = C[k, 7] & 0xFF
+    if kind == K_SUBMIT:
+        return _submit(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, PR, PS, OUT, n)
     if kind == K_REPLACE:
-        j = h_find(H, G, C[k, 1])
+        r = _replace(C, k, G, A, N, P, SK, RING, H, PR, PS)
+    elif kind == K_CANCEL:
+        # cancels reduce risk and are never blocked by limits, only by ownership; the operator
+        # may cancel anything, so its cancels skip the lookup unless a stop is held here
+        j = -1 if PR[0] != ROLE_ACCOUNT and G[G_NHELD] == 0 else h_find(H, G, C[k, 1])
         if j < 0:
-            return R_UNKNOWN_ORDER
-        a = H[j, H_ACCT]
-        i = H[j, H_INST]
-        s = H[j, H_STRAT]
-        if G[G_KILL] != 0 or A[a, A_KILL] != 0 or SK[s] != 0 or N[i, N_KILL] != 0:
-            return R_KILL_SWITCH
-        st = _state(G, A, N, a, i)
-        if st == ST_HALTED:
-            return R_TRADING_HALTED
-        side = H[j, H_SIDE]
-        qty = C[k, 3]
-        newpx = C[k, 2] if C[k, 2] != 0 else H[j, H_PX]
-        delta = (qty - H[j, H_CUM]) - H[j, H_LEAVES]
-        reducing = delta <= 0 or _reduces(P, a, i, side, delta)
-        if st == ST_REDUCING and not reducing:
-            return R_TRADING_REDUCING
-        if qty <= 0:
-            return R_INVALID_QTY
-        if qty > A[a, A_MAX_QTY]:
-            return R_MAX_QTY
-        otype = 1 if newpx > 0 else OT_MARKET
-        r = _price_checks(G, A, N, a, i, side, otype, newpx, qty,
-                          C[k, 2] != 0 and C[k, 2] != H[j, H_PX])
-        if r != R_NONE:
-            return r
-        if delta > 0:
-            lim = P[a, i, P_LIMIT]
-            if side == BUY:
-                if P[a, i, P_QTY] + P[a, i, P_OPEN_BUY] + delta > lim:
-                    return R_POSITION
-            elif P[a, i, P_OPEN_SELL] + delta - P[a, i, P_QTY] > lim:
-                return R_POSITION
-            if not reducing and A[a, A_REALIZED] + A[a, A_UNREAL] < -A[a, A_LOSS_LIMIT]:
-                return R_LOSS
-        if not _rate_ok(A, RING, a, ts):
-            return R_RATE
-        _rate_push(A, RING, a, ts)
-        if delta > 0:
-            H[j, H_LEAVES] += delta
-            H[j, H_PEND] = delta
-            if side == BUY:
-                P[a, i, P_OPEN_BUY] += delta
-            else:
-                P[a, i, P_OPEN_SELL] += delta
+            # not open: the open-order table holds every live order of the venue (a fresh
+            # venue, or RiskEngine.recover), so the venue rejects it and nothing is canceled
+            r = R_NONE
         else:
-            H[j, H_PEND] = 0
-        return R_NONE
-    return R_NONE  # cancels, mass cancels, end of session always pass
+            r = _owner_ok(H, j, PR, PS)
+            if r == R_NONE and H[j, H_HELD] != 0:
+                drop_order(H, G, P, j)
+                return HOLD_CANCEL
+    elif kind == K_MASS:
+        r = R_NONE
+        if PR[0] == ROLE_ACCOUNT:
+            # an order source cancels only its own accounts' orders: it must name one
+            acct = C[k, 6] & 0xFFFFFFFF
+            if ((C[k, 7] >> 32) & MC_BY_ACCOUNT) == 0 or acct >= AMAP.shape[0] \
+                    or AMAP[acct] < 0 or PR[1 + AMAP[acct]] == 0:
+                r = R_NOT_AUTHORIZED
+    elif kind == K_END:
+        r = R_NOT_AUTHORIZED if PR[0] == ROLE_ACCOUNT else R_NONE
+    else:
+        r = R_NONE  # not a command: the venue rejects it (and journals the reject)
+    if r == R_NONE:
+        for f in range(8):
+            OUT[n, f] = C[k, f]
+    return r
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def check_command(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP):
-    """Check row ``k`` of the command array ``C`` ((m, 8) int64); on pass, reserve its
-    exposure. Returns a deny reason (0 = pass). ``strat`` is the order's strategy id (-1: the
-    account's default strategy)."""
-    return _check(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP)
+def check_command(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, PR, PS, OUT):
+    """Check row ``k`` of the command array ``C`` ((m, 8) int64) sent by principal
+    ``PR``/``PS``; on pass, reserve its exposure and write the row to forward to ``OUT[0]``.
+    Returns a deny reason (0 = forward, < 0 = held stop entered/canceled, see :func:`_check`).
+    ``strat`` is the order's strategy id (-1: the account's default strategy)."""
+    return _check(C, k, strat, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, PR, PS, OUT, 0)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def check_batch(C, S, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, reasons, out):
-    """Check every row of ``C`` in order; copy the passing rows to ``out``.
+def check_batch(C, S, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, PR, PS, reasons, out, hold):
+    """Check every row of ``C`` in order; copy the rows to forward to ``out``.
 
     Parameters
     ----------
@@ -404,27 +579,38 @@ def check_batch(C, S, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, reasons, out):
         Commands.
     S : (m,) int64
         Strategy per command (-1 = the account's default); may have length 0 (all default).
+        The caller guarantees the length (the kernel does not bounds-check).
+    PR, PS
+        The sender's principal (:func:`principal`).
     reasons : (m,) int64
         Output: deny reason per command (0 = passed).
     out : (m, 8) int64
-        Output: the passing commands, in order.
+        Output: the commands to forward, in order (market orders as collar limits).
+    hold : (m,) int64
+        Output: ``k << 2 | code`` for commands that passed but stay in the risk layer
+        (code 1: stop held, 2: held stop canceled).
 
     Returns
     -------
-    int
-        Number of passing commands.
+    (int, int)
+        Number of commands to forward, number of ``hold`` entries.
     """
     n = 0
+    nh = 0
     ns = S.shape[0]
     for k in range(C.shape[0]):
         s = S[k] if ns > 0 else -1
-        r = _check(C, k, s, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP)
-        reasons[k] = r
+        r = _check(C, k, s, G, A, N, P, SK, RING, DUP, H, AMAP, NMAP, PR, PS, out, n)
         if r == 0:
-            for f in range(8):
-                out[n, f] = C[k, f]
             n += 1
-    return n
+            reasons[k] = 0
+        elif r < 0:
+            hold[nh] = (k << 2) | -r
+            nh += 1
+            reasons[k] = 0
+        else:
+            reasons[k] = r
+    return n, nh
 
 
 # ---------------------------------------------------------------- post-trade
@@ -637,3 +823,40 @@ def open_orders_where(H, col, value, out):
             out[n] = H[j, H_ID]
             n += 1
     return n
+
+
+def principal(role: int, accounts: np.ndarray, owned: np.ndarray, *,
+              frozen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Principal arrays for the kernels.
+
+    Parameters
+    ----------
+    role : int
+        ``ROLE_ACCOUNT`` (an order source), ``ROLE_OPERATOR`` or ``ROLE_INTERNAL``.
+    accounts : (n_accounts,) bool
+        Account rows the sender may act for.
+    owned : (n_accounts, n_strategies) bool
+        Strategies owned by each account row (the configuration's binding).
+
+    frozen : bool
+        True: built on ``bytes``, so not even their holder can make them writable again (what
+        a gateway holds; pass :func:`thawed` copies to the kernels, which run about 10 %
+        slower on read-only arrays). False: plain arrays (the risk engine's own).
+
+    Returns
+    -------
+    (PR, PS)
+    """
+    pr = np.concatenate([[role], accounts.astype(np.int64)]).astype(np.int64)
+    ps = (owned & accounts[:, None]).astype(np.uint8)
+    if not frozen:
+        return pr, ps
+    PR = np.frombuffer(pr.tobytes(), np.int64)
+    PS = np.frombuffer(ps.tobytes(), np.uint8).reshape(ps.shape)
+    return PR, PS
+
+
+def thawed(principal: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Writable copies of frozen principal arrays, for one kernel call (one compiled
+    specialization: every principal reaches the kernels as plain arrays)."""
+    return principal[0].copy(), principal[1].copy()

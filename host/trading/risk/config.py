@@ -84,6 +84,11 @@ class AccountConfig:
         Account id as in the orders (0 <= id < 2**20).
     strategy : int
         Default strategy of the account's orders (for strategy kill switches); default 0.
+    strategies : tuple of int
+        Further strategies bound to the account (its orders may name them with
+        ``strategy=``); default none. Any other strategy is denied ``STRATEGY_NOT_PERMITTED``,
+        so a sender cannot escape a strategy kill switch by naming another strategy. A
+        strategy may be bound to several accounts (its kill switch then spans them).
     max_order_qty : int
         Largest quantity of one order; default 10 000.
     max_order_notional : int
@@ -115,6 +120,7 @@ class AccountConfig:
 
     account: int
     strategy: int = 0
+    strategies: tuple[int, ...] = ()
     max_order_qty: int = 10_000
     max_order_notional: int = 1_000_000 * USD
     max_position: int = 100_000
@@ -139,9 +145,18 @@ class AccountConfig:
         if self.breaker_loss_bps > 10_000:
             raise ConfigError(f"{p}: breaker_loss_bps must be <= 10000")
         _state(f"{p}: state", self.state)
+        if not isinstance(self.strategies, tuple):
+            raise ConfigError(f"{p}: strategies must be a list of strategy ids")
+        for st in self.strategies:
+            _int(f"{p}: strategies", st)
         for k, v in self.position_limits.items():
             _int(f"{p}: position_limits key", k, 0, 65535)
             _int(f"{p}: position_limits[{k}]", v)
+
+    @property
+    def owned_strategies(self) -> tuple[int, ...]:
+        """The default strategy and the further bound ones."""
+        return (self.strategy, *self.strategies)
 
     @property
     def breaker_loss(self) -> int:
@@ -234,8 +249,9 @@ class RiskConfig:
         if len(set(ins)) != len(ins):
             raise ConfigError("duplicate instrument ids")
         for a in self.accounts:
-            if a.strategy >= self.n_strategies:
-                raise ConfigError(f"account {a.account}: strategy {a.strategy} >= n_strategies")
+            for st in (a.strategy, *a.strategies):
+                if st >= self.n_strategies:
+                    raise ConfigError(f"account {a.account}: strategy {st} >= n_strategies")
         for r in self.restricted:
             _int("restricted", r, 0, 65535)
         _int("stale_recovery_updates", self.stale_recovery_updates, 1)
@@ -286,6 +302,8 @@ def _build(cls, d: Any, path: str):
             except ValueError:
                 raise ConfigError(f"{path}.position_limits: keys must be instrument ids"
                                   ) from None
+        if cls is AccountConfig and "strategies" in kw:
+            kw["strategies"] = tuple(_list(kw["strategies"], f"{path}.strategies"))
         if cls is InstrumentRiskConfig and kw.get("collar") is not None:
             kw["collar"] = _build(CollarConfig, kw["collar"], f"{path}.collar")
         if cls is RiskConfig:

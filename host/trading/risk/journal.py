@@ -10,7 +10,12 @@ handling, validating reader):
   ``kind = RiskEventKind.DENIED`` and ``reason = DenyReason``;
 * kill switch / circuit breaker / trading state / stale-reference events: one ``EVENT_DTYPE``
   record each, ``kind`` from :class:`host.trading.risk.types.RiskEventKind` (see
-  :func:`risk_event_row` for the field mapping).
+  :func:`risk_event_row` for the field mapping);
+* a stop held by the risk layer: its ``COMMAND_DTYPE`` record and a ``STOP_HELD`` event
+  (``contra_account`` = strategy); ``STOP_RELEASED`` / ``STOP_CANCELED`` events when it leaves;
+* ``STRATEGY_ASSIGNED`` events (``order_id``, ``account``, ``contra_account`` = strategy) for
+  forwarded orders whose strategy is not their account's default, so that
+  :meth:`host.trading.risk.RiskEngine.recover` can rebuild the strategy of every open order.
 
 :func:`risk_records` turns the events into an export table with the columns of
 :data:`host.trading.journal.EXPORT_COLUMNS` plus ``risk_event``; :func:`export_risk` writes CSV or
@@ -30,8 +35,8 @@ from host.trading.journal import JournalConfig, JournalWriter, order_records, re
 from host.trading.matching.types import EVENT_DTYPE
 from host.trading.risk.types import DenyReason, KillScope, RiskEventKind
 
-__all__ = ["RiskJournal", "denial_rows", "risk_event_row", "risk_records", "export_risk",
-           "read_risk_journal"]
+__all__ = ["RiskJournal", "denial_rows", "held_rows", "assigned_rows", "risk_event_row",
+           "risk_records", "export_risk", "read_risk_journal"]
 
 
 def denial_rows(commands: np.ndarray, reasons: np.ndarray, seq0: int) -> np.ndarray:
@@ -51,6 +56,24 @@ def denial_rows(commands: np.ndarray, reasons: np.ndarray, seq0: int) -> np.ndar
     ev["order_type"] = commands["order_type"]
     ev["tif"] = commands["tif"]
     ev["cmd_kind"] = commands["kind"]
+    return ev
+
+
+def held_rows(commands: np.ndarray, strategies: np.ndarray, seq0: int) -> np.ndarray:
+    """``EVENT_DTYPE`` STOP_HELD rows for held stop ``COMMAND_DTYPE`` rows."""
+    ev = denial_rows(commands, np.zeros(len(commands), np.uint8), seq0)
+    ev["kind"] = RiskEventKind.STOP_HELD
+    ev["last_px"] = commands["stop_price"]
+    ev["contra_account"] = strategies
+    return ev
+
+
+def assigned_rows(commands: np.ndarray, strategies: np.ndarray, seq0: int) -> np.ndarray:
+    """``EVENT_DTYPE`` STRATEGY_ASSIGNED rows (order id, account, strategy) for forwarded
+    submits."""
+    ev = denial_rows(commands, np.zeros(len(commands), np.uint8), seq0)
+    ev["kind"] = RiskEventKind.STRATEGY_ASSIGNED
+    ev["contra_account"] = strategies
     return ev
 
 
@@ -105,6 +128,19 @@ class RiskJournal:
             return
         self.writer.append_commands(np.ascontiguousarray(commands))
         self.writer.append_events(denial_rows(commands, reasons, self.next_seq(len(commands))))
+
+    def append_held(self, commands: np.ndarray, strategies: np.ndarray) -> None:
+        """Journal stops entered into the risk layer (command + STOP_HELD event)."""
+        if len(commands) == 0:
+            return
+        self.writer.append_commands(np.ascontiguousarray(commands))
+        self.writer.append_events(held_rows(commands, strategies, self.next_seq(len(commands))))
+
+    def append_assigned(self, commands: np.ndarray, strategies: np.ndarray) -> None:
+        """Journal the strategy of forwarded submits that do not use their account's default."""
+        if len(commands):
+            self.writer.append_events(assigned_rows(commands, strategies,
+                                                    self.next_seq(len(commands))))
 
     def append_event(self, kind: RiskEventKind, ts: int, **kw) -> None:
         """Journal one risk event (see :func:`risk_event_row`)."""

@@ -23,7 +23,8 @@ from enum import IntEnum
 __all__ = [
     "DenyReason", "TradingState", "KillScope", "RiskEventKind", "RiskEvent", "OrderDenied",
     "KillSwitchEngaged", "KillSwitchReleased", "CircuitBreakerTripped", "TradingStateChanged",
-    "ReferenceStale", "ReferenceRestored", "PositionChanged",
+    "ReferenceStale", "ReferenceRestored", "PositionChanged", "StopHeld", "StopReleased",
+    "StopCanceled",
 ]
 
 
@@ -51,6 +52,14 @@ class DenyReason(IntEnum):
     UNKNOWN_ORDER = 18
     INVALID_STRATEGY = 19
     OPEN_ORDER_CAPACITY = 20
+    NOT_AUTHORIZED = 21
+    """The sender may not act for the account (a submit for another account, a cancel or
+    replace of another account's order, an unscoped or foreign mass cancel, an end of
+    session from an order source)."""
+    STRATEGY_NOT_PERMITTED = 22
+    """The strategy is not bound to the account in the configuration."""
+    STOP_NOT_REPLACEABLE = 23
+    """A stop held by the risk layer cannot be replaced: cancel it and submit a new one."""
 
 
 class TradingState(IntEnum):
@@ -86,6 +95,10 @@ class RiskEventKind(IntEnum):
     TRADING_STATE_CHANGED = 68
     REFERENCE_STALE = 69
     REFERENCE_RESTORED = 70
+    STOP_HELD = 71
+    STOP_RELEASED = 72
+    STOP_CANCELED = 73
+    STRATEGY_ASSIGNED = 74
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +203,37 @@ class PositionChanged(RiskEvent):
     avg_px: int
     realized: int
     unrealized: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopHeld(RiskEvent):
+    """A stop order passed the entry checks and is held by the risk layer (the venue does not
+    see it until it triggers; it is then checked again as a new order)."""
+
+    order_id: int
+    account: int
+    instrument: int
+    side: int
+    qty: int
+    stop_price: int
+    strategy: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopReleased(RiskEvent):
+    """A held stop triggered (a venue trade reached its stop price), passed the checks at
+    trigger time and was forwarded to the venue (``ts`` is the trigger time)."""
+
+    order_id: int
+    account: int
+    instrument: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopCanceled(RiskEvent):
+    """A held stop was canceled (by its owner, a mass cancel, a kill switch, a circuit
+    breaker, or the end of the session for a DAY stop)."""
+
+    order_id: int
+    account: int
+    instrument: int

@@ -22,7 +22,9 @@ from host.trading.risk.testing import ASK, BID, INST, INST2, Harness, acct
 
 @pytest.fixture
 def h():
-    hh = Harness(accounts=(acct(1, strategy=3), acct(2, strategy=4), acct(3, strategy=3)))
+    # account 2 may also send orders for strategy 3 (issue 15: strategies are bound to accounts)
+    hh = Harness(accounts=(acct(1, strategy=3), acct(2, strategy=4, strategies=(3,)),
+                           acct(3, strategy=3)))
     hh.bbo()
     hh.bbo(inst=INST2)
     return hh
@@ -151,9 +153,9 @@ def test_risk_journal_and_export(tmp_path):
 def test_venue_is_only_called_by_the_risk_engine():
     """The gateway handed to order sources exposes no path to the venue."""
     h = Harness()
-    g = h.risk.gateway()
+    g = h.risk.gateway(1)
     assert not any(isinstance(getattr(g, n, None), type(h.venue)) for n in dir(g))
-    assert set(n for n in dir(g) if not n.startswith("__")) == {"_risk", "submit", "process"}
+    assert set(n for n in dir(g) if not n.startswith("__")) == {"accounts", "submit", "process"}
     calls = []
     real = h.venue.process
 
