@@ -85,7 +85,9 @@ class Book(wiring.Component):
     fifo_depth : int
         Output FIFO entries (>= 8).
     epoch_bits : int
-        Per-slot epoch width (order table, see :mod:`hw.order_table`).
+        Per-slot epoch width (order table, see :mod:`hw.order_table`): one clear in
+        ``2**epoch_bits`` of a slot scrubs the order table first (``capacity // ways``
+        cycles).
 
     Attributes
     ----------
@@ -102,8 +104,12 @@ class Book(wiring.Component):
     clear_slot, clear_stale_slot, clear_stale_all : In
         One-cycle pulses: empty the book of ``clear_slot`` / of every slot, free its orders,
         clear its stale and not-valid flags. ``clear_busy`` is high while clears are pending
-        (one slot per cycle; a clear of every slot takes ``slots`` cycles). A clear of every
-        slot also runs after reset.
+        (one slot per cycle; a clear of every slot takes ``slots`` cycles), and for the
+        order-table scrub of a clear that wraps a slot's epoch: ``capacity // ways`` more
+        cycles, once per ``2**epoch_bits`` clears of that slot (in a clear of every slot, one
+        scrub covers every slot that wraps in it). A clear of every slot also runs after reset;
+        resets and clears of every slot count as clears of each slot. Exact after any number
+        of clears and resets.
     counters : Out(StructLayout)
         :data:`hw.regs.BOOK_COUNTERS`, ``COUNTER_WIDTH`` bits each.
     stats : Out(StructLayout)
@@ -116,12 +122,16 @@ class Book(wiring.Component):
     the same symbol, level and order (transparent memories forward every read-modify-write);
     a ``U`` takes two clocks (``i_stream.ready`` low for one cycle). Backpressure: records are
     accepted only while the output FIFO has room for every record in flight
-    (``fifo level + 4 <= fifo_depth``), so the pipeline itself never stalls.
+    (``fifo level + 4 <= fifo_depth``), so the pipeline itself never stalls; and not while a
+    clear is pending: one cycle per slot cleared, plus ``capacity // ways + 1`` cycles for the
+    order-table scrub of a clear that wraps a slot's epoch (once per ``2**epoch_bits`` clears
+    of a slot; ``clear_busy`` stays high, the stall cycles are counted in
+    ``stats.stall_cycles`` when a record waits). Records never wait for a scrub otherwise.
     """
 
     def __init__(self, *, slots: int = 64, capacity: int = 65536, ways: int = 8,
                  levels: int = 32, depth_n: int = 5, size_width: int = 48,
-                 fifo_depth: int = 16, epoch_bits: int = 6):
+                 fifo_depth: int = 16, epoch_bits: int = 8):
         _int_param("slots", slots, 1)
         _int_param("levels", levels, 2)
         _int_param("depth_n", depth_n, 1)
@@ -239,6 +249,10 @@ class Book(wiring.Component):
         with m.If(self.clear_stale_all):
             m.d.sync += [clr_all.eq(1), clr_idx.eq(0)]
 
+        # ``ot.i.ready`` is low only from a clear that wraps a slot's epoch until the order
+        # table has scrubbed for it (hw.order_table); that clear stays pending here (clr_one /
+        # clr_all drop only when it is accepted), so the U2 and record branches below never
+        # meet a scrub and need not look at ``ot.i.ready`` (which depends on ``oi.op``).
         with m.If(phase):
             m.d.comb += [ot.i.valid.eq(1), oi.op.eq(OtOp.U2), self.i_stream.ready.eq(1)]
             m.d.sync += phase.eq(0)
@@ -247,15 +261,17 @@ class Book(wiring.Component):
                 ot.i.valid.eq(1),
                 oi.op.eq(OtOp.CLR),
                 oi.slot.eq(Mux(clr_all, clr_idx, clr_one_slot)),
+                oi.clr_all.eq(clr_all),
                 oi.tag.eq(0),
             ]
-            with m.If(clr_all):
-                m.d.sync += clr_idx.eq(clr_idx + 1)
-                with m.If(clr_idx == S - 1):
-                    m.d.sync += clr_all.eq(0)
-            with m.Else():
-                with m.If(~self.clear_stale_slot):
-                    m.d.sync += clr_one.eq(0)
+            with m.If(ot.i.ready):
+                with m.If(clr_all):
+                    m.d.sync += clr_idx.eq(clr_idx + 1)
+                    with m.If(clr_idx == S - 1):
+                        m.d.sync += clr_all.eq(0)
+                with m.Else():
+                    with m.If(~self.clear_stale_slot):
+                        m.d.sync += clr_one.eq(0)
         with m.Elif(self.i_stream.valid & credit):
             m.d.comb += ot.i.valid.eq(1)
             with m.If(is_u):

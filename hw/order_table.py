@@ -18,9 +18,17 @@ load of 1/16 (live orders / capacity), 1e-5 at 1/8 and 5% at 1/2; with 4 ways 1.
 (table in docs/book.md).
 
 Entries carry the book *epoch* of their slot: clearing a slot bumps its epoch, which frees
-every entry of that slot at once (no scan). Epochs are ``epoch_bits`` wide and wrap: an entry
-left from exactly ``2**epoch_bits`` clears ago would come back; clear a slot fewer times than
-that per session (or reset the table memory).
+every entry of that slot at once (no scan, one cycle). Epochs are ``epoch_bits`` wide, so a
+slot's epoch comes back to a value it had ``2**epoch_bits`` clears earlier, and an entry left
+from then would be live again. The clear that would wrap a slot's epoch (from
+``2**epoch_bits - 1`` to 0) therefore first **scrubs** the table: it walks every bucket, one per
+cycle, and frees every entry of that slot (the clear frees them anyway), with ``i.ready`` low;
+then the clear goes through. A wrapping clear that is part of a clear of every slot (``i``
+``clr_all``) frees every entry instead (the clear frees them all anyway), and then the table is
+known empty: the other slots that wrap in the same clear of every slot need no second walk.
+Between two scrubs of a slot its entries carry ``2**epoch_bits`` distinct epochs, so a freed
+entry is never live again, after any number of clears (soft resets, hard resets and
+``clear_stale`` all count). Cost: ``buckets`` cycles once per ``2**epoch_bits`` clears of a slot.
 """
 
 from __future__ import annotations
@@ -57,7 +65,8 @@ class OtOp:
     RED = 2  # E/C/X/D: reduce or remove key (D: ``is_del``)
     U1 = 3  # first half of U: remove the original reference
     U2 = 4  # second half of U: insert the new reference with U1's slot and side
-    CLR = 5  # clear ``slot``: bump its epoch (frees all its entries)
+    CLR = 5  # clear ``slot``: bump its epoch (frees all its entries); may scrub first
+    SCRUB = 6  # internal: one bucket of a scrub walk (never on ``i``)
 
 
 class LevelOpKind:
@@ -124,6 +133,7 @@ def ot_input_layout(slots: int, tag_width: int) -> data.StructLayout:
             "px": unsigned(PX_WIDTH),
             "shares": unsigned(SH_WIDTH),
             "slot": unsigned(_slot_bits(slots)),  # CLR only
+            "clr_all": unsigned(1),  # CLR: part of a clear of every slot (see module doc)
             "tag": unsigned(tag_width),
         }
     )
@@ -164,28 +174,36 @@ class OrderTable(wiring.Component):
     ways : int
         Entries per bucket, a power of two dividing ``capacity``.
     epoch_bits : int
-        Width of the per-slot epoch (see module docstring).
+        Width of the per-slot epoch (see module docstring): a slot's clears scrub the table
+        once every ``2**epoch_bits``.
     tag_width : int
         Width of the opaque ``tag`` carried from input to output.
 
     Attributes
     ----------
-    i : In(stream.Signature(ot_input_layout, always_ready=True))
+    i : In(stream.Signature(ot_input_layout))
         One operation per cycle; the bucket read address is computed from ``i.payload.key``.
+        ``ready`` is low only during a scrub and while a ``CLR`` that would wrap its slot's
+        epoch waits for one (``ready`` does not depend on ``valid``; for any operation other
+        than ``CLR`` it is a register: no scrub running).
     i_sub : In(sub_info_layout)
         Subscription of the operation presented on ``i`` in the *previous* cycle (the book
         looks it up in a synchronous memory in parallel with the bucket read).
     o : Out(stream.Signature(level_op_layout, always_ready=True))
         The level operation and the events of that input, registered.
 
-    Latency 2 cycles (``i`` -> ``o``), throughput one operation per clock, no backpressure
-    (the caller keeps its own credit). Back-to-back operations on the same bucket are exact:
+    Latency 2 cycles (``i`` -> ``o``), throughput one operation per clock; the caller keeps its
+    own credit for ``o`` (no backpressure from ``o``). Backpressure on ``i``: only the scrub of
+    a wrapping ``CLR`` (once per ``2**epoch_bits`` clears of a slot): ``ready`` is low for
+    ``buckets + 1`` cycles, the walk's ``SCRUB`` operations are not on ``o``, operations
+    accepted before the ``CLR`` complete normally (and a scrub read sees their writes through
+    the same transparent port). Back-to-back operations on the same bucket are exact:
     the bucket memory's read port is transparent to its write port, so an operation reads the
     bucket written by the one just before it; ``U2`` takes its slot and side from the ``o``
     register, which holds ``U1``'s result in that cycle.
     """
 
-    def __init__(self, *, slots: int, capacity: int, ways: int = 4, epoch_bits: int = 6,
+    def __init__(self, *, slots: int, capacity: int, ways: int = 4, epoch_bits: int = 8,
                  tag_width: int = 1):
         for name, v in (("slots", slots), ("capacity", capacity), ("ways", ways),
                         ("epoch_bits", epoch_bits), ("tag_width", tag_width)):
@@ -213,7 +231,7 @@ class OrderTable(wiring.Component):
         self.out_layout = level_op_layout(slots, tag_width)
         super().__init__(
             {
-                "i": In(stream.Signature(self.in_layout, always_ready=True)),
+                "i": In(stream.Signature(self.in_layout)),
                 "i_sub": In(sub_info_layout(slots)),
                 "o": Out(stream.Signature(self.out_layout, always_ready=True)),
             }
@@ -227,20 +245,58 @@ class OrderTable(wiring.Component):
         wr = mem.write_port()
         rd = mem.read_port(transparent_for=(wr,))
 
-        # -- stage 0: bucket read --------------------------------------------------------------
-        addr = Signal(max(1, self.bucket_bits))
-        if self.bucket_bits:
-            m.d.comb += addr.eq(_fold(self.i.payload.key, self.bucket_bits))
-        m.d.comb += rd.addr.eq(addr)
-        s = Signal(self.in_layout)
-        sv = Signal()
-        s_addr = Signal.like(addr)
-        m.d.sync += [s.eq(self.i.payload), sv.eq(self.i.valid), s_addr.eq(addr)]
-
-        # -- stage 1: compare, update, emit the level op -----------------------------------------
         epochs = Array(
             Signal(self.epoch_bits, reset_less=True, name=f"epoch{i}") for i in range(self.slots)
         )
+        ip = self.i.payload
+
+        # -- scrub control (see module docstring) ------------------------------------------------
+        scrub = Signal()  # walking the buckets
+        scrub_addr = Signal(max(1, self.bucket_bits))
+        scrub_slot = Signal.like(ip.slot)
+        scrub_all = Signal()  # the walk frees every entry (not only scrub_slot's)
+        scrubbed = Signal()  # scrub_slot has no entry in the table
+        empty = Signal()  # the table has no entry
+        s = Signal(self.in_layout)
+        sv = Signal()
+        # the epoch the CLR on ``i`` would bump: forward the bump of a CLR of the same slot in
+        # stage 1 (back-to-back clears of one slot)
+        bump_fwd = Signal()
+        m.d.comb += bump_fwd.eq(sv & (s.op == OtOp.CLR) & (s.slot == ip.slot))
+        cur_epoch = Signal(self.epoch_bits)
+        m.d.comb += cur_epoch.eq(epochs[ip.slot] + bump_fwd)
+        wraps = Signal()  # the CLR on ``i`` needs a scrub first
+        m.d.comb += wraps.eq(
+            (ip.op == OtOp.CLR) & (cur_epoch == (1 << self.epoch_bits) - 1)
+            & ~empty & ~(scrubbed & (scrub_slot == ip.slot))
+        )
+        m.d.comb += self.i.ready.eq(~scrub & ~wraps)
+        accept = self.i.valid & self.i.ready
+        with m.If(scrub):
+            m.d.sync += scrub_addr.eq(scrub_addr + 1)
+            with m.If(scrub_addr == self.buckets - 1):
+                m.d.sync += [scrub.eq(0), scrubbed.eq(~scrub_all), empty.eq(scrub_all)]
+        with m.Elif(self.i.valid & wraps):
+            m.d.sync += [
+                scrub.eq(1),
+                scrub_addr.eq(0),
+                scrub_slot.eq(ip.slot),
+                scrub_all.eq(ip.clr_all),
+            ]
+        with m.Elif(accept & (ip.op != OtOp.CLR)):
+            m.d.sync += [scrubbed.eq(0), empty.eq(0)]  # an operation may insert an entry
+
+        # -- stage 0: bucket read --------------------------------------------------------------
+        addr = Signal(max(1, self.bucket_bits))
+        if self.bucket_bits:
+            m.d.comb += addr.eq(Mux(scrub, scrub_addr, _fold(ip.key, self.bucket_bits)))
+        m.d.comb += rd.addr.eq(addr)
+        s_addr = Signal.like(addr)
+        m.d.sync += [s.eq(ip), sv.eq(accept | scrub), s_addr.eq(addr)]
+        with m.If(scrub):
+            m.d.sync += s.op.eq(OtOp.SCRUB)
+
+        # -- stage 1: compare, update, emit the level op -----------------------------------------
         sub = self.i_sub
         b = rd.data
         live = [b[w].valid & (b[w].epoch == epochs[b[w].slot]) for w in range(W)]
@@ -343,10 +399,15 @@ class OrderTable(wiring.Component):
                 m.d.comb += [nxt.op.eq(LevelOpKind.CLR), nxt.slot.eq(s.slot)]
                 with m.If(sv):
                     m.d.sync += epochs[s.slot].eq(epochs[s.slot] + 1)
+            with m.Case(OtOp.SCRUB):
+                m.d.comb += we.eq(1)
+                for w in range(W):
+                    with m.If(scrub_all | (b[w].slot == scrub_slot)):
+                        m.d.comb += newb[w].valid.eq(0)
             with m.Default():
                 m.d.comb += nxt.ev_ignored.eq(1)
 
-        m.d.sync += [self.o.payload.eq(nxt), self.o.valid.eq(sv)]
+        m.d.sync += [self.o.payload.eq(nxt), self.o.valid.eq(sv & (s.op != OtOp.SCRUB))]
         return m
 
 

@@ -85,9 +85,11 @@ class Top(wiring.Component):
     Backpressure: ``bbo.ready`` low holds the record in the output register, fills the book's
     output FIFO, then stalls the book input, the ingress and ``mac.ready``; nothing is lost.
     ``CTRL_PULSE.soft_reset`` resets the ingress, the book (which then clears every slot,
-    ``slots`` cycles), the packer and the counters; the register values and ``STATUS_CYCLES``
-    are kept. ``CTRL_PULSE.counters_clear`` zeroes every counter (the block counters through a
-    snapshot subtracted on read-out; the counter registers lag the source by one cycle).
+    ``slots`` cycles, plus one order-table scrub of ``capacity // ways`` cycles when that wraps
+    a slot's epoch, see docs/book.md), the packer and the counters; the register values and
+    ``STATUS_CYCLES`` are kept. ``CTRL_PULSE.counters_clear`` zeroes every counter (the block
+    counters through a snapshot subtracted on read-out; the counter registers lag the source by
+    one cycle).
     """
 
     def __init__(self, *, data_width: int = 64, slots: int = SIM_PARAMS["slots"],

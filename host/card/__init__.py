@@ -267,7 +267,17 @@ class Card:
         if enable is not None:
             self.write("CTRL", enable=int(enable))
 
+    def _clear_polls(self) -> int:
+        """Polls of :meth:`_wait` for ``clear_busy``: a clear of every slot takes ``slots``
+        cycles, plus one order-table scrub (``table_capacity // ways`` cycles) when it wraps a
+        slot's epoch (docs/book.md); a simulated card runs 16 cycles per poll."""
+        p = self.table.params
+        worst = p.slots + p.table_capacity // max(1, p.ways)
+        return 10_000 + 2 * worst // 16
+
     def _wait(self, field: str, timeout_s: float = 1.0, max_polls: int = 10_000) -> None:
+        if field == "clear_busy":
+            max_polls = max(max_polls, self._clear_polls())
         t_end = time.monotonic() + timeout_s
         for _ in range(max_polls):
             if not self.field("STATUS", field):

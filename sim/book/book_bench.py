@@ -10,7 +10,7 @@ import os
 import random
 
 import cocotb
-from book_model import compare, expected, records
+from book_model import clear_locate, compare, expected, records
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from host.feed.book import L3Book
@@ -53,7 +53,9 @@ async def setup(dut):
 
 
 async def wait_clear(dut):
-    for _ in range(SLOTS + 20):
+    # a clear that wraps a slot's epoch first scrubs the order table (one cycle per bucket)
+    buckets = P.get("capacity", 32768) // P.get("ways", 8)
+    for n in range(SLOTS + buckets + 40):
         await ReadOnly()
         busy = int(dut.clear_busy.value)
         await RisingEdge(dut.clk)
@@ -61,7 +63,7 @@ async def wait_clear(dut):
             # let the clear ops drain through the pipeline
             for _ in range(4):
                 await RisingEdge(dut.clk)
-            return
+            return n
     raise AssertionError("clear_busy stuck")
 
 
@@ -477,3 +479,249 @@ async def test_measure(dut):
         with open(path, "w") as fh:
             json.dump(res, fh)
     dut._log.info("%s", res)
+
+
+# --- many clears (issue 13 item 8: the order-table epoch must never wrap onto old orders) ----
+
+
+class ClearRun:
+    """One source and one sink for a long run of message batches separated by slot clears,
+    clears of every slot and resets; the reference book sees the same clears. Every record is
+    kept for one comparison at the end (and at each :meth:`check`)."""
+
+    def __init__(self, dut, sub: dict[int, int], *, bp=0.0, seed=0):
+        self.dut = dut
+        self.sub = sub
+        self.book = L3Book(set(sub))
+        self.src = StreamSource(dut, "i_stream", dut.clk)
+        self.sink = StreamSink(dut, "o_stream", dut.clk,
+                               backpressure=pauses(bp, seed) if bp else None)
+        self.exp: list[dict] = []
+        self.got: list[dict] = []
+        self.seq = 1
+        self.clears = {slot: 0 for slot in sub.values()}
+        self.busy: list[int] = []  # clear_busy cycles of every clear
+
+    async def batch(self, msgs):
+        if not msgs:
+            return
+        exp, _ = expected(msgs, set(self.sub), DEPTH_N, first_seq=self.seq, book=self.book)
+        self.exp += exp
+        self.src.extend(records(msgs, first_seq=self.seq))
+        self.seq += len(msgs)
+        await self.src.wait_idle()
+
+    async def drain(self):
+        for _ in range(20 * len(self.exp) + 1000):
+            if self.sink.received >= len(self.exp):
+                break
+            await RisingEdge(self.dut.clk)
+        for _ in range(8):
+            await RisingEdge(self.dut.clk)
+        while not self.sink.empty():
+            self.got.append(decode_bbo(self.sink.recv_nowait(), DEPTH_N))
+
+    async def clear(self, kind: str, slot: int | None = None):
+        """``kind``: ``slot`` (clear_stale_slot of ``slot``), ``all`` (clear_stale_all) or
+        ``reset`` (``rst``: the book clears every slot after it)."""
+        dut = self.dut
+        if kind == "reset":
+            await self.drain()  # a reset empties the output FIFO: collect it first
+            await reset_dut(dut, dut.clk)
+        else:
+            if kind == "slot":
+                dut.clear_slot.value = slot
+                dut.clear_stale_slot.value = 1
+            else:
+                dut.clear_stale_all.value = 1
+            await RisingEdge(dut.clk)
+            dut.clear_stale_slot.value = 0
+            dut.clear_stale_all.value = 0
+        slots = [slot] if kind == "slot" else list(range(SLOTS))
+        for loc, s in self.sub.items():
+            if s in slots:
+                clear_locate(self.book, loc)
+        for s in slots:
+            if s in self.clears:
+                self.clears[s] += 1
+        self.busy.append(await wait_clear(dut))
+
+    async def check(self, what: str):
+        await self.drain()
+        try:
+            compare(self.got, self.exp)
+        except AssertionError as e:
+            raise AssertionError(f"{what}: {e} (slot clears so far {self.clears})") from None
+        self.dut._log.info("%s: %d records equal the reference (clears per slot %s)", what,
+                           len(self.got), self.clears)
+
+
+def _many_clears_rounds(rounds: int, target: int, others: list[int], seed: int, kinds):
+    """Batches of messages, each followed by a clear of ``kinds(r)``.
+
+    The ``target`` locate gets new orders each round (some drained in the round), adds that
+    reuse references and prices of orders from 64 and 256 rounds ago (and of a random earlier
+    round), and ``E/X/D/U`` of old references (unknown to the reference after the clears). The
+    ``others`` keep orders across the target's clears (until a clear of every slot)."""
+    rng = random.Random(seed)
+    ref = [1_000_000 + seed * 10_000_000]
+    ts = [0]
+    round_refs: list[list[int]] = []
+    live_other: dict[int, list[int]] = {loc: [] for loc in others}
+
+    def nref():
+        ref[0] += 1
+        return ref[0]
+
+    def m(t, **f):
+        ts[0] += 3
+        return make(t, timestamp=ts[0], **f)
+
+    def px():
+        return rng.choice((990, 995, 1000, 1005, 1010, 1015))
+
+    for r in range(rounds):
+        msgs = []
+        live: list[int] = []
+        used: set[int] = set()
+        mine = []
+        for _ in range(rng.randint(1, 3)):
+            k = nref()
+            mine.append(k)
+            live.append(k)
+            used.add(k)
+            msgs.append(m("A", stock_locate=target, order_reference_number=k,
+                          buy_sell_indicator=rng.choice("BS"), shares=rng.randint(1, 300),
+                          stock="TGT", price=px()))
+        round_refs.append(mine)
+        for back in (64, 256, rng.randint(1, r) if r else 0):
+            if back and r - back >= 0 and rng.random() < 0.7:
+                old = [k for k in round_refs[r - back] if k not in used]
+                if old:
+                    k = rng.choice(old)
+                    used.add(k)
+                    live.append(k)
+                    msgs.append(m("A", stock_locate=target, order_reference_number=k,
+                                  buy_sell_indicator=rng.choice("BS"),
+                                  shares=rng.randint(1, 300), stock="TGT", price=px()))
+        if r and rng.random() < 0.5:  # an order of an earlier round: gone since the clear
+            old = [k for k in round_refs[rng.randrange(r)] if k not in used]
+            if old:
+                k = rng.choice(old)
+                t = rng.choice("EXDU")
+                if t == "E":
+                    msgs.append(m("E", stock_locate=target, order_reference_number=k,
+                                  executed_shares=1, match_number=r))
+                elif t == "X":
+                    msgs.append(m("X", stock_locate=target, order_reference_number=k,
+                                  cancelled_shares=1))
+                elif t == "D":
+                    msgs.append(m("D", stock_locate=target, order_reference_number=k))
+                else:
+                    msgs.append(m("U", stock_locate=target, original_order_reference_number=k,
+                                  new_order_reference_number=nref(), shares=10, price=px()))
+        for _ in range(rng.randint(0, 2)):  # drain some of this round's orders
+            if not live:
+                break
+            k = live.pop(rng.randrange(len(live)))
+            t = rng.choice("DEXU")
+            if t == "D":
+                msgs.append(m("D", stock_locate=target, order_reference_number=k))
+            elif t == "E":
+                msgs.append(m("E", stock_locate=target, order_reference_number=k,
+                              executed_shares=rng.randint(1, 100), match_number=r))
+            elif t == "X":
+                msgs.append(m("X", stock_locate=target, order_reference_number=k,
+                              cancelled_shares=rng.randint(1, 100)))
+            else:
+                n2 = nref()
+                mine.append(n2)
+                live.append(n2)
+                msgs.append(m("U", stock_locate=target, original_order_reference_number=k,
+                              new_order_reference_number=n2, shares=rng.randint(1, 300),
+                              price=px()))
+        for loc in others:  # orders that live across the target's clears
+            lo = live_other[loc]
+            if rng.random() < 0.3:
+                k = nref()
+                lo.append(k)
+                msgs.append(m("A", stock_locate=loc, order_reference_number=k,
+                              buy_sell_indicator=rng.choice("BS"), shares=rng.randint(1, 300),
+                              stock="OTH", price=px()))
+            if lo and rng.random() < 0.15:
+                k = lo.pop(rng.randrange(len(lo)))
+                msgs.append(m("D", stock_locate=loc, order_reference_number=k))
+        kind = kinds(r)
+        if kind != "slot":
+            for lo in live_other.values():
+                lo.clear()
+        yield msgs, kind
+
+
+@cocotb.test()
+async def test_many_clears(dut):
+    """Issue 13 item 8: exact after any number of clears and resets.
+
+    1. The minimal case: A(R, 1000x100), k x clear of its slot, A(R, 2000x200),
+       A(R+1, 1500x50), A(R+2, 1000x100), D(R), for k = 64 and k = 256.
+    2. 1100 rounds of orders on one slot, each ending with a clear (of the slot, of every slot
+       every 13th round, a reset every 97th), with re-adds of references and prices from 64
+       and 256 rounds before and E/X/D/U of long-gone references; two other slots keep
+       orders across the target's clears.
+    3. 260 rounds ending with a clear of every slot, then 260 ending with a reset, so that every
+       slot's epoch wraps inside a clear of every slot and inside a reset clear.
+
+    Every record is compared with the reference book, which sees the same clears.
+    """
+    T, O1, O2 = 5, 7, 11
+    sub = {T: 3, O1: 9, O2: 0}
+    slot = sub[T]
+    await setup(dut)
+    await subscribe(dut, sub)
+    run = ClearRun(dut, sub, bp=env("BP", "0.2", float), seed=env("SEED", 4))
+
+    # 1. the minimal case
+    r0 = 500
+    for k in (64, 256):
+        r0 += 10
+        await run.batch([make("A", timestamp=1, stock_locate=T, order_reference_number=r0,
+                              buy_sell_indicator="B", shares=100, stock="TGT", price=1000)])
+        for _ in range(k):
+            await run.clear("slot", slot)
+        await run.batch([
+            make("A", timestamp=2, stock_locate=T, order_reference_number=r0,
+                 buy_sell_indicator="B", shares=200, stock="TGT", price=2000),
+            make("A", timestamp=3, stock_locate=T, order_reference_number=r0 + 1,
+                 buy_sell_indicator="B", shares=50, stock="TGT", price=1500),
+            make("A", timestamp=4, stock_locate=T, order_reference_number=r0 + 2,
+                 buy_sell_indicator="B", shares=100, stock="TGT", price=1000),
+            make("D", timestamp=5, stock_locate=T, order_reference_number=r0),
+        ])
+        await run.check(f"minimal case, {k} clears")
+
+    # 2. many clears of one slot, interleaved with orders, clears of every slot and resets
+    def mixed(r):
+        return "reset" if r % 97 == 50 else "all" if r % 13 == 6 else "slot"
+
+    for i, (msgs, kind) in enumerate(_many_clears_rounds(1100, T, [O1, O2], 1, mixed)):
+        await run.batch(msgs)
+        await run.clear(kind, slot)
+        if i % 100 == 99:
+            await run.check(f"mixed clears, round {i + 1}")
+    await run.check("mixed clears")
+
+    # 3. every slot's epoch wraps inside a clear of every slot, then inside a reset clear
+    for kind in ("all", "reset"):
+        for msgs, k in _many_clears_rounds(260, T, [O1, O2], 2 if kind == "all" else 3,
+                                           lambda _r, kind=kind: kind):
+            await run.batch(msgs)
+            await run.clear(k, slot)
+        await run.check(f"260 rounds of clear kind {kind!r}")
+
+    slow = sum(1 for b in run.busy if b > SLOTS + 8)
+    dut._log.info("%d clears of slot %d, %d records, %d clears took longer than %d cycles "
+                  "(order-table scrubs), longest %d", run.clears[slot], slot, len(run.got),
+                  slow, SLOTS + 8, max(run.busy))
+    assert run.clears[slot] >= 1000
+    assert len(run.got) > 1000
+    assert slow >= 1, "no clear wrapped an epoch: the scrub path did not run"

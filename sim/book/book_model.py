@@ -84,3 +84,13 @@ def _exact(got, exp):
             diff = {k: (g.get(k), e[k]) for k in e if g.get(k) != e[k]}
             raise AssertionError(f"BBO record {i} (seq {e['seq']}) differs (got, want): {diff}")
     assert len(got) == len(exp), f"{len(got)} BBO records, reference has {len(exp)}"
+
+
+def clear_locate(book: L3Book, locate: int) -> None:
+    """Empty ``locate``'s book in the reference, as a slot clear does on the card: its orders
+    are forgotten (a later ``E/C/X/D/U`` of one is unknown, an ``A`` reusing its reference is a
+    new order)."""
+    for ref in [r for r, o in book.orders.items() if o[0] == locate]:
+        del book.orders[ref]
+    for side in ("B", "S"):
+        book._sides.pop((locate, side), None)

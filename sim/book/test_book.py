@@ -44,3 +44,8 @@ def test_book_random_100k():
 @pytest.mark.long
 def test_book_random_1m():
     _run(MAIN, "test_random_stream", n=1_000_000, symbols=48, seed=2, idle=0.05, bp=0.05)
+
+
+def test_book_many_clears():
+    # issue 13 item 8: >= 1,000 clears of one slot (and of every slot, and resets), exact
+    _run(MAIN, "test_many_clears", bp=0.2, seed=4)

@@ -158,3 +158,17 @@ def test_subscriptions_changed_while_running(fresh, itch):
     exp = exp[np.argsort(exp["msg_index"], kind="stable")].astype(BBO_DTYPE)
     assert len(late) > 0
     same(got, exp)
+
+
+def test_many_gap_clears_stay_exact(fresh, itch):
+    # issue 13 item 8: replay_through_card clears every book after each batch that saw a gap;
+    # hundreds of clears wrap every slot's order-table epoch (8 bits: 256 clears) more than
+    # once, and orders that straddle the clears must stay gone (the card scrubs the table).
+    feed = packetize_itch(itch, max_payload=120, drop_packets=range(3, 10_000, 4))
+    locs = resolve_locates(feed, None, fresh.slots)
+    rp = replay_through_card(fresh, feed, locs, batch_frames=3, latency=False)
+    assert len(rp.restarts) >= 600, len(rp.restarts)
+    assert rp.counters["table_full"] == 0
+    assert len(rp.trace) > 1000
+    same(rp.trace, reference_trace(feed.itch, locs, restarts=rp.restarts))
+    assert not (rp.recs["flags"] & bbo_record.FLAG_BOOK_INVALID).any()
