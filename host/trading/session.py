@@ -498,6 +498,7 @@ def run_session(
         export_parquet,
         read_journal,
     )
+    from host.trading.journal.journal import ACK_SUFFIX
 
     if card not in CARD_SOURCES:
         raise ValueError(f"unknown card {card!r}; choose from {sorted(CARD_SOURCES)}")
@@ -518,8 +519,9 @@ def run_session(
     out.mkdir(parents=True, exist_ok=True)
     vj, rj = out / "venue.journal", out / "risk.journal"
     for p in (vj, rj):
-        if p.exists():
-            p.unlink()
+        for q in (p, p.with_name(p.name + ACK_SUFFIX)):  # the journal and its acknowledgement file
+            if q.exists():
+                q.unlink()
     jc = JournalConfig(policy=DurabilityPolicy.FSYNC_INTERVAL, fsync_interval_ns=50_000_000)
     venue, _ = JournaledEngine.open(vj, config=ecfg, journal_config=jc)
     rjournal = RiskJournal(rj, jc)
