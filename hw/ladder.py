@@ -375,7 +375,7 @@ class Ladder(wiring.Component):
 
         bm_word_sel = Signal(self.wbits)  # word index presented to the bitmap read port
         lad_sel = Signal(db)
-        m.d.comb += [bm_word_sel.eq(kidx >> 6), lad_sel.eq(kidx)]
+        m.d.comb += [bm_word_sel.eq(kidx[6:]), lad_sel.eq(kidx)]
         m.d.comb += [bm_rd.addr.eq(bm_addr(bm_word_sel[:max(0, db - 6)] if W > 1 else 0)),
                      lad_rd.addr.eq(lad_addr(lad_sel))]
         slot_in = Signal(sb)
@@ -393,7 +393,7 @@ class Ladder(wiring.Component):
 
         # search helpers (used in R_W1 / R_W2)
         s_idx = skey[:db]
-        s_word = s_idx >> 6 if W > 1 else Const(0, 1)
+        s_word = s_idx[6:] if W > 1 else Const(0, 1)
         s_bit = s_idx[:6]
         word1 = Signal(64)
         m.d.comb += word1.eq(Mux(summary_bit(s_word), bm_rd.data, 0)
@@ -410,7 +410,16 @@ class Ladder(wiring.Component):
             return (w.lo + ((index - w.lo[:db]) & (D - 1)))[:KEY_WIDTH]
 
         # -- controller ----------------------------------------------------------------------
+        init_slot = Signal(sb)
         with m.FSM(name="ladder_fsm"):
+            with m.State("INIT"):
+                # after reset: empty every slot (one per cycle); ticks keep their values
+                for p in st_wr:
+                    m.d.comb += [p.en.eq(1), p.addr.eq(init_slot), p.data.eq(0)]
+                m.d.sync += init_slot.eq(init_slot + 1)
+                with m.If(init_slot == S - 1):
+                    m.next = "IDLE"
+
             with m.State("IDLE"):
                 m.d.comb += [self.i_stream.ready.eq(1), slot_in.eq(self.i_stream.payload.slot)]
                 with m.If(self.i_stream.valid):
@@ -507,7 +516,7 @@ class Ladder(wiring.Component):
             with m.State("RMW1"):
                 # bitmap word and ladder entry of ``key`` (addresses from ``key``, read in the
                 # previous cycle)
-                sb_ok = summary_bit(kidx >> 6 if W > 1 else 0)
+                sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
                 word = Mux(sb_ok, bm_rd.data, 0)
                 bit = word.bit_select(kidx[:6], 1)
                 old_sz = Mux(bit, lad_rd.data.sz, 0)
@@ -542,11 +551,11 @@ class Ladder(wiring.Component):
                     m.d.comb += [
                         lad_wr.en.eq(1), lad_wr.addr.eq(lad_addr(kidx)),
                         lad_wr.data.sz.eq(nsz), lad_wr.data.ct.eq(nct),
-                        bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx >> 6 if W > 1 else 0)),
+                        bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx[6:] if W > 1 else 0)),
                         bm_wr.data.eq(new_word),
                     ]
                     if W > 1:
-                        m.d.sync += w.summary.bit_select(kidx >> 6, 1).eq(new_word.any())
+                        m.d.sync += w.summary.bit_select(kidx[6:], 1).eq(new_word.any())
                     else:
                         m.d.sync += w.summary[0].eq(new_word.any())
                     m.d.sync += w.nlev.eq(w.nlev + was_new - removed)
@@ -632,11 +641,11 @@ class Ladder(wiring.Component):
                         # evict the level at ``pos``: clear its bit, count its orders as far
                         bitv = Const(1, 64) << pos[:6]
                         nw = (cur_word & ~bitv)[:64]
-                        m.d.comb += [bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(pos >> 6)
+                        m.d.comb += [bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(pos[6:])
                                                                    if W > 1 else bm_addr(0)),
                                      bm_wr.data.eq(nw), bump["evicted"].eq(1)]
                         if W > 1:
-                            m.d.sync += w.summary.bit_select(pos >> 6, 1).eq(nw.any())
+                            m.d.sync += w.summary.bit_select(pos[6:], 1).eq(nw.any())
                         else:
                             m.d.sync += w.summary[0].eq(nw.any())
                         m.d.sync += [
