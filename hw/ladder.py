@@ -45,7 +45,7 @@ pipelined version with forwarding is the next step (docs/ladder.md, "Not done").
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -152,34 +152,46 @@ def _int_param(name, v, lo):
         raise ValueError(f"{name} must be >= {lo}, not {v}")
 
 
+def _or_all(values):
+    """OR of a list of values as a balanced tree."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def _prio8(x):
+    """Index of the lowest set bit of an up-to-8-bit value, as one function per output bit
+    (each maps to one LUT6 + MUXF7, no priority chain)."""
+    w = len(x)
+    first = [x[i] & ~(x[:i].any() if i else 0) for i in range(w)]
+    nb = max(1, (w - 1).bit_length())
+    return Cat(*(Cat(*(first[i] for i in range(w) if (i >> b) & 1)).any() for b in range(nb)))
+
+
 def _first_set(m: Module, x, name: str):
-    """``(any, index)`` of the lowest set bit of ``x``: groups of 8 bits, two levels of
-    8-input priority encoders (no carry chain)."""
+    """``(any, index)`` of the lowest set bit of ``x``: per 8-bit group, the group's local
+    index and its any-bit in parallel, then the first non-empty group selects its index
+    (about 6 LUT levels for 64 bits)."""
     w = len(x)
     idx = Signal(max(1, (w - 1).bit_length()), name=f"{name}_idx")
     anyb = Signal(name=f"{name}_any")
     m.d.comb += anyb.eq(x.any())
     if w <= 8:
-        for i in reversed(range(w)):
-            with m.If(x[i]):
-                m.d.comb += idx.eq(i)
+        m.d.comb += idx.eq(_prio8(x))
         return anyb, idx
     groups = [x[g:g + 8] for g in range(0, w, 8)]
     gnz = Signal(len(groups), name=f"{name}_gnz")
     m.d.comb += gnz.eq(Cat(*(g.any() for g in groups)))
     gi = Signal(max(1, (len(groups) - 1).bit_length()), name=f"{name}_gi")
-    for i in reversed(range(len(groups))):
-        with m.If(gnz[i]):
-            m.d.comb += gi.eq(i)
+    m.d.comb += gi.eq(_prio8(gnz))
+    locs = [_prio8(g) for g in groups]
     lo = Signal(3, name=f"{name}_lo")
-    sel = Signal(8, name=f"{name}_sel")
     with m.Switch(gi):
-        for i, g in enumerate(groups):
+        for i, loc in enumerate(locs):
             with m.Case(i):
-                m.d.comb += sel.eq(g)
-    for i in reversed(range(8)):
-        with m.If(sel[i]):
-            m.d.comb += lo.eq(i)
+                m.d.comb += lo.eq(loc)
     m.d.comb += idx.eq(Cat(lo, gi))
     return anyb, idx
 
@@ -318,6 +330,9 @@ class Ladder(wiring.Component):
         chk = Signal(PX_WIDTH + 14)
         key = Signal(KEY_WIDTH)
         kd = Signal(KEY_WIDTH + 1)  # key + depth
+        lo_d = Signal(KEY_WIDTH + 1)  # lo + depth
+        best_d = Signal(KEY_WIDTH + 1)  # best key + depth
+        spd = Signal(signed(KEY_WIDTH + 3))  # span_hi - depth
         # compare flags (registered in CMP)
         farv = Signal()
         ge_far = Signal()
@@ -332,16 +347,29 @@ class Ladder(wiring.Component):
         nct = Signal(CW)
         was_new = Signal()
         removed = Signal()
-        err_ovf = Signal()
-        err_miss = Signal()
+        H = SW // 2  # the size update is split in two halves (RMW1B, RMW2)
+        a_lo = Signal(H + 1)
+        s_lo = Signal(H + 1)
+        ct_ovf = Signal()
+        ct_miss = Signal()
         cur_word = Signal(64)
+        bit_r = Signal()
+        lsz = Signal(SW)
+        lct = Signal(CW)
         app_ok = Signal()
         hit = Signal(K)
         lt = Signal(K)
         # search
         evict = Signal()  # search mode: eviction scan (else refill)
         skey = Signal(KEY_WIDTH + 1)
-        w2 = Signal(self.wbits)
+        last_key = Signal(KEY_WIDTH)
+        smask = Signal(64)  # bits >= the start bit in the start word
+        sbit_s = Signal()  # summary bit of the word being searched
+        sm_hi = Signal(W)  # summary bits above the start word
+        wn_r = Signal(self.wbits)  # next non-empty word after the start word (circular)
+        cur_widx = Signal(self.wbits)
+        sw1 = Signal(64)
+        keep = Signal(K)
         pos = Signal(db)
         fkey = Signal(KEY_WIDTH)
         fsz = Signal(SW)
@@ -391,20 +419,13 @@ class Ladder(wiring.Component):
         in_c = Cat(*(Const(i, 8) < w.c for i in range(K)))
         tick_d = Mux(tcode == 1, 100, Mux(tcode == 2, 10000, 1))
 
-        # search helpers (used in R_W1 / R_W2)
+        # search helpers: the start of a search is ``skey``; its word is read in R_START
         s_idx = skey[:db]
         s_word = s_idx[6:] if W > 1 else Const(0, 1)
         s_bit = s_idx[:6]
-        word1 = Signal(64)
-        m.d.comb += word1.eq(Mux(summary_bit(s_word), bm_rd.data, 0)
-                             & (Const((1 << 64) - 1, 64) << s_bit)[:64])
-        w1_any, w1_idx = _first_set(m, word1, "w1")
-        sm_hi = Signal(W)
-        if W > 1:
-            m.d.comb += sm_hi.eq(w.summary & (Const((1 << W) - 1, W) << (s_word + 1))[:W])
+        fs_any, fs_idx = _first_set(m, sw1, "fs")
         sh_any, sh_idx = _first_set(m, sm_hi, "sh")
-        sa_any, sa_idx = _first_set(m, w.summary, "sa")
-        w2_any, w2_idx = _first_set(m, bm_rd.data, "w2")
+        _sa_any, sa_idx = _first_set(m, w.summary, "sa")
 
         def key_of(index):  # represented key stored at ladder index ``index``
             return (w.lo + ((index - w.lo[:db]) & (D - 1)))[:KEY_WIDTH]
@@ -441,6 +462,8 @@ class Ladder(wiring.Component):
                     m.next = "KEY"
 
             with m.State("KEY"):
+                m.d.sync += [lo_d.eq(w.lo + D), best_d.eq(cache[0].key + D),
+                             spd.eq(w.span_hi - D)]
                 m.d.sync += qr.eq(Mux(tcode == 1, prod >> TICK_MAGIC[100][1],
                                       Mux(tcode == 2, prod >> TICK_MAGIC[10000][1], op.px)))
                 m.next = "KEY2"
@@ -458,9 +481,9 @@ class Ladder(wiring.Component):
                     ge_far.eq((w.far_orders != 0) & (key >= w.far_lo)),
                     rep_empty.eq(w.nlev == 0),
                     lt_lo.eq(key < w.lo),
-                    ge_top.eq(key >= w.lo + D),
-                    lt_best_d.eq(key < cache[0].key + D),
-                    evict_need.eq(w.span_hi >= kdv),
+                    ge_top.eq(key >= lo_d),
+                    lt_best_d.eq(key < best_d),
+                    evict_need.eq(key <= spd),
                     gt_span.eq(key > w.span_hi),
                 ]
                 with m.If(chk != op.px):
@@ -514,35 +537,46 @@ class Ladder(wiring.Component):
                     m.next = "WB"
 
             with m.State("RMW1"):
-                # bitmap word and ladder entry of ``key`` (addresses from ``key``, read in the
-                # previous cycle)
+                # bitmap word and ladder entry of ``key`` (read at the end of the previous state)
                 sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
-                word = Mux(sb_ok, bm_rd.data, 0)
-                bit = word.bit_select(kidx[:6], 1)
-                old_sz = Mux(bit, lad_rd.data.sz, 0)
-                old_ct = Mux(bit, lad_rd.data.ct, 0)
-                add_sz = Signal(SW + 1)
-                add_ct = Signal(CW + 1)
-                m.d.comb += [add_sz.eq(old_sz + op.q), add_ct.eq(old_ct + 1)]
-                m.d.sync += [cur_word.eq(word), app_ok.eq(w.nlev == w.c)]
-                with m.If(op.kind == LadderOp.ADD):
-                    m.d.sync += [nsz.eq(add_sz), nct.eq(add_ct), was_new.eq(~bit), removed.eq(0),
-                                 err_ovf.eq(add_sz[-1] | add_ct[-1]), err_miss.eq(0)]
-                with m.Else():
-                    m.d.sync += [
-                        nsz.eq(old_sz - op.q), nct.eq(old_ct - op.remove), was_new.eq(0),
-                        removed.eq(op.remove & (old_ct == 1)), err_ovf.eq(0),
-                        err_miss.eq(~bit | (old_sz < op.q) | (op.remove & (old_ct == 0))),
-                    ]
+                bit = sb_ok & bm_rd.data.bit_select(kidx[:6], 1)
                 m.d.sync += [
+                    cur_word.eq(Mux(sb_ok, bm_rd.data, 0)),
+                    bit_r.eq(bit),
+                    lsz.eq(Mux(bit, lad_rd.data.sz, 0)), lct.eq(Mux(bit, lad_rd.data.ct, 0)),
+                    app_ok.eq(w.nlev == w.c),
                     hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
                     lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
+                ]
+                m.next = "RMW1B"
+
+            with m.State("RMW1B"):
+                # size update, low half (the high half and the carry/borrow in RMW2)
+                m.d.sync += [
+                    a_lo.eq(lsz[:H] + op.q[:H]), s_lo.eq(lsz[:H] - op.q[:H]),
+                    nct.eq(Mux(op.kind == LadderOp.ADD, lct + 1, lct - op.remove)),
+                    ct_ovf.eq((op.kind == LadderOp.ADD) & lct.all()),
+                    was_new.eq((op.kind == LadderOp.ADD) & ~bit_r),
+                    removed.eq((op.kind == LadderOp.RED) & op.remove & (lct == 1)),
+                    ct_miss.eq((op.kind == LadderOp.RED)
+                               & (~bit_r | (op.remove & (lct == 0)))),
                 ]
                 m.next = "RMW2"
 
             with m.State("RMW2"):
-                with m.If(err_ovf | err_miss):
-                    m.d.comb += [bump["size_overflow"].eq(err_ovf), bump["missing"].eq(err_miss)]
+                is_add = op.kind == LadderOp.ADD
+                a_hi = Signal(SW - H + 1)
+                s_hi = Signal(SW - H + 2)
+                m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
+                             s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
+                nsz_c = Signal(SW)
+                m.d.comb += nsz_c.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
+                                         Cat(s_lo[:H], s_hi[:SW - H])))
+                e_ovf = is_add & (a_hi[-1] | ct_ovf)
+                e_miss = ~is_add & (ct_miss | s_hi[-1])
+                m.d.sync += nsz.eq(nsz_c)
+                with m.If(e_ovf | e_miss):
+                    m.d.comb += [bump["size_overflow"].eq(e_ovf), bump["missing"].eq(e_miss)]
                     m.d.sync += w.bad.eq(1)
                     m.next = "WB"
                 with m.Else():
@@ -550,7 +584,7 @@ class Ladder(wiring.Component):
                     new_word = Mux(removed, cur_word & ~bitv, cur_word | bitv)[:64]
                     m.d.comb += [
                         lad_wr.en.eq(1), lad_wr.addr.eq(lad_addr(kidx)),
-                        lad_wr.data.sz.eq(nsz), lad_wr.data.ct.eq(nct),
+                        lad_wr.data.sz.eq(nsz_c), lad_wr.data.ct.eq(nct),
                         bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx[6:] if W > 1 else 0)),
                         bm_wr.data.eq(new_word),
                     ]
@@ -596,69 +630,66 @@ class Ladder(wiring.Component):
             with m.State("REFCHK"):
                 with m.If((w.c < N) & (w.nlev > w.c)):
                     m.d.sync += [evict.eq(0),
-                                 skey.eq(Mux(w.c == 0, w.lo,
-                                             cache.as_value().word_select(
-                                                 (w.c - 1)[:max(1, (K - 1).bit_length())],
-                                                 self.entry_layout.size)[:KEY_WIDTH] + 1))]
-                    m.next = "R_START"
+                                 last_key.eq(_or_all([Mux(w.c == i + 1, cache[i].key, 0)
+                                                      for i in range(K)]))]
+                    m.next = "R_PRE"
                 with m.Else():
                     m.next = "WB"
 
+            with m.State("R_PRE"):
+                m.d.sync += skey.eq(Mux(w.c == 0, w.lo, last_key + 1))
+                m.next = "R_START"
+
             # ---- next-occupied search (refill and eviction scan) ------------------------------
+            # R_START reads the bitmap word of ``skey``; R_W1 masks it; R_FS takes its first
+            # set bit, or moves to the next non-empty word (summary) and masks nothing there;
+            # R_RDL reads the ladder entry; R_LAD computes its key.
             with m.State("R_START"):
-                # bitmap word of skey is read at the end of this cycle
                 with m.If(evict & (w.nlev == 0)):
                     m.next = "EV_DONE"
                 with m.Else():
                     m.d.comb += bm_word_sel.eq(s_word)
+                    m.d.sync += [
+                        smask.eq(Cat(*(Const(i, 7) >= s_bit for i in range(64)))),
+                        sbit_s.eq(summary_bit(s_word)),
+                        cur_widx.eq(s_word),
+                    ]
+                    if W > 1:
+                        m.d.sync += sm_hi.eq(w.summary & Cat(*(Const(i, self.wbits + 1) > s_word
+                                                               for i in range(W))))
                     m.next = "R_W1"
 
             with m.State("R_W1"):
-                with m.If(w1_any):
-                    m.d.comb += lad_sel.eq(Cat(w1_idx, s_word) if W > 1 else w1_idx)
-                    m.d.sync += [pos.eq(Cat(w1_idx, s_word) if W > 1 else w1_idx),
-                                 cur_word.eq(word1 | Mux(summary_bit(s_word), bm_rd.data, 0))]
-                    m.next = "R_LAD"
-                with m.Else():
-                    wn = Mux(sh_any, sh_idx, sa_idx) if W > 1 else Const(0, 1)
-                    m.d.comb += bm_word_sel.eq(wn)
-                    m.d.sync += w2.eq(wn)
-                    m.next = "R_W2"
+                m.d.sync += [sw1.eq(Mux(sbit_s, bm_rd.data & smask, 0)),
+                             cur_word.eq(Mux(sbit_s, bm_rd.data, 0))]
+                if W > 1:
+                    m.d.sync += wn_r.eq(Mux(sh_any, sh_idx, sa_idx))
+                m.next = "R_FS"
 
-            with m.State("R_W2"):
-                m.d.comb += bm_word_sel.eq(w2)
-                pw = Cat(w2_idx, w2) if W > 1 else w2_idx
-                m.d.comb += lad_sel.eq(pw)
-                m.d.sync += [pos.eq(pw), cur_word.eq(bm_rd.data)]
+            with m.State("R_FS"):
+                with m.If(fs_any):
+                    m.d.sync += pos.eq(Cat(fs_idx, cur_widx) if W > 1 else fs_idx)
+                    m.next = "R_RDL"
+                with m.Else():
+                    m.d.comb += bm_word_sel.eq(wn_r)
+                    m.d.sync += [cur_widx.eq(wn_r), smask.eq(~0), sbit_s.eq(1)]
+                    m.next = "R_W1"
+
+            with m.State("R_RDL"):
+                m.d.comb += lad_sel.eq(pos)
                 m.next = "R_LAD"
 
             with m.State("R_LAD"):
-                fk = key_of(pos)
-                m.d.sync += [fkey.eq(fk), fsz.eq(lad_rd.data.sz), fct.eq(lad_rd.data.ct),
-                             fpx.eq(Mux(op.bid, ~fk, fk)[:PX_WIDTH] * tick_d)]
+                m.d.sync += [fkey.eq(key_of(pos)), fsz.eq(lad_rd.data.sz),
+                             fct.eq(lad_rd.data.ct)]
                 with m.If(evict):
-                    with m.If(fk >= skey):
-                        # evict the level at ``pos``: clear its bit, count its orders as far
-                        bitv = Const(1, 64) << pos[:6]
-                        nw = (cur_word & ~bitv)[:64]
-                        m.d.comb += [bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(pos[6:])
-                                                                   if W > 1 else bm_addr(0)),
-                                     bm_wr.data.eq(nw), bump["evicted"].eq(1)]
-                        if W > 1:
-                            m.d.sync += w.summary.bit_select(pos[6:], 1).eq(nw.any())
-                        else:
-                            m.d.sync += w.summary[0].eq(nw.any())
-                        m.d.sync += [
-                            w.nlev.eq(w.nlev - 1),
-                            w.far_orders.eq(w.far_orders + lad_rd.data.ct),
-                            w.far_lo.eq(Mux((w.far_orders == 0) | (fk < w.far_lo), fk,
-                                            w.far_lo)),
-                        ]
-                        m.next = "R_START"
-                    with m.Else():
-                        m.next = "EV_DONE"
+                    m.next = "R_EVD"
                 with m.Else():
-                    m.next = "R_APP"
+                    m.next = "R_PX"
+
+            with m.State("R_PX"):
+                m.d.sync += fpx.eq(Mux(op.bid, ~fkey, fkey) * tick_d)
+                m.next = "R_APP"
 
             with m.State("R_APP"):
                 e = Signal(self.entry_layout)
@@ -673,9 +704,34 @@ class Ladder(wiring.Component):
                 with m.Else():
                     m.next = "WB"
 
+            with m.State("R_EVD"):
+                with m.If(fkey >= skey):
+                    # evict the level at ``pos``: clear its bit, count its orders as far
+                    bitv = Const(1, 64) << pos[:6]
+                    nw = (cur_word & ~bitv)[:64]
+                    m.d.comb += [bm_wr.en.eq(1),
+                                 bm_wr.addr.eq(bm_addr(pos[6:]) if W > 1 else bm_addr(0)),
+                                 bm_wr.data.eq(nw), bump["evicted"].eq(1)]
+                    if W > 1:
+                        m.d.sync += w.summary.bit_select(pos[6:], 1).eq(nw.any())
+                    else:
+                        m.d.sync += w.summary[0].eq(nw.any())
+                    m.d.sync += [
+                        w.nlev.eq(w.nlev - 1),
+                        w.far_orders.eq(w.far_orders + fct),
+                        w.far_lo.eq(Mux((w.far_orders == 0) | (fkey < w.far_lo), fkey,
+                                        w.far_lo)),
+                    ]
+                    m.next = "R_START"
+                with m.Else():
+                    m.next = "EV_DONE"
+
             with m.State("EV_DONE"):
                 # drop cached levels at >= key + depth, move the window down to ``key``
-                keep = Cat(*(in_c[i] & (cache[i].key < kd) for i in range(K)))
+                m.d.sync += keep.eq(Cat(*(in_c[i] & (cache[i].key < kd) for i in range(K))))
+                m.next = "EV_DONE2"
+
+            with m.State("EV_DONE2"):
                 nkeep = Signal(range(K + 1))
                 for i in range(K):
                     with m.If(keep[i]):

@@ -125,6 +125,17 @@ def _make_book(p):
                 depth_n=p["depth_n"], fifo_depth=p.get("fifo_depth", 16))
 
 
+def _make_ladder(p):
+    from hw.ladder import Ladder
+
+    return Ladder(**p)
+
+
+LADDER_U250 = dict(slots=256, depth=4096, k=16, n=5)
+"""Ladder parameters of the U250 build (issue 13: 256 slots x 2 sides x 4096 levels)."""
+LADDER_SMALL = dict(slots=4, depth=64, k=4, n=3)
+
+
 def _make_top(p):
     from hw.top import Top
 
@@ -201,6 +212,15 @@ BLOCKS: dict[str, Block] = {
             uram=True,
             ecp5=True,
             requires="hw.book",
+        ),
+        Block(
+            "ladder",
+            "price ladder + occupancy bitmap + top-K cache, sequential controller (hw/ladder.py)",
+            _make_ladder,
+            {"u250": LADDER_U250, "small": LADDER_SMALL},
+            budget=_BUDGETS.get("ladder", {}),
+            uram=True,
+            requires="hw.ladder",
         ),
         Block(
             "top",
