@@ -352,6 +352,15 @@ class Ladder(wiring.Component):
         s_lo = Signal(H + 1)
         ct_ovf = Signal()
         ct_miss = Signal()
+        e_ovf = Signal()
+        e_miss = Signal()
+        nword = Signal(64)
+        nword_any = Signal()
+        nlev_new = Signal(self.dbits + 1)
+        fs_gi = Signal(3)
+        fs_locs = Signal(24)
+        fs_hit = Signal()
+        ev_hit = Signal()
         cur_word = Signal(64)
         bit_r = Signal()
         lsz = Signal(SW)
@@ -423,7 +432,6 @@ class Ladder(wiring.Component):
         s_idx = skey[:db]
         s_word = s_idx[6:] if W > 1 else Const(0, 1)
         s_bit = s_idx[:6]
-        fs_any, fs_idx = _first_set(m, sw1, "fs")
         sh_any, sh_idx = _first_set(m, sm_hi, "sh")
         _sa_any, sa_idx = _first_set(m, w.summary, "sa")
 
@@ -569,30 +577,35 @@ class Ladder(wiring.Component):
                 s_hi = Signal(SW - H + 2)
                 m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
                              s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
-                nsz_c = Signal(SW)
-                m.d.comb += nsz_c.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
-                                         Cat(s_lo[:H], s_hi[:SW - H])))
-                e_ovf = is_add & (a_hi[-1] | ct_ovf)
-                e_miss = ~is_add & (ct_miss | s_hi[-1])
-                m.d.sync += nsz.eq(nsz_c)
+                bitv = Const(1, 64) << kidx[:6]
+                new_word = Mux(removed, cur_word & ~bitv, cur_word | bitv)[:64]
+                m.d.sync += [
+                    nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
+                               Cat(s_lo[:H], s_hi[:SW - H]))),
+                    e_ovf.eq(is_add & (a_hi[-1] | ct_ovf)),
+                    e_miss.eq(~is_add & (ct_miss | s_hi[-1])),
+                    nword.eq(new_word), nword_any.eq(new_word.any()),
+                    nlev_new.eq(w.nlev + was_new - removed),
+                ]
+                m.next = "RMW3"
+
+            with m.State("RMW3"):
                 with m.If(e_ovf | e_miss):
                     m.d.comb += [bump["size_overflow"].eq(e_ovf), bump["missing"].eq(e_miss)]
                     m.d.sync += w.bad.eq(1)
                     m.next = "WB"
                 with m.Else():
-                    bitv = Const(1, 64) << kidx[:6]
-                    new_word = Mux(removed, cur_word & ~bitv, cur_word | bitv)[:64]
                     m.d.comb += [
                         lad_wr.en.eq(1), lad_wr.addr.eq(lad_addr(kidx)),
-                        lad_wr.data.sz.eq(nsz_c), lad_wr.data.ct.eq(nct),
+                        lad_wr.data.sz.eq(nsz), lad_wr.data.ct.eq(nct),
                         bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx[6:] if W > 1 else 0)),
-                        bm_wr.data.eq(new_word),
+                        bm_wr.data.eq(nword),
                     ]
                     if W > 1:
-                        m.d.sync += w.summary.bit_select(kidx[6:], 1).eq(new_word.any())
+                        m.d.sync += w.summary.bit_select(kidx[6:], 1).eq(nword_any)
                     else:
-                        m.d.sync += w.summary[0].eq(new_word.any())
-                    m.d.sync += w.nlev.eq(w.nlev + was_new - removed)
+                        m.d.sync += w.summary[0].eq(nword_any)
+                    m.d.sync += w.nlev.eq(nlev_new)
                     m.next = "CUPD"
 
             with m.State("CUPD"):
@@ -667,8 +680,18 @@ class Ladder(wiring.Component):
                 m.next = "R_FS"
 
             with m.State("R_FS"):
-                with m.If(fs_any):
-                    m.d.sync += pos.eq(Cat(fs_idx, cur_widx) if W > 1 else fs_idx)
+                # first set bit of the masked word: per-group indices and the first non-empty
+                # group, registered; R_FS2 selects
+                groups = [sw1[g:g + 8] for g in range(0, 64, 8)]
+                m.d.sync += [fs_hit.eq(sw1.any()),
+                             fs_gi.eq(_prio8(Cat(*(g.any() for g in groups)))),
+                             fs_locs.eq(Cat(*(_prio8(g) for g in groups)))]
+                m.next = "R_FS2"
+
+            with m.State("R_FS2"):
+                with m.If(fs_hit):
+                    loc = fs_locs.word_select(fs_gi, 3)
+                    m.d.sync += pos.eq(Cat(loc, fs_gi, cur_widx) if W > 1 else Cat(loc, fs_gi))
                     m.next = "R_RDL"
                 with m.Else():
                     m.d.comb += bm_word_sel.eq(wn_r)
@@ -683,7 +706,7 @@ class Ladder(wiring.Component):
                 m.d.sync += [fkey.eq(key_of(pos)), fsz.eq(lad_rd.data.sz),
                              fct.eq(lad_rd.data.ct)]
                 with m.If(evict):
-                    m.next = "R_EVD"
+                    m.next = "R_EVC"
                 with m.Else():
                     m.next = "R_PX"
 
@@ -704,18 +727,22 @@ class Ladder(wiring.Component):
                 with m.Else():
                     m.next = "WB"
 
+            with m.State("R_EVC"):
+                bitv = Const(1, 64) << pos[:6]
+                nw = (cur_word & ~bitv)[:64]
+                m.d.sync += [ev_hit.eq(fkey >= skey), nword.eq(nw), nword_any.eq(nw.any())]
+                m.next = "R_EVD"
+
             with m.State("R_EVD"):
-                with m.If(fkey >= skey):
+                with m.If(ev_hit):
                     # evict the level at ``pos``: clear its bit, count its orders as far
-                    bitv = Const(1, 64) << pos[:6]
-                    nw = (cur_word & ~bitv)[:64]
                     m.d.comb += [bm_wr.en.eq(1),
                                  bm_wr.addr.eq(bm_addr(pos[6:]) if W > 1 else bm_addr(0)),
-                                 bm_wr.data.eq(nw), bump["evicted"].eq(1)]
+                                 bm_wr.data.eq(nword), bump["evicted"].eq(1)]
                     if W > 1:
-                        m.d.sync += w.summary.bit_select(pos[6:], 1).eq(nw.any())
+                        m.d.sync += w.summary.bit_select(pos[6:], 1).eq(nword_any)
                     else:
-                        m.d.sync += w.summary[0].eq(nw.any())
+                        m.d.sync += w.summary[0].eq(nword_any)
                     m.d.sync += [
                         w.nlev.eq(w.nlev - 1),
                         w.far_orders.eq(w.far_orders + fct),
