@@ -161,6 +161,11 @@ def _or_all(values):
     return values[0]
 
 
+def _onehot(idx, width):
+    """Decoder: bit ``i`` set iff ``idx == i`` (one LUT per bit, no barrel shifter)."""
+    return Cat(*(idx == i for i in range(width)))
+
+
 def _prio8(x):
     """Index of the lowest set bit of an up-to-8-bit value, as one function per output bit
     (each maps to one LUT6 + MUXF7, no priority chain)."""
@@ -358,6 +363,9 @@ class Ladder(wiring.Component):
         nword_any = Signal()
         nlev_new = Signal(self.dbits + 1)
         fs_gi = Signal(3)
+        bitv_r = Signal(64)  # one-hot bit of the level being updated / evicted
+        r_bad = Signal()
+        r_farvis = Signal()
         fs_locs = Signal(24)
         fs_hit = Signal()
         ev_hit = Signal()
@@ -437,6 +445,10 @@ class Ladder(wiring.Component):
 
         def key_of(index):  # represented key stored at ladder index ``index``
             return (w.lo + ((index - w.lo[:db]) & (D - 1)))[:KEY_WIDTH]
+
+        # any bit of the current bitmap word other than the one being cleared
+        others_any = Signal()
+        m.d.comb += others_any.eq(_or_all([cur_word[i] & ~bitv_r[i] for i in range(64)]))
 
         # -- controller ----------------------------------------------------------------------
         init_slot = Signal(sb)
@@ -553,6 +565,7 @@ class Ladder(wiring.Component):
                     bit_r.eq(bit),
                     lsz.eq(Mux(bit, lad_rd.data.sz, 0)), lct.eq(Mux(bit, lad_rd.data.ct, 0)),
                     app_ok.eq(w.nlev == w.c),
+                    bitv_r.eq(_onehot(kidx[:6], 64)),
                     hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
                     lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
                 ]
@@ -577,14 +590,13 @@ class Ladder(wiring.Component):
                 s_hi = Signal(SW - H + 2)
                 m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
                              s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
-                bitv = Const(1, 64) << kidx[:6]
-                new_word = Mux(removed, cur_word & ~bitv, cur_word | bitv)[:64]
+                new_word = Mux(removed, cur_word & ~bitv_r, cur_word | bitv_r)
                 m.d.sync += [
                     nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
                                Cat(s_lo[:H], s_hi[:SW - H]))),
                     e_ovf.eq(is_add & (a_hi[-1] | ct_ovf)),
                     e_miss.eq(~is_add & (ct_miss | s_hi[-1])),
-                    nword.eq(new_word), nword_any.eq(new_word.any()),
+                    nword.eq(new_word), nword_any.eq(~removed | others_any),
                     nlev_new.eq(w.nlev + was_new - removed),
                 ]
                 m.next = "RMW3"
@@ -704,6 +716,7 @@ class Ladder(wiring.Component):
 
             with m.State("R_LAD"):
                 m.d.sync += [fkey.eq(key_of(pos)), fsz.eq(lad_rd.data.sz),
+                             bitv_r.eq(_onehot(pos[:6], 64)),
                              fct.eq(lad_rd.data.ct)]
                 with m.If(evict):
                     m.next = "R_EVC"
@@ -728,9 +741,8 @@ class Ladder(wiring.Component):
                     m.next = "WB"
 
             with m.State("R_EVC"):
-                bitv = Const(1, 64) << pos[:6]
-                nw = (cur_word & ~bitv)[:64]
-                m.d.sync += [ev_hit.eq(fkey >= skey), nword.eq(nw), nword_any.eq(nw.any())]
+                nw = cur_word & ~bitv_r
+                m.d.sync += [ev_hit.eq(fkey >= skey), nword.eq(nw), nword_any.eq(others_any)]
                 m.next = "R_EVD"
 
             with m.State("R_EVD"):
@@ -768,6 +780,10 @@ class Ladder(wiring.Component):
                 m.next = "RMW1"
 
             with m.State("WB"):
+                def vis(sd):
+                    return (sd.c >= N) | (sd.far_orders == 0)
+
+                m.d.sync += [r_bad.eq(w.bad | o.bad), r_farvis.eq(~(vis(w) & vis(o)))]
                 wa = Mux(op.bid, o.as_value(), w.as_value())
                 wb = Mux(op.bid, w.as_value(), o.as_value())
                 is_clr = op.kind == LadderOp.CLR
@@ -786,11 +802,8 @@ class Ladder(wiring.Component):
                     m.d.comb += [sa.eq(Mux(op.bid, o.as_value(), w.as_value())),
                                  sbid.eq(Mux(op.bid, w.as_value(), o.as_value()))]
 
-                    def vis(s):
-                        return (s.c >= N) | (s.far_orders == 0)
-
-                    bad = sa.bad | sbid.bad
-                    farvis = ~(vis(sa) & vis(sbid))
+                    bad = r_bad
+                    farvis = r_farvis
                     m.d.sync += [
                         outv.eq(1),
                         out.slot.eq(op.slot), out.tag.eq(op.tag),
