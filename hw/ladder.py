@@ -175,32 +175,6 @@ def _prio8(x):
     return Cat(*(Cat(*(first[i] for i in range(w) if (i >> b) & 1)).any() for b in range(nb)))
 
 
-def _first_set(m: Module, x, name: str):
-    """``(any, index)`` of the lowest set bit of ``x``: per 8-bit group, the group's local
-    index and its any-bit in parallel, then the first non-empty group selects its index
-    (about 6 LUT levels for 64 bits)."""
-    w = len(x)
-    idx = Signal(max(1, (w - 1).bit_length()), name=f"{name}_idx")
-    anyb = Signal(name=f"{name}_any")
-    m.d.comb += anyb.eq(x.any())
-    if w <= 8:
-        m.d.comb += idx.eq(_prio8(x))
-        return anyb, idx
-    groups = [x[g:g + 8] for g in range(0, w, 8)]
-    gnz = Signal(len(groups), name=f"{name}_gnz")
-    m.d.comb += gnz.eq(Cat(*(g.any() for g in groups)))
-    gi = Signal(max(1, (len(groups) - 1).bit_length()), name=f"{name}_gi")
-    m.d.comb += gi.eq(_prio8(gnz))
-    locs = [_prio8(g) for g in groups]
-    lo = Signal(3, name=f"{name}_lo")
-    with m.Switch(gi):
-        for i, loc in enumerate(locs):
-            with m.Case(i):
-                m.d.comb += lo.eq(loc)
-    m.d.comb += idx.eq(Cat(lo, gi))
-    return anyb, idx
-
-
 class Ladder(wiring.Component):
     """Circular price ladder + occupancy bitmap + top-K cache per (slot, side).
 
@@ -440,8 +414,24 @@ class Ladder(wiring.Component):
         s_idx = skey[:db]
         s_word = s_idx[6:] if W > 1 else Const(0, 1)
         s_bit = s_idx[:6]
-        sh_any, sh_idx = _first_set(m, sm_hi, "sh")
-        _sa_any, sa_idx = _first_set(m, w.summary, "sa")
+        # next non-empty word after the start word (circular), in two registered steps:
+        # R_W1 registers per-group indices of the summary (above the start word, and all of
+        # it), R_FS selects
+        ng = (W + 7) // 8
+        gb = max(1, (ng - 1).bit_length())
+
+        def group_regs(x, name):
+            groups = [x[g:g + 8] for g in range(0, W, 8)]
+            any_r = Signal(name=f"{name}_any")
+            gi_r = Signal(gb, name=f"{name}_gi")
+            locs_r = Signal(3 * ng, name=f"{name}_locs")
+            upd = [any_r.eq(x.any()), gi_r.eq(_prio8(Cat(*(g.any() for g in groups)))),
+                   locs_r.eq(Cat(*(_prio8(g).as_unsigned() for g in groups)))]
+            idx = Cat(locs_r.word_select(gi_r, 3)[:min(3, max(1, (W - 1).bit_length()))], gi_r)
+            return any_r, idx[:self.wbits], upd
+
+        sh_any, sh_idx, sh_upd = group_regs(sm_hi, "sh")
+        _sa_any, sa_idx, sa_upd = group_regs(w.summary, "sa")
 
         def key_of(index):  # represented key stored at ladder index ``index``
             return (w.lo + ((index - w.lo[:db]) & (D - 1)))[:KEY_WIDTH]
@@ -688,12 +678,14 @@ class Ladder(wiring.Component):
                 m.d.sync += [sw1.eq(Mux(sbit_s, bm_rd.data & smask, 0)),
                              cur_word.eq(Mux(sbit_s, bm_rd.data, 0))]
                 if W > 1:
-                    m.d.sync += wn_r.eq(Mux(sh_any, sh_idx, sa_idx))
+                    m.d.sync += sh_upd + sa_upd
                 m.next = "R_FS"
 
             with m.State("R_FS"):
                 # first set bit of the masked word: per-group indices and the first non-empty
                 # group, registered; R_FS2 selects
+                if W > 1:
+                    m.d.sync += wn_r.eq(Mux(sh_any, sh_idx, sa_idx))
                 groups = [sw1[g:g + 8] for g in range(0, 64, 8)]
                 m.d.sync += [fs_hit.eq(sw1.any()),
                              fs_gi.eq(_prio8(Cat(*(g.any() for g in groups)))),
