@@ -296,21 +296,22 @@ def _tick(code):
 
 
 def stream_fill_drain(depth: int, *, seed: int = 1, code: int = 1, per_level: int = 1,
-                      slot: int = 0):
-    """Fill both sides of ``slot`` to ``depth`` levels each (shuffled order: the window slides
-    down without evicting) and drain each from the top one level at a time."""
+                      slot: int = 0, sides=(True, False)):
+    """Fill ``sides`` (``True`` = bid) of ``slot`` to ``depth`` levels each (shuffled order:
+    the window slides down without evicting) and drain each from the top one level at a
+    time."""
     rng = random.Random(seed)
     t = _tick(code)
     f = OrderFlow(slot + 1, cross_check=False)
     mid = 5_000_000 * t
-    for bid in (True, False):
+    for bid in sides:
         pxs = [mid - (i + 1) * t if bid else mid + i * t for i in range(depth)]
         order = list(pxs)
         rng.shuffle(order)
         for px in order:
             for _ in range(per_level):
                 f.add(slot, bid, px, rng.randint(1, 900) * 100)
-    for bid in (True, False):
+    for bid in sides:
         pxs = sorted({o[2] for o in f.orders.values() if o[1] == bid}, reverse=bid)
         for px in pxs:
             for ref in f.refs_at(slot, bid, px):

@@ -28,15 +28,26 @@ def _run(params, testcase, **env):
     )
 
 
+def test_ladder_small():
+    """Every targeted stream (fill to depth + drain, sweeps, slides, far stubs, errors, 1000
+    clears) and a random stream, with idle input and output backpressure."""
+    _run(SMALL, ["test_fill_drain", "test_sweep_slide_far", "test_clears"],
+         idle=0.2, bp=0.2, seed=1)
+    _run(SMALL, "test_random", n=4000, idle=0.1, bp=0.1, seed=2)
+
+
+def test_ladder_u250_quick():
+    """U250 depth and cache: one side filled to 4096 levels and drained from the top, then a
+    random stream (the other targeted streams at this size are in the long run)."""
+    _run(U250, ["test_fill_drain", "test_random"], sides="bid", n=2000, idle=0.05, bp=0.05,
+         seed=5)
+
+
+@pytest.mark.long
 @pytest.mark.parametrize("pset", list(PSETS))
 def test_ladder_targeted(pset):
     _run(PSETS[pset], ["test_fill_drain", "test_sweep_slide_far", "test_clears"],
          idle=0.2, bp=0.2, seed=1)
-
-
-@pytest.mark.parametrize("pset", list(PSETS))
-def test_ladder_random(pset):
-    _run(PSETS[pset], "test_random", n=4000, idle=0.1, bp=0.1, seed=2)
 
 
 @pytest.mark.long
