@@ -39,8 +39,9 @@ Rules (mirrored by ``sim/ladder/ladder_model.py``):
   ``size_overflow``, ``missing``) or a side has fewer than ``n`` cached levels while far orders
   exist (``far_visible``: a far level would show in the top ``n``).
 
-This first version is a sequential controller (one op at a time, see *Latency* below); the
-pipelined version with forwarding is the next step (docs/ladder.md, "Not done").
+This first version is a sequential controller (one op at a time, see *Latency* below): no
+two ops are ever in flight, so there is no read-after-write hazard to forward; the pipelined
+version with forwarding is the next step (docs/ladder.md, "Not done").
 """
 
 from __future__ import annotations
@@ -211,13 +212,18 @@ class Ladder(wiring.Component):
     Latency and throughput
     ----------------------
     One op at a time (a sequential controller, not yet the pipeline of docs/book-design.md):
-    ``i_stream.ready`` is high only in the idle state. An op that updates a represented level
-    takes 11 cycles from its transfer to its record's ``o_stream.valid`` (a far op or a
-    rejected op 7, a clear 3), plus, under backpressure, 5 cycles per level copied by a
-    refill and 4 per level evicted by a slide. Throughput is therefore one op per 12 cycles
-    (the figures are measured by ``sim/ladder``; see docs/ladder.md). Backpressure: the
-    record waits in the output register while ``o_stream.ready`` is low and no op is
-    accepted meanwhile; a record is never published before its op is complete.
+    ``i_stream.ready`` is high only in the idle state. From the op's transfer to its record's
+    ``o_stream.valid``: 14 cycles for an op on a represented level (load, tick divide in
+    3 steps, compares, decision, ladder/bitmap read-modify-write in 4 steps, cache update,
+    refill check, write-back, record), 8 for an op on the far counts or a rejected op, 4 for
+    a clear; plus, under backpressure (``ready`` low), 8 cycles per level copied by a refill
+    and 8 per level evicted by a slide (+3 when the search moves to another bitmap word).
+    The next op is accepted in the cycle its predecessor's record becomes valid: one op per
+    14 cycles on represented levels (measured by ``sim/ladder``: 0.072 ops/cycle on the
+    random realistic stream, see docs/ladder.md). Backpressure: the record waits in the
+    output register while ``o_stream.ready`` is low and no op is accepted meanwhile; a record
+    is never published before its op, refill and eviction are complete. After reset every
+    slot is emptied (``slots`` cycles, ``ready`` low); the tick memory keeps its contents.
     """
 
     def __init__(self, *, slots: int = 4, depth: int = 4096, k: int = 16, n: int = 5,
