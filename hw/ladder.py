@@ -319,7 +319,6 @@ class Ladder(wiring.Component):
         best_d = Signal(KEY_WIDTH + 1)  # best key + depth
         spd = Signal(signed(KEY_WIDTH + 3))  # span_hi - depth
         # compare flags (registered in CMP)
-        farv = Signal()
         ge_far = Signal()
         rep_empty = Signal()
         lt_lo = Signal()
@@ -493,7 +492,6 @@ class Ladder(wiring.Component):
                 kdv = key + D
                 m.d.sync += [
                     kd.eq(kdv),
-                    farv.eq(w.far_orders != 0),
                     ge_far.eq((w.far_orders != 0) & (key >= w.far_lo)),
                     rep_empty.eq(w.nlev == 0),
                     lt_lo.eq(key < w.lo),
