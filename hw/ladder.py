@@ -1,0 +1,819 @@
+"""Price ladder: level operations of (slot, side) in, exact top-N of both sides out.
+
+Step 1 of the deep book of issue 13 (docs/book-design.md, docs/ladder.md). Per (slot, side)
+the block keeps
+
+- a circular **ladder** of ``depth`` ticks in one memory (URAM-shaped: ``depth`` x
+  (``size_width`` + ``count_width``) per side): entry ``key mod depth`` holds ``(sz, ct)`` of
+  the level at tick ``key``;
+- an **occupancy bitmap** of ``depth / 64`` words of 64 bits (one memory) plus a
+  ``depth / 64``-bit **summary** word (in the side's state word): the summary says which
+  bitmap words are non-zero, so a next-occupied search is one priority encoder on the summary
+  and one on a word. A bitmap word whose summary bit is 0 is garbage, and a ladder entry whose
+  bitmap bit is 0 is garbage: clearing a slot is O(1) (zero its two state words);
+- a **top-K cache** (in the side's state word): the ``c <= K`` best represented levels, best
+  first, with ``key, px, sz, ct``; the output record reads it, never the ladder;
+- the **window** ``[lo, lo + depth)`` of represented keys, ``nlev`` (represented levels),
+  ``span_hi`` (upper bound of the represented keys), and the **far** levels as counts
+  ``far_orders`` / ``far_lo``.
+
+Keys: ``idx = px / tick`` (tick per slot: 1, 100 or 10000, written through the ``tick_*``
+port; exact constant-reciprocal multiply, a price off the grid is ``off_grid``); asks use
+``key = idx``, bids ``key = ~idx`` (32 bits), so on both sides a smaller key is a better price
+and every search runs upwards.
+
+Rules (mirrored by ``sim/ladder/ladder_model.py``):
+
+- ADD at ``k``: far (``far_orders += 1``) when far orders exist and ``k >= far_lo``;
+  otherwise represented, after moving the window: side without represented levels:
+  ``lo = k``; ``k < lo``: ``lo = k``, evicting every represented level at ``>= k + depth`` to
+  the far counts (a scan under backpressure, only when ``span_hi >= k + depth``);
+  ``k >= lo + depth``: ``lo = k - depth + 1`` when that keeps the best level in the window,
+  else far (``far_lo = k``).
+- RED at ``k``: far when far orders exist and ``k >= far_lo`` (``far_orders -= remove``);
+  otherwise the represented level's ``sz -= q``, ``ct -= remove``; the level disappears
+  when ``ct`` reaches 0.
+- CLR: both sides of the slot empty, flags cleared.
+- Every represented key is below ``far_lo``, so the cache's levels are the best levels of the
+  side. A record is ``valid`` unless the slot is *bad* (sticky until CLR: ``off_grid``,
+  ``size_overflow``, ``missing``) or a side has fewer than ``n`` cached levels while far orders
+  exist (``far_visible``: a far level would show in the top ``n``).
+
+This first version is a sequential controller (one op at a time, see *Latency* below): no
+two ops are ever in flight, so there is no read-after-write hazard to forward; the pipelined
+version with forwarding is the next step (docs/ladder.md, "Not done").
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = [
+    "Ladder",
+    "LadderOp",
+    "LADDER_COUNTERS",
+    "TICKS",
+    "TICK_MAGIC",
+    "ladder_op_layout",
+    "ladder_out_layout",
+    "div_tick",
+]
+
+PX_WIDTH = 32
+Q_WIDTH = 32
+KEY_WIDTH = 32
+COUNTER_WIDTH = 32
+
+TICKS: tuple[int, ...] = (1, 100, 10000)
+"""Tick sizes selectable per slot (code 0, 1, 2), in Price(4) units."""
+
+TICK_MAGIC: dict[int, tuple[int, int]] = {100: (1374389535, 37), 10000: (3518437209, 45)}
+"""``d -> (m, s)`` with ``(x * m) >> s == x // d`` for every 32-bit ``x`` (m = ceil(2^s / d);
+``(m d - 2^s)(2^32 - 1) < 2^s``)."""
+
+LADDER_COUNTERS: tuple[tuple[str, str], ...] = (
+    ("ops", "level ops accepted"),
+    ("far_visible", "records with valid=0 because a far level would show in the top n"),
+    ("off_grid", "ops whose price is not a multiple of the slot's tick (slot marked bad)"),
+    ("size_overflow", "adds whose level size or count would not fit (slot marked bad)"),
+    ("missing", "reduces of a level that is not there or is too small (slot marked bad)"),
+    ("far_ops", "ops applied to the far counts"),
+    ("slides", "window moves (either direction)"),
+    ("evicted", "represented levels moved to the far counts by a slide"),
+    ("refill_levels", "levels copied from the ladder into a cache"),
+    ("busy_cycles", "cycles with an op offered and not accepted"),
+)
+
+
+class LadderOp:
+    """Op codes of :func:`ladder_op_layout` ``kind``."""
+
+    ADD = 0  # sz += q, ct += 1
+    RED = 1  # sz -= q, ct -= remove
+    CLR = 2  # empty both sides of the slot
+
+
+def div_tick(px: int, code: int) -> tuple[int, bool]:
+    """``(px // tick, on_grid)`` as the gateware computes it."""
+    d = TICKS[code]
+    if d == 1:
+        return px, True
+    m, s = TICK_MAGIC[d]
+    q = (px * m) >> s
+    return q, q * d == px
+
+
+def _slot_bits(slots):
+    return max(1, (slots - 1).bit_length())
+
+
+def ladder_op_layout(slots: int, tag_width: int) -> data.StructLayout:
+    """One level op: ``kind`` (:class:`LadderOp`), ``slot``, ``bid`` (1 = bid side), ``px``
+    (ITCH Price(4)), ``q`` (shares), ``remove`` (RED: the order leaves the level), ``tag``
+    (passed to the output record)."""
+    return data.StructLayout({
+        "kind": unsigned(2),
+        "slot": unsigned(_slot_bits(slots)),
+        "bid": unsigned(1),
+        "px": unsigned(PX_WIDTH),
+        "q": unsigned(Q_WIDTH),
+        "remove": unsigned(1),
+        "tag": unsigned(tag_width),
+    })
+
+
+def _level_layout(size_width, count_width):
+    return data.StructLayout({
+        "px": unsigned(PX_WIDTH), "sz": unsigned(size_width), "ct": unsigned(count_width)})
+
+
+def ladder_out_layout(slots: int, n: int, tag_width: int, size_width: int = 48,
+                      count_width: int = 21) -> data.StructLayout:
+    """One output record: ``slot``, ``tag``, ``valid``, ``bad`` (sticky cause on the slot),
+    ``far_visible``, and ``bids``/``asks``: the best ``n`` levels, best first, empty = 0."""
+    lv = _level_layout(size_width, count_width)
+    return data.StructLayout({
+        "slot": unsigned(_slot_bits(slots)),
+        "tag": unsigned(tag_width),
+        "valid": unsigned(1),
+        "bad": unsigned(1),
+        "far_visible": unsigned(1),
+        "bids": data.ArrayLayout(lv, n),
+        "asks": data.ArrayLayout(lv, n),
+    })
+
+
+def _int_param(name, v, lo):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{name} must be an int, not {v!r}")
+    if v < lo:
+        raise ValueError(f"{name} must be >= {lo}, not {v}")
+
+
+def _or_all(values):
+    """OR of a list of values as a balanced tree."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def _onehot(idx, width):
+    """Decoder: bit ``i`` set iff ``idx == i`` (one LUT per bit, no barrel shifter)."""
+    return Cat(*(idx == i for i in range(width)))
+
+
+def _prio8(x):
+    """Index of the lowest set bit of an up-to-8-bit value, as one function per output bit
+    (each maps to one LUT6 + MUXF7, no priority chain)."""
+    w = len(x)
+    first = [x[i] & ~(x[:i].any() if i else 0) for i in range(w)]
+    nb = max(1, (w - 1).bit_length())
+    return Cat(*(Cat(*(first[i] for i in range(w) if (i >> b) & 1)).any() for b in range(nb)))
+
+
+class Ladder(wiring.Component):
+    """Circular price ladder + occupancy bitmap + top-K cache per (slot, side).
+
+    Parameters
+    ----------
+    slots : int
+        Symbol slots.
+    depth : int
+        Ticks per (slot, side) window (power of two, >= 64; U250: 4096).
+    k : int
+        Cache entries per (slot, side) (U250: 16).
+    n : int
+        Levels per side in every output record (``<= k``); a refill runs when a cache holds
+        fewer than ``n`` levels and the ladder has more.
+    size_width, count_width : int
+        Bits of a level's aggregate size / order count (ladder entry = both).
+    far_width : int
+        Bits of ``far_orders``.
+    tag_width : int
+        Bits of the op's ``tag``, copied into its output record.
+
+    Attributes
+    ----------
+    i_stream : In(stream.Signature(ladder_op_layout(slots, tag_width)))
+        Level ops.
+    o_stream : Out(stream.Signature(ladder_out_layout(...)))
+        One record per op, after the op: the top ``n`` levels of both sides of the op's slot.
+    tick_slot, tick_code, tick_write : In
+        On ``tick_write``, slot ``tick_slot`` uses tick ``TICKS[tick_code]`` for ops accepted
+        from the next cycle on. Change a slot's tick only while it is empty (clear it after).
+    counters : Out(StructLayout)
+        :data:`LADDER_COUNTERS`, ``COUNTER_WIDTH`` bits each.
+
+    Latency and throughput
+    ----------------------
+    One op at a time (a sequential controller, not yet the pipeline of docs/book-design.md):
+    ``i_stream.ready`` is high only in the idle state. From the op's transfer to its record's
+    ``o_stream.valid``: 14 cycles for an op on a represented level (load, tick divide in
+    3 steps, compares, decision, ladder/bitmap read-modify-write in 4 steps, cache update,
+    refill check, write-back, record), 8 for an op on the far counts or a rejected op, 4 for
+    a clear; plus, under backpressure (``ready`` low), 8 cycles per level copied by a refill
+    and 8 per level evicted by a slide (+3 when the search moves to another bitmap word).
+    The next op is accepted in the cycle its predecessor's record becomes valid: one op per
+    14 cycles on represented levels (measured by ``sim/ladder``: 0.072 ops/cycle on the
+    random realistic stream, see docs/ladder.md). Backpressure: the record waits in the
+    output register while ``o_stream.ready`` is low and no op is accepted meanwhile; a record
+    is never published before its op, refill and eviction are complete. After reset every
+    slot is emptied (``slots`` cycles, ``ready`` low); the tick memory keeps its contents.
+    """
+
+    def __init__(self, *, slots: int = 4, depth: int = 4096, k: int = 16, n: int = 5,
+                 size_width: int = 48, count_width: int = 21, far_width: int = 24,
+                 tag_width: int = 16):
+        _int_param("slots", slots, 1)
+        _int_param("depth", depth, 64)
+        _int_param("k", k, 2)
+        _int_param("n", n, 1)
+        _int_param("size_width", size_width, Q_WIDTH)
+        _int_param("count_width", count_width, 2)
+        _int_param("far_width", far_width, 2)
+        _int_param("tag_width", tag_width, 1)
+        if depth & (depth - 1):
+            raise ValueError(f"depth must be a power of two, not {depth}")
+        if n > k:
+            raise ValueError(f"n ({n}) must be <= k ({k})")
+        if depth > (1 << 24):
+            raise ValueError(f"depth must be <= 2**24, not {depth}")
+        self.slots, self.depth, self.k, self.n = slots, depth, k, n
+        self.size_width, self.count_width = size_width, count_width
+        self.far_width, self.tag_width = far_width, tag_width
+        self.slot_bits = _slot_bits(slots)
+        self.dbits = depth.bit_length() - 1
+        self.words = depth // 64
+        self.wbits = max(1, self.dbits - 6)
+        self.op_layout = ladder_op_layout(slots, tag_width)
+        self.out_layout = ladder_out_layout(slots, n, tag_width, size_width, count_width)
+        self.entry_layout = data.StructLayout({
+            "key": unsigned(KEY_WIDTH), "px": unsigned(PX_WIDTH),
+            "sz": unsigned(size_width), "ct": unsigned(count_width)})
+        self.lad_layout = data.StructLayout({
+            "sz": unsigned(size_width), "ct": unsigned(count_width)})
+        self.side_layout = data.StructLayout({
+            "c": unsigned((k).bit_length()),
+            "nlev": unsigned(self.dbits + 1),
+            "lo": unsigned(KEY_WIDTH),
+            "span_hi": unsigned(KEY_WIDTH + 1),
+            "far_orders": unsigned(far_width),
+            "far_lo": unsigned(KEY_WIDTH),
+            "bad": unsigned(1),
+            "summary": unsigned(self.words),
+            "cache": data.ArrayLayout(self.entry_layout, k),
+        })
+        super().__init__({
+            "i_stream": In(stream.Signature(self.op_layout)),
+            "o_stream": Out(stream.Signature(self.out_layout)),
+            "tick_slot": In(self.slot_bits),
+            "tick_code": In(2),
+            "tick_write": In(1),
+            "counters": Out(data.StructLayout(
+                {nm: unsigned(COUNTER_WIDTH) for nm, _ in LADDER_COUNTERS})),
+        })
+
+    # ------------------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        S, D, K, N = self.slots, self.depth, self.k, self.n
+        SW, CW = self.size_width, self.count_width
+        sb, db, W = self.slot_bits, self.dbits, self.words
+
+        # -- memories ------------------------------------------------------------------------
+        m.submodules.tick_mem = tick_mem = Memory(shape=2, depth=S, init=[])
+        tick_wr = tick_mem.write_port()
+        tick_rd = tick_mem.read_port()
+        m.d.comb += [tick_wr.en.eq(self.tick_write), tick_wr.addr.eq(self.tick_slot),
+                     tick_wr.data.eq(self.tick_code)]
+        st_rd, st_wr = [], []
+        for side in ("ask", "bid"):
+            mem = Memory(shape=self.side_layout, depth=S, init=[])
+            m.submodules[f"state_{side}"] = mem
+            st_wr.append(mem.write_port())
+            st_rd.append(mem.read_port())
+        # one ladder and one bitmap memory for all (slot, side): address {slot, side, index}
+        m.submodules.ladder = lad_mem = Memory(shape=self.lad_layout, depth=2 * S * D, init=[])
+        lad_wr = lad_mem.write_port()
+        lad_rd = lad_mem.read_port()
+        m.submodules.bitmap = bm_mem = Memory(shape=64, depth=2 * S * W, init=[])
+        bm_wr = bm_mem.write_port()
+        bm_rd = bm_mem.read_port()
+
+        # -- registers -----------------------------------------------------------------------
+        op = Signal(self.op_layout)
+        w = Signal(self.side_layout)  # working copy of the op's side
+        o = Signal(self.side_layout)  # the other side (for the record)
+        tcode = Signal(2)
+        prod = Signal(PX_WIDTH + 32)
+        qr = Signal(PX_WIDTH)
+        chk = Signal(PX_WIDTH + 14)
+        key = Signal(KEY_WIDTH)
+        kd = Signal(KEY_WIDTH + 1)  # key + depth
+        lo_d = Signal(KEY_WIDTH + 1)  # lo + depth
+        best_d = Signal(KEY_WIDTH + 1)  # best key + depth
+        spd = Signal(signed(KEY_WIDTH + 3))  # span_hi - depth
+        # compare flags (registered in CMP)
+        ge_far = Signal()
+        rep_empty = Signal()
+        lt_lo = Signal()
+        ge_top = Signal()
+        lt_best_d = Signal()
+        evict_need = Signal()
+        gt_span = Signal()
+        # level RMW
+        nsz = Signal(SW)
+        nct = Signal(CW)
+        was_new = Signal()
+        removed = Signal()
+        H = SW // 2  # the size update is split in two halves (RMW1B, RMW2)
+        a_lo = Signal(H + 1)
+        s_lo = Signal(H + 1)
+        ct_ovf = Signal()
+        ct_miss = Signal()
+        e_ovf = Signal()
+        e_miss = Signal()
+        nword = Signal(64)
+        nword_any = Signal()
+        nlev_new = Signal(self.dbits + 1)
+        fs_gi = Signal(3)
+        bitv_r = Signal(64)  # one-hot bit of the level being updated / evicted
+        r_bad = Signal()
+        r_farvis = Signal()
+        fs_locs = Signal(24)
+        fs_hit = Signal()
+        ev_hit = Signal()
+        cur_word = Signal(64)
+        bit_r = Signal()
+        lsz = Signal(SW)
+        lct = Signal(CW)
+        app_ok = Signal()
+        hit = Signal(K)
+        lt = Signal(K)
+        # search
+        evict = Signal()  # search mode: eviction scan (else refill)
+        skey = Signal(KEY_WIDTH + 1)
+        last_key = Signal(KEY_WIDTH)
+        smask = Signal(64)  # bits >= the start bit in the start word
+        sbit_s = Signal()  # summary bit of the word being searched
+        sm_hi = Signal(W)  # summary bits above the start word
+        wn_r = Signal(self.wbits)  # next non-empty word after the start word (circular)
+        cur_widx = Signal(self.wbits)
+        sw1 = Signal(64)
+        keep = Signal(K)
+        pos = Signal(db)
+        fkey = Signal(KEY_WIDTH)
+        fsz = Signal(SW)
+        fct = Signal(CW)
+        fpx = Signal(PX_WIDTH + 14)
+        # output
+        outv = Signal()
+        out = Signal(self.out_layout)
+        m.d.comb += [self.o_stream.valid.eq(outv), self.o_stream.payload.eq(out)]
+        with m.If(self.o_stream.ready):
+            m.d.sync += outv.eq(0)
+
+        cnt = self.counters
+        bump = {nm: Signal(name=f"bump_{nm}") for nm, _ in LADDER_COUNTERS}
+        for nm, sig in bump.items():
+            with m.If(sig):
+                m.d.sync += cnt[nm].eq(cnt[nm] + 1)
+        m.d.comb += bump["busy_cycles"].eq(self.i_stream.valid & ~self.i_stream.ready)
+
+        # -- addresses (combinational, per state) ---------------------------------------------
+        side = op.bid
+        kidx = key[:db]
+
+        def lad_addr(index):
+            return Cat(index, side, op.slot)
+
+        def bm_addr(word):
+            if W == 1:
+                return Cat(side, op.slot)
+            return Cat(word, side, op.slot)
+
+        bm_word_sel = Signal(self.wbits)  # word index presented to the bitmap read port
+        lad_sel = Signal(db)
+        m.d.comb += [bm_word_sel.eq(kidx[6:]), lad_sel.eq(kidx)]
+        m.d.comb += [bm_rd.addr.eq(bm_addr(bm_word_sel[:max(0, db - 6)] if W > 1 else 0)),
+                     lad_rd.addr.eq(lad_addr(lad_sel))]
+        slot_in = Signal(sb)
+        m.d.comb += slot_in.eq(op.slot)
+        for p in st_rd:
+            m.d.comb += p.addr.eq(slot_in)
+        m.d.comb += tick_rd.addr.eq(slot_in)
+
+        def summary_bit(word_idx):
+            return w.summary.bit_select(word_idx, 1) if W > 1 else w.summary[0]
+
+        cache = w.cache
+        in_c = Cat(*(Const(i, 8) < w.c for i in range(K)))
+        tick_d = Mux(tcode == 1, 100, Mux(tcode == 2, 10000, 1))
+
+        # search helpers: the start of a search is ``skey``; its word is read in R_START
+        s_idx = skey[:db]
+        s_word = s_idx[6:] if W > 1 else Const(0, 1)
+        s_bit = s_idx[:6]
+        # next non-empty word after the start word (circular), in two registered steps:
+        # R_W1 registers per-group indices of the summary (above the start word, and all of
+        # it), R_FS selects
+        ng = (W + 7) // 8
+        gb = max(1, (ng - 1).bit_length())
+
+        def group_regs(x, name):
+            groups = [x[g:g + 8] for g in range(0, W, 8)]
+            any_r = Signal(name=f"{name}_any")
+            gi_r = Signal(gb, name=f"{name}_gi")
+            locs_r = Signal(3 * ng, name=f"{name}_locs")
+            upd = [any_r.eq(x.any()), gi_r.eq(_prio8(Cat(*(g.any() for g in groups)))),
+                   locs_r.eq(Cat(*(_prio8(g).as_unsigned() for g in groups)))]
+            idx = Cat(locs_r.word_select(gi_r, 3)[:min(3, max(1, (W - 1).bit_length()))], gi_r)
+            return any_r, idx[:self.wbits], upd
+
+        sh_any, sh_idx, sh_upd = group_regs(sm_hi, "sh")
+        _sa_any, sa_idx, sa_upd = group_regs(w.summary, "sa")
+
+        def key_of(index):  # represented key stored at ladder index ``index``
+            return (w.lo + ((index - w.lo[:db]) & (D - 1)))[:KEY_WIDTH]
+
+        # any bit of the current bitmap word other than the one being cleared
+        others_any = Signal()
+        m.d.comb += others_any.eq(_or_all([cur_word[i] & ~bitv_r[i] for i in range(64)]))
+
+        # -- controller ----------------------------------------------------------------------
+        init_slot = Signal(sb)
+        with m.FSM(name="ladder_fsm"):
+            with m.State("INIT"):
+                # after reset: empty every slot (one per cycle); ticks keep their values
+                for p in st_wr:
+                    m.d.comb += [p.en.eq(1), p.addr.eq(init_slot), p.data.eq(0)]
+                m.d.sync += init_slot.eq(init_slot + 1)
+                with m.If(init_slot == S - 1):
+                    m.next = "IDLE"
+
+            with m.State("IDLE"):
+                m.d.comb += [self.i_stream.ready.eq(1), slot_in.eq(self.i_stream.payload.slot)]
+                with m.If(self.i_stream.valid):
+                    m.d.sync += op.eq(self.i_stream.payload)
+                    m.d.comb += bump["ops"].eq(1)
+                    m.next = "LOAD"
+
+            with m.State("LOAD"):
+                sel_w = Mux(op.bid, st_rd[1].data.as_value(), st_rd[0].data.as_value())
+                sel_o = Mux(op.bid, st_rd[0].data.as_value(), st_rd[1].data.as_value())
+                m.d.sync += [w.eq(sel_w), o.eq(sel_o), tcode.eq(tick_rd.data)]
+                mag = tick_rd.data
+                m.d.sync += prod.eq(op.px * Mux(mag == 1, TICK_MAGIC[100][0],
+                                                Mux(mag == 2, TICK_MAGIC[10000][0], 0)))
+                with m.If(op.kind == LadderOp.CLR):
+                    m.d.sync += [w.eq(0), o.eq(0)]
+                    m.next = "WB"
+                with m.Else():
+                    m.next = "KEY"
+
+            with m.State("KEY"):
+                m.d.sync += [lo_d.eq(w.lo + D), best_d.eq(cache[0].key + D),
+                             spd.eq(w.span_hi - D)]
+                m.d.sync += qr.eq(Mux(tcode == 1, prod >> TICK_MAGIC[100][1],
+                                      Mux(tcode == 2, prod >> TICK_MAGIC[10000][1], op.px)))
+                m.next = "KEY2"
+
+            with m.State("KEY2"):
+                m.d.sync += chk.eq(qr * tick_d)
+                m.d.sync += key.eq(Mux(op.bid, ~qr, qr))
+                m.next = "CMP"
+
+            with m.State("CMP"):
+                kdv = key + D
+                m.d.sync += [
+                    kd.eq(kdv),
+                    ge_far.eq((w.far_orders != 0) & (key >= w.far_lo)),
+                    rep_empty.eq(w.nlev == 0),
+                    lt_lo.eq(key < w.lo),
+                    ge_top.eq(key >= lo_d),
+                    lt_best_d.eq(key < best_d),
+                    evict_need.eq(key <= spd),
+                    gt_span.eq(key > w.span_hi),
+                ]
+                with m.If(chk != op.px):
+                    m.d.comb += bump["off_grid"].eq(1)
+                    m.d.sync += w.bad.eq(1)
+                    m.next = "WB"
+                with m.Else():
+                    m.next = "DECIDE"
+
+            with m.State("DECIDE"):
+                far_done = Signal()
+                with m.If(op.kind == LadderOp.ADD):
+                    with m.If(ge_far):
+                        m.d.sync += w.far_orders.eq(w.far_orders + 1)
+                        m.d.comb += far_done.eq(1)
+                    with m.Elif(rep_empty):
+                        m.d.sync += [w.lo.eq(key), w.span_hi.eq(key)]
+                        m.next = "RMW1"
+                    with m.Elif(lt_lo):
+                        m.d.comb += bump["slides"].eq(1)
+                        with m.If(evict_need):
+                            m.d.sync += [evict.eq(1), skey.eq(kd)]
+                            m.next = "R_START"
+                        with m.Else():
+                            m.d.sync += w.lo.eq(key)
+                            m.next = "RMW1"
+                    with m.Elif(ge_top):
+                        with m.If(lt_best_d):
+                            m.d.comb += bump["slides"].eq(1)
+                            m.d.sync += [w.lo.eq(key - (D - 1)), w.span_hi.eq(key)]
+                            m.next = "RMW1"
+                        with m.Else():
+                            m.d.sync += [w.far_orders.eq(w.far_orders + 1), w.far_lo.eq(key)]
+                            m.d.comb += far_done.eq(1)
+                    with m.Else():
+                        with m.If(gt_span):
+                            m.d.sync += w.span_hi.eq(key)
+                        m.next = "RMW1"
+                with m.Else():  # RED
+                    with m.If(ge_far):
+                        m.d.sync += w.far_orders.eq(w.far_orders - op.remove)
+                        m.d.comb += far_done.eq(1)
+                    with m.Elif(rep_empty | lt_lo | ge_top):
+                        m.d.comb += bump["missing"].eq(1)
+                        m.d.sync += w.bad.eq(1)
+                        m.next = "WB"
+                    with m.Else():
+                        m.next = "RMW1"
+                with m.If(far_done):
+                    m.d.comb += bump["far_ops"].eq(1)
+                    m.next = "WB"
+
+            with m.State("RMW1"):
+                # bitmap word and ladder entry of ``key`` (read at the end of the previous state)
+                sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
+                bit = sb_ok & bm_rd.data.bit_select(kidx[:6], 1)
+                m.d.sync += [
+                    cur_word.eq(Mux(sb_ok, bm_rd.data, 0)),
+                    bit_r.eq(bit),
+                    lsz.eq(Mux(bit, lad_rd.data.sz, 0)), lct.eq(Mux(bit, lad_rd.data.ct, 0)),
+                    app_ok.eq(w.nlev == w.c),
+                    bitv_r.eq(_onehot(kidx[:6], 64)),
+                    hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
+                    lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
+                ]
+                m.next = "RMW1B"
+
+            with m.State("RMW1B"):
+                # size update, low half (the high half and the carry/borrow in RMW2)
+                m.d.sync += [
+                    a_lo.eq(lsz[:H] + op.q[:H]), s_lo.eq(lsz[:H] - op.q[:H]),
+                    nct.eq(Mux(op.kind == LadderOp.ADD, lct + 1, lct - op.remove)),
+                    ct_ovf.eq((op.kind == LadderOp.ADD) & lct.all()),
+                    was_new.eq((op.kind == LadderOp.ADD) & ~bit_r),
+                    removed.eq((op.kind == LadderOp.RED) & op.remove & (lct == 1)),
+                    ct_miss.eq((op.kind == LadderOp.RED)
+                               & (~bit_r | (op.remove & (lct == 0)))),
+                ]
+                m.next = "RMW2"
+
+            with m.State("RMW2"):
+                is_add = op.kind == LadderOp.ADD
+                a_hi = Signal(SW - H + 1)
+                s_hi = Signal(SW - H + 2)
+                m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
+                             s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
+                new_word = Mux(removed, cur_word & ~bitv_r, cur_word | bitv_r)
+                m.d.sync += [
+                    nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
+                               Cat(s_lo[:H], s_hi[:SW - H]))),
+                    e_ovf.eq(is_add & (a_hi[-1] | ct_ovf)),
+                    e_miss.eq(~is_add & (ct_miss | s_hi[-1])),
+                    nword.eq(new_word), nword_any.eq(~removed | others_any),
+                    nlev_new.eq(w.nlev + was_new - removed),
+                ]
+                m.next = "RMW3"
+
+            with m.State("RMW3"):
+                with m.If(e_ovf | e_miss):
+                    m.d.comb += [bump["size_overflow"].eq(e_ovf), bump["missing"].eq(e_miss)]
+                    m.d.sync += w.bad.eq(1)
+                    m.next = "WB"
+                with m.Else():
+                    m.d.comb += [
+                        lad_wr.en.eq(1), lad_wr.addr.eq(lad_addr(kidx)),
+                        lad_wr.data.sz.eq(nsz), lad_wr.data.ct.eq(nct),
+                        bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx[6:] if W > 1 else 0)),
+                        bm_wr.data.eq(nword),
+                    ]
+                    if W > 1:
+                        m.d.sync += w.summary.bit_select(kidx[6:], 1).eq(nword_any)
+                    else:
+                        m.d.sync += w.summary[0].eq(nword_any)
+                    m.d.sync += w.nlev.eq(nlev_new)
+                    m.next = "CUPD"
+
+            with m.State("CUPD"):
+                hit_any = hit.any()
+                new_e = Signal(self.entry_layout)
+                m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
+                             new_e.ct.eq(nct)]
+                at = Signal(K)
+                m.d.comb += at.eq(Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K))))
+                p_lt_c = (at & in_c).any()
+                c_lt_k = w.c < K
+                with m.If(hit_any & removed):
+                    past = Signal(K)
+                    m.d.comb += past.eq(Cat(*(hit[:i + 1].any() for i in range(K))))
+                    for i in range(K):
+                        nxt = cache[i + 1].as_value() if i + 1 < K else 0
+                        with m.If(past[i]):
+                            m.d.sync += w.cache[i].eq(nxt)
+                    m.d.sync += w.c.eq(w.c - 1)
+                with m.Elif(hit_any):
+                    for i in range(K):
+                        with m.If(hit[i]):
+                            m.d.sync += [w.cache[i].sz.eq(nsz), w.cache[i].ct.eq(nct)]
+                with m.Elif(was_new & (p_lt_c | (c_lt_k & app_ok))):
+                    for i in range(K):
+                        with m.If(at[i]):
+                            m.d.sync += w.cache[i].eq(new_e)
+                        if i > 0:
+                            with m.If(~lt[i] & ~at[i]):
+                                m.d.sync += w.cache[i].eq(cache[i - 1])
+                    with m.If(c_lt_k):
+                        m.d.sync += w.c.eq(w.c + 1)
+                m.next = "REFCHK"
+
+            with m.State("REFCHK"):
+                with m.If((w.c < N) & (w.nlev > w.c)):
+                    m.d.sync += [evict.eq(0),
+                                 last_key.eq(_or_all([Mux(w.c == i + 1, cache[i].key, 0)
+                                                      for i in range(K)]))]
+                    m.next = "R_PRE"
+                with m.Else():
+                    m.next = "WB"
+
+            with m.State("R_PRE"):
+                m.d.sync += skey.eq(Mux(w.c == 0, w.lo, last_key + 1))
+                m.next = "R_START"
+
+            # ---- next-occupied search (refill and eviction scan) ------------------------------
+            # R_START reads the bitmap word of ``skey``; R_W1 masks it; R_FS takes its first
+            # set bit, or moves to the next non-empty word (summary) and masks nothing there;
+            # R_RDL reads the ladder entry; R_LAD computes its key.
+            with m.State("R_START"):
+                with m.If(evict & (w.nlev == 0)):
+                    m.next = "EV_DONE"
+                with m.Else():
+                    m.d.comb += bm_word_sel.eq(s_word)
+                    m.d.sync += [
+                        smask.eq(Cat(*(Const(i, 7) >= s_bit for i in range(64)))),
+                        sbit_s.eq(summary_bit(s_word)),
+                        cur_widx.eq(s_word),
+                    ]
+                    if W > 1:
+                        m.d.sync += sm_hi.eq(w.summary & Cat(*(Const(i, self.wbits + 1) > s_word
+                                                               for i in range(W))))
+                    m.next = "R_W1"
+
+            with m.State("R_W1"):
+                m.d.sync += [sw1.eq(Mux(sbit_s, bm_rd.data & smask, 0)),
+                             cur_word.eq(Mux(sbit_s, bm_rd.data, 0))]
+                if W > 1:
+                    m.d.sync += sh_upd + sa_upd
+                m.next = "R_FS"
+
+            with m.State("R_FS"):
+                # first set bit of the masked word: per-group indices and the first non-empty
+                # group, registered; R_FS2 selects
+                if W > 1:
+                    m.d.sync += wn_r.eq(Mux(sh_any, sh_idx, sa_idx))
+                groups = [sw1[g:g + 8] for g in range(0, 64, 8)]
+                m.d.sync += [fs_hit.eq(sw1.any()),
+                             fs_gi.eq(_prio8(Cat(*(g.any() for g in groups)))),
+                             fs_locs.eq(Cat(*(_prio8(g) for g in groups)))]
+                m.next = "R_FS2"
+
+            with m.State("R_FS2"):
+                with m.If(fs_hit):
+                    loc = fs_locs.word_select(fs_gi, 3)
+                    m.d.sync += pos.eq(Cat(loc, fs_gi, cur_widx) if W > 1 else Cat(loc, fs_gi))
+                    m.next = "R_RDL"
+                with m.Else():
+                    m.d.comb += bm_word_sel.eq(wn_r)
+                    m.d.sync += [cur_widx.eq(wn_r), smask.eq(~0), sbit_s.eq(1)]
+                    m.next = "R_W1"
+
+            with m.State("R_RDL"):
+                m.d.comb += lad_sel.eq(pos)
+                m.next = "R_LAD"
+
+            with m.State("R_LAD"):
+                m.d.sync += [fkey.eq(key_of(pos)), fsz.eq(lad_rd.data.sz),
+                             bitv_r.eq(_onehot(pos[:6], 64)),
+                             fct.eq(lad_rd.data.ct)]
+                with m.If(evict):
+                    m.next = "R_EVC"
+                with m.Else():
+                    m.next = "R_PX"
+
+            with m.State("R_PX"):
+                m.d.sync += fpx.eq(Mux(op.bid, ~fkey, fkey) * tick_d)
+                m.next = "R_APP"
+
+            with m.State("R_APP"):
+                e = Signal(self.entry_layout)
+                m.d.comb += [e.key.eq(fkey), e.px.eq(fpx), e.sz.eq(fsz), e.ct.eq(fct),
+                             bump["refill_levels"].eq(1)]
+                for i in range(K):
+                    with m.If(w.c == i):
+                        m.d.sync += w.cache[i].eq(e)
+                m.d.sync += [w.c.eq(w.c + 1), skey.eq(fkey + 1)]
+                with m.If((w.c + 1 < K) & (w.nlev > w.c + 1)):
+                    m.next = "R_START"
+                with m.Else():
+                    m.next = "WB"
+
+            with m.State("R_EVC"):
+                nw = cur_word & ~bitv_r
+                m.d.sync += [ev_hit.eq(fkey >= skey), nword.eq(nw), nword_any.eq(others_any)]
+                m.next = "R_EVD"
+
+            with m.State("R_EVD"):
+                with m.If(ev_hit):
+                    # evict the level at ``pos``: clear its bit, count its orders as far
+                    m.d.comb += [bm_wr.en.eq(1),
+                                 bm_wr.addr.eq(bm_addr(pos[6:]) if W > 1 else bm_addr(0)),
+                                 bm_wr.data.eq(nword), bump["evicted"].eq(1)]
+                    if W > 1:
+                        m.d.sync += w.summary.bit_select(pos[6:], 1).eq(nword_any)
+                    else:
+                        m.d.sync += w.summary[0].eq(nword_any)
+                    m.d.sync += [
+                        w.nlev.eq(w.nlev - 1),
+                        w.far_orders.eq(w.far_orders + fct),
+                        w.far_lo.eq(Mux((w.far_orders == 0) | (fkey < w.far_lo), fkey,
+                                        w.far_lo)),
+                    ]
+                    m.next = "R_START"
+                with m.Else():
+                    m.next = "EV_DONE"
+
+            with m.State("EV_DONE"):
+                # drop cached levels at >= key + depth, move the window down to ``key``
+                m.d.sync += keep.eq(Cat(*(in_c[i] & (cache[i].key < kd) for i in range(K))))
+                m.next = "EV_DONE2"
+
+            with m.State("EV_DONE2"):
+                nkeep = Signal(range(K + 1))
+                for i in range(K):
+                    with m.If(keep[i]):
+                        m.d.comb += nkeep.eq(i + 1)
+                m.d.sync += [w.c.eq(nkeep), w.lo.eq(key), w.span_hi.eq(kd - 1), evict.eq(0)]
+                # the ladder entry and bitmap word of ``key`` are read at the end of this cycle
+                m.next = "RMW1"
+
+            with m.State("WB"):
+                def vis(sd):
+                    return (sd.c >= N) | (sd.far_orders == 0)
+
+                m.d.sync += [r_bad.eq(w.bad | o.bad), r_farvis.eq(~(vis(w) & vis(o)))]
+                wa = Mux(op.bid, o.as_value(), w.as_value())
+                wb = Mux(op.bid, w.as_value(), o.as_value())
+                is_clr = op.kind == LadderOp.CLR
+                m.d.comb += [
+                    st_wr[0].en.eq(is_clr | ~op.bid), st_wr[0].addr.eq(op.slot),
+                    st_wr[0].data.eq(wa),
+                    st_wr[1].en.eq(is_clr | op.bid), st_wr[1].addr.eq(op.slot),
+                    st_wr[1].data.eq(wb),
+                ]
+                m.next = "FIN"
+
+            with m.State("FIN"):
+                with m.If(~outv | self.o_stream.ready):
+                    sa = Signal(self.side_layout)
+                    sbid = Signal(self.side_layout)
+                    m.d.comb += [sa.eq(Mux(op.bid, o.as_value(), w.as_value())),
+                                 sbid.eq(Mux(op.bid, w.as_value(), o.as_value()))]
+
+                    bad = r_bad
+                    farvis = r_farvis
+                    m.d.sync += [
+                        outv.eq(1),
+                        out.slot.eq(op.slot), out.tag.eq(op.tag),
+                        out.valid.eq(~bad & ~farvis), out.bad.eq(bad),
+                        out.far_visible.eq(farvis),
+                    ]
+                    m.d.comb += bump["far_visible"].eq(~bad & farvis)
+                    for dst, src in ((out.asks, sa), (out.bids, sbid)):
+                        for i in range(N):
+                            live = src.c > i
+                            m.d.sync += [
+                                dst[i].px.eq(Mux(live, src.cache[i].px, 0)),
+                                dst[i].sz.eq(Mux(live, src.cache[i].sz, 0)),
+                                dst[i].ct.eq(Mux(live, src.cache[i].ct, 0)),
+                            ]
+                    m.next = "IDLE"
+        return m

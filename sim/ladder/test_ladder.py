@@ -1,0 +1,64 @@
+"""pytest entries for the ladder benches (hw.ladder.Ladder on Verilator via cocotb)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.harness import run_component
+
+HERE = Path(__file__).resolve().parent
+SMALL = dict(slots=4, depth=64, k=4, n=3, size_width=34)
+U250 = dict(slots=2, depth=4096, k=16, n=5)
+PSETS = {"small": SMALL, "u250": U250}
+
+
+def _run(params, testcase, **env):
+    from hw.ladder import Ladder
+
+    run_component(
+        Ladder(**params),
+        toplevel="ladder",
+        test_module="ladder_bench",
+        test_dir=HERE,
+        params=params,
+        testcase=testcase,
+        extra_env={f"LADDER_{k.upper()}": str(v) for k, v in env.items()},
+    )
+
+
+def test_ladder_small():
+    """Every targeted stream (fill to depth + drain, sweeps, slides, far stubs, errors, 1000
+    clears) and a random stream, with idle input and output backpressure."""
+    _run(SMALL, ["test_fill_drain", "test_sweep_slide_far", "test_clears"],
+         idle=0.2, bp=0.2, seed=1)
+    _run(SMALL, "test_random", n=4000, idle=0.1, bp=0.1, seed=2)
+
+
+def test_ladder_u250_quick():
+    """U250 depth and cache: one side filled to 4096 levels and drained from the top, then a
+    random stream (the other targeted streams at this size are in the long run)."""
+    _run(U250, ["test_fill_drain", "test_random"], sides="bid", n=2000, idle=0.05, bp=0.05,
+         seed=5)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("pset", list(PSETS))
+def test_ladder_targeted(pset):
+    _run(PSETS[pset], ["test_fill_drain", "test_sweep_slide_far", "test_clears"],
+         idle=0.2, bp=0.2, seed=1)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("pset", list(PSETS))
+def test_ladder_random_long(pset):
+    _run(PSETS[pset], "test_random", n=200_000, idle=0.05, bp=0.05, seed=3)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("pset", list(PSETS))
+def test_ladder_full_rate(pset):
+    # no idle, no backpressure: latency and throughput figures of docs/ladder.md
+    _run(PSETS[pset], ["test_fill_drain", "test_sweep_slide_far", "test_random"],
+         n=20_000, seed=4)
