@@ -60,6 +60,7 @@ def detect_format(path: str) -> str:
     if not head:
         raise UserError(f"{path}: empty file")
     if head[:4] in PCAP_MAGICS:
+        check_itch_head(_pcap_head(path, PLAUSIBLE_BYTES), path)
         return "pcap"
     if head[:4] == PCAPNG_MAGIC:
         raise UserError(f"{path}: pcapng is not supported; convert with: editcap -F pcap IN OUT")
@@ -119,6 +120,30 @@ def check_itch_head(head: bytes, path) -> int:
     return n
 
 
+def _pcap_head(path, nbytes: int) -> bytes:
+    """About ``nbytes`` of the ITCH carried by the first MoldUDP64 packets of a pcap, in
+    NASDAQ framing; frames and packets that do not decode are skipped (reading the capture
+    counts them), and a damaged file just gives less."""
+    from host.feed.moldudp import MoldError, decode_packet
+    from host.feed.net import FrameError, PcapError, parse_frame, read_pcap
+
+    out = bytearray()
+    try:
+        for _ts, frame in read_pcap(path):
+            try:
+                payload, _ = parse_frame(frame)
+                pkt = decode_packet(payload)
+            except (FrameError, MoldError, ValueError):
+                continue
+            for m in pkt.messages:
+                out += len(m).to_bytes(2, "big") + m
+            if len(out) >= nbytes:
+                break
+    except (PcapError, OSError, ValueError):
+        pass  # a broken pcap is reported with its own error when it is read
+    return bytes(out)
+
+
 def _gzip_head(path, nbytes: int) -> bytes:
     """Up to ``nbytes`` decompressed from the start of a gzip file, even a truncated one."""
     import zlib
@@ -170,7 +195,6 @@ def input_chunks(path: str, fmt: str, info: dict, chunk_bytes: int) -> Iterator[
             data, pstats = itch_from_pcap(path)
         except (PcapError, ValueError) as e:
             raise UserError(f"{path}: bad pcap: {e}") from None
-        check_itch_head(bytes(data[:PLAUSIBLE_BYTES]), path)
         info["pcap"] = pstats
         info["total_bytes"] = len(data)
         yield from buffer_chunks(data, chunk_bytes)

@@ -106,7 +106,8 @@ def test_other_formats_are_refused_plain_gzip_and_pcap(itch, tmp_path):
     import gzip
 
     from host.errors import UserError
-    from host.feed.capture import detect_format, input_chunks
+    from host.feed.capture import detect_format
+    from host.feed.generator import split_messages as msgs_of
     from host.feed.moldudp import packetize
     from host.feed.net import udp_frame, write_pcap
 
@@ -123,9 +124,11 @@ def test_other_formats_are_refused_plain_gzip_and_pcap(itch, tmp_path):
         pos += 2 + ln
     frames = [udp_frame(p) for p in packetize(msgs, session="ABCDEFGHIJ")]
     write_pcap(tmp_path / "w.pcap", frames)
-    assert detect_format(str(tmp_path / "w.pcap")) == "pcap"
-    with pytest.raises(UserError, match="not NASDAQ ITCH 5.0"):
-        list(input_chunks(str(tmp_path / "w.pcap"), "pcap", {}, 1 << 20))
+    with pytest.raises(UserError, match="not NASDAQ ITCH 5.0: message 0 .*12"):
+        detect_format(str(tmp_path / "w.pcap"))  # so bbo, stats, replay and session refuse it
+    good = [udp_frame(p) for p in packetize(msgs_of(itch)[:300], session="ABCDEFGHIJ")]
+    write_pcap(tmp_path / "g.pcap", good)
+    assert detect_format(str(tmp_path / "g.pcap")) == "pcap"
 
 
 def test_unknown_type_in_the_head_is_refused(itch):
