@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from host.feed.capture import Feed, symbol_directory
-from host.feed.record_map import RECORD_WIDTHS
-
-LOCATE_MAX = (1 << RECORD_WIDTHS["stock_locate"]) - 1
+from host.feed.record_map import LOCATE_MAX
 
 # ---------------------------------------------------------------------------------------------
 # Driving the card
@@ -201,6 +199,8 @@ class Replay:
     run: RunResult
     recs: np.ndarray
     trace: np.ndarray
+    flags: dict[str, np.ndarray]
+    """``valid`` and ``stale`` of every row of ``trace`` (:func:`host.card.model.trace_flags`)."""
     counters: dict
     status: dict
     restarts: list[int]
@@ -223,7 +223,7 @@ def replay_through_card(
     it empties every book (``clear_stale``) and clears the sticky bit, and the message index is
     kept in :attr:`Replay.restarts` (the reference restarts from empty books there).
     """
-    from host.card.model import card_trace, decode
+    from host.card.model import card_trace, decode, trace_flags
 
     setup_card(card, feed, locates)
     frame_msgs = np.bincount(feed.frame, minlength=feed.n_frames)
@@ -260,6 +260,7 @@ def replay_through_card(
         run=run,
         recs=recs,
         trace=card_trace(recs, feed.seq),
+        flags=trace_flags(recs),
         counters=card.counters(),
         status=card.status(),
         restarts=restarts,

@@ -174,20 +174,17 @@ def plot(trace: np.ndarray, lat: dict, out_dir: Path, *, locate: int | None = No
 
 def flag_counts(rp: Replay) -> tuple[int, int]:
     """``(not_valid, stale)``: rows of the card's trace flagged not valid, and stale."""
-    from host.card.model import trace_flags
-
-    f = trace_flags(rp.recs)
+    f = rp.flags
     return int((f["valid"] == 0).sum()), int(f["stale"].sum())
 
 
 def write_card_csv(rp: Replay, path: Path) -> None:
     """The card's BBO trace as CSV: the reference columns, then ``valid`` and ``stale``."""
-    from host.card.model import trace_flags
     from host.feed.fastbook import bbo_csv_bytes
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bbo_csv_bytes(rp.trace, header=True, extra=trace_flags(rp.recs)))
+    path.write_bytes(bbo_csv_bytes(rp.trace, header=True, extra=rp.flags))
 
 
 def verify(rp: Replay) -> int:

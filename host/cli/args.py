@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-from host.feed.record_map import RECORD_WIDTHS
+from host.feed.record_map import LOCATE_MAX, RECORD_WIDTHS
 
 __all__ = ["LOCATE_MAX", "SYMBOL_MAX_LEN", "parse_symbols", "add_symbols_argument"]
 
-LOCATE_MAX = (1 << RECORD_WIDTHS["stock_locate"]) - 1
-"""Largest stock locate code (the ITCH field is 2 bytes)."""
 SYMBOL_MAX_LEN = RECORD_WIDTHS["stock"] // 8
 """Longest stock symbol (the ITCH ``stock`` field, in characters)."""
 

@@ -243,14 +243,13 @@ def run_bbo_card(
     import contextlib
     import sys
 
-    from host.card.model import trace_flags
     from host.card.report import flag_counts, verify
     from host.feed.fastbook import bbo_csv_bytes
 
     log = sys.stdout if log is None else log
     feed = _load_for_cli(path)
     rp = _replay_sim(feed, symbols, allow_build=allow_build, progress=progress, latency=False)
-    out_fh.write(bbo_csv_bytes(rp.trace, header=True, extra=trace_flags(rp.recs)))
+    out_fh.write(bbo_csv_bytes(rp.trace, header=True, extra=rp.flags))
     run = rp.run
     n = feed.n_messages
     print(

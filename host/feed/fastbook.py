@@ -297,23 +297,16 @@ def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
                 while True:
                     up = p + d
                     dn = p - 1 - d
-                    if up == nb:
-                        w = nb
-                        while w > p:
-                            lkey[off + w] = lkey[off + w - 1]
-                            lsz[off + w] = lsz[off + w - 1]
-                            lct[off + w] = lct[off + w - 1]
-                            w -= 1
-                        nb += 1
-                        blen[b] = nb
-                        break
-                    if lct[off + up] == 0:
+                    if up == nb or lct[off + up] == 0:  # the top end, or a placeholder above
                         w = up
                         while w > p:
                             lkey[off + w] = lkey[off + w - 1]
                             lsz[off + w] = lsz[off + w - 1]
                             lct[off + w] = lct[off + w - 1]
                             w -= 1
+                        if up == nb:
+                            nb += 1
+                            blen[b] = nb
                         break
                     if dn >= 0 and lct[off + dn] == 0:
                         for w in range(dn, p - 1):

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from host.feed.spec import MESSAGES
 
-__all__ = ["RECORD_MAP", "RECORD_WIDTHS", "META_FIELDS", "expected_record", "pack_alpha"]
+__all__ = [
+    "RECORD_MAP",
+    "RECORD_WIDTHS",
+    "META_FIELDS",
+    "LOCATE_MAX",
+    "expected_record",
+    "pack_alpha",
+]
 
 # record field -> {message type: spec field name}
 RECORD_MAP: dict[str, dict[str, str]] = {
@@ -62,6 +69,9 @@ def _derive_widths() -> dict[str, int]:
 
 RECORD_WIDTHS: dict[str, int] = _derive_widths()
 """Bit width of every record field that carries ITCH data."""
+
+LOCATE_MAX: int = (1 << RECORD_WIDTHS["stock_locate"]) - 1
+"""Largest stock locate code (the ITCH ``stock_locate`` field is 2 bytes)."""
 
 META_FIELDS: dict[str, int] = {"seq": 64, "gap": 1}
 """Fields added by the MoldUDP64 stage: message sequence number and 'a gap came before it'."""
