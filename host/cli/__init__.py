@@ -10,6 +10,9 @@ One module per floor, each adding its subcommands with ``register(subparsers)``:
     message type, plots; ``--verify`` against the reference model).
 :mod:`host.cli.trading`
     ``session``: end-to-end session, card -> risk -> matching engine, with journal.
+:mod:`host.cli.journal`
+    ``journal check|repair``: validate a journal and its acknowledgement sidecar; drop a torn
+    tail; ``--salvage`` cuts lost acknowledged data, reported.
 
 Errors (missing file, unknown format, unknown card, bad arguments) print one line on stderr
 and exit with status 1 (2 for usage errors found by argparse).
@@ -26,13 +29,14 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from host.cli import card, feed, trading
+    from host.cli import card, feed, journal, trading
 
     p = argparse.ArgumentParser(prog="python -m host", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     feed.register(sub)
     card.register(sub)
     trading.register(sub)
+    journal.register(sub)
     return p
 
 
