@@ -13,7 +13,7 @@ export SIM
 
 APT_PKGS := iverilog tshark python3-venv perl make g++
 
-.PHONY: help setup test test-long test-icarus lint demo bench synth synth-doc bitstream regs-doc clean
+.PHONY: help setup test test-long test-icarus lint demo bench bench-doc synth synth-doc bitstream regs-doc clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -61,8 +61,11 @@ demo: setup ## Generate the sample market, replay it through the simulated card 
 	$(PY) -m host session $(OUT)/sample.itch --card sim --out $(OUT)/session --no-progress
 	@echo "demo: plots in $(OUT)/replay/*.png, BBO trace $(OUT)/replay/bbo.csv, session journal and exports in $(OUT)/session/"
 
-bench: setup ## Print the benchmark figures (reference model, matching engine, gateware)
-	@set -e; for b in bench/bench_*.py; do echo "=== $$b"; $(PY) $$b; done
+bench: setup ## Run every bench once -> build/bench/figures.md (BENCHES=book,card for a subset)
+	$(PY) bench/run_all.py $(if $(BENCHES),--only $(BENCHES))
+
+bench-doc: setup ## make bench, then publish its figures into the tracked docs/figures.md
+	$(PY) bench/run_all.py --publish $(if $(BENCHES),--only $(BENCHES))
 
 synth: setup ## Yosys synth_xilinx (xcup) per block + ECP5 Fmax proxy -> synth/out/report.json, synth/out/synthesis.md
 	$(PY) -m hw.synth $(if $(BLOCKS),--blocks $(BLOCKS))
