@@ -109,25 +109,23 @@ _lib_error = ""
 
 
 def _c_key(source: bytes, cc: str) -> str:
-    import platform
-
     h = hashlib.sha256(b"\0".join([source, " ".join(CFLAGS).encode(), cc.encode(),
-                                    platform.machine().encode(), str(C_ABI).encode()]))  # fmt: skip
+                                    os.uname().machine.encode(), str(C_ABI).encode()]))  # fmt: skip
     return h.hexdigest()[:16]
 
 
 def _build(root: Path) -> Path:
     """Compile ``fastbook.c`` (or find it cached) under ``root``; return the library path."""
-    import fcntl
-    import shutil
-    import subprocess
-
     cc = os.environ.get("CC", "cc")
     src = C_SOURCE.read_bytes()
     out = root / _c_key(src, cc)
     lib = out / "libfastbook.so"
     if lib.exists():
         return lib
+    import fcntl  # only when building: start-up of the common path matters
+    import shutil
+    import subprocess
+
     if shutil.which(cc) is None:
         raise FileNotFoundError(f"no C compiler ({cc!r} not found)")
     root.mkdir(parents=True, exist_ok=True)

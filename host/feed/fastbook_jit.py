@@ -11,23 +11,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from host.feed.fastbook import (
-    _BAD_SIDE,
-    _DONE,
-    _DUP_ADD,
-    _GROW_ORDERS,
-    _GROW_OUT,
-    _GROW_POOL,
-    _LOC_MISMATCH,
-    _MUL,
-    _OVER_CANCEL,
-    _OVER_EXEC,
-    _REPL_DUP,
-    _REPL_UNKNOWN,
-    _UNKNOWN_REF,
-    ASK_FLIP,
-    INIT_LEVELS,
-)
+# the constants of host.feed.fastbook (not imported from it: it imports this module lazily;
+# tests/host/feed/test_fastbook_c.py checks they are equal)
+INIT_LEVELS = 8
+ASK_FLIP = 0xFFFFFFFF
+_MUL = np.uint64(0x9E3779B97F4A7C15)
+_UNKNOWN_REF, _DUP_ADD, _OVER_EXEC, _OVER_CANCEL = 0, 1, 2, 3
+_REPL_UNKNOWN, _REPL_DUP, _LOC_MISMATCH, _BAD_SIDE = 4, 5, 6, 7
+_DONE, _GROW_ORDERS, _GROW_POOL, _GROW_OUT = 0, 1, 2, 3
 
 
 @njit(cache=True)
