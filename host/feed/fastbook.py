@@ -360,7 +360,6 @@ class FastBook:
         backend: str | None = None,
     ):
         self.backend = _backend(backend)
-        self._lib = c_library() if self.backend == "c" else None
         self.locmask = np.zeros(N_LOCATES, np.bool_)
         if locates is None:
             self.locmask[:] = True
@@ -377,6 +376,11 @@ class FastBook:
         self.state = np.zeros(3, np.int64)
         self.anom = np.zeros(len(ANOMALY_KINDS), np.int64)
         self._out: np.ndarray | None = None
+
+    @property
+    def _lib(self):
+        """The C library on the C backend, else None (not stored: a book stays picklable)."""
+        return c_library() if self.backend == "c" else None
 
     def _alloc_orders(self, cap: int) -> None:
         self.okey = np.zeros(cap, np.uint64)
