@@ -11,6 +11,7 @@ whole ``bbo`` / ``stats`` run of the C path with the numba path (CSV bytes and s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -318,6 +319,7 @@ def test_run_book_c_path_equals_numba_path(hostile, name, chunk, monkeypatch):
     c, c_csv = _run_book(path, "c", monkeypatch, chunk_bytes=chunk)
     n, n_csv = _run_book(path, "numba", monkeypatch, chunk_bytes=chunk)
     assert c == n and c_csv == n_csv
+    assert json.dumps(c) == json.dumps(n)  # stats --json: the same keys in the same order
     if name in ("classic", "realistic"):
         ref = bbo_trace(path.read_bytes())
         assert c_csv == bbo_csv_bytes(ref) and len(ref) > 1000
