@@ -21,6 +21,7 @@ help: ## List the targets
 
 setup: $(STAMP) ## Install the toolchain (venv from pyproject pins; iverilog via apt-get). Idempotent
 	@command -v iverilog >/dev/null && command -v tshark >/dev/null || $(MAKE) --no-print-directory apt-deps
+	@$(PY) -c 'from host.feed.fastbook import c_library; c_library()'  # C book, build/fastbook (cached)
 
 .PHONY: apt-deps
 apt-deps:

@@ -1,21 +1,29 @@
-"""Reference-path throughput: bulk parse, parse+book (numba), pure-Python book, third parties.
+"""Reference-path throughput: bulk parse, parse+book (C and numba), pure-Python book, third parties.
 
 Run: ``.venv/bin/python bench/bench_reference.py [--messages N] [--symbols S] [--seed K]``
+(``--whole-process-only`` for the start-up comparison alone).
 
-One generated stream (host.feed.generator) is measured in one run:
+One generated stream (host.feed.generator, ``--profile realistic`` by default) is measured:
 
 * ``host.feed.bulk.parse_records`` over the whole buffer (msgs/s);
-* parse + ``host.feed.fastbook`` BBO trace, chunked 16 MB at a time as ``python -m host bbo`` does
-  (rows are produced but not written), and the same one-shot over the whole buffer;
+* parse + ``host.feed.fastbook`` BBO trace on both backends: numba (records from
+  ``parse_records``, chunked 16 MB at a time as ``python -m host bbo`` did) and C (raw bytes,
+  ``FastBook.feed_bytes``, chunked as ``python -m host bbo`` does now); rows are produced but
+  not written;
 * the pure-Python path ``host.feed.book.bbo_trace`` (decode with host.feed.itch + L3Book) on a
   prefix;
-* the whole ``python -m host bbo`` process (start-up, JIT cache load, run, CSV) against a
-  whole process of itch-book's Python API;
+* whole processes, as a user runs them: ``python -m host bbo FILE --out CSV`` on the C backend
+  and on the numba backend (``ITCHFPGA_FASTBOOK=numba``), ``python -m host --help`` and
+  ``python -m host bbo --help`` (start-up), and a process of itch-book's Python API that reads
+  the file and builds its BBO table (no CSV written: in its favour). The commands are run in
+  turn (round-robin), so a change of load on the machine hits all of them alike; wall time and
+  CPU time (user + system of the child) are reported;
 * ``itchfeed`` (PyPI ``itch``) parse, pure Python (``ITCH_NO_CPP=1``) and, when ``itchcpp`` is
   installed, with its C++ backend; ``itch-book`` (C++ BBO tables) when installed. Third-party
   runs happen in subprocesses so that the backend choice is clean.
 
-Each figure is the best of ``--repeat`` runs after a warm-up (numba JIT caches loaded).
+Each figure is the median of ``--repeat`` runs after a warm-up (C library built, numba JIT
+caches loaded); the pure-Python prefix is run once.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import argparse
 import json
 import os
 import platform
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +48,13 @@ import numpy as np  # noqa: E402
 from host.feed.book import L3Book, bbo_trace  # noqa: E402
 from host.feed.bulk import parse_records  # noqa: E402
 from host.feed.capture import buffer_chunks  # noqa: E402
-from host.feed.fastbook import FastBook, bbo_trace_records  # noqa: E402
+from host.feed.fastbook import (  # noqa: E402
+    FastBook,
+    bbo_trace_records,
+    c_library_error,
+    scan,
+)
+from host.feed.fastbook import backend as fastbook_backend  # noqa: E402
 from host.feed.generator import generate  # noqa: E402
 
 
@@ -61,12 +77,13 @@ def machine() -> str:
 
 
 def best(fn, repeat: int) -> float:
+    """Median wall time of ``repeat`` calls (the name is historical)."""
     ts = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
-    return min(ts)
+    return statistics.median(ts)
 
 
 def prefix(buf: bytes, n: int) -> tuple[bytes, int]:
@@ -84,12 +101,13 @@ import os, sys, time, json
 from itch.parser import MessageParser
 import itch
 buf = open(sys.argv[1], "rb").read()
-best = 1e9
+ts = []
 for _ in range(int(sys.argv[2])):
     t = time.perf_counter()
     n = sum(1 for _ in MessageParser().parse_stream(buf))
-    best = min(best, time.perf_counter() - t)
-print(json.dumps({"n": n, "s": best, "cpp": bool(getattr(itch, "USING_CPP_BACKEND", False))}))
+    ts.append(time.perf_counter() - t)
+print(json.dumps({"n": n, "s": sorted(ts)[len(ts) // 2],
+                  "cpp": bool(getattr(itch, "USING_CPP_BACKEND", False))}))
 """
 
 _ITCHBOOK = """
@@ -97,15 +115,16 @@ import sys, time, json
 from itch_book._core import Session
 import itch_book
 buf = open(sys.argv[1], "rb").read()
-best = 1e9
+ts = []
 for _ in range(int(sys.argv[2])):
     s = Session(["bbo"], 0, [])
     t = time.perf_counter()
     s.feed(buf)
     rows = len(s.take_bbo()["seq"])
-    best = min(best, time.perf_counter() - t)
+    ts.append(time.perf_counter() - t)
 st = s.stats()
-print(json.dumps({"n": st["messages"], "s": best, "rows": rows, "version": itch_book.__version__,
+print(json.dumps({"n": st["messages"], "s": sorted(ts)[len(ts) // 2], "rows": rows,
+                  "version": itch_book.__version__,
                   "rejected": st.get("rejected"), "missing_ref": st.get("missing_ref")}))
 """
 
@@ -130,32 +149,60 @@ print(len(s.take_bbo()["seq"]))
 """
 
 
-def _wall(argv: list[str], repeat: int) -> tuple[float, str]:
-    """Best wall time of a whole process (start-up, imports, JIT cache load, run, exit)."""
-    out, ts = "", []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=ROOT)
-        ts.append(time.perf_counter() - t)
-        if r.returncode != 0:
-            return float("nan"), (r.stderr.strip().splitlines() or ["failed"])[-1]
-        out = r.stdout
-    return min(ts), out
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
-def whole_process(path: str, repeat: int) -> None:
-    """``python -m host bbo FILE --out CSV`` as a user runs it, against itch-book's Python API
-    in a process of its own that only builds its BBO table (no CSV written: in its favour)."""
+def _once(argv: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one whole process (start-up, imports, run, exit), its stdout."""
+    e = dict(os.environ)
+    e.update(env or {})
+    c = _child_cpu()
+    t = time.perf_counter()
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=ROOT, env=e)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"{argv}: {(r.stderr.strip().splitlines() or ['failed'])[-1]}")
+    return wall, _child_cpu() - c, r.stdout
+
+
+def whole_process(path: str, repeat: int) -> dict:
+    """``python -m host bbo FILE --out CSV`` as a user runs it (C and numba backends), the CLI
+    start-up, and itch-book's Python API in a process of its own that only builds its BBO
+    table. Round-robin, ``repeat`` rounds after one warm-up round; medians."""
     csv = path + ".csv"
-    s_host, _ = _wall([sys.executable, "-m", "host", "bbo", path, "--out", csv, "--no-progress"],
-                      repeat)  # fmt: skip
-    s_start, _ = _wall([sys.executable, "-m", "host", "--help"], repeat)
-    print(f"  whole process: python -m host bbo FILE --out CSV   {s_host:6.2f} s "
-          f"(of which start-up, python -m host --help: {s_start:.2f} s)")  # fmt: skip
+    bbo = [sys.executable, "-m", "host", "bbo", path, "--out", csv, "--no-progress"]
+    runs = {
+        "host bbo, C backend": (bbo, {"ITCHFPGA_FASTBOOK": "c"}),
+        "host bbo, numba backend": (bbo, {"ITCHFPGA_FASTBOOK": "numba"}),
+        "python -m host --help": ([sys.executable, "-m", "host", "--help"], None),
+        "python -m host bbo --help": ([sys.executable, "-m", "host", "bbo", "--help"], None),
+    }
     if version("itch-book"):
-        s_ib, out = _wall([sys.executable, "-c", _ITCHBOOK_PROCESS, path], repeat)
-        print(f"  whole process: itch-book {version('itch-book')} Python API, BBO table only  "
-              f"{s_ib:6.2f} s  ({out.strip()} rows); host / itch-book = {s_host / s_ib:.2f}")
+        runs[f"itch-book {version('itch-book')} Python API, BBO table only"] = (
+            [sys.executable, "-c", _ITCHBOOK_PROCESS, path], None)  # fmt: skip
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
+    outs = {}
+    for rnd in range(repeat + 1):
+        for name, (argv, env) in runs.items():
+            wall, cpu, out = _once(argv, env)
+            outs[name] = out
+            if rnd:  # round 0 is the warm-up (C library built, numba caches written)
+                times[name].append((wall, cpu))
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+           for k, v in times.items()}  # fmt: skip
+    print(f"  whole process, median of {repeat} round-robin rounds: wall s / CPU s (user+sys)")
+    for name, (w, c) in med.items():
+        print(f"    {name:<52} {w:6.2f} {c:6.2f}")
+    ib = [k for k in med if k.startswith("itch-book")]
+    if ib:
+        rows = outs[ib[0]].strip()
+        hw, hc = med["host bbo, C backend"]
+        iw, ic = med[ib[0]]
+        print(f"    ({rows} itch-book rows); host bbo (C) / itch-book: wall {hw / iw:.2f}, "
+              f"CPU {hc / ic:.2f}")  # fmt: skip
+    return med
 
 
 def version(dist: str) -> str | None:
@@ -173,10 +220,19 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=2_000_000)
     ap.add_argument("--symbols", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--profile", choices=["classic", "realistic"], default="realistic",
-                    help="generator profile (itch-book rejects the classic profile's edge "
-                    "cases, so only realistic compares like with like)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--profile",
+        choices=["classic", "realistic"],
+        default="realistic",
+        help="generator profile (itch-book rejects the classic profile's edge "
+        "cases, so only realistic compares like with like)",
+    )
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--whole-process-only",
+        action="store_true",
+        help="only the whole-process comparison (python -m host bbo vs itch-book)",
+    )
     ap.add_argument("--python-messages", type=int, default=300_000,
                     help="prefix measured with the pure-Python paths")  # fmt: skip
     a = ap.parse_args()
@@ -192,32 +248,56 @@ def main() -> None:
         f"(generated in {gen_s:.2f} s, {n / gen_s / 1e6:.2f} M msg/s incl. JIT load)"
     )
 
-    # warm-up (JIT cache load)
+    if a.whole_process_only:
+        with tempfile.TemporaryDirectory() as d:
+            full = os.path.join(d, "full.itch")
+            Path(full).write_bytes(buf)
+            whole_process(full, a.repeat)
+        return
+
+    # warm-up (JIT cache load, C library build)
     r0, _ = parse_records(buf[:100_000])
     bbo_trace_records(r0)
+    FastBook(backend="numba").feed(r0)
 
     def rate(s: float, m: int = n) -> str:
         return f"{m / s / 1e6:8.2f} M msg/s  ({s:.3f} s)"
 
     s_parse = best(lambda: parse_records(buf), a.repeat)
     rec, _ = parse_records(buf)
-    s_book = best(lambda: bbo_trace_records(rec), a.repeat)
+    s_book = best(lambda: FastBook(backend="numba").feed(rec), a.repeat)
     rows = len(bbo_trace_records(rec)[0])
+    has_c = fastbook_backend() == "c"
+    s_book_c = best(lambda: FastBook(backend="c").feed(rec), a.repeat) if has_c else None
 
     def chunked():
-        fb = FastBook()
+        fb = FastBook(backend="numba")
         base = 0
         for ch in buffer_chunks(buf, 16 << 20):
             r, st = parse_records(ch, base_index=base)
             base += st["framed"]
             fb.feed(r, copy=False)
 
+    def chunked_c():
+        fb = FastBook(backend="c")
+        base = 0
+        for ch in buffer_chunks(buf, 16 << 20):
+            fb.feed_bytes(ch, base_index=base, copy=False)
+            base += scan(ch)[0]["framed"]
+
     s_chunked = best(chunked, a.repeat)
     print("host (this project)")
     print(f"  bulk parse (host.feed.bulk.parse_records)        {rate(s_parse)}")
-    print(f"  book only (host.feed.fastbook, records given)    {rate(s_book)}  {rows} BBO rows")
-    print(f"  parse+book, one shot                        {rate(s_parse + s_book)}")
-    print(f"  parse+book, chunked 16 MB (CLI pipeline)    {rate(s_chunked)}")
+    print(f"  book only, numba (records given)                 {rate(s_book)}  {rows} BBO rows")
+    if has_c:
+        print(f"  book only, C (records given)                     {rate(s_book_c)}")
+    print(f"  parse+book numba, one shot                  {rate(s_parse + s_book)}")
+    print(f"  parse+book numba, chunked 16 MB (records)   {rate(s_chunked)}")
+    if has_c:
+        s_fused = best(chunked_c, a.repeat)
+        print(f"  parse+book C, chunked 16 MB (bytes; CLI)    {rate(s_fused)}")
+    else:
+        print(f"  C backend not available: {c_library_error()}")
 
     pbuf, pn = prefix(buf, a.python_messages)
     s_py = best(lambda: bbo_trace(pbuf, book=L3Book()), 1)

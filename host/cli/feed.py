@@ -71,6 +71,94 @@ def _symbol_of(packed: np.ndarray) -> list[str]:
     return [s.decode("latin-1").rstrip(" \x00") for s in b]
 
 
+def _detect_format(path: str) -> str:
+    """:func:`host.feed.capture.detect_format`, without importing it for a plain ITCH file.
+
+    ``host.feed.capture`` (and the file reader) import numba, about a second of start-up. A
+    file whose first :data:`HEAD_MESSAGES` messages (in its first :data:`HEAD_BYTES`) all have
+    an ITCH 5.0 type and exactly that type's length is what ``detect_format`` calls
+    ``"itch"`` (the same check, at least as strict); anything else goes to ``detect_format``,
+    which returns the format or raises the error.
+    """
+    from host.feed.spec import MESSAGES
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+    except OSError:
+        head = b""
+    lengths = {s.code: s.length for s in MESSAGES.values()}
+    pos = n = 0
+    while n < HEAD_MESSAGES and pos + 2 <= len(head):
+        ln = int.from_bytes(head[pos : pos + 2], "big")
+        if ln == 0 or pos + 2 + ln > len(head):
+            break
+        if lengths.get(head[pos + 2]) != ln:
+            n = 0
+            break
+        pos += 2 + ln
+        n += 1
+    if n:
+        return "itch"
+    from host.feed.capture import detect_format
+
+    return detect_format(path)
+
+
+HEAD_BYTES = 64 << 10
+"""Bytes :func:`_detect_format` reads (``host.feed.capture.PLAUSIBLE_BYTES``, test-checked)."""
+HEAD_MESSAGES = 256
+"""Messages it checks (``host.feed.capture.PLAUSIBLE_MESSAGES``, test-checked)."""
+
+
+def _input_chunks(path: str, fmt: str, info: dict, chunk_bytes: int, fused: bool):
+    """:func:`host.feed.capture.input_chunks`; for a plain file read by the C backend, the
+    same chunks and counters as :func:`host.feed.files.iter_file_chunks` (tested) from a
+    reader that does not import numba."""
+    if not (fused and fmt == "itch"):
+        from host.feed.capture import input_chunks
+
+        yield from input_chunks(path, fmt, info, chunk_bytes)
+        return
+    from host.feed.fastbook import scan
+
+    info["total_bytes"] = os.path.getsize(path)
+    stats = info.setdefault("file", {})
+    for k in ("chunks", "bytes", "framed", "truncated", "truncated_bytes", "zero_length"):
+        stats.setdefault(k, 0)
+    stats["gzip"] = False
+    try:
+        with open(path, "rb") as f:
+            carry = b""
+            while True:
+                need = chunk_bytes
+                if len(carry) >= 2:  # the carried partial message tells how much it still needs
+                    need = max(need, 2 + int.from_bytes(carry[:2], "big") - len(carry))
+                data = f.read(need)
+                eof = not data
+                buf = carry + data if carry else data
+                if not buf:
+                    return
+                st, _ = scan(buf)
+                end = st["consumed"]
+                if end:
+                    stats["chunks"] += 1
+                    stats["bytes"] += end
+                    stats["framed"] += st["framed"]
+                    yield buf[:end] if end < len(buf) else buf
+                if st["zero_length"]:
+                    stats["zero_length"] += 1
+                    return
+                carry = buf[end:]
+                if eof:
+                    if carry:
+                        stats["truncated"] += 1
+                        stats["truncated_bytes"] += len(carry)
+                    return
+    except OSError as e:
+        raise UserError(f"{path}: cannot read: {e}") from None
+
+
 def run_book(
     path: str,
     *,
@@ -105,10 +193,7 @@ def run_book(
         ``format``, ``messages``, ``by_type``, ``framing``, ``anomalies``, ``symbols``,
         ``bbo_rows``, ``seconds`` (and ``pcap`` counters for a pcap, ``missing_symbols``).
     """
-    from host.feed.bulk import parse_records
-    from host.feed.capture import detect_format, input_chunks
-
-    fmt = detect_format(path)
+    fmt = _detect_format(path)
     factory = _card(card)
     want_syms = None if symbols is None else {s.strip() for s in symbols}
     fixed = [] if locates is None else [int(x) for x in locates]
@@ -116,6 +201,13 @@ def run_book(
         book = factory(sorted(set(fixed)))
     else:
         book = factory(None if locates is None else fixed)
+    # a FastBook on the C backend parses the bytes itself: no record array, and for a plain
+    # file no numba import at all (reader below); any other book gets host.feed.bulk records
+    fused = getattr(book, "backend", None) == "c" and hasattr(book, "feed_bytes")
+    if fused:
+        from host.feed.fastbook import scan, stock_directory
+    else:
+        from host.feed.bulk import parse_records
     info: dict = {"format": fmt}
     by_type: Counter = Counter()
     framing: Counter = Counter()
@@ -131,25 +223,36 @@ def run_book(
 
         bar = tqdm(total=None, unit="B", unit_scale=True, file=sys.stderr, desc="book")
     try:
-        for chunk in input_chunks(path, fmt, info, chunk_bytes):
+        for chunk in _input_chunks(path, fmt, info, chunk_bytes, fused):
             if bar is not None and bar.total is None and info.get("total_bytes"):
                 bar.total = info["total_bytes"]
-            rec, st = parse_records(chunk, base_index=base)
-            base += st["framed"]
+            if fused:
+                st, per_type = scan(chunk)
+                new = {}
+                if per_type[ord("R")]:
+                    new = dict(stock_directory(chunk, int(per_type[ord("R")])))
+                by_count = [(chr(t), int(per_type[t])) for t in np.flatnonzero(per_type)]
+            else:
+                rec, st = parse_records(chunk, base_index=base)
+                types, counts = np.unique(rec["msg_type"], return_counts=True)
+                by_count = [(chr(t), int(c)) for t, c in zip(types, counts, strict=True)]
+                r = rec[rec["msg_type"] == ord("R")]
+                new = dict(zip(r["stock_locate"].tolist(), _symbol_of(r["stock"]), strict=True))
             for k, v in st.items():
                 if k != "consumed":
                     framing[k] += v
-            types, counts = np.unique(rec["msg_type"], return_counts=True)
-            for t, c in zip(types, counts, strict=True):
-                by_type[chr(t)] += int(c)
-            r = rec[rec["msg_type"] == ord("R")]
-            if len(r):
-                new = dict(zip(r["stock_locate"].tolist(), _symbol_of(r["stock"]), strict=True))
+            for t, c in by_count:
+                by_type[t] += c
+            if new:
                 symtab.update(new)
                 if want_syms is not None:
                     named = [loc for loc, s in symtab.items() if s in want_syms]
                     book.set_locates(sorted(set(fixed) | set(named)))
-            out = book.feed(rec, copy=False)
+            if fused:
+                out = book.feed_bytes(chunk, base_index=base, copy=False)
+            else:
+                out = book.feed(rec, copy=False)
+            base += st["framed"]
             rows += len(out)
             if sink is not None and len(out):
                 sink(out)
@@ -270,7 +373,6 @@ def _summary_lines(s: dict) -> list[str]:
 
 def _cmd_bbo(a) -> int:
     from host.feed.book import BBO_COLUMNS
-    from host.feed.capture import detect_format
     from host.feed.fastbook import bbo_csv_bytes
 
     if a.symbols and a.locates:
@@ -288,7 +390,7 @@ def _cmd_bbo(a) -> int:
         nums, names = split_symbols(a.symbols)
         locates = nums or None
         symbols = names or None
-    detect_format(a.input)  # fail before creating the output
+    _detect_format(a.input)  # fail before creating the output
     sim = a.card == "sim" and "sim" not in CARDS
     if not sim:
         _card(a.card)

@@ -1,4 +1,4 @@
-"""Fast numba L3 book over ``host.feed.bulk`` record arrays; same output as :mod:`host.feed.book`.
+"""Fast L3 book over record arrays or raw ITCH bytes; same output as :mod:`host.feed.book`.
 
 The book semantics, anomaly rules and BBO-trace definition are those of :mod:`host.feed.book`
 (one row each time a message changes the BBO of the order's locate). This module only changes
@@ -27,18 +27,46 @@ The kernel stops and returns to Python whenever a table must grow *before* it ch
 for the current message, so a chunked run over a whole file never half-applies a message.
 :class:`FastBook` keeps the state between chunks (``feed``), :func:`bbo_trace_records` runs one
 array.
+
+Two backends run the kernels on the same arrays, step for step the same code:
+
+``c``
+    ``host/feed/fastbook.c``, compiled on first use with the system C compiler (``$CC`` or
+    ``cc``) into ``build/fastbook/<hash>/libfastbook.so`` (the hash covers the source, the
+    flags and the compiler name, so an edit rebuilds) and loaded with :mod:`ctypes`. It also
+    parses raw NASDAQ-framed bytes itself (:meth:`FastBook.feed_bytes`, :func:`scan`), which is
+    what ``python -m host bbo`` uses: no numba import, no JIT cache load, no record array.
+``numba``
+    ``host/feed/fastbook_jit.py``: the fallback when no compiler is present (or the build
+    fails, with a warning), and the second implementation the tests compare with.
+
+``ITCHFPGA_FASTBOOK=c|numba|auto`` (default ``auto``: ``c`` when it builds) picks one for the
+whole process; ``FastBook(backend=...)`` for one book.
 """
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import os
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 from host.feed.book import ANOMALY_KINDS, BBO_COLUMNS, BBO_DTYPE, Bbo
 
-__all__ = ["FastBook", "bbo_csv_bytes", "bbo_trace_records", "RECORD_FIELDS"]
+__all__ = [
+    "FastBook",
+    "bbo_csv_bytes",
+    "bbo_trace_records",
+    "RECORD_FIELDS",
+    "backend",
+    "c_library",
+    "scan",
+    "stock_directory",
+]
 
 RECORD_FIELDS = (
     "msg_type",
@@ -59,7 +87,7 @@ INIT_LEVELS = 8
 ASK_FLIP = 0xFFFFFFFF
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
-# anomaly indices, in host.feed.book.ANOMALY_KINDS order
+# anomaly indices, in host.feed.book.ANOMALY_KINDS order (the C source has the same enum)
 _UNKNOWN_REF, _DUP_ADD, _OVER_EXEC, _OVER_CANCEL = 0, 1, 2, 3
 _REPL_UNKNOWN, _REPL_DUP, _LOC_MISMATCH, _BAD_SIDE = 4, 5, 6, 7
 assert ANOMALY_KINDS[_BAD_SIDE] == "bad_side" and ANOMALY_KINDS[_REPL_DUP] == "replace_duplicate"
@@ -67,324 +95,245 @@ assert ANOMALY_KINDS[_BAD_SIDE] == "bad_side" and ANOMALY_KINDS[_REPL_DUP] == "r
 # kernel status
 _DONE, _GROW_ORDERS, _GROW_POOL, _GROW_OUT = 0, 1, 2, 3
 
+# --- backends ---------------------------------------------------------------------------------
 
-@njit(cache=True)
-def _home(r, shift):
-    return np.int64((r * _MUL) >> shift)
+BACKEND_ENV = "ITCHFPGA_FASTBOOK"
+"""Environment variable: ``auto`` (default), ``c`` or ``numba``."""
+C_SOURCE = Path(__file__).with_name("fastbook.c")
+BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "fastbook"
+CFLAGS = ("-O2", "-std=c11", "-fPIC", "-shared")
+C_ABI = 1
 
-
-@njit(cache=True)
-def _rehash(okey, odat, new_okey, new_odat, new_shift):
-    mask = new_okey.shape[0] - 1
-    for i in range(okey.shape[0]):
-        if odat[i, 0] != 0:
-            j = _home(okey[i], new_shift)
-            while new_odat[j, 0] != 0:
-                j = (j + 1) & mask
-            new_okey[j] = okey[i]
-            new_odat[j, 0] = odat[i, 0]
-            new_odat[j, 1] = odat[i, 1]
-            new_odat[j, 2] = odat[i, 2]
+_lib = None  # ctypes.CDLL once loaded; False when the C backend is unavailable
+_lib_error = ""
 
 
-@njit(cache=True)
-def _kernel(mt, loc, ts, ref, nref, side, shares, price, midx, start,
-            okey, odat, shift, state, boff, blen, bcap, lkey, lsz, lct, locmask, anom,
-            o_idx, o_ts, o_loc, o_bpx, o_bsz, o_bct, o_apx, o_asz, o_act):  # fmt: skip
-    """Apply records ``start..``; returns ``(status, index to resume at)``.
-
-    ``state`` = [live orders, pool used, rows written]. Table and level operations are written
-    out inline on purpose: calling a jitted helper with array arguments costs an atomic
-    incref/decref pair per array per call, which was 60% of the run time.
-    Per message: look up, check that the tables have room (else return *before* changing
-    anything), count anomalies, then reduce/remove and/or add.
-    """
-    n = mt.shape[0]
-    mask = okey.shape[0] - 1
-    limit = okey.shape[0] // 2
-    nout = state[2]
-    out_cap = o_idx.shape[0]
-    for i in range(start, n):
-        if nout >= out_cap:
-            state[2] = nout
-            return _GROW_OUT, i
-        t = mt[i]
-        do_add = False
-        do_red = False
-        dup = False
-        rm = False
-        q = np.int64(0)
-        a_ref = np.uint64(0)
-        a_px = np.int64(0)
-        a_sh = np.int64(0)
-        if t == 65 or t == 70:  # A, F
-            s = side[i]
-            if s == 66:
-                sd = 0
-            elif s == 83:
-                sd = 1
-            else:
-                anom[_BAD_SIDE] += 1
-                continue
-            r = ref[i]
-            j = _home(r, shift)
-            while odat[j, 0] != 0 and okey[j] != r:
-                j = (j + 1) & mask
-            if odat[j, 0] != 0:
-                anom[_DUP_ADD] += 1
-                continue
-            L = np.int64(loc[i])
-            do_add = True
-            a_ref = r
-            a_px = np.int64(price[i])
-            a_sh = np.int64(shares[i])
-        elif t == 69 or t == 67 or t == 88 or t == 68 or t == 85:  # E, C, X, D, U
-            r = ref[i]
-            j = _home(r, shift)
-            while odat[j, 0] != 0 and okey[j] != r:
-                j = (j + 1) & mask
-            if odat[j, 0] == 0:
-                if t == 85:
-                    anom[_REPL_UNKNOWN] += 1
-                else:
-                    anom[_UNKNOWN_REF] += 1
-                continue
-            meta = odat[j, 0] - 1
-            L = meta >> 1
-            sd = meta & 1
-            do_red = True
-            if t == 85:
-                a_ref = nref[i]
-                jn = _home(a_ref, shift)
-                while odat[jn, 0] != 0 and okey[jn] != a_ref:
-                    jn = (jn + 1) & mask
-                dup = odat[jn, 0] != 0
-                do_add = not dup
-                a_px = np.int64(price[i])
-                a_sh = np.int64(shares[i])
-        else:
-            continue
-        b = 2 * L + sd
-
-        # room: order table at most half full, one free level in book b
-        if do_add:
-            if state[0] + 1 > limit:
-                state[2] = nout
-                return _GROW_ORDERS, i
-            if blen[b] == bcap[b] and bcap[b] > 0:
-                # full run: drop its empty levels in place first (the top one is never empty)
-                off = boff[b]
-                w = 0
-                for p in range(blen[b]):
-                    if lct[off + p] != 0:
-                        lkey[off + w] = lkey[off + p]
-                        lsz[off + w] = lsz[off + p]
-                        lct[off + w] = lct[off + p]
-                        w += 1
-                blen[b] = w
-            if blen[b] == bcap[b]:
-                ncap = max(INIT_LEVELS, 2 * bcap[b])
-                used = state[1]
-                if used + ncap > lkey.shape[0]:
-                    state[2] = nout
-                    return _GROW_POOL, i
-                off = boff[b]
-                for p in range(blen[b]):
-                    lkey[used + p] = lkey[off + p]
-                    lsz[used + p] = lsz[off + p]
-                    lct[used + p] = lct[off + p]
-                boff[b] = used
-                bcap[b] = ncap
-                state[1] = used + ncap
-
-        # anomalies (only now: a message resumed after growth must not count twice)
-        if do_red:
-            if L != np.int64(loc[i]):
-                anom[_LOC_MISMATCH] += 1
-            sh = odat[j, 2]
-            if t == 68 or t == 85:
-                rm = True
-                q = sh
-                if dup:
-                    anom[_REPL_DUP] += 1
-            else:
-                q = np.int64(shares[i])
-                if q >= sh:
-                    if q > sh:
-                        if t == 88:
-                            anom[_OVER_CANCEL] += 1
-                        else:
-                            anom[_OVER_EXEC] += 1
-                    rm = True
-                    q = sh
-
-        # snapshot the top of book b
-        off = boff[b]
-        nb = blen[b]
-        if nb > 0:
-            k0 = lkey[off + nb - 1]
-            s0 = lsz[off + nb - 1]
-            c0 = lct[off + nb - 1]
-        else:
-            k0 = -1
-            s0 = 0
-            c0 = 0
-
-        if do_red:
-            px = odat[j, 1]
-            k = px if sd == 0 else ASK_FLIP - px
-            lo = 0  # binary search: the level exists (its order is live)
-            hi = nb - 1
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if lkey[off + mid] < k:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            p = lo
-            lsz[off + p] -= q
-            if rm:
-                lct[off + p] -= 1
-                if lct[off + p] == 0 and p == nb - 1:
-                    # the top emptied: pop it and every empty level under it
-                    nb -= 1
-                    while nb > 0 and lct[off + nb - 1] == 0:
-                        nb -= 1
-                    blen[b] = nb
-                # an empty level below the top stays as a placeholder (count 0): no shift
-                # backward-shift deletion of slot j (no tombstones)
-                e = j
-                g = j
-                while True:
-                    g = (g + 1) & mask
-                    if odat[g, 0] == 0:
-                        break
-                    h = _home(okey[g], shift)
-                    # leave g alone when its home lies cyclically in (e, g]
-                    if e <= g:
-                        if e < h <= g:
-                            continue
-                    elif h <= g or h > e:
-                        continue
-                    okey[e] = okey[g]
-                    odat[e, 0] = odat[g, 0]
-                    odat[e, 1] = odat[g, 1]
-                    odat[e, 2] = odat[g, 2]
-                    e = g
-                odat[e, 0] = 0
-                state[0] -= 1
-            else:
-                odat[j, 2] -= q
-
-        if do_add:
-            k = a_px if sd == 0 else ASK_FLIP - a_px
-            lo = 0  # lower bound: first position whose key is >= k
-            hi = nb
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if lkey[off + mid] < k:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            p = lo
-            if p < nb and lkey[off + p] == k:  # the level (or its empty placeholder)
-                lsz[off + p] += a_sh
-                lct[off + p] += 1
-            else:
-                # open a slot at p by shifting toward the nearest empty placeholder, or
-                # toward the top when that is nearer: cost = distance, not book depth
-                d = 0
-                while True:
-                    up = p + d
-                    dn = p - 1 - d
-                    if up == nb or lct[off + up] == 0:  # the top end, or a placeholder above
-                        w = up
-                        while w > p:
-                            lkey[off + w] = lkey[off + w - 1]
-                            lsz[off + w] = lsz[off + w - 1]
-                            lct[off + w] = lct[off + w - 1]
-                            w -= 1
-                        if up == nb:
-                            nb += 1
-                            blen[b] = nb
-                        break
-                    if dn >= 0 and lct[off + dn] == 0:
-                        for w in range(dn, p - 1):
-                            lkey[off + w] = lkey[off + w + 1]
-                            lsz[off + w] = lsz[off + w + 1]
-                            lct[off + w] = lct[off + w + 1]
-                        p -= 1
-                        break
-                    d += 1
-                lkey[off + p] = k
-                lsz[off + p] = a_sh
-                lct[off + p] = 1
-            g = _home(a_ref, shift)
-            while odat[g, 0] != 0:
-                g = (g + 1) & mask
-            okey[g] = a_ref
-            odat[g, 0] = 1 + 2 * L + sd
-            odat[g, 1] = a_px
-            odat[g, 2] = a_sh
-            state[0] += 1
-
-        if nb > 0:
-            changed = lkey[off + nb - 1] != k0 or lsz[off + nb - 1] != s0
-            changed = changed or lct[off + nb - 1] != c0
-        else:
-            changed = k0 != -1
-        if changed and locmask[L]:
-            o_idx[nout] = midx[i]
-            o_ts[nout] = ts[i]
-            o_loc[nout] = L
-            bb = 2 * L
-            ob = boff[bb]
-            m = blen[bb]
-            if m > 0:
-                o_bpx[nout] = lkey[ob + m - 1]
-                o_bsz[nout] = lsz[ob + m - 1]
-                o_bct[nout] = lct[ob + m - 1]
-            else:
-                o_bpx[nout] = 0
-                o_bsz[nout] = 0
-                o_bct[nout] = 0
-            ob = boff[bb + 1]
-            m = blen[bb + 1]
-            if m > 0:
-                o_apx[nout] = ASK_FLIP - lkey[ob + m - 1]
-                o_asz[nout] = lsz[ob + m - 1]
-                o_act[nout] = lct[ob + m - 1]
-            else:
-                o_apx[nout] = 0
-                o_asz[nout] = 0
-                o_act[nout] = 0
-            nout += 1
-    state[2] = nout
-    return _DONE, n
+def _c_key(source: bytes, cc: str) -> str:
+    h = hashlib.sha256(b"\0".join([source, " ".join(CFLAGS).encode(), cc.encode(),
+                                    os.uname().machine.encode(), str(C_ABI).encode()]))  # fmt: skip
+    return h.hexdigest()[:16]
 
 
-@njit(cache=True)
-def _compact(boff, blen, bcap, lkey, lsz, lct, nkey, nsz, nct):
-    used = 0
-    for b in range(boff.shape[0]):
-        if bcap[b] == 0:
-            continue
-        off = boff[b]
-        n = 0
-        for p in range(blen[b]):  # live levels only: empty placeholders are dropped here
-            if lct[off + p] != 0:
-                nkey[used + n] = lkey[off + p]
-                nsz[used + n] = lsz[off + p]
-                nct[used + n] = lct[off + p]
-                n += 1
-        cap = INIT_LEVELS
-        while cap < 2 * n:
-            cap *= 2
-        blen[b] = n
-        boff[b] = used
-        bcap[b] = cap
-        used += cap
-    return used
+def _build(root: Path) -> Path:
+    """Compile ``fastbook.c`` (or find it cached) under ``root``; return the library path."""
+    cc = os.environ.get("CC", "cc")
+    src = C_SOURCE.read_bytes()
+    out = root / _c_key(src, cc)
+    lib = out / "libfastbook.so"
+    if lib.exists():
+        return lib
+    import fcntl  # only when building: start-up of the common path matters
+    import shutil
+    import subprocess
+
+    if shutil.which(cc) is None:
+        raise FileNotFoundError(f"no C compiler ({cc!r} not found)")
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)  # parallel test workers build once
+        if lib.exists():
+            return lib
+        tmp = root / f"{out.name}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        cmd = [cc, *CFLAGS, str(C_SOURCE), "-o", str(tmp / "libfastbook.so")]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        (tmp / "build.log").write_text("$ " + " ".join(cmd) + "\n" + p.stdout + p.stderr)
+        if p.returncode:
+            raise RuntimeError(f"{C_SOURCE.name} did not compile (log in {tmp / 'build.log'})")
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    return lib
+
+
+def c_library():
+    """The loaded C backend (a :class:`ctypes.CDLL`), built on first use; None when it cannot
+    be had (no compiler, a failed build: :func:`c_library_error` says why)."""
+    global _lib, _lib_error
+    if _lib is None:
+        try:
+            _lib = _load(_build(BUILD_ROOT))
+        except (OSError, RuntimeError) as e:
+            _lib, _lib_error = False, str(e)
+            if not isinstance(e, FileNotFoundError):  # a compiler that fails is worth a line
+                print(f"warning: fast book: {e}; using the numba backend", file=sys.stderr)
+    return _lib or None
+
+
+def c_library_error() -> str:
+    """Why :func:`c_library` returned None (empty when it did not)."""
+    return _lib_error
+
+
+def backend(requested: str | None = None) -> str:
+    """The backend a :class:`FastBook` uses: ``requested``, else ``$ITCHFPGA_FASTBOOK``, else
+    ``auto`` (``"c"`` when the C library is available, else ``"numba"``)."""
+    want = requested or os.environ.get(BACKEND_ENV) or "auto"
+    if want not in ("auto", "c", "numba"):
+        raise ValueError(f"fast book backend must be auto, c or numba, not {want!r}")
+    if want == "numba":
+        return "numba"
+    if c_library() is not None:
+        return "c"
+    if want == "c":
+        raise RuntimeError(f"the C fast book is not available: {_lib_error}")
+    return "numba"
+
+
+def _load(path: Path):
+    lib = ctypes.CDLL(str(path))
+    vp, i64 = ctypes.c_void_p, ctypes.c_int64
+    i64p = ctypes.POINTER(ctypes.c_int64)
+    sig = {
+        "fb_abi_version": (ctypes.c_int, []),
+        "fb_rehash": (None, [vp, vp, i64, vp, vp, i64, ctypes.c_uint64]),
+        "fb_compact": (i64, [i64, vp, vp, vp, vp, vp, vp, vp, vp, vp]),
+        "fb_feed_records": (ctypes.c_int, [vp, i64, *[vp] * 9, i64p]),
+        "fb_scan": (None, [vp, i64, vp, vp, vp]),
+        "fb_directory": (
+            i64,
+            [
+                vp,
+                i64,
+                vp,
+                ctypes.c_int,
+                ctypes.c_int32,
+                ctypes.c_int32,
+                ctypes.c_int32,
+                vp,
+                vp,
+                i64,
+            ],
+        ),  # fmt: skip
+        "fb_feed_bytes": (ctypes.c_int, [vp, vp, i64, vp, vp, i64p]),
+        "fb_csv": (i64, [vp, i64, vp, i64, vp]),
+    }
+    for name, (res, args) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    if lib.fb_abi_version() != C_ABI:
+        raise RuntimeError(f"{path} has ABI {lib.fb_abi_version()}, this module needs {C_ABI}")
+    return lib
+
+
+def _jit():
+    from host.feed import fastbook_jit
+
+    return fastbook_jit
+
+
+class _Tables:
+    """Framing and field tables for the C parser, from :mod:`host.feed.spec` and
+    :mod:`host.feed.record_map` (so no offset or length is written in the C source)."""
+
+    FIELDS = (
+        "stock_locate",
+        "timestamp",
+        "order_ref",
+        "new_order_ref",
+        "side",
+        "shares",
+        "price",
+    )  # the C source's F_LOCATE..F_PRICE order
+
+    def __init__(self):
+        from host.feed.record_map import RECORD_MAP
+        from host.feed.spec import MESSAGES
+
+        self.type_len = np.zeros(256, np.int64)
+        self.field = np.zeros((len(self.FIELDS), 256, 2), np.int32)
+        for mtype, spec in MESSAGES.items():
+            self.type_len[spec.code] = spec.length
+            for k, rf in enumerate(self.FIELDS):
+                sf = RECORD_MAP[rf].get(mtype)
+                if sf is not None:
+                    f = spec.field(sf)
+                    if f.offset + f.width > spec.length or f.width > 8:
+                        raise ValueError(f"{mtype}.{sf} does not fit the C parser")
+                    self.field[k, spec.code] = (f.offset, f.width)
+        r = MESSAGES["R"]
+        loc, stock = r.field(RECORD_MAP["stock_locate"]["R"]), r.field(RECORD_MAP["stock"]["R"])
+        if stock.width != 8 or stock.offset + 8 > r.length:
+            raise ValueError("R.stock does not fit the C parser")
+        self.r = (r.code, loc.offset, loc.width, stock.offset)
+
+
+_tables: _Tables | None = None
+
+
+def _tab() -> _Tables:
+    global _tables
+    if _tables is None:
+        _tables = _Tables()
+    return _tables
+
+
+def _u8(buf) -> np.ndarray:
+    if isinstance(buf, np.ndarray):
+        return np.ascontiguousarray(buf).reshape(-1).view(np.uint8)
+    return np.frombuffer(buf, np.uint8)
+
+
+def scan(buf) -> tuple[dict, np.ndarray]:
+    """Walk the framing of ``buf`` (C backend): the :func:`host.feed.bulk.parse_records`
+    ``stats`` dict and the count of decoded messages per type byte (``int64[256]``)."""
+    lib = c_library()
+    a = _u8(buf)
+    c = np.zeros(7, np.int64)
+    per_type = np.zeros(256, np.int64)
+    lib.fb_scan(a.ctypes.data, a.size, _tab().type_len.ctypes.data, c.ctypes.data,
+                per_type.ctypes.data)  # fmt: skip
+    keys = (
+        "framed",
+        "messages",
+        "unknown_type",
+        "bad_length",
+        "zero_length",
+        "truncated",
+        "consumed",
+    )  # host.feed.bulk.STAT_KEYS
+    return dict(zip(keys, c.tolist(), strict=True)), per_type
+
+
+def stock_directory(buf, count: int) -> list[tuple[int, str]]:
+    """``(locate, symbol)`` of the first ``count`` stock directory (``R``) messages of
+    ``buf`` (C backend), in stream order; the symbol as ``host.cli.feed`` shows it."""
+    lib = c_library()
+    a = _u8(buf)
+    code, loc_off, loc_w, stock_off = _tab().r
+    locs = np.zeros(count, np.int64)
+    stocks = np.zeros(count, "S8")
+    k = lib.fb_directory(a.ctypes.data, a.size, _tab().type_len.ctypes.data, code, loc_off,
+                         loc_w, stock_off, locs.ctypes.data, stocks.ctypes.data, count)  # fmt: skip
+    return [(int(loc), s.decode("latin-1").rstrip(" \x00"))
+            for loc, s in zip(locs[:k], stocks[:k], strict=True)]  # fmt: skip
+
+
+def _backend(requested: str | None) -> str:
+    return backend(requested)
+
+
+class _CBook(ctypes.Structure):
+    """``fb_book`` of fastbook.c: pointers to a :class:`FastBook`'s arrays."""
+
+    _fields_ = [(n, ctypes.c_void_p) for n in ("okey", "odat")] + [
+        ("ocap", ctypes.c_int64), ("shift", ctypes.c_uint64)] + [
+        (n, ctypes.c_void_p) for n in ("state", "boff", "blen", "bcap", "lkey", "lsz", "lct")
+    ] + [("pool", ctypes.c_int64), ("locmask", ctypes.c_void_p), ("anom", ctypes.c_void_p),
+         ("out", ctypes.c_void_p), ("out_cap", ctypes.c_int64)]  # fmt: skip
+
+
+_RECORD_TYPES = (
+    np.uint8,
+    np.uint16,
+    np.uint64,
+    np.uint64,
+    np.uint64,
+    np.uint8,
+    np.uint32,
+    np.uint32,
+    np.int64,
+)  # RECORD_FIELDS as fb_feed_records reads them
 
 
 class FastBook:
@@ -398,6 +347,8 @@ class FastBook:
         Initial hash-table size (rounded up to a power of two; it grows on demand).
     pool_levels : int
         Initial price-level pool size (grows on demand).
+    backend : str, optional
+        ``"c"``, ``"numba"`` or ``"auto"``; default from :func:`backend`.
     """
 
     def __init__(
@@ -406,7 +357,9 @@ class FastBook:
         *,
         order_capacity: int = 1 << 16,
         pool_levels: int = 1 << 16,
+        backend: str | None = None,
     ):
+        self.backend = _backend(backend)
         self.locmask = np.zeros(N_LOCATES, np.bool_)
         if locates is None:
             self.locmask[:] = True
@@ -424,6 +377,11 @@ class FastBook:
         self.anom = np.zeros(len(ANOMALY_KINDS), np.int64)
         self._out: np.ndarray | None = None
 
+    @property
+    def _lib(self):
+        """The C library on the C backend, else None (not stored: a book stays picklable)."""
+        return c_library() if self.backend == "c" else None
+
     def _alloc_orders(self, cap: int) -> None:
         self.okey = np.zeros(cap, np.uint64)
         self.odat = np.zeros((cap, 3), np.int64)
@@ -440,7 +398,12 @@ class FastBook:
     def _grow_orders(self) -> None:
         okey, odat = self.okey, self.odat
         self._alloc_orders(2 * okey.shape[0])
-        _rehash(okey, odat, self.okey, self.odat, self.shift)
+        if self._lib is not None:
+            self._lib.fb_rehash(okey.ctypes.data, odat.ctypes.data, okey.shape[0],
+                                self.okey.ctypes.data, self.odat.ctypes.data,
+                                self.okey.shape[0], int(self.shift))  # fmt: skip
+        else:
+            _jit()._rehash(okey, odat, self.okey, self.odat, self.shift)
 
     def _grow_pool(self) -> None:
         size = 2 * self.lkey.shape[0]
@@ -451,13 +414,52 @@ class FastBook:
             boff = self.boff.copy()
             blen = self.blen.copy()
             bcap = self.bcap.copy()
-            used = _compact(boff, blen, bcap, self.lkey, self.lsz, self.lct, nkey, nsz, nct)
+            if self._lib is not None:
+                used = self._lib.fb_compact(N_BOOKS, *[x.ctypes.data for x in (
+                    boff, blen, bcap, self.lkey, self.lsz, self.lct, nkey, nsz, nct)])  # fmt: skip
+            else:
+                used = _jit()._compact(boff, blen, bcap, self.lkey, self.lsz, self.lct, nkey,
+                                       nsz, nct)  # fmt: skip
             if used * 2 <= size:
                 break
             size *= 2
         self.lkey, self.lsz, self.lct = nkey, nsz, nct
         self.boff, self.blen, self.bcap = boff, blen, bcap
         self.state[1] = used
+
+    def _grow(self, status: int, out: np.ndarray) -> np.ndarray:
+        if status == _GROW_ORDERS:
+            self._grow_orders()
+        elif status == _GROW_POOL:
+            self._grow_pool()
+        else:
+            bigger = np.empty(2 * len(out), BBO_DTYPE)
+            bigger[: len(out)] = out
+            out = bigger
+        return out
+
+    def _c_book(self, out: np.ndarray):
+        """The C ``fb_book`` view of this book's arrays (rebuilt after every growth)."""
+        return _CBook(*[x.ctypes.data for x in (self.okey, self.odat)], self.okey.shape[0],
+                      int(self.shift), *[x.ctypes.data for x in (
+                          self.state, self.boff, self.blen, self.bcap, self.lkey, self.lsz,
+                          self.lct)], self.lkey.shape[0], self.locmask.ctypes.data,
+                      self.anom.ctypes.data, out.ctypes.data, len(out))  # fmt: skip
+
+    def _out_buffer(self, n: int) -> np.ndarray:
+        out = self._out
+        if out is None or len(out) < n // 2 + 1024:
+            out = np.empty(n // 2 + 1024, BBO_DTYPE)
+        self.state[2] = 0
+        return out
+
+    def _rows(self, out: np.ndarray, copy: bool) -> np.ndarray:
+        m = int(self.state[2])
+        if copy:
+            self._out = None
+            return out[:m] if m == len(out) else out[:m].copy()
+        self._out = out
+        return out[:m]
 
     def feed(self, records: np.ndarray, *, copy: bool = True) -> np.ndarray:
         """Apply a record array (``host.feed.bulk.RECORD_DTYPE`` fields); return its BBO rows.
@@ -474,33 +476,64 @@ class FastBook:
         n = cols[0].shape[0]
         if any(c.shape != (n,) for c in cols):
             raise ValueError("record fields must be 1-d and of one length")
-        out = self._out
-        if out is None or len(out) < n // 2 + 1024:
-            out = np.empty(n // 2 + 1024, BBO_DTYPE)
-        self.state[2] = 0
+        out = self._out_buffer(n)
+        if self._lib is not None:
+            cols = [np.ascontiguousarray(c, dtype=t) for c, t in zip(cols, _RECORD_TYPES,
+                                                                     strict=True)]  # fmt: skip
+            start = ctypes.c_int64(0)
+            while True:
+                status = self._lib.fb_feed_records(
+                    ctypes.byref(self._c_book(out)), n, *[c.ctypes.data for c in cols],
+                    ctypes.byref(start))  # fmt: skip
+                if status == _DONE:
+                    break
+                out = self._grow(status, out)
+            return self._rows(out, copy)
+        kernel = _jit()._kernel
         start = 0
         while True:
-            status, start = _kernel(
+            status, start = kernel(
                 *cols, start, self.okey, self.odat, self.shift, self.state, self.boff,
                 self.blen, self.bcap, self.lkey, self.lsz, self.lct, self.locmask, self.anom,
                 *[out[c] for c in BBO_COLUMNS],
             )  # fmt: skip
             if status == _DONE:
                 break
-            if status == _GROW_ORDERS:
-                self._grow_orders()
-            elif status == _GROW_POOL:
-                self._grow_pool()
-            else:
-                bigger = np.empty(2 * len(out), BBO_DTYPE)
-                bigger[: len(out)] = out
-                out = bigger
-        m = int(self.state[2])
-        if copy:
-            self._out = None
-            return out[:m] if m == len(out) else out[:m].copy()
-        self._out = out
-        return out[:m]
+            out = self._grow(status, out)
+        return self._rows(out, copy)
+
+    def feed_bytes(self, buf, *, base_index: int = 0, copy: bool = True) -> np.ndarray:
+        """Parse and apply NASDAQ-framed ITCH bytes; return their BBO rows.
+
+        The same as ``feed(host.feed.bulk.parse_records(buf, base_index=base_index)[0])``
+        (the C backend parses as it goes, without building the record array).
+
+        Parameters
+        ----------
+        buf : bytes-like or numpy.ndarray of uint8
+            Messages in NASDAQ file framing; the walk stops where
+            :func:`~host.feed.bulk.parse_records` stops (zero length, truncation).
+        base_index : int
+            ``msg_index`` of the first length-prefixed message of ``buf``.
+        copy : bool
+            As in :meth:`feed`.
+        """
+        if self._lib is None:
+            from host.feed.bulk import parse_records
+
+            return self.feed(parse_records(buf, base_index=base_index)[0], copy=copy)
+        a = _u8(buf)
+        t = _tab()
+        out = self._out_buffer(a.size // 32)  # ~ the message count (it grows when short)
+        pos = (ctypes.c_int64 * 2)(0, base_index)
+        while True:
+            status = self._lib.fb_feed_bytes(
+                ctypes.byref(self._c_book(out)), a.ctypes.data, a.size, t.type_len.ctypes.data,
+                t.field.ctypes.data, pos)  # fmt: skip
+            if status == _DONE:
+                break
+            out = self._grow(status, out)
+        return self._rows(out, copy)
 
     @property
     def anomalies(self) -> dict[str, int]:
@@ -576,30 +609,6 @@ def bbo_trace_records(
     return trace, fb.anomalies
 
 
-@njit(cache=True)
-def _csv(cols, out):
-    """Decimal CSV of the non-negative int64 ``cols[n, k]`` into ``out``; returns bytes used."""
-    pos = 0
-    digits = np.empty(20, np.uint8)
-    for i in range(cols.shape[0]):
-        for c in range(cols.shape[1]):
-            v = cols[i, c]
-            nd = 0
-            while True:
-                digits[nd] = 48 + v % 10
-                v //= 10
-                nd += 1
-                if v == 0:
-                    break
-            while nd > 0:
-                nd -= 1
-                out[pos] = digits[nd]
-                pos += 1
-            out[pos] = 44 if c + 1 < cols.shape[1] else 10
-            pos += 1
-    return pos
-
-
 def bbo_csv_bytes(trace: np.ndarray, header: bool = False, extra: dict | None = None) -> bytes:
     """BBO rows as CSV bytes (the text of :func:`host.feed.book.write_bbo_csv`, ~50x faster).
 
@@ -611,11 +620,25 @@ def bbo_csv_bytes(trace: np.ndarray, header: bool = False, extra: dict | None = 
     head = (",".join(names) + "\n").encode() if header else b""
     if len(trace) == 0:
         return head
+    lib = c_library() if backend() == "c" else None
+    if lib is not None:
+        rows = np.ascontiguousarray(trace)
+        if rows.dtype != BBO_DTYPE:
+            rows = np.empty(len(trace), BBO_DTYPE)
+            for c in BBO_COLUMNS:
+                rows[c] = trace[c]
+        more = np.empty((len(trace), len(extra)), np.int64)
+        for k, v in enumerate(extra.values()):
+            more[:, k] = v
+        out = np.empty(len(trace) * len(names) * 21, np.uint8)
+        m = lib.fb_csv(rows.ctypes.data, len(rows), more.ctypes.data, len(extra),
+                       out.ctypes.data)  # fmt: skip
+        return head + out[:m].tobytes()
     cols = np.empty((len(trace), len(names)), np.int64)
     for k, c in enumerate(BBO_COLUMNS):
         cols[:, k] = trace[c]
     for k, v in enumerate(extra.values(), start=len(BBO_COLUMNS)):
         cols[:, k] = v
     out = np.empty(len(trace) * len(names) * 21, np.uint8)
-    m = _csv(cols, out)
+    m = _jit()._csv(cols, out)
     return head + out[:m].tobytes()
