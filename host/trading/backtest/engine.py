@@ -225,7 +225,7 @@ class Backtester:
         heap = self._heap
         while heap and heap[0][0] <= t:
             when, _, kind, payload = heapq.heappop(heap)
-            self.now = when
+            self.now = self.ctx.now = when
             if kind == 0:  # a command reaches the venue
                 self.ex.command(payload, when)
                 self._venue_events(when)
@@ -348,7 +348,7 @@ class Backtester:
                               tuple(ex.depth(li, 1, depth)) if depth else (),
                               tuple(ex.depth(li, 2, depth)) if depth else ())
                 if md == 0 and not heap:
-                    self.now = t
+                    self.now = self.ctx.now = t
                     self._on_quote(q)
                 else:
                     self._push(t + md, 2, q)

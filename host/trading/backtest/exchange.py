@@ -144,7 +144,7 @@ class SimExchange:
         self.trade_id = 0
         self.counts = dict.fromkeys(
             ("unknown_ref", "duplicate_add", "hidden_trades", "passive_fills", "taker_fills",
-             "cross_fills", "ahead_inconsistent"), 0)
+             "cross_fills", "ahead_inconsistent", "quoted_qty"), 0)
 
     # ------------------------------------------------------------------ book queries
 
@@ -406,6 +406,7 @@ class SimExchange:
                          CommandKind.SUBMIT, ts)
             return
         self.own[oid] = o
+        self.counts["quoted_qty"] += qty
         self._event(EventKind.ACCEPTED, o, ts)
         if marketable:
             self._take(o)
@@ -476,6 +477,8 @@ class SimExchange:
             return
         new_px = price or o.price
         keep = new_px == o.price and qty <= o.qty
+        if not keep:  # a new offer of the whole remaining quantity
+            self.counts["quoted_qty"] += qty - o.cum
         o.leaves = qty - o.cum
         o.qty = qty
         if keep:
