@@ -72,8 +72,9 @@ def _plots(result, series) -> list[tuple[str, str]]:
                 label="best bid")
         ax.step(_hours(q[ok, 0]), q[ok, 3] / 1e4, where="post", lw=0.6, color="tab:orange",
                 label="best ask")
-        sub = o[(o["instrument"] == inst) & (o["kind"] == 1) & (o["price"] > 0)]
-        for side, c, lab in ((1, "tab:green", "own bid sent"), (2, "tab:red", "own ask sent")):
+        sub = o[(o["instrument"] == inst) & (o["price"] > 0)]
+        for side, c, lab in ((1, "tab:green", "own bid (submit/modify)"),
+                             (2, "tab:red", "own ask (submit/modify)")):
             s = sub[sub["side"] == side]
             ax.scatter(_hours(s["ts"]), s["price"] / 1e4, s=4, c=c, alpha=0.4, label=lab)
         g = f[f["instrument"] == inst]
@@ -93,6 +94,7 @@ def _plots(result, series) -> list[tuple[str, str]]:
                     label=f"{result.symbols.get(inst, inst)}")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlim(left=0)
         ax.set_xlabel("horizon after the fill (s)")
         ax.set_ylabel("markout (cents / share)")
         ax.legend(fontsize=8)

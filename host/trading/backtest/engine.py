@@ -64,7 +64,9 @@ ORDER_DTYPE = np.dtype([
     ("ts", "<i8"), ("order_id", "<u8"), ("instrument", "<u4"), ("kind", "u1"), ("side", "u1"),
     ("price", "<i8"), ("qty", "<i8"), ("mid", "<i8"), ("denied", "u1"),
 ])
-"""One command the strategy sent: ``kind`` a :class:`~host.trading.matching.CommandKind`,
+"""One submit or modify the strategy sent (and every denied command): ``kind`` a
+:class:`~host.trading.matching.CommandKind` (a modify has its new price, 0 = unchanged, and
+new total quantity; instrument and side are the order's),
 ``mid`` = bid + ask the strategy saw (twice the arrival mid), ``denied`` the risk
 :class:`~host.trading.risk.DenyReason` (0 = forwarded)."""
 
@@ -284,11 +286,14 @@ class Backtester:
             self._push_reference()
         res = self.gateway.process(arr)
         for r, why in zip(arr, res.reasons.tolist(), strict=True):
-            inst = int(r["instrument"])
-            if int(r["kind"]) == CommandKind.SUBMIT or why:
+            inst, side = int(r["instrument"]), int(r["side"])
+            if int(r["kind"]) != CommandKind.SUBMIT:  # a modify/cancel names the order only
+                oo = self.ctx.orders.get(int(r["order_id"]))
+                inst, side = (oo.instrument, oo.side) if oo is not None else (0, 0)
+            if int(r["kind"]) in (CommandKind.SUBMIT, CommandKind.REPLACE) or why:
                 b, a = self._seen.get(inst, (0, 0))
                 self._orders.append((self.now, int(r["order_id"]), inst, int(r["kind"]),
-                                     int(r["side"]), int(r["price"]), int(r["qty"]),
+                                     side, int(r["price"]), int(r["qty"]),
                                      b + a if b and a else 0, why))
             if why:
                 from host.trading.risk import DenyReason
