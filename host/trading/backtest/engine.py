@@ -209,6 +209,7 @@ class Backtester:
         self._risk_dirty: dict[int, tuple] = {}
         self._sync = encode_commands([CancelOrder(order_id=SYNC_ORDER_ID)])
         self.denied: dict[str, int] = {}
+        self._ended = False
 
     # ------------------------------------------------------------------ scheduling
 
@@ -240,6 +241,8 @@ class Backtester:
             elif kind == 3:
                 self._emit(self.strategy.on_trade(self.ctx, payload))
             elif kind == 4:
+                if self._ended:  # no timers after the end of data (the drain would not end)
+                    continue
                 self._emit(self.strategy.on_timer(self.ctx))
                 if self.ctx.timer_ns:
                     self._push(when + self.ctx.timer_ns, 4, None)
@@ -370,6 +373,7 @@ class Backtester:
                 progress(i + 1)
         end = ts[-1] if n else 0
         self._due(end + md)
+        self._ended = True
         self.now = max(self.now, end + md)
         self.ctx.now = self.now
         self._emit(self.strategy.on_stop(self.ctx))

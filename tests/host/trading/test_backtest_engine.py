@@ -192,3 +192,36 @@ def test_strategy_config_from_toml(tmp_path):
     assert run.backtest.md_latency_ns == 5 and run.backtest.fees == Fees(-10, 25)
     with pytest.raises(ValueError):
         make_strategy("mm", {"gamma": -1.0})
+
+
+@pytest.mark.parametrize("name", ["mm", "mm_wide", "pairs", "momentum"])
+def test_example_configs_load(name):
+    from pathlib import Path
+
+    from host.trading.backtest.run import load_run_config
+
+    root = Path(__file__).resolve().parents[3]
+    run = load_run_config(root / "examples" / "backtest" / f"{name}.toml")
+    s = make_strategy(name.split("_")[0], run.strategy_table)
+    assert s.config is not None
+
+
+class Ticker(Strategy):
+    name = "ticker"
+
+    def __init__(self):
+        super().__init__(None)
+        self.ticks = []
+
+    def on_start(self, ctx):
+        ctx.set_timer(5 * MS)
+
+    def on_timer(self, ctx):
+        self.ticks.append(ctx.now)
+
+
+def test_timer_fires_on_event_time_and_stops_at_the_end(tmp_path):
+    strat = Ticker()
+    bt, r = _run(tmp_path, _book() + _later(20 * MS), strat)
+    # first message at 10 ms, last at 20 ms + 3, timers every 5 ms from the first message
+    assert strat.ticks == [15 * MS, 20 * MS]
