@@ -301,6 +301,11 @@ class SimExchange:
         own = self.resting[(loc, other)]
         if not own:
             return shares
+        if other == BUY:  # cheap test first: most adds cross nothing
+            if not any(price <= o.price for o in own):
+                return shares
+        elif not any(price >= o.price for o in own):
+            return shares
         budget = shares
         for o in sorted(own, key=self._priority):
             crosses = price <= o.price if other == BUY else price >= o.price

@@ -225,3 +225,28 @@ def test_timer_fires_on_event_time_and_stops_at_the_end(tmp_path):
     bt, r = _run(tmp_path, _book() + _later(20 * MS), strat)
     # first message at 10 ms, last at 20 ms + 3, timers every 5 ms from the first message
     assert strat.ticks == [15 * MS, 20 * MS]
+
+
+def test_pcap_input_gives_the_same_fills(tmp_path, capsys):
+    itch, pcap = tmp_path / "d.itch", tmp_path / "d.pcap"
+    assert main(["generate", "--messages", "20000", "--symbols", "2", "--seed", "3",
+                 "--out", str(itch), "--pcap", str(pcap)]) == 0
+    a, _, _ = run_backtest(itch, "mm", None, None)
+    b, _, _ = run_backtest(pcap, "mm", None, None)
+    assert len(a.fills) > 0 and a.fills.tobytes() == b.fills.tobytes()
+
+
+@pytest.mark.slow
+def test_cli_sweep_two_configs_on_two_processes(small_itch, tmp_path, capsys):
+    c1, c2 = tmp_path / "tight.toml", tmp_path / "wide.toml"
+    c1.write_text("[strategy]\ngamma = 0.05\n")
+    c2.write_text("[strategy]\ngamma = 0.5\nmin_half_spread_ticks = 2.0\n")
+    out = tmp_path / "sw"
+    assert main(["sweep", str(small_itch), "--strategy", "mm", "--config", str(c1), str(c2),
+                 "--out", str(out)]) == 0
+    table = json.loads((out / "sweep.json").read_text())
+    assert set(table) == {"tight", "wide"}
+    assert (out / "tight" / "report.html").exists() and (out / "wide" / "metrics.json").exists()
+    # each worker applied its own config: the two runs differ
+    assert (table["wide"]["n_fills"], table["wide"]["pnl_total"]) != (
+        table["tight"]["n_fills"], table["tight"]["pnl_total"])
