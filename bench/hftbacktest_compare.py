@@ -144,13 +144,22 @@ STEP, QTY, MAXPOS, ENTRY, RESP = %(STEP)d, %(QTY)d, %(MAXPOS)d, %(ENTRY)d, %(RES
 def join_touch(hbt, out):
     oid = 1
     n_sub = 0
-    while hbt.elapse(STEP) == 0:
+    steps = 0
+    quoted = 0
+    rc = 0
+    while True:
+        rc = hbt.elapse(STEP)
+        if rc != 0:
+            break
+        steps += 1
+        hbt.clear_last_trades(0)
         hbt.clear_inactive_orders(0)
         d = hbt.depth(0)
         bb = d.best_bid
         ba = d.best_ask
         if not (bb > 0 and ba > 0 and ba < 1e12):
             continue
+        quoted += 1
         pos = hbt.position(0)
         has_b = False
         has_a = False
@@ -188,24 +197,31 @@ def join_touch(hbt, out):
     out[4] = n_sub
     d = hbt.depth(0)
     out[5] = (d.best_bid + d.best_ask) / 2
+    out[6] = steps
+    out[7] = quoted
+    out[8] = hbt.current_timestamp
+    out[9] = rc
 
 res = {}
 for name in sys.argv[2:]:
     data = np.load(sys.argv[1])[name.split("-")[0]]
     a = (BacktestAsset().data([data]).linear_asset(1.0)
          .constant_order_latency(ENTRY, RESP).tick_size(1.0).lot_size(1.0)
-         .trading_value_fee_model(0.0, 0.0).last_trades_capacity(0))
+         .trading_value_fee_model(0.0, 0.0).last_trades_capacity(100000))
     model = name.split("-", 1)[1]
     if model == "fifo":
         a = a.l3_fifo_queue_model().no_partial_fill_exchange()
-    elif model == "riskadverse":
-        a = a.risk_adverse_queue_model().partial_fill_exchange()
+    elif model.startswith("riskadverse"):
+        a = a.risk_adverse_queue_model()
     else:
-        a = a.power_prob_queue_model(3.0).partial_fill_exchange()
+        a = a.power_prob_queue_model(3.0)
+    if model != "fifo":
+        a = a.no_partial_fill_exchange() if model.endswith("nopartial") else \
+            a.partial_fill_exchange()
     t = time.perf_counter()
     try:
         hbt = HashMapMarketDepthBacktest([a])
-        out = np.zeros(6)
+        out = np.zeros(10)
         join_touch(hbt, out)
         hbt.close()
     except BaseException as e:
@@ -214,7 +230,8 @@ for name in sys.argv[2:]:
     dt = time.perf_counter() - t
     res[name] = {"position": out[0], "cash": out[1], "fills": int(out[2]),
                  "volume": out[3], "submits": int(out[4]), "mid": out[5], "seconds": dt,
-                 "events": int(len(data))}
+                 "events": int(len(data)), "steps": int(out[6]), "quoted": int(out[7]),
+                 "end_ts": int(out[8]), "rc": int(out[9])}
 print(json.dumps(res))
 """
 
@@ -223,7 +240,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("input")
     ap.add_argument("--hbt-python", required=True)
-    ap.add_argument("--models", default="l2-riskadverse,l2-powerprob,l3-fifo")
+    ap.add_argument("--models", default="l2-riskadverse-nopartial,l2-powerprob-nopartial,"
+                    "l2-powerprob,l3-fifo")
     a = ap.parse_args()
     market = load_market(a.input, n_auto=1)
     loc = market.locates[0]
@@ -259,17 +277,18 @@ def main() -> None:
             continue
         pnl = (v["cash"] + v["position"] * v["mid"]) / 1e4
         # hftbacktest counts a trade per fill event: volume in shares is comparable
-        rows.append((f"hftbacktest 2.4.4 {name}", v["fills"], int(v["volume"]),
+        end = "" if v["rc"] == 1 else f" STOPPED rc={v['rc']} at {v['end_ts'] / 3.6e12:.2f} h"
+        rows.append((f"hftbacktest 2.4.4 {name}{end}", v["fills"], int(v["volume"]),
                      v["submits"], int(v["position"]), pnl, v["seconds"], v["events"]))
     print(f"join-the-touch on {market.symbols.get(loc, loc)} (locate {loc}), "
           f"{r.n_book:,} book messages; latencies md {MD} ns, entry {ENTRY} ns, resp {RESP} ns")
-    print(f"{'backtester':<42} {'fills':>6} {'shares':>8} {'submits':>8} {'pos':>6} "
+    print(f"{'backtester':<62} {'fills':>6} {'shares':>8} {'submits':>8} {'pos':>6} "
           f"{'P&L $':>10} {'s':>7} {'events':>9}")
     for row in rows:
         if row[1] is None:
             print(row[0])
             continue
-        print(f"{row[0]:<42} {row[1]:>6} {row[2]:>8} {row[3]:>8} {row[4]:>6} {row[5]:>10.2f} "
+        print(f"{row[0]:<62} {row[1]:>6} {row[2]:>8} {row[3]:>8} {row[4]:>6} {row[5]:>10.2f} "
               f"{row[6]:>7.2f} {row[7]:>9,}")
 
 
