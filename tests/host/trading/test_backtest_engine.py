@@ -250,3 +250,17 @@ def test_cli_sweep_two_configs_on_two_processes(small_itch, tmp_path, capsys):
     # each worker applied its own config: the two runs differ
     assert (table["wide"]["n_fills"], table["wide"]["pnl_total"]) != (
         table["tight"]["n_fills"], table["tight"]["pnl_total"])
+
+
+def test_inputs_without_book_messages_are_one_line_errors(tmp_path, capsys, small_itch):
+    only_dir = tmp_path / "dir.itch"
+    write_file(only_dir, [encode("R", stock_locate=LOC, stock="TEST", timestamp=1)])
+    assert main(["backtest", str(only_dir), "--strategy", "mm", "--no-progress"]) == 1
+    assert "no book messages" in capsys.readouterr().err
+    assert main(["backtest", str(small_itch), "--strategy", "mm", "--symbols", "9999",
+                 "--no-progress"]) == 1
+    assert "no book messages for locate(s) [9999]" in capsys.readouterr().err
+    empty = tmp_path / "empty.itch"
+    empty.write_bytes(b"")
+    assert main(["backtest", str(empty), "--strategy", "mm", "--no-progress"]) == 1
+    assert capsys.readouterr().err.startswith("error:")
