@@ -314,7 +314,7 @@ class Backtester:
 
     def run(self, progress=None) -> BacktestResult:
         """Replay every message; ``progress(n)`` is called with messages done so far."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         c = self.market.cols
         n = len(c["msg_type"])
         idx = c["msg_index"].tolist()
@@ -383,6 +383,7 @@ class Backtester:
         if progress is not None:
             progress(n)
         seconds = time.perf_counter() - t0
+        self.cpu_seconds = time.process_time() - c0  # this process's CPU time (loaded hosts)
         counters = dict(ex.counts)
         counters["forwarded"] = self.link.forwarded
         counters["risk_fills"] = self.risk.fills
