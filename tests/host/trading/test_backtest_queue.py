@@ -254,3 +254,37 @@ def test_fees_signed_per_share(maker):
     s.own(10, B, 100, 101)
     s.exe(1, 100)
     assert s.ex.fills[0][7] == 100 * maker
+
+
+@pytest.mark.parametrize("profile", ["classic", "realistic"])
+def test_replayed_book_matches_the_reference_book(tmp_path, profile):
+    """The simulated venue's book (bid/ask price and size after every message of the traded
+    locates) equals the reference L3 book of host.feed on generated days."""
+    from host.feed.book import L3Book, iter_indexed
+    from host.feed.generator import generate
+    from host.trading.backtest import load_market
+
+    buf = generate(20_000, 3, 5, profile=profile)
+    p = tmp_path / "d.itch"
+    p.write_bytes(buf)
+    m = load_market(p, n_auto=2)
+    ex = SimExchange(m.locates)
+    ref = L3Book()
+    c = m.cols
+    want = {}
+    for idx, msg in iter_indexed(buf):
+        ref.apply(msg)
+        if ref.last_locate in m.locates:
+            b = ref.bbo(ref.last_locate)
+            want[idx] = (ref.last_locate, (b.bid_px, b.bid_sz, b.ask_px, b.ask_sz))
+    checked = 0
+    for i in range(len(c["msg_type"])):
+        idx = int(c["msg_index"][i])
+        ex.apply(idx, int(c["msg_type"][i]), int(c["stock_locate"][i]), int(c["timestamp"][i]),
+                 int(c["order_ref"][i]), int(c["new_order_ref"][i]), int(c["side"][i]),
+                 int(c["shares"][i]), int(c["price"][i]))
+        if idx in want:
+            loc, bbo = want[idx]
+            assert ex.best(loc) == bbo, (idx, loc)
+            checked += 1
+    assert checked > 1000
