@@ -161,11 +161,14 @@ class AvellanedaStoikov(Strategy):
         bid, ask, r = self.targets(q, pos)
         self.log.append((ctx.now, q.mid, r, bid, ask, pos))
         out = []
-        for side, want in ((Side.BUY, bid), (Side.SELL, ask)):
-            out.extend(self._side(ctx, q.instrument, side, want))
+        c = self.config
+        # sizes shrink near the limit so that a full fill cannot pass it
+        for side, want, size in ((Side.BUY, bid, min(c.order_qty, c.max_position - pos)),
+                                 (Side.SELL, ask, min(c.order_qty, c.max_position + pos))):
+            out.extend(self._side(ctx, q.instrument, side, want if size > 0 else 0, size))
         return out
 
-    def _side(self, ctx, inst, side, want):
+    def _side(self, ctx, inst, side, want, size):
         c = self.config
         oid = self._oid[side]
         live = ctx.orders.get(oid) if oid else None
@@ -184,7 +187,7 @@ class AvellanedaStoikov(Strategy):
         if live is not None:
             if not live.acknowledged:
                 return ()
-            return (ctx.modify(oid, live.qty - live.leaves + c.order_qty, want),)
-        cmd = ctx.limit(inst, side, c.order_qty, want, post_only=True)
+            return (ctx.modify(oid, live.qty - live.leaves + size, want),)
+        cmd = ctx.limit(inst, side, size, want, post_only=True)
         self._oid[side] = cmd.order_id
         return (cmd,)
