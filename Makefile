@@ -60,7 +60,8 @@ demo: setup ## Generate the sample market, replay it through the simulated card 
 	$(PY) -m host stats $(OUT)/sample.pcap
 	$(PY) -m host replay $(OUT)/sample.itch --card sim --verify --out $(OUT)/replay
 	$(PY) -m host session $(OUT)/sample.itch --card sim --out $(OUT)/session --no-progress
-	@echo "demo: plots in $(OUT)/replay/*.png, BBO trace $(OUT)/replay/bbo.csv, session journal and exports in $(OUT)/session/"
+	$(PY) -m host backtest $(OUT)/sample.itch --strategy mm --out $(OUT)/backtest --no-progress
+	@echo "demo: plots in $(OUT)/replay/*.png, BBO trace $(OUT)/replay/bbo.csv, session journal and exports in $(OUT)/session/, backtest report $(OUT)/backtest/report.html"
 
 bench: setup ## Run every bench once -> build/bench/figures.md (BENCHES=book,card for a subset)
 	$(PY) bench/run_all.py $(if $(BENCHES),--only $(BENCHES))
@@ -82,3 +83,9 @@ regs-doc: setup ## Regenerate docs/registers.md from hw/regs.py
 
 clean: ## Remove build outputs
 	rm -rf $(OUT) build sim/*/sim_build .pytest_cache
+
+HBT_VENV := build/hftbacktest-venv
+.PHONY: hftbacktest-venv
+hftbacktest-venv: ## Separate venv with hftbacktest 2.4.4 (needs numpy<2.3) for the bench comparison
+	@test -x $(HBT_VENV)/bin/python || $(PYTHON) -m venv $(HBT_VENV)
+	$(HBT_VENV)/bin/python -m pip install -q hftbacktest==2.4.4

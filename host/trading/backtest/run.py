@@ -1,0 +1,122 @@
+"""One-call backtests and parameter sweeps (what ``python -m host backtest|sweep`` runs).
+
+A sweep runs one backtest per configuration file in a pool of worker processes (2 by default,
+the machine's core budget); every worker loads the input itself (nothing big is pickled) and
+writes its own output folder, and the sweep writes ``sweep.json`` with the headline metrics of
+every configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from host.errors import UserError
+from host.trading.backtest.data import load_market
+from host.trading.backtest.engine import BacktestConfig, Backtester
+from host.trading.strategy import from_dict, load_toml, make_strategy
+
+__all__ = ["BacktestRun", "load_run_config", "run_backtest", "run_sweep"]
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """Everything a config file says: strategy table, backtest and risk configs."""
+
+    strategy_table: dict
+    backtest: BacktestConfig
+    risk: object | None
+
+
+def load_run_config(path=None, overrides: dict | None = None) -> BacktestRun:
+    """Read ``[strategy]``, ``[backtest]`` and ``[risk]`` from a TOML file (all optional);
+    ``overrides`` (a dict of the same shape) wins over the file."""
+    d = load_toml(path) if path else {}
+    for k, v in (overrides or {}).items():
+        d.setdefault(k, {}).update(v)
+    unknown = sorted(set(d) - {"strategy", "backtest", "risk"})
+    if unknown:
+        raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; "
+                        "known: strategy, backtest, risk")
+    bt = from_dict(BacktestConfig, d.get("backtest"), "backtest")
+    risk = None
+    if "risk" in d:
+        from host.trading.risk import ConfigError as RiskConfigError
+        from host.trading.risk import config_from_dict
+
+        try:
+            risk = config_from_dict(d["risk"])
+        except RiskConfigError as e:
+            raise UserError(str(e)) from None
+    return BacktestRun(dict(d.get("strategy", {})), bt, risk)
+
+
+def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None,
+                 progress: bool = False, plots: bool = True, overrides: dict | None = None):
+    """Load ``path``, run ``strategy`` with the config file ``config``, write the outputs.
+
+    Returns
+    -------
+    (BacktestResult, dict, dict)
+        The result, the metrics and the paths written (empty without ``out_dir``).
+    """
+    from host.trading.analytics import analyze
+
+    run = load_run_config(config, overrides)
+    strat = make_strategy(strategy, run.strategy_table)
+    locs = [s for s in (symbols or []) if isinstance(s, int)]
+    names = [s for s in (symbols or []) if isinstance(s, str)]
+    market = load_market(path, locs or None, names or None, n_auto=strat.n_instruments,
+                         max_messages=run.backtest.max_messages)
+    if len(market.locates) < strat.n_instruments:
+        raise UserError(f"strategy {strategy} needs {strat.n_instruments} symbols, got "
+                        f"{len(market.locates)}")
+    bt = Backtester(market, strat, run.backtest, run.risk)
+    bar = None
+    cb = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(market), unit="msg", unit_scale=True, desc=f"backtest {strategy}",
+                   leave=False)
+
+        def cb(n, bar=bar):
+            bar.update(n - bar.n)
+    try:
+        result = bt.run(cb)
+    finally:
+        if bar is not None:
+            bar.close()
+    metrics, series = analyze(result)
+    paths = {}
+    if out_dir is not None:
+        from host.trading.analytics.report import write_outputs
+
+        paths = write_outputs(result, metrics, series, out_dir, plots=plots)
+    return result, metrics, paths
+
+
+def _sweep_one(args):
+    path, strategy, cfg, out, symbols = args
+    try:
+        _, m, _ = run_backtest(path, strategy, cfg, out, symbols=symbols, plots=True)
+    except UserError as e:
+        return cfg, {"error": str(e)}
+    return cfg, m
+
+
+def run_sweep(path, strategy: str, configs, out_dir, *, jobs: int = 2, symbols=None) -> dict:
+    """Run one backtest per config file on ``jobs`` processes; write ``sweep.json``."""
+    import multiprocessing as mp
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [(str(path), strategy, str(c), str(out / Path(c).stem), symbols) for c in configs]
+    for c in configs:  # a bad file fails before any worker starts
+        load_run_config(c)
+    with mp.get_context("spawn").Pool(max(1, jobs)) as pool:
+        results = pool.map(_sweep_one, tasks)
+    table = {Path(c).stem: m for c, m in results}
+    (out / "sweep.json").write_text(json.dumps(table, indent=2) + "\n")
+    return table
