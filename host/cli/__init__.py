@@ -26,13 +26,14 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from host.cli import card, feed, trading
+    from host.cli import card, cluster, feed, trading
 
     p = argparse.ArgumentParser(prog="python -m host", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     feed.register(sub)
     card.register(sub)
     trading.register(sub)
+    cluster.register(sub)
     return p
 
 

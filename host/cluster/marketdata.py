@@ -66,10 +66,11 @@ def stream_name(venue: str) -> str:
     return "MD_" + subject_token(venue)
 
 
-def to_md(records: np.ndarray) -> np.ndarray:
+def to_md(records: np.ndarray, start: dict | None = None) -> np.ndarray:
     """Card records (:data:`hw.bbo_record.DTYPE`) -> :data:`MD_DTYPE`, ``sym_seq`` per locate.
 
-    ``sym_seq`` counts each locate's records from 1 in card order.
+    ``sym_seq`` counts each locate's records in card order from ``start[locate] + 1``
+    (default 1).
     """
     md = np.zeros(len(records), MD_DTYPE)
     for f in ("seq", "ts_event", "locate", "flags", "msg_type", "bid_px", "bid_sz", "bid_ct",
@@ -78,9 +79,12 @@ def to_md(records: np.ndarray) -> np.ndarray:
     loc = records["locate"].astype(np.int64)
     order = np.argsort(loc, kind="stable")
     sl = loc[order]
-    start = np.r_[0, np.nonzero(np.diff(sl))[0] + 1]
-    run = np.arange(len(sl)) - np.repeat(start, np.diff(np.r_[start, len(sl)]))
+    first = np.r_[0, np.nonzero(np.diff(sl))[0] + 1]
+    run = np.arange(len(sl)) - np.repeat(first, np.diff(np.r_[first, len(sl)]))
     md["sym_seq"][order] = run + 1
+    if start:
+        md["sym_seq"] += np.array([start.get(int(x), 0) for x in md["locate"].tolist()],
+                                  np.uint64)
     return md
 
 
@@ -124,9 +128,17 @@ async def publish_records(js, venue: str, records: np.ndarray, names: dict[int, 
     -------
     dict
         ``{"records": n, "subjects": {locate: subject}, "first_stream_seq", "last_stream_seq"}``.
+
+    Notes
+    -----
+    A subject's ``sym_seq`` continues from the number of messages the stream already holds on
+    it, so a later publication (the next session) extends each subject without a jump.
     """
-    md = to_md(records)
-    subj = _subjects(venue, np.unique(md["locate"]).tolist(), names)
+    subj = _subjects(venue, np.unique(records["locate"]).tolist(), names)
+    info = await js.stream_info(stream_name(venue),
+                                subjects_filter=f"md.{subject_token(venue).lower()}.>")
+    held = info.state.subjects or {}
+    md = to_md(records, {loc: held.get(s, 0) for loc, s in subj.items()})
     raw = md.tobytes()
     n, size = len(md), MD_DTYPE.itemsize
     locs = md["locate"].tolist()

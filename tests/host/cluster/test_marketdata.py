@@ -32,6 +32,7 @@ def test_sym_seq_counts_per_locate():
     r = np.zeros(5, bbo_record.DTYPE)
     r["locate"] = [3, 1, 3, 3, 1]
     assert to_md(r)["sym_seq"].tolist() == [1, 1, 2, 3, 2]
+    assert to_md(r, {3: 10})["sym_seq"].tolist() == [11, 1, 12, 13, 2]  # next publication
 
 
 @pytest.fixture(scope="module")
