@@ -51,7 +51,7 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
        host: str = "127.0.0.1", port: int = 0, takeover_ms: float = 500,
        timeout: float = 180.0) -> list[str]:
     """Start the cluster; lines to print."""
-    from host.cluster.local import spawn_replica, wait_ready
+    from host.cluster.local import reset_logs, spawn_replica, wait_ready
     from host.cluster.server import NatsServer
 
     if shards < 1:
@@ -70,6 +70,9 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
     url = state["url"]
     want: dict = {}
     try:
+        # a new session: the shards' replicated journals of an earlier one are dropped (the
+        # journal files of the earlier session stay in the shard folders until a SETUP)
+        asyncio.run(reset_logs(url, range(shards)))
         for k in range(shards):
             roles = ["primary"] + (["standby"] if standby else [])
             want[k] = roles

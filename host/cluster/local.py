@@ -9,7 +9,30 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["spawn_replica", "heartbeats", "wait_ready"]
+__all__ = ["spawn_replica", "heartbeats", "wait_ready", "reset_logs"]
+
+
+async def reset_logs(url: str, shards) -> int:
+    """Delete the replicated input journals of ``shards`` (a new session starts from an
+    empty log; a replica started on an old log replays it). Returns how many existed."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    from host.cluster.shard import log_stream
+
+    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
+    n = 0
+    try:
+        js = nc.jetstream()
+        for k in shards:
+            try:
+                await js.delete_stream(log_stream(k)[0])
+                n += 1
+            except NotFoundError:
+                pass
+    finally:
+        await nc.close()
+    return n
 
 
 def spawn_replica(url: str, shard: int, out_dir, role: str = "primary", *,

@@ -138,7 +138,37 @@ class Router:
         await self.broadcast(OP_MARKET, pay)
 
     def _route(self, cmds: np.ndarray) -> np.ndarray:
+        """Shard of each command (-1: every shard), vectorised; a batch that cancels or
+        replaces an id it also submits goes through the exact command-by-command path."""
         n_sh = len(self.shards)
+        if n_sh == 1:
+            for oid in cmds["order_id"][cmds["kind"] == 1].tolist():
+                self.of_order[oid] = 0
+            return np.zeros(len(cmds), np.int64)
+        kind = cmds["kind"]
+        oid = cmds["order_id"]
+        sub = kind == 1
+        cr = (kind == 2) | (kind == 3)
+        if np.isin(oid[cr], oid[sub]).any():
+            return self._route_each(cmds)
+        inst = cmds["instrument"].astype(np.int64)
+        dest = np.full(len(cmds), -1, np.int64)
+        dest[sub] = self._loc_shard(inst[sub])
+        self.of_order.update(zip(oid[sub].tolist(), dest[sub].tolist(), strict=True))
+        get = self.of_order.get
+        dest[cr] = [get(o, 0) for o in oid[cr].tolist()]
+        by_inst = (kind >= 4) & ((cmds["flags"] & 2) != 0)
+        dest[by_inst] = self._loc_shard(inst[by_inst])
+        return dest
+
+    def _loc_shard(self, inst: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "_lmap"):
+            self._lmap = np.zeros(1 << 16, np.int64)  # unknown instrument -> shard 0
+            for loc, k in self.of_locate.items():
+                self._lmap[loc] = k
+        return self._lmap[np.clip(inst, 0, (1 << 16) - 1)]
+
+    def _route_each(self, cmds: np.ndarray) -> np.ndarray:
         dest = np.full(len(cmds), -1, np.int64)  # -1: every shard
         for i, (kind, oid, inst, flags) in enumerate(zip(
                 cmds["kind"].tolist(), cmds["order_id"].tolist(), cmds["instrument"].tolist(),
@@ -152,7 +182,7 @@ class Router:
                 d = self.of_locate.get(inst, 0)
             else:
                 d = -1
-            dest[i] = d if n_sh > 1 else 0
+            dest[i] = d
         return dest
 
     async def process(self, cmds: np.ndarray, strategies: np.ndarray) -> np.ndarray:

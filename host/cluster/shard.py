@@ -14,6 +14,11 @@ stream sequence = request id), then applied, then answered: a reply means the re
 the stream. A hot standby applies the same stream as it grows (its own journals, its own
 engine, in step) and takes over when the primary's heartbeat stops. See ``docs/cluster.md``.
 
+SETUP keys: ``shard``, ``locates``, ``instruments`` (``[id, tick, min_price, max_price]``
+each), ``max_orders``, ``config`` (a risk TOML path, default the session's built-in
+configuration), ``accounts`` (the gateway's), ``open_accounts`` (benches: accounts 1..n with
+wide limits instead of a configuration).
+
 Request frame: 16-byte header ``<B7xQ`` (op, request id) + payload; reply frame: ``<B7xQ``
 (status 0 ok / 1 error, request id) + payload. Ops: :data:`OP_SETUP` (JSON), :data:`OP_MARKET`
 (:data:`hw.bbo_record.DTYPE` records), :data:`OP_ORDERS` (u32 n, n ``COMMAND_DTYPE`` rows,
@@ -164,7 +169,16 @@ class ShardCore:
                      for i, t, lo, hi in s["instruments"])
         ticks = {int(i): int(t) for i, t, _, _ in s["instruments"]}
         ecfg = EngineConfig(instruments=inst, max_orders=int(s["max_orders"]))
-        base = load_config(s["config"]) if s.get("config") else default_risk_config()
+        if s.get("open_accounts"):  # benches: n accounts with wide limits (bench_risk's)
+            from host.trading.risk import AccountConfig, RiskConfig
+
+            n = int(s["open_accounts"])
+            base = RiskConfig(accounts=tuple(
+                AccountConfig(a, max_position=10**9, max_orders_per_window=1_000_000)
+                for a in range(1, n + 1)), max_open_orders=1 << 18)
+            s["accounts"] = list(range(1, n + 1))
+        else:
+            base = load_config(s["config"]) if s.get("config") else default_risk_config()
         rcfg = base.with_instruments(locs, ticks)
         self.out.mkdir(parents=True, exist_ok=True)
         vj, rj = self.out / "venue.journal", self.out / "risk.journal"

@@ -64,3 +64,19 @@ def test_sharded_equals_single_process(n, itch_day, single, tmp_path):
             assert sh["accounts"][str(a["account"])]["positions"][str(p.instrument)] == p.qty
         assert sum(s["accounts"][str(a["account"])]["realized"] for s in r.summaries) == \
             a["summary"].realized
+
+
+def test_route_vectorised_equals_command_by_command():
+    from host.cluster.router import Router
+    from host.trading.matching.workload import WorkloadSpec, mixed_workload
+
+    pre, ops = mixed_workload(3000, WorkloadSpec(n_resting=500, n_instruments=8))
+    cmds = np.concatenate([pre, ops])
+    cmds[5]["kind"], cmds[5]["flags"], cmds[5]["instrument"] = 4, 2, 7  # mass cancel, inst 7
+    cmds[6]["kind"], cmds[6]["flags"] = 5, 0  # end session, every instrument
+    a, b = Router(None, partition(range(1, 9), 3)), Router(None, partition(range(1, 9), 3))
+    for i in range(0, len(cmds), 256):
+        c = cmds[i:i + 256]
+        assert np.array_equal(a._route(c), b._route_each(c))
+    assert a.of_order == b.of_order
+    assert a._route(cmds[5:7]).tolist() == [2, -1]
