@@ -50,8 +50,9 @@ class ShardedReport:
                        f"{s['forwarded']:,}; trades {s['trades']:,}; venue journal "
                        f"{s['venue_digest']}; risk journal {s['risk_digest']}")
         for k, rid, sec, _ in self.outages:
-            out.append(f"failover seen by the client: shard {k}, request {rid} answered "
-                       f"{sec:.3f} s after its first unanswered attempt")
+            out.append(f"retried: shard {k}, request {rid} answered {sec:.3f} s after its "
+                       "first attempt went unanswered (a failover, or an answer slower than "
+                       "the request timeout)")
         out.append("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in self.seconds.items()))
         return out
 

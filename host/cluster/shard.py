@@ -262,7 +262,8 @@ def warm_up() -> None:
 
 
 async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
-                heartbeat_s: float = 0.05, takeover_s: float = 0.5, log=print) -> int:
+                heartbeat_s: float = 0.05, takeover_s: float = 0.5, replicas: int = 1,
+                log=print) -> int:
     """Run one replica of ``shard`` until SIGTERM/SIGINT (returns 0) or fenced (returns 3).
 
     Parameters
@@ -273,6 +274,9 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
         Both first apply the replicated input journal from its start. A primary then serves
         ``shard.<k>.cmd``; a standby keeps applying the stream and takes over when no primary
         heartbeat (``cluster.hb.<k>``) came for ``takeover_s`` after it had seen one.
+    replicas : int
+        JetStream replicas of the shard's log stream when this replica creates it (3 on a
+        three-server NATS cluster: the log survives the loss of one server).
 
     Notes
     -----
@@ -296,7 +300,8 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     js = nc.jetstream(timeout=5)
     try:
         await js.add_stream(StreamConfig(name=stream, subjects=[subject],
-                                         storage=StorageType.FILE, duplicate_window=120.0))
+                                         storage=StorageType.FILE, duplicate_window=120.0,
+                                         num_replicas=replicas))
     except APIError:
         pass  # exists (another replica made it)
     stop = asyncio.Event()
@@ -442,12 +447,15 @@ def main(argv=None) -> int:
     p.add_argument("--role", choices=("primary", "standby"), default="primary")
     p.add_argument("--heartbeat-ms", type=float, default=50)
     p.add_argument("--takeover-ms", type=float, default=500)
+    p.add_argument("--replicas", type=int, default=1,
+                   help="JetStream replicas of the shard's log (3 on a 3-server cluster)")
     p.add_argument("--no-warm-up", action="store_true")
     a = p.parse_args(argv)
     if not a.no_warm_up:
         warm_up()
     return asyncio.run(serve(a.nats, a.shard, a.dir, role=a.role,
                              heartbeat_s=a.heartbeat_ms / 1000, takeover_s=a.takeover_ms / 1000,
+                             replicas=a.replicas,
                              log=lambda s: print(s, flush=True)))
 
 
