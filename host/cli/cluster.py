@@ -144,9 +144,9 @@ def _cmd_publish(a) -> int:
     names = {v: k for k, v in symbol_directory(feed.itch).items()}
 
     async def go():
-        import nats
+        from host.cluster.client import connect
 
-        nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
+        nc = await connect(url)
         try:
             js = nc.jetstream()
             stream = await ensure_md_stream(js, a.venue)
@@ -162,8 +162,10 @@ def _cmd_publish(a) -> int:
 
     try:
         stream, pub, cons = asyncio.run(go())
+    except ConnectionError as e:
+        raise UserError(str(e)) from None
     except OSError as e:
-        raise UserError(f"cannot reach NATS at {url}: {e}") from None
+        raise UserError(f"NATS at {url}: {e}") from None
     print(f"{pub['records']:,} records of {len(pub['subjects'])} symbols -> stream {stream} "
           f"(sequences {pub['first_stream_seq']}..{pub['last_stream_seq']})")
     if cons is not None:

@@ -83,7 +83,10 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
         (d / STATE).write_text(json.dumps(state, indent=1))
         asyncio.run(wait_ready(url, want, timeout=timeout))
     except BaseException as e:
-        down(d, quiet=True)
+        if (d / STATE).exists():
+            down(d, quiet=True)
+        elif srv is not None:
+            srv.stop()
         if isinstance(e, TimeoutError | OSError):
             raise UserError(f"cluster did not come up: {e}") from None
         raise

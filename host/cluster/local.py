@@ -9,18 +9,19 @@ import sys
 import time
 from pathlib import Path
 
+from host.cluster.client import connect
+
 __all__ = ["spawn_replica", "heartbeats", "wait_ready", "reset_logs"]
 
 
 async def reset_logs(url: str, shards) -> int:
     """Delete the replicated input journals of ``shards`` (a new session starts from an
     empty log; a replica started on an old log replays it). Returns how many existed."""
-    import nats
     from nats.js.errors import NotFoundError
 
     from host.cluster.shard import log_stream
 
-    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
+    nc = await connect(url)
     n = 0
     try:
         js = nc.jetstream()
@@ -57,9 +58,8 @@ def spawn_replica(url: str, shard: int, out_dir, role: str = "primary", *,
 
 async def heartbeats(url: str, seconds: float = 0.5) -> dict:
     """``{pid: last heartbeat}`` of every replica heard on ``cluster.hb.>`` for ``seconds``."""
-    import nats
 
-    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=1)
+    nc = await connect(url, timeout=2)
     seen: dict = {}
 
     async def cb(msg):

@@ -122,9 +122,9 @@ async def run_sharded_session(
         cores = {k: ShardCore(Path(out_dir) / f"shard{k}") for k in range(shards)}
         tr = LocalTransport(cores)
     elif transport == "nats":
-        import nats
+        from host.cluster.client import connect
 
-        nc = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+        nc = await connect(nats_url, keep_trying=True)
         tr = NatsTransport(nc, timeout_s=timeout_s, deadline_s=deadline_s)
     else:
         raise ValueError(f"unknown transport {transport!r}")

@@ -290,13 +290,14 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     import asyncio
     import signal
 
-    import nats
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
     from nats.js.errors import APIError
 
     core = ShardCore(out_dir)
     stream, subject = log_stream(shard)
-    nc = await nats.connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    from host.cluster.client import connect
+
+    nc = await connect(url, keep_trying=True)
     js = nc.jetstream(timeout=5)
     try:
         await js.add_stream(StreamConfig(name=stream, subjects=[subject],

@@ -16,7 +16,7 @@ def _run(capsys, *argv):
     return code, out, err
 
 
-def test_errors_are_one_line(capsys, tmp_path):
+def test_errors_are_one_line(capsys, tmp_path, itch_day):
     code, out, err = _run(capsys, "cluster", "status", "--dir", str(tmp_path))
     assert code == 1 and err.count("\n") == 1 and "no cluster" in err
     code, _, err = _run(capsys, "cluster", "down", "--dir", str(tmp_path))
@@ -26,6 +26,15 @@ def test_errors_are_one_line(capsys, tmp_path):
     code, _, err = _run(capsys, "cluster", "session", str(tmp_path / "missing.itch"),
                         "--local")
     assert code == 1 and err.count("\n") == 1
+    from host.cluster.server import free_port
+
+    nowhere = f"nats://127.0.0.1:{free_port()}"  # nothing listens there: fails, never hangs
+    for argv in (("session", str(itch_day), "--nats", nowhere),
+                 ("publish", str(itch_day), "--nats", nowhere),
+                 ("up", "--nats", nowhere, "--dir", str(tmp_path / "u"))):
+        code, _, err = _run(capsys, "cluster", *argv)
+        assert code == 1 and err.count("\n") == 1 and "cannot reach NATS" in err, err
+    assert not (tmp_path / "u" / "cluster.json").exists()
     (tmp_path / "cluster.json").write_text("{nope")
     code, _, err = _run(capsys, "cluster", "status", "--dir", str(tmp_path))
     assert code == 1 and "not a cluster state file" in err
