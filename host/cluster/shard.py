@@ -236,6 +236,14 @@ class ShardCore:
 # ---------------------------------------------------------------- one replica, one process
 
 
+class _Checked(ShardCore):
+    def handle(self, data: bytes) -> bytes:
+        out = super().handle(data)
+        if unframe(out)[0] != OK:
+            raise RuntimeError(f"warm-up request failed: {unframe(out)[2]!r}")
+        return out
+
+
 def warm_up() -> None:
     """Load every compiled kernel a shard uses (numba's on-disk cache) before serving: a
     replica that blocks for seconds on its first request would miss its heartbeats."""
@@ -245,7 +253,7 @@ def warm_up() -> None:
     from hw import bbo_record
 
     with tempfile.TemporaryDirectory() as d:
-        c = ShardCore(d)
+        c = _Checked(d)
         c.handle(frame(OP_SETUP, 1, json.dumps({
             "shard": 0, "locates": [1], "max_orders": 1024,
             "instruments": [[1, 100, 100, 2_000_000]]}).encode()))
@@ -258,7 +266,9 @@ def warm_up() -> None:
         cmd["order_type"], cmd["tif"], cmd["ts"] = 1, 1, [1, 2]
         c.handle(frame(OP_ORDERS, 3, struct.pack("<I", 2) + cmd.tobytes()
                        + np.ones(2, np.int64).tobytes()))
-        c.handle(frame(OP_FINISH, 4))
+        c.handle(frame(OP_KILL, 4, KILL.pack(1, 3, 1, 3)))  # instrument kill switch, release
+        c.handle(frame(OP_KILL, 5, KILL.pack(0, 3, 1, 4)))
+        c.handle(frame(OP_FINISH, 6))
 
 
 async def serve(url: str, shard: int, out_dir, *, role: str = "primary",

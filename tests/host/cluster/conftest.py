@@ -26,3 +26,12 @@ def itch_day(tmp_path_factory):
     p = tmp_path_factory.mktemp("day") / "day.itch"
     write_file(str(p), generate(40_000, 6, 1))
     return p
+
+
+@pytest.fixture(scope="session")
+def warm_kernels():
+    """Compile (or load) every kernel a shard replica uses, in this process, before tests
+    start replica processes: on a fresh clone they would otherwise all compile at once."""
+    from host.cluster.shard import warm_up
+
+    warm_up()

@@ -40,7 +40,7 @@ def test_errors_are_one_line(capsys, tmp_path, itch_day):
     assert code == 1 and "not a cluster state file" in err
 
 
-def test_up_status_session_publish_down(capsys, tmp_path, itch_day):
+def test_up_status_session_publish_down(capsys, tmp_path, itch_day, warm_kernels):
     d = str(tmp_path / "c")
     code, out, _ = _run(capsys, "cluster", "up", "--shards", "2", "--dir", d)
     try:

@@ -33,7 +33,7 @@ def reference(itch_day, tmp_path_factory):
 
 
 @pytest.fixture
-def replicas(nats_server, tmp_path):
+def replicas(nats_server, tmp_path, warm_kernels, reference):
     procs = {
         "p0": spawn_replica(nats_server.url, 0, tmp_path / "s0p", "primary"),
         "s0": spawn_replica(nats_server.url, 0, tmp_path / "s0s", "standby", takeover_ms=500),
