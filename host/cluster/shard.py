@@ -320,7 +320,7 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     state = {"role": "catchup", "last_primary": 0.0, "seen_primary": False, "fenced": False,
-             "takeover_s": None, "log_seq": 0}
+             "takeover_s": None, "log_seq": 0, "checking": False, "inflight": False}
     me = os.getpid()
 
     async def on_hb(msg):
@@ -331,6 +331,26 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
         if hb.get("role") == "primary" and hb.get("pid") != me:
             state["last_primary"] = time.monotonic()
             state["seen_primary"] = True
+            if state["role"] == "primary" and not state["checking"]:
+                # another replica says it is primary: if it appended past us, we were fenced
+                # (e.g. this process was paused longer than the takeover time)
+                state["checking"] = True
+                asyncio.get_running_loop().create_task(check_fenced())
+
+    async def check_fenced():
+        try:
+            if state["inflight"]:
+                return
+            last = (await js.stream_info(stream)).state.last_seq
+            if not state["inflight"] and last > state["log_seq"]:
+                log(f"shard {shard}: fenced (the log is at {last}, this replica at "
+                    f"{state['log_seq']}); stepping down")
+                state["fenced"] = True
+                stop.set()
+        except Exception:  # no answer now: the next foreign heartbeat checks again
+            pass
+        finally:
+            state["checking"] = False
 
     await nc.subscribe(f"cluster.hb.{shard}", cb=on_hb)
 
@@ -415,15 +435,21 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
         if state["fenced"]:
             return
         if rid == core.applied + 1:
+            state["inflight"] = True
             try:  # the request goes into the replicated journal before it is applied
                 ack = await js.publish(subject, data, headers={
                     "Nats-Expected-Last-Sequence": str(state["log_seq"])})
-            except APIError as e:
-                # another replica appended (it took over): this one must not answer again
-                log(f"shard {shard}: fenced ({e}); stepping down")
+            except Exception as e:
+                # another replica appended (it took over: wrong last sequence), or the append's
+                # fate is unknown (timeout): this replica can no longer vouch that its state
+                # is the log's, so it must not answer again; a standby takes over from the log
+                log(f"shard {shard}: fenced or log append failed ({type(e).__name__}: {e}); "
+                    "stepping down")
                 state["fenced"] = True
                 stop.set()
                 return
+            finally:
+                state["inflight"] = False
             state["log_seq"] = ack.seq
         await msg.respond(await asyncio.to_thread(core.handle, data))
 
