@@ -300,6 +300,7 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     import asyncio
     import signal
 
+    import nats.errors
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
     from nats.js.errors import APIError
 
@@ -366,8 +367,14 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
             await asyncio.sleep(heartbeat_s)
 
     hb_task = asyncio.create_task(heartbeat())
-    sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
-        deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE))
+    async def subscribe():
+        # an ephemeral pull consumer from the next entry this replica needs (recreated if the
+        # server dropped it, e.g. after a server restart)
+        return await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=state["log_seq"] + 1,
+            ack_policy=AckPolicy.NONE, inactive_threshold=3600.0))
+
+    subs = [await subscribe()]
 
     async def apply_entry(seq: int, data: bytes) -> None:
         if seq != state["log_seq"] + 1:
@@ -379,8 +386,18 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     async def follow(timeout: float) -> int:
         """Apply what the stream holds past the last applied entry; entries applied."""
         try:
-            msgs = await sub.fetch(256, timeout=timeout)
-        except Exception:  # timeout, or the server restarting: nothing new this time
+            msgs = await subs[0].fetch(256, timeout=timeout)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return 0  # nothing new
+        except Exception:  # the consumer is gone (server restart): a new one, from here on
+            try:
+                await subs[0].unsubscribe()
+            except Exception:
+                pass
+            try:
+                subs[0] = await subscribe()
+            except Exception:
+                await asyncio.sleep(0.1)
             return 0
         n = 0
         for m in msgs:
@@ -406,7 +423,7 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
             if state["seen_primary"] and time.monotonic() - state["last_primary"] > takeover_s:
                 break
         else:
-            return await _shutdown(nc, core, hb_task, sub, 0)
+            return await _shutdown(nc, core, hb_task, subs[0], 0)
     t0 = state["last_primary"] if state["seen_primary"] else time.monotonic()
     while True:  # fence: our epoch entry must directly follow what we applied
         await drain()
@@ -420,7 +437,7 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     if state["seen_primary"]:
         state["takeover_s"] = time.monotonic() - t0
     state["role"] = "primary"
-    await sub.unsubscribe()
+    await subs[0].unsubscribe()
     log(f"shard {shard}: primary, applied {core.applied}"
         + (f", took over {state['takeover_s']:.3f} s after the last primary heartbeat"
            if state["takeover_s"] is not None else ""))
