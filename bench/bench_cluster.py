@@ -8,9 +8,10 @@ process as the router / client.
 
 Figures
 -------
-1. market-data fan-out: publish -> receive latency of one 52-byte record on ``md.bench.<sym>``
-   (JetStream-captured subject, received by a core subscriber in this process), p50/p99, at
-   a paced 2 000 records/s; JetStream publish -> PubAck (stored) round trip, p50/p99; windowed
+1. market-data fan-out: publish -> receive latency of one 52-byte record on ``md.lat.<sym>``
+   (JetStream-captured subject) at a paced <= 2 000 records/s, p50/p99, for a core subscriber
+   and for a JetStream ordered consumer of the stream (both in this process); JetStream
+   publish -> PubAck (stored) round trip, p50/p99; windowed
    publish throughput (records/s, every record acknowledged by the stream).
 2. shard request round trip: one command per request (router -> primary -> JetStream
    journal append -> risk + matching + journal -> reply), p50/p99; with a hot standby
@@ -61,34 +62,48 @@ def _cpu(pid: int) -> float:
 
 async def fan_out(url: str, n: int) -> None:
     import nats
+    from nats.js.api import ConsumerConfig, DeliverPolicy
 
     nc = await nats.connect(url)
     js = nc.jetstream()
     await ensure_md_stream(js, "bench")
-    recv = np.zeros(n)
-    got = asyncio.Event()
-    count = [0]
+    await ensure_md_stream(js, "lat")  # the latency records: a venue of their own
+    recv, jrecv = np.zeros(n), np.zeros(n)
+    got, jgot = asyncio.Event(), asyncio.Event()
+    count = [0, 0]
 
-    async def cb(msg):
-        i = int(np.frombuffer(msg.data, MD_DTYPE)[0]["sym_seq"])
-        recv[i] = time.perf_counter()
-        count[0] += 1
-        if count[0] == n:
-            got.set()
+    def receiver(arr, k, ev):
+        async def cb(msg):
+            i = int(np.frombuffer(msg.data, MD_DTYPE)[0]["sym_seq"])
+            arr[i] = time.perf_counter()
+            count[k] += 1
+            if count[k] == n:
+                ev.set()
+        return cb
 
-    sub = await nc.subscribe("md.bench.>", cb=cb)
+    # a core subscriber (live fan-out) and a JetStream consumer (ordered push consumer of the
+    # stream, new messages only) receive the same records
+    sub = await nc.subscribe("md.lat.>", cb=receiver(recv, 0, got))
+    jsub = await js.subscribe("md.lat.>", ordered_consumer=True,
+                              cb=receiver(jrecv, 1, jgot),
+                              config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
     rec = np.zeros(1, MD_DTYPE)
     sent = np.zeros(n)
     for i in range(n):  # paced: latency, not queueing
         rec["sym_seq"] = i
         rec["bid_px"] = 1_000_000 + i
         sent[i] = time.perf_counter()
-        await nc.publish(f"md.bench.S{i % 8}", rec.tobytes())
+        await nc.publish(f"md.lat.S{i % 8}", rec.tobytes())
         await nc.flush()
         await asyncio.sleep(0.0005)
     await asyncio.wait_for(got.wait(), 30)
+    await asyncio.wait_for(jgot.wait(), 30)
     await sub.unsubscribe()
-    print(f"fan-out publish -> receive, {n:,} records, loopback: {_pct(recv - sent)}")
+    await jsub.unsubscribe()
+    print(f"fan-out publish -> receive, {n:,} records, loopback, core subscriber: "
+          f"{_pct(recv - sent)}")
+    print(f"fan-out publish -> consume, same records, JetStream ordered consumer: "
+          f"{_pct(jrecv - sent)}")
     acks = []
     for i in range(min(n, 2000)):
         rec["sym_seq"] = i
@@ -184,6 +199,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--shards", default="1,2,4")
+    ap.add_argument("--fan-out-only", action="store_true", help="figure 1 only")
     a = ap.parse_args(argv)
     n_ops = 100_000 if a.quick else 400_000
     spec = WorkloadSpec(n_resting=10_000 if a.quick else 40_000)
@@ -196,6 +212,8 @@ def main(argv=None) -> int:
         tmp = Path(d)
         with NatsServer(tmp / "nats") as srv:
             asyncio.run(fan_out(srv.url, 2000 if a.quick else 10_000))
+            if a.fan_out_only:
+                return 0
             for standby in (False, True):
                 procs = cluster(srv.url, tmp / f"rtt{int(standby)}", 1, standby)
                 lat = asyncio.run(_with_nc(srv.url, lambda r: rtt(r, spec, 2000),
