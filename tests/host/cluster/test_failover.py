@@ -32,6 +32,16 @@ def reference(itch_day, tmp_path_factory):
     return prep, r
 
 
+@pytest.fixture(scope="module")
+def single(itch_day, tmp_path_factory):
+    """The single-process session (host.trading.session.run_session): its fills."""
+    from host.trading.session import run_session
+
+    out = tmp_path_factory.mktemp("single")
+    rep = run_session(itch_day, out_dir=out, export=False)
+    return rep, fills([out / "venue.journal"])
+
+
 @pytest.fixture
 def replicas(nats_server, tmp_path, warm_kernels, reference):
     procs = {
@@ -54,7 +64,8 @@ def replicas(nats_server, tmp_path, warm_kernels, reference):
                 p.kill()
 
 
-def test_sigkill_primary_mid_session(nats_server, itch_day, reference, replicas, capsys):
+def test_sigkill_primary_mid_session(nats_server, itch_day, reference, single, replicas,
+                                    capsys):
     prep, ref = reference
     procs, tmp = replicas
     n_chunks = -(-len(prep[1]) // 64)
@@ -85,6 +96,9 @@ def test_sigkill_primary_mid_session(nats_server, itch_day, reference, replicas,
     f = fills([s["venue_journal"] for s in r.summaries])
     assert np.array_equal(f, fills([s["venue_journal"] for s in ref.summaries]))
     assert len(np.unique(f, axis=0)) == len(f)  # no fill twice
+    # and they are the single-process session's fills, denials and trades
+    assert np.array_equal(f, single[1]) and len(f) > 0
+    assert r.denied == single[0].denied and r.trades == single[0].trades
     # the client rode through the outage of shard 0 (other retries: answers slower than the
     # 0.2 s request timeout on this loaded machine, e.g. the set-up's fsyncs)
     after = [o for o in r.outages if o[0] == 0 and o[3] > killed["t"]]
