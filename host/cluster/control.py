@@ -59,7 +59,8 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
     d = Path(d)
     if (d / STATE).exists():
         st = json.loads((d / STATE).read_text())
-        if any(_runs(r["pid"], "host.cluster.shard") for r in st["replicas"]):
+        if any(_runs(r["pid"], "host.cluster.shard") for r in st["replicas"]) or (
+                st.get("nats_pid") and _runs(st["nats_pid"], "nats-server")):
             raise UserError(f"a cluster is already up in {d}: `cluster down --dir {d}` first")
     d.mkdir(parents=True, exist_ok=True)
     state: dict = {"url": nats_url, "nats_pid": None, "replicas": [], "started": time.time()}
