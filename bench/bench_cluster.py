@@ -176,6 +176,9 @@ async def rtt(router: Router, spec, n: int) -> list:
     return out
 
 
+SPAWNED: list = []  # every replica this bench started (stopped on any exit)
+
+
 def cluster(url, tmp, n, standby=False):
     asyncio.run(reset_logs(url, range(n)))
     procs = []
@@ -184,15 +187,20 @@ def cluster(url, tmp, n, standby=False):
         if standby:
             procs.append(spawn_replica(url, k, tmp / f"n{n}s{k}s", "standby"))
     want = {k: ["primary"] + (["standby"] if standby else []) for k in range(n)}
+    SPAWNED.extend(procs)
     asyncio.run(wait_ready(url, want, timeout=300))
     return procs
 
 
 def stop(procs):
     for p in procs:
-        p.terminate()
+        if p.poll() is None:
+            p.terminate()
     for p in procs:
-        p.wait(30)
+        try:
+            p.wait(30)
+        except Exception:
+            p.kill()
 
 
 def main(argv=None) -> int:
@@ -260,4 +268,7 @@ async def _with_nc(url, fn, parts):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    finally:
+        stop(SPAWNED)
