@@ -29,7 +29,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from host.cli import backtest, card, feed, journal, trading
+    from host.cli import backtest, card, cluster, feed, journal, trading
 
     p = argparse.ArgumentParser(prog="python -m host", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     trading.register(sub)
     journal.register(sub)
     backtest.register(sub)
+    cluster.register(sub)
     return p
 
 

@@ -1,0 +1,155 @@
+"""``python -m host cluster up|status|down``: a local NATS server and N shards on this machine.
+
+``up`` starts ``nats-server -js`` (unless ``--nats URL`` names a running one) and, per shard,
+a primary and optionally a hot standby (:mod:`host.cluster.shard`), each in its own session
+(they outlive the command), waits until every replica heartbeats, and records the processes
+in ``DIR/cluster.json``. ``status`` reads that file and listens to the heartbeats; ``down``
+stops what ``up`` started (SIGTERM, after checking each pid still runs the program it
+recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from host.errors import UserError
+
+__all__ = ["up", "status", "down", "cluster_url"]
+
+STATE = "cluster.json"
+
+
+def _state(d) -> dict:
+    p = Path(d) / STATE
+    if not p.exists():
+        raise UserError(f"no cluster in {d} (no {STATE}): start one with `cluster up`")
+    try:
+        return json.loads(p.read_text())
+    except ValueError as e:
+        raise UserError(f"{p}: not a cluster state file ({e})") from None
+
+
+def cluster_url(d) -> str:
+    """The NATS URL of the cluster recorded in ``d``."""
+    return _state(d)["url"]
+
+
+def _runs(pid: int, what: str) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return what in cmd
+
+
+def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
+       host: str = "127.0.0.1", port: int = 0, takeover_ms: float = 500,
+       timeout: float = 180.0) -> list[str]:
+    """Start the cluster; lines to print."""
+    from host.cluster.local import reset_logs, spawn_replica, wait_ready
+    from host.cluster.server import NatsServer
+
+    if shards < 1:
+        raise UserError("--shards must be at least 1")
+    d = Path(d)
+    if (d / STATE).exists():
+        st = json.loads((d / STATE).read_text())
+        if any(_runs(r["pid"], "host.cluster.shard") for r in st["replicas"]) or (
+                st.get("nats_pid") and _runs(st["nats_pid"], "nats-server")):
+            raise UserError(f"a cluster is already up in {d}: `cluster down --dir {d}` first")
+    d.mkdir(parents=True, exist_ok=True)
+    state: dict = {"url": nats_url, "nats_pid": None, "replicas": [], "started": time.time()}
+    srv = None
+    if nats_url is None:
+        srv = NatsServer(d / "nats", port=port, host=host).start()
+        state["url"], state["nats_pid"] = srv.url, srv.proc.pid
+    url = state["url"]
+    want: dict = {}
+    try:
+        # a new session: the shards' replicated journals of an earlier one are dropped (the
+        # journal files of the earlier session stay in the shard folders until a SETUP)
+        asyncio.run(reset_logs(url, range(shards)))
+        for k in range(shards):
+            roles = ["primary"] + (["standby"] if standby else [])
+            want[k] = roles
+            for role in roles:
+                p = spawn_replica(url, k, d / f"shard{k}-{role}", role, takeover_ms=takeover_ms)
+                state["replicas"].append({"shard": k, "role": role, "pid": p.pid,
+                                          "dir": str(d / f"shard{k}-{role}")})
+        (d / STATE).write_text(json.dumps(state, indent=1))
+        asyncio.run(wait_ready(url, want, timeout=timeout))
+    except BaseException as e:
+        if (d / STATE).exists():
+            down(d, quiet=True)
+        elif srv is not None:
+            srv.stop()
+        if isinstance(e, TimeoutError | OSError):
+            raise UserError(f"cluster did not come up: {e}") from None
+        raise
+    return [f"nats {url}" + (f" (pid {state['nats_pid']}, store {d / 'nats'})"
+                             if state["nats_pid"] else " (external)")] + [
+        f"shard {r['shard']} {r['role']:>7} pid {r['pid']} journals {r['dir']}"
+        for r in state["replicas"]] + [f"state {d / STATE}"]
+
+
+def status(d) -> list[str]:
+    """What runs, as the heartbeats tell; lines to print."""
+    from host.cluster.local import heartbeats
+
+    st = _state(d)
+    out = [f"nats {st['url']}: " + (
+        "external" if st["nats_pid"] is None else
+        f"pid {st['nats_pid']} " + ("running" if _runs(st["nats_pid"], "nats-server")
+                                    else "NOT RUNNING"))]
+    try:
+        hb = asyncio.run(heartbeats(st["url"], 0.5))
+    except Exception as e:  # server down: say so, do not raise a traceback
+        hb = {}
+        out.append(f"cannot listen to heartbeats: {type(e).__name__}")
+    for r in st["replicas"]:
+        h = hb.get(r["pid"])
+        alive = _runs(r["pid"], "host.cluster.shard")
+        if h:
+            extra = (f", took over in {h['takeover_s']:.3f} s" if h.get("takeover_s")
+                     else "")
+            out.append(f"shard {r['shard']} pid {r['pid']} (started as {r['role']}): "
+                       f"{h['role']}, requests applied {h['applied']}, log entries "
+                       f"{h['log_seq']}{extra}")
+        else:
+            out.append(f"shard {r['shard']} pid {r['pid']} (started as {r['role']}): "
+                       + ("running, no heartbeat" if alive else "DOWN"))
+    return out
+
+
+def down(d, *, quiet: bool = False, timeout: float = 10.0) -> list[str]:
+    """Stop the replicas, then the NATS server ``up`` started; lines to print."""
+    st = _state(d)
+    procs = [(r["pid"], "host.cluster.shard", f"shard {r['shard']} {r['role']}")
+             for r in st["replicas"]]
+    if st.get("nats_pid"):
+        procs.append((st["nats_pid"], "nats-server", "nats-server"))
+    out = []
+    for pid, what, name in procs:  # replicas first: they close their journals cleanly
+        if not _runs(pid, what):
+            out.append(f"{name} pid {pid}: not running")
+            continue
+        os.kill(pid, signal.SIGTERM)
+        end = time.monotonic() + timeout
+        while _runs(pid, what) and time.monotonic() < end:
+            try:  # reap it if it is our child (the `up` of a test, not of the command line)
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
+        if _runs(pid, what):
+            os.kill(pid, signal.SIGKILL)
+            out.append(f"{name} pid {pid}: killed (no exit after SIGTERM)")
+        else:
+            out.append(f"{name} pid {pid}: stopped")
+    (Path(d) / STATE).unlink(missing_ok=True)
+    return [] if quiet else out

@@ -1,0 +1,517 @@
+"""One shard: risk + matching + journals for a range of symbols, primary or hot standby.
+
+:class:`ShardCore` is the deterministic state machine: a request (bytes) in, a reply (bytes)
+out, the same replies and the same journals for the same requests. It holds a
+:class:`host.trading.risk.RiskEngine` in front of a
+:class:`host.trading.journal.JournaledEngine` (venue journal) with a
+:class:`host.trading.risk.RiskJournal`, exactly as :func:`host.trading.session.run_session`
+builds them, for the instruments of the shard only.
+
+:func:`serve` runs one replica of a shard in its own process (``python -m
+host.cluster.shard``). Every request a primary accepts is first appended to the shard's
+*replicated input journal*, the JetStream stream ``SHARDLOG_<k>`` (subject ``shardlog.<k>``,
+stream sequence = request id), then applied, then answered: a reply means the request is in
+the stream. A hot standby applies the same stream as it grows (its own journals, its own
+engine, in step) and takes over when the primary's heartbeat stops. See ``docs/cluster.md``.
+
+SETUP keys: ``shard``, ``locates``, ``instruments`` (``[id, tick, min_price, max_price]``
+each), ``max_orders``, ``config`` (a risk TOML path, default the session's built-in
+configuration), ``accounts`` (the gateway's), ``open_accounts`` (benches: accounts 1..n with
+wide limits instead of a configuration).
+
+Request frame: 16-byte header ``<B7xQ`` (op, request id) + payload; reply frame: ``<B7xQ``
+(status 0 ok / 1 error, request id) + payload. Ops: :data:`OP_SETUP` (JSON), :data:`OP_MARKET`
+(:data:`hw.bbo_record.DTYPE` records), :data:`OP_ORDERS` (u32 n, n ``COMMAND_DTYPE`` rows,
+n int64 strategies; reply: n int64 deny reasons), :data:`OP_KILL` (``<BBxxxxxxqq``: engage,
+scope, value, ts), :data:`OP_FINISH` (close journals; reply: JSON summary with the journal
+digests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["OP_SETUP", "OP_MARKET", "OP_ORDERS", "OP_KILL", "OP_FINISH", "OP_EPOCH",
+           "ShardCore", "frame", "unframe", "journal_digest", "serve", "warm_up", "log_stream",
+           "main"]
+
+OP_SETUP, OP_MARKET, OP_ORDERS, OP_KILL, OP_FINISH = 1, 2, 3, 4, 5
+OP_EPOCH = 9
+"""Stream entry of a replica becoming primary (fencing); not a request, never applied."""
+HEADER = struct.Struct("<B7xQ")
+KILL = struct.Struct("<BBxxxxxxqq")
+OK, ERROR = 0, 1
+
+
+def frame(op: int, req_id: int, payload: bytes = b"") -> bytes:
+    """A request (or reply: ``op`` = status) frame."""
+    return HEADER.pack(op, req_id) + payload
+
+
+def unframe(data: bytes) -> tuple[int, int, bytes]:
+    """``(op or status, request id, payload)`` of a frame."""
+    if len(data) < HEADER.size:
+        raise ValueError("short frame")
+    op, rid = HEADER.unpack_from(data)
+    return op, rid, data[HEADER.size:]
+
+
+def journal_digest(path) -> str:
+    """blake2b of a journal's command and event payloads (not of its wall/monotonic stamps,
+    which differ between two processes writing the same records)."""
+    from host.trading.journal import read_journal
+
+    j = read_journal(path)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(j.commands).tobytes())
+    h.update(np.ascontiguousarray(j.events).tobytes())
+    return h.hexdigest()
+
+
+def log_stream(shard: int) -> tuple[str, str]:
+    """``(stream, subject)`` of a shard's replicated input journal."""
+    return f"SHARDLOG_{shard}", f"shardlog.{shard}"
+
+
+class ShardCore:
+    """The deterministic part of a shard (no I/O but its two journals).
+
+    Parameters
+    ----------
+    out_dir : path
+        Where this replica writes ``venue.journal`` and ``risk.journal``.
+    """
+
+    def __init__(self, out_dir) -> None:
+        self.out = Path(out_dir)
+        self.applied = 0           # last request id applied
+        self.last_reply = b""      # its reply (a retried request gets it again)
+        self.risk = None
+        self.venue = None
+        self.rjournal = None
+        self.finished: dict | None = None
+        self.shard = -1
+
+    # -- request dispatch
+    def handle(self, data: bytes) -> bytes:
+        """Apply one request frame in order; the reply frame.
+
+        A request id equal to the last applied one returns the same reply again (a client
+        retrying through a failover never applies a command twice); any other id than the
+        next is refused.
+        """
+        try:
+            op, rid, payload = unframe(data)
+        except ValueError as e:
+            return frame(ERROR, 0, str(e).encode())
+        if rid == self.applied and rid:
+            return self.last_reply
+        if rid != self.applied + 1:
+            return frame(ERROR, rid, f"request {rid} out of order (applied {self.applied})"
+                         .encode())
+        try:
+            out = self._apply(op, payload)
+            reply = frame(OK, rid, out)
+        except Exception as e:  # a bad request is answered, never kills the shard
+            reply = frame(ERROR, rid, f"{type(e).__name__}: {e}".encode())
+        self.applied = rid
+        self.last_reply = reply
+        return reply
+
+    def _apply(self, op: int, p: bytes) -> bytes:
+        if op == OP_SETUP:
+            return self._setup(json.loads(p))
+        if self.risk is None or self.finished is not None:
+            raise RuntimeError("shard not set up" if self.risk is None else "shard finished")
+        if op == OP_MARKET:
+            from hw import bbo_record
+
+            self.risk.on_market_data(np.frombuffer(p, bbo_record.DTYPE))
+            return b""
+        if op == OP_ORDERS:
+            from host.trading.matching import COMMAND_DTYPE
+
+            (n,) = struct.unpack_from("<I", p)
+            cmds = np.frombuffer(p, COMMAND_DTYPE, n, 4).copy()
+            strat = np.frombuffer(p, np.int64, n, 4 + n * COMMAND_DTYPE.itemsize).copy()
+            res = self.gateway.process(cmds, strat)
+            return np.ascontiguousarray(res.reasons, np.int64).tobytes()
+        if op == OP_KILL:
+            from host.trading.risk import KillScope
+
+            engage, scope, value, ts = KILL.unpack(p)
+            f = self.risk.engage_kill_switch if engage else self.risk.release_kill_switch
+            f(KillScope(scope), value, ts=ts)
+            return b""
+        if op == OP_FINISH:
+            return json.dumps(self._finish()).encode()
+        raise ValueError(f"unknown op {op}")
+
+    def _setup(self, s: dict) -> bytes:
+        from host.trading.journal import DurabilityPolicy, JournalConfig, JournaledEngine
+        from host.trading.journal.journal import ACK_SUFFIX
+        from host.trading.matching import EngineConfig, InstrumentConfig
+        from host.trading.risk import RiskEngine, RiskJournal, load_config
+        from host.trading.session import BURST, LOSER, LP, MAKER, TAKER, default_risk_config
+
+        if self.risk is not None:
+            raise RuntimeError("shard already set up")
+        self.shard = int(s["shard"])
+        locs = [int(x) for x in s["locates"]]
+        inst = tuple(InstrumentConfig(int(i), tick=int(t), min_price=int(lo), max_price=int(hi))
+                     for i, t, lo, hi in s["instruments"])
+        ticks = {int(i): int(t) for i, t, _, _ in s["instruments"]}
+        ecfg = EngineConfig(instruments=inst, max_orders=int(s["max_orders"]))
+        if s.get("open_accounts"):  # benches: n accounts with wide limits (bench_risk's)
+            from host.trading.risk import AccountConfig, RiskConfig
+
+            n = int(s["open_accounts"])
+            base = RiskConfig(accounts=tuple(
+                AccountConfig(a, max_position=10**9, max_orders_per_window=1_000_000)
+                for a in range(1, n + 1)), max_open_orders=1 << 18)
+            s["accounts"] = list(range(1, n + 1))
+        else:
+            base = load_config(s["config"]) if s.get("config") else default_risk_config()
+        rcfg = base.with_instruments(locs, ticks)
+        self.out.mkdir(parents=True, exist_ok=True)
+        vj, rj = self.out / "venue.journal", self.out / "risk.journal"
+        for q in (vj, rj):
+            for f in (q, q.with_name(q.name + ACK_SUFFIX)):
+                if f.exists():
+                    f.unlink()
+        jc = JournalConfig(policy=DurabilityPolicy.FSYNC_INTERVAL, fsync_interval_ns=50_000_000)
+        self.venue, _ = JournaledEngine.open(vj, config=ecfg, journal_config=jc)
+        self.rjournal = RiskJournal(rj, jc)
+        self.risk = RiskEngine(rcfg, self.venue, journal=self.rjournal)
+        self.gateway = self.risk.gateway(tuple(s.get("accounts") or
+                                               (LP, MAKER, TAKER, BURST, LOSER)))
+        self.locates = locs
+        self.rcfg = rcfg
+        return b""
+
+    def _finish(self) -> dict:
+        from host.trading.journal import read_journal
+        from host.trading.matching import EventKind
+
+        self.venue.close()
+        self.rjournal.close()
+        vj, rj = self.out / "venue.journal", self.out / "risk.journal"
+        ev = read_journal(vj).events
+        risk_events: dict[str, int] = {}
+        for e in self.risk.risk_events:
+            k = type(e).__name__
+            risk_events[k] = risk_events.get(k, 0) + 1
+        accounts = {}
+        for a in self.rcfg.accounts:
+            s = self.risk.account(a.account)
+            accounts[a.account] = {
+                "state": s.state.name, "realized": int(s.realized),
+                "unrealized": int(s.unrealized), "exposure": int(s.exposure),
+                "positions": {loc: int(self.risk.position(a.account, loc).qty)
+                              for loc in self.locates}}
+        self.finished = {
+            "shard": self.shard, "locates": self.locates, "forwarded": int(self.risk.forwarded),
+            "denied": self.risk.denied_counts(), "risk_events": risk_events,
+            "trades": int(np.count_nonzero((ev["kind"] == EventKind.FILLED)
+                                           & ((ev["flags"] & 4) == 0))),
+            "accounts": accounts, "venue_digest": journal_digest(vj),
+            "risk_digest": journal_digest(rj), "venue_journal": str(vj),
+            "risk_journal": str(rj), "requests": self.applied + 1}
+        return self.finished
+
+    def close(self) -> None:
+        """Close the journals if the shard was not finished (a replica stopping)."""
+        if self.risk is not None and self.finished is None:
+            self.venue.close()
+            self.rjournal.close()
+
+
+# ---------------------------------------------------------------- one replica, one process
+
+
+class _Checked(ShardCore):
+    def handle(self, data: bytes) -> bytes:
+        out = super().handle(data)
+        if unframe(out)[0] != OK:
+            raise RuntimeError(f"warm-up request failed: {unframe(out)[2]!r}")
+        return out
+
+
+def warm_up() -> None:
+    """Load every compiled kernel a shard uses (numba's on-disk cache) before serving: a
+    replica that blocks for seconds on its first request would miss its heartbeats."""
+    import tempfile
+
+    from host.trading.matching import COMMAND_DTYPE
+    from hw import bbo_record
+
+    with tempfile.TemporaryDirectory() as d:
+        c = _Checked(d)
+        c.handle(frame(OP_SETUP, 1, json.dumps({
+            "shard": 0, "locates": [1], "max_orders": 1024,
+            "instruments": [[1, 100, 100, 2_000_000]]}).encode()))
+        r = np.zeros(2, bbo_record.DTYPE)
+        r["locate"], r["bid_px"], r["ask_px"], r["flags"] = 1, 100_000, 100_200, 6
+        c.handle(frame(OP_MARKET, 2, r.tobytes()))
+        cmd = np.zeros(2, COMMAND_DTYPE)
+        cmd["kind"], cmd["order_id"], cmd["instrument"], cmd["account"] = 1, [7, 8], 1, 1
+        cmd["side"], cmd["qty"], cmd["price"] = [1, 2], 100, 100_100
+        cmd["order_type"], cmd["tif"], cmd["ts"] = 1, 1, [1, 2]
+        c.handle(frame(OP_ORDERS, 3, struct.pack("<I", 2) + cmd.tobytes()
+                       + np.ones(2, np.int64).tobytes()))
+        c.handle(frame(OP_KILL, 4, KILL.pack(1, 3, 1, 3)))  # instrument kill switch, release
+        c.handle(frame(OP_KILL, 5, KILL.pack(0, 3, 1, 4)))
+        c.handle(frame(OP_FINISH, 6))
+
+
+async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
+                heartbeat_s: float = 0.05, takeover_s: float = 0.5, replicas: int = 1,
+                log=print) -> int:
+    """Run one replica of ``shard`` until SIGTERM/SIGINT (returns 0) or fenced (returns 3).
+
+    Parameters
+    ----------
+    url : str
+        NATS server.
+    role : {"primary", "standby"}
+        Both first apply the replicated input journal from its start. A primary then serves
+        ``shard.<k>.cmd``; a standby keeps applying the stream and takes over when no primary
+        heartbeat (``cluster.hb.<k>``) came for ``takeover_s`` after it had seen one.
+    replicas : int
+        JetStream replicas of the shard's log stream when this replica creates it (3 on a
+        three-server NATS cluster: the log survives the loss of one server).
+
+    Notes
+    -----
+    Fencing: a replica becoming primary first appends an *epoch* entry (:data:`OP_EPOCH`) to
+    the stream with ``Nats-Expected-Last-Sequence`` = the last entry it applied (retrying
+    after applying whatever a still-running old primary appended meanwhile). From then on
+    the old primary's appends fail their expected-sequence check, so it steps down (exit
+    status 3) without answering: only one replica's replies ever correspond to the stream.
+    Requests are applied in a worker thread so heartbeats keep flowing during a long batch.
+    """
+    import asyncio
+    import signal
+
+    import nats.errors
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+    from nats.js.errors import APIError
+
+    core = ShardCore(out_dir)
+    stream, subject = log_stream(shard)
+    from host.cluster.client import connect
+
+    nc = await connect(url, keep_trying=True)
+    js = nc.jetstream(timeout=5)
+    try:
+        await js.add_stream(StreamConfig(name=stream, subjects=[subject],
+                                         storage=StorageType.FILE, duplicate_window=120.0,
+                                         num_replicas=replicas))
+    except APIError:
+        pass  # exists (another replica made it)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    state = {"role": "catchup", "last_primary": 0.0, "seen_primary": False, "fenced": False,
+             "takeover_s": None, "log_seq": 0, "checking": False, "inflight": False}
+    me = os.getpid()
+
+    async def on_hb(msg):
+        try:
+            hb = json.loads(msg.data)
+        except ValueError:
+            return
+        if hb.get("role") == "primary" and hb.get("pid") != me:
+            state["last_primary"] = time.monotonic()
+            state["seen_primary"] = True
+            if state["role"] == "primary" and not state["checking"]:
+                # another replica says it is primary: if it appended past us, we were fenced
+                # (e.g. this process was paused longer than the takeover time)
+                state["checking"] = True
+                asyncio.get_running_loop().create_task(check_fenced())
+
+    async def check_fenced():
+        try:
+            if state["inflight"]:
+                return
+            last = (await js.stream_info(stream)).state.last_seq
+            if not state["inflight"] and last > state["log_seq"]:
+                log(f"shard {shard}: fenced (the log is at {last}, this replica at "
+                    f"{state['log_seq']}); stepping down")
+                state["fenced"] = True
+                stop.set()
+        except Exception:  # no answer now: the next foreign heartbeat checks again
+            pass
+        finally:
+            state["checking"] = False
+
+    await nc.subscribe(f"cluster.hb.{shard}", cb=on_hb)
+
+    async def heartbeat():
+        while not stop.is_set():
+            try:
+                await nc.publish(f"cluster.hb.{shard}", json.dumps({
+                    "shard": shard, "role": state["role"], "pid": me, "applied": core.applied,
+                    "log_seq": state["log_seq"], "takeover_s": state["takeover_s"],
+                    "dir": str(out_dir)}).encode())
+            except Exception:  # reconnecting: the next beat goes out
+                pass
+            await asyncio.sleep(heartbeat_s)
+
+    hb_task = asyncio.create_task(heartbeat())
+    async def subscribe():
+        # an ephemeral pull consumer from the next entry this replica needs (recreated if the
+        # server dropped it, e.g. after a server restart)
+        return await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=state["log_seq"] + 1,
+            ack_policy=AckPolicy.NONE, inactive_threshold=3600.0))
+
+    subs = [await subscribe()]
+
+    async def apply_entry(seq: int, data: bytes) -> None:
+        if seq != state["log_seq"] + 1:
+            raise RuntimeError(f"shard {shard}: log jumped from {state['log_seq']} to {seq}")
+        state["log_seq"] = seq
+        if data[:1] != bytes([OP_EPOCH]):
+            await asyncio.to_thread(core.handle, data)
+
+    async def follow(timeout: float) -> int:
+        """Apply what the stream holds past the last applied entry; entries applied."""
+        try:
+            msgs = await subs[0].fetch(256, timeout=timeout)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return 0  # nothing new
+        except Exception:  # the consumer is gone (server restart): a new one, from here on
+            try:
+                await subs[0].unsubscribe()
+            except Exception:
+                pass
+            try:
+                subs[0] = await subscribe()
+            except Exception:
+                await asyncio.sleep(0.1)
+            return 0
+        n = 0
+        for m in msgs:
+            seq = m.metadata.sequence.stream
+            if seq > state["log_seq"]:
+                await apply_entry(seq, m.data)
+                n += 1
+        return n
+
+    async def drain() -> None:
+        while True:
+            last = (await js.stream_info(stream)).state.last_seq
+            if state["log_seq"] >= last:
+                return
+            await follow(0.2)
+
+    await drain()
+    if role == "standby":
+        state["role"] = "standby"
+        log(f"shard {shard}: standby, applied {core.applied}")
+        while not stop.is_set():
+            await follow(0.05)
+            if state["seen_primary"] and time.monotonic() - state["last_primary"] > takeover_s:
+                break
+        else:
+            return await _shutdown(nc, core, hb_task, subs[0], 0)
+    t0 = state["last_primary"] if state["seen_primary"] else time.monotonic()
+    while True:  # fence: our epoch entry must directly follow what we applied
+        await drain()
+        try:
+            ack = await js.publish(subject, frame(OP_EPOCH, 0, str(me).encode()), headers={
+                "Nats-Expected-Last-Sequence": str(state["log_seq"])})
+        except APIError:
+            continue  # the old primary appended meanwhile: apply it, try again
+        await apply_entry(ack.seq, frame(OP_EPOCH, 0))
+        break
+    if state["seen_primary"]:
+        state["takeover_s"] = time.monotonic() - t0
+    state["role"] = "primary"
+    await subs[0].unsubscribe()
+    log(f"shard {shard}: primary, applied {core.applied}"
+        + (f", took over {state['takeover_s']:.3f} s after the last primary heartbeat"
+           if state["takeover_s"] is not None else ""))
+
+    async def on_cmd(msg):
+        data = msg.data
+        try:
+            _, rid, _ = unframe(data)
+        except ValueError:
+            await msg.respond(frame(ERROR, 0, b"short frame"))
+            return
+        if state["fenced"]:
+            return
+        if rid == core.applied + 1:
+            state["inflight"] = True
+            try:  # the request goes into the replicated journal before it is applied
+                ack = await js.publish(subject, data, headers={
+                    "Nats-Expected-Last-Sequence": str(state["log_seq"])})
+            except Exception as e:
+                # another replica appended (it took over: wrong last sequence), or the append's
+                # fate is unknown (timeout): this replica can no longer vouch that its state
+                # is the log's, so it must not answer again; a standby takes over from the log
+                log(f"shard {shard}: fenced or log append failed ({type(e).__name__}: {e}); "
+                    "stepping down")
+                state["fenced"] = True
+                stop.set()
+                return
+            finally:
+                state["inflight"] = False
+            state["log_seq"] = ack.seq
+        await msg.respond(await asyncio.to_thread(core.handle, data))
+
+    await nc.subscribe(f"shard.{shard}.cmd", queue="primary", cb=on_cmd)
+    await stop.wait()
+    return await _shutdown(nc, core, hb_task, None, 3 if state["fenced"] else 0)
+
+
+async def _shutdown(nc, core, hb_task, sub, code: int) -> int:
+    import asyncio
+
+    hb_task.cancel()
+    try:
+        if sub is not None:
+            await sub.unsubscribe()
+        await asyncio.wait_for(nc.close(), 2)
+    except BaseException:  # the server may be gone already
+        pass
+    core.close()
+    return code
+
+
+def main(argv=None) -> int:
+    """``python -m host.cluster.shard --nats URL --shard K --dir DIR [--role standby]``."""
+    import argparse
+    import asyncio
+
+    p = argparse.ArgumentParser(prog="python -m host.cluster.shard")
+    p.add_argument("--nats", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--dir", required=True, help="this replica's journal folder")
+    p.add_argument("--role", choices=("primary", "standby"), default="primary")
+    p.add_argument("--heartbeat-ms", type=float, default=50)
+    p.add_argument("--takeover-ms", type=float, default=500)
+    p.add_argument("--replicas", type=int, default=1,
+                   help="JetStream replicas of the shard's log (3 on a 3-server cluster)")
+    p.add_argument("--no-warm-up", action="store_true")
+    a = p.parse_args(argv)
+    if not a.no_warm_up:
+        warm_up()
+    return asyncio.run(serve(a.nats, a.shard, a.dir, role=a.role,
+                             heartbeat_s=a.heartbeat_ms / 1000, takeover_s=a.takeover_ms / 1000,
+                             replicas=a.replicas,
+                             log=lambda s: print(s, flush=True)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
