@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     feed.register(sub)
     card.register(sub)
     trading.register(sub)
+    from host.cli import serve; serve.register(sub)  # noqa: E702, I001 (one line per branch)
     return p
 
 

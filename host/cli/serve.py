@@ -1,0 +1,92 @@
+"""``python -m host serve``: the operator console in the browser (:mod:`host.console`).
+
+Replays an input through the card source and the trading session at ``--speed`` times the
+feed's own clock, and serves the page, its WebSocket, the operator actions and ``/metrics``
+on 127.0.0.1 (``--host`` to change it). Actions need the token: ``--token``, else
+``$ITCHFPGA_CONSOLE_TOKEN``, else a generated one, printed at start.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from host.cli.args import add_symbols_argument
+from host.errors import UserError
+
+__all__ = ["register"]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(subparsers) -> None:
+    """Add the ``serve`` subcommand to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "serve", help="operator console in the browser (WebSocket, actions, /metrics)",
+        description="Replay an input through the card and the trading session at a chosen "
+        "speed and serve the operator console: books and depth, trades, risk, card status, "
+        "latency, positions and P&L; kill switches and clear-stale from the page; "
+        "Prometheus metrics at /metrics.")
+    p.add_argument("--replay", metavar="INPUT", required=True,
+                   help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap to replay")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="feed seconds per wall second (0: as fast as possible); default 1")
+    p.add_argument("--card", default="model", help="market-data source: model or sim")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--token", help="action token (default: $ITCHFPGA_CONSOLE_TOKEN or a "
+                   "generated one)")
+    p.add_argument("--hz", type=float, default=20.0, help="WebSocket pushes per second")
+    p.add_argument("--out", default="out/console", help="folder of the session's journals")
+    add_symbols_argument(p, default_help="up to 8 symbols quoted at $1.00 or more")
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(a) -> int:
+    import secrets
+
+    from host.feed.capture import detect_format
+
+    detect_format(a.replay)
+    if not (a.speed >= 0 and a.speed < float("inf")):
+        raise UserError("--speed must be a number >= 0")
+    if not 0 < a.port < 65536:
+        raise UserError("--port must be in 1..65535")
+    if not 1 <= a.hz <= 100:
+        raise UserError("--hz must be between 1 and 100")
+    token = a.token or os.environ.get("ITCHFPGA_CONSOLE_TOKEN") or secrets.token_urlsafe(24)
+    if len(token) < 16:
+        raise UserError("the token must have at least 16 characters")
+    import uvicorn
+
+    from host.console.app import create_app
+    from host.console.live import LiveConfig, LiveSession
+    from host.console.metrics import ConsoleMetrics
+    from host.trading.session import CARD_SOURCES
+
+    if a.card not in CARD_SOURCES:
+        raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
+    metrics = ConsoleMetrics()
+    try:
+        session = LiveSession(LiveConfig(input=a.replay, card=a.card, speed=a.speed,
+                                         out_dir=a.out, symbols=tuple(a.symbols or ())),
+                              metrics=metrics)
+    except (ValueError, KeyError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    except (OSError, EOFError) as e:
+        raise UserError(f"{a.replay}: cannot read: {e}") from None
+    app = create_app(session, token=token, metrics=metrics, hz=a.hz)
+    host = f"[{a.host}]" if ":" in a.host else a.host
+    if a.host not in _LOOPBACK:
+        print(f"warning: binding {a.host}: the console is reachable from other machines "
+              "(read-only without the token)", file=sys.stderr)
+    print(f"console: http://{host}:{a.port}/  ({len(session.locates)} instruments, "
+          f"{session.n_records:,} card records, speed {a.speed:g}x)")
+    print(f"actions token: {token}")
+    print(f"open with the token: http://{host}:{a.port}/#token={token}", flush=True)
+    try:
+        uvicorn.run(app, host=a.host, port=a.port, log_level="warning", ws="websockets")
+    except OSError as e:
+        raise UserError(f"cannot serve on {a.host}:{a.port}: {e}") from None
+    return 0
