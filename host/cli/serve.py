@@ -29,8 +29,9 @@ def register(subparsers) -> None:
         "Prometheus metrics at /metrics.")
     p.add_argument("--replay", metavar="INPUT", required=True,
                    help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap to replay")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="feed seconds per wall second (0: as fast as possible); default 1")
+    p.add_argument("--speed", type=float, default=100.0,
+                   help="feed seconds per wall second (0: as fast as possible; quiet stretches "
+                   "longer than a wall second are skipped); default 100")
     p.add_argument("--card", default="model", help="market-data source: model or sim")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only)")

@@ -30,7 +30,8 @@ def live(market, tmp_path):
     from host.console.metrics import ConsoleMetrics
 
     m = ConsoleMetrics()
-    s = LiveSession(LiveConfig(input=market, out_dir=str(tmp_path / "j"), speed=0), metrics=m)
+    s = LiveSession(LiveConfig(input=market, out_dir=str(tmp_path / "j"), speed=0, chunk=16),
+                    metrics=m)
     yield s
     s.stop()
 
