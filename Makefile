@@ -12,6 +12,7 @@ OUT    ?= out
 export SIM
 
 APT_PKGS := iverilog tshark python3-venv perl make g++
+APT_PKGS += chromium chromium-driver postgresql
 
 .PHONY: help setup test test-long test-icarus lint demo bench synth synth-doc bitstream regs-doc clean
 
@@ -21,6 +22,7 @@ help: ## List the targets
 
 setup: $(STAMP) ## Install the toolchain (venv from pyproject pins; iverilog via apt-get). Idempotent
 	@command -v iverilog >/dev/null && command -v tshark >/dev/null || $(MAKE) --no-print-directory apt-deps
+	@command -v chromedriver >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb || $(MAKE) --no-print-directory apt-deps
 
 .PHONY: apt-deps
 apt-deps:

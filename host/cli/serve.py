@@ -87,7 +87,7 @@ def _cmd_serve(a) -> int:
     print(f"actions token: {token}")
     print(f"open with the token: http://{host}:{a.port}/#token={token}", flush=True)
     try:
-        uvicorn.run(app, host=a.host, port=a.port, log_level="warning", ws="websockets")
+        uvicorn.run(app, host=a.host, port=a.port, log_level="warning", ws="websockets-sansio")
     except OSError as e:
         raise UserError(f"cannot serve on {a.host}:{a.port}: {e}") from None
     return 0

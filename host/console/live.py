@@ -154,6 +154,7 @@ class LiveSession:
         self.msg_pos = 0  # messages applied to the depth book
         self.submitted = 0
         self.fills = 0
+        self.accepted = 0  # new orders the venue accepted (a kill switch stops these)
         self.gap_records = 0
         self.invalid_records = 0
         self.tape: deque = deque(maxlen=config.tape)
@@ -276,7 +277,10 @@ class LiveSession:
                                           "B" if int(e["side"]) == 1 else "S",
                                           int(e["last_px"]), int(e["last_qty"])))
                 self.fills += int(np.count_nonzero(fill))
+                n_acc = int(np.count_nonzero(ev["kind"] == EventKind.ACCEPTED))
+                self.accepted += n_acc
                 if self.metrics is not None:
+                    self.metrics.accepted.inc(n_acc)
                     self.metrics.orders.inc(n_new)
                     self.metrics.fills.inc(int(np.count_nonzero(fill)))
             self.pos = hi
@@ -452,7 +456,7 @@ class LiveSession:
                 "risk": {
                     "submitted": self.submitted, "forwarded": r.forwarded,
                     "denied": r.denied_counts(), "open_orders": r.open_orders,
-                    "fills": self.fills, "kill": self.kill_switches(),
+                    "fills": self.fills, "accepted": self.accepted, "kill": self.kill_switches(),
                     "stale": [loc for loc in self.locates if r.reference(loc)[2]],
                 },
                 "accounts": accounts,

@@ -28,6 +28,7 @@ name                                    type       what
 ``itchfpga_risk_kill_switches``         gauge      engaged kill switches, ``scope`` label
 ``itchfpga_risk_stale_instruments``     gauge      instruments whose card reference is stale
 ``itchfpga_venue_fills_total``          counter    aggressor fills of the venue
+``itchfpga_venue_accepted_total``       counter    new orders the venue accepted
 ``itchfpga_console_actions_total``      counter    operator actions, ``action`` label
 ``itchfpga_console_clients``            gauge      WebSocket clients connected
 ``itchfpga_console_ws_dropped_total``   counter    snapshots replaced before they were sent
@@ -48,7 +49,8 @@ METRIC_NAMES = (
     "itchfpga_host_latency_seconds", "itchfpga_journal_commit_seconds",
     "itchfpga_risk_orders_total", "itchfpga_risk_forwarded_total", "itchfpga_risk_denials_total",
     "itchfpga_risk_kill_switches", "itchfpga_risk_stale_instruments",
-    "itchfpga_venue_fills_total", "itchfpga_console_actions_total", "itchfpga_console_clients",
+    "itchfpga_venue_fills_total", "itchfpga_venue_accepted_total",
+    "itchfpga_console_actions_total", "itchfpga_console_clients",
     "itchfpga_console_ws_dropped_total", "itchfpga_console_ws_sent_total",
 )
 """Every metric family the console exports (the Grafana board may use only these)."""
@@ -91,6 +93,8 @@ class ConsoleMetrics:
         self.stale = Gauge("itchfpga_risk_stale_instruments",
                            "Instruments with a stale card reference", registry=r)
         self.fills = Counter("itchfpga_venue_fills", "Aggressor fills of the venue", registry=r)
+        self.accepted = Counter("itchfpga_venue_accepted", "New orders the venue accepted",
+                                registry=r)
         self.actions = Counter("itchfpga_console_actions", "Operator actions", ["action"],
                                registry=r)
         self.clients = Gauge("itchfpga_console_clients", "WebSocket clients", registry=r)

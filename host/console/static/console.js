@@ -133,6 +133,7 @@ function render(msg) {
   renderBooks(s.books);
   const r = s.risk;
   set("submitted", r.submitted); set("forwarded", r.forwarded);
+  set("accepted", r.accepted);
   set("open-orders", r.open_orders); set("fills", r.fills);
   const k = r.kill, ks = [];
   if (k.all) ks.push("ALL");

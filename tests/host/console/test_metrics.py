@@ -46,6 +46,7 @@ def test_scrape_has_every_family_and_the_session_values(client, live):
     assert m[("itchfpga_risk_orders_total", ())] == live.submitted
     assert m[("itchfpga_risk_forwarded_total", ())] == live.risk.forwarded
     assert m[("itchfpga_venue_fills_total", ())] == live.fills
+    assert m[("itchfpga_venue_accepted_total", ())] == live.accepted > 0
     denied = live.risk.denied_counts()
     assert denied.get("KILL_SWITCH", 0) > 0
     for reason, n in denied.items():
