@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     card.register(sub)
     trading.register(sub)
     from host.cli import serve; serve.register(sub)  # noqa: E702, I001 (one line per branch)
+    from host.cli import db; db.register(sub)  # noqa: E702, I001
     return p
 
 
