@@ -40,6 +40,9 @@ def register(subparsers) -> None:
                    "generated one)")
     p.add_argument("--hz", type=float, default=20.0, help="WebSocket pushes per second")
     p.add_argument("--out", default="out/console", help="folder of the session's journals")
+    p.add_argument("--store", help="also write the capture, then the session's orders, fills "
+                   "and events in batches while it runs, to this store (folder or "
+                   "postgresql:// URL; see python -m host db)")
     add_symbols_argument(p, default_help="up to 8 symbols quoted at $1.00 or more")
     p.set_defaults(func=_cmd_serve)
 
@@ -56,6 +59,7 @@ def _cmd_serve(a) -> int:
         raise UserError("--port must be in 1..65535")
     if not 1 <= a.hz <= 100:
         raise UserError("--hz must be between 1 and 100")
+    _check_bind(a.host, a.port)  # before the seconds of set-up, and as one line
     token = a.token or os.environ.get("ITCHFPGA_CONSOLE_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
         raise UserError("the token must have at least 16 characters")
@@ -69,15 +73,33 @@ def _cmd_serve(a) -> int:
     if a.card not in CARD_SOURCES:
         raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
     metrics = ConsoleMetrics()
+    sink = None
+    if a.store:
+        from host.cli.db import _open
+        from host.store import content_id, load_capture
+        from host.store.ingest import SessionSink
+
+        store = _open(a.store)
+        w = load_capture(store, a.replay)
+        print(f"store {a.store.split('@')[-1]}: capture " + ", ".join(
+            f"{k} +{v}" for k, v in w.items()), flush=True)
+        sink = SessionSink(store, a.out, capture=content_id(a.replay))
     try:
         session = LiveSession(LiveConfig(input=a.replay, card=a.card, speed=a.speed,
                                          out_dir=a.out, symbols=tuple(a.symbols or ())),
-                              metrics=metrics)
+                              metrics=metrics, sink=sink)
     except (ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None
     except (OSError, EOFError) as e:
         raise UserError(f"{a.replay}: cannot read: {e}") from None
-    app = create_app(session, token=token, metrics=metrics, hz=a.hz)
+
+    def shutdown():
+        if sink is not None:  # the last batch was written when the session stopped
+            print("store: session " + ", ".join(f"{k} +{v}" for k, v in session.stored.items()),
+                  flush=True)
+            sink.store.close()
+
+    app = create_app(session, token=token, metrics=metrics, hz=a.hz, on_shutdown=shutdown)
     host = f"[{a.host}]" if ":" in a.host else a.host
     if a.host not in _LOOPBACK:
         print(f"warning: binding {a.host}: the console is reachable from other machines "
@@ -87,7 +109,23 @@ def _cmd_serve(a) -> int:
     print(f"actions token: {token}")
     print(f"open with the token: http://{host}:{a.port}/#token={token}", flush=True)
     try:
-        uvicorn.run(app, host=a.host, port=a.port, log_level="warning", ws="websockets-sansio")
-    except OSError as e:
+        uvicorn.run(app, host=a.host, port=a.port, log_level="critical", ws="websockets-sansio")
+    except (OSError, SystemExit) as e:  # uvicorn exits when it cannot bind (taken meanwhile)
         raise UserError(f"cannot serve on {a.host}:{a.port}: {e}") from None
     return 0
+
+
+def _check_bind(host: str, port: int) -> None:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: {e.strerror}") from None
+    fam, _, _, _, addr = infos[0]
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise UserError(f"cannot serve on {host}:{port}: {e.strerror}") from None

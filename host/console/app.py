@@ -122,7 +122,8 @@ def _body_error(body, keys: dict) -> str | None:
     return None
 
 
-def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bool = True):
+def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bool = True,
+               on_shutdown=None):
     """The Starlette application around a :class:`host.console.live.LiveSession`.
 
     Parameters
@@ -135,6 +136,9 @@ def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bo
         WebSocket pushes per second (1..100).
     start : bool
         Start the session's replay thread when the server starts (stopped when it stops).
+    on_shutdown : callable, optional
+        Called after the session stopped, when the server shuts down (uvicorn re-raises
+        SIGTERM/SIGINT once it is down, so code after ``uvicorn.run`` may never run).
     """
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
@@ -287,6 +291,8 @@ def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bo
             for c in list(clients):
                 c.event.set()
             await asyncio.to_thread(session.stop)
+            if on_shutdown is not None:
+                await asyncio.to_thread(on_shutdown)
 
     routes = [
         Route("/", index),

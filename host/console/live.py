@@ -54,8 +54,8 @@ class LiveConfig:
     tape : int
         Fills kept for the trades tape.
     seed : int
-    kill_plan : bool
-        Keep the session's scripted kill switches (off in the console: the operator has them).
+    store_every_s : float
+        With a store: seconds between two batches of journal events written to it.
     """
 
     input: str
@@ -66,9 +66,10 @@ class LiveConfig:
     symbols: tuple | None = None
     max_symbols: int = 8
     depth: int = 5
-    tape: int = 50
+    tape: int = 20
     seed: int = 1
     max_sleep_s: float = 0.05
+    store_every_s: float = 1.0
 
 
 def _hist_edges() -> np.ndarray:
@@ -84,9 +85,13 @@ class LiveSession:
     config : LiveConfig
     metrics : host.console.metrics.ConsoleMetrics, optional
         Updated on every step.
+    sink : host.store.ingest.SessionSink, optional
+        Given the journals' folder, it is flushed every ``config.store_every_s`` seconds
+        and once more when the session stops (orders, fills and events land in the store
+        while the replay runs).
     """
 
-    def __init__(self, config: LiveConfig, metrics=None) -> None:
+    def __init__(self, config: LiveConfig, metrics=None, sink=None) -> None:
         from host.feed.bulk import parse_records
         from host.feed.capture import load_feed
         from host.feed.fastbook import FastBook
@@ -169,6 +174,9 @@ class LiveSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.steps = 0
+        self.sink = sink
+        self.stored: dict[str, int] = {}
+        self._flushed = time.monotonic()
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -317,6 +325,9 @@ class LiveSession:
             return
         wall0, mkt0 = time.perf_counter(), int(ts[0])
         while not self._stop.is_set() and self.step():
+            if self.sink is not None and time.monotonic() - self._flushed >= \
+                    self.config.store_every_s:
+                self.flush_store()
             if speed <= 0:
                 time.sleep(0)  # let the server's thread take the GIL between chunks
                 continue
@@ -328,6 +339,17 @@ class LiveSession:
                 wait = self.config.max_sleep_s
             if wait > 0:
                 self._stop.wait(wait)
+
+    def flush_store(self) -> dict[str, int]:
+        """Write the journal events not in the store yet (under the lock: no half commit)."""
+        if self.sink is None:
+            return {}
+        with self.lock:
+            out = self.sink.flush()
+            for k, v in out.items():
+                self.stored[k] = self.stored.get(k, 0) + v
+            self._flushed = time.monotonic()
+            return out
 
     def start(self) -> threading.Thread:
         """Run :meth:`run` in a daemon thread."""
@@ -345,6 +367,8 @@ class LiveSession:
                 self.closed = True
                 self.venue.close()
                 self.rjournal.close()
+                if self.sink is not None:
+                    self.flush_store()
 
     # ------------------------------------------------------------------ operator actions
 
@@ -471,4 +495,5 @@ class LiveSession:
                 "latency": {"edges": self.edges.tolist(),
                             **{k: v.tolist() for k, v in self.hist.items()}},
                 "actions": [list(a) for a in self.actions],
+                "stored": dict(self.stored),
             }

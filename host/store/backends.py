@@ -4,8 +4,9 @@ Both take Arrow batches (:mod:`host.store.ingest`) with :meth:`write`, answer th
 queries (:data:`host.store.schema.QUERIES`) with :meth:`query`, and are idempotent:
 
 :class:`ParquetStore`
-    ``ROOT/<table>/<source id>-<part>.parquet``, one file per batch of one source (a capture
-    or a session); a file that exists already is the same content and is not written again.
+    ``ROOT/<table>/<source id>-<part>.parquet``: each batch of one source (a capture or a
+    session) becomes one file, without the rows whose key that source already has (anti-join
+    with its files), so a re-load, in whatever batches, writes nothing.
     ``ROOT/schema.json`` holds the schema version. Queries run in an in-memory DuckDB with
     one view per table over its files.
 :class:`PostgresStore`
@@ -26,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from host.store.ingest import arrow_schema
 from host.store.schema import SCHEMA_VERSION, TABLES, bind, ddl
 
 __all__ = ["ParquetStore", "PostgresStore", "open_store", "SchemaMismatch", "source_of"]
@@ -60,26 +62,43 @@ class ParquetStore:
                                      f"{SCHEMA_VERSION}")
         else:
             meta.write_text(json.dumps({"version": SCHEMA_VERSION}) + "\n")
-        self._parts: dict[tuple[str, str], int] = {}
         self._db = None
 
     def begin(self) -> None:
-        """Start a load: batches are numbered from 0 again per table and source."""
-        self._parts.clear()
+        """Start a load (nothing to do: :meth:`write` skips the keys already stored)."""
 
     def write(self, table: str, rows: pa.Table) -> int:
-        """Write one batch; returns the rows written (0 when that part was loaded before)."""
+        """Write the rows of one batch whose keys are not stored yet; returns how many.
+
+        A batch holds rows of one source; the rows already stored for that source (whatever
+        batches they came in) are left out with an anti-join on the table's key, and the rest
+        becomes one new file.
+        """
+        from host.store.schema import KEYS
+
         src = source_of(table, rows)
-        part = self._parts.get((table, src), 0)
-        self._parts[(table, src)] = part + 1
         d = self.root / table
         d.mkdir(exist_ok=True)
-        f = d / f"{src}-{part:05d}.parquet"
-        if f.exists():
+        old = sorted(d.glob(f"{src}-*.parquet"))
+        if old:
+            import duckdb
+
+            with duckdb.connect(":memory:") as db:
+                db.register("batch", rows)
+                lst = ", ".join("'" + str(p).replace("'", "''") + "'" for p in old)
+                rows = db.sql(
+                    f"SELECT * FROM batch ANTI JOIN read_parquet([{lst}]) "
+                    f"USING ({', '.join(KEYS[table])})").to_arrow_table()
+            rows = rows.cast(arrow_schema(table))
+        if rows.num_rows == 0:
             return 0
-        tmp = f.with_suffix(".tmp")
+        n = len(old)
+        while (d / f"{src}-{n:05d}.parquet").exists():
+            n += 1
+        f = d / f"{src}-{n:05d}.parquet"
+        tmp = d / f".{f.name}.tmp"
         pq.write_table(rows, tmp)
-        os.replace(tmp, f)  # a crash leaves no half file under the final name
+        os.replace(tmp, f)  # a crash leaves no half file under a name the views read
         self._db = None
         return rows.num_rows
 

@@ -141,6 +141,8 @@ function render(msg) {
   set("kill-state", ks.length ? ks.join(", ") : "none");
   $("kill-state").className = ks.length ? "badge bad" : "";
   set("stale", r.stale.length ? r.stale.join(", ") : "none");
+  const st = Object.entries(s.stored || {});
+  set("stored", st.length ? st.map((kv) => kv[0] + " " + kv[1]).join(", ") : "-");
   fill($("denied"), ["reason", "count"],
        Object.entries(r.denied).sort((a, b) => b[1] - a[1]));
   const c = s.card;
