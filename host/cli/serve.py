@@ -1,8 +1,9 @@
 """``python -m host serve``: the operator console in the browser (:mod:`host.console`).
 
-Replays an input through the card source and the trading session at ``--speed`` times the
-feed's own clock, and serves the page, its WebSocket, the operator actions and ``/metrics``
-on 127.0.0.1 (``--host`` to change it). Actions need the token: ``--token``, else
+Replays an input (``--replay``; ``--session`` adds the scripted kill switches of
+``python -m host session``) through the card source and the trading session at ``--speed``
+times the feed's own clock, and serves the page, its WebSocket, the operator actions and
+``/metrics`` on 127.0.0.1 (``--host`` to change it). Actions need the token: ``--token``, else
 ``$ITCHFPGA_CONSOLE_TOKEN``, else a generated one, printed at start.
 """
 
@@ -27,8 +28,13 @@ def register(subparsers) -> None:
         "speed and serve the operator console: books and depth, trades, risk, card status, "
         "latency, positions and P&L; kill switches and clear-stale from the page; "
         "Prometheus metrics at /metrics.")
-    p.add_argument("--replay", metavar="INPUT", required=True,
-                   help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap to replay")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--replay", metavar="INPUT",
+                     help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap to replay; the "
+                     "built-in order flow trades on it, the kill switches are the operator's")
+    src.add_argument("--session", metavar="INPUT",
+                     help="the same, with the scripted kill switches of python -m host "
+                     "session too")
     p.add_argument("--speed", type=float, default=100.0,
                    help="feed seconds per wall second (0: as fast as possible; quiet stretches "
                    "longer than a wall second are skipped); default 100")
@@ -39,6 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--token", help="action token (default: $ITCHFPGA_CONSOLE_TOKEN or a "
                    "generated one)")
     p.add_argument("--hz", type=float, default=20.0, help="WebSocket pushes per second")
+    p.add_argument("--depth", type=int, default=5, help="ladder levels per side (1..50)")
     p.add_argument("--out", default="out/console", help="folder of the session's journals")
     p.add_argument("--store", help="also write the capture, then the session's orders, fills "
                    "and events in batches while it runs, to this store (folder or "
@@ -52,6 +59,8 @@ def _cmd_serve(a) -> int:
 
     from host.feed.capture import detect_format
 
+    scripted = a.replay is None
+    a.replay = a.replay or a.session
     detect_format(a.replay)
     if not (a.speed >= 0 and a.speed < float("inf")):
         raise UserError("--speed must be a number >= 0")
@@ -59,6 +68,8 @@ def _cmd_serve(a) -> int:
         raise UserError("--port must be in 1..65535")
     if not 1 <= a.hz <= 100:
         raise UserError("--hz must be between 1 and 100")
+    if not 1 <= a.depth <= 50:
+        raise UserError("--depth must be between 1 and 50")
     _check_bind(a.host, a.port)  # before the seconds of set-up, and as one line
     token = a.token or os.environ.get("ITCHFPGA_CONSOLE_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
@@ -86,7 +97,8 @@ def _cmd_serve(a) -> int:
         sink = SessionSink(store, a.out, capture=content_id(a.replay))
     try:
         session = LiveSession(LiveConfig(input=a.replay, card=a.card, speed=a.speed,
-                                         out_dir=a.out, symbols=tuple(a.symbols or ())),
+                                         out_dir=a.out, symbols=tuple(a.symbols or ()),
+                                         depth=a.depth, scripted=scripted),
                               metrics=metrics, sink=sink)
     except (ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None

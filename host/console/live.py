@@ -56,6 +56,10 @@ class LiveConfig:
     seed : int
     store_every_s : float
         With a store: seconds between two batches of journal events written to it.
+    scripted : bool
+        Also play the kill switches of ``python -m host session`` (strategy 2 from 55 % to
+        75 % of the chunks, the first instrument from 35 % to 40 %); without it the operator
+        has the switches to himself.
     """
 
     input: str
@@ -70,6 +74,7 @@ class LiveConfig:
     seed: int = 1
     max_sleep_s: float = 0.05
     store_every_s: float = 1.0
+    scripted: bool = False
 
 
 def _hist_edges() -> np.ndarray:
@@ -151,6 +156,13 @@ class LiveSession:
         self.accounts = (LP, MAKER, TAKER, BURST, LOSER)
         self.gateway = self.risk.gateway(self.accounts)
         self.flow = OrderFlow(self.locates, ticks, self.records, rcfg, seed=config.seed)
+        n_chunks = max(1, -(-len(self.records) // config.chunk))
+        self.kill_plan: dict[int, tuple] = {}
+        if config.scripted and n_chunks >= 10:  # the plan of run_session, same chunks
+            self.kill_plan = {int(n_chunks * 0.55): (True, "strategy", MAKER),
+                              int(n_chunks * 0.75): (False, "strategy", MAKER),
+                              int(n_chunks * 0.35): (True, "instrument", self.locates[0]),
+                              int(n_chunks * 0.40): (False, "instrument", self.locates[0])}
         self.account_names = {LP: "liquidity provider", MAKER: "passive maker", TAKER: "taker",
                               BURST: "burst", LOSER: "loser"}
         self.journal_paths = {"venue": str(vj), "risk": str(rj)}
@@ -257,6 +269,9 @@ class LiveSession:
             t = time.perf_counter()
             self.risk.on_market_data(recs)
             self._observe("market_data", time.perf_counter() - t)
+            if self.steps in self.kill_plan:
+                engage, scope, value = self.kill_plan[self.steps]
+                self.kill(scope, value, engage, by="script")
             flags = recs["flags"]
             n_gap = int(np.count_nonzero(flags & bbo_record.FLAG_GAP))
             n_inv = int(np.count_nonzero(flags & bbo_record.FLAG_BOOK_INVALID))
@@ -372,7 +387,7 @@ class LiveSession:
 
     # ------------------------------------------------------------------ operator actions
 
-    def kill(self, scope: str, value: int, engage: bool) -> dict:
+    def kill(self, scope: str, value: int, engage: bool, *, by: str = "operator") -> dict:
         """Engage or release a kill switch; ``scope`` in :data:`KILL_SCOPES`.
 
         Raises ``ValueError`` for an unknown scope or id (the server answers 400).
@@ -397,6 +412,8 @@ class LiveSession:
                 self.risk.release_kill_switch(ks, value, ts=ts)
                 n = 0
             what = f"{'engage' if engage else 'release'} kill switch {scope} {value}"
+            if by != "operator":
+                what += f" ({by})"
             self.actions.appendleft((time.time(), what))
             if self.metrics is not None:
                 self.metrics.update_risk(self.risk)

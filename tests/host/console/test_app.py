@@ -213,3 +213,25 @@ def test_depth_matches_the_reference_book(live):
         assert [tuple(x) for x in b["bids"]] == ref.depth(b["locate"], "B", 5)
         assert [tuple(x) for x in b["asks"]] == ref.depth(b["locate"], "S", 5)
     assert np.all(live.msg_of[: live.pos] < live.msg_pos)
+
+
+def test_scripted_session_plays_the_kill_plan(market, tmp_path):
+    """``serve --session``: the kill switches of ``python -m host session`` at its chunks."""
+    from host.console.live import LiveConfig, LiveSession
+
+    s = LiveSession(LiveConfig(input=market, out_dir=str(tmp_path), speed=0, chunk=16,
+                               scripted=True))
+    try:
+        plan = sorted(s.kill_plan.items())
+        assert [(v[0], v[1]) for _, v in plan] == [(True, "instrument"), (False, "instrument"),
+                                                   (True, "strategy"), (False, "strategy")]
+        seen = []
+        while s.step():
+            seen.append(s.kill_switches())
+        eng_i, rel_i, eng_s, rel_s = (k for k, _ in plan)
+        assert seen[eng_i]["instrument"] == [s.locates[0]] and not seen[rel_i]["instrument"]
+        assert seen[eng_s]["strategy"] == [2] and not seen[rel_s]["strategy"]
+        assert [a[1] for a in s.actions][-1] == f"engage kill switch instrument {s.locates[0]} " \
+            "(script)"
+    finally:
+        s.stop()

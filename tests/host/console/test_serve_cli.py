@@ -15,12 +15,22 @@ def test_binds_loopback_by_default():
     assert a.host == "127.0.0.1" and a.port == 8000 and a.token is None
 
 
+def test_replay_or_session_exactly_one(capsys):
+    with pytest.raises(SystemExit) as e:
+        _parser().parse_args(["serve", "--replay", "a", "--session", "b"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve"])
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("args, msg", [
     (["--replay", "/nonexistent.itch"], "/nonexistent.itch"),
     (["--speed", "-1"], "--speed"),
     (["--speed", "nan"], "--speed"),
     (["--port", "70000"], "--port"),
     (["--hz", "0"], "--hz"),
+    (["--depth", "0"], "--depth"),
     (["--token", "short"], "16 characters"),
     (["--card", "nope"], "unknown card"),
 ])
