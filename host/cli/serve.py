@@ -111,9 +111,12 @@ def _cmd_serve(a) -> int:
                   flush=True)
             sink.store.close()
 
-    app = create_app(session, token=token, metrics=metrics, hz=a.hz, on_shutdown=shutdown)
+    loopback = a.host in _LOOPBACK or a.host.startswith("127.")
+    app = create_app(session, token=token, metrics=metrics, hz=a.hz, on_shutdown=shutdown,
+                     allowed_hosts=("127.0.0.1", "localhost", "::1", a.host) if loopback
+                     else None)
     host = f"[{a.host}]" if ":" in a.host else a.host
-    if a.host not in _LOOPBACK:
+    if not loopback:
         print(f"warning: binding {a.host}: the console is reachable from other machines "
               "(read-only without the token)", file=sys.stderr)
     print(f"console: http://{host}:{a.port}/  ({len(session.locates)} instruments, "

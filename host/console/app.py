@@ -21,7 +21,8 @@ Routes
 ``GET /metrics``
     Prometheus text exposition (:mod:`host.console.metrics`).
 
-Security: the CLI binds 127.0.0.1 unless told otherwise; no CORS headers are ever sent (the
+Security: the CLI binds 127.0.0.1 unless told otherwise, and then accepts only loopback names
+in the ``Host`` header (DNS rebinding); no CORS headers are ever sent (the
 page and the API are one origin); requests whose ``Origin`` is not this server are refused
 (403) for actions and for the WebSocket; every response carries a Content-Security-Policy
 that allows only this origin's scripts and connections.
@@ -123,7 +124,7 @@ def _body_error(body, keys: dict) -> str | None:
 
 
 def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bool = True,
-               on_shutdown=None):
+               on_shutdown=None, allowed_hosts=("127.0.0.1", "localhost", "::1")):
     """The Starlette application around a :class:`host.console.live.LiveSession`.
 
     Parameters
@@ -136,11 +137,16 @@ def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bo
         WebSocket pushes per second (1..100).
     start : bool
         Start the session's replay thread when the server starts (stopped when it stops).
+    allowed_hosts : sequence of str or None
+        Host names the ``Host`` header may carry (400 otherwise): a web page that rebinds its
+        own name to 127.0.0.1 (DNS rebinding) cannot read the console. None: any.
     on_shutdown : callable, optional
         Called after the session stopped, when the server shuts down (uvicorn re-raises
         SIGTERM/SIGINT once it is down, so code after ``uvicorn.run`` may never run).
     """
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocketDisconnect
@@ -304,6 +310,9 @@ def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bo
         Route("/metrics", prom),
         WebSocketRoute("/ws", ws_endpoint),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    mw = [] if allowed_hosts is None else [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts),
+                   www_redirect=False)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=mw)
     app.state.clients = clients
     return app

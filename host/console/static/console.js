@@ -150,10 +150,12 @@ function render(msg) {
   set("invalid-records", c.invalid_records);
   set("not-valid", c.not_valid.length ? c.not_valid.join(", ") : "none");
   set("live-orders", c.live_orders);
-  fill($("card-counters"), ["counter", "value"],
-       Object.entries(Object.assign({}, c.counters, c.book_anomalies)));
+  const counters = Object.entries(Object.assign({}, c.counters, c.book_anomalies));
+  fill($("card-counters"), ["counter", "value"], counters.length ? counters :
+       [[s.source === "model" ? "(reference model: no card registers)" : "(none)", ""]]);
   const accRows = s.accounts.map((a) => [a.account, a.name, a.state,
-    a.breaker ? "TRIPPED" : "", a.kill ? "KILLED" : "",
+    a.breaker ? "TRIPPED" : "",
+    a.kill ? "account" : (r.kill.strategy.includes(a.account) ? "strategy" : ""),
     a.positions.map((p) => p.instrument + ":" + (p.qty > 0 ? "+" : "") + p.qty).join(" ") || "flat",
     a.gross_position + " / " + a.max_position, usd(a.realized), usd(a.unrealized),
     usd(a.exposure), usd(Math.max(0, -(a.realized + a.unrealized))) + " / " + usd(a.daily_loss_limit),

@@ -43,7 +43,8 @@ def client(live):
 
     from host.console.app import create_app
 
-    app = create_app(live, token=TOKEN, metrics=live.metrics, hz=50, start=False)
+    app = create_app(live, token=TOKEN, metrics=live.metrics, hz=50, start=False,
+                     allowed_hosts=("127.0.0.1", "localhost", "testserver"))  # TestClient ws
     with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         yield c
 

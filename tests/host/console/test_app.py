@@ -40,6 +40,13 @@ def test_no_cors_headers_even_for_a_foreign_origin(client):
     assert "access-control-allow-origin" not in r.headers
 
 
+def test_a_foreign_host_name_is_refused(client):
+    """DNS rebinding: a page whose own name now points at 127.0.0.1 sends its Host."""
+    r = client.get("/api/state", headers={"Host": "evil.example:8000"})
+    assert r.status_code == 400
+    assert client.get("/api/state", headers={"Host": "localhost:8000"}).status_code == 200
+
+
 def test_state_moves_as_the_replay_steps(client, live):
     s0 = client.get("/api/state").json()
     assert s0["records"] == 0 and len(s0["books"]) == len(live.locates)
