@@ -268,9 +268,8 @@ def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bo
         n = 0
         period = 1.0 / hz
         loop = asyncio.get_running_loop()
-        nxt = loop.time()
         while True:
-            nxt += period
+            t0 = loop.time()
             if clients:
                 snap = await asyncio.to_thread(session.snapshot)
                 n += 1
@@ -279,9 +278,8 @@ def create_app(session, *, token: str, metrics=None, hz: float = 20.0, start: bo
                 for c in list(clients):
                     if c.offer(msg) and metrics is not None:
                         metrics.ws_dropped.inc()
-            await asyncio.sleep(max(0.0, nxt - loop.time()))
-            if loop.time() - nxt > 1.0:  # fell far behind (a stall): do not burst to catch up
-                nxt = loop.time()
+            # at most hz snapshots per second: a late period is not made up with a burst
+            await asyncio.sleep(max(0.0, period - (loop.time() - t0)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
