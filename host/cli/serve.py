@@ -70,7 +70,6 @@ def _cmd_serve(a) -> int:
         raise UserError("--hz must be between 1 and 100")
     if not 1 <= a.depth <= 50:
         raise UserError("--depth must be between 1 and 50")
-    _check_bind(a.host, a.port)  # before the seconds of set-up, and as one line
     token = a.token or os.environ.get("ITCHFPGA_CONSOLE_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
         raise UserError("the token must have at least 16 characters")
@@ -83,6 +82,7 @@ def _cmd_serve(a) -> int:
 
     if a.card not in CARD_SOURCES:
         raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
+    _check_bind(a.host, a.port)  # before the seconds of set-up, and as one line
     metrics = ConsoleMetrics()
     sink = None
     if a.store:

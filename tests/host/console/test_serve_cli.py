@@ -35,7 +35,9 @@ def test_replay_or_session_exactly_one(capsys):
     (["--card", "nope"], "unknown card"),
 ])
 def test_bad_arguments_are_one_line(market, capsys, args, msg):
-    argv = ["serve", "--replay", market, *args]
+    from .conftest import free_port
+
+    argv = ["serve", "--replay", market, "--port", str(free_port()), *args]
     if args[0] == "--replay":
         argv = ["serve", *args]
     assert main(argv) == 1
