@@ -21,8 +21,8 @@ help: ## List the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Install the toolchain (venv from pyproject pins; iverilog via apt-get). Idempotent
-	@command -v iverilog >/dev/null && command -v tshark >/dev/null || $(MAKE) --no-print-directory apt-deps
 	@command -v chromedriver >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb || $(MAKE) --no-print-directory apt-deps
+	@command -v iverilog >/dev/null && command -v tshark >/dev/null || $(MAKE) --no-print-directory apt-deps
 
 .PHONY: apt-deps
 apt-deps:

@@ -30,11 +30,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m host", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    from host.cli import db, serve; serve.register(sub); db.register(sub)  # noqa: E702, I001
     feed.register(sub)
     card.register(sub)
     trading.register(sub)
-    from host.cli import serve; serve.register(sub)  # noqa: E702, I001 (one line per branch)
-    from host.cli import db; db.register(sub)  # noqa: E702, I001
     return p
 
 
