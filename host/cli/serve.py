@@ -46,6 +46,8 @@ def register(subparsers) -> None:
                    "generated one)")
     p.add_argument("--hz", type=float, default=20.0, help="WebSocket pushes per second")
     p.add_argument("--depth", type=int, default=5, help="ladder levels per side (1..50)")
+    p.add_argument("--drop-packets", type=int, nargs="*", default=[],
+                   help="packet indices to leave out (sequence gaps; ITCH input only)")
     p.add_argument("--out", default="out/console", help="folder of the session's journals")
     p.add_argument("--store", help="also write the capture, then the session's orders, fills "
                    "and events in batches while it runs, to this store (folder or "
@@ -98,7 +100,8 @@ def _cmd_serve(a) -> int:
     try:
         session = LiveSession(LiveConfig(input=a.replay, card=a.card, speed=a.speed,
                                          out_dir=a.out, symbols=tuple(a.symbols or ()),
-                                         depth=a.depth, scripted=scripted),
+                                         depth=a.depth, scripted=scripted,
+                                         drop_packets=tuple(a.drop_packets)),
                               metrics=metrics, sink=sink)
     except (ValueError, KeyError) as e:
         raise UserError(str(e).strip("'\"")) from None

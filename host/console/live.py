@@ -60,6 +60,8 @@ class LiveConfig:
         Also play the kill switches of ``python -m host session`` (strategy 2 from 55 % to
         75 % of the chunks, the first instrument from 35 % to 40 %); without it the operator
         has the switches to himself.
+    drop_packets : tuple of int
+        Packets left out of an ITCH input (sequence gaps: the stale fail-safe at work).
     """
 
     input: str
@@ -75,6 +77,7 @@ class LiveConfig:
     max_sleep_s: float = 0.05
     store_every_s: float = 1.0
     scripted: bool = False
+    drop_packets: tuple = ()
 
 
 def _hist_edges() -> np.ndarray:
@@ -121,7 +124,8 @@ class LiveSession:
         self.config = config
         self.metrics = metrics
         self.lock = threading.RLock()
-        self.feed = load_feed(config.input)
+        kw = {"drop_packets": list(config.drop_packets)} if config.drop_packets else {}
+        self.feed = load_feed(config.input, **kw)
         self.locates = _select_locates(self.feed, list(config.symbols or []), config.max_symbols)
         if not self.locates:
             raise ValueError("no instrument to trade (no symbol quoted at $1.00 or more)")
@@ -180,6 +184,11 @@ class LiveSession:
         self.hist = {k: np.zeros(len(self.edges) + 1, np.int64)
                      for k in ("market_data", "orders", "journal_commit")}
         self.actions: deque = deque(maxlen=20)
+        # stale windows of the card references: open {instrument: start ts}, closed ones
+        # (instrument, start, end, how it ended), newest first
+        self.stale_open: dict[int, int] = {}
+        self.stale_closed: deque = deque(maxlen=20)
+        self.stale_windows = 0
         self.started = time.time()
         self.finished = False
         self.closed = False
@@ -267,8 +276,9 @@ class LiveSession:
                     self.metrics.messages.inc(m_hi - self.msg_pos)
                 self.msg_pos = m_hi
             t = time.perf_counter()
-            self.risk.on_market_data(recs)
+            md_events = self.risk.on_market_data(recs)
             self._observe("market_data", time.perf_counter() - t)
+            self._stale_events(md_events)
             if self.steps in self.kill_plan:
                 engage, scope, value = self.kill_plan[self.steps]
                 self.kill(scope, value, engage, by="script")
@@ -320,6 +330,19 @@ class LiveSession:
             if self.pos >= self.n_records:
                 self.finished = True
             return hi - lo
+
+    def _stale_events(self, events) -> None:
+        from host.trading.risk.types import ReferenceRestored, ReferenceStale
+
+        for e in events:
+            if isinstance(e, ReferenceStale) and e.instrument not in self.stale_open:
+                self.stale_open[e.instrument] = e.ts
+                self.stale_windows += 1
+                if self.metrics is not None:
+                    self.metrics.stale_windows.inc()
+            elif isinstance(e, ReferenceRestored) and e.instrument in self.stale_open:
+                self.stale_closed.appendleft((e.instrument, self.stale_open.pop(e.instrument),
+                                              e.ts, "restored"))
 
     def not_valid_slots(self) -> list[int]:
         """Locates whose last card record is not a valid two-sided, exact, gap-free BBO."""
@@ -431,6 +454,9 @@ class LiveSession:
             cleared = [loc for loc in todo if self.risk.reference(loc)[2]]
             for loc in todo:
                 self.risk.mark_reference_valid(loc)
+                if loc in self.stale_open:
+                    self.stale_closed.appendleft((loc, self.stale_open.pop(loc),
+                                                  self.market_ts, "operator"))
             what = f"clear stale {instrument if instrument is not None else 'all'}"
             self.actions.appendleft((time.time(), what))
             if self.metrics is not None:
@@ -508,6 +534,10 @@ class LiveSession:
                     "book_anomalies": {k: v for k, v in self.book.anomalies.items() if v},
                     "live_orders": self.book.n_orders,
                     "counters": self.card_counters,
+                    "stale_windows": self.stale_windows,
+                    "stale_list": [[loc, t0, None, "open"]
+                                   for loc, t0 in sorted(self.stale_open.items())]
+                                  + [list(w) for w in self.stale_closed],
                 },
                 "latency": {"edges": self.edges.tolist(),
                             **{k: v.tolist() for k, v in self.hist.items()}},

@@ -27,6 +27,7 @@ name                                    type       what
 ``itchfpga_risk_denials_total``         counter    denials, ``reason`` label (DenyReason name)
 ``itchfpga_risk_kill_switches``         gauge      engaged kill switches, ``scope`` label
 ``itchfpga_risk_stale_instruments``     gauge      instruments whose card reference is stale
+``itchfpga_risk_stale_windows_total``   counter    stale windows opened
 ``itchfpga_venue_fills_total``          counter    aggressor fills of the venue
 ``itchfpga_venue_accepted_total``       counter    new orders the venue accepted
 ``itchfpga_console_actions_total``      counter    operator actions, ``action`` label
@@ -49,6 +50,7 @@ METRIC_NAMES = (
     "itchfpga_host_latency_seconds", "itchfpga_journal_commit_seconds",
     "itchfpga_risk_orders_total", "itchfpga_risk_forwarded_total", "itchfpga_risk_denials_total",
     "itchfpga_risk_kill_switches", "itchfpga_risk_stale_instruments",
+    "itchfpga_risk_stale_windows_total",
     "itchfpga_venue_fills_total", "itchfpga_venue_accepted_total",
     "itchfpga_console_actions_total", "itchfpga_console_clients",
     "itchfpga_console_ws_dropped_total", "itchfpga_console_ws_sent_total",
@@ -92,6 +94,9 @@ class ConsoleMetrics:
                           registry=r)
         self.stale = Gauge("itchfpga_risk_stale_instruments",
                            "Instruments with a stale card reference", registry=r)
+        self.stale_windows = Counter("itchfpga_risk_stale_windows",
+                                     "Stale windows opened (a reference became stale)",
+                                     registry=r)
         self.fills = Counter("itchfpga_venue_fills", "Aggressor fills of the venue", registry=r)
         self.accepted = Counter("itchfpga_venue_accepted", "New orders the venue accepted",
                                 registry=r)

@@ -150,6 +150,10 @@ function render(msg) {
   set("invalid-records", c.invalid_records);
   set("not-valid", c.not_valid.length ? c.not_valid.join(", ") : "none");
   set("live-orders", c.live_orders);
+  set("stale-windows", c.stale_windows);
+  fill($("stale-list"), ["symbol", "from", "to", "ended"], c.stale_list.map((w) => [
+    (s.books.find((b) => b.locate === w[0]) || {symbol: w[0]}).symbol, ts(w[1]),
+    w[2] === null ? "" : ts(w[2]), w[3]]));
   const counters = Object.entries(Object.assign({}, c.counters, c.book_anomalies));
   fill($("card-counters"), ["counter", "value"], counters.length ? counters :
        [[s.source === "model" ? "(reference model: no card registers)" : "(none)", ""]]);

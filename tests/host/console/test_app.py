@@ -242,3 +242,30 @@ def test_scripted_session_plays_the_kill_plan(market, tmp_path):
             "(script)"
     finally:
         s.stop()
+
+
+def test_stale_windows_after_a_sequence_gap(market, tmp_path):
+    """A dropped packet makes references stale; the window closes by itself or by the
+    operator's clear-stale, and the page's snapshot lists it."""
+    from host.console.live import LiveConfig, LiveSession
+
+    s = LiveSession(LiveConfig(input=market, out_dir=str(tmp_path), speed=0, chunk=16,
+                               drop_packets=(20, 60)))
+    try:
+        assert s.feed.n_messages < 6000  # the dropped packets' messages are gone
+        opened = None
+        while s.step():
+            if s.stale_open and opened is None:
+                opened = dict(s.stale_open)
+                snap = s.snapshot()
+                assert snap["risk"]["stale"] == sorted(opened)
+                assert [w[3] for w in snap["card"]["stale_list"]] == ["open"] * len(opened)
+                r = s.clear_stale(None)
+                assert sorted(r["cleared"]) == sorted(opened)
+                assert not s.stale_open
+                ended = {w[0]: w[3] for w in s.stale_closed}
+                assert all(ended[loc] == "operator" for loc in opened)
+        assert opened is not None and s.stale_windows >= len(opened)
+        assert s.gap_records > 0
+    finally:
+        s.stop()
