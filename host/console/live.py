@@ -54,6 +54,8 @@ class LiveConfig:
     tape : int
         Fills kept for the trades tape.
     seed : int
+    max_sleep_s : float
+        Wall time left for a quiet stretch of the feed that is skipped (longer than 1 s).
     store_every_s : float
         With a store: seconds between two batches of journal events written to it.
     scripted : bool
