@@ -12,6 +12,7 @@ OUT    ?= out
 export SIM
 
 APT_PKGS := iverilog tshark python3-venv perl make g++
+APT_PKGS += chromium chromium-driver postgresql
 
 .PHONY: help setup test test-long test-icarus lint demo bench bench-doc synth synth-doc bitstream regs-doc clean
 
@@ -20,6 +21,7 @@ help: ## List the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Install the toolchain (venv from pyproject pins; iverilog via apt-get). Idempotent
+	@command -v chromedriver >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb || $(MAKE) --no-print-directory apt-deps
 	@command -v iverilog >/dev/null && command -v tshark >/dev/null || $(MAKE) --no-print-directory apt-deps
 	@$(PY) -c 'from host.feed.fastbook import c_library; c_library()'  # C book, build/fastbook (cached)
 

@@ -29,7 +29,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from host.cli import backtest, card, cluster, feed, journal, trading
+    from host.cli import backtest, card, cluster, db, feed, journal, serve, trading
 
     p = argparse.ArgumentParser(prog="python -m host", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     trading.register(sub)
     journal.register(sub)
     backtest.register(sub)
+    serve.register(sub)
+    db.register(sub)
     cluster.register(sub)
     return p
 

@@ -24,6 +24,8 @@ FLOORS = (  # (module prefix, floor); the longest matching prefix wins
     ("host.trading", 3),
     ("host.cli", 4),
     ("host.cluster", 4),
+    ("host.console", 4),
+    ("host.store", 4),
     ("host.__main__", 4),
     ("host", 4),
 )

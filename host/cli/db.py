@@ -1,0 +1,133 @@
+"""``python -m host db``: load captures and sessions into the store, run the standard queries.
+
+::
+
+    python -m host db [--store DIR | --store postgresql://...] load capture FILE
+    python -m host db [--store ...] load session DIR [--input FILE]
+    python -m host db [--store ...] query fills-by-strategy [--session ID]
+    python -m host db [--store ...] query tca [--session ID]
+    python -m host db [--store ...] query bbo-at --capture ID|FILE --time HH:MM:SS[.fff]|NS
+
+The default store is ``out/store`` (Parquet files + DuckDB); ``$ITCHFPGA_STORE`` overrides
+it. See ``docs/store.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from host.errors import UserError
+
+__all__ = ["register", "parse_time"]
+
+
+def parse_time(text: str) -> int:
+    """``HH:MM:SS[.fraction]`` or integer ns since midnight -> ns since midnight."""
+    t = text.strip()
+    if t.isdigit():
+        return int(t)
+    m = re.fullmatch(r"(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?", t)
+    if not m or int(m[1]) > 23 or int(m[2]) > 59 or int(m[3]) > 59:
+        raise UserError(f"--time {text!r}: use HH:MM:SS[.fff] or ns since midnight")
+    frac = (m[4] or "").ljust(9, "0")
+    return ((int(m[1]) * 60 + int(m[2])) * 60 + int(m[3])) * 1_000_000_000 + int(frac)
+
+
+def register(subparsers) -> None:
+    """Add the ``db`` subcommand to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "db", help="store: load captures and session journals, run the standard queries",
+        description="Load market-data captures (messages, BBO) and session journals (orders, "
+        "fills, events) into the store (Parquet + DuckDB, or PostgreSQL) and run the standard "
+        "queries. Loads are idempotent: loading the same file again writes nothing.")
+    p.add_argument("--store", default=os.environ.get("ITCHFPGA_STORE", "out/store"),
+                   help="folder (Parquet + DuckDB) or postgresql:// URL; default out/store")
+    sub = p.add_subparsers(dest="db_cmd", required=True)
+    ld = sub.add_parser("load", help="load a capture or a session folder")
+    ld.add_argument("what", choices=("capture", "session"))
+    ld.add_argument("path", help="ITCH file / pcap (capture) or session folder (session)")
+    ld.add_argument("--input", help="session: the capture it ran on (links fills to its BBO "
+                    "for TCA; loaded too if new)")
+    q = sub.add_parser("query", help="run a standard query")
+    q.add_argument("name", choices=("fills-by-strategy", "tca", "bbo-at"))
+    q.add_argument("--session", help="session id (default: every session)")
+    q.add_argument("--capture", help="bbo-at: capture id or the capture's file")
+    q.add_argument("--time", help="bbo-at: HH:MM:SS[.fff] or ns since midnight")
+    q.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    p.set_defaults(func=_cmd_db)
+
+
+def _open(location: str):
+    from host.store import SchemaMismatch, open_store
+
+    try:
+        return open_store(location)
+    except SchemaMismatch as e:
+        raise UserError(str(e)) from None
+    except Exception as e:
+        if type(e).__module__.startswith("psycopg"):
+            raise UserError(f"cannot open {location.split('@')[-1]}: "
+                            f"{str(e).strip().splitlines()[0]}") from None
+        raise
+
+
+def _print(cols, rows, csv: bool) -> None:
+    if csv:
+        import csv as _csv
+
+        w = _csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(rows)
+        return
+    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
+    width = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
+    print("  ".join(c.rjust(w) for c, w in zip(cols, width, strict=True)))
+    for r in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(r, width, strict=True)))
+    print(f"({len(rows)} rows)")
+
+
+def _cmd_db(a) -> int:
+    from host.store import content_id, load_capture, load_session, run_query
+
+    store = _open(a.store)
+    try:
+        if a.db_cmd == "load":
+            if a.what == "capture":
+                from host.feed.capture import detect_format
+
+                detect_format(a.path)
+                written = load_capture(store, a.path)
+            else:
+                cid = None
+                if a.input:
+                    from host.feed.capture import detect_format
+
+                    detect_format(a.input)
+                    cid = content_id(a.input)
+                    w0 = load_capture(store, a.input)
+                    print("capture " + cid + ": " + ", ".join(
+                        f"{k} +{v}" for k, v in w0.items()))
+                try:
+                    written = load_session(store, a.path, capture=cid)
+                except FileNotFoundError as e:
+                    raise UserError(str(e)) from None
+            print(f"{a.what} {a.path}: " + ", ".join(f"{k} +{v}" for k, v in written.items())
+                  + f" ({store.kind} store {a.store.split('@')[-1]})")
+            return 0
+        params: dict = {}
+        if a.name in ("fills-by-strategy", "tca"):
+            params["session"] = a.session
+        else:
+            if not a.capture or not a.time:
+                raise UserError("bbo-at needs --capture and --time")
+            params["capture"] = content_id(a.capture) if os.path.isfile(a.capture) \
+                else a.capture
+            params["ts"] = parse_time(a.time)
+        cols, rows = run_query(store, a.name, **params)
+        _print(cols, rows, a.csv)
+        return 0
+    finally:
+        store.close()

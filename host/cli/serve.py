@@ -1,0 +1,149 @@
+"""``python -m host serve``: the operator console in the browser (:mod:`host.console`).
+
+Replays an input (``--replay``; ``--session`` adds the scripted kill switches of
+``python -m host session``) through the card source and the trading session at ``--speed``
+times the feed's own clock, and serves the page, its WebSocket, the operator actions and
+``/metrics`` on 127.0.0.1 (``--host`` to change it). Actions need the token: ``--token``, else
+``$ITCHFPGA_CONSOLE_TOKEN``, else a generated one, printed at start.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from host.cli.args import add_symbols_argument
+from host.errors import UserError
+
+__all__ = ["register"]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(subparsers) -> None:
+    """Add the ``serve`` subcommand to an ``argparse`` subparsers object."""
+    p = subparsers.add_parser(
+        "serve", help="operator console in the browser (WebSocket, actions, /metrics)",
+        description="Replay an input through the card and the trading session at a chosen "
+        "speed and serve the operator console: books and depth, trades, risk, card status, "
+        "latency, positions and P&L; kill switches and clear-stale from the page; "
+        "Prometheus metrics at /metrics.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--replay", metavar="INPUT",
+                     help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap to replay; the "
+                     "built-in order flow trades on it, the kill switches are the operator's")
+    src.add_argument("--session", metavar="INPUT",
+                     help="the same, with the scripted kill switches of python -m host "
+                     "session too")
+    p.add_argument("--speed", type=float, default=100.0,
+                   help="feed seconds per wall second (0: as fast as possible; quiet stretches "
+                   "longer than a wall second are skipped); default 100")
+    p.add_argument("--card", default="model", help="market-data source: model or sim")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--token", help="action token (default: $ITCHFPGA_CONSOLE_TOKEN or a "
+                   "generated one)")
+    p.add_argument("--hz", type=float, default=20.0, help="WebSocket pushes per second")
+    p.add_argument("--depth", type=int, default=5, help="ladder levels per side (1..50)")
+    p.add_argument("--drop-packets", type=int, nargs="*", default=[],
+                   help="packet indices to leave out (sequence gaps; ITCH input only)")
+    p.add_argument("--out", default="out/console", help="folder of the session's journals")
+    p.add_argument("--store", help="also write the capture, then the session's orders, fills "
+                   "and events in batches while it runs, to this store (folder or "
+                   "postgresql:// URL; see python -m host db)")
+    add_symbols_argument(p, default_help="up to 8 symbols quoted at $1.00 or more")
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(a) -> int:
+    import secrets
+
+    from host.feed.capture import detect_format
+
+    scripted = a.replay is None
+    a.replay = a.replay or a.session
+    detect_format(a.replay)
+    if not (a.speed >= 0 and a.speed < float("inf")):
+        raise UserError("--speed must be a number >= 0")
+    if not 0 < a.port < 65536:
+        raise UserError("--port must be in 1..65535")
+    if not 1 <= a.hz <= 100:
+        raise UserError("--hz must be between 1 and 100")
+    if not 1 <= a.depth <= 50:
+        raise UserError("--depth must be between 1 and 50")
+    token = a.token or os.environ.get("ITCHFPGA_CONSOLE_TOKEN") or secrets.token_urlsafe(24)
+    if len(token) < 16:
+        raise UserError("the token must have at least 16 characters")
+    import uvicorn
+
+    from host.console.app import create_app
+    from host.console.live import LiveConfig, LiveSession
+    from host.console.metrics import ConsoleMetrics
+    from host.trading.session import CARD_SOURCES
+
+    if a.card not in CARD_SOURCES:
+        raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
+    _check_bind(a.host, a.port)  # before the seconds of set-up, and as one line
+    metrics = ConsoleMetrics()
+    sink = None
+    if a.store:
+        from host.cli.db import _open
+        from host.store import content_id, load_capture
+        from host.store.ingest import SessionSink
+
+        store = _open(a.store)
+        w = load_capture(store, a.replay)
+        print(f"store {a.store.split('@')[-1]}: capture " + ", ".join(
+            f"{k} +{v}" for k, v in w.items()), flush=True)
+        sink = SessionSink(store, a.out, capture=content_id(a.replay))
+    try:
+        session = LiveSession(LiveConfig(input=a.replay, card=a.card, speed=a.speed,
+                                         out_dir=a.out, symbols=tuple(a.symbols or ()),
+                                         depth=a.depth, scripted=scripted,
+                                         drop_packets=tuple(a.drop_packets)),
+                              metrics=metrics, sink=sink)
+    except (ValueError, KeyError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    except (OSError, EOFError) as e:
+        raise UserError(f"{a.replay}: cannot read: {e}") from None
+
+    def shutdown():
+        if sink is not None:  # the last batch was written when the session stopped
+            print("store: session " + ", ".join(f"{k} +{v}" for k, v in session.stored.items()),
+                  flush=True)
+            sink.store.close()
+
+    loopback = a.host in _LOOPBACK or a.host.startswith("127.")
+    app = create_app(session, token=token, metrics=metrics, hz=a.hz, on_shutdown=shutdown,
+                     allowed_hosts=("127.0.0.1", "localhost", "::1", a.host) if loopback
+                     else None)
+    host = f"[{a.host}]" if ":" in a.host else a.host
+    if not loopback:
+        print(f"warning: binding {a.host}: the console is reachable from other machines "
+              "(read-only without the token)", file=sys.stderr)
+    print(f"console: http://{host}:{a.port}/  ({len(session.locates)} instruments, "
+          f"{session.n_records:,} card records, speed {a.speed:g}x)")
+    print(f"actions token: {token}")
+    print(f"open with the token: http://{host}:{a.port}/#token={token}", flush=True)
+    try:
+        uvicorn.run(app, host=a.host, port=a.port, log_level="critical", ws="websockets-sansio")
+    except (OSError, SystemExit) as e:  # uvicorn exits when it cannot bind (taken meanwhile)
+        raise UserError(f"cannot serve on {a.host}:{a.port}: {e}") from None
+    return 0
+
+
+def _check_bind(host: str, port: int) -> None:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: {e.strerror}") from None
+    fam, _, _, _, addr = infos[0]
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise UserError(f"cannot serve on {host}:{port}: {e.strerror}") from None
