@@ -1,4 +1,4 @@
-"""Command line: ``python -m host generate|bbo|stats|replay|session``.
+"""Command line of the market-data stack and the trading host: ``python -m host COMMAND``.
 
 One module per floor, each adding its subcommands with ``register(subparsers)``:
 
@@ -13,6 +13,14 @@ One module per floor, each adding its subcommands with ``register(subparsers)``:
 :mod:`host.cli.journal`
     ``journal check|repair``: validate a journal and its acknowledgement sidecar; drop a torn
     tail; ``--salvage`` cuts lost acknowledged data, reported.
+:mod:`host.cli.backtest`
+    ``backtest`` (a strategy against the replayed L3 book, exact queue position, report) and
+    ``sweep`` (several configs over the cores).
+:mod:`host.cli.serve`, :mod:`host.cli.db`
+    ``serve`` (operator console in the browser, ``/metrics``), ``db`` (load captures and
+    sessions into DuckDB/Parquet or PostgreSQL, standard queries).
+:mod:`host.cli.cluster`
+    ``cluster``: NATS JetStream scale-out (local server, symbol shards, standby).
 
 Errors (missing file, unknown format, unknown card, bad arguments) print one line on stderr
 and exit with status 1 (2 for usage errors found by argparse).
