@@ -142,6 +142,7 @@ class ModelRecord:
     fields: dict
     frame: int  # index of the frame fed
     beat: int  # beat of that frame holding the message's last byte
+    message: bytes = b""  # the raw message block (for benches with an independent decoder)
 
 
 @dataclass
@@ -407,7 +408,7 @@ class IngressModel:
                 rec = self.decode_message(msg, s, gap)
                 if rec is not None:
                     out.append(rec)
-                    self.records.append(ModelRecord(rec, fidx, last // self.nb))
+                    self.records.append(ModelRecord(rec, fidx, last // self.nb, msg))
         else:
             k = len(blocks)
         if k < count and not mac_error:

@@ -17,6 +17,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.formal", description=__doc__)
     ap.add_argument("names", nargs="*", help="proofs to run (default: all)")
     ap.add_argument("--mutants", action="store_true", help="also check every seeded bug fails")
+    ap.add_argument("--depth", type=int, help="override every proof's BMC depth")
     args = ap.parse_args(argv)
     names = args.names or list(PROOFS)
     bad = [n for n in names if n not in PROOFS]
@@ -26,6 +27,7 @@ def main(argv=None) -> int:
     ok = True
     for name in names:
         top, depth = build(name)
+        depth = args.depth or depth
         r = run_sby(name, top, depth=depth)
         print(f"{name:34s} depth {depth:2d}  {r.status:5s} {r.seconds:6.1f} s", flush=True)
         if r.status != "PASS":
@@ -36,10 +38,15 @@ def main(argv=None) -> int:
             if mu.proof not in names:
                 continue
             top, depth = build(mu.proof, mu)
+            depth = args.depth or depth
             r = run_sby(f"mutant_{mu.name}", top, depth=depth)
             good = r.status == "FAIL"
             verdict = "caught" if good else "MISSED"
-            print(f"  mutant {mu.name:34s} {r.status:5s} {r.seconds:6.1f} s  {verdict}", flush=True)
+            why = f" ({'; '.join(r.failed)})" if r.failed else ""
+            print(
+                f"  mutant {mu.name:32s} {r.status:5s} {r.seconds:5.1f} s  {verdict}{why}",
+                flush=True,
+            )
             if not good:
                 ok = False
                 print(r.log_tail)

@@ -37,6 +37,7 @@ class ProofResult:
     seconds: float
     workdir: Path
     log_tail: str
+    failed: tuple[str, ...] = ()
 
 
 def _tool_env() -> dict:
@@ -46,8 +47,17 @@ def _tool_env() -> dict:
     return env
 
 
-def run_sby(name: str, top, *, depth: int, workdir: Path | None = None) -> ProofResult:
-    """Prove ``top`` (an elaboratable with no ports of its own) to ``depth`` cycles (BMC)."""
+def run_sby(
+    name: str,
+    top,
+    *,
+    depth: int,
+    workdir: Path | None = None,
+    mode: str = "bmc",
+    timeout: int = 600,
+) -> ProofResult:
+    """Prove ``top`` (an elaboratable whose free inputs are ``top.free``) to ``depth`` cycles
+    (``mode="bmc"``), or reach its ``Cover`` statements (``mode="cover"``)."""
     import time
 
     from amaranth.back import rtlil
@@ -58,10 +68,10 @@ def run_sby(name: str, top, *, depth: int, workdir: Path | None = None) -> Proof
     wd.mkdir(parents=True)
     (wd / "top.il").write_text(rtlil.convert(top, ports=list(top.free), name="top", emit_src=False))
     (wd / "top.sby").write_text(
-        "[options]\nmode bmc\n"
-        f"depth {depth}\nmulticlock off\n\n"
+        f"[options]\nmode {mode}\n"
+        f"depth {depth}\nmulticlock off\ntimeout {timeout}\n\n"
         "[engines]\nsmtbmc yices\n\n"
-        "[script]\nread_rtlil top.il\nprep -top top\n\n"
+        "[script]\nread_rtlil top.il\nprep -flatten -top top\nopt -fast\n\n"
         "[files]\ntop.il\n"
     )
     t0 = time.monotonic()
@@ -84,10 +94,32 @@ def run_sby(name: str, top, *, depth: int, workdir: Path | None = None) -> Proof
     out = proc.stdout + proc.stderr
     status_file = wd / "run" / "status"
     status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
-    if status not in ("PASS", "FAIL"):
+    if status not in ("PASS", "FAIL", "TIMEOUT"):
         status = "ERROR"
     tail = "\n".join(out.splitlines()[-25:])
-    return ProofResult(name, status, dt, wd, tail)
+    failed = _failed_messages(wd, out)
+    if failed:
+        tail += "\nfailed: " + "; ".join(failed)
+    return ProofResult(name, status, dt, wd, tail, tuple(failed))
+
+
+def _failed_messages(wd: Path, log: str) -> list[str]:
+    """The Amaranth messages of the assertions ``sby`` reports failed (from the design IL)."""
+    import re
+
+    ids = sorted(set(re.findall(r"failed assertion top\._witness_\.(check_\d+)", log)))
+    il = wd / "run" / "model" / "design.il"
+    if not ids or not il.exists():
+        return []
+    text = il.read_text()
+    out = []
+    for cid in ids:
+        mt = re.search(
+            rf"cell \$check \\_witness_\.{cid}\n(?:.*\n){{0,8}}?\s*parameter \\FORMAT \"([^\"]*)\"",
+            text,
+        )
+        out.append(mt.group(1) if mt else cid)
+    return out
 
 
 def load_mutant(module_name: str, old: str, new: str) -> types.ModuleType:
