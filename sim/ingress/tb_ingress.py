@@ -3,8 +3,9 @@
 Expected records and counters come from :class:`host.card.ingress_model.IngressModel` fed the very
 same frames; the bench only compares. Every record's fields are also checked against
 :func:`sim.ingress.independent.independent_record` (itchfeed on the raw message bytes), which does
-not derive from ``host.feed.record_map`` as the gateware and the model do. Environment: ``N_MESSAGES`` (realistic stream size),
-``LATENCY_JSON`` (write the per-type latency table there), ``PARAM_DATA_WIDTH``.
+not derive from ``host.feed.record_map`` as the gateware and the model do. Environment:
+``N_MESSAGES`` (realistic stream size), ``LATENCY_JSON`` (write the per-type latency table
+there), ``PARAM_DATA_WIDTH``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from host.card.ingress_model import IngressModel, ip_to_int, session_to_int
 from host.feed import itch, moldudp, net
-from hw.ingress import INGRESS_COUNTER_NAMES
 from host.feed.spec import MESSAGES
+from hw.ingress import INGRESS_COUNTER_NAMES
 from hw.layouts import ItchRecord, mac_beat_layout, record_layout_fields
 from sim.ingress.independent import independent_record
 from sim.ingress.stimulus import SESSION, every_type_messages, packets, realistic_messages

@@ -4,14 +4,13 @@ simulator): the two agree on every type, and a wrong map entry (the two order re
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from host.feed import itch, record_map
 from host.feed.spec import MESSAGES
 from hw.layouts import record_layout_fields
 from sim.ingress.independent import independent_record
-import numpy as np
-
 from sim.ingress.stimulus import every_type_messages
 
 WIDTHS = record_layout_fields()
