@@ -22,6 +22,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from host.card.ingress_model import IngressModel, ip_to_int, session_to_int
 from host.feed import itch, moldudp, net
 from host.feed.spec import MESSAGES
+from hw.ethernet import MAX_FRAME_BYTES
 from hw.ingress import INGRESS_COUNTER_NAMES
 from hw.layouts import ItchRecord, mac_beat_layout, record_layout_fields
 from sim.ingress.independent import independent_record
@@ -312,7 +313,29 @@ async def targeted(dut):
     # padding: a frame with trailing bytes after the UDP datagram
     b.send(frame(pkt(s, msgs[j + 60 : j + 61])) + bytes(7))
     s += 1
+    # frame length limit (hw.ethernet.MAX_FRAME_BYTES): the largest datagram is parsed to its
+    # last message; one byte longer, or a 35,000-byte frame, is dropped whole (drop_long, no
+    # message of it, the next packet reports the gap); 40,000 bytes of padding after a small
+    # datagram change nothing
+    room = MAX_FRAME_BYTES - 42 - 20
+    body, used, k = [], 0, j + 70
+    while used + 2 + len(msgs[k % len(msgs)]) <= room - 2:
+        body.append(msgs[k % len(msgs)])
+        used += 2 + len(body[-1])
+        k += 1
+    filler = bytes([0x01]) * (room - used - 2)  # an unknown-type block fills it exactly
+    big = frame(pkt(s, [*body, filler]))
+    assert len(big) == MAX_FRAME_BYTES, len(big)
+    b.send(big)
+    s += len(body) + 1
+    b.send(frame(pkt(s, [*body, filler + b"x"])))  # one byte over: dropped whole
+    b.send(frame(pkt(s, one * 2500)))  # 35 KB frame: dropped whole
+    s += 2500
+    b.send(frame(pkt(s, msgs[j + 61 : j + 63])) + bytes(40000))
+    s += 2
     await b.finish()
+    c = b.model.counters
+    assert c["drop_long"] == 2, c["drop_long"]
 
 
 @cocotb.test()
