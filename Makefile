@@ -80,4 +80,4 @@ formal: setup ## Bounded proofs (SymbiYosys) of the ingress blocks; every seeded
 	nice -n 5 $(PY) -m sim.formal --mutants
 
 clean: ## Remove build outputs
-	rm -rf $(OUT) build sim/*/sim_build .pytest_cache
+	rm -rf $(OUT) build sim/*/sim_build sim/formal/build .pytest_cache

@@ -468,8 +468,8 @@ class DecoderProof(_Proof):
 
 PROOFS: dict[str, tuple[type, str, int]] = {
     "ethernet": (EthernetProof, "hw.ethernet", 8),
-    "moldudp": (MoldProof, "hw.moldudp", 10),
-    "framer": (FramerProof, "hw.framer", 10),
+    "moldudp": (MoldProof, "hw.moldudp", 7),
+    "framer": (FramerProof, "hw.framer", 4),
     "decoder": (DecoderProof, "hw.decoder", 6),
 }
 """proof name -> (harness class, production module, BMC depth in cycles)."""
