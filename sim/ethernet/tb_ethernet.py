@@ -129,6 +129,7 @@ async def disabled_drops_silently(dut):
     await start_clock(dut.clk)
     src = StreamSource(dut, "i_stream", dut.clk, layout=mac_beat_layout(W))
     sink = StreamSink(dut, "o_stream", dut.clk)
+    mons = [StreamMonitor(dut, "i_stream", dut.clk), StreamMonitor(dut, "o_stream", dut.clk)]
     dut.config__enable.value = 0
     dut.config__udp_port.value = net.DEFAULTS["dst_port"]
     dut.config__ip_dst.value = ip_to_int(net.DEFAULTS["dst_ip"])
@@ -140,3 +141,5 @@ async def disabled_drops_silently(dut):
         await RisingEdge(dut.clk)
     assert sink.empty()
     assert int(dut.counters__frames.value) == 0
+    for mon in mons:
+        mon.check()
