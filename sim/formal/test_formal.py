@@ -32,6 +32,19 @@ def test_seeded_bug_fails_quick(mutant):
     assert r.status == "FAIL", f"seeded bug {mutant} not caught:\n{r.log_tail}"
 
 
+def test_ethernet_needs_static_config():
+    """The documented precondition: the parser decides on ``config`` combinationally, so a
+    configuration change while a deciding beat is stalled breaks the stream rules."""
+    import importlib
+
+    from sim.formal.proofs import EthernetProof
+
+    top = EthernetProof(importlib.import_module("hw.ethernet"), static_config=False)
+    r = run_sby("test_ethernet_config_free", top, depth=8)
+    assert r.status == "FAIL", r.log_tail
+    assert "out: valid dropped before ready" in r.failed, r.failed
+
+
 def test_mutants_apply_to_the_current_source():
     """Every seeded bug still matches the production code exactly once (no silent no-op)."""
     from sim.formal.harness import load_mutant
