@@ -154,8 +154,7 @@ class MoldProof(_Proof):
         started = self._common(m)
         i, o = d.i_stream, d.o_stream
         b = i.payload
-        rin = StreamRules(m, i, started, assume=True, name="in")
-        del rin
+        StreamRules(m, i, started, assume=True, name="in")
         StreamRules(m, o, started, assume=False, name="out")
         _constant(m, started, d.config.session, "session")
         m.d.comb += d.config.session_valid.eq(1)
@@ -184,8 +183,6 @@ class MoldProof(_Proof):
         f_sess = _MF["session"]
         sess = hnow[8 * f_sess.offset : 8 * f_sess.end]
         seq = big(_MF["sequence_number"])
-        count = big(_MF["message_count"])
-        del count
         match = sess == d.config.session
 
         # legal inputs: no 64-bit wrap of sequence numbers; the framer commits only messages
