@@ -14,7 +14,7 @@ export SIM
 APT_PKGS := iverilog tshark python3-venv perl make g++
 APT_PKGS += chromium chromium-driver postgresql
 
-.PHONY: help setup test test-long test-icarus lint demo bench bench-doc synth synth-doc bitstream regs-doc clean
+.PHONY: help setup test test-long test-icarus lint demo bench bench-doc synth synth-doc bitstream regs-doc formal clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -83,8 +83,11 @@ bitstream: setup ## Alveo U250: Vivado build if vivado is on PATH, else write th
 regs-doc: setup ## Regenerate docs/registers.md from hw/regs.py
 	$(PY) -m hw.regs --write
 
+formal: setup ## Bounded proofs (SymbiYosys) of the ingress blocks; every seeded bug must fail (docs/formal.md)
+	nice -n 5 $(PY) -m sim.formal --mutants
+
 clean: ## Remove build outputs
-	rm -rf $(OUT) build sim/*/sim_build .pytest_cache
+	rm -rf $(OUT) build sim/*/sim_build sim/formal/build .pytest_cache
 
 HBT_VENV := build/hftbacktest-venv
 .PHONY: hftbacktest-venv

@@ -13,7 +13,13 @@ from amaranth.lib.wiring import In, Out
 
 from hw.layouts import mac_beat_layout
 
-__all__ = ["payload_beat_layout", "FrameParser", "ETHERNET_COUNTERS", "config_signature"]
+__all__ = [
+    "payload_beat_layout",
+    "FrameParser",
+    "ETHERNET_COUNTERS",
+    "MAX_FRAME_BYTES",
+    "config_signature",
+]
 
 ETHERNET_COUNTERS: tuple[str, ...] = (
     "frames",
@@ -24,15 +30,25 @@ ETHERNET_COUNTERS: tuple[str, ...] = (
     "drop_addr",
     "drop_port",
     "drop_short",
+    "drop_long",
 )
 """Counters of :class:`FrameParser` (names as in ``hw.regs.INGRESS_COUNTERS``)."""
+
+MAX_FRAME_BYTES = 16384
+"""Largest IPv4 datagram end the ingress parses, in frame bytes (Ethernet + VLAN + IPv4 total
+length, FCS excluded): a frame whose IPv4 total length ends past it is dropped whole at the
+header (``drop_long``), before any payload beat is forwarded. 16 KiB covers 9216-byte jumbo
+frames; it keeps every payload offset inside the chain's signed 16-bit ``offset`` fields and
+the beat counter (sized from it) below saturation for every data width. Bytes after the IPv4
+datagram (padding) are ignored, so a physically longer frame with a datagram that fits is
+parsed normally."""
 
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_VLAN = 0x8100
 UDP_MIN_LENGTH = 8 + 20  # UDP header + MoldUDP64 header
 
 # drop reasons (internal)
-_NONE, _ETHERTYPE, _IP, _PROTO, _SHORT, _ADDR, _PORT = range(7)
+_NONE, _ETHERTYPE, _IP, _PROTO, _SHORT, _ADDR, _PORT, _LONG = range(8)
 
 
 def payload_beat_layout(data_width: int = 64) -> data.StructLayout:
@@ -139,7 +155,10 @@ class FrameParser(wiring.Component):
         beat = i.payload
         xfer = i.valid & i.ready
 
-        bi = Signal(12)  # beat index in the frame (saturating)
+        # beat index in the frame, saturating (at the all-ones value, past MAX_FRAME_BYTES and
+        # below a 32 KiB payload offset): every beat of an accepted datagram has its true index,
+        # bytes past the datagram are ignored anyway
+        bi = Signal(range(MAX_FRAME_BYTES // nb + 2))
         base = Signal(20)
         m.d.comb += base.eq(bi << lb)
         n_valid = Signal(range(nb + 1))  # valid bytes in this beat (keep is contiguous)
@@ -242,6 +261,8 @@ class FrameParser(wiring.Component):
                         m.d.comb += rsn_now.eq(_PROTO)
                     with m.Elif((ulen < UDP_MIN_LENGTH) | (ulen > total - (ihl << 2))):
                         m.d.comb += rsn_now.eq(_SHORT)
+                    with m.Elif(ip + total > MAX_FRAME_BYTES):
+                        m.d.comb += rsn_now.eq(_LONG)
                     with m.Elif(dst != cfg.ip_dst):
                         m.d.comb += rsn_now.eq(_ADDR)
                     with m.Elif(dport != cfg.udp_port):
@@ -298,6 +319,7 @@ class FrameParser(wiring.Component):
                             (_SHORT, "drop_short"),
                             (_ADDR, "drop_addr"),
                             (_PORT, "drop_port"),
+                            (_LONG, "drop_long"),
                         ):
                             with m.Case(r):
                                 inc(name)

@@ -64,7 +64,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (1, 1, 0)
+REGMAP_VERSION = (1, 2, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 
@@ -214,6 +214,10 @@ INGRESS_COUNTERS: tuple[tuple[str, str], ...] = (
     ("unknown_type", "ITCH messages of an unknown type (skipped by their length)"),
     ("bad_length", "ITCH messages whose length prefix disagrees with their type"),
     ("truncated", "ITCH messages cut by the end of the packet"),
+    (
+        "drop_long",
+        "frames dropped whole: IPv4 datagram ends past hw.ethernet.MAX_FRAME_BYTES (16384)",
+    ),
 )
 """Counters of :mod:`hw.ingress` (Ethernet, MoldUDP64 framer, decoder), in register order."""
 

@@ -14,7 +14,9 @@ Frame checks (Ethernet II, one optional 802.1Q tag, IPv4, UDP), in this order:
 5. protocol != UDP -> ``drop_proto``;
 6. UDP length < 8 + 20 (no room for a MoldUDP64 header) or longer than the IPv4 payload ->
    ``drop_short``;
-7. IPv4 destination != ``ip_dst`` -> ``drop_addr``; UDP destination port != ``udp_port`` ->
+7. the IPv4 datagram ends past :data:`hw.ethernet.MAX_FRAME_BYTES` (Ethernet + VLAN + IPv4
+   total length > 16384) -> ``drop_long``: the frame is dropped whole, nothing of it is parsed;
+8. IPv4 destination != ``ip_dst`` -> ``drop_addr``; UDP destination port != ``udp_port`` ->
    ``drop_port``.
 
 The UDP checksum is not checked (cut-through: the payload is forwarded before the checksum is
@@ -61,6 +63,7 @@ from host.feed.spec import (
     MOLD_HEADER_LENGTH,
     MOLD_SESSION_WIDTH,
 )
+from hw.ethernet import MAX_FRAME_BYTES
 
 __all__ = [
     "COUNTER_NAMES",
@@ -142,6 +145,7 @@ class ModelRecord:
     fields: dict
     frame: int  # index of the frame fed
     beat: int  # beat of that frame holding the message's last byte
+    message: bytes = b""  # the raw message block (for benches with an independent decoder)
 
 
 @dataclass
@@ -282,6 +286,8 @@ class IngressModel:
             return "drop_proto", info
         if ulen < UDP_MIN_LENGTH or ulen > total - hlen:
             return "drop_short", info
+        if ip + total > MAX_FRAME_BYTES:
+            return "drop_long", info
         if dst_ip != self.ip_dst:
             return "drop_addr", info
         if dport != self.udp_port:
@@ -407,7 +413,7 @@ class IngressModel:
                 rec = self.decode_message(msg, s, gap)
                 if rec is not None:
                     out.append(rec)
-                    self.records.append(ModelRecord(rec, fidx, last // self.nb))
+                    self.records.append(ModelRecord(rec, fidx, last // self.nb, msg))
         else:
             k = len(blocks)
         if k < count and not mac_error:

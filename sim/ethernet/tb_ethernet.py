@@ -11,7 +11,7 @@ from cocotb.triggers import RisingEdge
 
 from host.card.ingress_model import IngressModel, ip_to_int
 from host.feed import net
-from hw.ethernet import ETHERNET_COUNTERS, payload_beat_layout
+from hw.ethernet import ETHERNET_COUNTERS, MAX_FRAME_BYTES, payload_beat_layout
 from hw.layouts import mac_beat_layout
 from sim.ingress.stimulus import packets, realistic_messages
 from sim.streams import (
@@ -58,6 +58,15 @@ def _frames(rng, n_msgs):
     out.append((bytes(12) + b"\x86\xdd" + bytes(60), False))  # IPv6
     out.append((net.udp_frame(bytes(20))[:60], False))  # smallest legal payload
     out.append((net.udp_frame(bytes(10)), False))  # UDP too short for MoldUDP64
+    # frame length limit: a datagram ending exactly at MAX_FRAME_BYTES is parsed; one byte
+    # more, or a 40,000-byte frame (past the 32 KiB a 12-bit beat counter could index), is
+    # dropped whole (drop_long); a small datagram followed by 40,000 bytes of padding is parsed
+    body = bytes(rng.integers(0, 256, MAX_FRAME_BYTES, np.uint8))
+    out.append((net.udp_frame(body[: MAX_FRAME_BYTES - 42]), False))
+    out.append((net.udp_frame(body[: MAX_FRAME_BYTES - 41]), False))
+    out.append((net.udp_frame(body * 2 + body[:7000]), False))
+    out.append((net.udp_frame(body[:100]) + bytes(40000), False))
+    out.append((net.udp_frame(bytes(10)), False))
     return out
 
 
@@ -120,6 +129,7 @@ async def disabled_drops_silently(dut):
     await start_clock(dut.clk)
     src = StreamSource(dut, "i_stream", dut.clk, layout=mac_beat_layout(W))
     sink = StreamSink(dut, "o_stream", dut.clk)
+    mons = [StreamMonitor(dut, "i_stream", dut.clk), StreamMonitor(dut, "o_stream", dut.clk)]
     dut.config__enable.value = 0
     dut.config__udp_port.value = net.DEFAULTS["dst_port"]
     dut.config__ip_dst.value = ip_to_int(net.DEFAULTS["dst_ip"])
@@ -131,3 +141,5 @@ async def disabled_drops_silently(dut):
         await RisingEdge(dut.clk)
     assert sink.empty()
     assert int(dut.counters__frames.value) == 0
+    for mon in mons:
+        mon.check()

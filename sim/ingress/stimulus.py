@@ -17,6 +17,7 @@ __all__ = [
     "message_payload",
     "packets",
     "frames_for",
+    "every_type_messages",
     "SESSION",
 ]
 
@@ -27,6 +28,23 @@ def realistic_messages(n: int, seed: int = 1, n_symbols: int = 8) -> list[bytes]
     """``n`` messages of a generated trading day (every type appears for n >~ 2000)."""
     n_symbols = max(1, min(n_symbols, (n - 7) // 2))
     return generator.split_messages(generator.generate(n, n_symbols, seed))
+
+
+def every_type_messages(rng: np.random.Generator, per_type: int = 1) -> list[bytes]:
+    """``per_type`` messages of each of the 23 types with random field values (every field
+    non-trivial, so a swapped or misplaced field shows), in random order."""
+    out = []
+    for t, spec in MESSAGES.items():
+        for _ in range(per_type):
+            kw = {}
+            for f in spec.fields[1:]:
+                if f.kind == "alpha":
+                    kw[f.name] = bytes(rng.integers(65, 91, f.width, np.uint8)).decode()
+                else:
+                    kw[f.name] = int(rng.integers(1, 1 << min(8 * f.width, 63), dtype=np.int64))
+            out.append(itch.encode(t, **kw))
+    rng.shuffle(out)
+    return out
 
 
 def odd_messages(rng: np.random.Generator, n: int) -> list[bytes]:

@@ -1,0 +1,627 @@
+"""Bounded proofs of the ingress blocks (``hw.ethernet``, ``hw.moldudp``, ``hw.framer``,
+``hw.decoder``) and the seeded bugs each property must catch.
+
+Every proof wraps one block in a harness: the block's inputs are free (the solver picks them every
+cycle) under ``Assume`` of a legal input stream, and ``Assert`` checks the properties on its
+outputs. The references inside the harnesses are written from the protocol documents and
+:mod:`host.feed.spec` (the one spec table), never from the block's own code: the MoldUDP64
+header is read byte by byte from lane offsets, the framer's message blocks are walked one byte
+at a time, the decoder's acceptance rule is the spec table's length per type.
+
+:data:`PROOFS` maps a proof name to ``(builder, depth)``; :data:`MUTANTS` lists the seeded bugs
+(a textual change of the production source, applied only inside the harness by
+:func:`sim.formal.harness.load_mutant`) with the proof that must fail on each.
+See ``docs/formal.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Module, Mux, ResetSignal, Signal, signed
+
+from host.feed.spec import MESSAGES, MOLD_HEADER, MOLD_HEADER_LENGTH
+from sim.formal.harness import Started, StreamRules, load_mutant
+
+__all__ = ["PROOFS", "MUTANTS", "Mutant", "build"]
+
+_MF = {f.name: f for f in MOLD_HEADER}
+
+
+def _stable_per_packet(m, started, value, first, name):
+    """A free value the solver picks at each packet's first beat and holds for the packet."""
+    held = Signal(len(value), name=f"{name}_held")
+    with m.If(started & ~first):
+        m.d.comb += Assume(value == held)
+    m.d.sync += held.eq(value)
+    return held
+
+
+def _constant(m, started, value, name):
+    held = Signal(len(value), name=f"{name}_const")
+    m.d.sync += held.eq(value)
+    with m.If(started):
+        m.d.comb += Assume(value == held)
+
+
+class _Proof(Elaboratable):
+    free: list
+    only: tuple[str, ...] = ()
+
+    def check(self, m, cond, message):
+        """``Assert(cond)`` unless this run keeps ``only`` some properties (a seeded bug that
+        must be caught by one property alone)."""
+        if not self.only or message in self.only:
+            m.d.comb += Assert(cond, message)
+
+    def _common(self, m):
+        started = Started(m).sig
+        m.d.comb += Assume(~ResetSignal())
+        return started
+
+
+def _legal_area_beats(m, started, i, nb, plen, *, name):
+    """Assume the beat shape the upstream block produces: ``first`` on a packet's first beat
+    only, ``error`` only on ``last``, lane offsets contiguous (+nb per beat) from a first beat
+    at offset -2*nb..0, ``keep`` = the lanes in ``[0, plen)`` for a per-packet length."""
+    b = i.payload
+    xfer = i.valid & i.ready
+    in_pkt = Signal(name=f"{name}_in_pkt")  # a packet has started and not ended
+    prev_off = Signal(signed(16), name=f"{name}_prev_off")
+    with m.If(xfer):
+        m.d.sync += [in_pkt.eq(~b.last), prev_off.eq(b.offset)]
+    with m.If(i.valid):
+        m.d.comb += Assume(b.first == ~in_pkt)
+        m.d.comb += Assume(~b.error | b.last)
+        with m.If(b.first):
+            m.d.comb += Assume((b.offset >= -2 * nb) & (b.offset <= 0))
+        with m.Else():
+            m.d.comb += Assume(b.offset == prev_off + nb)
+    _stable_per_packet(m, started, plen, i.valid & b.first, f"{name}_plen")
+    for j in range(nb):
+        off = b.offset + j
+        m.d.comb += Assume(b.keep[j] == ((off >= 0) & (off < plen)))
+
+
+# --- FrameParser: stream rules --------------------------------------------------------------
+
+
+class EthernetProof(_Proof):
+    """``hw.ethernet.FrameParser``: the output keeps the stream rules for a legal input."""
+
+    def __init__(self, mod, *, static_config: bool = True):
+        self.static_config = static_config
+        self.dut = mod.FrameParser(data_width=64, counter_width=8)
+        d = self.dut
+        self.free = [
+            d.i_stream.valid,
+            d.i_stream.payload.as_value(),
+            d.o_stream.ready,
+            d.config.enable,
+            d.config.udp_port,
+            d.config.ip_dst,
+        ]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = d = self.dut
+        started = self._common(m)
+        StreamRules(m, d.i_stream, started, assume=True, name="in")
+        StreamRules(m, d.o_stream, started, assume=False, name="out")
+        # the filter configuration is static (registers written while disabled); without this
+        # assumption the proof fails (sim/formal/test_formal.py::test_ethernet_needs_static_config)
+        if self.static_config:
+            for k in ("enable", "udp_port", "ip_dst"):
+                _constant(m, started, getattr(d.config, k), k)
+        return m
+
+
+# --- MoldUDP64: stream rules, expected sequence monotone and exact, gap count exact ----------
+
+
+class MoldProof(_Proof):
+    """``hw.moldudp.MoldUDP64`` with a configured session.
+
+    The reference reads the 20-byte header byte by byte from the lanes' offsets, keeps its own
+    expected sequence number (first header sets it; a header above it is a gap of ``seq -
+    expected`` and moves it up; a commit of message ``s`` sets it to ``s + 1``), and checks the
+    ``gaps`` and ``missing`` counters, ``expected_seq`` (equal and never decreasing) and the
+    ``gap``/``hdr`` flags of the output beats.
+    """
+
+    NB = 8
+    CW = 8
+
+    def __init__(self, mod):
+        self.plen = Signal(12, name="plen")  # free: payload length of the current packet
+        self.dut = mod.MoldUDP64(data_width=8 * self.NB, counter_width=self.CW)
+        d = self.dut
+        self.free = [
+            d.i_stream.valid,
+            d.i_stream.payload.as_value(),
+            d.o_stream.ready,
+            d.commit,
+            d.commit_seq,
+            d.config.session,
+            self.plen,
+        ]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = d = self.dut
+        nb = self.NB
+        started = self._common(m)
+        i, o = d.i_stream, d.o_stream
+        b = i.payload
+        StreamRules(m, i, started, assume=True, name="in")
+        StreamRules(m, o, started, assume=False, name="out")
+        _constant(m, started, d.config.session, "session")
+        m.d.comb += d.config.session_valid.eq(1)
+        _legal_area_beats(m, started, i, nb, self.plen, name="in")
+        xfer = i.valid & i.ready
+
+        # header bytes, one lane at a time by payload offset (registered + this beat)
+        hl = MOLD_HEADER_LENGTH
+        hreg = Signal(8 * hl, name="ref_hdr")
+        hnow = Signal(8 * hl, name="ref_hdr_now")
+        m.d.comb += hnow.eq(hreg)
+        done = Signal(name="ref_hdr_done")
+        for j in range(nb):
+            byte = b.data[8 * j : 8 * j + 8]
+            for k in range(hl):
+                with m.If(b.keep[j] & (b.offset + j == k)):
+                    m.d.comb += hnow[8 * k : 8 * k + 8].eq(byte)
+                    if k == hl - 1:
+                        m.d.comb += done.eq(~(b.last & b.error))
+        with m.If(xfer):
+            m.d.sync += hreg.eq(hnow)
+
+        def big(f):
+            return Cat(*(hnow[8 * (f.end - 1 - q) : 8 * (f.end - q)] for q in range(f.width)))
+
+        f_sess = _MF["session"]
+        sess = hnow[8 * f_sess.offset : 8 * f_sess.end]
+        seq = big(_MF["sequence_number"])
+        match = sess == d.config.session
+
+        # legal inputs: no 64-bit wrap of sequence numbers; the framer commits only messages
+        # at or above the expected number (its contract)
+        with m.If(xfer & done):
+            m.d.comb += Assume(seq[16:] == 0)
+        with m.If(d.commit):
+            m.d.comb += Assume(d.status.session_locked & (d.commit_seq[16:] == 0))
+            m.d.comb += Assume(d.commit_seq >= d.status.expected_seq)
+
+        locked = Signal(name="ref_locked")
+        exp = Signal(64, name="ref_expected")
+        gaps = Signal(self.CW, name="ref_gaps")
+        missing = Signal(self.CW, name="ref_missing")
+        exp_c = Signal(64, name="ref_exp_c")
+        m.d.comb += exp_c.eq(exp)
+        with m.If(d.commit):
+            m.d.comb += exp_c.eq(d.commit_seq + 1)
+        exp_n = Signal(64, name="ref_exp_n")
+        m.d.comb += exp_n.eq(exp_c)
+        gap = Signal(name="ref_gap")
+        hdr = Signal(name="ref_hdr_ok")
+        m.d.comb += hdr.eq(xfer & done & match)
+        with m.If(hdr):
+            with m.If(~locked):
+                m.d.comb += exp_n.eq(seq)
+            with m.Elif(seq > exp_c):
+                m.d.comb += [gap.eq(1), exp_n.eq(seq)]
+        m.d.sync += exp.eq(exp_n)
+        with m.If(hdr):
+            m.d.sync += locked.eq(1)
+        with m.If(gap):
+            m.d.sync += [gaps.eq(gaps + 1), missing.eq(missing + (seq - exp_c))]
+        gap_d = Signal(name="ref_gap_d")
+        hdr_d = Signal(name="ref_hdr_d")
+        with m.If(xfer):
+            m.d.sync += [gap_d.eq(gap), hdr_d.eq(hdr)]
+
+        self.check(m, d.counters.gaps == gaps, "gaps counter exact")
+        self.check(m, d.counters.missing == missing, "missing counter exact")
+        self.check(m, d.status.expected_seq == exp, "expected sequence number exact")
+        prev_exp = Signal(64, name="prev_expected")
+        m.d.sync += prev_exp.eq(d.status.expected_seq)
+        with m.If(started):
+            self.check(m, d.status.expected_seq >= prev_exp, "expected sequence monotone")
+        with m.If(o.valid):
+            self.check(m, o.payload.gap == gap_d, "gap flag on the header beat")
+            self.check(m, o.payload.hdr == hdr_d, "hdr flag on the header beat")
+        return m
+
+
+# --- Framer: stream rules; no message lost, duplicated or reordered; lengths ----------------
+
+
+class FramerProof(_Proof):
+    """``hw.framer.Framer`` at 32-bit beats (two blocks can end in one beat).
+
+    The reference walks each new beat one byte (lane) at a time: length high, length low,
+    body; a block ending with ``skip <= k < count`` in an active packet (and not in an errored
+    final beat) owes message ``seq + k`` of that length and type byte. Messages owed by a beat
+    must all leave, in order, before the beat is consumed: a queue of what is owed is checked
+    against every output (seq, length, type byte, gap flag), and must be empty when the input
+    moves on (nothing lost) and non-empty when the output is valid (nothing extra).
+    """
+
+    NB = 4
+
+    def __init__(self, mod):
+        self.plen = Signal(12, name="plen")  # free: block-area length of the current packet
+        self.dut = mod.Framer(data_width=8 * self.NB, counter_width=8)
+        d = self.dut
+        self.free = [d.i_stream.valid, d.i_stream.payload.as_value(), d.o_stream.ready, self.plen]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = d = self.dut
+        nb = self.NB
+        started = self._common(m)
+        i, o = d.i_stream, d.o_stream
+        b = i.payload
+        rin = StreamRules(m, i, started, assume=True, name="in")
+        StreamRules(m, o, started, assume=False, name="out")
+        _legal_area_beats(m, started, i, nb, self.plen, name="in")
+        first = i.valid & b.first
+        for k in ("active", "seq", "count", "skip"):
+            _stable_per_packet(m, started, getattr(b, k), first, k)
+        with m.If(i.valid):
+            m.d.comb += Assume(b.hdr == b.first)
+            m.d.comb += Assume(~b.gap | b.hdr)
+            # small packets keep the proof fast: sequence numbers, counts and block lengths
+            # below 256 (the lane arithmetic is the same for every value)
+            m.d.comb += Assume((b.seq[16:] == 0) & (b.count[8:] == 0) & (b.skip[8:] == 0))
+        new = rin.new  # the first cycle a beat is presented
+
+        # byte-serial block walker (registered state, advanced once per new beat)
+        LH, LL, BODY = 0, 1, 2
+        ph = Signal(2, name="w_phase")
+        hi = Signal(8, name="w_len_hi")
+        ln = Signal(16, name="w_len")
+        rem = Signal(16, name="w_rem")
+        typ = Signal(8, name="w_type")
+        k = Signal(16, name="w_k")
+        cur = [
+            (Signal(2, name=f"w_ph{j}"), Signal(8, name=f"w_hi{j}"), Signal(16, name=f"w_ln{j}"))
+            for j in range(nb + 1)
+        ]
+        rems = [Signal(16, name=f"w_rem{j}") for j in range(nb + 1)]
+        typs = [Signal(8, name=f"w_typ{j}") for j in range(nb + 1)]
+        ks = [Signal(16, name=f"w_k{j}") for j in range(nb + 1)]
+        ph0, hi0, ln0 = cur[0]
+        fresh = b.first
+        m.d.comb += [
+            ph0.eq(Mux(fresh, LH, ph)),
+            hi0.eq(hi),
+            ln0.eq(ln),
+            rems[0].eq(rem),
+            typs[0].eq(typ),
+            ks[0].eq(Mux(fresh, 0, k)),
+        ]
+        suppress = b.last & b.error
+        ev = []  # per lane: (fires, seq, length, type)
+        for j in range(nb):
+            pj, hj, lj = cur[j]
+            pn, hn, lnn = cur[j + 1]
+            byte = b.data[8 * j : 8 * j + 8]
+            end = Signal(name=f"w_end{j}")
+            e_len = Signal(16, name=f"w_elen{j}")
+            e_typ = Signal(8, name=f"w_etyp{j}")
+            m.d.comb += [
+                pn.eq(pj),
+                hn.eq(hj),
+                lnn.eq(lj),
+                rems[j + 1].eq(rems[j]),
+                typs[j + 1].eq(typs[j]),
+                ks[j + 1].eq(ks[j]),
+                e_len.eq(lj),
+                e_typ.eq(typs[j]),
+            ]
+            with m.If(b.keep[j]):
+                with m.Switch(pj):
+                    with m.Case(LH):
+                        m.d.comb += [hn.eq(byte), pn.eq(LL)]
+                        m.d.comb += Assume(byte == 0)
+                    with m.Case(LL):
+                        full = Cat(byte, hj)
+                        m.d.comb += [lnn.eq(full), rems[j + 1].eq(full)]
+                        with m.If(full == 0):
+                            m.d.comb += [end.eq(1), e_len.eq(0), pn.eq(LH)]
+                        with m.Else():
+                            m.d.comb += pn.eq(BODY)
+                    with m.Case(BODY):
+                        with m.If(rems[j] == lj):
+                            m.d.comb += [typs[j + 1].eq(byte), e_typ.eq(byte)]
+                        m.d.comb += rems[j + 1].eq(rems[j] - 1)
+                        with m.If(rems[j] == 1):
+                            m.d.comb += [end.eq(1), pn.eq(LH)]
+            with m.If(end):
+                m.d.comb += ks[j + 1].eq(ks[j] + 1)
+            owed = Signal(name=f"w_owed{j}")
+            m.d.comb += owed.eq(end & b.active & (ks[j] < b.count) & (ks[j] >= b.skip) & ~suppress)
+            ev.append((owed, (b.seq + ks[j])[:64], e_len, e_typ))
+        with m.If(new):
+            m.d.sync += [
+                ph.eq(cur[nb][0]),
+                hi.eq(cur[nb][1]),
+                ln.eq(cur[nb][2]),
+                rem.eq(rems[nb]),
+                typ.eq(typs[nb]),
+                k.eq(ks[nb]),
+            ]
+
+        # queue of owed messages (at most 2 per 32-bit beat: blocks are >= 2 bytes)
+        QW = 64 + 16 + 8
+        q = [Signal(QW, name=f"q{n}") for n in range(2)]
+        qn = Signal(2, name="qn")
+        cq = [Signal(QW, name=f"cq{n}") for n in range(2)]
+        cn = Signal(3, name="cn")
+        m.d.comb += [cq[0].eq(q[0]), cq[1].eq(q[1]), cn.eq(qn)]
+        with m.If(new):
+            m.d.comb += Assert(qn == 0, "a beat left before all its messages (lost message)")
+            # compact this beat's owed messages into cq (lane order)
+            slots = [Signal(QW, name=f"slot{j}") for j in range(nb)]
+            cnts = [Signal(3, name=f"cnt{j}") for j in range(nb + 1)]
+            m.d.comb += cnts[0].eq(0)
+            lanes = []
+            for j, (owed, s, le, ty) in enumerate(ev):
+                m.d.comb += slots[j].eq(Cat(s, le, ty))
+                m.d.comb += cnts[j + 1].eq(cnts[j] + owed)
+                lanes.append((owed, slots[j], cnts[j]))
+            m.d.comb += [cq[0].eq(0), cq[1].eq(0)]
+            for owed, slot, pos in lanes:
+                with m.If(owed & (pos == 0)):
+                    m.d.comb += cq[0].eq(slot)
+                with m.If(owed & (pos == 1)):
+                    m.d.comb += cq[1].eq(slot)
+            m.d.comb += cn.eq(cnts[nb])
+            m.d.comb += Assert(cnts[nb] <= 2, "more than two blocks ended in a 32-bit beat")
+
+        # gap: the first message after a header that opened a gap carries it
+        gpend = Signal(name="ref_gap_pending")
+        gnow = Signal(name="ref_gap_now")
+        m.d.comb += gnow.eq(gpend | (new & b.hdr & b.gap))
+        pop = o.valid & o.ready
+        head = cq[0]
+        with m.If(o.valid):
+            m.d.comb += Assert(cn != 0, "message handed on that no block owes (extra/duplicate)")
+            m.d.comb += Assert(o.payload.seq == head[0:64], "message sequence number (order)")
+            m.d.comb += Assert(o.payload.length == head[64:80], "message length = block length")
+            with m.If(head[64:80] != 0):
+                m.d.comb += Assert(o.payload.data[0:8] == head[80:88], "message type byte")
+            m.d.comb += Assert(o.payload.gap == gnow, "gap flag on the first message after a gap")
+        m.d.sync += gpend.eq(gnow & ~pop)
+        with m.If(pop):
+            m.d.sync += [q[0].eq(cq[1]), q[1].eq(0), qn.eq(cn - 1)]
+        with m.Else():
+            m.d.sync += [q[0].eq(cq[0]), q[1].eq(cq[1]), qn.eq(cn)]
+        with m.If(i.valid & i.ready):
+            m.d.comb += Assert(cn == pop, "beat consumed with a message not handed on (lost)")
+        return m
+
+
+# --- Decoder: stream rules; one record per good message, in order; lengths per spec ----------
+
+
+class DecoderProof(_Proof):
+    """``hw.decoder.Decoder``: a record is owed for every message of a known type whose block
+    length is at least the spec table's length for it (:data:`host.feed.spec.MESSAGES`); the
+    owed record must appear next, with the message's sequence number, type, the header fields
+    (``stock_locate``, ``tracking_number``, ``timestamp``: big-endian at the spec offsets) and
+    the gap flag carried over rejected messages."""
+
+    def __init__(self, mod):
+        self.dut = mod.Decoder(counter_width=8)
+        d = self.dut
+        self.free = [d.i_stream.valid, d.i_stream.payload.as_value(), d.o_stream.ready]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = d = self.dut
+        started = self._common(m)
+        i, o = d.i_stream, d.o_stream
+        msg = i.payload
+        StreamRules(m, i, started, assume=True, name="in")
+        StreamRules(m, o, started, assume=False, name="out")
+        mtype = msg.data[0:8]
+        good = Signal(name="ref_good")
+        with m.Switch(mtype):
+            for spec in MESSAGES.values():
+                with m.Case(spec.code):
+                    m.d.comb += good.eq(msg.length >= spec.length)
+
+        def big(off, w):
+            return Cat(*(msg.data[8 * (off + w - 1 - q) : 8 * (off + w - q)] for q in range(w)))
+
+        spec0 = next(iter(MESSAGES.values()))
+        hdr_fields = [spec0.field(n) for n in ("stock_locate", "tracking_number", "timestamp")]
+        carry = Signal(name="ref_carry")
+        full = Signal(name="ref_full")
+        r_seq = Signal(64, name="ref_seq")
+        r_type = Signal(8, name="ref_type")
+        r_gap = Signal(name="ref_gap")
+        r_hdr = [Signal(8 * f.width, name=f"ref_{f.name}") for f in hdr_fields]
+        push = i.valid & i.ready & good
+        pop = o.valid & o.ready
+        with m.If(i.valid & i.ready):
+            m.d.sync += carry.eq(Mux(good, 0, carry | msg.gap))
+        with m.If(pop):
+            m.d.sync += full.eq(0)
+        with m.If(push):
+            m.d.comb += Assert(~full | pop, "a record was overwritten before it left (lost)")
+            m.d.sync += [full.eq(1), r_seq.eq(msg.seq), r_type.eq(mtype), r_gap.eq(msg.gap | carry)]
+            for f, r in zip(hdr_fields, r_hdr, strict=True):
+                m.d.sync += r.eq(big(f.offset, f.width))
+        m.d.comb += Assert(o.valid == full, "a record for each good message, none for others")
+        with m.If(o.valid):
+            p = o.payload
+            m.d.comb += [
+                Assert(p.seq == r_seq, "record order (sequence number)"),
+                Assert(p.msg_type == r_type, "record type"),
+                Assert(p.gap == r_gap, "gap flag carried to the next record"),
+            ]
+            for f, r in zip(hdr_fields, r_hdr, strict=True):
+                m.d.comb += Assert(getattr(p, f.name) == r, f"record {f.name}")
+        return m
+
+
+# --- registry -----------------------------------------------------------------------------
+
+PROOFS: dict[str, tuple[type, str, int]] = {
+    "ethernet": (EthernetProof, "hw.ethernet", 8),
+    "moldudp": (MoldProof, "hw.moldudp", 7),
+    "framer": (FramerProof, "hw.framer", 4),
+    "decoder": (DecoderProof, "hw.decoder", 6),
+}
+"""proof name -> (harness class, production module, BMC depth in cycles)."""
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A seeded bug: ``old`` -> ``new`` in ``module`` (applied in the harness only)."""
+
+    name: str
+    proof: str
+    module: str
+    old: str
+    new: str
+    breaks: str
+    only: tuple[str, ...] = ()  # assert only these properties (the one that must catch it)
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        "eth_ready_ignores_stall",
+        "ethernet",
+        "hw.ethernet",
+        "i.ready.eq(o.ready),",
+        "i.ready.eq(1),",
+        "stream rules (valid held / payload stable) on o_stream",
+    ),
+    Mutant(
+        "mold_ready_ignores_stall",
+        "moldudp",
+        "hw.moldudp",
+        "m.d.comb += i.ready.eq(~o.valid | o.ready)",
+        "m.d.comb += i.ready.eq(1)",
+        "stream rules: payload stable while stalled",
+    ),
+    Mutant(
+        "mold_valid_drops",
+        "moldudp",
+        "hw.moldudp",
+        "with m.Elif(o.ready):\n            m.d.sync += o.valid.eq(0)",
+        "with m.Else():\n            m.d.sync += o.valid.eq(0)",
+        "stream rules: valid held until ready",
+    ),
+    Mutant(
+        "mold_gap_off_by_one",
+        "moldudp",
+        "hw.moldudp",
+        "gapd = seq > exp0",
+        "gapd = seq > exp0 + 1",
+        "gap count exact",
+    ),
+    Mutant(
+        "mold_missing_ignores_commit",
+        "moldudp",
+        "hw.moldudp",
+        'inc("missing", seq - exp0)',
+        'inc("missing", seq - expected)',
+        "missing count exact (a commit in the header's cycle)",
+    ),
+    Mutant(
+        "mold_old_packet_moves_expected",
+        "moldudp",
+        "hw.moldudp",
+        "m.d.sync += expected.eq(exp0)",
+        "m.d.sync += expected.eq(seq)",
+        "expected sequence monotone (asserted alone)",
+        only=("expected sequence monotone",),
+    ),
+    Mutant(
+        "framer_ignores_hold",
+        "framer",
+        "hw.framer",
+        "i.ready.eq((~emit | o.ready) & ~more)",
+        "i.ready.eq(~emit | o.ready)",
+        "no message lost (two blocks ending in one beat)",
+    ),
+    Mutant(
+        "framer_steps_in_stall",
+        "framer",
+        "hw.framer",
+        "m.d.comb += step.eq(i.valid & (~emit | o.ready))",
+        "m.d.comb += step.eq(i.valid)",
+        "stream rules / no duplicate",
+    ),
+    Mutant(
+        "framer_stale_block_index",
+        "framer",
+        "hw.framer",
+        "m.d.comb += seq.eq(beat.seq + c_k)",
+        "m.d.comb += seq.eq(beat.seq + k)",
+        "message order (sequence number) at a packet start",
+    ),
+    Mutant(
+        "framer_length_field_swapped",
+        "framer",
+        "hw.framer",
+        "m.d.comb += length.eq(Cat(ll, lh))",
+        "m.d.comb += length.eq(Cat(lh, ll))",
+        "message length = block length",
+    ),
+    Mutant(
+        "decoder_ready_ignores_stall",
+        "decoder",
+        "hw.decoder",
+        "m.d.comb += i.ready.eq(~o.valid | o.ready)",
+        "m.d.comb += i.ready.eq(1)",
+        "no record lost; payload stable while stalled",
+    ),
+    Mutant(
+        "decoder_valid_drops",
+        "decoder",
+        "hw.decoder",
+        "with m.If(o.valid & o.ready):\n            m.d.sync += o.valid.eq(0)",
+        "with m.If(o.valid):\n            m.d.sync += o.valid.eq(0)",
+        "stream rules: valid held until ready",
+    ),
+    Mutant(
+        "decoder_length_off_by_one",
+        "decoder",
+        "hw.decoder",
+        "short.eq(msg.length < spec.length)",
+        "short.eq(msg.length < spec.length - 1)",
+        "lengths as the spec table says",
+    ),
+    Mutant(
+        "decoder_gap_not_carried",
+        "decoder",
+        "hw.decoder",
+        "m.d.sync += carry.eq(msg.gap | carry)",
+        "m.d.sync += carry.eq(0)",
+        "gap flag carried over rejected messages",
+    ),
+)
+"""Every seeded bug and the proof that must fail on it (``docs/formal.md`` lists them)."""
+
+
+def build(proof: str, mutant: Mutant | None = None) -> tuple[Elaboratable, int]:
+    """The harness of ``proof`` around the production block (or ``mutant`` of it), and its
+    BMC depth."""
+    cls, module, depth = PROOFS[proof]
+    if mutant is None:
+        mod = importlib.import_module(module)
+    else:
+        if mutant.proof != proof:
+            raise ValueError(f"mutant {mutant.name} belongs to proof {mutant.proof}")
+        mod = load_mutant(mutant.module, mutant.old, mutant.new)
+    harness = cls(mod)
+    if mutant is not None:
+        harness.only = mutant.only
+    return harness, depth
