@@ -437,13 +437,19 @@ class Ladder(wiring.Component):
         side = op.bid
         kidx = key[:db]
 
+        # (slot, side) of the memory addresses: the op's, or the front end's op being taken
+        # (its ladder entry and bitmap word are read in the take cycle)
+        a_slot = Signal(sb)
+        a_side = Signal()
+        m.d.comb += [a_slot.eq(op.slot), a_side.eq(side)]
+
         def lad_addr(index):
-            return Cat(index, side, op.slot)
+            return Cat(index, a_side, a_slot)
 
         def bm_addr(word):
             if W == 1:
-                return Cat(side, op.slot)
-            return Cat(word, side, op.slot)
+                return Cat(a_side, a_slot)
+            return Cat(word, a_side, a_slot)
 
         bm_word_sel = Signal(self.wbits)  # word index presented to the bitmap read port
         lad_sel = Signal(db)
@@ -498,10 +504,65 @@ class Ladder(wiring.Component):
             """Take the front end's op (its state words are read at the end of this cycle;
             the read ports are transparent for the write-back of the same cycle)."""
             with m.If(f_v[-1]):
-                m.d.comb += [fe_take.eq(1), slot_in.eq(f_op[-1].slot)]
+                fe_key = Mux(f_op[-1].bid, ~fe_qr, fe_qr)[:KEY_WIDTH]
+                m.d.comb += [fe_take.eq(1), slot_in.eq(f_op[-1].slot),
+                             a_slot.eq(f_op[-1].slot), a_side.eq(f_op[-1].bid),
+                             lad_sel.eq(fe_key[:db]), bm_word_sel.eq(fe_key[6:db] if W > 1 else 0)]
                 m.d.sync += [op.eq(f_op[-1]), tcode.eq(f_code[-1]), offg.eq(~fe_ongrid),
-                             key.eq(Mux(f_op[-1].bid, ~fe_qr, fe_qr))]
+                             key.eq(fe_key)]
                 m.next = "LOAD"
+
+        # raw ladder entry / bitmap word of the op (read in the take cycle), registered in
+        # LOAD with the size and count arithmetic done as if the level were present; CMP
+        # selects with the level's bit (which needs the summary from the side state)
+        lr_sz = Signal(SW)
+        bmw_r = Signal(64)
+        bmbit_r = Signal()
+        ra_lo = Signal(H + 1)
+        rs_lo = Signal(H + 1)
+        za_lo = Signal(H + 1)
+        zs_lo = Signal(H + 1)
+        rnct = Signal(CW)
+        znct = Signal(CW)
+        rct_all = Signal()
+        rct1 = Signal()
+        rct0 = Signal()
+
+        def rmw0():
+            is_add = op.kind == LadderOp.ADD
+            lct0 = Const(0, CW)
+            m.d.sync += [
+                lr_sz.eq(lad_rd.data.sz), bmw_r.eq(bm_rd.data),
+                bmbit_r.eq(bm_rd.data.bit_select(kidx[:6], 1)),
+                ra_lo.eq(lad_rd.data.sz[:H] + op.q[:H]), rs_lo.eq(lad_rd.data.sz[:H] - op.q[:H]),
+                za_lo.eq(Const(0, H) + op.q[:H]), zs_lo.eq(Const(0, H) - op.q[:H]),
+                rnct.eq(Mux(is_add, lad_rd.data.ct + 1, lad_rd.data.ct - op.remove)),
+                znct.eq(Mux(is_add, lct0 + 1, lct0 - op.remove)),
+                rct_all.eq(lad_rd.data.ct.all()), rct1.eq(lad_rd.data.ct == 1),
+                rct0.eq(lad_rd.data.ct == 0),
+            ]
+
+        def rmw1_fast():
+            # RMW1 + RMW1B of the raw values registered in LOAD
+            is_add = op.kind == LadderOp.ADD
+            is_red = op.kind == LadderOp.RED
+            sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
+            bit = sb_ok & bmbit_r
+            m.d.sync += [
+                cur_word.eq(Mux(sb_ok, bmw_r, 0)),
+                bit_r.eq(bit),
+                lsz.eq(Mux(bit, lr_sz, 0)),
+                a_lo.eq(Mux(bit, ra_lo, za_lo)), s_lo.eq(Mux(bit, rs_lo, zs_lo)),
+                nct.eq(Mux(bit, rnct, znct)),
+                ct_ovf.eq(is_add & bit & rct_all),
+                was_new.eq(is_add & ~bit),
+                removed.eq(is_red & op.remove & bit & rct1),
+                ct_miss.eq(is_red & (~bit | (op.remove & rct0))),
+                app_ok.eq(w.nlev == w.c),
+                bitv_r.eq(_onehot(kidx[:6], 64)),
+                hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
+                lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
+            ]
 
         def rmw1():
             # bitmap word and ladder entry of ``key`` (read at the end of the previous state)
@@ -589,6 +650,22 @@ class Ladder(wiring.Component):
                         dst[i].ct.eq(Mux(live, src.cache[i].ct, 0)),
                     ]
 
+        def rmw2():  # size update high half, errors, new bitmap word
+            is_add = op.kind == LadderOp.ADD
+            a_hi = Signal(SW - H + 1)
+            s_hi = Signal(SW - H + 2)
+            m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
+                         s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
+            new_word = Mux(removed, cur_word & ~bitv_r, cur_word | bitv_r)
+            m.d.sync += [
+                nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
+                           Cat(s_lo[:H], s_hi[:SW - H]))),
+                e_ovf.eq(is_add & (a_hi[-1] | ct_ovf)),
+                e_miss.eq(~is_add & (ct_miss | s_hi[-1])),
+                nword.eq(new_word), nword_any.eq(~removed | others_any),
+                nlev_new.eq(w.nlev + was_new - removed),
+            ]
+
         # -- controller ----------------------------------------------------------------------
         init_slot = Signal(sb)
         with m.FSM(name="ladder_fsm"):
@@ -609,6 +686,7 @@ class Ladder(wiring.Component):
                 sel_o = Mux(op.bid, st_rd[0].data.as_value(), st_rd[1].data.as_value())
                 m.d.sync += [w.eq(sel_w), o.eq(sel_o), kd.eq(key + D),
                              kmd.eq(Cat(key, Const(0, 2)).as_signed() - D)]
+                rmw0()
                 with m.If(op.kind == LadderOp.CLR):
                     m.d.sync += [w.eq(0), o.eq(0)]
                     m.next = "WB"
@@ -627,7 +705,7 @@ class Ladder(wiring.Component):
                     evict_need.eq(kd <= w.span_hi),
                     gt_span.eq(key > w.span_hi),
                 ]
-                rmw1()
+                rmw1_fast()
                 with m.If(offg):
                     m.d.comb += bump["off_grid"].eq(1)
                     m.d.sync += w.bad.eq(1)
@@ -637,14 +715,14 @@ class Ladder(wiring.Component):
 
             with m.State("DECIDE"):
                 far_done = Signal()
-                rmw1b()  # speculative: used when the decision is a represented op
+                rmw2()  # speculative: used when the decision is a represented op
                 with m.If(op.kind == LadderOp.ADD):
                     with m.If(ge_far):
                         m.d.sync += w.far_orders.eq(w.far_orders + 1)
                         m.d.comb += far_done.eq(1)
                     with m.Elif(rep_empty):
                         m.d.sync += [w.lo.eq(key), w.span_hi.eq(key)]
-                        m.next = "RMW2"
+                        m.next = "RMW3"
                     with m.Elif(lt_lo):
                         m.d.comb += bump["slides"].eq(1)
                         with m.If(evict_need):
@@ -652,19 +730,19 @@ class Ladder(wiring.Component):
                             m.next = "R_START"
                         with m.Else():
                             m.d.sync += w.lo.eq(key)
-                            m.next = "RMW2"
+                            m.next = "RMW3"
                     with m.Elif(ge_top):
                         with m.If(lt_best_d):
                             m.d.comb += bump["slides"].eq(1)
                             m.d.sync += [w.lo.eq(key - (D - 1)), w.span_hi.eq(key)]
-                            m.next = "RMW2"
+                            m.next = "RMW3"
                         with m.Else():
                             m.d.sync += [w.far_orders.eq(w.far_orders + 1), w.far_lo.eq(key)]
                             m.d.comb += far_done.eq(1)
                     with m.Else():
                         with m.If(gt_span):
                             m.d.sync += w.span_hi.eq(key)
-                        m.next = "RMW2"
+                        m.next = "RMW3"
                 with m.Else():  # RED
                     with m.If(ge_far):
                         m.d.sync += w.far_orders.eq(w.far_orders - op.remove)
@@ -674,7 +752,7 @@ class Ladder(wiring.Component):
                         m.d.sync += w.bad.eq(1)
                         m.next = "WB"
                     with m.Else():
-                        m.next = "RMW2"
+                        m.next = "RMW3"
                 with m.If(far_done):
                     m.d.comb += bump["far_ops"].eq(1)
                     m.next = "WB"
@@ -688,20 +766,7 @@ class Ladder(wiring.Component):
                 m.next = "RMW2"
 
             with m.State("RMW2"):
-                is_add = op.kind == LadderOp.ADD
-                a_hi = Signal(SW - H + 1)
-                s_hi = Signal(SW - H + 2)
-                m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
-                             s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
-                new_word = Mux(removed, cur_word & ~bitv_r, cur_word | bitv_r)
-                m.d.sync += [
-                    nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
-                               Cat(s_lo[:H], s_hi[:SW - H]))),
-                    e_ovf.eq(is_add & (a_hi[-1] | ct_ovf)),
-                    e_miss.eq(~is_add & (ct_miss | s_hi[-1])),
-                    nword.eq(new_word), nword_any.eq(~removed | others_any),
-                    nlev_new.eq(w.nlev + was_new - removed),
-                ]
+                rmw2()
                 m.next = "RMW3"
 
             with m.State("RMW3"):
