@@ -39,9 +39,12 @@ Rules (mirrored by ``sim/ladder/ladder_model.py``):
   ``size_overflow``, ``missing``) or a side has fewer than ``n`` cached levels while far orders
   exist (``far_visible``: a far level would show in the top ``n``).
 
-This first version is a sequential controller (one op at a time, see *Latency* below): no
-two ops are ever in flight, so there is no read-after-write hazard to forward; the pipelined
-version with forwarding is the next step (docs/ladder.md, "Not done").
+Organisation (docs/ladder.md, "Controller"): a 5-stage front end (tick divide in DSP partial
+products, grid check) runs ahead of a controller that applies one op at a time to the side
+state (5 cycles for an op on a represented level, 4 on the far counts, 2 for a clear). The
+controller's next op is taken in the cycle the previous one writes its side states back (the
+state read ports are transparent for that write) and its ladder entry and bitmap word are read
+in that same cycle (the previous op wrote them one cycle before). Not yet one op per cycle.
 """
 
 from __future__ import annotations
@@ -211,19 +214,20 @@ class Ladder(wiring.Component):
 
     Latency and throughput
     ----------------------
-    One op at a time (a sequential controller, not yet the pipeline of docs/book-design.md):
-    ``i_stream.ready`` is high only in the idle state. From the op's transfer to its record's
-    ``o_stream.valid``: 14 cycles for an op on a represented level (load, tick divide in
-    3 steps, compares, decision, ladder/bitmap read-modify-write in 4 steps, cache update,
-    refill check, write-back, record), 8 for an op on the far counts or a rejected op, 4 for
-    a clear; plus, under backpressure (``ready`` low), 8 cycles per level copied by a refill
-    and 8 per level evicted by a slide (+3 when the search moves to another bitmap word).
-    The next op is accepted in the cycle its predecessor's record becomes valid: one op per
-    14 cycles on represented levels (measured by ``sim/ladder``: 0.072 ops/cycle on the
-    random realistic stream, see docs/ladder.md). Backpressure: the record waits in the
-    output register while ``o_stream.ready`` is low and no op is accepted meanwhile; a record
-    is never published before its op, refill and eviction are complete. After reset every
-    slot is emptied (``slots`` cycles, ``ready`` low); the tick memory keeps its contents.
+    A front end of 5 stages (tick divide, grid check) accepts one op per cycle while its last
+    stage is free; the controller takes one op at a time from it. From the op's transfer to
+    its record's ``o_stream.valid``, with nothing else in flight: 11 cycles for an op on a
+    represented level (5 front end, take, LOAD, CMP, DECIDE, RMW3, WB), 10 for an op on the
+    far counts or a missing level, 9 for an off-grid op, 8 for a clear; plus, under
+    backpressure (``ready`` low once the front end is full), 9 cycles per level copied by a
+    refill and about 8 per level evicted by a slide (+3 when a search moves to another bitmap
+    word). The controller takes its next op in the cycle it writes the previous one back:
+    one op per 5 cycles on represented levels (measured by ``sim/ladder``: about 0.19
+    ops/cycle on the random realistic stream, see docs/ladder.md). Backpressure: the record
+    waits in the output register while ``o_stream.ready`` is low and the controller takes no
+    op meanwhile; a record is never published before its op, refill and eviction are
+    complete. After reset every slot is emptied (``slots`` cycles, ``ready`` low); the tick
+    memory keeps its contents.
     """
 
     def __init__(self, *, slots: int = 4, depth: int = 4096, k: int = 16, n: int = 5,

@@ -76,5 +76,7 @@ def test_ladder_random_long(pset):
 @pytest.mark.parametrize("pset", list(PSETS))
 def test_ladder_full_rate(pset):
     # no idle, no backpressure: latency and throughput figures of docs/ladder.md
+    # then 2,000 spaced ops (one in flight) for the latency per op class
     _run(PSETS[pset], ["test_fill_drain", "test_sweep_slide_far", "test_random"],
-         n=20_000, seed=4)
+         n=20_000, seed=4, spaced=2000, min_rate=RATE_FLOOR,
+         **{f"lat_{k}": v for k, v in LAT_BOUNDS.items()})
