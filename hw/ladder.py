@@ -517,51 +517,40 @@ class Ladder(wiring.Component):
                 m.next = "LOAD"
 
         # raw ladder entry / bitmap word of the op (read in the take cycle), registered in
-        # LOAD with the size and count arithmetic done as if the level were present; CMP
-        # selects with the level's bit (which needs the summary from the side state)
+        # LOAD (the ladder read data is a mux over the URAMs of all (slot, side): nothing
+        # else after it); CMP computes the size and count updates as if the level were
+        # present and as if it were empty, and selects with the level's bit (which needs the
+        # summary from the side state)
         lr_sz = Signal(SW)
+        lr_ct = Signal(CW)
         bmw_r = Signal(64)
         bmbit_r = Signal()
-        ra_lo = Signal(H + 1)
-        rs_lo = Signal(H + 1)
-        za_lo = Signal(H + 1)
-        zs_lo = Signal(H + 1)
-        rnct = Signal(CW)
-        znct = Signal(CW)
-        rct_all = Signal()
-        rct1 = Signal()
-        rct0 = Signal()
 
         def rmw0():
-            is_add = op.kind == LadderOp.ADD
-            lct0 = Const(0, CW)
             m.d.sync += [
-                lr_sz.eq(lad_rd.data.sz), bmw_r.eq(bm_rd.data),
+                lr_sz.eq(lad_rd.data.sz), lr_ct.eq(lad_rd.data.ct), bmw_r.eq(bm_rd.data),
                 bmbit_r.eq(bm_rd.data.bit_select(kidx[:6], 1)),
-                ra_lo.eq(lad_rd.data.sz[:H] + op.q[:H]), rs_lo.eq(lad_rd.data.sz[:H] - op.q[:H]),
-                za_lo.eq(Const(0, H) + op.q[:H]), zs_lo.eq(Const(0, H) - op.q[:H]),
-                rnct.eq(Mux(is_add, lad_rd.data.ct + 1, lad_rd.data.ct - op.remove)),
-                znct.eq(Mux(is_add, lct0 + 1, lct0 - op.remove)),
-                rct_all.eq(lad_rd.data.ct.all()), rct1.eq(lad_rd.data.ct == 1),
-                rct0.eq(lad_rd.data.ct == 0),
             ]
 
         def rmw1_fast():
-            # RMW1 + RMW1B of the raw values registered in LOAD
+            # RMW1 + RMW1B from the raw values registered in LOAD
             is_add = op.kind == LadderOp.ADD
             is_red = op.kind == LadderOp.RED
             sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
             bit = sb_ok & bmbit_r
+            lct0 = Const(0, CW)
             m.d.sync += [
                 cur_word.eq(Mux(sb_ok, bmw_r, 0)),
                 bit_r.eq(bit),
                 lsz.eq(Mux(bit, lr_sz, 0)),
-                a_lo.eq(Mux(bit, ra_lo, za_lo)), s_lo.eq(Mux(bit, rs_lo, zs_lo)),
-                nct.eq(Mux(bit, rnct, znct)),
-                ct_ovf.eq(is_add & bit & rct_all),
+                a_lo.eq(Mux(bit, lr_sz[:H] + op.q[:H], Const(0, H) + op.q[:H])),
+                s_lo.eq(Mux(bit, lr_sz[:H] - op.q[:H], Const(0, H) - op.q[:H])),
+                nct.eq(Mux(bit, Mux(is_add, lr_ct + 1, lr_ct - op.remove),
+                           Mux(is_add, lct0 + 1, lct0 - op.remove))),
+                ct_ovf.eq(is_add & bit & lr_ct.all()),
                 was_new.eq(is_add & ~bit),
-                removed.eq(is_red & op.remove & bit & rct1),
-                ct_miss.eq(is_red & (~bit | (op.remove & rct0))),
+                removed.eq(is_red & op.remove & bit & (lr_ct == 1)),
+                ct_miss.eq(is_red & (~bit | (op.remove & (lr_ct == 0)))),
                 app_ok.eq(w.nlev == w.c),
                 bitv_r.eq(_onehot(kidx[:6], 64)),
                 hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
@@ -595,37 +584,28 @@ class Ladder(wiring.Component):
             ]
 
         def cupd():  # cache update: in place / shift-delete / shift-insert / append
-            hit_any = hit.any()
             new_e = Signal(self.entry_layout)
             m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
                          new_e.ct.eq(nct)]
-            at = Signal(K)
-            m.d.comb += at.eq(Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K))))
-            p_lt_c = (at & in_c).any()
-            c_lt_k = w.c < K
-            with m.If(hit_any & removed):
-                past = Signal(K)
-                m.d.comb += past.eq(Cat(*(hit[:i + 1].any() for i in range(K))))
+            with m.If(cu_del):
                 for i in range(K):
                     nxt = cache[i + 1].as_value() if i + 1 < K else 0
-                    with m.If(past[i]):
+                    with m.If(cu_past[i]):
                         m.d.sync += w.cache[i].eq(nxt)
                 m.d.sync += w.c.eq(w.c - 1)
-            with m.Elif(hit_any):
+            with m.If(cu_upd):
                 for i in range(K):
                     with m.If(hit[i]):
                         m.d.sync += [w.cache[i].sz.eq(nsz), w.cache[i].ct.eq(nct)]
-            with m.Elif(was_new & (p_lt_c | (c_lt_k & app_ok))):
+            with m.If(cu_ins):
                 for i in range(K):
-                    with m.If(at[i]):
+                    with m.If(cu_at[i]):
                         m.d.sync += w.cache[i].eq(new_e)
                     if i > 0:
-                        with m.If(~lt[i] & ~at[i]):
+                        with m.If(cu_shift[i]):
                             m.d.sync += w.cache[i].eq(cache[i - 1])
-                with m.If(c_lt_k):
+                with m.If(cu_inc):
                     m.d.sync += w.c.eq(w.c + 1)
-
-
 
         def record():
             """Build the op's record from ``w``/``o`` into the output register."""
@@ -653,6 +633,30 @@ class Ladder(wiring.Component):
                         dst[i].sz.eq(Mux(live, src.cache[i].sz, 0)),
                         dst[i].ct.eq(Mux(live, src.cache[i].ct, 0)),
                     ]
+
+        # cache update controls, registered the state before RMW3 (DECIDE or RMW2) from
+        # the hit / less-than vectors of CMP (or RMW1 after an eviction scan)
+        cu_at = Signal(K)  # insert position
+        cu_shift = Signal(K)  # entries below the insert position move down
+        cu_past = Signal(K)  # entries at or after the removed hit move up
+        cu_del = Signal()
+        cu_upd = Signal()
+        cu_ins = Signal()
+        cu_inc = Signal()
+
+        def cupd_pre():
+            at = Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K)))
+            hit_any = hit.any()
+            p_lt_c = (at & in_c).any()
+            c_lt_k = w.c < K
+            ins = ~hit_any & was_new & (p_lt_c | (c_lt_k & app_ok))
+            m.d.sync += [
+                cu_at.eq(at),
+                cu_shift.eq(Cat(*(~lt[i] & ~at[i] for i in range(K)))),
+                cu_past.eq(Cat(*(hit[:i + 1].any() for i in range(K)))),
+                cu_del.eq(hit_any & removed), cu_upd.eq(hit_any & ~removed),
+                cu_ins.eq(ins), cu_inc.eq(ins & c_lt_k),
+            ]
 
         def rmw2():  # size update high half, errors, new bitmap word
             is_add = op.kind == LadderOp.ADD
@@ -720,6 +724,7 @@ class Ladder(wiring.Component):
             with m.State("DECIDE"):
                 far_done = Signal()
                 rmw2()  # speculative: used when the decision is a represented op
+                cupd_pre()
                 with m.If(op.kind == LadderOp.ADD):
                     with m.If(ge_far):
                         m.d.sync += w.far_orders.eq(w.far_orders + 1)
@@ -771,6 +776,7 @@ class Ladder(wiring.Component):
 
             with m.State("RMW2"):
                 rmw2()
+                cupd_pre()
                 m.next = "RMW3"
 
             with m.State("RMW3"):
