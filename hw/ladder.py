@@ -333,7 +333,7 @@ class Ladder(wiring.Component):
         nct = Signal(CW)
         was_new = Signal()
         removed = Signal()
-        H = SW // 2  # the size update is split in two halves (RMW1B, RMW2)
+        H = SW // 2  # the size update is split in two halves (CMP, DECIDE)
         a_lo = Signal(H + 1)
         s_lo = Signal(H + 1)
         ct_ovf = Signal()
@@ -351,7 +351,6 @@ class Ladder(wiring.Component):
         cur_word = Signal(64)
         bit_r = Signal()
         lsz = Signal(SW)
-        lct = Signal(CW)
         app_ok = Signal()
         hit = Signal(K)
         lt = Signal(K)
@@ -557,32 +556,6 @@ class Ladder(wiring.Component):
                 lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
             ]
 
-        def rmw1():
-            # bitmap word and ladder entry of ``key`` (read at the end of the previous state)
-            sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
-            bit = sb_ok & bm_rd.data.bit_select(kidx[:6], 1)
-            m.d.sync += [
-                cur_word.eq(Mux(sb_ok, bm_rd.data, 0)),
-                bit_r.eq(bit),
-                lsz.eq(Mux(bit, lad_rd.data.sz, 0)), lct.eq(Mux(bit, lad_rd.data.ct, 0)),
-                app_ok.eq(w.nlev == w.c),
-                bitv_r.eq(_onehot(kidx[:6], 64)),
-                hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
-                lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
-            ]
-
-        def rmw1b():
-            # size update, low half (the high half and the carry/borrow in RMW2)
-            m.d.sync += [
-                a_lo.eq(lsz[:H] + op.q[:H]), s_lo.eq(lsz[:H] - op.q[:H]),
-                nct.eq(Mux(op.kind == LadderOp.ADD, lct + 1, lct - op.remove)),
-                ct_ovf.eq((op.kind == LadderOp.ADD) & lct.all()),
-                was_new.eq((op.kind == LadderOp.ADD) & ~bit_r),
-                removed.eq((op.kind == LadderOp.RED) & op.remove & (lct == 1)),
-                ct_miss.eq((op.kind == LadderOp.RED)
-                           & (~bit_r | (op.remove & (lct == 0)))),
-            ]
-
         def cupd():  # cache update: in place / shift-delete / shift-insert / append
             new_e = Signal(self.entry_layout)
             m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
@@ -766,12 +739,14 @@ class Ladder(wiring.Component):
                     m.d.comb += bump["far_ops"].eq(1)
                     m.next = "WB"
 
-            with m.State("RMW1"):  # after an eviction scan only (else done in CMP)
-                rmw1()
-                m.next = "RMW1B"
+            # after an eviction scan only (else done in LOAD / CMP / DECIDE): the RMW from a
+            # fresh read of the entry and word (issued in EV_DONE2)
+            with m.State("RMW0E"):
+                rmw0()
+                m.next = "RMW1E"
 
-            with m.State("RMW1B"):
-                rmw1b()
+            with m.State("RMW1E"):
+                rmw1_fast()
                 m.next = "RMW2"
 
             with m.State("RMW2"):
@@ -922,7 +897,7 @@ class Ladder(wiring.Component):
                         m.d.comb += nkeep.eq(i + 1)
                 m.d.sync += [w.c.eq(nkeep), w.lo.eq(key), w.span_hi.eq(kd - 1), evict.eq(0)]
                 # the ladder entry and bitmap word of ``key`` are read at the end of this cycle
-                m.next = "RMW1"
+                m.next = "RMW0E"
 
             with m.State("WB"):
                 # refill when the cache holds fewer than n levels and the ladder has more;
