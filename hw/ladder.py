@@ -512,7 +512,7 @@ class Ladder(wiring.Component):
                              a_slot.eq(f_op[-1].slot), a_side.eq(f_op[-1].bid),
                              lad_sel.eq(fe_key[:db]), bm_word_sel.eq(fe_key[6:db] if W > 1 else 0)]
                 m.d.sync += [op.eq(f_op[-1]), tcode.eq(f_code[-1]), offg.eq(~fe_ongrid),
-                             key.eq(fe_key)]
+                             key.eq(fe_key), refill_r.eq(0)]
                 m.next = "LOAD"
 
         # raw ladder entry / bitmap word of the op (read in the take cycle), registered in
@@ -616,6 +616,9 @@ class Ladder(wiring.Component):
         cu_upd = Signal()
         cu_ins = Signal()
         cu_inc = Signal()
+        # refill needed after this op (``c < n`` and ``nlev > c`` after RMW3), registered: only
+        # RMW3 changes ``c``/``nlev`` of a side that was written back without needing one
+        refill_r = Signal()
 
         def cupd_pre():
             at = Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K)))
@@ -757,6 +760,7 @@ class Ladder(wiring.Component):
             with m.State("RMW3"):
                 with m.If(e_ovf | e_miss):
                     m.d.comb += [bump["size_overflow"].eq(e_ovf), bump["missing"].eq(e_miss)]
+                    m.d.sync += refill_r.eq((w.c < N) & (w.nlev > w.c))
                     m.d.sync += w.bad.eq(1)
                     m.next = "WB"
                 with m.Else():
@@ -772,10 +776,12 @@ class Ladder(wiring.Component):
                         m.d.sync += w.summary[0].eq(nword_any)
                     m.d.sync += w.nlev.eq(nlev_new)
                     cupd()
+                    c_next = Mux(cu_del, w.c - 1, Mux(cu_inc, w.c + 1, w.c))
+                    m.d.sync += refill_r.eq((c_next < N) & (nlev_new > c_next))
                     m.next = "WB"
 
             with m.State("R_PRE"):
-                m.d.sync += skey.eq(Mux(w.c == 0, w.lo, last_key + 1))
+                m.d.sync += [skey.eq(Mux(w.c == 0, w.lo, last_key + 1)), refill_r.eq(0)]
                 m.next = "R_START"
 
             # ---- next-occupied search (refill and eviction scan) ------------------------------
@@ -902,7 +908,7 @@ class Ladder(wiring.Component):
             with m.State("WB"):
                 # refill when the cache holds fewer than n levels and the ladder has more;
                 # else write both side states back, publish the record, take the next op
-                with m.If((w.c < N) & (w.nlev > w.c)):
+                with m.If(refill_r):
                     m.d.sync += [evict.eq(0),
                                  last_key.eq(_or_all([Mux(w.c == i + 1, cache[i].key, 0)
                                                       for i in range(K)]))]
