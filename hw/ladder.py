@@ -39,9 +39,12 @@ Rules (mirrored by ``sim/ladder/ladder_model.py``):
   ``size_overflow``, ``missing``) or a side has fewer than ``n`` cached levels while far orders
   exist (``far_visible``: a far level would show in the top ``n``).
 
-This first version is a sequential controller (one op at a time, see *Latency* below): no
-two ops are ever in flight, so there is no read-after-write hazard to forward; the pipelined
-version with forwarding is the next step (docs/ladder.md, "Not done").
+Organisation (docs/ladder.md, "Controller"): a 5-stage front end (tick divide in DSP partial
+products, grid check) runs ahead of a controller that applies one op at a time to the side
+state (5 cycles for an op on a represented level, 4 on the far counts, 2 for a clear). The
+controller's next op is taken in the cycle the previous one writes its side states back (the
+state read ports are transparent for that write) and its ladder entry and bitmap word are read
+in that same cycle (the previous op wrote them one cycle before). Not yet one op per cycle.
 """
 
 from __future__ import annotations
@@ -211,19 +214,20 @@ class Ladder(wiring.Component):
 
     Latency and throughput
     ----------------------
-    One op at a time (a sequential controller, not yet the pipeline of docs/book-design.md):
-    ``i_stream.ready`` is high only in the idle state. From the op's transfer to its record's
-    ``o_stream.valid``: 14 cycles for an op on a represented level (load, tick divide in
-    3 steps, compares, decision, ladder/bitmap read-modify-write in 4 steps, cache update,
-    refill check, write-back, record), 8 for an op on the far counts or a rejected op, 4 for
-    a clear; plus, under backpressure (``ready`` low), 8 cycles per level copied by a refill
-    and 8 per level evicted by a slide (+3 when the search moves to another bitmap word).
-    The next op is accepted in the cycle its predecessor's record becomes valid: one op per
-    14 cycles on represented levels (measured by ``sim/ladder``: 0.072 ops/cycle on the
-    random realistic stream, see docs/ladder.md). Backpressure: the record waits in the
-    output register while ``o_stream.ready`` is low and no op is accepted meanwhile; a record
-    is never published before its op, refill and eviction are complete. After reset every
-    slot is emptied (``slots`` cycles, ``ready`` low); the tick memory keeps its contents.
+    A front end of 5 stages (tick divide, grid check) accepts one op per cycle while its last
+    stage is free; the controller takes one op at a time from it. From the op's transfer to
+    its record's ``o_stream.valid``, with nothing else in flight: 11 cycles for an op on a
+    represented level (5 front end, take, LOAD, CMP, DECIDE, RMW3, WB), 10 for an op on the
+    far counts or a missing level, 9 for an off-grid op, 8 for a clear; plus, under
+    backpressure (``ready`` low once the front end is full), 9 cycles per level copied by a
+    refill and about 8 per level evicted by a slide (+3 when a search moves to another bitmap
+    word). The controller takes its next op in the cycle it writes the previous one back:
+    one op per 5 cycles on represented levels (measured by ``sim/ladder``: about 0.19
+    ops/cycle on the random realistic stream, see docs/ladder.md). Backpressure: the record
+    waits in the output register while ``o_stream.ready`` is low and the controller takes no
+    op meanwhile; a record is never published before its op, refill and eviction are
+    complete. After reset every slot is emptied (``slots`` cycles, ``ready`` low); the tick
+    memory keeps its contents.
     """
 
     def __init__(self, *, slots: int = 4, depth: int = 4096, k: int = 16, n: int = 5,
@@ -288,7 +292,7 @@ class Ladder(wiring.Component):
         # -- memories ------------------------------------------------------------------------
         m.submodules.tick_mem = tick_mem = Memory(shape=2, depth=S, init=[])
         tick_wr = tick_mem.write_port()
-        tick_rd = tick_mem.read_port()
+        tick_rd = tick_mem.read_port(domain="comb")
         m.d.comb += [tick_wr.en.eq(self.tick_write), tick_wr.addr.eq(self.tick_slot),
                      tick_wr.data.eq(self.tick_code)]
         st_rd, st_wr = [], []
@@ -296,7 +300,9 @@ class Ladder(wiring.Component):
             mem = Memory(shape=self.side_layout, depth=S, init=[])
             m.submodules[f"state_{side}"] = mem
             st_wr.append(mem.write_port())
-            st_rd.append(mem.read_port())
+            # transparent: an op taken in the cycle its predecessor writes the state back
+            # (WB) reads the written word
+            st_rd.append(mem.read_port(transparent_for=(st_wr[-1],)))
         # one ladder and one bitmap memory for all (slot, side): address {slot, side, index}
         m.submodules.ladder = lad_mem = Memory(shape=self.lad_layout, depth=2 * S * D, init=[])
         lad_wr = lad_mem.write_port()
@@ -310,14 +316,10 @@ class Ladder(wiring.Component):
         w = Signal(self.side_layout)  # working copy of the op's side
         o = Signal(self.side_layout)  # the other side (for the record)
         tcode = Signal(2)
-        prod = Signal(PX_WIDTH + 32)
-        qr = Signal(PX_WIDTH)
-        chk = Signal(PX_WIDTH + 14)
+        offg = Signal()  # the op's price is off its slot's tick grid
         key = Signal(KEY_WIDTH)
         kd = Signal(KEY_WIDTH + 1)  # key + depth
-        lo_d = Signal(KEY_WIDTH + 1)  # lo + depth
-        best_d = Signal(KEY_WIDTH + 1)  # best key + depth
-        spd = Signal(signed(KEY_WIDTH + 3))  # span_hi - depth
+        kmd = Signal(signed(KEY_WIDTH + 2))  # key - depth
         # compare flags (registered in CMP)
         ge_far = Signal()
         rep_empty = Signal()
@@ -331,7 +333,7 @@ class Ladder(wiring.Component):
         nct = Signal(CW)
         was_new = Signal()
         removed = Signal()
-        H = SW // 2  # the size update is split in two halves (RMW1B, RMW2)
+        H = SW // 2  # the size update is split in two halves (CMP, DECIDE)
         a_lo = Signal(H + 1)
         s_lo = Signal(H + 1)
         ct_ovf = Signal()
@@ -343,15 +345,12 @@ class Ladder(wiring.Component):
         nlev_new = Signal(self.dbits + 1)
         fs_gi = Signal(3)
         bitv_r = Signal(64)  # one-hot bit of the level being updated / evicted
-        r_bad = Signal()
-        r_farvis = Signal()
         fs_locs = Signal(24)
         fs_hit = Signal()
         ev_hit = Signal()
         cur_word = Signal(64)
         bit_r = Signal()
         lsz = Signal(SW)
-        lct = Signal(CW)
         app_ok = Signal()
         hit = Signal(K)
         lt = Signal(K)
@@ -371,6 +370,8 @@ class Ladder(wiring.Component):
         fsz = Signal(SW)
         fct = Signal(CW)
         fpx = Signal(PX_WIDTH + 14)
+        fpx_a = Signal(16 + 14)  # refill px = idx * tick in two DSP products + one add
+        fpx_b = Signal(16 + 14)
         # output
         outv = Signal()
         out = Signal(self.out_layout)
@@ -384,18 +385,74 @@ class Ladder(wiring.Component):
             with m.If(sig):
                 m.d.sync += cnt[nm].eq(cnt[nm] + 1)
         m.d.comb += bump["busy_cycles"].eq(self.i_stream.valid & ~self.i_stream.ready)
+        m.d.comb += bump["ops"].eq(self.i_stream.valid & self.i_stream.ready)
+
+        # -- front end: tick divide and grid check (no side state needed), 5 stages ----------
+        # F1 registers the four 16 x 16 partial products of ``px * m`` (one DSP each, no
+        # adder in the DSP's path), F2-F4 add them in three carry chains of <= 34 bits, F5
+        # takes ``idx = prod >> s`` and the grid check ``px mod tick == 0`` <=> ``prod mod 2^s
+        # < m`` (exact for the magic constants: ``q (m d - 2^s) < m`` for every 32-bit px).
+        # The whole front end moves when its last stage is empty or taken by the controller.
+        running = Signal()  # INIT done
+        fe_take = Signal()  # the controller takes the front end's op this cycle
+        NF = 5
+        f_v = [Signal(name=f"f{i + 1}_v") for i in range(NF)]
+        f_op = [Signal(self.op_layout, name=f"f{i + 1}_op") for i in range(NF)]
+        f_code = [Signal(2, name=f"f{i + 1}_code") for i in range(NF)]
+        adv = Signal()
+        m.d.comb += [adv.eq(~f_v[-1] | fe_take), self.i_stream.ready.eq(running & adv),
+                     tick_rd.addr.eq(self.i_stream.payload.slot)]
+        pin = self.i_stream.payload
+        m100, s100 = TICK_MAGIC[100]
+        m10k, s10k = TICK_MAGIC[10000]
+        mg = Mux(tick_rd.data == 1, m100, m10k)
+        pp_ac, pp_ad, pp_bc, pp_bd = (Signal(32, name=f"pp_{x}") for x in ("ac", "ad", "bc", "bd"))
+        p_ac2, p_bd2, p_bd3 = Signal(32), Signal(32), Signal(32)
+        p_mid = Signal(33)
+        p_t = Signal(50)
+        prod = Signal(64)
+        fe_qr = Signal(PX_WIDTH)
+        fe_ongrid = Signal()
+
+        def grid(mm, ss):  # prod mod 2^ss < mm
+            mb = mm.bit_length()
+            return (prod[mb:ss] == 0) & (prod[:mb] < mm)
+
+        with m.If(adv):
+            m.d.sync += [f_v[0].eq(self.i_stream.valid & self.i_stream.ready), f_op[0].eq(pin),
+                         f_code[0].eq(tick_rd.data)]
+            for i in range(1, NF):
+                m.d.sync += [f_v[i].eq(f_v[i - 1]), f_op[i].eq(f_op[i - 1]),
+                             f_code[i].eq(f_code[i - 1])]
+            m.d.sync += [
+                pp_ac.eq(pin.px[:16] * mg[:16]), pp_ad.eq(pin.px[:16] * mg[16:]),
+                pp_bc.eq(pin.px[16:] * mg[:16]), pp_bd.eq(pin.px[16:] * mg[16:]),
+                p_mid.eq(pp_ad + pp_bc), p_ac2.eq(pp_ac), p_bd2.eq(pp_bd),
+                p_t.eq(Cat(p_ac2[:16], p_ac2[16:] + p_mid)), p_bd3.eq(p_bd2),
+                prod.eq(Cat(p_t[:32], p_t[32:] + p_bd3)),
+                fe_qr.eq(Mux(f_code[3] == 1, prod[s100:], Mux(f_code[3] == 2, prod[s10k:],
+                                                              f_op[3].px))),
+                fe_ongrid.eq(Mux(f_code[3] == 1, grid(m100, s100),
+                                 Mux(f_code[3] == 2, grid(m10k, s10k), 1))),
+            ]
 
         # -- addresses (combinational, per state) ---------------------------------------------
         side = op.bid
         kidx = key[:db]
 
+        # (slot, side) of the memory addresses: the op's, or the front end's op being taken
+        # (its ladder entry and bitmap word are read in the take cycle)
+        a_slot = Signal(sb)
+        a_side = Signal()
+        m.d.comb += [a_slot.eq(op.slot), a_side.eq(side)]
+
         def lad_addr(index):
-            return Cat(index, side, op.slot)
+            return Cat(index, a_side, a_slot)
 
         def bm_addr(word):
             if W == 1:
-                return Cat(side, op.slot)
-            return Cat(word, side, op.slot)
+                return Cat(a_side, a_slot)
+            return Cat(word, a_side, a_slot)
 
         bm_word_sel = Signal(self.wbits)  # word index presented to the bitmap read port
         lad_sel = Signal(db)
@@ -406,14 +463,14 @@ class Ladder(wiring.Component):
         m.d.comb += slot_in.eq(op.slot)
         for p in st_rd:
             m.d.comb += p.addr.eq(slot_in)
-        m.d.comb += tick_rd.addr.eq(slot_in)
 
         def summary_bit(word_idx):
             return w.summary.bit_select(word_idx, 1) if W > 1 else w.summary[0]
 
         cache = w.cache
         in_c = Cat(*(Const(i, 8) < w.c for i in range(K)))
-        tick_d = Mux(tcode == 1, 100, Mux(tcode == 2, 10000, 1))
+        tick_d = Signal(14)
+        m.d.comb += tick_d.eq(Mux(tcode == 1, 100, Mux(tcode == 2, 10000, 1)))
 
         # search helpers: the start of a search is ``skey``; its word is read in R_START
         s_idx = skey[:db]
@@ -445,6 +502,154 @@ class Ladder(wiring.Component):
         others_any = Signal()
         m.d.comb += others_any.eq(_or_all([cur_word[i] & ~bitv_r[i] for i in range(64)]))
 
+        # -- controller steps used by several states ------------------------------------------
+        def take():
+            """Take the front end's op (its state words are read at the end of this cycle;
+            the read ports are transparent for the write-back of the same cycle)."""
+            with m.If(f_v[-1]):
+                fe_key = Mux(f_op[-1].bid, ~fe_qr, fe_qr)[:KEY_WIDTH]
+                m.d.comb += [fe_take.eq(1), slot_in.eq(f_op[-1].slot),
+                             a_slot.eq(f_op[-1].slot), a_side.eq(f_op[-1].bid),
+                             lad_sel.eq(fe_key[:db]), bm_word_sel.eq(fe_key[6:db] if W > 1 else 0)]
+                m.d.sync += [op.eq(f_op[-1]), tcode.eq(f_code[-1]), offg.eq(~fe_ongrid),
+                             key.eq(fe_key), refill_r.eq(0)]
+                m.next = "LOAD"
+
+        # raw ladder entry / bitmap word of the op (read in the take cycle), registered in
+        # LOAD (the ladder read data is a mux over the URAMs of all (slot, side): nothing
+        # else after it); CMP computes the size and count updates as if the level were
+        # present and as if it were empty, and selects with the level's bit (which needs the
+        # summary from the side state)
+        lr_sz = Signal(SW)
+        lr_ct = Signal(CW)
+        bmw_r = Signal(64)
+        bmbit_r = Signal()
+
+        def rmw0():
+            m.d.sync += [
+                lr_sz.eq(lad_rd.data.sz), lr_ct.eq(lad_rd.data.ct), bmw_r.eq(bm_rd.data),
+                bmbit_r.eq(bm_rd.data.bit_select(kidx[:6], 1)),
+            ]
+
+        def rmw1_fast():
+            # RMW1 + RMW1B from the raw values registered in LOAD
+            is_add = op.kind == LadderOp.ADD
+            is_red = op.kind == LadderOp.RED
+            sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
+            bit = sb_ok & bmbit_r
+            lct0 = Const(0, CW)
+            m.d.sync += [
+                cur_word.eq(Mux(sb_ok, bmw_r, 0)),
+                bit_r.eq(bit),
+                lsz.eq(Mux(bit, lr_sz, 0)),
+                a_lo.eq(Mux(bit, lr_sz[:H] + op.q[:H], Const(0, H) + op.q[:H])),
+                s_lo.eq(Mux(bit, lr_sz[:H] - op.q[:H], Const(0, H) - op.q[:H])),
+                nct.eq(Mux(bit, Mux(is_add, lr_ct + 1, lr_ct - op.remove),
+                           Mux(is_add, lct0 + 1, lct0 - op.remove))),
+                ct_ovf.eq(is_add & bit & lr_ct.all()),
+                was_new.eq(is_add & ~bit),
+                removed.eq(is_red & op.remove & bit & (lr_ct == 1)),
+                ct_miss.eq(is_red & (~bit | (op.remove & (lr_ct == 0)))),
+                app_ok.eq(w.nlev == w.c),
+                bitv_r.eq(_onehot(kidx[:6], 64)),
+                hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
+                lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
+            ]
+
+        def cupd():  # cache update: in place / shift-delete / shift-insert / append
+            new_e = Signal(self.entry_layout)
+            m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
+                         new_e.ct.eq(nct)]
+            with m.If(cu_del):
+                for i in range(K):
+                    nxt = cache[i + 1].as_value() if i + 1 < K else 0
+                    with m.If(cu_past[i]):
+                        m.d.sync += w.cache[i].eq(nxt)
+                m.d.sync += w.c.eq(w.c - 1)
+            with m.If(cu_upd):
+                for i in range(K):
+                    with m.If(hit[i]):
+                        m.d.sync += [w.cache[i].sz.eq(nsz), w.cache[i].ct.eq(nct)]
+            with m.If(cu_ins):
+                for i in range(K):
+                    with m.If(cu_at[i]):
+                        m.d.sync += w.cache[i].eq(new_e)
+                    if i > 0:
+                        with m.If(cu_shift[i]):
+                            m.d.sync += w.cache[i].eq(cache[i - 1])
+                with m.If(cu_inc):
+                    m.d.sync += w.c.eq(w.c + 1)
+
+        def record():
+            """Build the op's record from ``w``/``o`` into the output register."""
+            def vis(sd):
+                return (sd.c >= N) | (sd.far_orders == 0)
+
+            bad = w.bad | o.bad
+            farvis = ~(vis(w) & vis(o))
+            sa = Signal(self.side_layout)
+            sbid = Signal(self.side_layout)
+            m.d.comb += [sa.eq(Mux(op.bid, o.as_value(), w.as_value())),
+                         sbid.eq(Mux(op.bid, w.as_value(), o.as_value()))]
+            m.d.sync += [
+                outv.eq(1),
+                out.slot.eq(op.slot), out.tag.eq(op.tag),
+                out.valid.eq(~bad & ~farvis), out.bad.eq(bad),
+                out.far_visible.eq(farvis),
+            ]
+            m.d.comb += bump["far_visible"].eq(~bad & farvis)
+            for dst, src in ((out.asks, sa), (out.bids, sbid)):
+                for i in range(N):
+                    live = src.c > i
+                    m.d.sync += [
+                        dst[i].px.eq(Mux(live, src.cache[i].px, 0)),
+                        dst[i].sz.eq(Mux(live, src.cache[i].sz, 0)),
+                        dst[i].ct.eq(Mux(live, src.cache[i].ct, 0)),
+                    ]
+
+        # cache update controls, registered the state before RMW3 (DECIDE or RMW2) from
+        # the hit / less-than vectors of CMP (or RMW1 after an eviction scan)
+        cu_at = Signal(K)  # insert position
+        cu_shift = Signal(K)  # entries below the insert position move down
+        cu_past = Signal(K)  # entries at or after the removed hit move up
+        cu_del = Signal()
+        cu_upd = Signal()
+        cu_ins = Signal()
+        cu_inc = Signal()
+        # refill needed after this op (``c < n`` and ``nlev > c`` after RMW3), registered: only
+        # RMW3 changes ``c``/``nlev`` of a side that was written back without needing one
+        refill_r = Signal()
+
+        def cupd_pre():
+            at = Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K)))
+            hit_any = hit.any()
+            p_lt_c = (at & in_c).any()
+            c_lt_k = w.c < K
+            ins = ~hit_any & was_new & (p_lt_c | (c_lt_k & app_ok))
+            m.d.sync += [
+                cu_at.eq(at),
+                cu_shift.eq(Cat(*(~lt[i] & ~at[i] for i in range(K)))),
+                cu_past.eq(Cat(*(hit[:i + 1].any() for i in range(K)))),
+                cu_del.eq(hit_any & removed), cu_upd.eq(hit_any & ~removed),
+                cu_ins.eq(ins), cu_inc.eq(ins & c_lt_k),
+            ]
+
+        def rmw2():  # size update high half, errors, new bitmap word
+            is_add = op.kind == LadderOp.ADD
+            a_hi = Signal(SW - H + 1)
+            s_hi = Signal(SW - H + 2)
+            m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
+                         s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
+            new_word = Mux(removed, cur_word & ~bitv_r, cur_word | bitv_r)
+            m.d.sync += [
+                nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
+                           Cat(s_lo[:H], s_hi[:SW - H]))),
+                e_ovf.eq(is_add & (a_hi[-1] | ct_ovf)),
+                e_miss.eq(~is_add & (ct_miss | s_hi[-1])),
+                nword.eq(new_word), nword_any.eq(~removed | others_any),
+                nlev_new.eq(w.nlev + was_new - removed),
+            ]
+
         # -- controller ----------------------------------------------------------------------
         init_slot = Signal(sb)
         with m.FSM(name="ladder_fsm"):
@@ -454,53 +659,38 @@ class Ladder(wiring.Component):
                     m.d.comb += [p.en.eq(1), p.addr.eq(init_slot), p.data.eq(0)]
                 m.d.sync += init_slot.eq(init_slot + 1)
                 with m.If(init_slot == S - 1):
+                    m.d.sync += running.eq(1)
                     m.next = "IDLE"
 
             with m.State("IDLE"):
-                m.d.comb += [self.i_stream.ready.eq(1), slot_in.eq(self.i_stream.payload.slot)]
-                with m.If(self.i_stream.valid):
-                    m.d.sync += op.eq(self.i_stream.payload)
-                    m.d.comb += bump["ops"].eq(1)
-                    m.next = "LOAD"
+                take()
 
             with m.State("LOAD"):
                 sel_w = Mux(op.bid, st_rd[1].data.as_value(), st_rd[0].data.as_value())
                 sel_o = Mux(op.bid, st_rd[0].data.as_value(), st_rd[1].data.as_value())
-                m.d.sync += [w.eq(sel_w), o.eq(sel_o), tcode.eq(tick_rd.data)]
-                mag = tick_rd.data
-                m.d.sync += prod.eq(op.px * Mux(mag == 1, TICK_MAGIC[100][0],
-                                                Mux(mag == 2, TICK_MAGIC[10000][0], 0)))
+                m.d.sync += [w.eq(sel_w), o.eq(sel_o), kd.eq(key + D),
+                             kmd.eq(Cat(key, Const(0, 2)).as_signed() - D)]
+                rmw0()
                 with m.If(op.kind == LadderOp.CLR):
                     m.d.sync += [w.eq(0), o.eq(0)]
                     m.next = "WB"
                 with m.Else():
-                    m.next = "KEY"
-
-            with m.State("KEY"):
-                m.d.sync += [lo_d.eq(w.lo + D), best_d.eq(cache[0].key + D),
-                             spd.eq(w.span_hi - D)]
-                m.d.sync += qr.eq(Mux(tcode == 1, prod >> TICK_MAGIC[100][1],
-                                      Mux(tcode == 2, prod >> TICK_MAGIC[10000][1], op.px)))
-                m.next = "KEY2"
-
-            with m.State("KEY2"):
-                m.d.sync += chk.eq(qr * tick_d)
-                m.d.sync += key.eq(Mux(op.bid, ~qr, qr))
-                m.next = "CMP"
+                    m.next = "CMP"
 
             with m.State("CMP"):
-                kdv = key + D
+                # window compares (``key >= lo + depth`` as ``key - depth >= lo`` etc.), and
+                # the first step of the level RMW (it does not depend on the decision)
                 m.d.sync += [
-                    kd.eq(kdv),
                     ge_far.eq((w.far_orders != 0) & (key >= w.far_lo)),
                     rep_empty.eq(w.nlev == 0),
                     lt_lo.eq(key < w.lo),
-                    ge_top.eq(key >= lo_d),
-                    lt_best_d.eq(key < best_d),
-                    evict_need.eq(key <= spd),
+                    ge_top.eq(kmd >= w.lo),
+                    lt_best_d.eq(kmd < cache[0].key),
+                    evict_need.eq(kd <= w.span_hi),
                     gt_span.eq(key > w.span_hi),
                 ]
-                with m.If(chk != op.px):
+                rmw1_fast()
+                with m.If(offg):
                     m.d.comb += bump["off_grid"].eq(1)
                     m.d.sync += w.bad.eq(1)
                     m.next = "WB"
@@ -509,13 +699,15 @@ class Ladder(wiring.Component):
 
             with m.State("DECIDE"):
                 far_done = Signal()
+                rmw2()  # speculative: used when the decision is a represented op
+                cupd_pre()
                 with m.If(op.kind == LadderOp.ADD):
                     with m.If(ge_far):
                         m.d.sync += w.far_orders.eq(w.far_orders + 1)
                         m.d.comb += far_done.eq(1)
                     with m.Elif(rep_empty):
                         m.d.sync += [w.lo.eq(key), w.span_hi.eq(key)]
-                        m.next = "RMW1"
+                        m.next = "RMW3"
                     with m.Elif(lt_lo):
                         m.d.comb += bump["slides"].eq(1)
                         with m.If(evict_need):
@@ -523,19 +715,19 @@ class Ladder(wiring.Component):
                             m.next = "R_START"
                         with m.Else():
                             m.d.sync += w.lo.eq(key)
-                            m.next = "RMW1"
+                            m.next = "RMW3"
                     with m.Elif(ge_top):
                         with m.If(lt_best_d):
                             m.d.comb += bump["slides"].eq(1)
                             m.d.sync += [w.lo.eq(key - (D - 1)), w.span_hi.eq(key)]
-                            m.next = "RMW1"
+                            m.next = "RMW3"
                         with m.Else():
                             m.d.sync += [w.far_orders.eq(w.far_orders + 1), w.far_lo.eq(key)]
                             m.d.comb += far_done.eq(1)
                     with m.Else():
                         with m.If(gt_span):
                             m.d.sync += w.span_hi.eq(key)
-                        m.next = "RMW1"
+                        m.next = "RMW3"
                 with m.Else():  # RED
                     with m.If(ge_far):
                         m.d.sync += w.far_orders.eq(w.far_orders - op.remove)
@@ -545,59 +737,30 @@ class Ladder(wiring.Component):
                         m.d.sync += w.bad.eq(1)
                         m.next = "WB"
                     with m.Else():
-                        m.next = "RMW1"
+                        m.next = "RMW3"
                 with m.If(far_done):
                     m.d.comb += bump["far_ops"].eq(1)
                     m.next = "WB"
 
-            with m.State("RMW1"):
-                # bitmap word and ladder entry of ``key`` (read at the end of the previous state)
-                sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
-                bit = sb_ok & bm_rd.data.bit_select(kidx[:6], 1)
-                m.d.sync += [
-                    cur_word.eq(Mux(sb_ok, bm_rd.data, 0)),
-                    bit_r.eq(bit),
-                    lsz.eq(Mux(bit, lad_rd.data.sz, 0)), lct.eq(Mux(bit, lad_rd.data.ct, 0)),
-                    app_ok.eq(w.nlev == w.c),
-                    bitv_r.eq(_onehot(kidx[:6], 64)),
-                    hit.eq(Cat(*(in_c[i] & (cache[i].key == key) for i in range(K)))),
-                    lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
-                ]
-                m.next = "RMW1B"
+            # after an eviction scan only (else done in LOAD / CMP / DECIDE): the RMW from a
+            # fresh read of the entry and word (issued in EV_DONE2)
+            with m.State("RMW0E"):
+                rmw0()
+                m.next = "RMW1E"
 
-            with m.State("RMW1B"):
-                # size update, low half (the high half and the carry/borrow in RMW2)
-                m.d.sync += [
-                    a_lo.eq(lsz[:H] + op.q[:H]), s_lo.eq(lsz[:H] - op.q[:H]),
-                    nct.eq(Mux(op.kind == LadderOp.ADD, lct + 1, lct - op.remove)),
-                    ct_ovf.eq((op.kind == LadderOp.ADD) & lct.all()),
-                    was_new.eq((op.kind == LadderOp.ADD) & ~bit_r),
-                    removed.eq((op.kind == LadderOp.RED) & op.remove & (lct == 1)),
-                    ct_miss.eq((op.kind == LadderOp.RED)
-                               & (~bit_r | (op.remove & (lct == 0)))),
-                ]
+            with m.State("RMW1E"):
+                rmw1_fast()
                 m.next = "RMW2"
 
             with m.State("RMW2"):
-                is_add = op.kind == LadderOp.ADD
-                a_hi = Signal(SW - H + 1)
-                s_hi = Signal(SW - H + 2)
-                m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
-                             s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
-                new_word = Mux(removed, cur_word & ~bitv_r, cur_word | bitv_r)
-                m.d.sync += [
-                    nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
-                               Cat(s_lo[:H], s_hi[:SW - H]))),
-                    e_ovf.eq(is_add & (a_hi[-1] | ct_ovf)),
-                    e_miss.eq(~is_add & (ct_miss | s_hi[-1])),
-                    nword.eq(new_word), nword_any.eq(~removed | others_any),
-                    nlev_new.eq(w.nlev + was_new - removed),
-                ]
+                rmw2()
+                cupd_pre()
                 m.next = "RMW3"
 
             with m.State("RMW3"):
                 with m.If(e_ovf | e_miss):
                     m.d.comb += [bump["size_overflow"].eq(e_ovf), bump["missing"].eq(e_miss)]
+                    m.d.sync += refill_r.eq((w.c < N) & (w.nlev > w.c))
                     m.d.sync += w.bad.eq(1)
                     m.next = "WB"
                 with m.Else():
@@ -612,51 +775,13 @@ class Ladder(wiring.Component):
                     else:
                         m.d.sync += w.summary[0].eq(nword_any)
                     m.d.sync += w.nlev.eq(nlev_new)
-                    m.next = "CUPD"
-
-            with m.State("CUPD"):
-                hit_any = hit.any()
-                new_e = Signal(self.entry_layout)
-                m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
-                             new_e.ct.eq(nct)]
-                at = Signal(K)
-                m.d.comb += at.eq(Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K))))
-                p_lt_c = (at & in_c).any()
-                c_lt_k = w.c < K
-                with m.If(hit_any & removed):
-                    past = Signal(K)
-                    m.d.comb += past.eq(Cat(*(hit[:i + 1].any() for i in range(K))))
-                    for i in range(K):
-                        nxt = cache[i + 1].as_value() if i + 1 < K else 0
-                        with m.If(past[i]):
-                            m.d.sync += w.cache[i].eq(nxt)
-                    m.d.sync += w.c.eq(w.c - 1)
-                with m.Elif(hit_any):
-                    for i in range(K):
-                        with m.If(hit[i]):
-                            m.d.sync += [w.cache[i].sz.eq(nsz), w.cache[i].ct.eq(nct)]
-                with m.Elif(was_new & (p_lt_c | (c_lt_k & app_ok))):
-                    for i in range(K):
-                        with m.If(at[i]):
-                            m.d.sync += w.cache[i].eq(new_e)
-                        if i > 0:
-                            with m.If(~lt[i] & ~at[i]):
-                                m.d.sync += w.cache[i].eq(cache[i - 1])
-                    with m.If(c_lt_k):
-                        m.d.sync += w.c.eq(w.c + 1)
-                m.next = "REFCHK"
-
-            with m.State("REFCHK"):
-                with m.If((w.c < N) & (w.nlev > w.c)):
-                    m.d.sync += [evict.eq(0),
-                                 last_key.eq(_or_all([Mux(w.c == i + 1, cache[i].key, 0)
-                                                      for i in range(K)]))]
-                    m.next = "R_PRE"
-                with m.Else():
+                    cupd()
+                    c_next = Mux(cu_del, w.c - 1, Mux(cu_inc, w.c + 1, w.c))
+                    m.d.sync += refill_r.eq((c_next < N) & (nlev_new > c_next))
                     m.next = "WB"
 
             with m.State("R_PRE"):
-                m.d.sync += skey.eq(Mux(w.c == 0, w.lo, last_key + 1))
+                m.d.sync += [skey.eq(Mux(w.c == 0, w.lo, last_key + 1)), refill_r.eq(0)]
                 m.next = "R_START"
 
             # ---- next-occupied search (refill and eviction scan) ------------------------------
@@ -720,7 +845,12 @@ class Ladder(wiring.Component):
                     m.next = "R_PX"
 
             with m.State("R_PX"):
-                m.d.sync += fpx.eq(Mux(op.bid, ~fkey, fkey) * tick_d)
+                fidx = Mux(op.bid, ~fkey, fkey)
+                m.d.sync += [fpx_a.eq(fidx[:16] * tick_d), fpx_b.eq(fidx[16:] * tick_d)]
+                m.next = "R_PX2"
+
+            with m.State("R_PX2"):
+                m.d.sync += fpx.eq(fpx_a + (fpx_b << 16))
                 m.next = "R_APP"
 
             with m.State("R_APP"):
@@ -773,47 +903,37 @@ class Ladder(wiring.Component):
                         m.d.comb += nkeep.eq(i + 1)
                 m.d.sync += [w.c.eq(nkeep), w.lo.eq(key), w.span_hi.eq(kd - 1), evict.eq(0)]
                 # the ladder entry and bitmap word of ``key`` are read at the end of this cycle
-                m.next = "RMW1"
+                m.next = "RMW0E"
 
             with m.State("WB"):
-                def vis(sd):
-                    return (sd.c >= N) | (sd.far_orders == 0)
-
-                m.d.sync += [r_bad.eq(w.bad | o.bad), r_farvis.eq(~(vis(w) & vis(o)))]
-                wa = Mux(op.bid, o.as_value(), w.as_value())
-                wb = Mux(op.bid, w.as_value(), o.as_value())
-                is_clr = op.kind == LadderOp.CLR
-                m.d.comb += [
-                    st_wr[0].en.eq(is_clr | ~op.bid), st_wr[0].addr.eq(op.slot),
-                    st_wr[0].data.eq(wa),
-                    st_wr[1].en.eq(is_clr | op.bid), st_wr[1].addr.eq(op.slot),
-                    st_wr[1].data.eq(wb),
-                ]
-                m.next = "FIN"
+                # refill when the cache holds fewer than n levels and the ladder has more;
+                # else write both side states back, publish the record, take the next op
+                with m.If(refill_r):
+                    m.d.sync += [evict.eq(0),
+                                 last_key.eq(_or_all([Mux(w.c == i + 1, cache[i].key, 0)
+                                                      for i in range(K)]))]
+                    m.next = "R_PRE"
+                with m.Else():
+                    wa = Mux(op.bid, o.as_value(), w.as_value())
+                    wb = Mux(op.bid, w.as_value(), o.as_value())
+                    is_clr = op.kind == LadderOp.CLR
+                    m.d.comb += [
+                        st_wr[0].en.eq(is_clr | ~op.bid), st_wr[0].addr.eq(op.slot),
+                        st_wr[0].data.eq(wa),
+                        st_wr[1].en.eq(is_clr | op.bid), st_wr[1].addr.eq(op.slot),
+                        st_wr[1].data.eq(wb),
+                    ]
+                    with m.If(~outv | self.o_stream.ready):
+                        record()
+                        m.next = "IDLE"
+                        take()
+                    with m.Else():
+                        m.next = "FIN"
 
             with m.State("FIN"):
+                # the record waits for the sink (the state words are written)
                 with m.If(~outv | self.o_stream.ready):
-                    sa = Signal(self.side_layout)
-                    sbid = Signal(self.side_layout)
-                    m.d.comb += [sa.eq(Mux(op.bid, o.as_value(), w.as_value())),
-                                 sbid.eq(Mux(op.bid, w.as_value(), o.as_value()))]
-
-                    bad = r_bad
-                    farvis = r_farvis
-                    m.d.sync += [
-                        outv.eq(1),
-                        out.slot.eq(op.slot), out.tag.eq(op.tag),
-                        out.valid.eq(~bad & ~farvis), out.bad.eq(bad),
-                        out.far_visible.eq(farvis),
-                    ]
-                    m.d.comb += bump["far_visible"].eq(~bad & farvis)
-                    for dst, src in ((out.asks, sa), (out.bids, sbid)):
-                        for i in range(N):
-                            live = src.c > i
-                            m.d.sync += [
-                                dst[i].px.eq(Mux(live, src.cache[i].px, 0)),
-                                dst[i].sz.eq(Mux(live, src.cache[i].sz, 0)),
-                                dst[i].ct.eq(Mux(live, src.cache[i].ct, 0)),
-                            ]
+                    record()
                     m.next = "IDLE"
+                    take()
         return m

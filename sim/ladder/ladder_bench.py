@@ -62,6 +62,8 @@ class TB:
                                  n=self.comp.n, size_width=self.comp.size_width,
                                  count_width=self.comp.count_width)
         self.lat: list[int] = []
+        # spaced runs (one op in flight): latency per op class, see ``run(spaced=True)``
+        self.lat_cls: dict[str, list[int]] = {}
         self.cycles = 0
         self.ops = 0
 
@@ -89,8 +91,14 @@ class TB:
         mask = (1 << COUNTER_WIDTH) - 1
         return {nm: (v >> (i * COUNTER_WIDTH)) & mask for i, (nm, _) in enumerate(LADDER_COUNTERS)}
 
-    async def run(self, ops, *, idle=0.0, bp=0.0, seed=0, name="stream"):
-        """Send ``ops``; compare every record with the model; the sink must be empty after."""
+    async def run(self, ops, *, idle=0.0, bp=0.0, seed=0, name="stream", spaced=False):
+        """Send ``ops``; compare every record with the model; the sink must be empty after.
+
+        ``spaced``: send the next op only after the previous record (unloaded latency), and
+        record each op's latency under its class: ``clr``, ``far`` (far counts), ``err``
+        (off grid / missing / overflow), ``rep`` (represented level, no refill or slide),
+        ``refill`` / ``evict`` / ``slide`` (the op's refill, eviction or window-move counter
+        moved: a slide down scans the bitmap for levels to evict)."""
         d = self.dut
         layout = self.comp.out_layout
         src = StreamSource(d, "i_stream", d.clk, layout=self.comp.op_layout,
@@ -100,13 +108,23 @@ class TB:
         t_in: list[int] = []
         src.on_transfer = lambda _p, cyc: t_in.append(cyc)
         expect = []
+        cls = []
+        st = self.model.stats
         for op in ops:
+            before = (st["far_ops"], st["off_grid"] + st["missing"] + st["size_overflow"])
             e = self.model.apply(op)
+            after = (st["far_ops"], st["off_grid"] + st["missing"] + st["size_overflow"])
+            cls.append("clr" if op["kind"] == LadderOp.CLR else "err" if after[1] != before[1]
+                       else "far" if after[0] != before[0] else "rep")
             pad = [(0, 0, 0)] * self.n
             e["bids"] = (e["bids"] + pad)[: self.n]
             e["asks"] = (e["asks"] + pad)[: self.n]
             expect.append(e)
-        src.extend(ops)
+        if spaced:
+            src.send_nowait(ops[0])
+            prev = self.counters()
+        else:
+            src.extend(ops)
         got = 0
         idle_cycles = 0
         limit = 400 + 200 * len(ops) + 80 * self.comp.depth
@@ -128,8 +146,18 @@ class TB:
                     first = t_in[0]
                 if not bp and got < len(t_in):
                     self.lat.append(t_out - t_in[got])
+                    if spaced:
+                        c = self.counters()
+                        k = ("evict" if c["evicted"] != prev["evicted"]
+                             else "refill" if c["refill_levels"] != prev["refill_levels"]
+                             else "slide" if c["slides"] != prev["slides"]
+                             else cls[got])
+                        prev = c
+                        self.lat_cls.setdefault(k, []).append(t_out - t_in[got])
                 last = t_out
                 got += 1
+                if spaced and got < len(ops):
+                    src.send_nowait(ops[got])
         for _ in range(30):
             await RisingEdge(d.clk)
             idle_cycles += 1
@@ -146,6 +174,17 @@ class TB:
         d._log.info("%s: %d ops, %d records equal, %d cycles (%.2f cycles/op)%s", name, len(ops),
                     got, cyc, cyc / max(1, len(ops)), self.lat_summary())
         return cyc
+
+    def lat_classes(self) -> str:
+        return "; ".join(f"{k} n={len(v)} min {min(v)} median {statistics.median(v)} max {max(v)}"
+                         for k, v in sorted(self.lat_cls.items()))
+
+    def check_latency(self):
+        """``LADDER_LAT_<CLASS>=max`` bounds (the measured maxima of docs/ladder.md)."""
+        for k, v in self.lat_cls.items():
+            bound = os.environ.get(f"LADDER_LAT_{k.upper()}")
+            if bound is not None:
+                assert max(v) <= int(bound), f"latency of {k} ops: max {max(v)} > {bound}"
 
     def lat_summary(self) -> str:
         if not self.lat:
@@ -251,4 +290,15 @@ async def test_random(dut):
     ops = stream_random(tb.comp.depth, n, slots=S, seed=seed, n=tb.n, codes=codes)
     cyc = await tb.run(ops, idle=idle, bp=bp, seed=seed, name="random")
     tb.check_counters()
-    dut._log.info("random: %.3f ops/cycle", len(ops) / cyc)
+    rate = len(ops) / cyc
+    dut._log.info("random: %.3f ops/cycle", rate)
+    floor = env("MIN_RATE", "0", float)
+    assert rate >= floor, f"random: {rate:.3f} ops/cycle < {floor}"
+    spaced = env("SPACED", 0)
+    if spaced:
+        # unloaded latency per op class: one op in flight at a time
+        ops = stream_random(tb.comp.depth, spaced, slots=S, seed=seed + 7, n=tb.n,
+                            codes=codes)
+        await tb.run(ops, seed=seed, name="random spaced", spaced=True)
+        dut._log.info("latency per class: %s", tb.lat_classes())
+        tb.check_latency()

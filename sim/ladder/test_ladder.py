@@ -43,6 +43,22 @@ def test_ladder_u250_quick():
          seed=5)
 
 
+# Contracts reached by the current controller (docs/ladder.md, "Measured"): the random
+# realistic stream at full rate (no idle, no backpressure) must keep RATE_FLOOR ops/cycle,
+# and one op in flight at a time, each op class must stay within its latency bound (cycles
+# from the op's transfer to its record's valid; refills and evictions are bounded by their
+# level counts, not here).
+RATE_FLOOR = 0.17
+LAT_BOUNDS = {"clr": 8, "far": 10, "err": 11, "rep": 11}
+
+
+def test_ladder_rate_small():
+    """Throughput floor and per-class latency bounds (full-rate random stream, then a spaced
+    one), every record compared with the model."""
+    _run(SMALL, "test_random", n=3000, seed=6, min_rate=RATE_FLOOR, spaced=1500,
+         **{f"lat_{k}": v for k, v in LAT_BOUNDS.items()})
+
+
 @pytest.mark.long
 @pytest.mark.parametrize("pset", list(PSETS))
 def test_ladder_targeted(pset):
@@ -60,5 +76,7 @@ def test_ladder_random_long(pset):
 @pytest.mark.parametrize("pset", list(PSETS))
 def test_ladder_full_rate(pset):
     # no idle, no backpressure: latency and throughput figures of docs/ladder.md
+    # then 2,000 spaced ops (one in flight) for the latency per op class
     _run(PSETS[pset], ["test_fill_drain", "test_sweep_slide_far", "test_random"],
-         n=20_000, seed=4)
+         n=20_000, seed=4, spaced=2000, min_rate=RATE_FLOOR,
+         **{f"lat_{k}": v for k, v in LAT_BOUNDS.items()})
