@@ -135,8 +135,10 @@ def run(names: list[str]) -> tuple[str, int]:
         body += [
             f"## bench_{name}",
             "",
-            f"`python bench/bench_{name}.py`: {status}, {wall:.0f} s wall; load average "
-            f"(1 / 5 / 15 min) {load0} before, {_load()} after.",
+            f"`python bench/bench_{name}.py`: {status}, {wall:.0f} s wall, started "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(time.time() - wall))} at "
+            f"commit {_commit()}; load average (1 / 5 / 15 min) {load0} before, {_load()} "
+            "after.",
             "",
             "```text",
             *kept,
@@ -147,6 +149,30 @@ def run(names: list[str]) -> tuple[str, int]:
                 f"- finished: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
                 + (f"; {failed} bench(es) FAILED" if failed else "; every bench exited 0"))
     return "\n".join(head + body), failed
+
+
+def merge(old: str, new: str) -> str:
+    """``new`` (a run of some benches) with the other benches' sections kept from ``old``.
+
+    Each section carries its own start time, commit and load, and the header lists the runs
+    the page is made of, so a partial re-run (``--only ... --publish``) stays traceable.
+    """
+    def split(text: str) -> tuple[str, dict[str, str]]:
+        parts = re.split(r"^(## bench_\w+\n)", text, flags=re.M)
+        return parts[0], {parts[i][9:-1]: parts[i] + parts[i + 1].rstrip("\n") + "\n"
+                          for i in range(1, len(parts) - 1, 2)}
+
+    old_head, old_secs = split(old)
+    new_head, new_secs = split(new)
+    secs = {**old_secs, **new_secs}
+    kept = sorted(set(old_secs) - set(new_secs))
+    head = new_head.rstrip("\n").split("\n")
+    head = [x for x in head if not x.startswith("- benches:")]
+    head.append(f"- benches of this run: {', '.join(sorted(new_secs))}")
+    if kept:
+        head.append(f"- kept from the previous published run (see each section's own time and "
+                    f"commit): {', '.join(kept)}")
+    return "\n".join(head) + "\n\n" + "\n".join(secs[k] for k in sorted(secs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     a.out.write_text(doc + "\n")
     print(f"wrote {a.out}")
     if a.publish:
+        if a.only and DOC.exists():
+            doc = merge(DOC.read_text(), doc)
         DOC.write_text(doc + "\n")
         print(f"wrote {DOC.relative_to(ROOT)}")
     return 1 if failed else 0
