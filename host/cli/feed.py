@@ -120,41 +120,21 @@ def _input_chunks(path: str, fmt: str, info: dict, chunk_bytes: int, fused: bool
 
         yield from input_chunks(path, fmt, info, chunk_bytes)
         return
+    from host.feed.chunks import CHUNK_STATS, framed_chunks
     from host.feed.fastbook import scan
+
+    def frame_end(buf):
+        st, _ = scan(buf)
+        return st["consumed"], st["framed"], bool(st["zero_length"])
 
     info["total_bytes"] = os.path.getsize(path)
     stats = info.setdefault("file", {})
-    for k in ("chunks", "bytes", "framed", "truncated", "truncated_bytes", "zero_length"):
+    for k in CHUNK_STATS:  # the key order of iter_file_chunks' stats (stats --json)
         stats.setdefault(k, 0)
     stats["gzip"] = False
     try:
         with open(path, "rb") as f:
-            carry = b""
-            while True:
-                need = chunk_bytes
-                if len(carry) >= 2:  # the carried partial message tells how much it still needs
-                    need = max(need, 2 + int.from_bytes(carry[:2], "big") - len(carry))
-                data = f.read(need)
-                eof = not data
-                buf = carry + data if carry else data
-                if not buf:
-                    return
-                st, _ = scan(buf)
-                end = st["consumed"]
-                if end:
-                    stats["chunks"] += 1
-                    stats["bytes"] += end
-                    stats["framed"] += st["framed"]
-                    yield buf[:end] if end < len(buf) else buf
-                if st["zero_length"]:
-                    stats["zero_length"] += 1
-                    return
-                carry = buf[end:]
-                if eof:
-                    if carry:
-                        stats["truncated"] += 1
-                        stats["truncated_bytes"] += len(carry)
-                    return
+            yield from framed_chunks(f, chunk_bytes, stats, frame_end)
     except OSError as e:
         raise UserError(f"{path}: cannot read: {e}") from None
 

@@ -33,6 +33,7 @@ from typing import BinaryIO
 import numpy as np
 
 from host.feed.bulk import STAT_KEYS, frame_end, parse_records
+from host.feed.chunks import CHUNK_STATS, framed_chunks
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -130,38 +131,18 @@ def iter_file_chunks(
         raise ValueError("chunk_bytes must be positive")
     if stats is None:
         stats = {}
-    for k in ("chunks", "bytes", "framed", "truncated", "truncated_bytes", "zero_length"):
+    for k in CHUNK_STATS:
         stats.setdefault(k, 0)
     stats["gzip"] = is_gzip(path)
     with open_itch(path) as f:
-        carry = b""
-        while True:
-            need = chunk_bytes
-            if len(carry) >= 2:  # the carried partial message tells how much it still needs
-                need = max(need, 2 + int.from_bytes(carry[:2], "big") - len(carry))
-            try:
-                data = f.read(need)
-            except zlib.error as e:  # damaged deflate data: gzip raises zlib.error, not OSError
-                raise OSError(f"damaged gzip data: {e}") from None
-            eof = not data
-            buf = carry + data if carry else data
-            if not buf:
-                return
-            end, framed, zero = frame_end(buf)
-            if end:
-                stats["chunks"] += 1
-                stats["bytes"] += end
-                stats["framed"] += framed
-                yield buf[:end] if end < len(buf) else buf
-            if zero:
-                stats["zero_length"] += 1
-                return
-            carry = buf[end:]
-            if eof:
-                if carry:
-                    stats["truncated"] += 1
-                    stats["truncated_bytes"] += len(carry)
-                return
+        yield from framed_chunks(f, chunk_bytes, stats, frame_end, read=_read)
+
+
+def _read(f, n: int) -> bytes:
+    try:
+        return f.read(n)
+    except zlib.error as e:  # damaged deflate data: gzip raises zlib.error, not OSError
+        raise OSError(f"damaged gzip data: {e}") from None
 
 
 def read_records(
