@@ -46,6 +46,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from host.feed.chunks import STAT_KEYS
 from host.feed.record_map import RECORD_MAP, RECORD_WIDTHS
 from host.feed.spec import MESSAGES
 
@@ -59,16 +60,6 @@ __all__ = [
     "STAT_KEYS",
 ]
 
-STAT_KEYS = (
-    "framed",
-    "messages",
-    "unknown_type",
-    "bad_length",
-    "zero_length",
-    "truncated",
-    "consumed",
-)
-"""Keys of the ``stats`` dict returned by :func:`parse_records` and :func:`parse_tables`."""
 
 _UINT = {1: "<u1", 2: "<u2", 4: "<u4", 6: "<u8", 8: "<u8"}
 

@@ -11,7 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-__all__ = ["CHUNK_STATS", "framed_chunks"]
+__all__ = ["CHUNK_STATS", "STAT_KEYS", "framed_chunks"]
+
+STAT_KEYS = (
+    "framed",
+    "messages",
+    "unknown_type",
+    "bad_length",
+    "zero_length",
+    "truncated",
+    "consumed",
+)
+"""Keys of the framing ``stats`` dict of a frame scan: :func:`host.feed.bulk.parse_records`,
+:func:`host.feed.bulk.parse_tables` and the C book's ``scan`` (here, beside the chunk loop, so
+the numba-free path needs no numba module to name them)."""
 
 CHUNK_STATS = ("chunks", "bytes", "framed", "truncated", "truncated_bytes", "zero_length")
 """Counters :func:`framed_chunks` keeps (set to 0 when missing)."""

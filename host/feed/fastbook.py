@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from host.feed.book import ANOMALY_KINDS, BBO_COLUMNS, BBO_DTYPE, Bbo
+from host.feed.chunks import STAT_KEYS
 
 __all__ = [
     "FastBook",
@@ -283,16 +284,7 @@ def scan(buf) -> tuple[dict, np.ndarray]:
     per_type = np.zeros(256, np.int64)
     lib.fb_scan(a.ctypes.data, a.size, _tab().type_len.ctypes.data, c.ctypes.data,
                 per_type.ctypes.data)  # fmt: skip
-    keys = (
-        "framed",
-        "messages",
-        "unknown_type",
-        "bad_length",
-        "zero_length",
-        "truncated",
-        "consumed",
-    )  # host.feed.bulk.STAT_KEYS
-    return dict(zip(keys, c.tolist(), strict=True)), per_type
+    return dict(zip(STAT_KEYS, c.tolist(), strict=True)), per_type
 
 
 def stock_directory(buf, count: int) -> list[tuple[int, str]]:
