@@ -71,8 +71,9 @@ def run_component(
     rebuilds the same component from them when it needs its layouts) and name the build
     directory. Returns the results XML path; a failing cocotb test fails the caller.
     """
-    from amaranth.back import verilog
     from cocotb_tools.runner import get_runner
+
+    from hw.emit import to_verilog
 
     setup_tool_path()
     sim = sim or simulator()
@@ -81,7 +82,7 @@ def run_component(
     build_dir = Path(test_dir) / "sim_build" / f"{toplevel}-{sim}-{tag}"
     build_dir.mkdir(parents=True, exist_ok=True)
     vpath = build_dir / f"{toplevel}.v"
-    text = verilog.convert(component, name=toplevel, emit_src=False)
+    text = to_verilog(component, name=toplevel)
     if not vpath.exists() or vpath.read_text() != text:
         vpath.write_text(text)
 

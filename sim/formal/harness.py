@@ -60,13 +60,13 @@ def run_sby(
     (``mode="bmc"``), or reach its ``Cover`` statements (``mode="cover"``)."""
     import time
 
-    from amaranth.back import rtlil
+    from hw.emit import to_rtlil
 
     wd = Path(workdir or FORMAL_ROOT / "build") / name
     if wd.exists():
         shutil.rmtree(wd)
     wd.mkdir(parents=True)
-    (wd / "top.il").write_text(rtlil.convert(top, ports=list(top.free), name="top", emit_src=False))
+    (wd / "top.il").write_text(to_rtlil(top, ports=list(top.free), name="top"))
     (wd / "top.sby").write_text(
         f"[options]\nmode {mode}\n"
         f"depth {depth}\nmulticlock off\ntimeout {timeout}\n\n"
