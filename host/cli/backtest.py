@@ -10,6 +10,7 @@ Heavy modules are imported inside the command functions (start-up time of the CL
 from __future__ import annotations
 
 from host.cli.args import add_symbols_argument
+from host.cli.db import add_store_arguments
 from host.errors import UserError
 
 __all__ = ["register"]
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
     add_symbols_argument(p, default_help="the most active symbol(s) of the input")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="report without plots (faster)")
+    add_store_arguments(p)
     p.set_defaults(func=_cmd_backtest)
 
     s = subparsers.add_parser(
@@ -58,14 +60,26 @@ def _guard(fn):
 
 
 def _cmd_backtest(a) -> int:
+    from host.cli.db import finish_store, store_writer
     from host.feed.capture import detect_format
+    from host.store.live import StoreWriteError
     from host.trading.analytics.report import HEADLINE
     from host.trading.backtest.run import run_backtest
 
     detect_format(a.input)
-    res, m, paths = _guard(lambda: run_backtest(
-        a.input, a.strategy, a.config, a.out, symbols=a.symbols, progress=not a.no_progress,
-        plots=not a.no_plots))
+    writer = store_writer(a, "backtest", a.out, strategy=a.strategy, config=a.config,
+                          symbols=a.symbols)
+    try:
+        res, m, paths = _guard(lambda: run_backtest(
+            a.input, a.strategy, a.config, a.out, symbols=a.symbols,
+            progress=not a.no_progress, plots=not a.no_plots, store_sink=writer))
+    except StoreWriteError as e:  # the run ends; the message says what was written
+        writer.abort()
+        raise UserError(str(e)) from None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     print(f"backtest {a.strategy} on {', '.join(m['instruments'])}: {res.n_input:,} messages "
           f"({res.n_book:,} of the traded symbols) in {res.seconds:.2f} s")
     for k in HEADLINE:
@@ -75,6 +89,11 @@ def _cmd_backtest(a) -> int:
     print(f"  anomalies: unknown_ref={c['unknown_ref']} duplicate_add={c['duplicate_add']} "
           f"ahead_inconsistent={c['ahead_inconsistent']}; denied by risk: {m['denied'] or 0}")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if writer is not None:
+        try:
+            finish_store(writer, a.store)
+        except StoreWriteError as e:
+            raise UserError(str(e)) from None
     return 0
 
 

@@ -20,7 +20,7 @@ import sys
 
 from host.errors import UserError
 
-__all__ = ["register", "parse_time"]
+__all__ = ["register", "parse_time", "add_store_arguments", "store_writer", "finish_store"]
 
 
 def parse_time(text: str) -> int:
@@ -71,6 +71,40 @@ def _open(location: str):
             raise UserError(f"cannot open {location.split('@')[-1]}: "
                             f"{str(e).strip().splitlines()[0]}") from None
         raise
+
+
+def add_store_arguments(p) -> None:
+    """``--store`` and ``--run-id`` of the commands that write a run while it goes
+    (``session``, ``backtest``; :mod:`host.store.live`)."""
+    p.add_argument("--store", metavar="DIR|URL",
+                   help="write market data, orders, fills and journal events to this store in "
+                   "batches while the run goes (a folder: Parquet + DuckDB; or a "
+                   "postgresql:// URL)")
+    p.add_argument("--run-id", help="with --store: the run's id (default: derived from the "
+                   "input's content and the options, so a re-run writes nothing twice)")
+
+
+def store_writer(a, kind: str, out, **options):
+    """The :class:`host.store.live.StoreWriter` of ``a.store`` (None without ``--store``);
+    the store is opened here, so an unreachable server is one line before the run starts."""
+    if not a.store:
+        if a.run_id:
+            raise UserError("--run-id needs --store")
+        return None
+    from host.store.live import StoreWriter, run_id
+
+    rid = a.run_id or run_id(kind, a.input, **options)
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", rid):
+        raise UserError(f"--run-id {rid!r}: use 1-64 letters, digits, '_', '.', ':', '-'")
+    return StoreWriter(_open(a.store), rid, str(out), source=a.input)
+
+
+def finish_store(writer, location: str) -> None:
+    """Flush and stop ``writer``; print what was written (one line)."""
+    w = writer.close()
+    print(f"store {location.split('@')[-1]}: run {writer.run}: "
+          + ", ".join(f"{t} +{n:,}" for t, n in sorted(w.items()))
+          + f" ({writer.batches} batches; producer blocked {writer.blocked_s:.2f} s)")
 
 
 def _print(cols, rows, csv: bool) -> None:

@@ -7,6 +7,7 @@ prints its report; bad input is one line on stderr (:class:`host.errors.UserErro
 from __future__ import annotations
 
 from host.cli.args import add_symbols_argument
+from host.cli.db import add_store_arguments
 from host.errors import UserError
 
 __all__ = ["register"]
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--drop-packets", type=int, nargs="*", default=[],
                    help="packet indices to leave out (sequence gaps; ITCH input only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_store_arguments(p)
     p.set_defaults(func=_cmd_session)
 
 
@@ -48,18 +50,49 @@ def _cmd_session(a) -> int:
         raise UserError(str(e)) from None
     if a.chunk < 1:
         raise UserError("--chunk must be positive")
+    from pathlib import Path
+
+    from host.cli.db import finish_store, store_writer
+    from host.store.ingest import RUN_ID_FILE
+    from host.store.live import StoreWriteError
+
+    Path(a.out, RUN_ID_FILE).unlink(missing_ok=True)  # a stale id is not this run's
+    writer = store_writer(a, "session", a.out, card=a.card, config=a.config,
+                          symbols=a.symbols, chunk=a.chunk, seed=a.seed,
+                          drop_packets=a.drop_packets)
     try:
         rep = run_session(a.input, card=a.card, config=cfg, out_dir=a.out, symbols=a.symbols,
                           chunk=a.chunk, seed=a.seed, drop_packets=a.drop_packets,
-                          progress=not a.no_progress)
+                          progress=not a.no_progress, store_sink=writer)
+        if writer is not None:
+            writer.finish_session(a.out)
+    except StoreWriteError as e:  # the run ends; the message says what was written
+        writer.abort()
+        raise UserError(str(e)) from None
     except (ValueError, KeyError) as e:
+        _abort(writer)
         raise UserError(str(e).strip("'\"")) from None
     except (OSError, EOFError) as e:  # unreadable input: a truncated gzip, an I/O error
+        _abort(writer)
         raise UserError(f"{a.input}: cannot read: {e}") from None
     except Exception as e:  # card not available, build failures: one line, not a traceback
+        _abort(writer)
         if a.card != "model" and type(e).__module__.startswith("host.card"):
             raise UserError(f"card {a.card!r}: {e}") from None
         raise
+    except BaseException:  # Ctrl-C: what is queued still lands
+        _abort(writer)
+        raise
     for line in rep.lines():
         print(line)
+    if writer is not None:
+        try:
+            finish_store(writer, a.store)
+        except StoreWriteError as e:
+            raise UserError(str(e)) from None
     return 0
+
+
+def _abort(writer) -> None:
+    if writer is not None:
+        writer.abort()

@@ -60,11 +60,11 @@ class ShardedReport:
 def prepare(input_path, *, symbols=None, max_symbols: int = 8, card: str = "model"):
     """``(locates, records, EngineConfig)`` exactly as :func:`run_session` computes them."""
     from host.feed.capture import load_feed
-    from host.trading.session import CARD_SOURCES, _select_locates, venue_config
+    from host.trading.session import CARD_SOURCES, select_locates, venue_config
 
     feed = load_feed(input_path)
     # the single-process session's own choice of instruments (same rule, same result)
-    locates = _select_locates(feed, symbols, max_symbols)
+    locates = select_locates(feed, symbols, max_symbols)
     if not locates:
         raise ValueError("no instrument to trade (no symbol quoted at $1.00 or more)")
     records = CARD_SOURCES[card](feed, locates)

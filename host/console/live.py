@@ -87,6 +87,34 @@ def _hist_edges() -> np.ndarray:
     return np.array([10 ** (e / 4) for e in range(-24, 1)])
 
 
+def card_latency(rp) -> dict | None:
+    """Summary of the simulated card's processing latency in a replay (``rp``, a
+    :class:`host.card.replay.Replay` run with ``latency=True``).
+
+    The latency is :func:`host.card.report.latency_by_type`'s: card clock cycles from the
+    accept of the MAC beat holding a message's last byte to the record's ``card_cycles``
+    stamp (ingress + book + record packer), for every message that produced a record.
+    Returns ``{"clk_hz", "n", "min", "p50", "p99", "max", "by_type"}`` (cycles;
+    ``by_type``: ITCH type -> ``[n, p50, max]``), or None when nothing was measured.
+    """
+    from host.card.report import latency_by_type
+
+    by = latency_by_type(rp)
+    if not by:
+        return None
+    allv = np.concatenate(list(by.values()))
+    if not len(allv):
+        return None
+
+    def pct(a, q):
+        return int(np.percentile(a, q, method="lower"))
+
+    return {"clk_hz": int(rp.clk_hz), "n": len(allv), "min": int(allv.min()),
+            "p50": pct(allv, 50), "p99": pct(allv, 99), "max": int(allv.max()),
+            "by_type": {t: [len(v), pct(v, 50), int(v.max())] for t, v in by.items()
+                        if len(v)}}
+
+
 class LiveSession:
     """A paced, inspectable, controllable trading session (see the module docstring).
 
@@ -116,8 +144,8 @@ class LiveSession:
             MAKER,
             TAKER,
             OrderFlow,
-            _select_locates,
             default_risk_config,
+            select_locates,
             venue_config,
         )
 
@@ -128,12 +156,13 @@ class LiveSession:
         self.lock = threading.RLock()
         kw = {"drop_packets": list(config.drop_packets)} if config.drop_packets else {}
         self.feed = load_feed(config.input, **kw)
-        self.locates = _select_locates(self.feed, list(config.symbols or []), config.max_symbols)
+        self.locates = select_locates(self.feed, list(config.symbols or []), config.max_symbols)
         if not self.locates:
             raise ValueError("no instrument to trade (no symbol quoted at $1.00 or more)")
         self.symbols = self._symbol_names()
         t0 = time.perf_counter()
         self.card_counters: dict = {}
+        self.card_latency: dict | None = None  # the simulated card's record stamp latency
         if config.card == "sim":  # drive the card here to keep its counters and status
             self.records = self._sim_records()
         else:
@@ -214,11 +243,12 @@ class LiveSession:
 
         card = open_sim_card(allow_build=True)
         try:
-            rp = replay_through_card(card, self.feed, self.locates, latency=False)
+            rp = replay_through_card(card, self.feed, self.locates, latency=True)
         finally:
             card.close()
         self.card_counters = {k: int(v) for k, v in rp.counters.items()
                               if isinstance(v, int | np.integer)}
+        self.card_latency = card_latency(rp)
         rec = rp.recs
         if rec.dtype != bbo_record.DTYPE:
             rec = np.ascontiguousarray(rec[list(bbo_record.DTYPE.names)]).astype(bbo_record.DTYPE)
@@ -536,6 +566,7 @@ class LiveSession:
                     "book_anomalies": {k: v for k, v in self.book.anomalies.items() if v},
                     "live_orders": self.book.n_orders,
                     "counters": self.card_counters,
+                    "latency": self.card_latency,
                     "stale_windows": self.stale_windows,
                     "stale_list": [[loc, t0, None, "open"]
                                    for loc, t0 in sorted(self.stale_open.items())]

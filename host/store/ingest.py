@@ -20,9 +20,13 @@ import pyarrow as pa
 from host.store.schema import TABLES, content_id
 
 __all__ = ["capture_batches", "session_batches", "event_batches", "session_id", "SessionSink",
-           "arrow_schema", "BATCH_ROWS"]
+           "arrow_schema", "BATCH_ROWS", "RUN_ID_FILE"]
 
 BATCH_ROWS = 100_000
+
+RUN_ID_FILE = "run_id"
+"""Written into a run's output folder by ``--store`` (:mod:`host.store.live`): a later
+``db load session`` of that folder uses the same session id, so it adds nothing."""
 
 _ARROW = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "TEXT": pa.string()}
 
@@ -195,7 +199,8 @@ def session_batches(folder, *, capture: str | None = None,
     if not vj.is_file():
         raise FileNotFoundError(f"{folder}: no venue.journal (not a session folder)")
     vc = read_journal(vj)
-    sid = f"{vc.journal_id:016x}"
+    rid = folder / RUN_ID_FILE
+    sid = rid.read_text().strip() if rid.is_file() else f"{vc.journal_id:016x}"
     venue = vc.events
     rj = folder / "risk.journal"
     risk = read_journal(rj).events if rj.is_file() else None

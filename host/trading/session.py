@@ -56,6 +56,7 @@ from hw import bbo_record
 
 __all__ = ["CARD_SOURCES", "register_card_source", "model_records", "sim_records",
            "default_risk_config", "venue_config", "OrderFlow", "SessionReport", "run_session",
+           "select_locates",
            "LP", "MAKER", "TAKER", "BURST", "LOSER"]
 
 LP, MAKER, TAKER, BURST, LOSER = 1, 2, 3, 4, 5
@@ -434,7 +435,19 @@ class SessionReport:
         return out
 
 
-def _select_locates(feed, symbols, max_symbols):
+def select_locates(feed, symbols=None, max_symbols: int = 8) -> list[int]:
+    """The locates a session trades.
+
+    Parameters
+    ----------
+    feed : host.feed.capture.Feed
+    symbols : list, optional
+        Symbols or locates (:func:`host.card.replay.resolve_locates`); when given, exactly
+        those.
+    max_symbols : int
+        Without ``symbols``: at most this many of the instruments quoted at $1.00 or more,
+        the most active first (returned sorted by locate).
+    """
     from host.card.replay import resolve_locates
 
     locs = resolve_locates(feed, symbols)
@@ -468,6 +481,7 @@ def run_session(
     progress: bool = False,
     kill_switch: bool = True,
     export: bool = True,
+    store_sink=None,
 ) -> SessionReport:
     """Run the whole session; see the module docstring.
 
@@ -488,6 +502,14 @@ def run_session(
         Card records applied between two order batches.
     drop_packets : iterable of int
         Packets left out of an ITCH input (sequence gaps: exercises the stale fail-safe).
+    store_sink : object, optional
+        Writes the run to a store while it goes (``python -m host session --store``: a
+        :class:`host.store.live.StoreWriter`; this floor only calls it): ``start(feed,
+        locates, records)`` once the card records are known, ``market(first, records)`` with
+        each chunk of card records before it is applied, and ``events(journal, events)``
+        (``"venue"`` or ``"risk"``) with the events of every journal commit, after it is
+        written (:attr:`host.trading.journal.JournalWriter.on_commit`). An exception it
+        raises ends the session (the journals are closed intact).
     """
     from host.feed.capture import load_feed
     from host.trading.journal import (
@@ -505,7 +527,7 @@ def run_session(
     t0 = time.perf_counter()
     kw = {"drop_packets": list(drop_packets)} if drop_packets else {}
     feed = load_feed(input_path, **kw)
-    locates = _select_locates(feed, symbols, max_symbols)
+    locates = select_locates(feed, symbols, max_symbols)
     if not locates:
         raise ValueError("no instrument to trade (no symbol quoted at $1.00 or more)")
     t1 = time.perf_counter()
@@ -526,6 +548,10 @@ def run_session(
     venue, _ = JournaledEngine.open(vj, config=ecfg, journal_config=jc)
     rjournal = RiskJournal(rj, jc)
     risk = RiskEngine(rcfg, venue, journal=rjournal)
+    if store_sink is not None:
+        store_sink.start(feed, locates, records)
+        venue.writer.on_commit = lambda ev: store_sink.events("venue", ev)
+        rjournal.writer.on_commit = lambda ev: store_sink.events("risk", ev)
     # the order flow is an order source: it gets a gateway bound to its accounts (it may not
     # act for any other account, use a strategy its accounts do not own, or end the session)
     gateway = risk.gateway((LP, MAKER, TAKER, BURST, LOSER))
@@ -551,6 +577,8 @@ def run_session(
         for c in range(n_chunks):
             lo, hi = c * chunk, min(n, (c + 1) * chunk)
             recs = records[lo:hi]
+            if store_sink is not None:
+                store_sink.market(lo, recs)
             risk.on_market_data(recs)
             if c in kill_plan:
                 what, scope, value = kill_plan[c]

@@ -154,6 +154,16 @@ function render(msg) {
   fill($("stale-list"), ["symbol", "from", "to", "ended"], c.stale_list.map((w) => [
     (s.books.find((b) => b.locate === w[0]) || {symbol: w[0]}).symbol, ts(w[1]),
     w[2] === null ? "" : ts(w[2]), w[3]]));
+  const L = c.latency;
+  if (L) {
+    const ns = (cy) => L.clk_hz ? " (" + (cy * 1e9 / L.clk_hz).toFixed(1) + " ns)" : "";
+    set("card-latency", "cycles, " + L.n + " records: min " + L.min + ", p50 " + L.p50 + ns(L.p50)
+        + ", p99 " + L.p99 + ns(L.p99) + ", max " + L.max + ns(L.max));
+    fill($("card-latency-types"), ["type", "records", "p50 cycles", "max cycles"],
+         Object.entries(L.by_type).map((kv) => [kv[0], ...kv[1]]));
+  } else {
+    set("card-latency", s.source === "model" ? "(reference model: no card clock)" : "-");
+  }
   const counters = Object.entries(Object.assign({}, c.counters, c.book_anomalies));
   fill($("card-counters"), ["counter", "value"], counters.length ? counters :
        [[s.source === "model" ? "(reference model: no card registers)" : "(none)", ""]]);

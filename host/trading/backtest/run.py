@@ -53,8 +53,14 @@ def load_run_config(path=None, overrides: dict | None = None) -> BacktestRun:
 
 
 def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None,
-                 progress: bool = False, plots: bool = True, overrides: dict | None = None):
+                 progress: bool = False, plots: bool = True, overrides: dict | None = None,
+                 store_sink=None):
     """Load ``path``, run ``strategy`` with the config file ``config``, write the outputs.
+
+    ``store_sink`` (``python -m host backtest --store``, a
+    :class:`host.store.live.StoreWriter`; this floor only calls it) gets
+    ``start_backtest(market, account, strategy)``, ``backtest_progress(backtester)`` with the
+    progress calls (every 32,768 messages) and ``finish_backtest(result, out_dir)``.
 
     Returns
     -------
@@ -83,11 +89,21 @@ def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None
 
         def cb(n, bar=bar):
             bar.update(n - bar.n)
+    if store_sink is not None:
+        acct = bt.cfg.account
+        store_sink.start_backtest(market, acct, bt.risk_config.account(acct).strategy)
+
+        def cb(n, bar_cb=cb):
+            if bar_cb is not None:
+                bar_cb(n)
+            store_sink.backtest_progress(bt)
     try:
         result = bt.run(cb)
     finally:
         if bar is not None:
             bar.close()
+    if store_sink is not None:
+        store_sink.finish_backtest(result, out_dir)
     metrics, series = analyze(result)
     paths = {}
     if out_dir is not None:

@@ -439,6 +439,12 @@ class JournalWriter:
     -----
     Records appended since the last :meth:`commit` live in memory only. Each record gets the
     wall-clock (UTC) and monotonic time of the ``append_*`` call that encoded it.
+
+    ``on_commit`` (default None) may be set to a callable: after each commit that wrote a
+    group, it gets the ``EVENT_DTYPE`` events of that group (a copy), so a consumer (the store
+    writer of ``python -m host session --store``) sees every acknowledged event exactly once
+    and never an unacknowledged one. An exception it raises propagates from :meth:`commit`;
+    the journal itself is intact.
     """
 
     def __init__(self, path: str | os.PathLike, config: JournalConfig | None = None, *,
@@ -478,6 +484,8 @@ class JournalWriter:
         self.bytes_written = 0
         self.fsyncs = 0
         self._broken: BaseException | None = None
+        self.on_commit = None
+        self._tapped: list[np.ndarray] = []
         # the sidecar now describes this file as it is (a new journal, or the kept prefix),
         # marked open: a crash before close() shows as an unclean shutdown
         self._ack_gen = 0 if self.recovered is None or self.recovered.ack is None else (
@@ -539,6 +547,8 @@ class JournalWriter:
         self._encode(events, fmt.EVENT_RECORD_DTYPE, fmt.REC_EVENT)
         if len(events):
             self._last_ev = int(events["seq"][-1])
+            if self.on_commit is not None:
+                self._tapped.append(events.copy())
 
     def append_mark(self, cmd_seq: int, event_seq: int, kind: int = fmt.MARK_SNAPSHOT) -> None:
         """Append a MARK record (e.g. where a snapshot was taken)."""
@@ -557,7 +567,7 @@ class JournalWriter:
         self._check_usable()
         base = self._size
         try:
-            return self._commit(force_fsync)
+            durable = self._commit(force_fsync)
         except BaseException as exc:
             # the group may be partly written: cut it off (best effort; if that fails too, the
             # next open drops it as a torn, never acknowledged group) and refuse further use,
@@ -569,7 +579,15 @@ class JournalWriter:
                 self._size = base
             except OSError:
                 pass
+            self._tapped.clear()  # never acknowledged: not handed on
             raise
+        if self._tapped:
+            # outside the try: a failing consumer (a store) does not cut the journal, whose
+            # group is written; its error propagates to the caller
+            ev = np.concatenate(self._tapped) if len(self._tapped) > 1 else self._tapped[0]
+            self._tapped = []
+            self.on_commit(ev)
+        return durable
 
     def _check_usable(self) -> None:
         if self._broken is not None:

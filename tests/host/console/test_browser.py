@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 from .conftest import TOKEN, free_port, serve
@@ -123,3 +124,56 @@ def test_kill_switch_from_the_page_stops_new_orders(console, browser):
     assert "KILL_SWITCH" in denied
     browser.find_element("id", "release-all").click()
     _wait(lambda: _text(browser, "kill-state") == "none", what="the release")
+
+
+def _sim_card_built() -> str | None:
+    """None when the simulated card's library is cached; else why not (never builds)."""
+    from host.card.sim import ModelNotBuilt, card_library
+
+    try:
+        card_library(allow_build=False)
+    except ModelNotBuilt as e:
+        return f"the simulated card is not built (it takes minutes; not built here): {e}"
+    return None
+
+
+def test_card_latency_shown_with_the_simulated_card(browser, tmp_path):
+    """``serve --card sim``: the page shows the record stamp latency the card replay
+    measured (:func:`host.card.report.latency_by_type` of the same replay)."""
+    why = _sim_card_built()
+    if why:
+        pytest.skip(why)
+    from host.card.replay import open_sim_card, replay_through_card
+    from host.card.report import latency_by_type
+    from host.cli import main
+    from host.console.app import create_app
+    from host.console.live import LiveConfig, LiveSession
+
+    src = tmp_path / "m.itch"
+    assert main(["generate", "--messages", "3000", "--symbols", "3", "--seed", "5",
+                 "--out", str(src)]) == 0
+    live = LiveSession(LiveConfig(input=str(src), out_dir=str(tmp_path / "j"), card="sim",
+                                  speed=0, chunk=64))
+    lat = live.card_latency
+    assert lat is not None and lat["n"] > 0 and 0 < lat["min"] <= lat["p50"] <= lat["max"]
+    # the reference: the card replay's own measurement, run again
+    from host.feed.capture import load_feed
+
+    card = open_sim_card(allow_build=False)
+    try:
+        rp = replay_through_card(card, load_feed(str(src)), live.locates, latency=True)
+    finally:
+        card.close()
+    ref = np.concatenate(list(latency_by_type(rp).values()))
+    assert (lat["n"], lat["min"], lat["max"]) == (len(ref), int(ref.min()), int(ref.max()))
+    assert lat["p50"] == int(np.percentile(ref, 50, method="lower"))
+    app = create_app(live, token=TOKEN, hz=20)
+    with serve(app, free_port()) as url:
+        browser.get(url + "/")
+        _wait(lambda: _text(browser, "conn") == "live", what="the WebSocket")
+        text = _wait(lambda: "p50" in _text(browser, "card-latency") and
+                     _text(browser, "card-latency"), what="the card latency")
+        assert f"{lat['n']} records" in text and f"p50 {lat['p50']} (" in text
+        assert f"max {lat['max']} (" in text
+        assert browser.find_element("id", "card-latency-types").text.count("\n") >= 1
+    live.stop()

@@ -198,3 +198,32 @@ def test_empty_journal(tmp_path) -> None:
     JournalWriter(p).close()
     j = read_journal(p)
     assert len(j.commands) == 0 and j.last_seq == 0 and j.commands.dtype == COMMAND_DTYPE
+
+
+def test_on_commit_hands_on_each_written_group_once(tmp_path):
+    """``on_commit`` gets the events of every written group, in order, exactly once; a
+    consumer that raises does not cut the journal."""
+    cmds, evs = _batch(seed=3)
+    p = tmp_path / "j.journal"
+    w = JournalWriter(p, JournalConfig(DurabilityPolicy.NONE))
+    got = []
+    w.on_commit = got.append
+    parts = np.array_split(evs, 3)
+    w.append_events(parts[0])
+    assert got == []  # appended, not committed: not handed on
+    w.commit()
+    w.commit()  # nothing new: no call
+    w.append_events(parts[1])
+
+    def boom(ev):
+        raise RuntimeError("consumer down")
+
+    w.on_commit = boom
+    with pytest.raises(RuntimeError):
+        w.commit()
+    w.on_commit = got.append
+    w.append_events(parts[2])
+    w.close()
+    assert len(got) == 2 and (got[0] == parts[0]).all() and (got[1] == parts[2]).all()
+    c = read_journal(p)
+    assert (c.events == evs).all() and c.clean_shutdown  # the failed hand-over cut nothing
