@@ -58,7 +58,7 @@ lint: setup ## ruff (100 columns)
 
 demo: setup ## Generate the sample market, replay it through the simulated card with verification, run a trading session
 	@mkdir -p $(OUT)
-	$(PY) -m host generate --messages 200000 --symbols 16 --seed 1 --out $(OUT)/sample.itch --pcap $(OUT)/sample.pcap
+	$(PY) -m host generate --messages 200000 --symbols 16 --seed 1 --profile realistic --out $(OUT)/sample.itch --pcap $(OUT)/sample.pcap
 	$(PY) -m host stats $(OUT)/sample.pcap
 	$(PY) -m host replay $(OUT)/sample.itch --card sim --verify --out $(OUT)/replay
 	$(PY) -m host session $(OUT)/sample.itch --card sim --out $(OUT)/session --no-progress

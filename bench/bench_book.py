@@ -25,44 +25,51 @@ def main(argv=None) -> int:
     ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--symbols", type=int, default=16)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--profile", default="realistic", choices=("classic", "realistic"))
+    ap.add_argument("--small", action="store_true",
+                    help="the small ladder set (sim/book SMALL: 64 ticks, top 3; quick build)")
     args = ap.parse_args(argv)
 
     from hw.book import Book
-    from sim.book.test_book import MAIN
+    from sim.book.test_book import MAIN, SMALL
     from sim.harness import run_component
 
+    params = SMALL if args.small else MAIN
     with tempfile.TemporaryDirectory() as td:
         out = Path(td) / "book.json"
         run_component(
-            Book(**MAIN),
+            Book(**params),
             toplevel="book",
             test_module="book_bench",
             test_dir=ROOT / "sim" / "book",
-            params=MAIN,
+            params=params,
             testcase="test_measure",
             extra_env={
                 "BOOK_N": str(args.messages),
                 "BOOK_SYMBOLS": str(args.symbols),
                 "BOOK_SEED": str(args.seed),
+                "BOOK_PROFILE": args.profile,
                 "BOOK_RESULTS": str(out),
             },
         )
         res = json.loads(out.read_text())
 
-    print(f"hw.book.Book {MAIN}")
-    print(f"{res['messages']} generator messages ({args.symbols} symbols, seed {args.seed}), "
-          f"{res['bbo_updates']} BBO updates, all equal to host.feed.book")
+    print(f"hw.book.Book {params}")
+    print(f"{res['messages']} generator messages ({args.profile}, {args.symbols} symbols, seed "
+          f"{args.seed}), {res['bbo_updates']} BBO updates, all equal to host.feed.book "
+          "(+ the ladder model's validity)")
     print()
     print("latency: input record transfer -> BBO record valid (cycles), per ITCH type")
-    print(f"{'type':>4} {'messages':>9} {'updates':>8} {'min':>4} {'max':>4} {'mean':>6}")
+    print(f"{'type':>4} {'messages':>9} {'updates':>8} {'min':>5} {'median':>6} {'max':>5} "
+          f"{'mean':>7}")
     for t in sorted(res["latency"], key=lambda t: -res["counts"].get(t, 0)):
-        lo, hi, mean, n = res["latency"][t]
-        print(f"{t:>4} {res['counts'].get(t, 0):>9} {n:>8} {lo:>4} {hi:>4} {mean:>6.2f}")
+        lo, med, hi, mean, n = res["latency"][t]
+        print(f"{t:>4} {res['counts'].get(t, 0):>9} {n:>8} {lo:>5} {med:>6} {hi:>5} "
+              f"{mean:>7.2f}")
     rate = res["messages"] / res["cycles"]
-    u = res["counts"].get("U", 0)
     print()
     print(f"sustained: {res['messages']} messages in {res['cycles']} cycles = "
-          f"{rate:.4f} messages/cycle (every U takes 2 cycles: {u} U; every other type 1)")
+          f"{rate:.4f} messages/cycle ({res['cycles'] / res['messages']:.2f} cycles/message)")
     print(f"stall cycles (input valid, not ready): {res['counters']['stall_cycles']}")
     return 0
 

@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--symbols", type=int, default=16)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--profile", default="classic", choices=("classic", "realistic"),
+                    help="generator profile (realistic: deep books)")
     ap.add_argument("--verify", action="store_true")
     ap.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     a = ap.parse_args(argv)
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
         f"slots={p.slots} table={p.table_capacity} ways={p.ways} levels={p.levels} "
         f"clk={p.clk_hz / 1e6:.2f} MHz"
     )
-    itch = generate(a.messages, a.symbols, a.seed)
+    itch = generate(a.messages, a.symbols, a.seed, profile=a.profile)
     feed = packetize_itch(itch)
     locs = resolve_locates(feed, None, card.slots)
     print(

@@ -1,23 +1,29 @@
-"""Multi-symbol full-depth price-level book: decoded ITCH records in, BBO updates out.
+"""Multi-symbol deep price-level book: decoded ITCH records in, BBO updates out.
 
-Pipeline (one record per clock; see docs/book.md for the figures and the limits)::
+Pipeline (see docs/book.md for the figures and the limits)::
 
     C0  issue      accept a record (or split a U into U1/U2, or inject a slot clear);
                    subscription lookup (locate -> slot, sync memory) and order-table bucket
                    read start in parallel
     C1  order tbl  compare the bucket's ways, insert/update/remove, emit a level op
-    C2  level rd   read both sides of the op's slot (sync memories, transparent)
-    C3  level op   add/reduce/insert-shift/delete-shift on the side's sorted level array,
-                   write back, compare the top of book before/after, write the BBO record
-                   into the output FIFO
-    C4  out        the record is valid on ``o_stream``
+    Q   op queue   level ops that touch a subscribed book (and clears, gap markers) wait in
+                   a FIFO; C0 accepts a record only while the FIFO has room for every op in
+                   flight, so the order table never stalls
+    L   ladder     :class:`hw.ladder.Ladder` (price-indexed circular ladder per (slot, side),
+                   occupancy bitmap, top-K cache, refill): one record per level op with the
+                   exact top ``depth_n`` of both sides after the op; it may hold ``ready``
+                   low and take any number of cycles (only the stream handshakes are used)
+    P   post       in op order (a second FIFO holds every dispatched op's message data):
+                   compare the slot's BBO and validity before the event with after it
+                   (a ``U`` is one event: before its RED, after its ADD), write the BBO record
+                   into the output FIFO when they differ
 
-Each (slot, side) holds up to ``levels`` price levels sorted best first in one memory word, so
-the best level, the next ones, and the level that comes up when the best one empties are always
-exact. A price level that does not fit (``levels`` distinct prices already on that side), an
-aggregate size that does not fit ``size_width`` bits, or an order the order table could not
-store marks the slot's book *not valid* (``valid = 0`` in every later record of that slot)
-until the host clears the slot: a BBO is never silently wrong.
+Each (slot, side) keeps every price level within ``levels`` ticks (the ladder window) of its
+touch exactly; a level beyond it is counted (far orders) and makes the book *not valid* only
+while it would show in the top ``depth_n`` (``far_visible``). A price off the slot's tick
+grid, an aggregate size that does not fit ``size_width`` bits, a missing level, or an order
+the order table could not store mark the slot's book *not valid* until the host clears the
+slot: a BBO is never silently wrong.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import META_FIELDS, RECORD_WIDTHS
 from hw.book_layouts import bbo_layout
+from hw.ladder import Ladder, LadderOp
 from hw.layouts import ItchRecord
-from hw.order_table import LevelOpKind, OrderTable, OtOp, or_all, sub_info_layout
+from hw.order_table import LevelOpKind, OrderTable, OtOp, sub_info_layout
 from hw.regs import BOOK_COUNTERS
 
 __all__ = ["Book", "BOOK_STATS", "COUNTER_WIDTH"]
@@ -41,9 +48,13 @@ COUNTER_WIDTH = 48
 
 BOOK_STATS: tuple[tuple[str, str], ...] = (
     ("stall_cycles", "cycles with a record offered and not accepted (U second half, clears, "
-                     "output FIFO credit)"),
+                     "op queue credit: the ladder is busy)"),
     ("gaps", "records received with the gap flag"),
     ("oversize", "E/C/X taking more shares than the order has (the order is removed)"),
+    ("far_ops", "level ops applied to a side's far counts (beyond the ladder window)"),
+    ("evicted", "represented levels moved to the far counts by a window slide"),
+    ("refill_levels", "levels copied from the ladder into a top-K cache"),
+    ("ladder_busy", "cycles with a level op offered to the ladder and not accepted"),
 )
 """Extra counters of :class:`Book` (the ``stats`` port), not in the register table."""
 
@@ -66,7 +77,7 @@ def _int_param(name, v, lo):
 
 
 class Book(wiring.Component):
-    """Order table + full-depth price levels of ``slots`` subscribed symbols.
+    """Order table + deep price ladders of ``slots`` subscribed symbols.
 
     Parameters
     ----------
@@ -77,17 +88,23 @@ class Book(wiring.Component):
     ways : int
         Order table ways per bucket.
     levels : int
-        Price levels held per (slot, side): the depth limit of the structure.
+        Ladder window per (slot, side), in ticks (power of two, >= 64; U250: 4096): every
+        level within ``levels`` ticks of the side's touch is held exactly
+        (:class:`hw.ladder.Ladder` ``depth``).
     depth_n : int
-        Levels per side reported in every BBO record (``<= levels``).
+        Levels per side reported in every BBO record (``<= k``).
+    k : int
+        Top-K cache entries per (slot, side) in the ladder.
     size_width : int
         Bits of an aggregate level size (the record zero-extends to 64).
     fifo_depth : int
-        Output FIFO entries (>= 8).
+        Output FIFO, op queue and message-data FIFO entries (>= 8).
     epoch_bits : int
         Per-slot epoch width (order table, see :mod:`hw.order_table`): one clear in
         ``2**epoch_bits`` of a slot scrubs the order table first (``capacity // ways``
         cycles).
+    far_width : int
+        Bits of a side's far-order count in the ladder.
 
     Attributes
     ----------
@@ -95,12 +112,14 @@ class Book(wiring.Component):
         Decoded records.
     o_stream : Out(stream.Signature(bbo_layout(depth_n)))
         One record each time a message changes a subscribed symbol's best bid or offer (price,
-        size or order count) or makes its book not-valid; top ``depth_n`` levels of both sides
+        size or order count) or the validity of its book; top ``depth_n`` levels of both sides
         in every record.
-    sub_locate, sub_slot, sub_valid, sub_write : In
+    sub_locate, sub_slot, sub_valid, sub_tick, sub_write : In
         Subscription write port: on ``sub_write``, locate ``sub_locate`` maps to slot
-        ``sub_slot`` (``sub_valid=1``) or is unsubscribed (``sub_valid=0``). Takes effect for
-        records accepted from the next cycle on. ``sub_busy`` is always 0.
+        ``sub_slot`` (``sub_valid=1``, the slot's tick becomes ``hw.ladder.TICKS[sub_tick]``)
+        or is unsubscribed (``sub_valid=0``). Takes effect for records accepted from the next
+        cycle on; change a slot's tick only while its book is empty (the driver clears the
+        slot after a subscription). ``sub_busy`` is always 0.
     clear_slot, clear_stale_slot, clear_stale_all : In
         One-cycle pulses: empty the book of ``clear_slot`` / of every slot, free its orders,
         clear its stale and not-valid flags. ``clear_busy`` is high while clears are pending
@@ -109,7 +128,8 @@ class Book(wiring.Component):
         cycles, once per ``2**epoch_bits`` clears of that slot (in a clear of every slot, one
         scrub covers every slot that wraps in it). A clear of every slot also runs after reset;
         resets and clears of every slot count as clears of each slot. Exact after any number
-        of clears and resets.
+        of clears and resets. A clear is ordered with the records: records accepted before it
+        are processed on the old book.
     counters : Out(StructLayout)
         :data:`hw.regs.BOOK_COUNTERS`, ``COUNTER_WIDTH`` bits each.
     stats : Out(StructLayout)
@@ -117,28 +137,29 @@ class Book(wiring.Component):
     ev_table_full, ev_level_overflow : Out(1)
         One-cycle event pulses (for the sticky status bits).
 
-    Latency (``i_stream`` transfer to ``o_stream.valid``): 4 cycles for every message type
-    except ``U``, 5 cycles. Throughput: one record per clock, including back-to-back records on
-    the same symbol, level and order (transparent memories forward every read-modify-write);
-    a ``U`` takes two clocks (``i_stream.ready`` low for one cycle). Backpressure: records are
-    accepted only while the output FIFO has room for every record in flight
-    (``fifo level + 4 <= fifo_depth``), so the pipeline itself never stalls; and not while a
-    clear is pending: one cycle per slot cleared, plus ``capacity // ways + 1`` cycles for the
-    order-table scrub of a clear that wraps a slot's epoch (once per ``2**epoch_bits`` clears
-    of a slot; ``clear_busy`` stays high, the stall cycles are counted in
-    ``stats.stall_cycles`` when a record waits). Records never wait for a scrub otherwise.
+    Latency and throughput: the order table takes one record per clock (a ``U`` two); the
+    ladder is the bottleneck (the sequential ladder: ~14 cycles per level op, see
+    docs/book.md for the measured figures). Records are accepted only while the op queue has
+    room for every op in flight (``level + 4 <= fifo_depth``); a full queue (busy ladder) or
+    a full output FIFO backpressures ``i_stream``, a clear waits for room in the op queue. The
+    book never relies on the ladder's latency: ops and their message data are matched in
+    order through FIFOs, so a ladder that backpressures for any number of cycles and has a
+    variable latency gives the same records.
     """
 
     def __init__(self, *, slots: int = 64, capacity: int = 65536, ways: int = 8,
-                 levels: int = 32, depth_n: int = 5, size_width: int = 48,
-                 fifo_depth: int = 16, epoch_bits: int = 8):
+                 levels: int = 4096, depth_n: int = 5, k: int = 16, size_width: int = 48,
+                 fifo_depth: int = 16, epoch_bits: int = 8, far_width: int = 24):
         _int_param("slots", slots, 1)
-        _int_param("levels", levels, 2)
+        _int_param("levels", levels, 64)
         _int_param("depth_n", depth_n, 1)
+        _int_param("k", k, 2)
         _int_param("size_width", size_width, RECORD_WIDTHS["shares"])
         _int_param("fifo_depth", fifo_depth, 8)
-        if depth_n > levels:
-            raise ValueError(f"depth_n ({depth_n}) must be <= levels ({levels})")
+        if levels & (levels - 1):
+            raise ValueError(f"levels must be a power of two, not {levels}")
+        if depth_n > k:
+            raise ValueError(f"depth_n ({depth_n}) must be <= k ({k})")
         if size_width > 64:
             raise ValueError(f"size_width must be <= 64, not {size_width}")
         self.ot = OrderTable(slots=slots, capacity=capacity, ways=ways, epoch_bits=epoch_bits,
@@ -149,19 +170,25 @@ class Book(wiring.Component):
         self.ways = ways
         self.levels = levels
         self.depth_n = depth_n
+        self.k = k
         self.size_width = size_width
         self.count_width = capacity.bit_length()  # a level never holds more orders than this
         self.fifo_depth = fifo_depth
         self.bbo_layout = bbo_layout(depth_n)
-        self.level_entry = data.StructLayout(
-            {
-                "valid": unsigned(1),
-                "px": unsigned(RECORD_WIDTHS["price"]),
-                "sz": unsigned(size_width),
-                "ct": unsigned(self.count_width),
-            }
-        )
-        self.side_layout = data.ArrayLayout(self.level_entry, levels)
+        self.ladder = Ladder(slots=slots, depth=levels, k=k, n=depth_n, size_width=size_width,
+                             count_width=max(2, self.count_width), far_width=far_width,
+                             tag_width=1)
+        lv = data.StructLayout({
+            "px": unsigned(RECORD_WIDTHS["price"]),
+            "sz": unsigned(size_width),
+            "ct": unsigned(max(2, self.count_width)),
+        })
+        # what the post stage remembers of a slot: the ladder's last record
+        self.top_layout = data.StructLayout({
+            "lvalid": unsigned(1),
+            "bids": data.ArrayLayout(lv, depth_n),
+            "asks": data.ArrayLayout(lv, depth_n),
+        })
         sb = self.slot_bits
         super().__init__(
             {
@@ -170,6 +197,7 @@ class Book(wiring.Component):
                 "sub_locate": In(RECORD_WIDTHS["stock_locate"]),
                 "sub_slot": In(sb),
                 "sub_valid": In(1),
+                "sub_tick": In(2),
                 "sub_write": In(1),
                 "sub_busy": Out(1),
                 "clear_slot": In(sb),
@@ -188,11 +216,25 @@ class Book(wiring.Component):
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
-        S, L, N = self.slots, self.levels, self.depth_n
+        S, N = self.slots, self.depth_n
         m.submodules.ot = ot = self.ot
+        m.submodules.ladder = lad = self.ladder
         m.submodules.fifo = fifo = SyncFIFO(width=self.bbo_layout.size, depth=self.fifo_depth)
+        # level ops waiting for the ladder, and the message data of every dispatched op
+        m.submodules.opq = opq = SyncFIFO(width=ot.out_layout.size, depth=self.fifo_depth)
+        meta_l = data.StructLayout({
+            "lad": unsigned(1),  # the op went to the ladder: a ladder record belongs to it
+            "clr": unsigned(1),
+            "touch": unsigned(1),
+            "u1": unsigned(1),
+            "u2": unsigned(1),
+            "mark_invalid": unsigned(1),
+            "slot": unsigned(self.slot_bits),
+            "tag": _TAG,
+        })
+        m.submodules.mq = mq = SyncFIFO(width=meta_l.size, depth=self.fifo_depth)
 
-        # -- subscription: locate -> (valid, slot); slot -> locate ----------------------------
+        # -- subscription: locate -> (valid, slot); slot -> locate; slot -> tick ---------------
         m.submodules.sub_mem = sub_mem = Memory(
             shape=sub_info_layout(S), depth=1 << RECORD_WIDTHS["stock_locate"], init=[])
         sub_wr = sub_mem.write_port()
@@ -200,7 +242,7 @@ class Book(wiring.Component):
         m.submodules.loc_mem = loc_mem = Memory(
             shape=RECORD_WIDTHS["stock_locate"], depth=S, init=[])
         loc_wr = loc_mem.write_port()
-        loc_rd = loc_mem.read_port()
+        loc_rd = loc_mem.read_port(domain="comb")
         m.d.comb += [
             sub_wr.en.eq(self.sub_write),
             sub_wr.addr.eq(self.sub_locate),
@@ -210,6 +252,9 @@ class Book(wiring.Component):
             loc_wr.addr.eq(self.sub_slot),
             loc_wr.data.eq(self.sub_locate),
             ot.i_sub.eq(sub_rd.data),
+            lad.tick_write.eq(self.sub_write & self.sub_valid),
+            lad.tick_slot.eq(self.sub_slot),
+            lad.tick_code.eq(self.sub_tick),
         ]
 
         # -- C0: issue -------------------------------------------------------------------------
@@ -223,8 +268,8 @@ class Book(wiring.Component):
         clr_one_slot = Signal(self.slot_bits)
         clr_all = Signal(init=1)  # a clear of every slot runs after reset
         clr_idx = Signal(self.slot_bits)
-        credit = Signal()
-        m.d.comb += credit.eq(fifo.w_level + 4 <= self.fifo_depth)
+        credit = Signal()  # room in the op queue for every op in flight (2) + this one + U2
+        m.d.comb += credit.eq(opq.w_level + 4 <= self.fifo_depth)
 
         oi = ot.i.payload
         tag = Signal(_TAG)
@@ -257,14 +302,15 @@ class Book(wiring.Component):
             m.d.comb += [ot.i.valid.eq(1), oi.op.eq(OtOp.U2), self.i_stream.ready.eq(1)]
             m.d.sync += phase.eq(0)
         with m.Elif(clr_one | clr_all):
+            # a clear is a level op too (the ladder empties the slot): it needs queue room
             m.d.comb += [
-                ot.i.valid.eq(1),
+                ot.i.valid.eq(credit),
                 oi.op.eq(OtOp.CLR),
                 oi.slot.eq(Mux(clr_all, clr_idx, clr_one_slot)),
                 oi.clr_all.eq(clr_all),
                 oi.tag.eq(0),
             ]
-            with m.If(ot.i.ready):
+            with m.If(ot.i.ready & credit):
                 with m.If(clr_all):
                     m.d.sync += clr_idx.eq(clr_idx + 1)
                     with m.If(clr_idx == S - 1):
@@ -284,154 +330,132 @@ class Book(wiring.Component):
                 ]
         m.d.comb += [self.clear_busy.eq(clr_one | clr_all), self.sub_busy.eq(0)]
 
-        # -- C2: level read ----------------------------------------------------------------------
-        s3 = Signal(ot.out_layout)
-        s3v = Signal()
-        m.d.sync += [s3.eq(ot.o.payload), s3v.eq(ot.o.valid)]
-        mems = {}
-        for side in ("bid", "ask"):
-            m.submodules[f"{side}_mem"] = mem = Memory(shape=self.side_layout, depth=S, init=[])
-            wr = mem.write_port()
-            rd = mem.read_port(transparent_for=(wr,))
-            m.d.comb += [rd.addr.eq(ot.o.payload.slot), wr.addr.eq(s3.slot)]
-            mems[side] = (rd, wr)
-        m.d.comb += loc_rd.addr.eq(ot.o.payload.slot)
-
-        # -- C3: level update ------------------------------------------------------------------
-        bid_rd, bid_wr = mems["bid"]
-        ask_rd, ask_wr = mems["ask"]
-        side_w = Signal(self.side_layout)
-        m.d.comb += side_w.eq(Mux(s3.bid, bid_rd.data.as_value(), ask_rd.data.as_value()))
-        E = [side_w[i] for i in range(L)]
-        eq = Signal(L)
-        better = Signal(L)
+        # -- Q: op queue (every op that changes a subscribed book, clears, gap markers) -------
+        o = ot.o.payload
+        o_tag = Signal(_TAG)
         m.d.comb += [
-            eq.eq(Cat(*(E[i].valid & (E[i].px == s3.px) for i in range(L)))),
-            better.eq(Cat(*(E[i].valid & Mux(s3.bid, E[i].px > s3.px, E[i].px < s3.px)
-                            for i in range(L)))),
-        ]
-        found = eq.any()
-        hit_sz = Signal(self.size_width)
-        hit_ct = Signal(self.count_width)
-        m.d.comb += [
-            hit_sz.eq(or_all(Mux(eq[i], E[i].sz, 0) for i in range(L))),
-            hit_ct.eq(or_all(Mux(eq[i], E[i].ct, 0) for i in range(L))),
-        ]
-        new_w = Signal(self.side_layout)
-        m.d.comb += new_w.eq(side_w)
-        lvl_full = Signal()  # a new price does not fit: level store full
-        sz_ovf = Signal()  # an aggregate size does not fit size_width
-        missing = Signal()  # reduce of a level that is not there (only after an earlier error)
-        sum_sz = Signal(self.size_width + 1)
-        m.d.comb += sum_sz.eq(hit_sz + s3.q)
-        with m.Switch(s3.op):
-            with m.Case(LevelOpKind.ADD):
-                with m.If(found):
-                    m.d.comb += sz_ovf.eq(sum_sz[-1])
-                    for i in range(L):
-                        with m.If(eq[i]):
-                            m.d.comb += [new_w[i].sz.eq(sum_sz), new_w[i].ct.eq(hit_ct + 1)]
-                with m.Elif(E[L - 1].valid):
-                    m.d.comb += lvl_full.eq(1)
-                with m.Else():
-                    for j in range(L):
-                        at = ~better[j] if j == 0 else (better[j - 1] & ~better[j])
-                        with m.If(at):
-                            m.d.comb += [
-                                new_w[j].valid.eq(1),
-                                new_w[j].px.eq(s3.px),
-                                new_w[j].sz.eq(s3.q),
-                                new_w[j].ct.eq(1),
-                            ]
-                        if j > 0:
-                            with m.If(~better[j] & ~at):
-                                m.d.comb += new_w[j].eq(E[j - 1])
-            with m.Case(LevelOpKind.RED):
-                with m.If(~found | (hit_sz < s3.q) | (s3.remove & (hit_ct == 0))):
-                    m.d.comb += missing.eq(1)
-                with m.Elif(s3.remove & (hit_ct == 1)):
-                    past = Signal(L)
-                    for j in range(L):
-                        m.d.comb += past[j].eq(eq[: j + 1].any())
-                        nxt_e = E[j + 1].as_value() if j + 1 < L else 0
-                        with m.If(past[j]):
-                            m.d.comb += new_w[j].eq(nxt_e)
-                with m.Else():
-                    for i in range(L):
-                        with m.If(eq[i]):
-                            m.d.comb += [
-                                new_w[i].sz.eq(hit_sz - s3.q),
-                                new_w[i].ct.eq(hit_ct - s3.remove),
-                            ]
-        bad = lvl_full | sz_ovf | missing
-        is_clr = s3v & (s3.op == LevelOpKind.CLR)
-        we = Signal()
-        m.d.comb += we.eq(s3v & ((s3.op == LevelOpKind.ADD) | (s3.op == LevelOpKind.RED)) & ~bad)
-        m.d.comb += [
-            bid_wr.en.eq((we & s3.bid) | is_clr),
-            ask_wr.en.eq((we & ~s3.bid) | is_clr),
-            bid_wr.data.eq(Mux(is_clr, 0, new_w.as_value())),
-            ask_wr.data.eq(Mux(is_clr, 0, new_w.as_value())),
-        ]
-        bid_post = Signal(self.side_layout)
-        ask_post = Signal(self.side_layout)
-        m.d.comb += [
-            bid_post.eq(Mux(we & s3.bid, new_w.as_value(), bid_rd.data.as_value())),
-            ask_post.eq(Mux(we & ~s3.bid, new_w.as_value(), ask_rd.data.as_value())),
+            o_tag.eq(o.tag),
+            opq.w_data.eq(o.as_value()),
+            opq.w_en.eq(ot.o.valid & (o.touch | (o.op == LevelOpKind.CLR) | o_tag.gap)),
         ]
 
-        def top(word):
-            e0 = word[0]
-            return Cat(e0.px, e0.sz, e0.ct)
-
-        before = Signal(len(top(side_w)))
-        after = Signal.like(before)
-        u_before = Signal.like(before)
+        # -- L: dispatch to the ladder; the op's message data goes to ``mq`` in order ---------
+        h = Signal(ot.out_layout)
+        m.d.comb += h.eq(opq.r_data)
+        h_clr = h.op == LevelOpKind.CLR
+        h_lad = Signal()  # a level op for the ladder (a touched NONE only needs a record)
+        m.d.comb += h_lad.eq(
+            (((h.op == LevelOpKind.ADD) | (h.op == LevelOpKind.RED)) & h.touch) | h_clr)
+        li = lad.i_stream.payload
         m.d.comb += [
-            before.eq(Mux(s3.u2, u_before, top(side_w))),
-            after.eq(Mux(s3.bid, top(bid_post), top(ask_post))),
+            li.kind.eq(Mux(h_clr, LadderOp.CLR,
+                           Mux(h.op == LevelOpKind.ADD, LadderOp.ADD, LadderOp.RED))),
+            li.slot.eq(h.slot),
+            li.bid.eq(h.bid),
+            li.px.eq(h.px),
+            li.q.eq(h.q),
+            li.remove.eq(h.remove),
+            li.tag.eq(0),
+            lad.i_stream.valid.eq(opq.r_rdy & mq.w_rdy & h_lad),
         ]
-        with m.If(s3v & s3.u1):
-            m.d.sync += u_before.eq(top(side_w))
+        go = Signal()
+        m.d.comb += go.eq(opq.r_rdy & mq.w_rdy & (~h_lad | lad.i_stream.ready))
+        mw = Signal(meta_l)
+        m.d.comb += [
+            mw.lad.eq(h_lad),
+            mw.clr.eq(h_clr),
+            mw.touch.eq(h.touch),
+            mw.u1.eq(h.u1),
+            mw.u2.eq(h.u2),
+            mw.mark_invalid.eq(h.mark_invalid),
+            mw.slot.eq(h.slot),
+            mw.tag.eq(h.tag),
+            mq.w_data.eq(mw.as_value()),
+            mq.w_en.eq(go),
+            opq.r_en.eq(go),
+        ]
 
-        # per-slot flags
+        # -- P: post stage, one message-data entry (and its ladder record) per cycle ----------
+        M = Signal(meta_l)
+        m.d.comb += M.eq(mq.r_data)
+        lo_ = lad.o_stream.payload
+        proc = Signal()
+        m.d.comb += [
+            proc.eq(mq.r_rdy & (~M.lad | lad.o_stream.valid) & fifo.w_rdy),
+            lad.o_stream.ready.eq(mq.r_rdy & M.lad & fifo.w_rdy),
+            mq.r_en.eq(proc),
+        ]
+        # the ladder's last record of every slot: the "before" of the next event, and the
+        # levels of a record that has no ladder op (a table-full add, a U2 dropped add)
+        m.submodules.top_mem = top_mem = Memory(shape=self.top_layout, depth=S, init=[])
+        top_wr = top_mem.write_port()
+        top_rd = top_mem.read_port(domain="comb")
+        cur = top_rd.data
+        aft = Signal(self.top_layout)
+        with m.If(M.lad):
+            m.d.comb += aft.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value()))
+        with m.Else():
+            m.d.comb += aft.eq(cur)
+        m.d.comb += [
+            top_rd.addr.eq(M.slot),
+            top_wr.addr.eq(M.slot),
+            top_wr.data.eq(aft),
+            top_wr.en.eq(proc & M.lad),
+            loc_rd.addr.eq(M.slot),
+        ]
+
+        # per-slot flags: not valid from the order table (table full: sticky), stale
         invalid = Signal(S)
         stale = Signal(S)
-        inv_old = invalid.bit_select(s3.slot, 1)
+        inv_old = invalid.bit_select(M.slot, 1)
         inv_new = Signal()
-        m.d.comb += inv_new.eq(inv_old | (s3.touch & (s3.mark_invalid | bad)))
+        m.d.comb += inv_new.eq(inv_old | (M.touch & M.mark_invalid))
+
+        def bbo_of(t, v):
+            return Cat(t.bids[0].as_value(), t.asks[0].as_value(), v)
+
+        v_before = ~inv_old & cur.lvalid
+        v_after = Signal()
+        m.d.comb += v_after.eq(~inv_new & aft.lvalid)
+        before = Signal(len(bbo_of(cur, v_before)))
+        after = Signal.like(before)
+        u_before = Signal.like(before)  # a U compares before its RED with after its ADD
+        m.d.comb += [
+            before.eq(Mux(M.u2, u_before, bbo_of(cur, v_before))),
+            after.eq(bbo_of(aft, v_after)),
+        ]
+        with m.If(proc & M.u1):
+            m.d.sync += u_before.eq(bbo_of(cur, v_before))
         emit = Signal()
-        m.d.comb += emit.eq(s3v & s3.touch & ~s3.u1 & ((before != after) | (inv_new & ~inv_old)))
-        t3 = Signal(_TAG)
-        m.d.comb += t3.eq(s3.tag)
-        with m.If(s3v & s3.touch & inv_new):
-            m.d.sync += invalid.bit_select(s3.slot, 1).eq(1)
-        with m.If(s3v & t3.gap):
+        m.d.comb += emit.eq(proc & M.touch & ~M.u1 & (before != after))
+        with m.If(proc & M.touch & inv_new):
+            m.d.sync += invalid.bit_select(M.slot, 1).eq(1)
+        with m.If(proc & M.tag.gap):
             m.d.sync += stale.eq(~0)
-        with m.If(is_clr):
+        with m.If(proc & M.clr):
             m.d.sync += [
-                invalid.bit_select(s3.slot, 1).eq(0),
-                stale.bit_select(s3.slot, 1).eq(0),
+                invalid.bit_select(M.slot, 1).eq(0),
+                stale.bit_select(M.slot, 1).eq(0),
             ]
 
         # -- output record ---------------------------------------------------------------------
         out = Signal(self.bbo_layout)
         m.d.comb += [
             out.locate.eq(loc_rd.data),
-            out.timestamp.eq(t3.timestamp),
-            out.seq.eq(t3.seq),
-            out.msg_type.eq(t3.msg_type),
-            out.bid_px.eq(bid_post[0].px),
-            out.bid_sz.eq(bid_post[0].sz),
-            out.bid_ct.eq(bid_post[0].ct),
-            out.ask_px.eq(ask_post[0].px),
-            out.ask_sz.eq(ask_post[0].sz),
-            out.ask_ct.eq(ask_post[0].ct),
-            out.valid.eq(~inv_new),
-            out.stale.eq(stale.bit_select(s3.slot, 1) | t3.gap),
+            out.timestamp.eq(M.tag.timestamp),
+            out.seq.eq(M.tag.seq),
+            out.msg_type.eq(M.tag.msg_type),
+            out.bid_px.eq(aft.bids[0].px),
+            out.bid_sz.eq(aft.bids[0].sz),
+            out.bid_ct.eq(aft.bids[0].ct),
+            out.ask_px.eq(aft.asks[0].px),
+            out.ask_sz.eq(aft.asks[0].sz),
+            out.ask_ct.eq(aft.asks[0].ct),
+            out.valid.eq(v_after),
+            out.stale.eq(stale.bit_select(M.slot, 1) | M.tag.gap),
         ]
         for i in range(N):
-            for dst, src in ((out.bids[i], bid_post[i]), (out.asks[i], ask_post[i])):
+            for dst, src in ((out.bids[i], aft.bids[i]), (out.asks[i], aft.asks[i])):
                 m.d.comb += [dst.px.eq(src.px), dst.sz.eq(src.sz), dst.ct.eq(src.ct)]
         m.d.comb += [
             fifo.w_data.eq(out.as_value()),
@@ -446,24 +470,35 @@ class Book(wiring.Component):
         op = ot.o.payload
         ov = ot.o.valid
         acc = self.i_stream.valid & self.i_stream.ready
-        lvl_ovf = s3v & s3.touch & (lvl_full | sz_ovf)
+        lvl_bad = Signal()  # a level op whose ladder record is not valid
+        m.d.comb += lvl_bad.eq(proc & M.lad & M.touch & ~lo_.valid)
         for sig, cond in (
             (c.records, acc),
             (c.ignored, ov & op.ev_ignored),
             (c.unknown_ref, ov & op.ev_unknown),
             (c.duplicate_add, ov & op.ev_dup),
             (c.table_full, ov & op.ev_full),
-            (c.level_overflow, lvl_ovf),
+            (c.level_overflow, lvl_bad),
             (c.bbo_updates, emit),
             (st.stall_cycles, self.i_stream.valid & ~self.i_stream.ready),
             (st.gaps, acc & rec.gap),
             (st.oversize, ov & op.ev_oversize),
+            (st.ladder_busy, lad.i_stream.valid & ~lad.i_stream.ready),
         ):
             with m.If(cond):
                 m.d.sync += sig.eq(sig + 1)
+        # the ladder's per-cause counters (32 bits) accumulate into 48-bit ones: add the
+        # difference since the last cycle (exact for any step below 2**32)
+        lc = lad.counters
+        for dst, name in ((c.far_visible, "far_visible"), (c.off_grid, "off_grid"),
+                          (c.size_overflow, "size_overflow"), (c.missing_level, "missing"),
+                          (st.far_ops, "far_ops"), (st.evicted, "evicted"),
+                          (st.refill_levels, "refill_levels")):
+            src = getattr(lc, name)
+            prev = Signal.like(src, name=f"prev_{name}")
+            m.d.sync += [prev.eq(src), dst.eq(dst + (src - prev)[: len(src)])]
         m.d.comb += [
             self.ev_table_full.eq(ov & op.ev_full),
-            self.ev_level_overflow.eq(lvl_ovf),
+            self.ev_level_overflow.eq(lvl_bad),
         ]
         return m
-

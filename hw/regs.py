@@ -64,7 +64,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (1, 2, 0)
+REGMAP_VERSION = (2, 0, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 
@@ -141,9 +141,9 @@ class BuildParams:
     """
 
     data_width: int = 64
-    slots: int = 64
-    table_capacity: int = 65536
-    levels: int = 32
+    slots: int = 256
+    table_capacity: int = 1 << 20
+    levels: int = 4096
     depth_n: int = 1
     record_bytes: int = 64
     clk_hz: int = 322_265_625
@@ -227,8 +227,17 @@ BOOK_COUNTERS: tuple[tuple[str, str], ...] = (
     ("unknown_ref", "execute/cancel/delete/replace of an order reference not in the table"),
     ("duplicate_add", "add of an order reference already in the table"),
     ("table_full", "add dropped: order table full"),
-    ("level_overflow", "add dropped: no free price level on that side"),
-    ("bbo_updates", "BBO updates emitted (the BBO of a slot changed)"),
+    ("level_overflow", "level ops after which the slot's ladder record is not valid (any of "
+                       "the causes counted below)"),
+    ("bbo_updates", "BBO updates emitted (the BBO or the validity of a slot changed)"),
+    ("far_visible", "ladder records not valid because a level beyond the ladder window would "
+                    "show in the top N"),
+    ("off_grid", "level ops whose price is not a multiple of the slot's tick (slot not valid "
+                 "until cleared)"),
+    ("size_overflow", "adds whose level size or order count would not fit (slot not valid "
+                      "until cleared)"),
+    ("missing_level", "reduces of a level that is not there or too small (only after an "
+                      "earlier error; slot not valid until cleared)"),
 )
 """Counters of :mod:`hw.book` (order table + price levels), in register order."""
 
@@ -413,7 +422,8 @@ def build_table(
     b.const(g, "ID_DATA_WIDTH", p.data_width, "Build parameter: MAC stream data width, bits")
     b.const(g, "ID_SLOTS", p.slots, "Build parameter: symbol slots in the book")
     b.const(g, "ID_TABLE_CAPACITY", p.table_capacity, "Build parameter: order table entries")
-    b.const(g, "ID_LEVELS", p.levels, "Build parameter: price levels per side per slot")
+    b.const(g, "ID_LEVELS", p.levels, "Build parameter: ladder window per side per slot, in "
+            "ticks (every level within it of the touch is exact)")
     b.const(g, "ID_DEPTH_N", p.depth_n, "Build parameter: depth levels reported per side")
     b.const(g, "ID_RECORD_BYTES", p.record_bytes, "Build parameter: bytes per BBO record")
     b.const(g, "ID_CLK_HZ", p.clk_hz, "Build parameter: nominal core clock, Hz")
@@ -463,9 +473,13 @@ def build_table(
     ], "Subscription: stock locate")
     b.reg(g, "CONFIG_SUB_SLOT", Access.RW, [
         Field("sub_slot", 0, slot_bits, 0, "book slot of that locate", "book"),
+        Field("sub_tick", 24, 2, 0, "price tick of the slot's ladder (with sub_valid=1): "
+              "0 = 1, 1 = 100 (one cent), 2 = 10000 Price(4) units; a price off it makes "
+              "the slot not valid (CNT_OFF_GRID); write it only for an empty slot (the driver "
+              "clears the slot after subscribing)", "book"),
         Field("sub_valid", 31, 1, 0, "1: subscribe the locate to the slot; 0: unsubscribe",
               "book"),
-    ], "Subscription: slot and valid")
+    ], "Subscription: slot, tick and valid")
     b.reg(g, "CONFIG_SUB_CTRL", Access.W1P, [
         Field("sub_write", 0, 1, 0, "write (sub_locate, sub_slot, sub_valid) into the "
               "subscription table", "book"),
@@ -482,7 +496,8 @@ def build_table(
         Field("seen_gap", 0, 1, 0, "a sequence gap occurred", "ingress"),
         Field("seen_drop", 1, 1, 0, "a frame was dropped for an error", "ingress"),
         Field("seen_table_full", 2, 1, 0, "an add was dropped: order table full", "book"),
-        Field("seen_level_overflow", 3, 1, 0, "an add was dropped: no free level", "book"),
+        Field("seen_level_overflow", 3, 1, 0, "a level op left a slot's book not valid "
+              "(CNT_LEVEL_OVERFLOW)", "book"),
         Field("seen_end_of_session", 4, 1, 0, "an end-of-session packet arrived", "ingress"),
     ], "Sticky events; write 1 to clear")
     b.pair(g, "STATUS_EXPECTED_SEQ", "expected_seq",

@@ -31,7 +31,7 @@ from hw.regs import (
 
 __all__ = ["Top", "SIM_PARAMS"]
 
-SIM_PARAMS = dict(data_width=64, slots=16, capacity=4096, ways=4, levels=16, depth_n=1)
+SIM_PARAMS = dict(data_width=64, slots=16, capacity=4096, ways=4, levels=4096, depth_n=1)
 """The default (simulation) parameters; the U250 set is ``hw.synth.BLOCKS['top']``."""
 
 _U32_MAX = (1 << 32) - 1
@@ -53,10 +53,12 @@ class Top(wiring.Component):
         MAC beat width in bits (64: the reference; see :class:`hw.ingress.Ingress`).
     slots, capacity, ways, levels : int
         Book parameters (:class:`hw.book.Book`): symbols tracked, order table entries (power of
-        two), ways per bucket, price levels held per side per slot.
+        two), ways per bucket, ladder window per side per slot in ticks (power of two >= 64).
     depth_n : int
         Levels per side in a record. The 64-byte record (:mod:`hw.bbo_record`) carries the best
         level only, so this must be 1.
+    k : int
+        Top-K cache entries per (slot, side) of the book's ladder.
     fifo_depth : int
         Book output FIFO entries.
     counter_width : int
@@ -94,7 +96,8 @@ class Top(wiring.Component):
 
     def __init__(self, *, data_width: int = 64, slots: int = SIM_PARAMS["slots"],
                  capacity: int = SIM_PARAMS["capacity"], ways: int = SIM_PARAMS["ways"],
-                 levels: int = SIM_PARAMS["levels"], depth_n: int = 1, fifo_depth: int = 16,
+                 levels: int = SIM_PARAMS["levels"], depth_n: int = 1, k: int = 16,
+                 fifo_depth: int = 16,
                  counter_width: int = 32, clk_hz: int = 322_265_625, addr_width: int = 12):
         _int("depth_n", depth_n, 1)
         if depth_n != 1:
@@ -103,7 +106,7 @@ class Top(wiring.Component):
         _int("clk_hz", clk_hz, 1, 2**32 - 1)
         self._ingress = Ingress(data_width=data_width, counter_width=counter_width)
         self._book = Book(slots=slots, capacity=capacity, ways=ways, levels=levels,
-                          depth_n=depth_n, fifo_depth=fifo_depth)
+                          depth_n=depth_n, k=k, fifo_depth=fifo_depth)
         ing_names = list(self._ingress.signature.members["counters"].signature.members)
         book_names = [n for n, _ in self._book.signature.members["counters"].shape]
         check_counters("ingress", ing_names)
@@ -147,6 +150,7 @@ class Top(wiring.Component):
             book.sub_locate.eq(r.sub_locate),
             book.sub_slot.eq(r.sub_slot),
             book.sub_valid.eq(r.sub_valid),
+            book.sub_tick.eq(r.sub_tick),
             book.sub_write.eq(r.sub_write),
             book.clear_slot.eq(r.clear_slot),
             book.clear_stale_slot.eq(r.clear_stale_slot),

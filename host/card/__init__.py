@@ -303,9 +303,12 @@ class Card:
                 raise ValueError(f"stock locate {loc} does not fit 16 bits")
         return out
 
-    def _sub_write(self, locate: int, slot: int, valid: bool) -> None:
+    def _sub_write(self, locate: int, slot: int, valid: bool, tick: int = 0) -> None:
         self.write("CONFIG_SUB_LOCATE", sub_locate=locate)
-        self.write("CONFIG_SUB_SLOT", sub_slot=slot, sub_valid=int(valid))
+        fields = dict(sub_slot=slot, sub_valid=int(valid))
+        if "sub_tick" in {f.name for f in self.table["CONFIG_SUB_SLOT"].fields}:
+            fields["sub_tick"] = tick
+        self.write("CONFIG_SUB_SLOT", **fields)
         self.write("CONFIG_SUB_CTRL", sub_write=1)
         self._wait("sub_busy")
 
@@ -315,19 +318,28 @@ class Card:
         *,
         symbols: Iterable[str] | None = None,
         directory: dict[str, int] | None = None,
+        ticks: dict[int, int] | None = None,
     ) -> dict[int, int]:
         """Give each locate (or symbol, looked up in ``directory``) a book slot.
 
-        Already subscribed locates keep their slot. Returns ``{locate: slot}`` of all current
-        subscriptions. Raises :class:`CardError` when the card runs out of slots.
+        Already subscribed locates keep their slot. ``ticks`` maps a locate to the tick code
+        of its slot's price ladder (:mod:`host.card.ticks`: 0, 1, 2 = 1, 100, 10000 Price(4)
+        units; :func:`host.card.ticks.tick_codes` picks them from a file), default
+        :data:`host.card.ticks.DEFAULT_TICK_CODE` (one cent). The new slot is cleared after
+        the write (its ladder changes tick only while empty). Returns ``{locate: slot}`` of
+        all current subscriptions. Raises :class:`CardError` when the card runs out of slots.
         """
+        from host.card.ticks import DEFAULT_TICK_CODE
+
+        ticks = ticks or {}
         for loc in self._resolve(locates, symbols, directory):
             if loc in self._subs:
                 continue
             if not self._free:
                 raise CardError(f"no free book slot: the card has {self.slots}")
             slot = self._free.pop(0)
-            self._sub_write(loc, slot, True)
+            self._sub_write(loc, slot, True, int(ticks.get(loc, DEFAULT_TICK_CODE)))
+            self.clear_stale(slot=slot)
             self._subs[loc] = slot
         return dict(self._subs)
 

@@ -184,8 +184,10 @@ def open_sim_card(*, allow_build: bool = True, params: dict | None = None, **kw)
 
 def setup_card(card, feed: Feed, locates) -> None:
     """Filters from the feed's destination and session, subscriptions, counters cleared."""
+    from host.card.ticks import tick_codes
+
     card.configure(udp_port=feed.dst_port, ip_dst=feed.dst_ip, session=feed.session)
-    card.subscribe(locates)
+    card.subscribe(locates, ticks=tick_codes(feed.itch, locates))
     card.clear_counters()
     card.clear_sticky()
 
@@ -205,6 +207,8 @@ class Replay:
     status: dict
     restarts: list[int]
     clk_hz: int
+    params: object = None
+    """The card's build parameters (:class:`hw.regs.BuildParams`, ``None`` if unknown)."""
 
 
 def replay_through_card(
@@ -265,4 +269,5 @@ def replay_through_card(
         status=card.status(),
         restarts=restarts,
         clk_hz=card.info.params.clk_hz if card.info else 0,
+        params=card.info.params if card.info else None,
     )

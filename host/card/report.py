@@ -210,5 +210,33 @@ def verify(rp: Replay) -> int:
         )
     if i is not None:
         lines.append(format_difference(rp.trace, ref, i))
+    if not_valid and getattr(rp, "params", None) is not None:
+        lines.append(_explain_not_valid(rp))
     print("\n".join(lines))
     return 1
+
+
+def _explain_not_valid(rp: Replay) -> str:
+    """Check the card's rows and ``valid`` flags against the host's model of its ladder rules
+    (:func:`host.card.depth.expected_card_trace`): are the not-valid rows the predicted ones?"""
+    import numpy as np
+
+    from host.card.depth import expected_card_trace
+    from host.card.model import first_difference, format_difference
+    from host.card.ticks import tick_codes
+
+    itch = rp.feed.itch
+    tr, valid = expected_card_trace(itch, rp.locates, tick_codes(itch, rp.locates),
+                                    levels=rp.params.levels, depth_n=rp.params.depth_n,
+                                    restarts=rp.restarts)
+    j = first_difference(rp.trace, tr)
+    if j is None and np.array_equal(valid, rp.flags["valid"]):
+        return (f"the card's rows and flags are exactly what its depth rules predict "
+                f"(host.card.depth: {int((valid == 0).sum()):,} rows not valid: levels beyond "
+                f"the {rp.params.levels}-tick ladder window, off-grid prices, overflows)")
+    if j is None:
+        j = int(np.flatnonzero(valid != rp.flags["valid"])[0])
+        return (f"the card's valid flag differs from its depth rules (host.card.depth) at row "
+                f"{j:,}: card {int(rp.flags['valid'][j])}, predicted {int(valid[j])}")
+    return ("the card differs from its depth rules (host.card.depth):\n"
+            + format_difference(rp.trace, tr, j))

@@ -320,8 +320,8 @@ def build_library(
 def card_params() -> dict:
     """``hw.top.Top`` parameters of the simulated card: the U250 build's.
 
-    ``hw.synth.BLOCKS["top"].params["u250"]`` (64 slots, 65536-entry order table, 8 ways, 32
-    levels per side, 48-bit counters), so the simulated card reports the identification
+    ``hw.synth.BLOCKS["top"].params["u250"]`` (256 slots, 2**20-entry order table, 8 ways, a
+    4096-tick ladder per side, 48-bit counters), so the simulated card reports the identification
     registers of the real card (:data:`hw.regs.U250_PARAMS`) and drops what the real card
     drops. ``hw.top.SIM_PARAMS`` (16 slots, 4096 orders) is too small for the sample feeds:
     its order table fills up and the books are marked not valid.
@@ -412,9 +412,8 @@ def top_verilog(**params) -> str:
     **params
         ``hw.top.Top`` keyword arguments, on top of :func:`card_params` (the U250 build).
     """
-    from amaranth.back import verilog
-
     try:
+        from hw.emit import to_verilog
         from hw.top import Top
     except ImportError as e:
         raise ModelNotBuilt(f"hw/top.py cannot be imported ({e}): no top level to simulate") from e
@@ -422,7 +421,7 @@ def top_verilog(**params) -> str:
         top = Top(**{**card_params(), **params})
     except (TypeError, ValueError) as e:
         raise ModelNotBuilt(f"hw.top.Top rejects the parameters {params}: {e}") from e
-    return verilog.convert(top, name="top", emit_src=False)
+    return to_verilog(top, name="top")
 
 
 _u8p = ctypes.POINTER(ctypes.c_uint8)

@@ -10,9 +10,10 @@ import os
 import random
 
 import cocotb
-from book_model import clear_locate, compare, expected, records
+from book_model import clear_locate, compare, expected, expected_deep, records
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from host.card.ticks import tick_code
 from host.feed.book import L3Book
 from host.feed.book import iter_indexed as _iter_indexed
 from host.feed.itch import make
@@ -45,7 +46,7 @@ def counters(dut) -> dict:
 
 async def setup(dut):
     await start_clock(dut.clk, 10)
-    for name in ("sub_locate", "sub_slot", "sub_valid", "sub_write", "clear_slot",
+    for name in ("sub_locate", "sub_slot", "sub_valid", "sub_tick", "sub_write", "clear_slot",
                  "clear_stale_slot", "clear_stale_all", "i_stream__valid", "o_stream__ready"):
         getattr(dut, name).value = 0
     await reset_dut(dut, dut.clk)
@@ -67,11 +68,17 @@ async def wait_clear(dut):
     raise AssertionError("clear_busy stuck")
 
 
-async def subscribe(dut, mapping: dict[int, int], valid: int = 1):
+async def subscribe(dut, mapping: dict[int, int], valid: int = 1, msgs=None, ticks=None):
+    """Subscription writes; each slot's ladder tick is ``ticks[locate]`` if given, else chosen
+    from the order prices of ``msgs`` as the host does (:func:`host.card.ticks.tick_code`),
+    tick 1 without ``msgs``."""
+    ticks = ticks or {}
     for loc, slot in mapping.items():
         dut.sub_locate.value = loc
         dut.sub_slot.value = slot
         dut.sub_valid.value = valid
+        dut.sub_tick.value = ticks[loc] if loc in ticks else 0 if msgs is None else tick_code(
+            [m.price for m in msgs if m.message_type in "AFU" and m.stock_locate == loc])
         dut.sub_write.value = 1
         await RisingEdge(dut.clk)
     dut.sub_write.value = 0
@@ -177,23 +184,41 @@ def check_counters(dut, msgs, sub, n_bbo, **override):
 
 @cocotb.test()
 async def test_random_stream(dut):
-    """A long generator stream, a subset of the symbols subscribed, idle and backpressure."""
+    """A long generator stream, a subset of the symbols subscribed, idle and backpressure.
+
+    ``BOOK_PROFILE=realistic``: a realistic-depth stream (hundreds of levels per side, far
+    stub quotes, sweeps, cancel bursts); the expected records then come from
+    :func:`book_model.expected_deep` (the reference book + the ladder model's validity), so
+    every record is compared flags included, also when a far level would show in the top N.
+    """
     from host.feed.generator import generate
 
     n = env("N", 20000)
     nsym = env("SYMBOLS", 16)
     seed = env("SEED", 1)
-    buf = generate(n, nsym, seed)
+    profile = env("PROFILE", "classic", str)
+    buf = generate(n, nsym, seed, profile=profile)
     msgs = [m for _, m in _iter_indexed(buf)]
     locs = {m.stock_locate for m in msgs if m.message_type == "R"}
     sub = subscribed_map(locs, min(len(locs), SLOTS, max(1, (3 * len(locs)) // 4)), seed)
     await setup(dut)
-    await subscribe(dut, sub)
-    exp, _ = expected(msgs, set(sub), DEPTH_N)
+    await subscribe(dut, sub, msgs=msgs)
+    over = {}
+    if profile == "classic":
+        exp, _ = expected(msgs, set(sub), DEPTH_N)
+    else:
+        ticks = {loc: tick_code([m.price for m in msgs if m.message_type in "AFU"
+                                 and m.stock_locate == loc]) for loc in sub}
+        exp, lm = expected_deep(msgs, sub, ticks, depth=P["levels"], k=P["k"], depth_n=DEPTH_N)
+        fv = lm.stats["far_visible"]
+        over = dict(far_visible=fv, level_overflow=fv, off_grid=0, size_overflow=0,
+                    missing_level=0)
+        dut._log.info("realistic: %d records, %d not valid, ladder model %s", len(exp),
+                      sum(1 for r in exp if not r["valid"]), lm.stats)
     run = Run(dut, idle=env("IDLE", "0.1", float), bp=env("BP", "0.1", float), seed=seed)
-    got = await run.feed(records(msgs), len(exp))
+    got = await run.feed(records(msgs), len(exp), max_cycles=200 * len(msgs) + 10_000)
     compare(got, exp)
-    c = check_counters(dut, msgs, sub, len(exp))
+    c = check_counters(dut, msgs, sub, len(exp), **over)
     cyc = run.in_cycles[-1] - run.in_cycles[0] + 1
     dut._log.info("%d messages, %d BBO updates, %d cycles, counters %s", n, len(exp), cyc, c)
 
@@ -327,7 +352,8 @@ def _targeted_messages():
             add("A", stock_locate=loc, order_reference_number=r, buy_sell_indicator=side,
                 shares=rng.randint(1, 100), stock="MANY", price=px)
             live.append((r, loc))
-    return msgs, {A: 3, B: 60, **{loc: 10 + i for i, loc in enumerate(many) if i % 4 != 3}}
+    return msgs, {A: 3, B: SLOTS - 1,
+                  **{loc: 4 + i for i, loc in enumerate(many) if i % 4 != 3}}
 
 
 @cocotb.test()
@@ -337,7 +363,7 @@ async def test_targeted(dut):
     symbols; with and without idle/backpressure."""
     msgs, sub = _targeted_messages()
     await setup(dut)
-    await subscribe(dut, sub)
+    await subscribe(dut, sub, msgs=msgs)
     exp, _ = expected(msgs, set(sub), DEPTH_N)
     run = Run(dut, monitor=True)
     compare(await run.feed(records(msgs), len(exp)), exp)
@@ -358,7 +384,7 @@ async def test_gap_and_clear(dut):
     """A gap marks every book stale; clearing a slot empties it and clears its stale flag."""
     msgs, sub = _targeted_messages()
     await setup(dut)
-    await subscribe(dut, sub)
+    await subscribe(dut, sub, msgs=msgs)
     gaps = {40}
     exp, _ = expected(msgs, set(sub), DEPTH_N, gaps=gaps)
     run = Run(dut)
@@ -382,8 +408,12 @@ async def test_gap_and_clear(dut):
 
 @cocotb.test()
 async def test_limits(dut):
-    """Small build: order table full (one bucket) and level store full (new price worse or
-    better than every held level) mark only that symbol's book not-valid."""
+    """Small build (ladder window ``levels`` ticks, top ``depth_n``): order table full (one
+    bucket) and a price off the slot's tick grid mark only that symbol's book not valid until
+    it is cleared; a level beyond the window makes the book not valid only while it would show
+    in the top ``depth_n`` (``far_visible``: records when validity changes both ways); a side
+    filled to exactly ``levels`` levels and drained from the top, and a sweep of every level in
+    back-to-back executions, stay exact."""
     cap, ways, levels = P["capacity"], P["ways"], P["levels"]
     bbits = (cap // ways).bit_length() - 1
     msgs = []
@@ -394,39 +424,68 @@ async def test_limits(dut):
         msgs.append(make(t, timestamp=ts[0], **f))
 
     # locate 1: ways+1 orders in one bucket -> table full
-    same_bucket = [r for r in range(1, 10_000) if bucket_of(r, bbits) == 3][: ways + 1]
+    same_bucket = [(k << bbits) ^ k ^ 3 for k in range(ways + 1)]  # fold: bucket 3
+    assert all(bucket_of(r, bbits) == 3 for r in same_bucket)
     for i, r in enumerate(same_bucket):
         add("A", stock_locate=1, order_reference_number=r, buy_sell_indicator="B",
             shares=10, stock="T", price=100 + i)
     add("D", stock_locate=1, order_reference_number=same_bucket[0])
-    # locate 2: levels+1 distinct bids, the last one worse than all -> level store full
-    refs = iter(r for r in range(20_000, 30_000) if bucket_of(r, bbits) != 3)
-    for i in range(levels + 1):
+    refs = iter(r for r in range(1 << 20, (1 << 20) + 10_000) if bucket_of(r, bbits) != 3)
+    # locate 2 (tick 100): an order on the grid, one off it -> off_grid, then more orders
+    for px in (1000, 1050, 1100, 900):
         add("A", stock_locate=2, order_reference_number=next(refs), buy_sell_indicator="B",
-            shares=10, stock="W", price=1000 - i)
-    # locate 3: levels+1 distinct asks, the last one better than all
-    for i in range(levels + 1):
-        add("A", stock_locate=3, order_reference_number=next(refs), buy_sell_indicator="S",
-            shares=10, stock="B", price=1000 - i)
-    # locate 4: exact all along (deep book of exactly `levels` levels, drained)
-    deep = []
-    for i in range(levels):
-        r = next(refs)
-        deep.append(r)
-        add("A", stock_locate=4, order_reference_number=r, buy_sell_indicator="S",
-            shares=10 + i, stock="OK", price=500 + i)
-    for r in deep:
-        add("D", stock_locate=4, order_reference_number=r)
+            shares=10, stock="W", price=px)
+    # locate 4: one side filled to exactly `levels` levels, drained from the top one level at
+    # a time; filled again and swept (every level executed back to back)
+    for rnd in range(2):
+        deep = []
+        for i in range(levels):
+            r = next(refs)
+            deep.append(r)
+            add("A", stock_locate=4, order_reference_number=r, buy_sell_indicator="S",
+                shares=10 + i, stock="OK", price=500 + ((i * 37) % levels))
+        deep.sort(key=lambda r: next(m.price for m in msgs if m.message_type == "A"
+                                     and m.order_reference_number == r))
+        for r in deep:
+            if rnd == 0:
+                add("D", stock_locate=4, order_reference_number=r)
+            else:
+                m0 = next(m for m in msgs if m.message_type == "A"
+                          and m.order_reference_number == r)
+                add("E", stock_locate=4, order_reference_number=r, executed_shares=m0.shares,
+                    match_number=r)
     sub = {1: 0, 2: 1, 3: 2, 4: 3}
+    # locate 3: a bid beyond the window behind a thin book: not valid while it would show
+    far = [next(refs) for _ in range(5)]
+    fmsgs = []
+    for r, px in zip(far[:4], (1000, 1000 - levels - 6, 999, 998), strict=True):
+        fmsgs.append(make("A", timestamp=900 + r, stock_locate=3, order_reference_number=r,
+                          buy_sell_indicator="B", shares=7, stock="F", price=px))
+    fmsgs.append(make("D", timestamp=999_990, stock_locate=3, order_reference_number=far[0]))
+    fmsgs.append(make("D", timestamp=999_991, stock_locate=3, order_reference_number=far[1]))
     await setup(dut)
-    await subscribe(dut, sub)
+    await subscribe(dut, sub, msgs=msgs + fmsgs, ticks={2: 1})  # locate 2: one-cent tick
     exp, _ = expected(msgs, set(sub), DEPTH_N)
     run = Run(dut, monitor=True)
     got = await run.feed(records(msgs), len(exp), drain=60)
-    compare(got, exp, invalid_ok={1, 2, 3})
+    compare(got, exp, invalid_ok={1, 2})
     c = counters(dut)
-    assert c["table_full"] == 1, c
-    assert c["level_overflow"] == 2, c
+    assert c["table_full"] == 1 and c["off_grid"] == 1, c
+    assert c["far_visible"] == 0 and c["missing_level"] == 0, c
+    # locate 3: the far bid (its records are checked by hand: the reference book shows it)
+    run3 = Run(dut, monitor=True)
+    got3 = await run3.feed(records(fmsgs, first_seq=500), 5, drain=200)
+    want3 = [  # (bids, valid)
+        ([(1000, 7, 1)], 1),  # first bid
+        ([(1000, 7, 1)], 0),  # far bid: 1 level held < depth_n, a far order exists
+        ([(1000, 7, 1), (999, 7, 1), (998, 7, 1)], 1),  # 998: depth_n levels held, valid again
+        ([(999, 7, 1), (998, 7, 1)], 0),  # best deleted: 2 levels < depth_n, far visible
+        ([(999, 7, 1), (998, 7, 1)], 1),  # far order deleted
+    ]
+    assert [(r["bids"][:3], r["valid"]) for r in got3] == want3, got3
+    assert all(r["locate"] == 3 for r in got3)
+    c = counters(dut)
+    assert c["far_visible"] == 3, c
     # clearing a slot makes it valid again
     await clear_slot(dut, sub[1])
     run2 = Run(dut)
@@ -447,15 +506,18 @@ async def test_measure(dut):
     from host.feed.generator import generate
 
     n = env("N", 20000)
-    buf = generate(n, env("SYMBOLS", 16), env("SEED", 3))
+    profile = env("PROFILE", "realistic", str)
+    buf = generate(n, env("SYMBOLS", 16), env("SEED", 3), profile=profile)
     msgs = [m for _, m in _iter_indexed(buf)]
     locs = {m.stock_locate for m in msgs if m.message_type == "R"}
     sub = subscribed_map(locs, min(len(locs), SLOTS), 0)
     await setup(dut)
-    await subscribe(dut, sub)
-    exp, _ = expected(msgs, set(sub), DEPTH_N)
+    await subscribe(dut, sub, msgs=msgs)
+    ticks = {loc: tick_code([m.price for m in msgs if m.message_type in "AFU"
+                             and m.stock_locate == loc]) for loc in sub}
+    exp, _ = expected_deep(msgs, sub, ticks, depth=P["levels"], k=P["k"], depth_n=DEPTH_N)
     run = Run(dut)
-    got = await run.feed(records(msgs), len(exp))
+    got = await run.feed(records(msgs), len(exp), max_cycles=200 * len(msgs) + 10_000)
     compare(got, exp)
     lat: dict[str, list[int]] = {}
     for r, t_out in zip(got, run.out_cycles, strict=True):
@@ -470,10 +532,11 @@ async def test_measure(dut):
         "cycles": cycles,
         "bbo_updates": len(got),
         "counts": counts,
-        "latency": {t: [min(v), max(v), sum(v) / len(v), len(v)] for t, v in lat.items()},
+        "latency": {t: [min(v), sorted(v)[len(v) // 2], max(v), sum(v) / len(v), len(v)]
+                    for t, v in lat.items()},
+        "profile": profile,
         "counters": counters(dut),
     }
-    # a burst of back-to-back U on one symbol and level: the one case that takes two clocks
     path = os.environ.get("BOOK_RESULTS")
     if path:
         with open(path, "w") as fh:

@@ -94,3 +94,94 @@ def clear_locate(book: L3Book, locate: int) -> None:
         del book.orders[ref]
     for side in ("B", "S"):
         book._sides.pop((locate, side), None)
+
+
+def expected_deep(msgs, sub: dict[int, int], ticks: dict[int, int], *, depth: int, k: int,
+                  depth_n: int, first_seq: int = 1):
+    """Expected BBO records of the ladder book (flags included), for streams whose books may
+    reach beyond the ladder window.
+
+    :class:`host.feed.book.L3Book` applies every message (the anomaly rules); the level ops
+    each message makes (read off the book's orders before and after it, as the order table
+    emits them) drive ``sim/ladder``'s :class:`LadderModel`, which gives the validity of the
+    slot after every op (``far_visible``, ``off_grid``, ...) and, for a valid record, checks
+    that the represented top ``depth_n`` equals the exact one. A record is expected when the
+    BBO or the validity changes (a ``U``: before its removal vs after its add). Returns
+    ``(records, model)``.
+    """
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ladder"))
+    from ladder_model import LadderModel, px_of
+
+    from hw.ladder import LadderOp
+
+    book = L3Book(set(sub))
+    lm = LadderModel(slots=max(sub.values()) + 1, depth=depth, k=k, n=depth_n,
+                     check_truth=False)
+    for loc, s in sub.items():
+        lm.set_tick(s, ticks.get(loc, 0))
+    valid = {s: 1 for s in sub.values()}
+    out = []
+
+    def levels(loc):
+        """The card's view: the represented top ``depth_n`` of both sides."""
+        s = sub[loc]
+        out = []
+        for bid in (True, False):
+            sd = lm.sides[s][bid]
+            out.append([(px_of(kk, bid, lm.tick[s]), *sd.rep[kk])
+                        for kk in sd.rep_keys[:depth_n]])
+        return out
+
+    def state(loc):
+        bids, asks = levels(loc)
+        return (*(bids[0] if bids else (0, 0, 0)), *(asks[0] if asks else (0, 0, 0)),
+                valid[sub[loc]])
+
+    for i, m in enumerate(msgs):
+        t = m.message_type
+        loc = m.stock_locate
+        if t not in "AFECXDU" or loc not in sub:
+            book.apply(m)
+            continue
+        if t == "U":
+            refs = [m.original_order_reference_number, m.new_order_reference_number]
+        else:
+            refs = [m.order_reference_number]
+        pre = {r: list(book.orders[r]) if r in book.orders else None for r in refs}
+        touched = {book.orders[r][0] for r in refs if r in book.orders} | (
+            {loc} if t in "AF" else set())
+        touched &= set(sub)
+        before = {x: state(x) for x in touched}
+        book.apply(m)
+        ops = []
+        for r in refs:
+            a, b = pre[r], book.orders.get(r)
+            if a is not None and (b is None or b[3] != a[3] or b[2] != a[2]):
+                gone = b is None or b[2] != a[2]
+                ops.append((a[0], a[1], a[2], a[3] - (0 if gone else b[3]), int(gone),
+                            LadderOp.RED))
+            if b is not None and (a is None or b[2] != a[2]):
+                ops.append((b[0], b[1], b[2], b[3], 0, LadderOp.ADD))
+        for oloc, side, px, q, rem, kind in ops:
+            rec = lm.apply(dict(kind=kind, slot=sub[oloc], bid=int(side == "B"), px=px, q=q,
+                                remove=rem, tag=0))
+            valid[sub[oloc]] = rec["valid"]
+        for x in sorted(touched):
+            st = state(x)
+            if st == before[x]:
+                continue
+            bids, asks = levels(x)
+            if st[6]:  # valid: the card's levels are the exact book's
+                assert bids == [tuple(v) for v in book.depth(x, "B", depth_n)], (i, bids)
+                assert asks == [tuple(v) for v in book.depth(x, "S", depth_n)], (i, asks)
+            out.append({
+                "locate": x, "timestamp": m.timestamp, "seq": first_seq + i,
+                "msg_type": ord(t),
+                "bid_px": st[0], "bid_sz": st[1], "bid_ct": st[2],
+                "ask_px": st[3], "ask_sz": st[4], "ask_ct": st[5],
+                "valid": st[6], "stale": 0, "bids": bids, "asks": asks,
+            })
+    return out, lm

@@ -10,9 +10,9 @@ import pytest
 from sim.harness import run_component
 
 HERE = Path(__file__).resolve().parent
-PARAMS = dict(data_width=64, slots=16, capacity=4096, ways=4, levels=16, depth_n=1)
+PARAMS = dict(data_width=64, slots=16, capacity=4096, ways=4, levels=4096, depth_n=1)
 # the long stream keeps more orders live and more levels per side than the small table holds
-LONG_PARAMS = dict(PARAMS, capacity=32768, ways=8, levels=32)
+LONG_PARAMS = dict(PARAMS, capacity=32768, ways=8)
 
 
 def _run(params, **env):

@@ -10,16 +10,16 @@ import ipaddress
 
 import numpy as np
 import pytest
-from amaranth.back import verilog
 
 from host.card import Card, CardError, CardMismatch
 from host.card.sim import SimTransport
-from hw.regs import U250_PARAMS, BuildParams
+from hw.emit import to_verilog
+from hw.regs import REGMAP_VERSION, U250_PARAMS, BuildParams
 from tests.host.card.standin import RegStandinTop, StandinTop
 
 
 def _transport(top):
-    return SimTransport(verilog=verilog.convert(top, name="top", emit_src=False), idle_cycles=32)
+    return SimTransport(verilog=to_verilog(top, name="top"), idle_cycles=32)
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +36,12 @@ def card(small_params):
 
 def test_identify(card, small_params):
     assert card.info.params == small_params
-    assert card.info.version[0] == 1
+    assert card.info.version[0] == REGMAP_VERSION[0]
     assert card.slots == 4
 
 
 def test_expected_params_mismatch(small_params):
-    with pytest.raises(CardMismatch, match=r"slots=4 \(expected 64\)"):
+    with pytest.raises(CardMismatch, match=rf"slots=4 \(expected {U250_PARAMS.slots}\)"):
         Card(_transport(RegStandinTop(small_params)), expect=U250_PARAMS)
 
 
@@ -82,7 +82,7 @@ def test_subscriptions(card):
     assert card.counters(["ignored"])["ignored"] == 1
     assert card.subscribe([99])[99] == 1  # the freed slot is reused
     assert card.read("CONFIG_SUB_LOCATE") == 99
-    assert card.read("CONFIG_SUB_SLOT") == 1 | 1 << 31
+    assert card.read("CONFIG_SUB_SLOT") == 1 | 1 << 24 | 1 << 31  # slot 1, tick 100, valid
     with pytest.raises(KeyError, match="stock directory"):
         card.subscribe(symbols=["NOPE"], directory=directory)
     with pytest.raises(ValueError, match="16 bits"):
