@@ -91,10 +91,10 @@ METRIC_NAMES = (
 
 _BUCKETS = tuple(10 ** (e / 4) for e in range(-24, 1))  # 1 us .. 1 s, 4 per decade
 
-CYCLE_BUCKETS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 256, 512,
-                 1024)
-"""Upper bounds (card clock cycles) of ``itchfpga_card_latency_cycles``: one per cycle where
-the card's records are (6..7 cycles), coarser above."""
+CYCLE_BUCKETS = (*range(1, 17), 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192,
+                 256, 384, 512, 1024, 2048)
+"""Upper bounds (card clock cycles) of ``itchfpga_card_latency_cycles``: one per cycle up to
+16, then about 4 per doubling (the ladder card's records take 17..111 cycles)."""
 
 
 class _Collected:
