@@ -4,7 +4,9 @@ Replays an input (``--replay``; ``--session`` adds the scripted kill switches of
 ``python -m host session``) through the card source and the trading session at ``--speed``
 times the feed's own clock, and serves the page, its WebSocket, the operator actions and
 ``/metrics`` on 127.0.0.1 (``--host`` to change it). Actions need the token: ``--token``, else
-``$ITCHFPGA_CONSOLE_TOKEN``, else a generated one, printed at start.
+``$ITCHFPGA_CONSOLE_TOKEN``, else a generated one, printed at start. ``--store`` writes the
+session to the store while it runs through :class:`host.store.live.StoreWriter`, as
+``python -m host session --store`` does.
 """
 
 from __future__ import annotations
@@ -93,8 +95,12 @@ def _cmd_serve(a) -> int:
                                          drop_packets=tuple(a.drop_packets)),
                               metrics=metrics, store_sink=writer)
     except BaseException as e:
+        from host.store.live import StoreWriteError
+
         if writer is not None:
             writer.abort()
+        if isinstance(e, StoreWriteError):
+            raise UserError(str(e)) from None
         if isinstance(e, ValueError | KeyError):
             raise UserError(str(e).strip("'\"")) from None
         if isinstance(e, OSError | EOFError):

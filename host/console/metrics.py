@@ -54,8 +54,8 @@ name                                    type       what
 ``itchfpga_store_pending_rows``         gauge      rows taken from the queue, not written yet
 ``itchfpga_store_batches_total``        counter    batches written
 ``itchfpga_store_rows_total``           counter    rows written (new keys), ``table`` label
-``itchfpga_store_producer_blocked_      counter    time the session waited on a full queue
-seconds_total``
+``itchfpga_store_producer_blocked_*``   counter    ``..._seconds_total``: time the session
+                                                   waited on a full queue
 ``itchfpga_store_failed``               gauge      1 once the writer failed (the replay stops)
 ======================================  =========  ==============================================
 
