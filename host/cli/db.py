@@ -176,10 +176,21 @@ def _load_capture(store, path: str) -> dict:
     from host.store import load_capture
 
     _read_capture(path)
+    st: dict = {}
     try:
-        return load_capture(store, path)
+        written = load_capture(store, path, stats=st)
     except (OSError, EOFError, ValueError) as e:  # a truncated gzip, a garbled stream
         raise UserError(f"{path}: cannot read: {str(e).strip() or type(e).__name__}") from None
+    # what the parser stopped at or skipped is said, not dropped silently
+    left = st.get("bytes", 0) - st.get("consumed", 0) + st.get("cut_bytes", 0)
+    if st.get("truncated") or st.get("zero_length") or left > 0:
+        why = "a partial message" if st.get("truncated") else "a zero length prefix"
+        print(f"warning: {path}: the stream ends in {why} after {st.get('messages', 0):,} "
+              f"messages: the last {left:,} bytes were not loaded")
+    for k in ("unknown_type", "bad_length"):
+        if st.get(k):
+            print(f"warning: {path}: {st[k]:,} messages with {k.replace('_', ' ')} skipped")
+    return written
 
 
 def _known(store, what: str, value: str) -> bool:

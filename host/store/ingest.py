@@ -53,15 +53,28 @@ def _chars(a: np.ndarray) -> np.ndarray:
     return lut[a.astype(np.uint8)]
 
 
-def capture_batches(path, *, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[str, pa.Table]]:
-    """``(table, rows)`` of a capture; the first is its ``captures`` row."""
+def capture_batches(path, *, batch_rows: int = BATCH_ROWS,
+                    stats: dict | None = None) -> Iterator[tuple[str, pa.Table]]:
+    """``(table, rows)`` of a capture; the first is its ``captures`` row.
+
+    ``stats``, when given, receives the parser's counts (:func:`host.feed.bulk.parse_records`:
+    ``messages``, ``unknown_type``, ``bad_length``, ``zero_length``, ``truncated``,
+    ``consumed`` bytes, ``bytes``; ``cut_bytes`` of a partial message at the end of a file) so
+    the caller can say what was not loaded.
+    """
     from host.card.model import reference_trace
     from host.feed.bulk import parse_records
     from host.feed.capture import load_feed, symbol_directory
 
     cid = content_id(path)
-    feed = load_feed(path)
-    recs, _ = parse_records(feed.itch)
+    file_stats: dict = {}
+    feed = load_feed(path, stats=file_stats)
+    recs, st = parse_records(feed.itch)
+    if stats is not None:
+        stats.update(st, bytes=len(feed.itch))
+        for k in ("truncated", "zero_length"):  # the file reader's, before parse_records
+            stats[k] = stats.get(k, 0) + file_stats.get(k, 0)
+        stats["cut_bytes"] = file_stats.get("truncated_bytes", 0)
     directory = symbol_directory(feed.itch)
     trace = reference_trace(feed.itch, None)
     yield "captures", _table("captures", {"capture_id": [cid], "path": [str(path)],

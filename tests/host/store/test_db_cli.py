@@ -159,3 +159,25 @@ def test_parse_time():
     assert parse_time("09:30:00") == 34_200 * 10**9
     assert parse_time("09:30:00.5") == 34_200 * 10**9 + 500_000_000
     assert parse_time("123") == 123
+
+
+def test_load_of_a_cut_file_says_what_was_not_loaded(tmp_path, market_and_session, capsys):
+    """A plain ITCH file cut mid-message loads the whole messages before the cut and says that
+    the tail was not loaded (count of messages, bytes left), in the normal output."""
+    from host.feed.bulk import parse_records
+
+    src, _ = market_and_session
+    raw = open(src, "rb").read()
+    cut = tmp_path / "cut.itch"
+    cut.write_bytes(raw[:20_001])
+    whole, st = parse_records(raw[:20_001])
+    assert st["truncated"] == 1  # the cut falls inside a message
+    assert main(["db", "--store", str(tmp_path / "st"), "load", "capture", str(cut)]) == 0
+    out = capsys.readouterr().out
+    left = 20_001 - st["consumed"]
+    assert (f"ends in a partial message after {len(whole):,} messages: the last {left:,} "
+            "bytes were not loaded") in out
+    assert f"md_messages +{len(whole)}" in out
+    # the whole file: no warning
+    assert main(["db", "--store", str(tmp_path / "st2"), "load", "capture", src]) == 0
+    assert "warning" not in capsys.readouterr().out
