@@ -139,8 +139,13 @@ def _cmd_sweep(a) -> int:
     if a.jobs < 1:
         raise UserError("--jobs must be >= 1")
     ids = _sweep_run_ids(a)
+    sinks = None
+    if a.store:
+        from host.store.live import SweepSinks
+
+        sinks = SweepSinks(a.store)
     table = _guard(lambda: run_sweep(a.input, a.strategy, a.config, a.out, jobs=a.jobs,
-                                     symbols=a.symbols, store=a.store, run_ids=ids))
+                                     symbols=a.symbols, sinks=sinks, run_ids=ids))
     print(f"{'config':<20} {'pnl_total':>12} {'sharpe':>8} {'max_dd':>10} {'fills':>6}")
     failed = 0
     for name, m in table.items():

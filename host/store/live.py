@@ -40,6 +40,28 @@ class StoreWriteError(Exception):
     """The store writer failed; the message says what was written before."""
 
 
+class SweepSinks:
+    """Picklable factory of one :class:`StoreWriter` per backtest of a sweep
+    (:func:`host.trading.backtest.run.run_sweep`): each worker process opens the store itself.
+
+    Parameters
+    ----------
+    store : str
+        A folder or a ``postgresql://`` URL (as ``--store``).
+    """
+
+    errors = (StoreWriteError,)
+    """Exceptions that fail one config of the sweep (its entry gets ``error``)."""
+
+    def __init__(self, store: str):
+        self.store = str(store)
+
+    def __call__(self, rid: str, out, source) -> StoreWriter:
+        from host.store import open_store
+
+        return StoreWriter(open_store(self.store), rid, out, source=source)
+
+
 def run_id(kind: str, input_path, **options) -> str:
     """16 hex digits of the SHA-256 of the run's kind, input content and options.
 
