@@ -41,7 +41,7 @@ from hw.layouts import ItchRecord
 from hw.order_table import LevelOpKind, OrderTable, OtOp, sub_info_layout
 from hw.regs import BOOK_COUNTERS
 
-__all__ = ["Book", "BOOK_STATS", "COUNTER_WIDTH"]
+__all__ = ["Book", "BOOK_STATS", "COUNTER_WIDTH", "INJECT_LAYOUT"]
 
 COUNTER_WIDTH = 48
 """Width of every counter (the register block zero-extends to 64)."""
@@ -65,8 +65,24 @@ _TAG = data.StructLayout(
         "seq": unsigned(META_FIELDS["seq"]),
         "msg_type": unsigned(RECORD_WIDTHS["msg_type"]),
         "gap": unsigned(1),
+        "seed": unsigned(1),  # injected by the host (``inj``): no record of its own
+        "commit": unsigned(1),  # the end of a re-seed: always a record, marked recovered
     }
 )
+
+INJECT_LAYOUT = data.StructLayout(
+    {
+        "locate": unsigned(RECORD_WIDTHS["stock_locate"]),
+        "bid": unsigned(1),
+        "ref": unsigned(RECORD_WIDTHS["order_ref"]),
+        "shares": unsigned(RECORD_WIDTHS["shares"]),
+        "px": unsigned(RECORD_WIDTHS["price"]),
+        "commit": unsigned(1),
+    }
+)
+"""One host injection (:attr:`Book.inj`): an add order of ``locate`` (``commit=0``), or the
+commit that ends a re-seed of ``locate`` (``commit=1``; ``ref`` is then the sequence number
+the commit record carries)."""
 
 
 def _int_param(name, v, lo):
@@ -188,11 +204,13 @@ class Book(wiring.Component):
             "lvalid": unsigned(1),
             "bids": data.ArrayLayout(lv, depth_n),
             "asks": data.ArrayLayout(lv, depth_n),
+            "lbad": unsigned(1),  # the ladder's sticky cause (off grid, size, missing)
         })
         sb = self.slot_bits
         super().__init__(
             {
                 "i_stream": In(stream.Signature(ItchRecord)),
+                "inj": In(stream.Signature(INJECT_LAYOUT)),
                 "o_stream": Out(stream.Signature(self.bbo_layout)),
                 "sub_locate": In(RECORD_WIDTHS["stock_locate"]),
                 "sub_slot": In(sb),
@@ -318,6 +336,29 @@ class Book(wiring.Component):
                 with m.Else():
                     with m.If(~self.clear_stale_slot):
                         m.d.sync += clr_one.eq(0)
+        with m.Elif(self.inj.valid & credit):
+            # a host injection (re-seed): an add with the ``seed`` tag, or the commit
+            ij = self.inj.payload
+            itag = Signal(_TAG)
+            m.d.comb += [
+                itag.locate.eq(ij.locate),
+                itag.seq.eq(Mux(ij.commit, ij.ref, 0)),
+                itag.msg_type.eq(Mux(ij.commit, 0, ord("A"))),
+                itag.seed.eq(1),
+                itag.commit.eq(ij.commit),
+                sub_rd.addr.eq(ij.locate),
+                ot.i.valid.eq(1),
+                self.inj.ready.eq(1),
+                oi.op.eq(Mux(ij.commit, OtOp.MARK, OtOp.ADD)),
+                oi.tag.eq(itag),
+                oi.key.eq(ij.ref),
+                oi.same_ref.eq(0),
+                oi.is_del.eq(0),
+                oi.bid.eq(ij.bid),
+                oi.side_ok.eq(1),
+                oi.px.eq(ij.px),
+                oi.shares.eq(ij.shares),
+            ]
         with m.Elif(self.i_stream.valid & credit):
             m.d.comb += ot.i.valid.eq(1)
             with m.If(is_u):
@@ -393,7 +434,7 @@ class Book(wiring.Component):
         cur = top_rd.data
         aft = Signal(self.top_layout)
         with m.If(M.lad):
-            m.d.comb += aft.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value()))
+            m.d.comb += aft.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value(), lo_.bad))
         with m.Else():
             m.d.comb += aft.eq(cur)
         m.d.comb += [
@@ -407,6 +448,7 @@ class Book(wiring.Component):
         # per-slot flags: not valid from the order table (table full: sticky), stale
         invalid = Signal(S)
         stale = Signal(S)
+        recovered = Signal(S)  # re-seeded by the host since the slot's last clear
         inv_old = invalid.bit_select(M.slot, 1)
         inv_new = Signal()
         m.d.comb += inv_new.eq(inv_old | (M.touch & M.mark_invalid))
@@ -427,7 +469,9 @@ class Book(wiring.Component):
         with m.If(proc & M.u1):
             m.d.sync += u_before.eq(bbo_of(cur, v_before))
         emit = Signal()
-        m.d.comb += emit.eq(proc & M.touch & ~M.u1 & (before != after))
+        # a seeded add emits nothing; the commit of a re-seed always emits (the clean record)
+        m.d.comb += emit.eq(proc & M.touch & ~M.u1
+                            & (((before != after) & ~M.tag.seed) | M.tag.commit))
         with m.If(proc & M.touch & inv_new):
             m.d.sync += invalid.bit_select(M.slot, 1).eq(1)
         with m.If(proc & M.tag.gap):
@@ -436,7 +480,10 @@ class Book(wiring.Component):
             m.d.sync += [
                 invalid.bit_select(M.slot, 1).eq(0),
                 stale.bit_select(M.slot, 1).eq(0),
+                recovered.bit_select(M.slot, 1).eq(0),
             ]
+        with m.If(proc & M.tag.commit):
+            m.d.sync += recovered.bit_select(M.slot, 1).eq(1)
 
         # -- output record ---------------------------------------------------------------------
         out = Signal(self.bbo_layout)
@@ -453,6 +500,9 @@ class Book(wiring.Component):
             out.ask_ct.eq(aft.asks[0].ct),
             out.valid.eq(v_after),
             out.stale.eq(stale.bit_select(M.slot, 1) | M.tag.gap),
+            out.recovered.eq(recovered.bit_select(M.slot, 1) | M.tag.commit),
+            out.seeded.eq(M.tag.commit),
+            out.bad.eq(inv_new | aft.lbad),
         ]
         for i in range(N):
             for dst, src in ((out.bids[i], aft.bids[i]), (out.asks[i], aft.asks[i])):
@@ -474,6 +524,7 @@ class Book(wiring.Component):
         m.d.comb += lvl_bad.eq(proc & M.lad & M.touch & ~lo_.valid)
         for sig, cond in (
             (c.records, acc),
+            (c.injected, self.inj.valid & self.inj.ready),
             (c.ignored, ov & op.ev_ignored),
             (c.unknown_ref, ov & op.ev_unknown),
             (c.duplicate_add, ov & op.ev_dup),

@@ -27,10 +27,10 @@ def read(path):
 
 
 def model_part(csv: bytes) -> bytes:
-    """The card's CSV without its two flag columns (header included)."""
+    """The card's CSV without its three flag columns (header included)."""
     lines = csv.split(b"\n")
-    assert lines[0].endswith(b",valid,stale")
-    return b"\n".join(ln.rsplit(b",", 2)[0] if ln else ln for ln in lines)
+    assert lines[0].endswith(b",valid,stale,recovered")
+    return b"\n".join(ln.rsplit(b",", 3)[0] if ln else ln for ln in lines)
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +114,24 @@ def test_replay_sim_verify_report_and_plots(files, tmp_path, capsys):
     assert len(rows) > 1000
 
 
-def test_replay_gaps_are_cleared_and_verified(files, tmp_path, capsys):
+def test_replay_gaps_are_recovered_and_verified(files, tmp_path, capsys):
     assert main(["replay", str(files / "s.itch"), "--card", "sim", "--verify", "--no-progress",
                  "--drop-packets", "5", "40", "--batch-frames", "8",
                  "--out", str(tmp_path / "g")]) == 0  # fmt: skip
     text = capsys.readouterr().out
-    assert "book clears after gaps: 2" in text and "gaps=2" in text and "verify: OK" in text
+    # two gaps in two batches: each of the 5 symbols re-seeded after each
+    assert "book clears after gaps: 0; recoveries: 10 (10 after gaps, 0 not valid" in text
+    assert "gaps=2" in text and "injected=" in text and "verify: OK" in text
+    rows = np.loadtxt(tmp_path / "g" / "bbo.csv", delimiter=",", skiprows=1, dtype=np.int64)
+    assert 0 < rows[:, -1].sum() < len(rows)  # the recovered column: set after the re-seed
+
+
+def test_replay_gaps_cleared_with_no_recover(files, tmp_path, capsys):
+    assert main(["replay", str(files / "s.itch"), "--card", "sim", "--verify", "--no-progress",
+                 "--drop-packets", "5", "40", "--batch-frames", "8", "--no-recover",
+                 "--out", str(tmp_path / "g")]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "book clears after gaps: 2; recoveries: 0" in text and "verify: OK" in text
 
 
 def deep_book(levels: int) -> bytes:
