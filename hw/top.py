@@ -91,7 +91,9 @@ class Top(wiring.Component):
     a slot's epoch, see docs/book.md), the packer and the counters; the register values and
     ``STATUS_CYCLES`` are kept. ``CTRL_PULSE.counters_clear`` zeroes every counter (the block
     counters through a snapshot subtracted on read-out; the counter registers lag the source by
-    one cycle).
+    one cycle). ``INJECT_CTRL`` loads one injection (``INJECT_*`` registers) into a register
+    that offers it to the book's ``inj`` port until taken (``STATUS.inject_busy``); a pulse
+    while one waits is dropped and sets ``STATUS_STICKY.seen_inject_overrun``.
     """
 
     def __init__(self, *, data_width: int = 64, slots: int = SIM_PARAMS["slots"],

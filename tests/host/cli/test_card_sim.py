@@ -53,8 +53,9 @@ def test_bbo_sim_csv_is_the_model_csv(files, tmp_path, name, capsys):
     # the record's size fields are 32 bits: the card saturates what the model does not
     big = (model[:, SIZES] > U32_MAX).any(axis=1)
     assert big.any()  # this seed has an aggregate size above 2**32 - 1
-    assert (sim[:, -2] == 1).all() and (sim[:, -1] == 0).all()  # valid, not stale
-    sim = sim[:, :-2]
+    # valid, not stale, not recovered
+    assert (sim[:, -3] == 1).all() and (sim[:, -2] == 0).all() and (sim[:, -1] == 0).all()
+    sim = sim[:, :-3]
     assert np.array_equal(sim[~big], model[~big])
     model[:, SIZES] = np.minimum(model[:, SIZES], U32_MAX)
     assert np.array_equal(sim, model)
@@ -164,7 +165,7 @@ def test_not_valid_rows_are_flagged_counted_and_fail_verify(tmp_path, capsys):
     status = main(["bbo", src, "--card", "sim", "--verify", "--out", str(tmp_path / "s.csv")])
     out = capsys.readouterr().out
     sim = read(tmp_path / "s.csv")
-    bad = int((sim[:, -2] == 0).sum())
+    bad = int((sim[:, -3] == 0).sum())  # valid is the first of the three flag columns
     assert bad > 0, "the card held a book deeper than its levels parameter: update this test"
     assert status == 1 and "verify: FAILED" in out and f"not valid: {bad};" in out
     assert f"{bad} rows flagged not valid" in out
@@ -173,4 +174,4 @@ def test_not_valid_rows_are_flagged_counted_and_fail_verify(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"not valid: {bad:,};" in out and "verify: FAILED" in out
     rows = read(tmp_path / "r" / "bbo.csv")
-    assert int((rows[:, -2] == 0).sum()) == bad
+    assert int((rows[:, -3] == 0).sum()) == bad
