@@ -77,8 +77,8 @@ def report(rp: Replay, *, label: str = "sim") -> str:
     n_clear = int((rp.recs["flags"] & bbo_record.FLAG_CLEARED != 0).sum()) if len(rp.recs) else 0
     not_valid, stale = flag_counts(rp)
     lines.append(
-        f"BBO updates: {len(rp.trace):,} (+{n_clear} from clears); "
-        f"not valid: {not_valid:,}; stale (after a gap, until cleared): {stale:,}; "
+        f"BBO updates: {len(rp.trace):,} (+{n_clear} re-seed commit records); "
+        f"not valid: {not_valid:,}; stale (after a gap, until cleared or re-seeded): {stale:,}; "
         f"book clears after gaps: {len(rp.restarts)}; {recovery_summary(rp)}"
     )
     if not_valid:

@@ -169,6 +169,8 @@ def test_not_valid_rows_are_flagged_counted_and_fail_verify(tmp_path, capsys):
     assert bad > 0, "the card held a book deeper than its levels parameter: update this test"
     assert status == 1 and "verify: FAILED" in out and f"not valid: {bad};" in out
     assert f"{bad} rows flagged not valid" in out
+    # far levels in the top N (far_visible) heal by themselves: no re-seed, no book_bad flag
+    assert "recoveries: 0 (" in out
     assert main(["replay", src, "--card", "sim", "--no-progress", "--verify",
                  "--out", str(tmp_path / "r")]) == 1  # fmt: skip
     out = capsys.readouterr().out
