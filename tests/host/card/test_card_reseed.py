@@ -10,6 +10,8 @@ and off-grid prices.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -211,6 +213,20 @@ def test_gaps_recovered_by_the_host(fresh, itch):
     first = min(r.msg_index for r in rp.recoveries)
     assert np.array_equal(fl["recovered"].astype(bool), rp.trace["msg_index"] >= first)
     assert verify(rp) == 0
+    # verify fails on a wrong row after a re-seed, a lost recovered mark, a wrong commit
+    after = int(np.flatnonzero(rp.trace["msg_index"] > first + 100)[0])
+    for spoil in ("row", "mark", "commit"):
+        bad = copy.copy(rp)
+        bad.trace, bad.flags = rp.trace.copy(), {k: v.copy() for k, v in rp.flags.items()}
+        bad.recs = rp.recs.copy()
+        if spoil == "row":
+            bad.trace["bid_sz"][after] += 1
+        elif spoil == "mark":
+            bad.flags["recovered"][after] = 0
+        else:
+            k = int(np.flatnonzero(bad.recs["flags"] & bbo_record.FLAG_CLEARED)[3])
+            bad.recs["ask_px"][k] += 100
+        assert verify(bad) == 1, spoil
 
 
 def test_off_grid_recovered_with_a_finer_tick(fresh, itch):
