@@ -424,7 +424,10 @@ class Card:
             Sequence number the commit record carries (the replay gives the sequence number of
             the last message the orders reflect).
         tick : int, optional
-            New tick code of the slot (:mod:`host.card.ticks`); ``None`` keeps it.
+            New tick code of the slot (:mod:`host.card.ticks`); ``None`` keeps it. The tick
+            is written right after the clear: pause the feed of that symbol around a re-seed
+            (the replay re-seeds between batches, with the card idle), as for any injection,
+            since injected orders are placed among the feed's records in arrival order.
 
         Returns
         -------
