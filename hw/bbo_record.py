@@ -16,11 +16,16 @@ offset  size  field           meaning
 20      1     ``flags``       bit 0 ``gap`` (stale): a sequence gap came before this message
                               since the slot was last cleared, the book may miss orders;
                               bit 1 ``bid_valid``, bit 2 ``ask_valid`` (side not empty);
-                              bit 3 ``cleared``: emitted by a clear of the slot, not a message
-                              (hw.top never emits one: a clear produces no record);
-                              bit 4 ``book_invalid``: since its last clear the slot's book met
-                              something it cannot represent (level overflow, table full,
-                              aggregate size overflow); the BBO is not exact
+                              bit 3 ``cleared``: not emitted by a message: the record of the
+                              commit of a host re-seed (hw.top emits no record for a plain
+                              clear); ``seq`` is the one the host gave, ``msg_type`` 0;
+                              bit 4 ``book_invalid``: the slot's book holds something it cannot
+                              represent (a far level in the top N, off-grid price, table full,
+                              aggregate size overflow); the BBO is not exact;
+                              bit 5 ``recovered``: the host re-seeded the slot since its last
+                              clear (set on the commit record and every later record);
+                              bit 6 ``book_bad``: ``book_invalid`` until the slot is cleared
+                              (every cause but ``far_visible``, which heals by itself)
 21      1     ``msg_type``    ITCH message type (ASCII) that caused the update; 0 for a clear
 22      2     ``reserved0``   0
 24      4     ``bid_px``      best bid price (ITCH price, 4 implied decimals); 0 if empty
@@ -45,7 +50,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["FIELDS", "DTYPE", "RECORD_BYTES", "FLAG_GAP", "FLAG_STALE", "FLAG_BID_VALID",
-           "FLAG_ASK_VALID", "FLAG_CLEARED", "FLAG_BOOK_INVALID", "pack", "unpack", "to_int",
+           "FLAG_ASK_VALID", "FLAG_CLEARED", "FLAG_BOOK_INVALID", "FLAG_RECOVERED",
+           "FLAG_BOOK_BAD", "pack", "unpack", "to_int",
            "from_int", "markdown"]
 
 RECORD_BYTES = 64
@@ -55,6 +61,8 @@ FLAG_BID_VALID = 1 << 1
 FLAG_ASK_VALID = 1 << 2
 FLAG_CLEARED = 1 << 3
 FLAG_BOOK_INVALID = 1 << 4
+FLAG_RECOVERED = 1 << 5
+FLAG_BOOK_BAD = 1 << 6
 FLAG_STALE = FLAG_GAP
 """Alias: the gap bit is the book's per-slot ``stale`` flag."""
 
@@ -65,7 +73,8 @@ FIELDS: tuple[tuple[str, int, int, str], ...] = (
     ("locate", 16, 2, "ITCH stock locate"),
     ("slot", 18, 2, "book slot (0 in hw.top)"),
     ("flags", 20, 1, "bit0 gap (stale since a sequence gap), bit1 bid_valid, bit2 ask_valid, "
-     "bit3 cleared, bit4 book_invalid"),
+     "bit3 cleared (a re-seed's commit, not a message), bit4 book_invalid, bit5 recovered, "
+     "bit6 book_bad (not valid until cleared)"),
     ("msg_type", 21, 1, "ITCH message type (ASCII); 0 for a clear"),
     ("reserved0", 22, 2, "0"),
     ("bid_px", 24, 4, "best bid price"),

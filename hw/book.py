@@ -2,7 +2,8 @@
 
 Pipeline (see docs/book.md for the figures and the limits)::
 
-    C0  issue      accept a record (or split a U into U1/U2, or inject a slot clear);
+    C0  issue      accept a record (or split a U into U1/U2, or inject a slot clear, or take
+                   a host injection: a seeded add or the commit of a re-seed);
                    subscription lookup (locate -> slot, sync memory) and order-table bucket
                    read start in parallel
     C1  order tbl  compare the bucket's ways, insert/update/remove, emit a level op
@@ -23,7 +24,9 @@ touch exactly; a level beyond it is counted (far orders) and makes the book *not
 while it would show in the top ``depth_n`` (``far_visible``). A price off the slot's tick
 grid, an aggregate size that does not fit ``size_width`` bits, a missing level, or an order
 the order table could not store mark the slot's book *not valid* until the host clears the
-slot: a BBO is never silently wrong.
+slot: a BBO is never silently wrong. The host re-seeds a slot through ``inj`` (docs/book.md,
+"Host injection"): after a clear, the symbol's live orders as adds that emit no record, then a
+commit that emits one record of the rebuilt book, flagged ``seeded`` and ``recovered``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from hw.layouts import ItchRecord
 from hw.order_table import LevelOpKind, OrderTable, OtOp, sub_info_layout
 from hw.regs import BOOK_COUNTERS
 
-__all__ = ["Book", "BOOK_STATS", "COUNTER_WIDTH"]
+__all__ = ["Book", "BOOK_STATS", "COUNTER_WIDTH", "INJECT_LAYOUT"]
 
 COUNTER_WIDTH = 48
 """Width of every counter (the register block zero-extends to 64)."""
@@ -65,8 +68,24 @@ _TAG = data.StructLayout(
         "seq": unsigned(META_FIELDS["seq"]),
         "msg_type": unsigned(RECORD_WIDTHS["msg_type"]),
         "gap": unsigned(1),
+        "seed": unsigned(1),  # injected by the host (``inj``): no record of its own
+        "commit": unsigned(1),  # the end of a re-seed: always a record, marked recovered
     }
 )
+
+INJECT_LAYOUT = data.StructLayout(
+    {
+        "locate": unsigned(RECORD_WIDTHS["stock_locate"]),
+        "bid": unsigned(1),
+        "ref": unsigned(RECORD_WIDTHS["order_ref"]),
+        "shares": unsigned(RECORD_WIDTHS["shares"]),
+        "px": unsigned(RECORD_WIDTHS["price"]),
+        "commit": unsigned(1),
+    }
+)
+"""One host injection (:attr:`Book.inj`): an add order of ``locate`` (``commit=0``), or the
+commit that ends a re-seed of ``locate`` (``commit=1``; ``ref`` is then the sequence number
+the commit record carries)."""
 
 
 def _int_param(name, v, lo):
@@ -110,6 +129,14 @@ class Book(wiring.Component):
     ----------
     i_stream : In(stream.Signature(ItchRecord))
         Decoded records.
+    inj : In(stream.Signature(INJECT_LAYOUT))
+        Host injections, taken ahead of ``i_stream`` (but never between the two halves of a
+        ``U``) when the op queue has room: ``commit = 0`` adds order ``ref`` (``shares`` at
+        ``px`` on the ``bid`` side) to the book of ``locate`` like an ``A`` record, except
+        that it emits no BBO record; ``commit = 1`` emits one record of the locate's book as
+        it stands (``seeded = recovered = 1``, ``seq = ref``, ``msg_type = timestamp = 0``)
+        and marks every later record of the slot ``recovered`` until its next clear.
+        Injections for an unsubscribed locate are ignored (counted).
     o_stream : Out(stream.Signature(bbo_layout(depth_n)))
         One record each time a message changes a subscribed symbol's best bid or offer (price,
         size or order count) or the validity of its book; top ``depth_n`` levels of both sides
@@ -188,11 +215,13 @@ class Book(wiring.Component):
             "lvalid": unsigned(1),
             "bids": data.ArrayLayout(lv, depth_n),
             "asks": data.ArrayLayout(lv, depth_n),
+            "lbad": unsigned(1),  # the ladder's sticky cause (off grid, size, missing)
         })
         sb = self.slot_bits
         super().__init__(
             {
                 "i_stream": In(stream.Signature(ItchRecord)),
+                "inj": In(stream.Signature(INJECT_LAYOUT)),
                 "o_stream": Out(stream.Signature(self.bbo_layout)),
                 "sub_locate": In(RECORD_WIDTHS["stock_locate"]),
                 "sub_slot": In(sb),
@@ -318,6 +347,29 @@ class Book(wiring.Component):
                 with m.Else():
                     with m.If(~self.clear_stale_slot):
                         m.d.sync += clr_one.eq(0)
+        with m.Elif(self.inj.valid & credit):
+            # a host injection (re-seed): an add with the ``seed`` tag, or the commit
+            ij = self.inj.payload
+            itag = Signal(_TAG)
+            m.d.comb += [
+                itag.locate.eq(ij.locate),
+                itag.seq.eq(Mux(ij.commit, ij.ref, 0)),
+                itag.msg_type.eq(Mux(ij.commit, 0, ord("A"))),
+                itag.seed.eq(1),
+                itag.commit.eq(ij.commit),
+                sub_rd.addr.eq(ij.locate),
+                ot.i.valid.eq(1),
+                self.inj.ready.eq(1),
+                oi.op.eq(Mux(ij.commit, OtOp.MARK, OtOp.ADD)),
+                oi.tag.eq(itag),
+                oi.key.eq(ij.ref),
+                oi.same_ref.eq(0),
+                oi.is_del.eq(0),
+                oi.bid.eq(ij.bid),
+                oi.side_ok.eq(1),
+                oi.px.eq(ij.px),
+                oi.shares.eq(ij.shares),
+            ]
         with m.Elif(self.i_stream.valid & credit):
             m.d.comb += ot.i.valid.eq(1)
             with m.If(is_u):
@@ -393,7 +445,7 @@ class Book(wiring.Component):
         cur = top_rd.data
         aft = Signal(self.top_layout)
         with m.If(M.lad):
-            m.d.comb += aft.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value()))
+            m.d.comb += aft.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value(), lo_.bad))
         with m.Else():
             m.d.comb += aft.eq(cur)
         m.d.comb += [
@@ -407,6 +459,7 @@ class Book(wiring.Component):
         # per-slot flags: not valid from the order table (table full: sticky), stale
         invalid = Signal(S)
         stale = Signal(S)
+        recovered = Signal(S)  # re-seeded by the host since the slot's last clear
         inv_old = invalid.bit_select(M.slot, 1)
         inv_new = Signal()
         m.d.comb += inv_new.eq(inv_old | (M.touch & M.mark_invalid))
@@ -427,7 +480,9 @@ class Book(wiring.Component):
         with m.If(proc & M.u1):
             m.d.sync += u_before.eq(bbo_of(cur, v_before))
         emit = Signal()
-        m.d.comb += emit.eq(proc & M.touch & ~M.u1 & (before != after))
+        # a seeded add emits nothing; the commit of a re-seed always emits (the clean record)
+        m.d.comb += emit.eq(proc & M.touch & ~M.u1
+                            & (((before != after) & ~M.tag.seed) | M.tag.commit))
         with m.If(proc & M.touch & inv_new):
             m.d.sync += invalid.bit_select(M.slot, 1).eq(1)
         with m.If(proc & M.tag.gap):
@@ -436,7 +491,10 @@ class Book(wiring.Component):
             m.d.sync += [
                 invalid.bit_select(M.slot, 1).eq(0),
                 stale.bit_select(M.slot, 1).eq(0),
+                recovered.bit_select(M.slot, 1).eq(0),
             ]
+        with m.If(proc & M.tag.commit):
+            m.d.sync += recovered.bit_select(M.slot, 1).eq(1)
 
         # -- output record ---------------------------------------------------------------------
         out = Signal(self.bbo_layout)
@@ -453,6 +511,9 @@ class Book(wiring.Component):
             out.ask_ct.eq(aft.asks[0].ct),
             out.valid.eq(v_after),
             out.stale.eq(stale.bit_select(M.slot, 1) | M.tag.gap),
+            out.recovered.eq(recovered.bit_select(M.slot, 1) | M.tag.commit),
+            out.seeded.eq(M.tag.commit),
+            out.bad.eq(inv_new | aft.lbad),
         ]
         for i in range(N):
             for dst, src in ((out.bids[i], aft.bids[i]), (out.asks[i], aft.asks[i])):
@@ -474,6 +535,7 @@ class Book(wiring.Component):
         m.d.comb += lvl_bad.eq(proc & M.lad & M.touch & ~lo_.valid)
         for sig, cond in (
             (c.records, acc),
+            (c.injected, self.inj.valid & self.inj.ready),
             (c.ignored, ov & op.ev_ignored),
             (c.unknown_ref, ov & op.ev_unknown),
             (c.duplicate_add, ov & op.ev_dup),

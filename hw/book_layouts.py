@@ -45,7 +45,12 @@ def bbo_layout(depth_n: int) -> data.StructLayout:
     message), ``msg_type`` (the ITCH type byte of the message that caused the update),
     ``bid_px/bid_sz/bid_ct``, ``ask_px/ask_sz/ask_ct`` (an empty side is 0, 0, 0),
     ``valid`` (1: the book is exact; 0: something it could not represent happened since the
-    last clear of the slot), ``stale`` (1: a sequence gap came since the last clear), and
+    last clear of the slot), ``stale`` (1: a sequence gap came since the last clear),
+    ``recovered`` (1: the host re-seeded the slot since its last clear, :attr:`hw.book.Book.inj`),
+    ``seeded`` (1: the record of a re-seed's commit, not of a message: ``seq`` is the one the
+    host gave, ``msg_type`` and ``timestamp`` are 0), ``bad`` (1: not valid until the slot is
+    cleared: table full, off grid, size overflow, missing level; ``valid = 0`` without it is
+    ``far_visible``, which heals by itself), and
     ``bids``/``asks``: the best ``depth_n`` levels of each side, best first (``bids[0]`` equals
     the BBO bid), missing levels zero.
     """
@@ -67,6 +72,9 @@ def bbo_layout(depth_n: int) -> data.StructLayout:
             "ask_ct": unsigned(CT_WIDTH),
             "valid": unsigned(1),
             "stale": unsigned(1),
+            "recovered": unsigned(1),
+            "seeded": unsigned(1),
+            "bad": unsigned(1),
             "bids": data.ArrayLayout(LevelLayout, depth_n),
             "asks": data.ArrayLayout(LevelLayout, depth_n),
         }

@@ -67,6 +67,7 @@ class OtOp:
     U2 = 4  # second half of U: insert the new reference with U1's slot and side
     CLR = 5  # clear ``slot``: bump its epoch (frees all its entries); may scrub first
     SCRUB = 6  # internal: one bucket of a scrub walk (never on ``i``)
+    MARK = 7  # a marker for the locate's slot (the commit of a host re-seed): no table change
 
 
 class LevelOpKind:
@@ -399,6 +400,11 @@ class OrderTable(wiring.Component):
                 m.d.comb += [nxt.op.eq(LevelOpKind.CLR), nxt.slot.eq(s.slot)]
                 with m.If(sv):
                     m.d.sync += epochs[s.slot].eq(epochs[s.slot] + 1)
+            with m.Case(OtOp.MARK):
+                with m.If(sub.subscribed):
+                    m.d.comb += [nxt.touch.eq(1), nxt.slot.eq(sub.slot)]
+                with m.Else():
+                    m.d.comb += nxt.ev_ignored.eq(1)
             with m.Case(OtOp.SCRUB):
                 m.d.comb += we.eq(1)
                 for w in range(W):

@@ -64,7 +64,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (2, 0, 0)
+REGMAP_VERSION = (2, 1, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 
@@ -238,6 +238,7 @@ BOOK_COUNTERS: tuple[tuple[str, str], ...] = (
                       "until cleared)"),
     ("missing_level", "reduces of a level that is not there or too small (only after an "
                       "earlier error; slot not valid until cleared)"),
+    ("injected", "records injected by the host (INJECT_CTRL: re-seed adds and commits)"),
 )
 """Counters of :mod:`hw.book` (order table + price levels), in register order."""
 
@@ -445,6 +446,34 @@ def build_table(
         Field("clear_slot", 0, slot_bits, 0, "slot emptied by CTRL_PULSE.clear_stale_slot",
               "book"),
     ], "Slot to clear")
+    b.reg(g, "INJECT_LOCATE", Access.RW, [
+        Field("inject_locate", 0, 16, 0, "stock locate of the injected add or commit", "book"),
+        Field("inject_bid", 16, 1, 0, "side of the injected add: 1 bid, 0 ask", "book"),
+    ], "Re-seed injection: locate and side")
+    b.reg(g, "INJECT_REF_LO", Access.RW, [
+        Field("inject_ref_lo", 0, 32, 0, "order reference bits 31:0 of the injected add; of "
+              "a commit: bits 31:0 of the sequence number its record carries", "book"),
+    ], "Re-seed injection: order reference, low word")
+    b.reg(g, "INJECT_REF_HI", Access.RW, [
+        Field("inject_ref_hi", 0, 32, 0, "order reference (commit: sequence number) bits "
+              "63:32", "book"),
+    ], "Re-seed injection: order reference, high word")
+    b.reg(g, "INJECT_SHARES", Access.RW, [
+        Field("inject_shares", 0, 32, 0, "shares of the injected add", "book"),
+    ], "Re-seed injection: shares")
+    b.reg(g, "INJECT_PRICE", Access.RW, [
+        Field("inject_price", 0, 32, 0, "Price(4) of the injected add", "book"),
+    ], "Re-seed injection: price")
+    b.reg(g, "INJECT_CTRL", Access.W1P, [
+        Field("inject_add", 0, 1, 0, "queue an add order (INJECT_LOCATE/REF/SHARES/PRICE) "
+              "into the book ahead of the feed; it changes the slot's book but emits no "
+              "record (a re-seed, after a clear of the slot)", "book"),
+        Field("inject_commit", 1, 1, 0, "queue the commit of a re-seed of INJECT_LOCATE: "
+              "the book emits one record (flags cleared|recovered, seq = INJECT_REF) and "
+              "marks every later record of the slot recovered until its next clear", "book"),
+    ], "Re-seed injection: write 1 to pulse; one injection waits at a time "
+       "(STATUS.inject_busy; a pulse while one waits is dropped and sets "
+       "STATUS_STICKY.seen_inject_overrun)")
 
     g = "config"
     b.reg(g, "CONFIG_UDP_PORT", Access.RW, [
@@ -491,6 +520,8 @@ def build_table(
               "ingress"),
         Field("clear_busy", 1, 1, 0, "a clear of the book is in progress", "book"),
         Field("sub_busy", 2, 1, 0, "a subscription write is in progress", "book"),
+        Field("inject_busy", 3, 1, 0, "an injection (INJECT_CTRL) waits for the book",
+              "book"),
     ], "Live status")
     b.reg(g, "STATUS_STICKY", Access.W1C, [
         Field("seen_gap", 0, 1, 0, "a sequence gap occurred", "ingress"),
@@ -499,6 +530,8 @@ def build_table(
         Field("seen_level_overflow", 3, 1, 0, "a level op left a slot's book not valid "
               "(CNT_LEVEL_OVERFLOW)", "book"),
         Field("seen_end_of_session", 4, 1, 0, "an end-of-session packet arrived", "ingress"),
+        Field("seen_inject_overrun", 5, 1, 0, "an INJECT_CTRL pulse came while an injection "
+              "was waiting: it was dropped", "book"),
     ], "Sticky events; write 1 to clear")
     b.pair(g, "STATUS_EXPECTED_SEQ", "expected_seq",
            "MoldUDP64 sequence number expected next", "ingress")

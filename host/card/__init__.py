@@ -111,6 +111,7 @@ class Card:
     def __init__(self, transport: Transport, *, expect: R.BuildParams | None = None, check=True):
         self.t = transport
         self._subs: dict[int, int] = {}
+        self._ticks: dict[int, int] = {}
         self.info: CardInfo | None = None
         self.table = R.build_table()
         if check:
@@ -229,6 +230,7 @@ class Card:
                 self._sub_write(loc, slot, False)
             self.t.reset()
             self._subs.clear()
+            self._ticks.clear()
             self._free = list(range(self.slots))
         else:
             self.write("CTRL_PULSE", soft_reset=1)
@@ -338,9 +340,11 @@ class Card:
             if not self._free:
                 raise CardError(f"no free book slot: the card has {self.slots}")
             slot = self._free.pop(0)
-            self._sub_write(loc, slot, True, int(ticks.get(loc, DEFAULT_TICK_CODE)))
+            code = int(ticks.get(loc, DEFAULT_TICK_CODE))
+            self._sub_write(loc, slot, True, code)
             self.clear_stale(slot=slot)
             self._subs[loc] = slot
+            self._ticks[loc] = code
         return dict(self._subs)
 
     def unsubscribe(
@@ -354,6 +358,7 @@ class Card:
         """Remove subscriptions (and, with ``clear``, empty the freed slots' books)."""
         for loc in self._resolve(locates, symbols, directory):
             slot = self._subs.pop(loc, None)
+            self._ticks.pop(loc, None)
             if slot is None:
                 continue
             self._sub_write(loc, slot, False)
@@ -362,6 +367,10 @@ class Card:
             self._free.append(slot)
             self._free.sort()
         return dict(self._subs)
+
+    def tick_of(self, locate: int) -> int | None:
+        """Tick code of a locate's slot as written through this driver (``None``: unknown)."""
+        return self._ticks.get(locate)
 
     @property
     def subscriptions(self) -> dict[int, int]:
@@ -385,6 +394,111 @@ class Card:
             self.write("CLEAR_SLOT", clear_slot=slot)
             self.write("CTRL_PULSE", clear_stale_slot=1)
         self._wait("clear_busy")
+
+    # ------------------------------------------------------------------ re-seed
+    def reseed(
+        self,
+        locate: int,
+        orders: Iterable[tuple[int, str, int, int]],
+        *,
+        seq: int = 0,
+        tick: int | None = None,
+    ) -> int:
+        """Rebuild the book of a subscribed ``locate`` from the host's view of its live orders.
+
+        Clears the locate's slot, optionally changes its ladder tick (the slot is empty then),
+        injects one add per order through the ``INJECT_*`` registers (ahead of the feed; a
+        seeded add emits no record), and commits: the card then emits one record of the
+        slot's new book, flagged ``cleared | recovered`` with ``seq``, and every later record
+        of the slot carries ``recovered`` until its next clear (docs/driver.md, "Re-seed").
+
+        Parameters
+        ----------
+        locate : int
+            A subscribed stock locate.
+        orders : iterable of (ref, side, shares, price)
+            The live orders, ``side`` ``"B"`` or ``"S"``, injected in the order given (give
+            the book's priority order: best price first, then time, see
+            :func:`host.card.replay.live_orders`).
+        seq : int
+            Sequence number the commit record carries (the replay gives the sequence number of
+            the last message the orders reflect).
+        tick : int, optional
+            New tick code of the slot (:mod:`host.card.ticks`); ``None`` keeps it. The tick
+            is written right after the clear: pause the feed of that symbol around a re-seed
+            (the replay re-seeds between batches, with the card idle), as for any injection,
+            since injected orders are placed among the feed's records in arrival order.
+
+        Returns
+        -------
+        int
+            Orders injected.
+
+        Raises
+        ------
+        KeyError
+            ``locate`` is not subscribed.
+        CardError
+            An injection was dropped (``STATUS_STICKY.seen_inject_overrun``: another writer of
+            ``INJECT_CTRL``), or a value does not fit its register.
+        """
+        if locate not in self._subs:
+            raise KeyError(f"locate {locate} is not subscribed")
+        slot = self._subs[locate]
+        self.clear_stale(slot=slot)
+        if tick is not None and tick != self._ticks.get(locate):
+            self._sub_write(locate, slot, True, int(tick))
+            self._ticks[locate] = int(tick)
+        a = self._addr
+        r_loc, r_lo, r_hi = a("INJECT_LOCATE"), a("INJECT_REF_LO"), a("INJECT_REF_HI")
+        r_sh, r_px, r_ctl, r_st = a("INJECT_SHARES"), a("INJECT_PRICE"), a("INJECT_CTRL"), \
+            a("STATUS")
+        busy = 1 << self.table.field("inject_busy")[1].lsb
+        add = 1 << self.table.field("inject_add")[1].lsb
+        bid_bit = 1 << self.table.field("inject_bid")[1].lsb
+        w, rd = self.t.write_reg, self.t.read_reg
+        cur_side = cur_hi = None
+        n = 0
+
+        def wait_free():
+            for _ in range(1_000_000):
+                if not rd(r_st) & busy:
+                    return
+                if self.t.has_cycles:
+                    self.t.run(max_cycles=16)
+            raise CardTimeout("STATUS.inject_busy stayed set")
+
+        for ref, side, shares, price in orders:
+            ref, shares, price = int(ref), int(shares), int(price)
+            if not (0 <= ref < 1 << 64 and 0 <= shares < 1 << 32 and 0 <= price < 1 << 32):
+                raise CardError(f"order {ref}: shares {shares} or price {price} out of range")
+            if side not in ("B", "S"):
+                raise CardError(f"order {ref}: side {side!r} is not 'B' or 'S'")
+            if side != cur_side:
+                w(r_loc, locate | (bid_bit if side == "B" else 0))
+                cur_side = side
+            w(r_lo, ref & 0xFFFFFFFF)
+            if ref >> 32 != cur_hi:
+                w(r_hi, ref >> 32)
+                cur_hi = ref >> 32
+            w(r_sh, shares)
+            w(r_px, price)
+            wait_free()
+            w(r_ctl, add)
+            n += 1
+        if cur_side is None:
+            w(r_loc, locate)
+        seq = int(seq) & ((1 << 64) - 1)
+        w(r_lo, seq & 0xFFFFFFFF)
+        w(r_hi, seq >> 32)
+        wait_free()
+        self.write("INJECT_CTRL", inject_commit=1)
+        wait_free()
+        if self.field("STATUS_STICKY", "seen_inject_overrun"):
+            self.clear_sticky("seen_inject_overrun")
+            raise CardError(f"re-seed of locate {locate}: an injection was dropped "
+                            "(STATUS_STICKY.seen_inject_overrun)")
+        return n
 
     # ------------------------------------------------------------------ status, counters
     def status(self) -> dict[str, int]:

@@ -66,22 +66,26 @@ def card_trace(recs: np.ndarray, seq_of_index: np.ndarray) -> np.ndarray:
     return out
 
 
-CARD_FLAG_COLUMNS = ("valid", "stale")
+CARD_FLAG_COLUMNS = ("valid", "stale", "recovered")
 """Columns the card's BBO CSV has after :data:`host.feed.book.BBO_COLUMNS`."""
 
 
 def trace_flags(recs: np.ndarray) -> dict[str, np.ndarray]:
-    """``valid`` and ``stale`` of every row of :func:`card_trace` (same rows, same order).
+    """``valid``, ``stale`` and ``recovered`` of every row of :func:`card_trace` (same rows,
+    same order).
 
     ``valid`` is 0 when the card's book could not represent the symbol's book exactly
     (``book_invalid``: a level, order or size it cannot hold); ``stale`` is 1 after a sequence
-    gap until the slot is cleared. A row with ``valid == 0`` is never an exact BBO.
+    gap until the slot is cleared; ``recovered`` is 1 once the host re-seeded the slot
+    (:meth:`host.card.Card.reseed`), until its next clear. A row with ``valid == 0`` is never
+    an exact BBO.
     """
     recs = recs[(recs["flags"] & bbo_record.FLAG_CLEARED) == 0]
     f = recs["flags"]
     return {
         "valid": ((f & bbo_record.FLAG_BOOK_INVALID) == 0).astype(np.uint8),
         "stale": ((f & bbo_record.FLAG_STALE) != 0).astype(np.uint8),
+        "recovered": ((f & bbo_record.FLAG_RECOVERED) != 0).astype(np.uint8),
     }
 
 

@@ -58,6 +58,7 @@ def drive(
     progress=None,
     latency=True,
     after_batch=None,
+    on_records=None,
 ):
     """Send ``feed`` through ``card`` in batches of frames, collecting every record.
 
@@ -74,6 +75,8 @@ def drive(
     after_batch : callable, optional
         Called with the end frame index after each batch has been processed (the card is
         idle then: register accesses see the state after exactly those frames).
+    on_records : callable, optional
+        Called with every ``(n, 64)`` array of raw records as it is drained, in order.
     """
     import time
 
@@ -93,6 +96,8 @@ def drive(
             if len(r) == 0:
                 return
             raws.append(r)
+            if on_records is not None:
+                on_records(r)
             if c is not None:
                 cycs.append(c)
 
@@ -182,12 +187,16 @@ def open_sim_card(*, allow_build: bool = True, params: dict | None = None, **kw)
     return Card(SimTransport(params=params, allow_build=allow_build, **kw))
 
 
-def setup_card(card, feed: Feed, locates) -> None:
-    """Filters from the feed's destination and session, subscriptions, counters cleared."""
+def setup_card(card, feed: Feed, locates, ticks: dict | None = None) -> None:
+    """Filters from the feed's destination and session, subscriptions, counters cleared.
+
+    Each slot's tick comes from the feed's prices (:func:`host.card.ticks.tick_codes`);
+    ``ticks`` (``{locate: code}``) overrides some.
+    """
     from host.card.ticks import tick_codes
 
     card.configure(udp_port=feed.dst_port, ip_dst=feed.dst_ip, session=feed.session)
-    card.subscribe(locates, ticks=tick_codes(feed.itch, locates))
+    card.subscribe(locates, ticks={**tick_codes(feed.itch, locates), **(ticks or {})})
     card.clear_counters()
     card.clear_sticky()
 
@@ -209,6 +218,92 @@ class Replay:
     clk_hz: int
     params: object = None
     """The card's build parameters (:class:`hw.regs.BuildParams`, ``None`` if unknown)."""
+    recoveries: list = None
+    """:class:`Recovery` of every re-seed the host made (``recover=True``)."""
+
+    def __post_init__(self):
+        if self.recoveries is None:
+            self.recoveries = []
+
+
+@dataclass
+class Recovery:
+    """One re-seed of a symbol's slot by :func:`replay_through_card`.
+
+    Attributes
+    ----------
+    msg_index : int
+        Messages processed before it: the slot holds the reference book after messages
+        ``0 .. msg_index - 1``.
+    locate : int
+    cause : str
+        ``"stale"`` (a sequence gap) or ``"invalid"`` (a record flagged ``book_bad``: table
+        full, off grid, size overflow, missing level).
+    orders : int
+        Live orders injected.
+    seq : int
+        Sequence number the commit record carries.
+    bbo : tuple
+        The reference BBO at that point (``bid_px, bid_sz, bid_ct, ask_px, ask_sz, ask_ct``):
+        what the commit record must show.
+    tick : int
+        Tick code of the slot after the re-seed.
+    """
+
+    msg_index: int
+    locate: int
+    cause: str
+    orders: int
+    seq: int
+    bbo: tuple
+    tick: int
+
+
+def live_orders(book, locate: int) -> list[tuple[int, str, int, int]]:
+    """``(ref, side, shares, price)`` of the live orders of ``locate`` in a
+    :class:`host.feed.book.L3Book`, in the book's priority order: per side best price first,
+    then time (the order they were added, a ``U`` counting as a new add).
+
+    Best price first keeps the card's ladder window on the touch while the seed goes in
+    (:mod:`hw.ladder`: the first add of a side sets the window; later worse prices beyond it
+    are counted far), so the re-seeded slot represents the best ``levels`` ticks of each side.
+    """
+    bids, asks = [], []
+    for ref, (loc, side, px, sh) in book.orders.items():
+        if loc == locate and sh > 0:
+            (bids if side == "B" else asks).append((ref, side, sh, px))
+    bids.sort(key=lambda o: -o[3])  # stable: time order within a price
+    asks.sort(key=lambda o: o[3])
+    return bids + asks
+
+
+class _ReferenceCursor:
+    """The host's reference book (:class:`host.feed.book.L3Book`) advanced lazily through the
+    messages the card was given, to the batch boundary of a recovery."""
+
+    def __init__(self, itch, locates):
+        from host.feed.book import L3Book, iter_indexed
+
+        self.book = L3Book(locates)
+        self._it = iter_indexed(itch)
+        self._next = None
+        self.at = 0
+
+    def advance(self, n: int):
+        """Apply every message with index below ``n``; return the book."""
+        b = self.book
+        if self._next is not None:
+            if self._next[0] >= n:
+                return b
+            b.apply(self._next[1])
+            self._next = None
+        for idx, msg in self._it:
+            if idx >= n:
+                self._next = (idx, msg)
+                break
+            b.apply(msg)
+        self.at = n
+        return b
 
 
 def replay_through_card(
@@ -220,25 +315,92 @@ def replay_through_card(
     progress: bool = False,
     clear_on_gap: bool = True,
     latency: bool = True,
+    recover: bool = True,
+    max_recoveries: int | None = None,
+    ticks: dict | None = None,
 ) -> Replay:
     """Configure ``card``, send ``feed`` through it, and collect records, counters and status.
 
-    With ``clear_on_gap``, after every batch the host reads ``STATUS_STICKY.seen_gap``; when set
-    it empties every book (``clear_stale``) and clears the sticky bit, and the message index is
-    kept in :attr:`Replay.restarts` (the reference restarts from empty books there).
+    With ``recover`` (the default), the host recovers a symbol by itself at the end of every
+    batch (the card is idle then): after a sequence gap (``STATUS_STICKY.seen_gap``: every
+    slot is stale) each subscribed symbol, and any symbol whose last record was flagged
+    ``book_bad`` (not valid until cleared: table full, off grid, size overflow, missing level;
+    not ``far_visible``, which heals by itself), is re-seeded (:meth:`host.card.Card.reseed`)
+    with its live orders in the host's reference book (:class:`host.feed.book.L3Book` over the
+    messages given to the card, up to that batch boundary), and the feed continues. A slot
+    re-seeded after an off-grid price gets the coarsest tick that divides its live prices and
+    the old tick. Each recovery is kept in :attr:`Replay.recoveries`; ``max_recoveries``
+    bounds them (then the slot stays flagged). ``ticks`` overrides slot ticks
+    (:func:`setup_card`).
+
+    With ``recover=False`` and ``clear_on_gap``, after a gap the host empties every book
+    (``clear_stale``) instead, and the message index is kept in :attr:`Replay.restarts` (the
+    reference restarts from empty books there); not-valid slots stay not valid.
     """
     from host.card.model import card_trace, decode, trace_flags
+    from host.card.ticks import tick_code
+    from hw import bbo_record
 
-    setup_card(card, feed, locates)
+    setup_card(card, feed, locates, ticks)
     frame_msgs = np.bincount(feed.frame, minlength=feed.n_frames)
     done = np.concatenate([[0], np.cumsum(frame_msgs)])
     restarts: list[int] = []
+    recoveries: list[Recovery] = []
+    last_flags: dict[int, int] = {}  # locate -> flags of its last record
+    cursor = None
+    subs = [int(x) for x in locates]
+
+    def on_records(raw):
+        r = decode(raw)
+        if len(r) == 0:
+            return
+        loc = r["locate"]
+        # the last record of every locate in this array
+        rev_loc = loc[::-1]
+        u, first = np.unique(rev_loc, return_index=True)
+        fl = r["flags"][::-1][first]
+        for k, f in zip(u.tolist(), fl.tolist(), strict=True):
+            last_flags[k] = f
+
+    def reseed(loc, n, cause):
+        nonlocal cursor
+        if cursor is None:
+            cursor = _ReferenceCursor(feed.itch, subs)
+        book = cursor.advance(n)
+        orders = live_orders(book, loc)
+        tick = card.tick_of(loc)
+        if cause == "invalid" and tick is not None:
+            from hw.ladder import TICKS
+
+            fit = tick_code([o[3] for o in orders]) if orders else tick
+            tick = min(tick, fit, key=lambda c: TICKS[c])
+        seq = int(feed.seq[n - 1]) if n else 0
+        k = card.reseed(loc, orders, seq=seq, tick=tick)
+        recoveries.append(Recovery(n, loc, cause, k, seq, tuple(book.bbo(loc)),
+                                   card.tick_of(loc)))
+        last_flags.pop(loc, None)
 
     def after(hi):
-        if clear_on_gap and card.field("STATUS_STICKY", "seen_gap"):
+        n = int(done[hi])
+        gap = (clear_on_gap or recover) and card.field("STATUS_STICKY", "seen_gap")
+        if recover:
+            if gap:
+                card.clear_sticky("seen_gap")
+            need = {}
+            for loc in subs:
+                f = last_flags.get(loc, 0)
+                if gap or f & bbo_record.FLAG_STALE:
+                    need[loc] = "stale"
+                elif f & bbo_record.FLAG_BOOK_BAD and not f & bbo_record.FLAG_CLEARED:
+                    need[loc] = "invalid"  # (a bad commit record: that re-seed failed)
+            for loc, cause in need.items():
+                if max_recoveries is not None and len(recoveries) >= max_recoveries:
+                    break
+                reseed(loc, n, cause)
+        elif gap:
             card.clear_stale()
             card.clear_sticky("seen_gap")
-            restarts.append(int(done[hi]))
+            restarts.append(n)
 
     bar = None
     if progress:
@@ -253,6 +415,7 @@ def replay_through_card(
             progress=bar.update if bar else None,
             latency=latency,
             after_batch=after,
+            on_records=on_records,
         )
     finally:
         if bar is not None:
@@ -268,6 +431,7 @@ def replay_through_card(
         counters=card.counters(),
         status=card.status(),
         restarts=restarts,
+        recoveries=recoveries,
         clk_hz=card.info.params.clk_hz if card.info else 0,
         params=card.info.params if card.info else None,
     )

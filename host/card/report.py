@@ -13,8 +13,8 @@ import numpy as np
 from host.card.replay import Replay, message_in_cycles
 
 __all__ = [
-    "latency_by_type", "record_latency", "report", "plot", "flag_counts", "write_card_csv",
-    "verify",
+    "latency_by_type", "record_latency", "report", "plot", "flag_counts", "recovery_summary",
+    "recovered_view", "write_card_csv", "verify",
 ]
 
 
@@ -23,7 +23,7 @@ def record_latency(rp: Replay, *, out: bool = False) -> tuple[np.ndarray, np.nda
 
     Returns ``(cycles, mtype)``: for every record of ``rp.recs``, the latency of the message
     that produced it (as :func:`latency_by_type` measures it) and that message's ITCH type
-    (``uint8``); ``-1`` and ``0`` for records that have none (clears after a gap, or a run
+    (``uint8``); ``-1`` and ``0`` for records that have none (re-seed commit records, or a run
     without beat timing).
     """
     from hw import bbo_record
@@ -98,9 +98,9 @@ def report(rp: Replay, *, label: str = "sim") -> str:
     n_clear = int((rp.recs["flags"] & bbo_record.FLAG_CLEARED != 0).sum()) if len(rp.recs) else 0
     not_valid, stale = flag_counts(rp)
     lines.append(
-        f"BBO updates: {len(rp.trace):,} (+{n_clear} from clears); "
-        f"not valid: {not_valid:,}; stale (after a gap, until cleared): {stale:,}; "
-        f"book clears after gaps: {len(rp.restarts)}"
+        f"BBO updates: {len(rp.trace):,} (+{n_clear} re-seed commit records); "
+        f"not valid: {not_valid:,}; stale (after a gap, until cleared or re-seeded): {stale:,}; "
+        f"book clears after gaps: {len(rp.restarts)}; {recovery_summary(rp)}"
     )
     if not_valid:
         lines.append(
@@ -200,8 +200,85 @@ def flag_counts(rp: Replay) -> tuple[int, int]:
     return int((f["valid"] == 0).sum()), int(f["stale"].sum())
 
 
+def recovery_summary(rp: Replay) -> str:
+    """``recoveries: N (S after gaps, I not valid; K orders re-seeded); recovered rows: R``."""
+    rec = rp.recoveries or []
+    st = sum(1 for r in rec if r.cause == "stale")
+    rows = int(rp.flags["recovered"].sum()) if "recovered" in rp.flags else 0
+    return (f"recoveries: {len(rec)} ({st} after gaps, {len(rec) - st} not valid; "
+            f"{sum(r.orders for r in rec):,} orders re-seeded); recovered rows: {rows:,}")
+
+
+def recovered_view(rp: Replay, ref: np.ndarray):
+    """The rows of the card trace and of the reference that must be equal after recoveries.
+
+    For each re-seed of a locate at message ``r`` (:class:`host.card.replay.Recovery`), the
+    *window* runs from the locate's first flagged row (not valid or stale) since its previous
+    re-seed up to ``r``: those card rows are flagged (the card said they are not exact) and
+    are left out, with the reference rows of that locate in the same message range. Every
+    other row must be equal; the re-seed put the reference book into the slot, so the card
+    and the reference emit the same rows after it.
+
+    Returns
+    -------
+    (card_keep, ref_keep, problems)
+        Boolean masks over ``rp.trace`` and ``ref``, and a list of messages: an unflagged card
+        row inside a window, a card row after a re-seed without the ``recovered`` flag, or a
+        commit record (flags ``cleared | recovered``) that is missing, not valid, or differs
+        from the reference BBO at its re-seed.
+    """
+    from hw import bbo_record
+
+    tr, fl = rp.trace, rp.flags
+    ck = np.ones(len(tr), bool)
+    rk = np.ones(len(ref), bool)
+    problems: list[str] = []
+    idx, loc = tr["msg_index"], tr["locate"]
+    flagged = (fl["valid"] == 0) | (fl["stale"] == 1)
+    by_loc: dict[int, list] = {}
+    for r in rp.recoveries or []:
+        by_loc.setdefault(r.locate, []).append(r)
+    for L, recs in by_loc.items():
+        mine = loc == L
+        prev = 0
+        for r in sorted(recs, key=lambda x: x.msg_index):
+            span = mine & (idx >= prev) & (idx < r.msg_index)
+            hit = np.flatnonzero(span & flagged)
+            start = int(idx[hit[0]]) if hit.size else r.msg_index
+            win = mine & (idx >= start) & (idx < r.msg_index)
+            if (win & ~flagged).any():
+                k = int(np.flatnonzero(win & ~flagged)[0])
+                problems.append(f"locate {L}: row {k} (message {int(idx[k])}) before the re-seed "
+                                f"at message {r.msg_index} is neither flagged nor compared")
+            ck &= ~win
+            rk &= ~((ref["locate"] == L) & (ref["msg_index"] >= start)
+                    & (ref["msg_index"] < r.msg_index))
+            prev = r.msg_index
+        first = min(r.msg_index for r in recs)
+        after = mine & (idx >= first)
+        if "recovered" in fl and (after & (fl["recovered"] == 0)).any():
+            k = int(np.flatnonzero(after & (fl["recovered"] == 0))[0])
+            problems.append(f"locate {L}: row {k} after its re-seed is not flagged recovered")
+    commits = rp.recs[(rp.recs["flags"] & bbo_record.FLAG_CLEARED) != 0]
+    want = rp.recoveries or []
+    if len(commits) != len(want):
+        problems.append(f"{len(commits)} re-seed commit records for {len(want)} re-seeds")
+    for c, r in zip(commits, want, strict=False):
+        f = int(c["flags"])
+        got = tuple(int(c[k]) for k in ("bid_px", "bid_sz", "bid_ct", "ask_px", "ask_sz",
+                                         "ask_ct"))
+        exp = tuple(min(int(v), (1 << 32) - 1) for v in r.bbo)
+        if (int(c["locate"]), int(c["seq"])) != (r.locate, r.seq) or got != exp \
+                or f & bbo_record.FLAG_BOOK_INVALID or not f & bbo_record.FLAG_RECOVERED:
+            problems.append(f"re-seed of locate {r.locate} at message {r.msg_index}: commit "
+                            f"record locate {int(c['locate'])} seq {int(c['seq'])} flags "
+                            f"{f:#04x} BBO {got}, reference {exp}")
+    return ck, rk, problems
+
+
 def write_card_csv(rp: Replay, path: Path) -> None:
-    """The card's BBO trace as CSV: the reference columns, then ``valid`` and ``stale``."""
+    """The card's BBO trace as CSV: the reference columns, then ``valid``, ``stale`` and
+    ``recovered``."""
     from host.feed.fastbook import bbo_csv_bytes
 
     path = Path(path)
@@ -215,24 +292,43 @@ def verify(rp: Replay) -> int:
     The reference book is exact on every message, so a card row flagged not valid is a
     difference even where its prices happen to match. Returns 0 when every row is equal and
     valid, 1 otherwise.
+
+    After re-seeds (:attr:`Replay.recoveries`) the reference runs on without a restart, the
+    flagged rows of each symbol before its re-seed are left out (:func:`recovered_view`: they
+    said they were not exact) and counted; every other row must be equal and valid, each
+    commit record must show the reference BBO, and every row after a re-seed must carry the
+    ``recovered`` flag.
     """
     from host.card.model import first_difference, format_difference, reference_trace
 
     ref = reference_trace(rp.feed.itch, rp.locates, restarts=rp.restarts)
-    i = first_difference(rp.trace, ref)
-    not_valid, _ = flag_counts(rp)
-    if i is None and not not_valid:
-        print(f"verify: OK, {len(ref):,} BBO updates identical to the reference model")
+    problems: list[str] = []
+    left_out = 0
+    tr = rp.trace
+    if rp.recoveries:
+        ck, rk, problems = recovered_view(rp, ref)
+        left_out = int((~ck).sum())
+        tr, ref = tr[ck], ref[rk]
+        not_valid = int((rp.flags["valid"][ck] == 0).sum())
+    else:
+        not_valid, _ = flag_counts(rp)
+    i = first_difference(tr, ref)
+    if i is None and not not_valid and not problems:
+        extra = ""
+        if rp.recoveries:
+            extra = (f"; {left_out:,} flagged card rows before {len(rp.recoveries)} re-seeds "
+                     "left out (not exact, and flagged so), every row after them compared")
+        print(f"verify: OK, {len(ref):,} BBO updates identical to the reference model{extra}")
         return 0
-    lines = ["verify: FAILED"]
+    lines = ["verify: FAILED", *problems]
     if not_valid:
         lines.append(
             f"{not_valid:,} of {len(rp.trace):,} card rows are flagged not valid (the card's "
             "book could not hold the symbol's book)"
         )
     if i is not None:
-        lines.append(format_difference(rp.trace, ref, i))
-    if not_valid and getattr(rp, "params", None) is not None:
+        lines.append(format_difference(tr, ref, i))
+    if not_valid and not rp.recoveries and getattr(rp, "params", None) is not None:
         lines.append(_explain_not_valid(rp))
     print("\n".join(lines))
     return 1

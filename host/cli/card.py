@@ -55,6 +55,12 @@ def add_card_arguments(p, *, symbols: bool = True, choices=("model", "sim")) -> 
     p.add_argument(
         "--no-build", action="store_true", help="fail instead of building the simulated card"
     )
+    p.add_argument(
+        "--no-recover",
+        action="store_true",
+        help="--card sim: do not re-seed a stale or not-valid symbol from the reference book "
+        "(after a gap every book is cleared instead; not-valid symbols stay not valid)",
+    )
 
 
 def register(subparsers) -> None:
@@ -194,10 +200,11 @@ def run_replay(args) -> int:
         allow_build=not args.no_build,
         progress=not args.no_progress,
         batch_frames=args.batch_frames,
+        recover=not getattr(args, "no_recover", False),
     )
     print(report(rp))
     write_card_csv(rp, out / "bbo.csv")
-    print(f"BBO trace: {out / 'bbo.csv'} (with the card's valid and stale flags)")
+    print(f"BBO trace: {out / 'bbo.csv'} (with the card's valid, stale and recovered flags)")
     for p in plot(rp.trace, latency_by_type(rp), out, locate=plot_loc, names=names):
         print(f"plot: {p}")
     return verify(rp) if args.verify else 0
@@ -212,6 +219,7 @@ def run_bbo_card(
     allow_build: bool = True,
     progress: bool = False,
     log=None,
+    recover: bool = True,
 ) -> int:
     """``python -m host bbo INPUT --card sim [--verify]``: the card's BBO trace as CSV.
 
@@ -221,8 +229,8 @@ def run_bbo_card(
         NASDAQ ITCH file (plain or gzip) or MoldUDP64 pcap.
     out_fh : binary file
         Receives the CSV of ``bbo --card model`` (the same columns and rows, from
-        :func:`host.feed.fastbook.bbo_csv_bytes`) with two more columns: the card's ``valid``
-        and ``stale`` flags of each row.
+        :func:`host.feed.fastbook.bbo_csv_bytes`) with three more columns: the card's
+        ``valid``, ``stale`` and ``recovered`` flags of each row.
     symbols : list of str, optional
         Symbols or locate numbers to subscribe (default: every symbol of the feed).
     verify_trace : bool
@@ -234,6 +242,9 @@ def run_bbo_card(
         Progress bar on stderr.
     log : text file, optional
         Where the summary and the verification go (default stdout).
+    recover : bool
+        Re-seed stale and not-valid symbols from the reference book
+        (:func:`host.card.replay.replay_through_card`).
 
     Returns
     -------
@@ -243,12 +254,13 @@ def run_bbo_card(
     import contextlib
     import sys
 
-    from host.card.report import flag_counts, verify
+    from host.card.report import flag_counts, recovery_summary, verify
     from host.feed.fastbook import bbo_csv_bytes
 
     log = sys.stdout if log is None else log
     feed = _load_for_cli(path)
-    rp = _replay_sim(feed, symbols, allow_build=allow_build, progress=progress, latency=False)
+    rp = _replay_sim(feed, symbols, allow_build=allow_build, progress=progress, latency=False,
+                     recover=recover)
     out_fh.write(bbo_csv_bytes(rp.trace, header=True, extra=rp.flags))
     run = rp.run
     n = feed.n_messages
@@ -260,7 +272,7 @@ def run_bbo_card(
     not_valid, stale = flag_counts(rp)
     print(
         f"bbo rows: {len(rp.trace)}; not valid: {not_valid}; stale: {stale}; "
-        f"book clears after gaps: {len(rp.restarts)}",
+        f"book clears after gaps: {len(rp.restarts)}; {recovery_summary(rp)}",
         file=log,
     )
     if not_valid:

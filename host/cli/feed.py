@@ -388,6 +388,7 @@ def _cmd_bbo(a) -> int:
             status = run_bbo_card(
                 a.input, fh, symbols=a.symbols or ([str(x) for x in locates] if locates else None),
                 verify_trace=a.verify, allow_build=not a.no_build, progress=show, log=out,
+                recover=not getattr(a, "no_recover", False),
             )  # fmt: skip
         finally:
             if not to_stdout:

@@ -255,7 +255,9 @@ class LiveSession:
 
         card = open_sim_card(allow_build=True)
         try:
-            rp = replay_through_card(card, self.feed, self.locates, latency=True)
+            # no re-seeds: the console shows the records as a session uses them
+            rp = replay_through_card(card, self.feed, self.locates, latency=True,
+                                     recover=False)
         finally:
             card.close()
         self.card_counters = {k: int(v) for k, v in rp.counters.items()

@@ -101,14 +101,16 @@ def model_records(feed, locates, *, progress: bool = False) -> np.ndarray:
 def sim_records(feed, locates, *, progress: bool = False) -> np.ndarray:
     """Card records from the simulated card (``--card sim``; needs ``hw/top.py``).
 
-    Runs :func:`host.card.replay.replay_through_card` (books cleared after a gap, ``cleared``
-    records kept: the risk engine treats them as stale marks).
+    Runs :func:`host.card.replay.replay_through_card` without re-seeds (``recover=False``:
+    books cleared after a gap, as the model card does; the risk engine treats the stale
+    records as stale marks).
     """
     from host.card.replay import open_sim_card, replay_through_card
 
     card = open_sim_card(allow_build=True)
     try:
-        rp = replay_through_card(card, feed, locates, progress=progress, latency=False)
+        rp = replay_through_card(card, feed, locates, progress=progress, latency=False,
+                                 recover=False)
     finally:
         card.close()
     rec = rp.recs

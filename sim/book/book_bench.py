@@ -47,7 +47,8 @@ def counters(dut) -> dict:
 async def setup(dut):
     await start_clock(dut.clk, 10)
     for name in ("sub_locate", "sub_slot", "sub_valid", "sub_tick", "sub_write", "clear_slot",
-                 "clear_stale_slot", "clear_stale_all", "i_stream__valid", "o_stream__ready"):
+                 "clear_stale_slot", "clear_stale_all", "i_stream__valid", "o_stream__ready",
+                 "inj__valid"):
         getattr(dut, name).value = 0
     await reset_dut(dut, dut.clk)
     await wait_clear(dut)

@@ -80,6 +80,12 @@ def compare(got: list[dict], exp: list[dict], *, invalid_ok=()) -> None:
 
 def _exact(got, exp):
     for i, (g, e) in enumerate(zip(got, exp, strict=False)):
+        # no bench injects (``recovered``/``seeded`` 0); ``bad`` is checked with ``valid``
+        flags = (g.get("recovered"), g.get("seeded"), g.get("bad"))
+        if flags[:2] != (0, 0) or (flags[2] and g.get("valid")):
+            raise AssertionError(f"BBO record {i} (seq {e['seq']}): flags recovered, seeded, "
+                                 f"bad = {flags} with valid = {g.get('valid')}")
+        g = {k: v for k, v in g.items() if k not in ("recovered", "seeded", "bad")}
         if g != e:
             diff = {k: (g.get(k), e[k]) for k in e if g.get(k) != e[k]}
             raise AssertionError(f"BBO record {i} (seq {e['seq']}) differs (got, want): {diff}")

@@ -104,7 +104,7 @@ def test_pcap_stream(fresh, itch, tmp_path):
 def test_gap_stale_seen_and_cleared_by_host(fresh, itch):
     feed = packetize_itch(itch, drop_packets=[40, 41, 90])
     locs = resolve_locates(feed, None, fresh.slots)
-    rp = replay_through_card(fresh, feed, locs, batch_frames=16)
+    rp = replay_through_card(fresh, feed, locs, batch_frames=16, recover=False)
     # the host saw the gaps and cleared the books twice (two separate gaps, other batches)
     assert len(rp.restarts) == 2
     assert rp.counters["gaps"] == 2
@@ -130,7 +130,7 @@ def test_gap_stale_seen_and_cleared_by_host(fresh, itch):
 def test_gap_flag_stays_until_host_clears(fresh, itch):
     feed = packetize_itch(itch, drop_packets=[30])
     locs = resolve_locates(feed, None, fresh.slots)
-    rp = replay_through_card(fresh, feed, locs, clear_on_gap=False)
+    rp = replay_through_card(fresh, feed, locs, clear_on_gap=False, recover=False)
     assert rp.status["seen_gap"] == 1
     fresh.clear_sticky("seen_gap")
     assert fresh.status()["seen_gap"] == 0
@@ -172,7 +172,7 @@ def test_many_gap_clears_stay_exact(fresh, itch):
     # once, and orders that straddle the clears must stay gone (the card scrubs the table).
     feed = packetize_itch(itch, max_payload=120, drop_packets=range(3, 10_000, 4))
     locs = resolve_locates(feed, None, fresh.slots)
-    rp = replay_through_card(fresh, feed, locs, batch_frames=3, latency=False)
+    rp = replay_through_card(fresh, feed, locs, batch_frames=3, latency=False, recover=False)
     assert len(rp.restarts) >= 600, len(rp.restarts)
     assert rp.counters["table_full"] == 0
     assert len(rp.trace) > 1000

@@ -27,10 +27,10 @@ def read(path):
 
 
 def model_part(csv: bytes) -> bytes:
-    """The card's CSV without its two flag columns (header included)."""
+    """The card's CSV without its three flag columns (header included)."""
     lines = csv.split(b"\n")
-    assert lines[0].endswith(b",valid,stale")
-    return b"\n".join(ln.rsplit(b",", 2)[0] if ln else ln for ln in lines)
+    assert lines[0].endswith(b",valid,stale,recovered")
+    return b"\n".join(ln.rsplit(b",", 3)[0] if ln else ln for ln in lines)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,9 @@ def test_bbo_sim_csv_is_the_model_csv(files, tmp_path, name, capsys):
     # the record's size fields are 32 bits: the card saturates what the model does not
     big = (model[:, SIZES] > U32_MAX).any(axis=1)
     assert big.any()  # this seed has an aggregate size above 2**32 - 1
-    assert (sim[:, -2] == 1).all() and (sim[:, -1] == 0).all()  # valid, not stale
-    sim = sim[:, :-2]
+    # valid, not stale, not recovered
+    assert (sim[:, -3] == 1).all() and (sim[:, -2] == 0).all() and (sim[:, -1] == 0).all()
+    sim = sim[:, :-3]
     assert np.array_equal(sim[~big], model[~big])
     model[:, SIZES] = np.minimum(model[:, SIZES], U32_MAX)
     assert np.array_equal(sim, model)
@@ -114,12 +115,24 @@ def test_replay_sim_verify_report_and_plots(files, tmp_path, capsys):
     assert len(rows) > 1000
 
 
-def test_replay_gaps_are_cleared_and_verified(files, tmp_path, capsys):
+def test_replay_gaps_are_recovered_and_verified(files, tmp_path, capsys):
     assert main(["replay", str(files / "s.itch"), "--card", "sim", "--verify", "--no-progress",
                  "--drop-packets", "5", "40", "--batch-frames", "8",
                  "--out", str(tmp_path / "g")]) == 0  # fmt: skip
     text = capsys.readouterr().out
-    assert "book clears after gaps: 2" in text and "gaps=2" in text and "verify: OK" in text
+    # two gaps in two batches: each of the 5 symbols re-seeded after each
+    assert "book clears after gaps: 0; recoveries: 10 (10 after gaps, 0 not valid" in text
+    assert "gaps=2" in text and "injected=" in text and "verify: OK" in text
+    rows = np.loadtxt(tmp_path / "g" / "bbo.csv", delimiter=",", skiprows=1, dtype=np.int64)
+    assert 0 < rows[:, -1].sum() < len(rows)  # the recovered column: set after the re-seed
+
+
+def test_replay_gaps_cleared_with_no_recover(files, tmp_path, capsys):
+    assert main(["replay", str(files / "s.itch"), "--card", "sim", "--verify", "--no-progress",
+                 "--drop-packets", "5", "40", "--batch-frames", "8", "--no-recover",
+                 "--out", str(tmp_path / "g")]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "book clears after gaps: 2; recoveries: 0" in text and "verify: OK" in text
 
 
 def deep_book(levels: int) -> bytes:
@@ -152,13 +165,15 @@ def test_not_valid_rows_are_flagged_counted_and_fail_verify(tmp_path, capsys):
     status = main(["bbo", src, "--card", "sim", "--verify", "--out", str(tmp_path / "s.csv")])
     out = capsys.readouterr().out
     sim = read(tmp_path / "s.csv")
-    bad = int((sim[:, -2] == 0).sum())
+    bad = int((sim[:, -3] == 0).sum())  # valid is the first of the three flag columns
     assert bad > 0, "the card held a book deeper than its levels parameter: update this test"
     assert status == 1 and "verify: FAILED" in out and f"not valid: {bad};" in out
     assert f"{bad} rows flagged not valid" in out
+    # far levels in the top N (far_visible) heal by themselves: no re-seed, no book_bad flag
+    assert "recoveries: 0 (" in out
     assert main(["replay", src, "--card", "sim", "--no-progress", "--verify",
                  "--out", str(tmp_path / "r")]) == 1  # fmt: skip
     out = capsys.readouterr().out
     assert f"not valid: {bad:,};" in out and "verify: FAILED" in out
     rows = read(tmp_path / "r" / "bbo.csv")
-    assert int((rows[:, -2] == 0).sum()) == bad
+    assert int((rows[:, -3] == 0).sum()) == bad
