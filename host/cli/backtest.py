@@ -82,6 +82,7 @@ def _cmd_backtest(a) -> int:
         raise
     print(f"backtest {a.strategy} on {', '.join(m['instruments'])}: {res.n_input:,} messages "
           f"({res.n_book:,} of the traded symbols) in {res.seconds:.2f} s")
+    print(f"event loop: {res.path} ({res.path_reason})")
     for k in HEADLINE:
         v = m.get(k)
         print(f"  {k:<24} {v:,.4f}" if isinstance(v, float) else f"  {k:<24} {v}")
