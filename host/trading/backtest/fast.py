@@ -371,3 +371,160 @@ def make_backtester(market: MarketData, strategy: Strategy, config: BacktestConf
     bt = Backtester(market, strategy, config, risk_config)
     bt.path_reason = why
     return bt
+
+
+class _OwnView:
+    """An own order of a :class:`FastExchange` (read-only view of its row)."""
+
+    _F = {"oid": 1, "acct": 2, "loc": 3, "side": 4, "price": 5, "qty": 6, "leaves": 7,
+          "cum": 8, "seq": 9, "ahead": 10, "tif": 11, "otype": 12, "flags": 13}
+
+    def __init__(self, OO, slot):
+        self._row = OO[slot]
+
+    def __getattr__(self, name):
+        if name in _OwnView._F:
+            return int(self._row[_OwnView._F[name]])
+        raise AttributeError(name)
+
+    @property
+    def resting(self) -> bool:
+        return bool(self._row[14])
+
+
+class _OwnMap:
+    def __init__(self, OO):
+        self._OO = OO
+
+    def _slot(self, oid):
+        hit = np.nonzero((self._OO[:, 0] != 0) & (self._OO[:, 1] == np.int64(oid)))[0]
+        return int(hit[0]) if len(hit) else -1
+
+    def get(self, oid, default=None):
+        j = self._slot(oid)
+        return _OwnView(self._OO, j) if j >= 0 else default
+
+    def __contains__(self, oid) -> bool:
+        return self._slot(oid) >= 0
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._OO[:, 0]))
+
+
+class FastExchange:
+    """The compiled simulated venue of one locate with :class:`SimExchange`'s methods (what
+    the queue-position scenarios drive; the fast backtest calls the same kernels).
+
+    Parameters
+    ----------
+    locates : sequence of one int
+    fees : Fees, optional
+    max_orders : int
+        Room for visible orders (and price levels) of the replayed book.
+    """
+
+    def __init__(self, locates, fees=None, *, max_orders: int = 1 << 17):
+        from host.trading.backtest import fastcore as fc
+        from host.trading.backtest.exchange import Fees
+
+        locates = tuple(int(x) for x in locates)
+        if len(locates) != 1:
+            raise ValueError("FastExchange keeps the book of one locate")
+        self.locates = locates
+        self.fees = fees or Fees()
+        cap = 1 << max(4, (2 * max_orders).bit_length())
+        self._BK = (np.zeros(cap, np.int64), np.zeros(cap, np.uint8),
+                    np.zeros((cap, 4), np.int64), *(np.zeros((2, 2 * max_orders + 4), np.int64)
+                                                    for _ in range(3)))
+        self._OO = np.zeros((OWN_CAP, fc.O_NF), np.int64)
+        self._RL = np.zeros((2, OWN_CAP), np.int64)
+        self._RN = np.zeros(2, np.int64)
+        self._TMP = np.zeros(OWN_CAP, np.int64)
+        self._EXEC = np.zeros(2, np.int64)
+        self._ES = np.zeros((1 << 16, 15), np.int64)
+        self._FO = np.zeros((1 << 16, 10), np.int64)
+        self._SI = np.zeros(fc.I_NF_, np.int64)
+        self._SI[[fc.I_LH_B, fc.I_LH_S, fc.I_LT_B, fc.I_LT_S]] = max_orders + 2
+        self._Q = np.zeros(24, np.int64)
+        self._Q[fc.Q_LOC] = locates[0]
+        self._Q[fc.Q_FEE_M] = self.fees.maker
+        self._Q[fc.Q_FEE_T] = self.fees.taker
+        self._row = np.zeros(11, np.int64)
+        self._fc = fc
+        self.own = _OwnMap(self._OO)
+
+    def _check(self):
+        if self._SI[self._fc.I_ERR]:
+            raise RuntimeError(_ERRORS.get(int(self._SI[self._fc.I_ERR])))
+
+    @property
+    def counts(self) -> dict:
+        return {k: int(self._SI[self._fc.I_UNKNOWN + j]) for j, k in enumerate(COUNTER_NAMES)}
+
+    @property
+    def n_resting(self) -> int:
+        return int(self._SI[self._fc.I_NRES])
+
+    @property
+    def last_exec(self) -> tuple[int, int]:
+        return int(self._EXEC[0]), int(self._EXEC[1])
+
+    @property
+    def fills(self) -> list[tuple]:
+        n = int(self._SI[self._fc.I_NF])
+        return [tuple(r) for r in _fills(self._FO[:n]).tolist()]
+
+    def best(self, loc: int) -> tuple[int, int, int, int]:
+        """``(bid_px, bid_sz, ask_px, ask_sz)``; an empty side is 0, 0."""
+        SI, LK, LS = self._SI, self._BK[3], self._BK[4]
+        fc = self._fc
+        tb, ta = SI[fc.I_LT_B], SI[fc.I_LT_S]
+        nb, na = tb - SI[fc.I_LH_B], ta - SI[fc.I_LH_S]
+        return (int(LK[0, tb - 1]) if nb else 0, int(LS[0, tb - 1]) if nb else 0,
+                int(-LK[1, ta - 1]) if na else 0, int(LS[1, ta - 1]) if na else 0)
+
+    def apply(self, index, mt, loc, ts, ref, nref, side, shares, price) -> int:
+        """One market message (as :meth:`SimExchange.apply`)."""
+        if loc != self.locates[0]:
+            raise ValueError(f"locate {loc} is not kept here")
+        OK, OU, OV, LK, LS, LC = self._BK
+        r = self._fc.apply_msg(OK, OU, OV, LK, LS, LC, self._ES, self._FO, self._SI, self._Q,
+                               self._OO, self._RL, self._RN, self._TMP, index, mt, ts,
+                               np.int64(np.uint64(ref)), np.int64(np.uint64(nref)), side, shares,
+                               price, self._EXEC)
+        self._check()
+        return int(r)
+
+    def submit(self, oid, acct, loc, side, qty, price, otype, tif, flags, ts) -> None:
+        self._SI[self._fc.I_TS] = ts
+        self._fc.submit(self._BK[3], self._BK[4], self._ES, self._FO, self._SI, self._Q,
+                        self._OO, self._RL, self._RN, oid, acct, loc, side, qty, price, otype,
+                        tif, flags, ts)
+        self._check()
+
+    def replace(self, oid, qty, price, ts) -> None:
+        self._SI[self._fc.I_TS] = ts
+        self._fc.replace(self._BK[3], self._BK[4], self._ES, self._FO, self._SI, self._Q,
+                         self._OO, self._RL, self._RN, oid, qty, price, ts)
+        self._check()
+
+    def command(self, row, ts: int) -> None:
+        """One ``COMMAND_DTYPE`` row arriving at ``ts``."""
+        self._row[3:] = np.asarray(row).reshape(1).view(np.int64)
+        self._fc.command(self._BK[3], self._BK[4], self._ES, self._FO, self._SI, self._Q,
+                         self._OO, self._RL, self._RN, self._TMP, self._row, ts)
+        self._check()
+
+    def cancel(self, oid: int, ts: int) -> None:
+        from host.trading.matching import CancelOrder
+
+        self.command(encode_commands([CancelOrder(order_id=oid)])[0], ts)
+
+    def collect(self) -> np.ndarray:
+        """The ``EVENT_DTYPE`` events made since the last call."""
+        from host.trading.matching import EVENT_DTYPE
+
+        fc = self._fc
+        a, b = int(self._SI[fc.I_ESPEND]), int(self._SI[fc.I_ESN])
+        self._SI[fc.I_ESPEND] = b
+        return self._ES[a:b].copy().view(EVENT_DTYPE).reshape(-1)

@@ -36,7 +36,7 @@ from host.trading.risk import checks as K
  I_ESPEND, I_NF, I_NO, I_NQ, I_NL, I_FWD, I_RFILLS, I_POS, I_NEXTID, I_LASTTS, I_OID_B,
  I_OID_S, I_PX_B, I_PX_S, I_T_B, I_T_S, I_SEEN_B, I_SEEN_A, I_DIRTY, I_DIRTY_B, I_DIRTY_A,
  I_LAST_B, I_LAST_BS, I_LAST_A, I_LAST_AS, I_LAST_OK, I_NOUT, I_ERR, I_NEXT, I_DONE,
- I_CASH, I_CFILLS, I_NDEN, I_LH_B, I_LH_S, I_LT_B, I_LT_S, I_SEEN_OK) = range(58)
+ I_CASH, I_CFILLS, I_NDEN, I_LH_B, I_LH_S, I_LT_B, I_LT_S, I_SEEN_OK, I_OWNCUR) = range(59)
 I_NF_ = 64
 F_VAR, F_LASTMID = 0, 1
 
@@ -566,8 +566,12 @@ def own_find(OO, oid):
 
 @njit(**_JIT)
 def own_alloc(OO, SI):
-    for o in range(OO.shape[0]):
+    """A free own-order slot, round robin (a dead order's row stays readable a while)."""
+    cap = OO.shape[0]
+    for x in range(cap):
+        o = (SI[I_OWNCUR] + x) % cap
         if not OO[o, O_USED] and not OO[o, O_RESTING]:
+            SI[I_OWNCUR] = (o + 1) % cap
             return o
     SI[I_ERR] = ERR_OWN
     return -1
