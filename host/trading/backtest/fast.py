@@ -127,7 +127,7 @@ class FastBacktester:
         mine = cols[2] == loc
         mt = cols[1][mine]
         adds = int(np.count_nonzero((mt == 65) | (mt == 70) | (mt == 85)))
-        ocap = 1 << max(4, (2 * adds + 2).bit_length())
+        ocap = 1 << 12  # grows with the live orders (a small table stays in cache)
         BK = (np.zeros(ocap, np.int64), np.zeros(ocap, np.uint8), np.zeros((ocap, 4), np.int64),
               np.zeros((2, 2 * adds + 4), np.int64), np.zeros((2, 2 * adds + 4), np.int64),
               np.zeros((2, 2 * adds + 4), np.int64))
@@ -199,9 +199,16 @@ class FastBacktester:
                         CO=CO, DEN=DEN, SC=SC)
 
     def _grow(self) -> None:
+        from host.trading.backtest import fastcore as fc
+
         st = self._st
         SI = st["SI"]
-        from host.trading.backtest import fastcore as fc
+        OK, OU, OV = st["BK"][:3]
+        if 2 * (SI[fc.I_OLIVE] + 2) > OK.shape[0]:  # the visible-order table: twice as big
+            cap = 2 * OK.shape[0]
+            new = np.zeros(cap, np.int64), np.zeros(cap, np.uint8), np.zeros((cap, 4), np.int64)
+            fc.ob_rehash(OK, OU, OV, *new)
+            st["BK"] = (*new, *st["BK"][3:])
 
         used = (SI[fc.I_HN], SI[fc.I_ESN], SI[fc.I_NF], SI[fc.I_NO], SI[fc.I_NQ], SI[fc.I_NL],
                 SI[fc.I_NL])

@@ -36,7 +36,7 @@ from host.trading.risk import checks as K
  I_ESPEND, I_NF, I_NO, I_NQ, I_NL, I_FWD, I_RFILLS, I_POS, I_NEXTID, I_LASTTS, I_OID_B,
  I_OID_S, I_PX_B, I_PX_S, I_T_B, I_T_S, I_SEEN_B, I_SEEN_A, I_DIRTY, I_DIRTY_B, I_DIRTY_A,
  I_LAST_B, I_LAST_BS, I_LAST_A, I_LAST_AS, I_LAST_OK, I_NOUT, I_ERR, I_NEXT, I_DONE,
- I_CASH, I_CFILLS, I_NDEN, I_LH_B, I_LH_S, I_LT_B, I_LT_S, I_SEEN_OK, I_OWNCUR) = range(59)
+ I_CASH, I_CFILLS, I_NDEN, I_LH_B, I_LH_S, I_LT_B, I_LT_S, I_SEEN_OK, I_OWNCUR, I_OLIVE) = range(60)
 I_NF_ = 64
 F_VAR, F_LASTMID = 0, 1
 
@@ -129,7 +129,8 @@ def ob_find(OK, OU, key):
 
 
 @njit(**_JIT)
-def ob_insert(OK, OU, OV, key, side, price, shares, seq):
+def ob_insert(OK, OU, OV, SI, key, side, price, shares, seq):
+    SI[I_OLIVE] += 1
     mask = OK.shape[0] - 1
     j = _home(key, mask)
     while OU[j]:
@@ -143,8 +144,9 @@ def ob_insert(OK, OU, OV, key, side, price, shares, seq):
 
 
 @njit(**_JIT)
-def ob_delete(OK, OU, OV, j):
+def ob_delete(OK, OU, OV, SI, j):
     """Remove slot ``j`` (backward-shift deletion, no tombstones)."""
+    SI[I_OLIVE] -= 1
     mask = OK.shape[0] - 1
     OU[j] = 0
     k = j
@@ -165,6 +167,21 @@ def ob_delete(OK, OU, OV, j):
             OV[j, f] = OV[k, f]
         OU[k] = 0
         j = k
+
+
+@njit(**_JIT)
+def ob_rehash(OK, OU, OV, NK, NU, NV):
+    """Move every visible order of one table into a larger, empty one."""
+    mask = NK.shape[0] - 1
+    for j in range(OK.shape[0]):
+        if OU[j]:
+            k = _home(OK[j], mask)
+            while NU[k]:
+                k = (k + 1) & mask
+            NU[k] = 1
+            NK[k] = OK[j]
+            for f in range(4):
+                NV[k, f] = OV[j, f]
 
 
 # ---------------------------------------------------------------- price levels
@@ -510,7 +527,7 @@ def apply_msg(OK, OU, OV, LK, LS, LC, ES, FO, SI, Q, OO, RL, RN, TMP, index, mt,
             return 0
         if SI[I_NRES]:
             shares = cross(ES, FO, SI, Q, OO, RL, RN, TMP, s, price, shares)
-        ob_insert(OK, OU, OV, ref, s, price, shares, seq)
+        ob_insert(OK, OU, OV, SI, ref, s, price, shares, seq)
         lv_add(LK, LS, LC, SI, s, price, shares)
         return 0
     if mt == 80:
@@ -531,7 +548,7 @@ def apply_msg(OK, OU, OV, LK, LS, LC, ES, FO, SI, Q, OO, RL, RN, TMP, index, mt,
         n = min(shares, left)
     remove = n >= left
     if remove:
-        ob_delete(OK, OU, OV, j)
+        ob_delete(OK, OU, OV, SI, j)
     else:
         OV[j, 2] = left - n
     lv_reduce(LK, LS, LC, SI, s, px, n, remove)
@@ -548,7 +565,7 @@ def apply_msg(OK, OU, OV, LK, LS, LC, ES, FO, SI, Q, OO, RL, RN, TMP, index, mt,
             sh = shares
             if SI[I_NRES]:
                 sh = cross(ES, FO, SI, Q, OO, RL, RN, TMP, s, price, sh)
-            ob_insert(OK, OU, OV, nref, s, price, sh, seq)
+            ob_insert(OK, OU, OV, SI, nref, s, price, sh, seq)
             lv_add(LK, LS, LC, SI, s, price, sh)
     return n if execd else 0
 
@@ -1211,7 +1228,8 @@ def run_chunk(IDX, MT, LOC, TS, REF, NREF, SIDE, SH, PX, end, BK, VN, BUF, SI, F
     while i < end:
         if (_low(SI[I_HN], HP.shape[0], margin) or _low(SI[I_ESN], ES.shape[0], margin)
                 or _low(SI[I_NF], FO.shape[0], margin) or _low(SI[I_NO], ORD.shape[0], margin)
-                or _low(SI[I_NQ], QO.shape[0], margin) or _low(SI[I_NL], LGI.shape[0], margin)):
+                or _low(SI[I_NQ], QO.shape[0], margin) or _low(SI[I_NL], LGI.shape[0], margin)
+                or 2 * (SI[I_OLIVE] + 2) > OK.shape[0]):
             SI[I_NEXT] = i
             return ST_ROOM
         t = TS[i]
