@@ -50,6 +50,9 @@ COUNTER_NAMES = ("unknown_ref", "duplicate_add", "hidden_trades", "passive_fills
                  "cross_fills", "ahead_inconsistent", "quoted_qty")
 OWN_CAP = 256
 MARGIN = 256
+START_ROWS = 1 << 14
+"""First size of the output and event buffers (they grow by doubling, the event buffer is
+compacted first); the tests make it small to run those paths."""
 _ERRORS = {1: "a buffer overflowed inside one message", 2: f"more than {OWN_CAP} live own orders",
            3: "the risk layer held a stop order", 4: "a strategy timer",
            5: "a circuit breaker tripped"}
@@ -133,9 +136,10 @@ class FastBacktester:
               np.zeros((2, 2 * adds + 4), np.int64))
         VN = (np.zeros((OWN_CAP, fc.O_NF), np.int64), np.zeros((2, OWN_CAP), np.int64),
               np.zeros(2, np.int64), np.zeros(OWN_CAP, np.int64), np.zeros(2, np.int64))
-        guess = max(1024, min(n + MARGIN, 1 << 18))
-        BUF = [np.zeros((1024, fc.HP_NF), np.int64), np.zeros((1 << 16, 15), np.int64),
-               np.zeros((1 << 14, 10), np.int64), np.zeros((1 << 14, 9), np.int64),
+        rows = START_ROWS
+        guess = max(rows, min(n + MARGIN, 1 << 18))
+        BUF = [np.zeros((min(rows, 1024), fc.HP_NF), np.int64), np.zeros((4 * rows, 15), np.int64),
+               np.zeros((rows, 10), np.int64), np.zeros((rows, 9), np.int64),
                np.zeros((guess, 4), np.int64), np.zeros((guess, 4), np.int64),
                np.zeros((guess, 2), np.float64)]
         cfg = self.cfg
@@ -210,14 +214,37 @@ class FastBacktester:
             fc.ob_rehash(OK, OU, OV, *new)
             st["BK"] = (*new, *st["BK"][3:])
 
+        buf = st["BUF"]
+        if buf[1].shape[0] - SI[fc.I_ESN] < MARGIN:
+            self._compact_events()
         used = (SI[fc.I_HN], SI[fc.I_ESN], SI[fc.I_NF], SI[fc.I_NO], SI[fc.I_NQ], SI[fc.I_NL],
                 SI[fc.I_NL])
-        buf = st["BUF"]
         for j, a in enumerate(buf):
             if a.shape[0] - used[j] < MARGIN:
                 b = np.zeros((2 * a.shape[0] + MARGIN, *a.shape[1:]), a.dtype)
                 b[: a.shape[0]] = a
                 buf[j] = b
+
+    def _compact_events(self) -> None:
+        """Drop the venue events already handed to risk and the strategy: move the ones still
+        referenced (scheduled batches, the link's outbox, the batch being made) to the front
+        of the event buffer, so it does not grow with the length of the day."""
+        from host.trading.backtest import fastcore as fc
+
+        st = self._st
+        SI, HP, ES = st["SI"], st["BUF"][0], st["BUF"][1]
+        OB = st["SC"][5]
+        hn, nout = int(SI[fc.I_HN]), int(SI[fc.I_NOUT])
+        pend = HP[:hn][HP[:hn, 2] == 1]
+        lo = min([int(SI[fc.I_ESPEND]), *pend[:, 3].tolist(), *OB[:nout, 0].tolist()])
+        if lo == 0:
+            return
+        n = int(SI[fc.I_ESN]) - lo
+        ES[:n] = ES[lo: lo + n].copy()
+        HP[:hn, 3] -= np.where(HP[:hn, 2] == 1, lo, 0)
+        OB[:nout, 0] -= lo
+        SI[fc.I_ESN] -= lo
+        SI[fc.I_ESPEND] -= lo
 
     # ------------------------------------------------------------------ run
 

@@ -140,6 +140,22 @@ def test_fills_happen_on_the_compared_days(days):
     assert b.counters["passive_fills"] > 0
 
 
+def test_buffers_that_grow_and_compact_give_the_same_result(days, monkeypatch):
+    """Tiny first buffers: the kernels stop for room again and again (the event buffer is
+    compacted, the others doubled) and resume where they were."""
+    from host.trading.backtest import fastcore as fc
+
+    monkeypatch.setattr(F, "START_ROWS", 4)
+    cfg, table, risk = CONFIGS["aggressive_strategy"]
+    m = days["realistic"]
+    a = Backtester(m, make_strategy("mm", table), cfg, risk).run()
+    fb = FastBacktester(m, make_strategy("mm", table), cfg, risk)
+    _same(a, fb.run())
+    events = int(fb._st["SI"][fc.I_EVSEQ])
+    assert events > 300
+    assert fb._st["BUF"][1].shape[0] < events  # compacted: smaller than all events made
+
+
 def test_progress_calls_and_rows_match(days):
     m = days["realistic"]
     seen = {}
