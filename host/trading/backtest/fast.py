@@ -19,6 +19,7 @@ first run pays the compile time (see ``docs/backtest.md``).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -122,7 +123,7 @@ class FastBacktester:
         from host.trading.backtest import fastcore as fc
 
         c = self.market.cols
-        cols = [np.ascontiguousarray(np.asarray(c[k]).astype(np.int64)) for k in (
+        cols = [np.ascontiguousarray(c[k]) for k in (
             "msg_index", "msg_type", "stock_locate", "timestamp", "order_ref", "new_order_ref",
             "side", "shares", "price")]
         n = len(cols[0])
@@ -324,8 +325,15 @@ class FastBacktester:
         SI, buf, cols, n = st["SI"], st["BUF"], st["cols"], st["n"]
         nl = int(SI[fc.I_NL])
         LGI, LGF = buf[5][:nl], buf[6][:nl]
-        log = list(zip(LGI[:, 0].tolist(), LGF[:, 0].tolist(), LGF[:, 1].tolist(),
-                       LGI[:, 1].tolist(), LGI[:, 2].tolist(), LGI[:, 3].tolist(), strict=True))
+        gc_on = gc.isenabled()
+        gc.disable()  # many small tuples, no cycles: spare the collector's passes
+        try:
+            log = list(zip(LGI[:, 0].tolist(), LGF[:, 0].tolist(), LGF[:, 1].tolist(),
+                           LGI[:, 1].tolist(), LGI[:, 2].tolist(), LGI[:, 3].tolist(),
+                           strict=True))
+        finally:
+            if gc_on:
+                gc.enable()
         self.strategy.log = log
         counters = {k: int(SI[fc.I_UNKNOWN + j]) for j, k in enumerate(COUNTER_NAMES)}
         counters["forwarded"] = int(SI[fc.I_FWD])

@@ -1232,12 +1232,14 @@ def run_chunk(IDX, MT, LOC, TS, REF, NREF, SIDE, SH, PX, end, BK, VN, BUF, SI, F
                 or 2 * (SI[I_OLIVE] + 2) > OK.shape[0]):
             SI[I_NEXT] = i
             return ST_ROOM
-        t = TS[i]
+        t = np.int64(TS[i])  # the columns keep their bulk-record dtypes (unsigned too)
         if SI[I_HN] and HP[0, 0] <= t:
             due(t, BK, VN, BUF, SI, F, Q, R, RK, CO, DEN, SC)
-        if LOC[i] == loc0:
-            ex_sh = apply_msg(OK, OU, OV, LK, LS, LC, ES, FO, SI, Q, OO, RL, RN, TMP, IDX[i],
-                              MT[i], t, REF[i], NREF[i], SIDE[i], SH[i], PX[i], EXEC)
+        if np.int64(LOC[i]) == loc0:
+            ex_sh = apply_msg(OK, OU, OV, LK, LS, LC, ES, FO, SI, Q, OO, RL, RN, TMP,
+                              np.int64(IDX[i]), np.int64(MT[i]), t, np.int64(REF[i]),
+                              np.int64(NREF[i]), np.int64(SIDE[i]), np.int64(SH[i]),
+                              np.int64(PX[i]), EXEC)
             venue_events(HP, SI, Q, t)
             tb = SI[I_LT_B]
             ta = SI[I_LT_S]
