@@ -24,7 +24,9 @@ def register(subparsers) -> None:
         "backtest", help="backtest a strategy on an ITCH file or pcap (exact queue position)",
         description="Replay INPUT through an L3 book with the strategy's orders in the real "
         "FIFO queues (through the risk layer), then write metrics.json, fills/orders Parquet "
-        "and report.html into --out.")
+        "and report.html into --out. The mm strategy runs on a compiled event loop (numba, "
+        "same results as the Python one); ITCHFPGA_BACKTEST=python forces the Python loop. "
+        "The output says which loop ran ('event loop: ...').")
     p.add_argument("input", help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap")
     p.add_argument("--strategy", required=True, choices=STRATEGY_NAMES)
     p.add_argument("--config", help="TOML file with [strategy], [backtest], [risk] tables")
