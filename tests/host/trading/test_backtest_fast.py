@@ -109,6 +109,11 @@ CONFIGS = {
         "refresh_ticks": 1, "min_half_spread_ticks": 0.5, "ofi_ticks": 2.0}, None),
     "tight_risk": (None, {"order_qty": 200, "max_position": 400},
                    default_risk_config(1, 300, 150)),
+    "throttled_risk": (None, {"min_requote_ns": 0}, RiskConfig(accounts=(AccountConfig(
+        account=1, strategy=1, max_order_qty=2000, max_order_notional=100_000_000 * USD,
+        max_position=2000, max_orders_per_window=2, rate_window_ns=1_000_000_000,
+        duplicate_window_ns=1_000_000_000, daily_loss_limit=10_000_000 * USD,
+        breaker_loss_bps=0),))),
 }
 
 
@@ -119,7 +124,7 @@ def test_fast_equals_python(days, day, name):
     a, b = _both(days[day], cfg, table, risk)
     _same(a, b)
     assert len(a.quotes) > 100 and len(a.orders) > 10
-    if name == "tight_risk":
+    if name.endswith("_risk"):
         assert a.denied  # the denial path is exercised
 
 
@@ -131,6 +136,28 @@ def test_fast_equals_python_on_a_hostile_stream(days, name):
     _same(a, b)
     c = a.counters
     assert c["unknown_ref"] > 0 and c["duplicate_add"] > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_equals_python_on_random_days_and_settings(tmp_path, seed):
+    """Small days of other seeds with drawn latencies (equal ones too: ties in the scheduler),
+    fees, depth and strategy parameters."""
+    rng = np.random.default_rng(100 + seed)
+    p = tmp_path / "d.itch"
+    p.write_bytes(generate(25_000, 2, 100 + seed, profile="classic" if seed % 2 else "realistic"))
+    m = load_market(p, n_auto=1)
+    lat = [0, 1_000, 20_000, 20_000, 150_000]
+    cfg = BacktestConfig(md_latency_ns=int(rng.choice(lat)), entry_latency_ns=int(rng.choice(lat)),
+                         response_latency_ns=int(rng.choice(lat)),
+                         fees=Fees(int(rng.integers(-40, 10)), int(rng.integers(0, 50))),
+                         depth=int(rng.integers(0, 6)))
+    table = {"gamma": float(rng.choice([0.01, 0.05, 0.1])), "k": float(rng.choice([1.0, 3.0])),
+             "order_qty": int(rng.choice([100, 200])), "max_position": int(rng.choice([200, 1000])),
+             "min_requote_ns": int(rng.choice([0, 1_000_000])),
+             "refresh_ticks": int(rng.integers(1, 3)), "depth": int(rng.integers(1, 5)),
+             "vol_sample_ns": int(rng.choice([100_000_000, 1_000_000_000]))}
+    a, b = _both(m, cfg, table)
+    _same(a, b)
 
 
 def test_fills_happen_on_the_compared_days(days):
