@@ -12,7 +12,40 @@ import numpy as np
 
 from host.card.replay import Replay, message_in_cycles
 
-__all__ = ["latency_by_type", "report", "plot", "flag_counts", "write_card_csv", "verify"]
+__all__ = [
+    "latency_by_type", "record_latency", "report", "plot", "flag_counts", "write_card_csv",
+    "verify",
+]
+
+
+def record_latency(rp: Replay, *, out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-record latency in card clock cycles, aligned with ``rp.recs``.
+
+    Returns ``(cycles, mtype)``: for every record of ``rp.recs``, the latency of the message
+    that produced it (as :func:`latency_by_type` measures it) and that message's ITCH type
+    (``uint8``); ``-1`` and ``0`` for records that have none (clears after a gap, or a run
+    without beat timing).
+    """
+    from hw import bbo_record
+
+    n = len(rp.recs)
+    cycles = np.full(n, -1, np.int64)
+    mtype = np.zeros(n, np.uint8)
+    run = rp.run
+    if run.beat_cycles is None or run.rec_cycles is None or run.epoch is None:
+        return cycles, mtype
+    t_in = message_in_cycles(rp.feed, run.beat_cycles)
+    keep = (rp.recs["flags"] & bbo_record.FLAG_CLEARED) == 0
+    idx = rp.trace["msg_index"]
+    ok = idx >= 0
+    pos = np.flatnonzero(keep)[ok]  # the records of the trace rows with a message
+    if out:
+        t_out = run.rec_cycles[pos].astype(np.int64)
+    else:
+        t_out = rp.recs["card_cycles"][pos].astype(np.int64) + run.epoch
+    cycles[pos] = t_out - t_in[idx[ok]].astype(np.int64)
+    mtype[pos] = rp.feed.mtype[idx[ok]]
+    return cycles, mtype
 
 
 def latency_by_type(rp: Replay, *, out: bool = False) -> dict[str, np.ndarray]:
@@ -31,22 +64,11 @@ def latency_by_type(rp: Replay, *, out: bool = False) -> dict[str, np.ndarray]:
     bbo.ready``), which adds the output register and any ``bbo.ready`` back-pressure.
 
     Only messages that changed a BBO produce a record, so only their types appear.
+    Per record: :func:`record_latency`.
     """
-    from hw import bbo_record
-
-    run = rp.run
-    if run.beat_cycles is None or run.rec_cycles is None or run.epoch is None:
-        return {}
-    t_in = message_in_cycles(rp.feed, run.beat_cycles)
-    keep = (rp.recs["flags"] & bbo_record.FLAG_CLEARED) == 0
-    idx = rp.trace["msg_index"]
-    ok = idx >= 0
-    if out:
-        t_out = run.rec_cycles[keep][ok].astype(np.int64)
-    else:
-        t_out = rp.recs["card_cycles"][keep][ok].astype(np.int64) + run.epoch
-    lat = t_out - t_in[idx[ok]].astype(np.int64)
-    types = rp.feed.mtype[idx[ok]]
+    cycles, mtype = record_latency(rp, out=out)
+    has = cycles >= 0
+    lat, types = cycles[has], mtype[has]
     return {chr(t): lat[types == t] for t in sorted(set(types.tolist()))}
 
 

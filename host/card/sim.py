@@ -331,7 +331,7 @@ def card_params() -> dict:
     return dict(BLOCKS["top"].params["u250"])
 
 
-SOURCE_KEY_VERSION = 1
+SOURCE_KEY_VERSION = 2
 """Bump when :func:`top_verilog` or the build changes in a way :func:`source_key` misses."""
 
 
@@ -421,7 +421,44 @@ def top_verilog(**params) -> str:
         top = Top(**{**card_params(), **params})
     except (TypeError, ValueError) as e:
         raise ModelNotBuilt(f"hw.top.Top rejects the parameters {params}: {e}") from e
-    return to_verilog(top, name="top")
+    return reset_wrapper(to_verilog(top, name="top"))
+
+
+RESET_DELAY = 1
+"""Cycles between the shim's ``rst`` and the core's (:func:`reset_wrapper`'s register)."""
+
+
+def reset_wrapper(verilog: str, module: str = "top") -> str:
+    """Rename ``module`` to ``<module>_core`` and wrap it in a ``module`` with the same ports
+    whose only logic is one register on ``rst``.
+
+    Why: Amaranth writes every register's reset into its next-state logic (``always @*`` ...
+    ``if (rst)``), so the whole design's next-state logic depends on the ``rst`` input, and
+    Verilator evaluates logic that depends on an input on every ``eval()`` — twice per clock
+    in the shim — on top of the evaluation after the clock edge. Fed from a register, that
+    logic is evaluated once per clock. A real card's reset comes through a synchronizer too
+    (``hw/platform/alveo.py``); the core's reset follows the shim's by :data:`RESET_DELAY`
+    cycles, which :meth:`SimTransport.reset` accounts for.
+    """
+    ports = parse_ports(verilog, module)
+    if "rst" not in ports or "clk" not in ports:
+        return verilog
+    core = f"{module}_core"
+    head = re.compile(rf"^module\s+{re.escape(module)}\s*\(", re.M)
+    verilog = head.sub(f"module {core}(", verilog, count=1)
+    decl = []
+    for name, (d, w) in ports.items():
+        decl.append(f"  {d} {'[' + str(w - 1) + ':0] ' if w > 1 else ''}{name};")
+    conns = ",\n".join(
+        f"    .{n}({'rst_q' if n == 'rst' else n})" for n in ports
+    )
+    wrap = (
+        f"\nmodule {module}({', '.join(ports)});\n" + "\n".join(decl) + "\n"
+        "  reg rst_q = 1'b1;\n"
+        "  always @(posedge clk) rst_q <= rst;\n"
+        f"  {core} core (\n{conns}\n  );\nendmodule\n"
+    )
+    return verilog + wrap
 
 
 _u8p = ctypes.POINTER(ctypes.c_uint8)
@@ -536,6 +573,9 @@ class SimTransport(Transport):
         cycle, so card time = shim cycle - ``epoch``.
         """
         self._lib.card_reset(self._handle(), self.reset_cycles)
+        # the core's rst follows the shim's by RESET_DELAY cycles (reset_wrapper): clock them,
+        # so the core has just left reset here, as a top without the wrapper would have
+        self._lib.card_run(self._handle(), RESET_DELAY, (1 << 32) - 1, 0)
         self.epoch = self.cycle
 
     def read_reg(self, addr: int) -> int:

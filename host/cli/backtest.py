@@ -47,6 +47,11 @@ def register(subparsers) -> None:
     s.add_argument("--out", default="out/sweep", help="output folder")
     s.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     add_symbols_argument(s, default_help="the most active symbol(s) of the input")
+    s.add_argument("--store", metavar="DIR|URL",
+                   help="write each backtest to this store while it runs, as backtest --store "
+                   "does (one run id per config: the one backtest --config C --store derives)")
+    s.add_argument("--run-id", metavar="PREFIX",
+                   help="with --store: run ids PREFIX-<config file stem> instead")
     s.set_defaults(func=_cmd_sweep)
 
 
@@ -100,6 +105,35 @@ def _cmd_backtest(a) -> int:
     return 0
 
 
+def _sweep_run_ids(a) -> list[str] | None:
+    """One run id per config (``--store``): ``--run-id PREFIX`` gives ``PREFIX-<stem>``,
+    else the id ``backtest --config C --store`` derives for the same input and options."""
+    import re
+    from pathlib import Path
+
+    if not a.store:
+        if a.run_id:
+            raise UserError("--run-id needs --store")
+        return None
+    from host.cli.db import _open
+    from host.store.live import run_id
+
+    stems = [Path(c).stem for c in a.config]
+    if len(set(stems)) < len(stems):
+        raise UserError("two --config files have the same name (their output folders and run "
+                        "ids would collide)")
+    if a.run_id:
+        ids = [f"{a.run_id}-{s}" for s in stems]
+    else:
+        ids = [run_id("backtest", a.input, strategy=a.strategy, config=c, symbols=a.symbols)
+               for c in a.config]
+    for rid in ids:
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", rid):
+            raise UserError(f"run id {rid!r}: use 1-64 letters, digits, '_', '.', ':', '-'")
+    _open(a.store).close()  # create or check it once (unreachable: one line, nothing runs)
+    return ids
+
+
 def _cmd_sweep(a) -> int:
     from host.feed.capture import detect_format
     from host.trading.backtest.run import run_sweep
@@ -107,14 +141,23 @@ def _cmd_sweep(a) -> int:
     detect_format(a.input)
     if a.jobs < 1:
         raise UserError("--jobs must be >= 1")
+    ids = _sweep_run_ids(a)
     table = _guard(lambda: run_sweep(a.input, a.strategy, a.config, a.out, jobs=a.jobs,
-                                     symbols=a.symbols))
+                                     symbols=a.symbols, store=a.store, run_ids=ids))
     print(f"{'config':<20} {'pnl_total':>12} {'sharpe':>8} {'max_dd':>10} {'fills':>6}")
+    failed = 0
     for name, m in table.items():
         if "error" in m:
+            failed += 1
             print(f"{name:<20} error: {m['error']}")
             continue
         print(f"{name:<20} {m['pnl_total']:>12.2f} {m['sharpe']:>8.2f} "
               f"{m['max_drawdown']:>10.2f} {m['n_fills']:>6}")
+    for name, m in table.items():
+        st = m.get("store")
+        if st:
+            print(f"store {a.store.split('@')[-1]}: run {st['run']} ({name}): "
+                  + ", ".join(f"{t} +{n:,}" for t, n in sorted(st["written"].items()))
+                  + f" ({st['batches']} batches)")
     print(f"wrote {a.out}/sweep.json")
-    return 0
+    return 1 if failed and a.store else 0

@@ -4,7 +4,9 @@ Replays an input (``--replay``; ``--session`` adds the scripted kill switches of
 ``python -m host session``) through the card source and the trading session at ``--speed``
 times the feed's own clock, and serves the page, its WebSocket, the operator actions and
 ``/metrics`` on 127.0.0.1 (``--host`` to change it). Actions need the token: ``--token``, else
-``$ITCHFPGA_CONSOLE_TOKEN``, else a generated one, printed at start.
+``$ITCHFPGA_CONSOLE_TOKEN``, else a generated one, printed at start. ``--store`` writes the
+session to the store while it runs through :class:`host.store.live.StoreWriter`, as
+``python -m host session --store`` does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import sys
 
 from host.cli.args import add_symbols_argument
+from host.cli.db import add_store_arguments
 from host.errors import UserError
 
 __all__ = ["register"]
@@ -49,9 +52,7 @@ def register(subparsers) -> None:
     p.add_argument("--drop-packets", type=int, nargs="*", default=[],
                    help="packet indices to leave out (sequence gaps; ITCH input only)")
     p.add_argument("--out", default="out/console", help="folder of the session's journals")
-    p.add_argument("--store", help="also write the capture, then the session's orders, fills "
-                   "and events in batches while it runs, to this store (folder or "
-                   "postgresql:// URL; see python -m host db)")
+    add_store_arguments(p)
     add_symbols_argument(p, default_help="up to 8 symbols quoted at $1.00 or more")
     p.set_defaults(func=_cmd_serve)
 
@@ -86,33 +87,40 @@ def _cmd_serve(a) -> int:
         raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
     _check_bind(a.host, a.port)  # before the seconds of set-up, and as one line
     metrics = ConsoleMetrics()
-    sink = None
-    if a.store:
-        from host.cli.db import _open
-        from host.store import content_id, load_capture
-        from host.store.ingest import SessionSink
-
-        store = _open(a.store)
-        w = load_capture(store, a.replay)
-        print(f"store {a.store.split('@')[-1]}: capture " + ", ".join(
-            f"{k} +{v}" for k, v in w.items()), flush=True)
-        sink = SessionSink(store, a.out, capture=content_id(a.replay))
+    writer = _store_writer(a, scripted)
     try:
         session = LiveSession(LiveConfig(input=a.replay, card=a.card, speed=a.speed,
                                          out_dir=a.out, symbols=tuple(a.symbols or ()),
                                          depth=a.depth, scripted=scripted,
                                          drop_packets=tuple(a.drop_packets)),
-                              metrics=metrics, sink=sink)
-    except (ValueError, KeyError) as e:
-        raise UserError(str(e).strip("'\"")) from None
-    except (OSError, EOFError) as e:
-        raise UserError(f"{a.replay}: cannot read: {e}") from None
+                              metrics=metrics, store_sink=writer)
+    except BaseException as e:
+        from host.store.live import StoreWriteError
 
-    def shutdown():
-        if sink is not None:  # the last batch was written when the session stopped
-            print("store: session " + ", ".join(f"{k} +{v}" for k, v in session.stored.items()),
-                  flush=True)
-            sink.store.close()
+        if writer is not None:
+            writer.abort()
+        if isinstance(e, StoreWriteError):
+            raise UserError(str(e)) from None
+        if isinstance(e, ValueError | KeyError):
+            raise UserError(str(e).strip("'\"")) from None
+        if isinstance(e, OSError | EOFError):
+            raise UserError(f"{a.replay}: cannot read: {e}") from None
+        raise
+    if writer is not None:
+        metrics.attach_store(writer)
+    failed: list[str] = []
+
+    def shutdown():  # after session.stop(): write what is pending, then say what was written
+        if writer is None:
+            return
+        from host.cli.db import finish_store
+        from host.store.live import StoreWriteError
+
+        try:
+            finish_store(writer, a.store)
+        except StoreWriteError as e:  # printed here: uvicorn re-raises SIGTERM/SIGINT after
+            failed.append(str(e))  # the shutdown, so the code after run() may not run
+            print(f"error: {e}", file=sys.stderr, flush=True)
 
     loopback = a.host in _LOOPBACK or a.host.startswith("127.")
     app = create_app(session, token=token, metrics=metrics, hz=a.hz, on_shutdown=shutdown,
@@ -130,7 +138,30 @@ def _cmd_serve(a) -> int:
         uvicorn.run(app, host=a.host, port=a.port, log_level="critical", ws="websockets-sansio")
     except (OSError, SystemExit) as e:  # uvicorn exits when it cannot bind (taken meanwhile)
         raise UserError(f"cannot serve on {a.host}:{a.port}: {e}") from None
-    return 0
+    return 1 if failed else 0
+
+
+def _store_writer(a, scripted: bool):
+    """``--store``: the run's :class:`host.store.live.StoreWriter` (as ``session --store``).
+
+    A console run is not reproducible (the operator's actions decide its orders), so without
+    ``--run-id`` its id is new every time (the options and the start time); with the same
+    ``--run-id`` the writes are idempotent (a replay without operator actions writes nothing
+    new the second time).
+    """
+    import time
+
+    from host.cli.db import store_writer
+    from host.store.ingest import RUN_ID_FILE
+
+    if a.store:
+        from pathlib import Path
+
+        Path(a.out, RUN_ID_FILE).unlink(missing_ok=True)  # a stale id is not this run's
+    started = None if a.run_id else time.time_ns()
+    return store_writer(a, "serve", a.out, input_path=a.replay, card=a.card,
+                        symbols=a.symbols, drop_packets=a.drop_packets, scripted=scripted,
+                        started=started)
 
 
 def _check_bind(host: str, port: int) -> None:

@@ -56,8 +56,6 @@ class LiveConfig:
     seed : int
     max_sleep_s : float
         Wall time left for a quiet stretch of the feed that is skipped (longer than 1 s).
-    store_every_s : float
-        With a store: seconds between two batches of journal events written to it.
     scripted : bool
         Also play the kill switches of ``python -m host session`` (strategy 2 from 55 % to
         75 % of the chunks, the first instrument from 35 % to 40 %); without it the operator
@@ -77,7 +75,6 @@ class LiveConfig:
     tape: int = 20
     seed: int = 1
     max_sleep_s: float = 0.05
-    store_every_s: float = 1.0
     scripted: bool = False
     drop_packets: tuple = ()
 
@@ -123,13 +120,17 @@ class LiveSession:
     config : LiveConfig
     metrics : host.console.metrics.ConsoleMetrics, optional
         Updated on every step.
-    sink : host.store.ingest.SessionSink, optional
-        Given the journals' folder, it is flushed every ``config.store_every_s`` seconds
-        and once more when the session stops (orders, fills and events land in the store
-        while the replay runs).
+    store_sink : host.store.live.StoreWriter, optional
+        Writes the session to a store while it runs, through the same calls as
+        :func:`host.trading.session.run_session` makes (``python -m host serve --store``):
+        ``start`` once the card records are known, ``market`` with each chunk of card
+        records before risk applies it, ``events`` with the events of every commit of the
+        venue and risk journals (operator actions included), and ``finish_session`` when
+        the session stops. The caller closes it. A store failure stops the replay
+        (:attr:`store_error`); the journals stay intact.
     """
 
-    def __init__(self, config: LiveConfig, metrics=None, sink=None) -> None:
+    def __init__(self, config: LiveConfig, metrics=None, store_sink=None) -> None:
         from host.feed.bulk import parse_records
         from host.feed.capture import load_feed
         from host.feed.fastbook import FastBook
@@ -163,6 +164,7 @@ class LiveSession:
         t0 = time.perf_counter()
         self.card_counters: dict = {}
         self.card_latency: dict | None = None  # the simulated card's record stamp latency
+        self.rec_latency: tuple | None = None  # (cycles, ITCH type) per record (--card sim)
         if config.card == "sim":  # drive the card here to keep its counters and status
             self.records = self._sim_records()
         else:
@@ -185,8 +187,21 @@ class LiveSession:
                     q.unlink()
         jc = JournalConfig(policy=DurabilityPolicy.FSYNC_INTERVAL, fsync_interval_ns=50_000_000)
         self.venue, _ = JournaledEngine.open(vj, config=ecfg, journal_config=jc)
+        self._handover_s = 0.0  # time the venue journal's commit spent handing to the store
         self._time_journal_commits()
         self.rjournal = RiskJournal(rj, jc)
+        self.store_sink = store_sink
+        self.store_error: str | None = None
+        if store_sink is not None:
+            store_sink.start(self.feed, self.locates, self.records)
+
+            def venue_commit(ev):
+                t = time.perf_counter()
+                store_sink.events("venue", ev)
+                self._handover_s += time.perf_counter() - t
+
+            self.venue.writer.on_commit = venue_commit
+            self.rjournal.writer.on_commit = lambda ev: store_sink.events("risk", ev)
         self.risk = RiskEngine(rcfg, self.venue, journal=self.rjournal)
         self.accounts = (LP, MAKER, TAKER, BURST, LOSER)
         self.gateway = self.risk.gateway(self.accounts)
@@ -226,9 +241,6 @@ class LiveSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.steps = 0
-        self.sink = sink
-        self.stored: dict[str, int] = {}
-        self._flushed = time.monotonic()
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -249,22 +261,30 @@ class LiveSession:
         self.card_counters = {k: int(v) for k, v in rp.counters.items()
                               if isinstance(v, int | np.integer)}
         self.card_latency = card_latency(rp)
+        from host.card.report import record_latency
+
+        self.rec_latency = record_latency(rp)
+        if self.metrics is not None:
+            self.metrics.set_card_replay(rp.clk_hz, rp.run.cycles, rp.run.wall_s,
+                                         len(rp.recs), self.feed.n_messages)
         rec = rp.recs
         if rec.dtype != bbo_record.DTYPE:
             rec = np.ascontiguousarray(rec[list(bbo_record.DTYPE.names)]).astype(bbo_record.DTYPE)
         return rec
 
     def _time_journal_commits(self) -> None:
-        """Wrap the venue journal's ``commit`` to time it (journal commit latency)."""
+        """Wrap the venue journal's ``commit`` to time it (journal commit latency; the
+        hand-over of the committed events to the store writer is not counted)."""
         w = self.venue.writer
         inner = w.commit
 
         def commit(*a, **kw):
+            self._handover_s = 0.0
             t = time.perf_counter()
             try:
                 return inner(*a, **kw)
             finally:
-                self._observe("journal_commit", time.perf_counter() - t)
+                self._observe("journal_commit", time.perf_counter() - t - self._handover_s)
 
         w.commit = commit
 
@@ -290,7 +310,9 @@ class LiveSession:
     def step(self, max_records: int | None = None) -> int:
         """Apply the next chunk of card records and the order batch it triggers.
 
-        Returns the number of records applied (0 at the end of the replay).
+        Returns the number of records applied (0 at the end of the replay). With a store,
+        the chunk goes to it first; a failed store raises
+        :class:`host.store.live.StoreWriteError` here, before anything is applied.
         """
         from host.trading.matching import EventFlag, EventKind
 
@@ -301,6 +323,8 @@ class LiveSession:
             lo = self.pos
             hi = min(self.n_records, lo + (max_records or self.config.chunk))
             recs = self.records[lo:hi]
+            if self.store_sink is not None:
+                self.store_sink.market(lo, recs)
             m_hi = int(self.msg_of[hi - 1]) + 1
             if m_hi > self.msg_pos:
                 self.book.feed(self.msgs[self.msg_pos:m_hi], copy=False)
@@ -353,6 +377,9 @@ class LiveSession:
             if self.metrics is not None:
                 m = self.metrics
                 m.records.inc(hi - lo)
+                if self.rec_latency is not None:
+                    m.observe_card_latency(self.rec_latency[0][lo:hi],
+                                           self.rec_latency[1][lo:hi])
                 m.gap_records.inc(n_gap)
                 m.invalid_records.inc(n_inv)
                 m.update_risk(self.risk)
@@ -393,11 +420,16 @@ class LiveSession:
         if not len(ts):
             self.finished = True
             return
+        from host.store.live import StoreWriteError
+
         wall0, mkt0 = time.perf_counter(), int(ts[0])
-        while not self._stop.is_set() and self.step():
-            if self.sink is not None and time.monotonic() - self._flushed >= \
-                    self.config.store_every_s:
-                self.flush_store()
+        while not self._stop.is_set():
+            try:
+                if not self.step():
+                    break
+            except StoreWriteError as e:  # the replay stops; the page and /metrics say why
+                self.store_error = str(e)
+                break
             if speed <= 0:
                 time.sleep(0)  # let the server's thread take the GIL between chunks
                 continue
@@ -410,17 +442,6 @@ class LiveSession:
             if wait > 0:
                 self._stop.wait(wait)
 
-    def flush_store(self) -> dict[str, int]:
-        """Write the journal events not in the store yet (under the lock: no half commit)."""
-        if self.sink is None:
-            return {}
-        with self.lock:
-            out = self.sink.flush()
-            for k, v in out.items():
-                self.stored[k] = self.stored.get(k, 0) + v
-            self._flushed = time.monotonic()
-            return out
-
     def start(self) -> threading.Thread:
         """Run :meth:`run` in a daemon thread."""
         self._thread = threading.Thread(target=self.run, name="console-replay", daemon=True)
@@ -428,7 +449,10 @@ class LiveSession:
         return self._thread
 
     def stop(self) -> None:
-        """Stop the replay thread and close the journals."""
+        """Stop the replay thread and close the journals; with a store, queue the
+        ``sessions`` row (the caller closes the writer, which writes what is pending)."""
+        from host.store.live import StoreWriteError
+
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -437,8 +461,11 @@ class LiveSession:
                 self.closed = True
                 self.venue.close()
                 self.rjournal.close()
-                if self.sink is not None:
-                    self.flush_store()
+                if self.store_sink is not None and self.store_error is None:
+                    try:
+                        self.store_sink.finish_session(self.config.out_dir)
+                    except StoreWriteError as e:
+                        self.store_error = str(e)
 
     # ------------------------------------------------------------------ operator actions
 
@@ -575,5 +602,12 @@ class LiveSession:
                 "latency": {"edges": self.edges.tolist(),
                             **{k: v.tolist() for k, v in self.hist.items()}},
                 "actions": [list(a) for a in self.actions],
-                "stored": dict(self.stored),
+                "store": self._store_view(),
             }
+
+    def _store_view(self) -> dict | None:
+        w = self.store_sink
+        if w is None:
+            return None
+        return {"run": w.run, "written": dict(w.written), "batches": w.batches,
+                "queue": w.q.qsize(), "error": self.store_error or w.error}

@@ -36,12 +36,40 @@ name                                    type       what
                                                    (coalesced: the client was slower than the
                                                    push rate)
 ``itchfpga_console_ws_sent_total``      counter    snapshots sent
+``itchfpga_card_latency_cycles``        histogram  ``--card sim``: card clock cycles from the MAC
+                                                   beat with a message's last byte to its BBO
+                                                   record's ``card_cycles`` stamp
+                                                   (:func:`host.card.report.record_latency`),
+                                                   ``type`` label (ITCH message type); observed
+                                                   as the records are applied
+``itchfpga_card_clock_hz``              gauge      the simulated card's clock (0: the model)
+``itchfpga_card_replay_per_second``     gauge      ``--card sim``: the replay through the card,
+                                                   ``what`` (records, messages) per second of
+                                                   ``clock`` (``card``: card clock cycles the
+                                                   replay took, frames back to back; ``wall``:
+                                                   the simulation's wall time)
+``itchfpga_store_queue_items``          gauge      ``--store``: items waiting in the writer's
+                                                   queue (:class:`host.store.live.StoreWriter`)
+``itchfpga_store_queue_capacity``       gauge      its bound (a full queue blocks the session)
+``itchfpga_store_pending_rows``         gauge      rows taken from the queue, not written yet
+``itchfpga_store_batches_total``        counter    batches written
+``itchfpga_store_rows_total``           counter    rows written (new keys), ``table`` label
+``itchfpga_store_producer_blocked_*``   counter    ``..._seconds_total``: time the session
+                                                   waited on a full queue
+``itchfpga_store_failed``               gauge      1 once the writer failed (the replay stops)
 ======================================  =========  ==============================================
+
+Without ``--card sim`` the card latency histogram has no series; without ``--store`` the store
+families are 0.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConsoleMetrics", "METRIC_NAMES"]
+import threading
+
+import numpy as np
+
+__all__ = ["ConsoleMetrics", "METRIC_NAMES", "CYCLE_BUCKETS"]
 
 METRIC_NAMES = (
     "itchfpga_card_records_total", "itchfpga_card_messages_total",
@@ -54,10 +82,95 @@ METRIC_NAMES = (
     "itchfpga_venue_fills_total", "itchfpga_venue_accepted_total",
     "itchfpga_console_actions_total", "itchfpga_console_clients",
     "itchfpga_console_ws_dropped_total", "itchfpga_console_ws_sent_total",
+    "itchfpga_card_latency_cycles", "itchfpga_card_clock_hz", "itchfpga_card_replay_per_second",
+    "itchfpga_store_queue_items", "itchfpga_store_queue_capacity", "itchfpga_store_pending_rows",
+    "itchfpga_store_batches_total", "itchfpga_store_rows_total",
+    "itchfpga_store_producer_blocked_seconds_total", "itchfpga_store_failed",
 )
 """Every metric family the console exports (the Grafana board may use only these)."""
 
 _BUCKETS = tuple(10 ** (e / 4) for e in range(-24, 1))  # 1 us .. 1 s, 4 per decade
+
+CYCLE_BUCKETS = (*range(1, 17), 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192,
+                 256, 384, 512, 1024, 2048)
+"""Upper bounds (card clock cycles) of ``itchfpga_card_latency_cycles``: one per cycle up to
+16, then about 4 per doubling (the ladder card's records take 17..111 cycles)."""
+
+
+class _Collected:
+    """The families read at scrape time: the card latency histogram (filled by
+    :meth:`ConsoleMetrics.observe_card_latency`), the card replay's rates, and the store
+    writer's state (:meth:`ConsoleMetrics.attach_store`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lat_counts: dict[str, np.ndarray] = {}  # type -> per-bucket counts (+Inf last)
+        self.lat_sum: dict[str, int] = {}
+        self.clk_hz = 0
+        self.rates: dict[tuple[str, str], float] = {}
+        self.store = None
+
+    def describe(self):
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        yield HistogramMetricFamily("itchfpga_card_latency_cycles", "", labels=["type"])
+        for n in ("card_clock_hz", "card_replay_per_second", "store_queue_items",
+                  "store_queue_capacity", "store_pending_rows", "store_failed"):
+            yield GaugeMetricFamily("itchfpga_" + n, "")
+        for n in ("store_batches", "store_rows", "store_producer_blocked_seconds"):
+            yield CounterMetricFamily("itchfpga_" + n, "")
+
+    def collect(self):
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        h = HistogramMetricFamily(
+            "itchfpga_card_latency_cycles", "Simulated card: cycles from the MAC beat with a "
+            "message's last byte to its BBO record stamp", labels=["type"])
+        with self.lock:
+            for t in sorted(self.lat_counts):
+                cum = np.cumsum(self.lat_counts[t]).tolist()
+                h.add_metric([t], [(str(float(b)), c) for b, c in
+                                   zip(CYCLE_BUCKETS, cum, strict=False)]
+                             + [("+Inf", cum[-1])], sum_value=self.lat_sum[t])
+            rates = dict(self.rates)
+        yield h
+        yield GaugeMetricFamily("itchfpga_card_clock_hz", "Simulated card clock (0: model)",
+                                value=self.clk_hz)
+        g = GaugeMetricFamily("itchfpga_card_replay_per_second",
+                              "Replay through the simulated card: per second of clock",
+                              labels=["what", "clock"])
+        for (what, clock), v in sorted(rates.items()):
+            g.add_metric([what, clock], v)
+        yield g
+        w = self.store
+        written = dict(w.written) if w is not None else {}
+        yield GaugeMetricFamily("itchfpga_store_queue_items", "Items in the store writer queue",
+                                value=w.q.qsize() if w is not None else 0)
+        yield GaugeMetricFamily("itchfpga_store_queue_capacity", "Bound of that queue",
+                                value=w.q.maxsize if w is not None else 0)
+        yield GaugeMetricFamily("itchfpga_store_pending_rows",
+                                "Rows taken from the queue, not written yet",
+                                value=w.pending_rows if w is not None else 0)
+        yield CounterMetricFamily("itchfpga_store_batches", "Store batches written",
+                                  value=w.batches if w is not None else 0)
+        c = CounterMetricFamily("itchfpga_store_rows", "Rows written to the store (new keys)",
+                                labels=["table"])
+        for t, n in sorted(written.items()):
+            c.add_metric([t], n)
+        yield c
+        yield CounterMetricFamily("itchfpga_store_producer_blocked_seconds",
+                                  "Time the session waited on a full store queue",
+                                  value=w.blocked_s if w is not None else 0.0)
+        yield GaugeMetricFamily("itchfpga_store_failed", "1 once the store writer failed",
+                                value=int(w is not None and w.error is not None))
 
 
 class ConsoleMetrics:
@@ -106,6 +219,8 @@ class ConsoleMetrics:
         self.ws_dropped = Counter("itchfpga_console_ws_dropped",
                                   "Snapshots coalesced away before sending", registry=r)
         self.ws_sent = Counter("itchfpga_console_ws_sent", "Snapshots sent", registry=r)
+        self.collected = _Collected()
+        r.register(self.collected)
         self._denied_seen: dict[str, int] = {}
         self._forwarded_seen = 0
         for s in ("all", "account", "strategy", "instrument"):
@@ -113,6 +228,45 @@ class ConsoleMetrics:
 
     def observe_journal_commit(self, seconds: float) -> None:
         self.journal_commit.observe(seconds)
+
+    def attach_store(self, writer) -> None:
+        """Export the state of a :class:`host.store.live.StoreWriter` (read at each scrape)."""
+        self.collected.store = writer
+
+    def set_card_replay(self, clk_hz: int, cycles: int | None, wall_s: float, records: int,
+                        messages: int) -> None:
+        """The simulated card's clock and the replay's rates (card clock and wall time)."""
+        c = self.collected
+        c.clk_hz = int(clk_hz)
+        rates = {}
+        if cycles and clk_hz:
+            card_s = cycles / clk_hz
+            rates[("records", "card")] = records / card_s
+            rates[("messages", "card")] = messages / card_s
+        if wall_s > 0:
+            rates[("records", "wall")] = records / wall_s
+            rates[("messages", "wall")] = messages / wall_s
+        with c.lock:
+            c.rates = rates
+
+    def observe_card_latency(self, cycles: np.ndarray, mtype: np.ndarray) -> None:
+        """Add the card latency (cycles, ``-1`` = none) of records just applied, with the
+        ITCH type (``uint8``) of the message of each."""
+        has = cycles >= 0
+        if not has.any():
+            return
+        cyc, typ = cycles[has], mtype[has]
+        c = self.collected
+        with c.lock:
+            for t in np.unique(typ).tolist():
+                v = cyc[typ == t]
+                k = chr(t)
+                if k not in c.lat_counts:
+                    c.lat_counts[k] = np.zeros(len(CYCLE_BUCKETS) + 1, np.int64)
+                    c.lat_sum[k] = 0
+                c.lat_counts[k] += np.bincount(np.searchsorted(CYCLE_BUCKETS, v, side="left"),
+                                               minlength=len(CYCLE_BUCKETS) + 1)
+                c.lat_sum[k] += int(v.sum())
 
     def update_risk(self, risk) -> None:
         """Bring the risk counters up to ``risk``'s totals (counters only move forward)."""

@@ -480,14 +480,19 @@ def is_pcap(path) -> bool:
     return head in PCAP_MAGICS
 
 
-def load_feed(path, **kw) -> Feed:
-    """A :class:`Feed` from a pcap or a (plain or gzipped) NASDAQ ITCH file."""
+def load_feed(path, *, stats: dict | None = None, **kw) -> Feed:
+    """A :class:`Feed` from a pcap or a (plain or gzipped) NASDAQ ITCH file.
+
+    ``stats``, for an ITCH file, receives :func:`host.feed.files.iter_file_chunks`' counters
+    (``truncated``/``truncated_bytes``: a partial message at the end, not in the feed;
+    ``zero_length``: the stream stopped at a zero length prefix).
+    """
     path = Path(path)
     if is_pcap(path):
         return feed_from_pcap(path)
     from host.feed.files import iter_file_chunks
 
-    buf = b"".join(iter_file_chunks(path))
+    buf = b"".join(iter_file_chunks(path, stats=stats))
     return packetize_itch(buf, **kw)
 
 

@@ -9,10 +9,17 @@ TCA-lite against the capture's mid, BBO at a time). ``python -m host db`` is
 
 from __future__ import annotations
 
-from host.store.backends import ParquetStore, PostgresStore, SchemaMismatch, open_store
+from host.store.backends import (
+    ParquetStore,
+    PostgresStore,
+    SchemaMismatch,
+    StoreLocationError,
+    open_store,
+)
 from host.store.schema import QUERIES, SCHEMA_VERSION, TABLES, content_id
 
-__all__ = ["ParquetStore", "PostgresStore", "SchemaMismatch", "open_store", "QUERIES",
+__all__ = ["ParquetStore", "PostgresStore", "SchemaMismatch", "StoreLocationError",
+           "open_store", "QUERIES",
            "SCHEMA_VERSION", "TABLES", "content_id", "load_capture", "load_session",
            "run_query"]
 

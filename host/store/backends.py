@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,11 +31,16 @@ import pyarrow.parquet as pq
 from host.store.ingest import arrow_schema
 from host.store.schema import SCHEMA_VERSION, TABLES, bind, ddl
 
-__all__ = ["ParquetStore", "PostgresStore", "open_store", "SchemaMismatch", "source_of"]
+__all__ = ["ParquetStore", "PostgresStore", "open_store", "SchemaMismatch", "StoreLocationError",
+           "source_of"]
 
 
 class SchemaMismatch(Exception):
     """The store was written with another schema version."""
+
+
+class StoreLocationError(Exception):
+    """The location is not a store that can be used (the message says why, in one line)."""
 
 
 def source_of(table: str, rows: pa.Table) -> str:
@@ -47,21 +53,55 @@ def source_of(table: str, rows: pa.Table) -> str:
 
 
 class ParquetStore:
-    """Parquet files + DuckDB (see the module docstring)."""
+    """Parquet files + DuckDB (see the module docstring).
+
+    Parameters
+    ----------
+    root : path
+        The store's folder: created (with ``schema.json``) when missing or empty.
+    create : bool
+        When False, a folder without a store is refused instead (queries).
+
+    Raises
+    ------
+    StoreLocationError
+        ``root`` is a file, cannot be created, is a non-empty folder that is not a store
+        (no ``schema.json``: the store never writes into a foreign folder), or its
+        ``schema.json`` is unreadable; or there is no store and ``create`` is False.
+    SchemaMismatch
+        The store has another schema version.
+    """
 
     kind = "parquet"
 
-    def __init__(self, root) -> None:
+    def __init__(self, root, *, create: bool = True) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
         meta = self.root / "schema.json"
-        if meta.exists():
-            v = json.loads(meta.read_text()).get("version")
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreLocationError(f"{self.root}: not a folder (a store is a folder, or a "
+                                     "postgresql:// URL)")
+        if not meta.exists():
+            if not create:
+                raise StoreLocationError(f"{self.root}: no store here (nothing loaded yet)")
+            if self.root.is_dir() and any(self.root.iterdir()):
+                raise StoreLocationError(f"{self.root}: not a store (no schema.json) and not "
+                                         "empty; give an empty or new folder")
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                meta.write_text(json.dumps({"version": SCHEMA_VERSION}) + "\n")
+            except OSError as e:
+                raise StoreLocationError(f"{self.root}: cannot create the store: "
+                                         f"{e.strerror or e}") from None
+        else:
+            try:
+                v = json.loads(meta.read_text()).get("version")
+            except (OSError, ValueError, AttributeError) as e:
+                raise StoreLocationError(f"{meta}: unreadable ({type(e).__name__}: "
+                                         f"{str(e).splitlines()[0] if str(e) else ''})") \
+                    from None
             if v != SCHEMA_VERSION:
                 raise SchemaMismatch(f"{self.root}: schema version {v}, this code writes "
                                      f"{SCHEMA_VERSION}")
-        else:
-            meta.write_text(json.dumps({"version": SCHEMA_VERSION}) + "\n")
         self._db = None
 
     def begin(self) -> None:
@@ -188,9 +228,16 @@ class PostgresStore:
         self.conn.close()
 
 
-def open_store(location: str):
+def open_store(location: str, *, create: bool = True):
     """``postgresql://...`` (or ``postgres://``) -> :class:`PostgresStore`; else a folder ->
-    :class:`ParquetStore`."""
+    :class:`ParquetStore` (``create``: see there). Another URL scheme (``mysql://``, ...)
+    raises :class:`StoreLocationError` rather than naming a folder."""
     if location.startswith(("postgresql://", "postgres://")):
         return PostgresStore(location)
-    return ParquetStore(location)
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", location)
+    if m:
+        shown = f"{m[1]}://{location[m.end():].split('@')[-1]}"  # without the credentials
+        raise StoreLocationError(f"{shown}: unsupported store URL scheme "
+                                 f"{m[1]!r}: use a folder (Parquet + DuckDB) or a "
+                                 "postgresql:// URL")
+    return ParquetStore(location, create=create)

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from host.store.schema import TABLES, content_id
 
-__all__ = ["capture_batches", "session_batches", "event_batches", "session_id", "SessionSink",
+__all__ = ["capture_batches", "session_batches", "event_batches", "session_id",
            "arrow_schema", "BATCH_ROWS", "RUN_ID_FILE"]
 
 BATCH_ROWS = 100_000
@@ -53,15 +53,28 @@ def _chars(a: np.ndarray) -> np.ndarray:
     return lut[a.astype(np.uint8)]
 
 
-def capture_batches(path, *, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[str, pa.Table]]:
-    """``(table, rows)`` of a capture; the first is its ``captures`` row."""
+def capture_batches(path, *, batch_rows: int = BATCH_ROWS,
+                    stats: dict | None = None) -> Iterator[tuple[str, pa.Table]]:
+    """``(table, rows)`` of a capture; the first is its ``captures`` row.
+
+    ``stats``, when given, receives the parser's counts (:func:`host.feed.bulk.parse_records`:
+    ``messages``, ``unknown_type``, ``bad_length``, ``zero_length``, ``truncated``,
+    ``consumed`` bytes, ``bytes``; ``cut_bytes`` of a partial message at the end of a file) so
+    the caller can say what was not loaded.
+    """
     from host.card.model import reference_trace
     from host.feed.bulk import parse_records
     from host.feed.capture import load_feed, symbol_directory
 
     cid = content_id(path)
-    feed = load_feed(path)
-    recs, _ = parse_records(feed.itch)
+    file_stats: dict = {}
+    feed = load_feed(path, stats=file_stats)
+    recs, st = parse_records(feed.itch)
+    if stats is not None:
+        stats.update(st, bytes=len(feed.itch))
+        for k in ("truncated", "zero_length"):  # the file reader's, before parse_records
+            stats[k] = stats.get(k, 0) + file_stats.get(k, 0)
+        stats["cut_bytes"] = file_stats.get("truncated_bytes", 0)
     directory = symbol_directory(feed.itch)
     trace = reference_trace(feed.itch, None)
     yield "captures", _table("captures", {"capture_id": [cid], "path": [str(path)],
@@ -210,50 +223,3 @@ def session_batches(folder, *, capture: str | None = None,
     for journal, ev in (("venue", venue), ("risk", risk)):
         if ev is not None:
             yield from event_batches(sid, journal, ev, assigned, batch_rows=batch_rows)
-
-
-class SessionSink:
-    """Writes a running session's journal events to a store in batches (:meth:`flush`).
-
-    Each flush reads the journals (the caller holds the session's lock, so no group commit is
-    half written) and writes the events past the last flushed sequence number of each
-    journal: orders, fills and events land in the store while the session runs, and a later
-    ``load session`` of the folder adds nothing (same session id and keys).
-    """
-
-    def __init__(self, store, folder, *, capture: str | None = None) -> None:
-        self.store = store
-        self.folder = Path(folder)
-        self.capture = capture
-        self.sid: str | None = None
-        self.done = {"venue": 0, "risk": 0}
-        self.written: dict[str, int] = {}
-
-    def flush(self) -> dict[str, int]:
-        """Write what is new; ``{table: rows written}`` of this flush."""
-        from host.trading.journal import read_journal
-
-        vj = self.folder / "venue.journal"
-        vc = read_journal(vj)
-        out: dict[str, int] = {}
-
-        def put(table, rows):
-            n = self.store.write(table, rows)
-            out[table] = out.get(table, 0) + n
-            self.written[table] = self.written.get(table, 0) + n
-
-        if self.sid is None:
-            self.sid = f"{vc.journal_id:016x}"
-            put("sessions", session_row(self.sid, self.folder, self.capture, 0))
-        rj = self.folder / "risk.journal"
-        risk = read_journal(rj).events if rj.is_file() else None
-        assigned = _assigned(risk)
-        for journal, ev in (("venue", vc.events), ("risk", risk)):
-            if ev is None:
-                continue
-            new = ev[ev["seq"] > self.done[journal]]
-            if len(new):
-                for table, rows in event_batches(self.sid, journal, new, assigned):
-                    put(table, rows)
-                self.done[journal] = int(new["seq"][-1])
-        return out

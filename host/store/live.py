@@ -100,6 +100,7 @@ class StoreWriter:
         self.blocked = 0  # puts that found the queue full
         self.blocked_s = 0.0  # producer time spent waiting on a full queue
         self.error: str | None = None
+        self.pending_rows = 0  # records/events taken from the queue, not written yet
         self._events = 0
         self._assigned: dict[int, int] = {}
         self._closed = False
@@ -265,22 +266,26 @@ class StoreWriter:
                     item = None
                 if item is not None and item[0] == "stop":
                     self._flush(pending)
+                    self.pending_rows = 0
                     return
                 if item is not None and item[0] == "session_row":
                     self._flush(pending)
                     pending, size, first = {}, 0, None
+                    self.pending_rows = 0
                     self._write("sessions", session_row(self.run, item[1], self.run,
                                                         self._events))
                     continue
                 if item is not None:
                     pending.setdefault(item[0], []).append(item[1:])
                     size += len(item[-1]) if hasattr(item[-1], "__len__") else 1
+                    self.pending_rows = size
                     if first is None:
                         first = time.monotonic()
                 if size >= self.batch_rows or (first is not None and
                                                time.monotonic() - first >= self.flush_s):
                     self._flush(pending)
                     pending, size, first = {}, 0, None
+                    self.pending_rows = 0
         except Exception as e:  # reported by the producer's next call, as one line
             msg = str(e).strip().splitlines()
             self.error = f"{type(e).__name__}: {msg[0] if msg else ''}".rstrip(": ")

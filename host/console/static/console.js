@@ -141,8 +141,16 @@ function render(msg) {
   set("kill-state", ks.length ? ks.join(", ") : "none");
   $("kill-state").className = ks.length ? "badge bad" : "";
   set("stale", r.stale.length ? r.stale.join(", ") : "none");
-  const st = Object.entries(s.stored || {});
-  set("stored", st.length ? st.map((kv) => kv[0] + " " + kv[1]).join(", ") : "-");
+  const so = s.store;
+  if (so) {
+    const st = Object.entries(so.written).sort();
+    set("stored", (so.error ? "FAILED: " + so.error + "; " : "") + "run " + so.run + ": "
+        + (st.length ? st.map((kv) => kv[0] + " " + kv[1]).join(", ") : "nothing yet")
+        + " (" + so.batches + " batches, queue " + so.queue + ")");
+    $("stored").className = so.error ? "badge bad" : "";
+  } else {
+    set("stored", "-");
+  }
   fill($("denied"), ["reason", "count"],
        Object.entries(r.denied).sort((a, b) => b[1] - a[1]));
   const c = s.card;

@@ -119,21 +119,46 @@ def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None
 
 
 def _sweep_one(args):
-    path, strategy, cfg, out, symbols = args
+    path, strategy, cfg, out, symbols, store, rid = args
+    writer = None
     try:
-        _, m, _ = run_backtest(path, strategy, cfg, out, symbols=symbols, plots=True)
-    except UserError as e:
-        return cfg, {"error": str(e)}
+        if store is not None:
+            from host.store import open_store
+            from host.store.live import StoreWriter
+
+            writer = StoreWriter(open_store(store), rid, out, source=path)
+        _, m, _ = run_backtest(path, strategy, cfg, out, symbols=symbols, plots=True,
+                               store_sink=writer)
+        if writer is not None:
+            m["store"] = {"run": rid, "written": writer.close(), "batches": writer.batches}
+    except BaseException as e:
+        from host.store.live import StoreWriteError
+
+        if writer is not None:
+            writer.abort()
+        if isinstance(e, UserError | StoreWriteError):
+            return cfg, {"error": str(e)}
+        raise
     return cfg, m
 
 
-def run_sweep(path, strategy: str, configs, out_dir, *, jobs: int = 2, symbols=None) -> dict:
-    """Run one backtest per config file on ``jobs`` processes; write ``sweep.json``."""
+def run_sweep(path, strategy: str, configs, out_dir, *, jobs: int = 2, symbols=None,
+              store: str | None = None, run_ids=None) -> dict:
+    """Run one backtest per config file on ``jobs`` processes; write ``sweep.json``.
+
+    With ``store`` (a folder or a ``postgresql://`` URL, ``sweep --store``) each backtest
+    writes itself to the store as ``backtest --store`` does, from its own process, under its
+    run id (``run_ids``: one per config, in order); its entry in ``sweep.json`` then has
+    ``store``: ``{"run", "written", "batches"}``. A store error fails that config only (its
+    entry has ``error``).
+    """
     import multiprocessing as mp
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(str(path), strategy, str(c), str(out / Path(c).stem), symbols) for c in configs]
+    rids = list(run_ids) if run_ids is not None else [None] * len(configs)
+    tasks = [(str(path), strategy, str(c), str(out / Path(c).stem), symbols, store, r)
+             for c, r in zip(configs, rids, strict=True)]
     for c in configs:  # a bad file fails before any worker starts
         load_run_config(c)
     with mp.get_context("spawn").Pool(max(1, jobs)) as pool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from host.console.metrics import METRIC_NAMES
@@ -13,6 +15,10 @@ from host.console.metrics import METRIC_NAMES
 from .conftest import TOKEN
 
 BOARD = Path(__file__).resolve().parents[3] / "docs" / "grafana" / "itchfpga.json"
+
+_SIM_ONLY = ("itchfpga_card_counter", "itchfpga_card_latency_cycles",
+             "itchfpga_card_replay_per_second")
+"""Families with series only with ``--card sim`` (the card's counters, latency, rates)."""
 
 
 def _scrape(client) -> dict:
@@ -37,7 +43,7 @@ def test_scrape_has_every_family_and_the_session_values(client, live):
     m = _scrape(client)
     names = {n for n, _ in m}
     for fam in METRIC_NAMES:
-        if fam == "itchfpga_card_counter":  # labelled by the sim card's counters only
+        if fam in _SIM_ONLY or fam == "itchfpga_store_rows_total":  # --card sim / --store
             continue
         assert any(n == fam or n.startswith(fam + "_") or n == fam.removesuffix("_total")
                    for n in names), fam
@@ -61,6 +67,165 @@ def test_scrape_has_every_family_and_the_session_values(client, live):
     jc = m[("itchfpga_journal_commit_seconds_count", ())]
     assert jc == int(sum(live.hist["journal_commit"])) > 0
     assert m[("itchfpga_host_latency_seconds_count", (("stage", "journal_commit"),))] == jc
+    # the model card has no clock, latency or replay rates; without a store its families are 0
+    assert m[("itchfpga_card_clock_hz", ())] == 0
+    assert not any(n.startswith(("itchfpga_card_latency_cycles", "itchfpga_card_replay_"))
+                   for n in names)
+    for fam in ("queue_items", "queue_capacity", "pending_rows", "batches_total",
+                "producer_blocked_seconds_total", "failed"):
+        assert m[(f"itchfpga_store_{fam}", ())] == 0, fam
+    assert not any(n == "itchfpga_store_rows_total" for n in names)
+
+
+def _client(live, metrics):
+    from starlette.testclient import TestClient
+
+    from host.console.app import create_app
+
+    app = create_app(live, token=TOKEN, metrics=metrics, hz=50, start=False,
+                     allowed_hosts=("127.0.0.1", "localhost", "testserver"))
+    return TestClient(app, base_url="http://127.0.0.1:8000")
+
+
+def _settled(w, timeout=30.0):
+    """Wait until the writer has written everything it was given (queue and pending empty)."""
+    t0 = time.monotonic()
+    while w.q.qsize() or w.pending_rows:
+        assert time.monotonic() - t0 < timeout, "the store writer did not settle"
+        time.sleep(0.02)
+    time.sleep(0.05)  # the last batch's counters are updated after its write returns
+
+
+def test_store_writer_metrics_equal_the_rows_in_the_store(market, tmp_path):
+    """``serve --store``: queue depth, batches and rows written by table, as the store holds
+    them, half way through the replay and at the end."""
+    from host.console.live import LiveConfig, LiveSession
+    from host.console.metrics import ConsoleMetrics
+    from host.store import ParquetStore
+    from host.store.live import StoreWriter
+
+    metrics = ConsoleMetrics()
+    w = StoreWriter(ParquetStore(tmp_path / "st"), "metrics-run", str(tmp_path / "j"),
+                    source=market, batch_rows=2000, flush_s=0.05, queue_items=64)
+    live = LiveSession(LiveConfig(input=market, out_dir=str(tmp_path / "j"), speed=0,
+                                  chunk=16), metrics=metrics, store_sink=w)
+    metrics.attach_store(w)
+    reader = ParquetStore(tmp_path / "st")
+
+    def check(client):
+        _settled(w)
+        m = _scrape(client)
+        rows = {dict(k)["table"]: v for (n, k), v in m.items() if n == "itchfpga_store_rows_total"}
+        assert rows == w.written and rows["md_bbo"] == live.pos
+        reader._db = None  # new files since the last query
+        for t, n in rows.items():
+            assert reader.query(f"SELECT COUNT(*) FROM {t}")[1][0][0] == n, t
+        assert m[("itchfpga_store_batches_total", ())] == w.batches > 0
+        assert m[("itchfpga_store_queue_items", ())] == 0
+        assert m[("itchfpga_store_pending_rows", ())] == 0
+        assert m[("itchfpga_store_queue_capacity", ())] == 64
+        assert m[("itchfpga_store_failed", ())] == 0
+        assert m[("itchfpga_store_producer_blocked_seconds_total", ())] == w.blocked_s
+        return rows
+
+    try:
+        with _client(live, metrics) as client:
+            while live.pos < live.n_records // 2:
+                live.step()
+            half = check(client)
+            assert 0 < half["journal_events"] and half["md_bbo"] < live.n_records
+            while live.step():
+                pass
+            end = check(client)
+            assert end["md_bbo"] == live.n_records and end["fills"] > 0
+            assert end["journal_events"] > half["journal_events"]
+    finally:
+        live.stop()
+        w.close()
+        reader.close()
+
+
+def _sim_card_built() -> str | None:
+    from host.card.sim import ModelNotBuilt, card_library
+
+    try:
+        card_library(allow_build=False)
+    except ModelNotBuilt as e:
+        return f"the simulated card is not built (it takes minutes; not built here): {e}"
+    return None
+
+
+def test_simulated_card_latency_and_rates(tmp_path):
+    """``--card sim``: the latency histogram fills as records are applied (half way: the
+    latencies of the records applied so far), and at the end holds every record's latency
+    of an independent replay of the same input (count, sum and buckets per ITCH type); the
+    replay rates are its records and messages per second of card clock."""
+    why = _sim_card_built()
+    if why:
+        pytest.skip(why)
+    import numpy as np
+
+    from host.card.replay import open_sim_card, replay_through_card
+    from host.card.report import latency_by_type
+    from host.cli import main
+    from host.console.live import LiveConfig, LiveSession
+    from host.console.metrics import CYCLE_BUCKETS, ConsoleMetrics
+    from host.feed.capture import load_feed
+
+    src = tmp_path / "m.itch"
+    assert main(["generate", "--messages", "3000", "--symbols", "3", "--seed", "5",
+                 "--out", str(src)]) == 0
+    metrics = ConsoleMetrics()
+    live = LiveSession(LiveConfig(input=str(src), out_dir=str(tmp_path / "j"), card="sim",
+                                  speed=0, chunk=64), metrics=metrics)
+    card = open_sim_card(allow_build=False)  # the reference: the same replay, run again
+    try:
+        rp = replay_through_card(card, load_feed(str(src)), live.locates, latency=True)
+    finally:
+        card.close()
+    ref = latency_by_type(rp)
+    assert ref and sum(len(v) for v in ref.values()) > 100
+
+    def hist(m):
+        out = {}
+        for (n, k), v in m.items():
+            if n.startswith("itchfpga_card_latency_cycles_"):
+                d = dict(k)
+                out.setdefault(d["type"], {})[n.rsplit("_", 1)[1] + d.get("le", "")] = v
+        return out
+
+    try:
+        with _client(live, metrics) as client:
+            m = _scrape(client)
+            assert hist(m) == {}  # nothing applied yet
+            assert m[("itchfpga_card_clock_hz", ())] == rp.clk_hz > 0
+            card_s = rp.run.cycles / rp.clk_hz
+            for what, n in (("records", len(rp.recs)), ("messages", rp.feed.n_messages)):
+                got = m[("itchfpga_card_replay_per_second", (("clock", "card"),
+                                                               ("what", what)))]
+                assert got == pytest.approx(n / card_s, rel=1e-9)
+                assert m[("itchfpga_card_replay_per_second", (("clock", "wall"),
+                                                             ("what", what)))] > 0
+            half = len(live.records) // 2
+            while live.pos < half:
+                live.step()
+            h = hist(_scrape(client))
+            applied = sum(v["count"] for v in h.values())
+            assert 0 < applied < sum(len(v) for v in ref.values())
+            while live.step():
+                pass
+            h = hist(_scrape(client))
+    finally:
+        live.stop()
+    assert set(h) == set(ref)
+    for t, v in ref.items():
+        assert h[t]["count"] == len(v) and h[t]["sum"] == int(v.sum()), t
+        for b in CYCLE_BUCKETS:
+            assert h[t][f"bucket{float(b)}"] == int((v <= b).sum()), (t, b)
+        assert h[t]["bucket+Inf"] == len(v)
+    # and the page's summary is the same measurement
+    allv = np.concatenate(list(ref.values()))
+    assert live.card_latency["n"] == len(allv) and live.card_latency["max"] == allv.max()
 
 
 def test_grafana_board_reads_only_exported_names():
@@ -76,5 +241,9 @@ def test_grafana_board_reads_only_exported_names():
     # the board shows every family the issue asks for
     for need in ("itchfpga_card_records_total", "itchfpga_card_counter",
                  "itchfpga_host_latency_seconds", "itchfpga_risk_denials_total",
-                 "itchfpga_journal_commit_seconds"):
+                 "itchfpga_journal_commit_seconds", "itchfpga_card_latency_cycles",
+                 "itchfpga_card_clock_hz", "itchfpga_card_replay_per_second",
+                 "itchfpga_store_queue_items", "itchfpga_store_pending_rows",
+                 "itchfpga_store_batches_total", "itchfpga_store_rows_total",
+                 "itchfpga_store_failed"):
         assert need in used

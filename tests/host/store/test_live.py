@@ -323,3 +323,173 @@ def test_explicit_run_id_keys_the_rows(market, tmp_path, capsys):
                   "ORDER BY session_id")[1]
     assert [i for i, _ in ids] == ["first", "second"] and ids[0][1] == ids[1][1] > 0
     s.close()
+
+
+# ---------------------------------------------------------------- the console (serve --store)
+
+
+def _console_run(location, market, out, run, *, kill_at: int):
+    """A console session (``LiveSession``, model card, as fast as it goes) writing to the
+    store through a :class:`StoreWriter`, with an operator kill switch at ``kill_at``
+    records; returns (session, writer, what landed before the end, rows written)."""
+    from host.console.live import LiveConfig, LiveSession
+
+    w = StoreWriter(_open(location), run, str(out), source=market, batch_rows=5000,
+                    flush_s=0.2)
+    live = LiveSession(LiveConfig(input=market, out_dir=str(out), speed=0), store_sink=w)
+    during = None
+    try:
+        while live.step():
+            if during is None and live.pos >= kill_at:
+                live.kill("strategy", 2, True)
+                t0 = time.monotonic()  # batches land while the session runs
+                while not w.written.get("journal_events") and time.monotonic() - t0 < 20:
+                    time.sleep(0.01)
+                during = dict(w.written)
+    finally:
+        live.stop()  # closes the journals, queues the sessions row
+    return live, w, during, w.close()
+
+
+def test_console_store_equals_its_journals_and_rerun_adds_nothing(location, market, tmp_path):
+    out = tmp_path / "console"
+    live, w, during, written = _console_run(location, market, out, "console-1", kill_at=1500)
+    assert live.store_error is None and w.batches > 3
+    assert 0 < during["journal_events"] < written["journal_events"]
+    st = _open(location)
+    ref = ParquetStore(tmp_path / "ref")
+    load_session(ref, out)  # the journals read afterwards, with the run_id file's id
+    for t in JOURNAL_TABLES:
+        got, want = _rows(st, t), _rows(ref, t)
+        assert len(got) > 0 and got == want, t
+    # the operator's kill switch is in the store like every other risk event
+    kinds = dict(st.query("SELECT kind_name, COUNT(*) FROM journal_events "
+                          "WHERE journal = 'risk' GROUP BY kind_name")[1])
+    assert kinds.get("KILL_SWITCH_ENGAGED", 0) >= 1, kinds
+    bbo = np.array(st.query("SELECT msg_index, ts, locate, bid_px, ask_px FROM md_bbo "
+                            "WHERE capture_id = 'console-1' ORDER BY msg_index")[1], np.int64)
+    recs = live.records
+    assert len(bbo) == len(recs) == written["md_bbo"]
+    assert (bbo[:, 0] == np.arange(len(recs))).all()
+    for i, c in enumerate(("ts_event", "locate", "bid_px", "ask_px"), 1):
+        assert (bbo[:, i] == recs[c].astype(np.int64)).all(), c
+    assert st.query("SELECT session_id, capture_id, events FROM sessions")[1] == [
+        ("console-1", "console-1", len(_rows(ref, "journal_events")))]
+    counts = {t: st.query(f"SELECT COUNT(*) FROM {t}")[1][0][0] for t in
+              ("md_bbo", "md_symbols", "captures", "sessions", *JOURNAL_TABLES)}
+    assert set(load_session(st, out).values()) == {0}  # a load of the folder adds nothing
+    st.close()
+    ref.close()
+    # the same run id, the same replay and the same operator action: nothing new
+    _, w2, _, again = _console_run(location, market, tmp_path / "again", "console-1",
+                                   kill_at=1500)
+    assert set(again.values()) == {0}, again
+    st = _open(location)
+    assert counts == {t: st.query(f"SELECT COUNT(*) FROM {t}")[1][0][0] for t in counts}
+    st.close()
+
+
+def test_console_store_failure_stops_the_replay(market, tmp_path, monkeypatch):
+    """A store failing mid-run: the replay thread stops with the error (shown on the page),
+    the journals close cleanly, and closing the writer raises the one-line error."""
+    from host.console.live import LiveConfig, LiveSession
+    from host.trading.journal import read_journal
+
+    calls = {"n": 0}
+    real = StoreWriter._write
+
+    def failing(self, table, rows):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(28, "No space left on device")
+        return real(self, table, rows)
+
+    monkeypatch.setattr(StoreWriter, "_write", failing)
+    w = StoreWriter(ParquetStore(tmp_path / "st"), "full", str(tmp_path / "c"), flush_s=0.01,
+                    batch_rows=100)
+    live = LiveSession(LiveConfig(input=market, out_dir=str(tmp_path / "c"), speed=0),
+                       store_sink=w)
+    live.start().join(timeout=120)
+    assert live.store_error and "No space left on device" in live.store_error
+    assert 0 < live.pos < live.n_records  # stopped early
+    assert live.snapshot()["store"]["error"] == live.store_error
+    live.stop()
+    with pytest.raises(StoreWriteError) as ei:
+        w.close()
+    assert "\n" not in str(ei.value) and "written before the error" in str(ei.value)
+    for j in ("venue", "risk"):
+        assert read_journal(tmp_path / "c" / f"{j}.journal").clean_shutdown, j
+
+
+# ---------------------------------------------------------------- sweep --store
+
+
+def test_sweep_store_one_run_per_config(location, market, tmp_path, capsys):
+    """``sweep --store``: each config's backtest is in the store under the run id that
+    ``backtest --config C --store`` derives (its fills equal that config's fills.parquet);
+    a second sweep, and that backtest, add nothing."""
+    import json
+
+    from host.store.live import run_id
+
+    cfgs = [tmp_path / "tight.toml", tmp_path / "wide.toml"]
+    cfgs[0].write_text("[strategy]\ngamma = 0.05\n")
+    cfgs[1].write_text("[strategy]\ngamma = 0.5\nmin_half_spread_ticks = 2.0\n")
+    out = tmp_path / "sw"
+    args = ["sweep", market, "--strategy", "mm", "--config", *map(str, cfgs), "--out", str(out),
+            "--store", location]
+    assert main(args) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("store ")]
+    assert len(lines) == 2
+    table = json.loads((out / "sweep.json").read_text())
+    st = _open(location)
+    fills_by_run = {}
+    for c in cfgs:
+        rid = run_id("backtest", market, strategy="mm", config=str(c), symbols=None)
+        assert table[c.stem]["store"]["run"] == rid and f"run {rid} ({c.stem})" in "\n".join(
+            lines)
+        assert (out / c.stem / "run_id").read_text().strip() == rid
+        f = pq.read_table(out / c.stem / "fills.parquet").to_pydict()
+        got = st.query("SELECT ts, order_id, px, qty FROM fills WHERE session_id = :s "
+                       "ORDER BY seq", {"s": rid})[1]
+        assert [tuple(r) for r in got] == list(zip(f["ts"], f["order_id"], f["price"], f["qty"],
+                                                   strict=True))
+        assert table[c.stem]["store"]["written"]["fills"] == len(got) == \
+            table[c.stem]["n_fills"]
+        fills_by_run[rid] = len(got)
+    assert st.query("SELECT COUNT(*) FROM sessions")[1][0][0] == 2
+    assert sum(fills_by_run.values()) > 0
+    st.close()
+    assert main(args) == 0  # again: nothing new
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("store ")]
+    assert len(lines) == 2 and all("+1" not in x and "fills +0" in x for x in lines), lines
+    assert main(["backtest", market, "--strategy", "mm", "--config", str(cfgs[0]), "--out",
+                 str(tmp_path / "bt"), "--no-progress", "--no-plots", "--store", location]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert "fills +0" in line and "orders +0" in line and "sessions +0" in line, line
+
+
+def test_sweep_store_errors_are_one_line(market, tmp_path, capsys):
+    import socket
+
+    c = tmp_path / "a.toml"
+    c.write_text("[strategy]\ngamma = 0.05\n")
+    base = ["sweep", market, "--strategy", "mm", "--config", str(c), "--out", str(tmp_path / "o")]
+    assert main([*base, "--run-id", "x"]) == 1
+    assert capsys.readouterr().err == "error: --run-id needs --store\n"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main([*base, "--store", f"postgresql://u@127.0.0.1:{port}/x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot open 127.0.0.1:{port}/x") and err.count("\n") == 1
+    assert not (tmp_path / "o" / "sweep.json").exists()  # nothing ran
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.toml").write_text("[strategy]\ngamma = 0.5\n")
+    assert main([*base[:5], str(c), str(d / "a.toml"), "--out", str(tmp_path / "o"),
+                 "--store", str(tmp_path / "st")]) == 1
+    assert "same name" in capsys.readouterr().err
+    assert main([*base, "--store", str(tmp_path / "st"), "--run-id", "ok", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "run ok-a (a)" in out

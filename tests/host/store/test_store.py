@@ -79,6 +79,14 @@ def test_reload_writes_no_duplicates(loaded):
     assert {t: _count(store, t) for t in before} == before
 
 
+def test_reload_in_other_batches_writes_nothing(store, market_and_session):
+    src, sess = market_and_session
+    first = load_session(store, sess, capture=content_id(src))
+    assert first["journal_events"] > 500
+    again = load_session(store, sess, capture=content_id(src), batch_rows=97)
+    assert set(again.values()) == {0}
+
+
 def test_fills_by_strategy_matches_the_journal(loaded):
     from host.trading.matching import EventKind
 
