@@ -242,6 +242,7 @@ def main() -> None:
     ap.add_argument("--hbt-python", required=True)
     ap.add_argument("--models", default="l2-riskadverse-nopartial,l2-powerprob-nopartial,"
                     "l2-powerprob,l3-fifo")
+    ap.add_argument("--json", help="also write the rows (name, seconds, events) to this file")
     a = ap.parse_args()
     market = load_market(a.input, n_auto=1)
     loc = market.locates[0]
@@ -290,6 +291,9 @@ def main() -> None:
             continue
         print(f"{row[0]:<62} {row[1]:>6} {row[2]:>8} {row[3]:>8} {row[4]:>6} {row[5]:>10.2f} "
               f"{row[6]:>7.2f} {row[7]:>9,}")
+    if a.json:
+        Path(a.json).write_text(json.dumps([
+            {"name": r[0], "seconds": r[6], "events": r[7]} for r in rows if r[1] is not None]))
 
 
 if __name__ == "__main__":

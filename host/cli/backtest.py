@@ -24,7 +24,9 @@ def register(subparsers) -> None:
         "backtest", help="backtest a strategy on an ITCH file or pcap (exact queue position)",
         description="Replay INPUT through an L3 book with the strategy's orders in the real "
         "FIFO queues (through the risk layer), then write metrics.json, fills/orders Parquet "
-        "and report.html into --out.")
+        "and report.html into --out. The mm strategy runs on a compiled event loop (numba, "
+        "same results as the Python one); ITCHFPGA_BACKTEST=python forces the Python loop. "
+        "The output says which loop ran ('event loop: ...').")
     p.add_argument("input", help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap")
     p.add_argument("--strategy", required=True, choices=STRATEGY_NAMES)
     p.add_argument("--config", help="TOML file with [strategy], [backtest], [risk] tables")
@@ -87,6 +89,7 @@ def _cmd_backtest(a) -> int:
         raise
     print(f"backtest {a.strategy} on {', '.join(m['instruments'])}: {res.n_input:,} messages "
           f"({res.n_book:,} of the traded symbols) in {res.seconds:.2f} s")
+    print(f"event loop: {res.path} ({res.path_reason})")
     for k in HEADLINE:
         v = m.get(k)
         print(f"  {k:<24} {v:,.4f}" if isinstance(v, float) else f"  {k:<24} {v}")

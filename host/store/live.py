@@ -207,20 +207,15 @@ class StoreWriter:
     # backtest
 
     def backtest_progress(self, bt) -> None:
-        """Orders, fills and quotes a running :class:`Backtester` produced since last time."""
-        from host.trading.backtest.engine import ORDER_DTYPE
-        from host.trading.backtest.exchange import FILL_DTYPE
-
+        """Orders, fills and quotes a running backtester (:class:`Backtester` or
+        :class:`FastBacktester`) produced since last time (its ``progress_rows``)."""
         n = self._bt_done
-        for kind, lst, dt in (("bt_fills", bt.ex.fills, FILL_DTYPE),
-                              ("bt_orders", bt._orders, ORDER_DTYPE),
-                              ("bt_quotes", bt._quotes, None)):
-            new = lst[n[kind]:]
-            if new:
-                arr = np.array(new, dt) if dt is not None else \
-                    np.array(new, np.int64).reshape(-1, 4)
+        for kind, name in (("bt_fills", "fills"), ("bt_orders", "orders"),
+                           ("bt_quotes", "quotes")):
+            arr = bt.progress_rows(name, n[kind])
+            if len(arr):
                 self.put(kind, n[kind], arr)
-                n[kind] += len(new)
+                n[kind] += len(arr)
 
     _bt_done: dict
 

@@ -101,6 +101,7 @@ def analyze(result, period_ns: int | None = None) -> tuple[dict, dict]:
         "messages_book": int(result.n_book),
         "seconds": round(result.seconds, 3),
         "msgs_per_s_input": round(result.n_input / result.seconds) if result.seconds else 0,
+        "event_loop": getattr(result, "path", "python"),
         "pnl_total": float(eq[-1]) / MONEY if len(eq) else 0.0,
         "pnl_realized": (realized_total - fees) / MONEY,
         "pnl_unrealized": unreal_total / MONEY,

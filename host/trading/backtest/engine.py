@@ -166,6 +166,11 @@ class BacktestResult:
     first_ts: int
     last_ts: int
     denied: dict
+    path: str = "python"
+    """Which event loop ran: ``python`` (:class:`Backtester`) or ``fast``
+    (:class:`host.trading.backtest.fast.FastBacktester`)."""
+    path_reason: str = ""
+    """Why that loop (e.g. the strategy has no compiled path)."""
 
 
 class Backtester:
@@ -210,6 +215,22 @@ class Backtester:
         self._sync = encode_commands([CancelOrder(order_id=SYNC_ORDER_ID)])
         self.denied: dict[str, int] = {}
         self._ended = False
+        self.path = "python"
+        self.path_reason = ""
+
+    def progress_rows(self, kind: str, start: int = 0) -> np.ndarray:
+        """Rows produced so far from ``start`` on (what a progress callback may read while
+        the run goes): ``kind`` = ``fills`` (``FILL_DTYPE``), ``orders`` (``ORDER_DTYPE``) or
+        ``quotes`` ((n, 4) int64: ts, instrument, bid, ask the strategy saw)."""
+        if kind == "fills":
+            new = self.ex.fills[start:]
+            return np.array(new, FILL_DTYPE) if new else np.zeros(0, FILL_DTYPE)
+        if kind == "orders":
+            new = self._orders[start:]
+            return np.array(new, ORDER_DTYPE) if new else np.zeros(0, ORDER_DTYPE)
+        if kind == "quotes":
+            return np.array(self._quotes[start:], np.int64).reshape(-1, 4)
+        raise ValueError(f"unknown kind {kind!r}")
 
     # ------------------------------------------------------------------ scheduling
 
@@ -395,4 +416,5 @@ class Backtester:
             instruments=self.instruments, symbols=self.market.symbols, counters=counters,
             config=cfg, strategy=self.strategy.name, strategy_log=self.strategy.log,
             n_input=self.market.n_input, n_book=n, seconds=seconds,
-            first_ts=ts[0] if n else 0, last_ts=end, denied=dict(self.denied))
+            first_ts=ts[0] if n else 0, last_ts=end, denied=dict(self.denied), path=self.path,
+            path_reason=self.path_reason)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from host.errors import UserError
 from host.trading.backtest.data import load_market
-from host.trading.backtest.engine import BacktestConfig, Backtester
+from host.trading.backtest.engine import BacktestConfig
+from host.trading.backtest.fast import make_backtester
 from host.trading.strategy import from_dict, load_toml, make_strategy
 
 __all__ = ["BacktestRun", "load_run_config", "run_backtest", "run_sweep"]
@@ -57,10 +58,14 @@ def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None
                  store_sink=None):
     """Load ``path``, run ``strategy`` with the config file ``config``, write the outputs.
 
+    The event loop is :func:`host.trading.backtest.fast.make_backtester`'s choice (the
+    compiled one for ``mm`` unless ``ITCHFPGA_BACKTEST=python``; ``result.path`` says which).
+
     ``store_sink`` (``python -m host backtest --store``, a
     :class:`host.store.live.StoreWriter`; this floor only calls it) gets
     ``start_backtest(market, account, strategy)``, ``backtest_progress(backtester)`` with the
-    progress calls (every 32,768 messages) and ``finish_backtest(result, out_dir)``.
+    progress calls (every 32,768 messages; it reads ``progress_rows``) and
+    ``finish_backtest(result, out_dir)``.
 
     Returns
     -------
@@ -78,7 +83,7 @@ def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None
     if len(market.locates) < strat.n_instruments:
         raise UserError(f"strategy {strategy} needs {strat.n_instruments} symbols, got "
                         f"{len(market.locates)}")
-    bt = Backtester(market, strat, run.backtest, run.risk)
+    bt = make_backtester(market, strat, run.backtest, run.risk)
     bar = None
     cb = None
     if progress:

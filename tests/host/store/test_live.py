@@ -182,8 +182,11 @@ def test_backtest_store_equals_its_outputs(location, tmp_path, capsys):
     assert "fills +0" in line and "orders +0" in line and "md_bbo +0" in line
 
 
-def test_backtest_batches_during_the_run(tmp_path):
+@pytest.mark.parametrize("loop", ["fast", "python"])
+def test_backtest_batches_during_the_run(tmp_path, monkeypatch, loop):
     from host.trading.backtest.run import run_backtest
+
+    monkeypatch.setenv("ITCHFPGA_BACKTEST", loop)
 
     src = tmp_path / "m.itch"
     assert main(["generate", "--messages", "70000", "--symbols", "3", "--seed", "3",
@@ -197,6 +200,7 @@ def test_backtest_batches_during_the_run(tmp_path):
 
     w = W(ParquetStore(tmp_path / "st"), "bt", str(tmp_path / "o"), flush_s=0.01)
     res, _, _ = run_backtest(str(src), "mm", store_sink=w)
+    assert res.path == loop
     written = w.close()
     assert len(calls) >= 2 and calls[0] > 1  # items queued before the end of the run
     assert written["fills"] == len(res.fills) and written["orders"] == len(res.orders)

@@ -9,18 +9,30 @@ from __future__ import annotations
 import pytest
 
 from host.trading.backtest.exchange import Fees, SimExchange
+from host.trading.backtest.fast import FastExchange
 from host.trading.matching import EventKind, OrderType, TimeInForce
 
 LOC = 7
 B, S = 1, 2
 A_, E_, C_, X_, D_, U_, P_ = (ord(c) for c in "AECXDUP")
+VENUES = {"python": SimExchange, "fast": FastExchange}
+ENGINE = {"venue": SimExchange}
+
+
+@pytest.fixture(autouse=True, params=list(VENUES))
+def engine(request):
+    """Every scenario runs on both venues: the Python SimExchange and the compiled one of the
+    fast backtest path (host.trading.backtest.fastcore)."""
+    ENGINE["venue"] = VENUES[request.param]
+    yield request.param
+    ENGINE["venue"] = SimExchange
 
 
 class Story:
-    """Drive a SimExchange with readable calls; message index and time advance by one."""
+    """Drive a simulated venue with readable calls; message index and time advance by one."""
 
     def __init__(self, fees=None):
-        self.ex = SimExchange([LOC], fees or Fees(maker=-20, taker=30))
+        self.ex = ENGINE["venue"]([LOC], fees or Fees(maker=-20, taker=30))
         self.i = 0
 
     def _msg(self, mt, ref=0, nref=0, side=0, shares=0, price=0):
@@ -257,7 +269,7 @@ def test_fees_signed_per_share(maker):
 
 
 @pytest.mark.parametrize("profile", ["classic", "realistic"])
-def test_replayed_book_matches_the_reference_book(tmp_path, profile):
+def test_replayed_book_matches_the_reference_book(tmp_path, profile, engine):
     """The simulated venue's book (bid/ask price and size after every message of the traded
     locates) equals the reference L3 book of host.feed on generated days."""
     from host.feed.book import L3Book, iter_indexed
@@ -268,7 +280,10 @@ def test_replayed_book_matches_the_reference_book(tmp_path, profile):
     p = tmp_path / "d.itch"
     p.write_bytes(buf)
     m = load_market(p, n_auto=2)
-    ex = SimExchange(m.locates)
+    if engine == "python":
+        exs = dict.fromkeys(m.locates, SimExchange(m.locates))
+    else:  # the compiled venue keeps one locate
+        exs = {loc: FastExchange([loc]) for loc in m.locates}
     ref = L3Book()
     c = m.cols
     want = {}
@@ -280,11 +295,12 @@ def test_replayed_book_matches_the_reference_book(tmp_path, profile):
     checked = 0
     for i in range(len(c["msg_type"])):
         idx = int(c["msg_index"][i])
-        ex.apply(idx, int(c["msg_type"][i]), int(c["stock_locate"][i]), int(c["timestamp"][i]),
-                 int(c["order_ref"][i]), int(c["new_order_ref"][i]), int(c["side"][i]),
-                 int(c["shares"][i]), int(c["price"][i]))
+        lc = int(c["stock_locate"][i])
+        exs[lc].apply(idx, int(c["msg_type"][i]), lc, int(c["timestamp"][i]),
+                      int(c["order_ref"][i]), int(c["new_order_ref"][i]), int(c["side"][i]),
+                      int(c["shares"][i]), int(c["price"][i]))
         if idx in want:
             loc, bbo = want[idx]
-            assert ex.best(loc) == bbo, (idx, loc)
+            assert exs[loc].best(loc) == bbo, (idx, loc)
             checked += 1
     assert checked > 1000
