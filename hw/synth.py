@@ -515,8 +515,13 @@ def run_ecp5(il: Path, top: str, work: Path, *, timeout: int = 1800):
     }
 
 
-def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = False) -> dict:
-    """Synthesize one block with parameter set ``pset``; returns its report entry."""
+def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = False,
+              timeout: int = 1800) -> dict:
+    """Synthesize one block with parameter set ``pset``; returns its report entry.
+
+    ``timeout``: seconds Yosys may take (the U250 book, 2^20 orders and 256 4096-tick
+    ladders, needs more than the default on a loaded 2-core machine).
+    """
     work = out / f"{block.name}-{pset}"
     work.mkdir(parents=True, exist_ok=True)
     params = block.params[pset]
@@ -525,7 +530,8 @@ def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = Fa
     comp = block.make(params)
     il = work / f"{top}.il"
     _elaborate(comp, top, il)
-    res, depth, secs, opts = run_xilinx(il, top, work, uram=block.uram, abc9=abc9)
+    res, depth, secs, opts = run_xilinx(il, top, work, uram=block.uram, abc9=abc9,
+                                        timeout=timeout)
     entry = {
         "block": block.name,
         "desc": block.desc,
@@ -640,6 +646,8 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="CI parameters instead of U250")
     ap.add_argument("--no-ecp5", action="store_true", help="skip the nextpnr-ecp5 proxy")
     ap.add_argument("--abc9", action="store_true", help="synth_xilinx -abc9")
+    ap.add_argument("--timeout", type=int, default=1800,
+                    help="seconds per Yosys run (default 1800)")
     ap.add_argument("--write-doc", action="store_true",
                     help=f"also rewrite the tracked docs/{DOC_PATH.name} (U250 runs only)")
     args = ap.parse_args(argv)
@@ -656,7 +664,8 @@ def main(argv=None) -> int:
     for n in names:
         print(f"[synth] {n} ({pset}) ...", flush=True)
         try:
-            e = run_block(BLOCKS[n], pset, args.out, ecp5=not args.no_ecp5, abc9=args.abc9)
+            e = run_block(BLOCKS[n], pset, args.out, ecp5=not args.no_ecp5, abc9=args.abc9,
+                          timeout=args.timeout)
         except Exception as ex:
             e = {"block": n, "params": pset, "error": str(ex)}
             print(f"[synth] {n}: ERROR {ex}", flush=True)
