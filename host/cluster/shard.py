@@ -273,7 +273,7 @@ def warm_up() -> None:
 
 async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
                 heartbeat_s: float = 0.05, takeover_s: float = 0.5, replicas: int = 1,
-                log=print) -> int:
+                alone_takeover: bool = False, log=print) -> int:
     """Run one replica of ``shard`` until SIGTERM/SIGINT (returns 0) or fenced (returns 3).
 
     Parameters
@@ -287,6 +287,10 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     replicas : int
         JetStream replicas of the shard's log stream when this replica creates it (3 on a
         three-server NATS cluster: the log survives the loss of one server).
+    alone_takeover : bool
+        A standby that has heard no primary at all for ``takeover_s`` after catching up takes
+        over (the supervisor restarts dead replicas as standbys with this: a shard whose only
+        replica died must come back). Fencing still holds if a primary was merely silent.
 
     Notes
     -----
@@ -418,9 +422,14 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     if role == "standby":
         state["role"] = "standby"
         log(f"shard {shard}: standby, applied {core.applied}")
+        t_ready = time.monotonic()
         while not stop.is_set():
             await follow(0.05)
             if state["seen_primary"] and time.monotonic() - state["last_primary"] > takeover_s:
+                break
+            if (alone_takeover and not state["seen_primary"]
+                    and time.monotonic() - t_ready > takeover_s):
+                log(f"shard {shard}: no primary heard for {takeover_s:.3f} s; taking over")
                 break
         else:
             return await _shutdown(nc, core, hb_task, subs[0], 0)
@@ -504,12 +513,14 @@ def main(argv=None) -> int:
     p.add_argument("--replicas", type=int, default=1,
                    help="JetStream replicas of the shard's log (3 on a 3-server cluster)")
     p.add_argument("--no-warm-up", action="store_true")
+    p.add_argument("--alone-takeover", action="store_true",
+                   help="a standby that hears no primary at all takes over (restarts)")
     a = p.parse_args(argv)
     if not a.no_warm_up:
         warm_up()
     return asyncio.run(serve(a.nats, a.shard, a.dir, role=a.role,
                              heartbeat_s=a.heartbeat_ms / 1000, takeover_s=a.takeover_ms / 1000,
-                             replicas=a.replicas,
+                             replicas=a.replicas, alone_takeover=a.alone_takeover,
                              log=lambda s: print(s, flush=True)))
 
 
