@@ -39,10 +39,17 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["OP_SETUP", "OP_MARKET", "OP_ORDERS", "OP_KILL", "OP_FINISH", "OP_EPOCH",
+           "OP_MARKET_PNL", "ORDERS_DEFER", "ORDERS_SYNC",
            "ShardCore", "frame", "unframe", "journal_digest", "serve", "warm_up", "log_stream",
            "main"]
 
 OP_SETUP, OP_MARKET, OP_ORDERS, OP_KILL, OP_FINISH = 1, 2, 3, 4, 5
+OP_MARKET_PNL = 6
+"""As :data:`OP_MARKET`; the reply is the shard's P&L per account (JSON ``{account: pnl}``)."""
+ORDERS_DEFER, ORDERS_SYNC = 1, 2
+"""Flags of an :data:`OP_ORDERS` trailer: check only, forward with the next non-deferred
+request of the batch (a batch split where an account's orders switch shards); the request
+carries account state of the other shards and the reply the shard's P&L per account."""
 OP_EPOCH = 9
 """Stream entry of a replica becoming primary (fencing); not a request, never applied."""
 HEADER = struct.Struct("<B7xQ")
@@ -98,6 +105,7 @@ class ShardCore:
         self.rjournal = None
         self.finished: dict | None = None
         self.shard = -1
+        self._pend: list = []      # deferred checks of the current batch (ORDERS_DEFER)
 
     # -- request dispatch
     def handle(self, data: bytes) -> bytes:
@@ -130,19 +138,35 @@ class ShardCore:
             return self._setup(json.loads(p))
         if self.risk is None or self.finished is not None:
             raise RuntimeError("shard not set up" if self.risk is None else "shard finished")
-        if op == OP_MARKET:
+        if op != OP_ORDERS and self._pend:
+            self._commit()  # a batch left deferred (a client gone): forward it first
+        if op in (OP_MARKET, OP_MARKET_PNL):
             from hw import bbo_record
 
             self.risk.on_market_data(np.frombuffer(p, bbo_record.DTYPE))
-            return b""
+            return json.dumps(self._pnl()).encode() if op == OP_MARKET_PNL else b""
         if op == OP_ORDERS:
             from host.trading.matching import COMMAND_DTYPE
 
             (n,) = struct.unpack_from("<I", p)
             cmds = np.frombuffer(p, COMMAND_DTYPE, n, 4).copy()
-            strat = np.frombuffer(p, np.int64, n, 4 + n * COMMAND_DTYPE.itemsize).copy()
-            res = self.gateway.process(cmds, strat)
-            return np.ascontiguousarray(res.reasons, np.int64).tobytes()
+            off = 4 + n * COMMAND_DTYPE.itemsize
+            strat = np.frombuffer(p, np.int64, n, off).copy()
+            off += 8 * n
+            flags, sync = 0, None
+            if len(p) > off:  # trailer: flags, account state of the other shards
+                flags, ln = struct.unpack_from("<II", p, off)
+                sync = json.loads(p[off + 8:off + 8 + ln]) if ln else None
+            if sync:
+                self._sync(sync)
+            if flags & ORDERS_DEFER or self._pend:
+                reasons = self._check(cmds, strat)
+                if not flags & ORDERS_DEFER:
+                    self._commit()
+            else:
+                reasons = self.gateway.process(cmds, strat).reasons
+            out = np.ascontiguousarray(reasons, np.int64).tobytes()
+            return out + json.dumps(self._pnl()).encode() if flags & ORDERS_SYNC else out
         if op == OP_KILL:
             from host.trading.risk import KillScope
 
@@ -159,7 +183,7 @@ class ShardCore:
         from host.trading.journal.journal import ACK_SUFFIX
         from host.trading.matching import EngineConfig, InstrumentConfig
         from host.trading.risk import RiskEngine, RiskJournal, load_config
-        from host.trading.session import BURST, LOSER, LP, MAKER, TAKER, default_risk_config
+        from host.trading.session import default_risk_config
 
         if self.risk is not None:
             raise RuntimeError("shard already set up")
@@ -190,11 +214,133 @@ class ShardCore:
         self.venue, _ = JournaledEngine.open(vj, config=ecfg, journal_config=jc)
         self.rjournal = RiskJournal(rj, jc)
         self.risk = RiskEngine(rcfg, self.venue, journal=self.rjournal)
-        self.gateway = self.risk.gateway(tuple(s.get("accounts") or
-                                               (LP, MAKER, TAKER, BURST, LOSER)))
+        self.gateway = self.risk.gateway(self.gateway_accounts(s))
         self.locates = locs
         self.rcfg = rcfg
+        from host.trading.risk import checks as K
+
+        mask = np.zeros(self.risk.A.shape[0], bool)
+        for a in self.gateway_accounts(s):
+            mask[self.risk._a(a)] = True
+        self._principal = K.principal(K.ROLE_ACCOUNT, mask, self.risk._owned)
+        self._loss = {a.account: int(a.daily_loss_limit) for a in rcfg.accounts}
         return b""
+
+    @staticmethod
+    def gateway_accounts(s: dict) -> tuple:
+        from host.trading.session import BURST, LOSER, LP, MAKER, TAKER
+
+        return tuple(s.get("accounts") or (LP, MAKER, TAKER, BURST, LOSER))
+
+    # -- account-wide limits across shards (docs/cluster.md, "Account-wide limits")
+    def _pnl(self) -> dict:
+        """Realized + unrealized P&L of every account on this shard's instruments."""
+        from host.trading.risk import checks as K
+
+        A = self.risk.A
+        return {str(a.account): int(A[self.risk._a(a.account), K.A_REALIZED]
+                                    + A[self.risk._a(a.account), K.A_UNREAL])
+                for a in self.rcfg.accounts}
+
+    def _sync(self, sync: dict) -> None:
+        """Install the account state the router merged from every shard: the other shards'
+        P&L (``pnl``: the daily loss check sees the account's total), the account's last
+        forwarded orders in global order (``ring``: timestamps, the message-rate window;
+        ``dup``: ``[ts, locate, side, price, qty]``, the duplicate window, whose depth also
+        counts other instruments' orders)."""
+        from host.trading.risk import checks as K
+
+        r = self.risk
+        A, NMAP = r.A, r.NMAP
+        for acct, f in sync.get("pnl", {}).items():
+            A[r._a(int(acct)), K.A_LOSS_LIMIT] = self._loss[int(acct)] + int(f)
+        for acct, ts in sync.get("ring", {}).items():
+            a = r._a(int(acct))
+            n = int(A[a, K.A_RATE_N])
+            if n <= 0:
+                continue
+            t = ts[-n:]
+            r.RING[a, :] = 0
+            r.RING[a, :len(t)] = t
+            A[a, K.A_RING_HEAD] = len(t) % n
+            A[a, K.A_RING_CNT] = len(t)
+        for acct, ents in sync.get("dup", {}).items():
+            a = r._a(int(acct))
+            e = ents[-K.DUP_DEPTH:]
+            r.DUP[a] = 0
+            for d, (ts, loc, side, px, qty) in enumerate(e):
+                i = int(NMAP[loc]) if 0 <= loc < len(NMAP) else -1
+                r.DUP[a, d] = (ts, i, side, px, qty)  # another shard's instrument: -1
+            A[a, K.A_DUP_HEAD] = len(e) % K.DUP_DEPTH
+
+    def _check(self, cmds: np.ndarray, strat: np.ndarray) -> np.ndarray:
+        """The risk checks of ``RiskEngine.process`` without forwarding (kept for
+        :meth:`_commit`): check, then forward, exactly as one ``process`` call of the whole
+        batch would, with other shards' account state installed between the parts."""
+        from host.trading.risk import checks as K
+        from host.trading.risk.engine import _validated
+
+        r = self.risk
+        c, S = _validated(cmds, strat)
+        PR, PS = K.thawed(self._principal)
+        C = c.view(np.int64).reshape(-1, 8)
+        m = C.shape[0]
+        reasons = np.empty(m, np.int64)
+        out = np.empty((m, 8), np.int64)
+        hold = np.empty(m, np.int64)
+        n, nh = K.check_batch(C, r._nostrat if S is None else S, r.G, r.A, r.N, r.P, r.SK,
+                              r.RING, r.DUP, r.H, r.AMAP, r.NMAP, PR, PS, reasons, out, hold)
+        self._pend.append((c, S, reasons, out[:n].copy(), hold[:nh].copy()))
+        return reasons
+
+    def _commit(self) -> None:
+        """Forward what the deferred checks passed (``RiskEngine._run``'s second half and
+        ``_process``'s post-trade part, over the concatenated batch)."""
+        from host.trading.matching.types import COMMAND_DTYPE, CommandKind, MassCancelFlag
+        from host.trading.risk import DenyReason
+        from host.trading.risk import checks as K
+
+        r = self.risk
+        parts, self._pend = self._pend, []
+        off, holds = 0, []
+        for c, _, _, _, h in parts:
+            holds.append(h + (off << 2))
+            off += len(c)
+        c = np.concatenate([x[0] for x in parts])
+        S = None if parts[0][1] is None else np.concatenate([x[1] for x in parts])
+        reasons = np.concatenate([x[2] for x in parts])
+        out = np.concatenate([x[3] for x in parts])
+        hold = np.concatenate(holds)
+        prev = r.A[:, K.A_TRIPPED].copy()
+        if (reasons != 0).any():
+            r.denied_by_reason += np.bincount(reasons, minlength=len(DenyReason))[
+                : len(DenyReason)]
+            r.denied_by_reason[0] = 0
+            if r.journal is not None:
+                bad = reasons != 0
+                r.journal.append_denied(c[bad], reasons[bad].astype(np.uint8))
+        if len(hold):
+            r._hold(c, S, hold)
+        fwd = np.ascontiguousarray(out).view(COMMAND_DTYPE).reshape(-1)
+        if S is not None and r.journal is not None and len(fwd):
+            r._journal_strategies(c, S, reasons)
+        r._copy_kw = {}
+        ev = r._forward(fwd) if len(fwd) else None
+        if len(fwd) and r._held:
+            for row in fwd[fwd["kind"] >= CommandKind.MASS_CANCEL]:
+                by = int(row["flags"])
+                inst = int(row["instrument"]) if by & MassCancelFlag.BY_INSTRUMENT else None
+                if row["kind"] == CommandKind.MASS_CANCEL:
+                    acct = int(row["account"]) if by & MassCancelFlag.BY_ACCOUNT else None
+                    r._cancel_held(int(row["ts"]), account=acct, instrument=inst)
+                elif row["kind"] == CommandKind.END_SESSION:
+                    r._cancel_held(int(row["ts"]), instrument=inst, day_only=True)
+        del ev
+        revs: list = r._drain()
+        r._after(int(c["ts"][-1]) if len(c) else 0, prev, revs)
+        r._drain()
+        if r.journal is not None:
+            r.journal.commit()
 
     def _finish(self) -> dict:
         from host.trading.journal import read_journal
