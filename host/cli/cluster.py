@@ -52,6 +52,8 @@ def register(subparsers) -> None:
                    help="shards in this process (no NATS): the reference run")
     r.add_argument("--dir", default=_DIR, help="the cluster `up` started (default %(default)s)")
     r.add_argument("--nats", help="NATS URL of shards started elsewhere")
+    r.add_argument("--key-file", help="the shards' request key (default: the cluster in --dir's"
+                   " cluster.key)")
     r.add_argument("--config", help="TOML file with a [risk] table (default: built in)")
     r.add_argument("--chunk", type=int, default=64)
     r.add_argument("--seed", type=int, default=1)
@@ -112,11 +114,21 @@ def _cmd_session(a) -> int:
     if a.shards < 1 or a.chunk < 1:
         raise UserError("--shards and --chunk must be positive")
     url = None if a.local else _url(a)
+    key = None
+    if a.key_file:
+        try:
+            key = open(a.key_file, "rb").read()  # noqa: SIM115
+        except OSError as e:
+            raise UserError(f"{a.key_file}: {e.strerror}") from None
+    elif not a.local and not a.nats:
+        from host.cluster.control import cluster_key
+
+        key = cluster_key(a.dir)
     try:
         rep = asyncio.run(run_sharded_session(
             a.input, shards=a.shards, transport="local" if a.local else "nats", nats_url=url,
             out_dir=a.dir + "/local" if a.local else a.dir, config_path=a.config,
-            symbols=a.symbols, chunk=a.chunk, seed=a.seed))
+            symbols=a.symbols, chunk=a.chunk, seed=a.seed, key=key))
     except (ValueError, KeyError, ShardError) as e:
         raise UserError(str(e).strip("'\"")) from None
     except OSError as e:

@@ -20,7 +20,7 @@ from pathlib import Path
 from host.cluster.supervise import write_state
 from host.errors import UserError
 
-__all__ = ["up", "status", "down", "cluster_url"]
+__all__ = ["up", "status", "down", "cluster_url", "cluster_key"]
 
 STATE = "cluster.json"
 
@@ -38,6 +38,12 @@ def _state(d) -> dict:
 def cluster_url(d) -> str:
     """The NATS URL of the cluster recorded in ``d``."""
     return _state(d)["url"]
+
+
+def cluster_key(d) -> bytes | None:
+    """The request key of the cluster recorded in ``d`` (None: it has none)."""
+    k = _state(d).get("key_file")
+    return Path(k).read_bytes() if k else None
 
 
 def _runs(pid: int, what: str) -> bool:
@@ -68,8 +74,13 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
                                                    "host.cluster.supervise")):
             raise UserError(f"a cluster is already up in {d}: `cluster down --dir {d}` first")
     d.mkdir(parents=True, exist_ok=True)
+    key_file = d / "cluster.key"  # the router signs requests with it; only it reaches shards
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32))
     state: dict = {"url": nats_url, "nats_pid": None, "replicas": [], "started": time.time(),
-                   "takeover_ms": takeover_ms, "supervisor_pid": None}
+                   "takeover_ms": takeover_ms, "supervisor_pid": None,
+                   "key_file": str(key_file)}
     srv = None
     if nats_url is None:
         srv = NatsServer(d / "nats", port=port, host=host).start()
@@ -84,7 +95,8 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
             roles = ["primary"] + (["standby"] if standby else [])
             want[k] = roles
             for role in roles:
-                p = spawn_replica(url, k, d / f"shard{k}-{role}", role, takeover_ms=takeover_ms)
+                p = spawn_replica(url, k, d / f"shard{k}-{role}", role, takeover_ms=takeover_ms,
+                                  extra=("--key-file", str(key_file)))
                 state["replicas"].append({"shard": k, "role": role, "pid": p.pid,
                                           "dir": str(d / f"shard{k}-{role}")})
         write_state(d, state)

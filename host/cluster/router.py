@@ -34,6 +34,7 @@ from host.cluster.shard import (
     ORDERS_DEFER,
     ORDERS_SYNC,
     frame,
+    sign,
     unframe,
 )
 
@@ -116,10 +117,14 @@ class Router:
         ``{account: (max_orders_per_window, rate_window_ns, duplicate_window_ns)}``
         (:meth:`limits`): make the account-wide limits exact across shards (docs/cluster.md,
         "Account-wide limits"). Without it every shard keeps its own account state.
+    key : bytes, optional
+        Sign every request (the shards' ``--key-file``): only this router reaches them.
     """
 
-    def __init__(self, transport, shards: list[list[int]], accounts: dict | None = None) -> None:
+    def __init__(self, transport, shards: list[list[int]], accounts: dict | None = None,
+                 key: bytes | None = None) -> None:
         self.t = transport
+        self.key = key
         self.shards = shards
         self.of_locate = {loc: k for k, locs in enumerate(shards) for loc in locs}
         self.of_order: dict[int, int] = {}
@@ -147,8 +152,8 @@ class Router:
         """One request to one shard (next request id); its reply payload."""
         self.req[shard] += 1
         self.requests += 1
-        status, rid, out = unframe(await self.t.request(shard, frame(op, self.req[shard],
-                                                                      payload)))
+        status, rid, out = unframe(await self.t.request(
+            shard, sign(self.key, frame(op, self.req[shard], payload))))
         if status != OK or rid != self.req[shard]:
             raise ShardError(f"shard {shard}: {out.decode(errors='replace')}")
         return out

@@ -94,7 +94,7 @@ async def run_sharded_session(
     out_dir="out/cluster", config_path=None, symbols=None, max_symbols: int = 8,
     chunk: int = 64, seed: int = 1, kill_switch: bool = True, on_chunk=None,
     prepared=None, timeout_s: float = 0.25, deadline_s: float = 30.0,
-    exact_accounts: bool = True,
+    exact_accounts: bool = True, key: bytes | None = None,
 ) -> ShardedReport:
     """Run the session through ``shards`` shards.
 
@@ -114,6 +114,8 @@ async def run_sharded_session(
         Account-wide limits exact across shards (the router merges the accounts' P&L, rate
         and duplicate windows; docs/cluster.md). False: each shard keeps its own (the
         earlier behaviour, for comparison).
+    key : bytes, optional
+        The shards' request key (``DIR/cluster.key`` of ``cluster up``).
     """
     from host.trading.risk import DenyReason, KillScope
     from host.trading.session import MAKER, OrderFlow, default_risk_config
@@ -138,7 +140,7 @@ async def run_sharded_session(
         from host.trading.risk import load_config
 
         rcfg = load_config(config_path).with_instruments(locates, ticks)
-    router = Router(tr, parts, Router.limits(rcfg) if exact_accounts else None)
+    router = Router(tr, parts, Router.limits(rcfg) if exact_accounts else None, key=key)
     inst = {i.instrument_id: i for i in ecfg.instruments}
     await router.broadcast(OP_SETUP, [json.dumps({
         "shard": k, "locates": locs, "max_orders": ecfg.max_orders,

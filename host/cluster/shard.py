@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["OP_SETUP", "OP_MARKET", "OP_ORDERS", "OP_KILL", "OP_FINISH", "OP_EPOCH",
-           "OP_MARKET_PNL", "ORDERS_DEFER", "ORDERS_SYNC",
+           "OP_MARKET_PNL", "ORDERS_DEFER", "ORDERS_SYNC", "sign", "verify",
            "ShardCore", "frame", "unframe", "journal_digest", "serve", "warm_up", "log_stream",
            "main"]
 
@@ -55,6 +55,32 @@ OP_EPOCH = 9
 HEADER = struct.Struct("<B7xQ")
 KILL = struct.Struct("<BBxxxxxxqq")
 OK, ERROR = 0, 1
+
+
+MAC_SIZE = 16
+
+
+def sign(key: bytes | None, data: bytes) -> bytes:
+    """``data`` + its 16-byte HMAC-SHA256 under ``key`` (unchanged without a key)."""
+    if not key:
+        return data
+    import hmac
+
+    return data + hmac.new(key, data, "sha256").digest()[:MAC_SIZE]
+
+
+def verify(key: bytes | None, data: bytes) -> bytes | None:
+    """The frame of a signed ``data`` if its MAC is right, else None (``data`` itself
+    without a key)."""
+    if not key:
+        return data
+    import hmac
+
+    body, mac = data[:-MAC_SIZE], data[-MAC_SIZE:]
+    if len(data) <= MAC_SIZE or not hmac.compare_digest(
+            mac, hmac.new(key, body, "sha256").digest()[:MAC_SIZE]):
+        return None
+    return body
 
 
 def frame(op: int, req_id: int, payload: bytes = b"") -> bytes:
@@ -419,7 +445,7 @@ def warm_up() -> None:
 
 async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
                 heartbeat_s: float = 0.05, takeover_s: float = 0.5, replicas: int = 1,
-                alone_takeover: bool = False, log=print) -> int:
+                alone_takeover: bool = False, key: bytes | None = None, log=print) -> int:
     """Run one replica of ``shard`` until SIGTERM/SIGINT (returns 0) or fenced (returns 3).
 
     Parameters
@@ -437,6 +463,12 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
         A standby that has heard no primary at all for ``takeover_s`` after catching up takes
         over (the supervisor restarts dead replicas as standbys with this: a shard whose only
         replica died must come back). Fencing still holds if a primary was merely silent.
+    key : bytes, optional
+        Requests must carry an HMAC under this key (:func:`sign`; the router's, ``cluster
+        up`` writes ``DIR/cluster.key``): an unsigned or forged request is refused before it
+        reaches the log, and a log entry that is not signed (published to the log subject
+        around the primary) is skipped by every replica. Without a key anyone who may
+        publish on the NATS server reaches the shards.
 
     Notes
     -----
@@ -531,7 +563,12 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
             raise RuntimeError(f"shard {shard}: log jumped from {state['log_seq']} to {seq}")
         state["log_seq"] = seq
         if data[:1] != bytes([OP_EPOCH]):
-            await asyncio.to_thread(core.handle, data)
+            body = verify(key, data)
+            if body is None:  # not the router's: skipped by every replica alike
+                state["forged"] = state.get("forged", 0) + 1
+                log(f"shard {shard}: log entry {seq} not signed by the router; skipped")
+                return
+            await asyncio.to_thread(core.handle, body)
 
     async def follow(timeout: float) -> int:
         """Apply what the stream holds past the last applied entry; entries applied."""
@@ -599,10 +636,14 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
 
     async def on_cmd(msg):
         data = msg.data
+        body = verify(key, data)
         try:
-            _, rid, _ = unframe(data)
+            _, rid, _ = unframe(data if body is None else body)
         except ValueError:
             await msg.respond(frame(ERROR, 0, b"short frame"))
+            return
+        if body is None:
+            await msg.respond(frame(ERROR, rid, b"request not signed by the router's key"))
             return
         if state["fenced"]:
             return
@@ -623,7 +664,7 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
             finally:
                 state["inflight"] = False
             state["log_seq"] = ack.seq
-        await msg.respond(await asyncio.to_thread(core.handle, data))
+        await msg.respond(await asyncio.to_thread(core.handle, body))
 
     await nc.subscribe(f"shard.{shard}.cmd", queue="primary", cb=on_cmd)
     await stop.wait()
@@ -659,6 +700,7 @@ def main(argv=None) -> int:
     p.add_argument("--replicas", type=int, default=1,
                    help="JetStream replicas of the shard's log (3 on a 3-server cluster)")
     p.add_argument("--no-warm-up", action="store_true")
+    p.add_argument("--key-file", help="requests must be signed with this key (the router's)")
     p.add_argument("--alone-takeover", action="store_true",
                    help="a standby that hears no primary at all takes over (restarts)")
     a = p.parse_args(argv)
@@ -667,6 +709,7 @@ def main(argv=None) -> int:
     return asyncio.run(serve(a.nats, a.shard, a.dir, role=a.role,
                              heartbeat_s=a.heartbeat_ms / 1000, takeover_s=a.takeover_ms / 1000,
                              replicas=a.replicas, alone_takeover=a.alone_takeover,
+                             key=Path(a.key_file).read_bytes() if a.key_file else None,
                              log=lambda s: print(s, flush=True)))
 
 

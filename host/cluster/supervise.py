@@ -112,7 +112,9 @@ class Supervisor:
             if slot["state"] == "backoff" and now >= slot["due"]:
                 p = spawn_replica(state["url"], r["shard"], r["dir"], "standby",
                                   takeover_ms=state.get("takeover_ms", 500),
-                                  extra=("--alone-takeover",))
+                                  extra=("--alone-takeover",) + (
+                                      ("--key-file", state["key_file"])
+                                      if state.get("key_file") else ()))
                 self.children[p.pid] = p
                 slot["restarts"].append(now)
                 slot["state"] = "running"

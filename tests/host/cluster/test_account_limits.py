@@ -221,3 +221,76 @@ def test_sharded_over_nats_with_failover_equals_single(reference, nats_server, t
                 p.wait(10)
             except Exception:
                 p.kill()
+
+
+def test_no_path_around_the_router(reference, nats_server, tmp_path, warm_kernels):
+    """With a key, a request not signed by the router is refused before the log, and an
+    entry published to the log subject directly is skipped by every replica (it fences the
+    primary, a failover: denial of service, not a way around the limits)."""
+    import struct
+
+    from host.cluster.client import connect
+    from host.cluster.local import heartbeats, reset_logs
+    from host.cluster.shard import OP_ORDERS, ORDERS_SYNC, frame, log_stream, unframe
+
+    asyncio.run(reset_logs(nats_server.url, range(1)))
+    key = tmp_path / "k"
+    key.write_bytes(os.urandom(32))
+    kx = ("--key-file", str(key))
+    procs = {"p0": spawn_replica(nats_server.url, 0, tmp_path / "p", "primary", extra=kx),
+             "s0": spawn_replica(nats_server.url, 0, tmp_path / "s", "standby", extra=kx)}
+    one = [LOCS]
+    try:
+        asyncio.run(wait_ready(nats_server.url, {0: ["primary", "standby"]}, timeout=180))
+
+        async def go():
+            nc = await connect(nats_server.url)
+            try:
+                r = Router(NatsTransport(nc, timeout_s=0.25), one, Router.limits(_rcfg()),
+                           key=key.read_bytes())
+                steps = scenario()
+                await r.broadcast(OP_SETUP, [json.dumps({
+                    "shard": 0, "locates": LOCS, "max_orders": 1 << 12,
+                    "instruments": [[loc, 100, 100_000, 5_000_000] for loc in LOCS]}).encode()])
+                out = []
+                for n, (kind, x) in enumerate(steps):
+                    if kind == "md":
+                        await r.market_data(x)
+                        continue
+                    if n == 3:  # forge: lift LOSER's loss limit, empty BURST's window
+                        sync = json.dumps({"pnl": {str(LOSER): 10**15},
+                                           "ring": {str(BURST): []}}).encode()
+                        body = (struct.pack("<I", len(x)) + x.tobytes()
+                                + np.full(len(x), -1, np.int64).tobytes()
+                                + struct.pack("<II", ORDERS_SYNC, len(sync)) + sync)
+                        req = frame(OP_ORDERS, r.req[0] + 1, body)
+                        m = await nc.request("shard.0.cmd", req, timeout=5)
+                        st, _, msg = unframe(m.data)
+                        assert st == 1 and b"not signed" in msg
+                        m = await nc.request("shard.0.cmd", req + b"x" * 16, timeout=5)
+                        assert unframe(m.data)[0] == 1  # a wrong MAC too
+                        js = nc.jetstream()
+                        await js.publish(log_stream(0)[1], req)  # around the primary
+                    out.append(await r.process(x, np.full(len(x), -1, np.int64)))
+                return r, out
+            finally:
+                await nc.close()
+
+        router, got = asyncio.run(go())
+        for a, b in zip(reference, got, strict=True):
+            assert a.tolist() == b.tolist()
+        assert procs["p0"].wait(20) == 3  # fenced by the forged log entry
+        hb = next(h for h in asyncio.run(heartbeats(nats_server.url, 0.3)).values()
+                  if h["shard"] == 0)
+        assert hb["pid"] == procs["s0"].pid and hb["role"] == "primary"
+        assert hb["applied"] == router.req[0]  # the forged entry was not applied
+        assert "not signed by the router; skipped" in (tmp_path / "s" / "replica.log").read_text()
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(10)
+            except Exception:
+                p.kill()

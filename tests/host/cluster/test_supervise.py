@@ -85,7 +85,8 @@ def test_supervisor_restarts_standby_and_old_primary(tmp_path, itch_day, referen
                 threading.Timer(0.005, kill, ("s1 primary", pids[(1, "primary")])).start()
 
         r = asyncio.run(run_sharded_session(itch_day, shards=2, transport="nats", nats_url=url,
-                                            prepared=prep, on_chunk=on_chunk, timeout_s=0.2))
+                                            prepared=prep, on_chunk=on_chunk, timeout_s=0.2,
+                                            key=control.cluster_key(d)))
         # the session: the uninterrupted run's journals, the single-process fills, none twice
         for a, b in zip(ref.summaries, r.summaries, strict=True):
             assert (a["venue_digest"], a["risk_digest"]) == (b["venue_digest"], b["risk_digest"])
