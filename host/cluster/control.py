@@ -165,7 +165,9 @@ def status(d) -> list[str]:
         slot = r.get("supervisor", {})
         tail = ""
         if r.get("restarted"):
-            tail = f"; restarted {r['restarted']} time(s), last exit status {slot.get('last_exit')}"
+            code = slot.get("last_exit")
+            tail = (f"; restarted {r['restarted']} time(s), last exit status "
+                    + ("unknown (not the supervisor's child)" if code is None else str(code)))
         if slot.get("state") == "crash-loop":
             tail += (f"; CRASH LOOP: {len(slot['restarts'])} restarts within the supervisor's "
                      "window, no more restarts (see replica.log)")
