@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         description="Start/stop a local NATS server and N symbol shards (primary + optional "
         "hot standby), run the trading session through them, publish market data.")
     sub = p.add_subparsers(dest="cluster_cmd", required=True)
-    u = sub.add_parser("up", help="start nats-server and N shards (they keep running)")
+    u = sub.add_parser("up", help="start nats-server, N shards and their supervisor (they "
+                       "keep running)")
     u.add_argument("--shards", type=int, default=2)
     u.add_argument("--standby", action="store_true", help="a hot standby per shard")
     u.add_argument("--dir", default=_DIR, help=f"state, NATS store, journals (default {_DIR})")
@@ -31,6 +32,12 @@ def register(subparsers) -> None:
     u.add_argument("--port", type=int, default=0, help="NATS port (default: a free one)")
     u.add_argument("--takeover-ms", type=float, default=500,
                    help="a standby takes over after this long without primary heartbeat")
+    u.add_argument("--no-supervise", action="store_true",
+                   help="no supervisor (dead replicas stay down)")
+    u.add_argument("--max-restarts", type=int, default=5,
+                   help="supervisor: restarts of one replica within --restart-window-s before "
+                   "it is reported as a crash loop and left down (default %(default)s)")
+    u.add_argument("--restart-window-s", type=float, default=60.0)
     u.set_defaults(func=_cmd_up)
     s = sub.add_parser("status", help="replicas and their roles, from their heartbeats")
     s.add_argument("--dir", default=_DIR)
@@ -45,6 +52,8 @@ def register(subparsers) -> None:
                    help="shards in this process (no NATS): the reference run")
     r.add_argument("--dir", default=_DIR, help="the cluster `up` started (default %(default)s)")
     r.add_argument("--nats", help="NATS URL of shards started elsewhere")
+    r.add_argument("--key-file", help="the shards' request key (default: the cluster in --dir's"
+                   " cluster.key)")
     r.add_argument("--config", help="TOML file with a [risk] table (default: built in)")
     r.add_argument("--chunk", type=int, default=64)
     r.add_argument("--seed", type=int, default=1)
@@ -66,7 +75,8 @@ def _cmd_up(a) -> int:
     from host.cluster.control import up
 
     for line in up(a.dir, shards=a.shards, standby=a.standby, nats_url=a.nats, host=a.host,
-                   port=a.port, takeover_ms=a.takeover_ms):
+                   port=a.port, takeover_ms=a.takeover_ms, supervise=not a.no_supervise,
+                   max_restarts=a.max_restarts, window_s=a.restart_window_s):
         print(line)
     return 0
 
@@ -104,11 +114,21 @@ def _cmd_session(a) -> int:
     if a.shards < 1 or a.chunk < 1:
         raise UserError("--shards and --chunk must be positive")
     url = None if a.local else _url(a)
+    key = None
+    if a.key_file:
+        try:
+            key = open(a.key_file, "rb").read()  # noqa: SIM115
+        except OSError as e:
+            raise UserError(f"{a.key_file}: {e.strerror}") from None
+    elif not a.local and not a.nats:
+        from host.cluster.control import cluster_key
+
+        key = cluster_key(a.dir)
     try:
         rep = asyncio.run(run_sharded_session(
             a.input, shards=a.shards, transport="local" if a.local else "nats", nats_url=url,
             out_dir=a.dir + "/local" if a.local else a.dir, config_path=a.config,
-            symbols=a.symbols, chunk=a.chunk, seed=a.seed))
+            symbols=a.symbols, chunk=a.chunk, seed=a.seed, key=key))
     except (ValueError, KeyError, ShardError) as e:
         raise UserError(str(e).strip("'\"")) from None
     except OSError as e:

@@ -17,9 +17,10 @@ import signal
 import time
 from pathlib import Path
 
+from host.cluster.supervise import write_state
 from host.errors import UserError
 
-__all__ = ["up", "status", "down", "cluster_url"]
+__all__ = ["up", "status", "down", "cluster_url", "cluster_key"]
 
 STATE = "cluster.json"
 
@@ -39,6 +40,12 @@ def cluster_url(d) -> str:
     return _state(d)["url"]
 
 
+def cluster_key(d) -> bytes | None:
+    """The request key of the cluster recorded in ``d`` (None: it has none)."""
+    k = _state(d).get("key_file")
+    return Path(k).read_bytes() if k else None
+
+
 def _runs(pid: int, what: str) -> bool:
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -49,8 +56,10 @@ def _runs(pid: int, what: str) -> bool:
 
 def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
        host: str = "127.0.0.1", port: int = 0, takeover_ms: float = 500,
-       timeout: float = 180.0) -> list[str]:
-    """Start the cluster; lines to print."""
+       timeout: float = 180.0, supervise: bool = True, max_restarts: int = 5,
+       window_s: float = 60.0, backoff_s: float = 1.0) -> list[str]:
+    """Start the cluster (and, with ``supervise``, :mod:`host.cluster.supervise`, which
+    restarts dead replicas as standbys); lines to print."""
     from host.cluster.local import reset_logs, spawn_replica, wait_ready
     from host.cluster.server import NatsServer
 
@@ -60,10 +69,18 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
     if (d / STATE).exists():
         st = json.loads((d / STATE).read_text())
         if any(_runs(r["pid"], "host.cluster.shard") for r in st["replicas"]) or (
-                st.get("nats_pid") and _runs(st["nats_pid"], "nats-server")):
+                st.get("nats_pid") and _runs(st["nats_pid"], "nats-server")) or (
+                st.get("supervisor_pid") and _runs(st["supervisor_pid"],
+                                                   "host.cluster.supervise")):
             raise UserError(f"a cluster is already up in {d}: `cluster down --dir {d}` first")
     d.mkdir(parents=True, exist_ok=True)
-    state: dict = {"url": nats_url, "nats_pid": None, "replicas": [], "started": time.time()}
+    key_file = d / "cluster.key"  # the router signs requests with it; only it reaches shards
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32))
+    state: dict = {"url": nats_url, "nats_pid": None, "replicas": [], "started": time.time(),
+                   "takeover_ms": takeover_ms, "supervisor_pid": None,
+                   "key_file": str(key_file)}
     srv = None
     if nats_url is None:
         srv = NatsServer(d / "nats", port=port, host=host).start()
@@ -78,11 +95,20 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
             roles = ["primary"] + (["standby"] if standby else [])
             want[k] = roles
             for role in roles:
-                p = spawn_replica(url, k, d / f"shard{k}-{role}", role, takeover_ms=takeover_ms)
+                p = spawn_replica(url, k, d / f"shard{k}-{role}", role, takeover_ms=takeover_ms,
+                                  extra=("--key-file", str(key_file)))
                 state["replicas"].append({"shard": k, "role": role, "pid": p.pid,
                                           "dir": str(d / f"shard{k}-{role}")})
-        (d / STATE).write_text(json.dumps(state, indent=1))
+        write_state(d, state)
         asyncio.run(wait_ready(url, want, timeout=timeout))
+        if supervise:
+            sup = _spawn_supervisor(d, max_restarts, window_s, backoff_s)
+            end = time.monotonic() + 30
+            while _state(d).get("supervisor_pid") != sup.pid:  # it took over cluster.json
+                if sup.poll() is not None or time.monotonic() > end:
+                    raise OSError(f"the supervisor did not start (see {d / 'supervisor.log'})")
+                time.sleep(0.05)
+            state["supervisor_pid"] = sup.pid
     except BaseException as e:
         if (d / STATE).exists():
             down(d, quiet=True)
@@ -94,7 +120,25 @@ def up(d, *, shards: int, standby: bool = False, nats_url: str | None = None,
     return [f"nats {url}" + (f" (pid {state['nats_pid']}, store {d / 'nats'})"
                              if state["nats_pid"] else " (external)")] + [
         f"shard {r['shard']} {r['role']:>7} pid {r['pid']} journals {r['dir']}"
-        for r in state["replicas"]] + [f"state {d / STATE}"]
+        for r in state["replicas"]] + (
+        [f"supervisor pid {state['supervisor_pid']} log {d / 'supervisor.log'}"]
+        if state["supervisor_pid"] else []) + [f"state {d / STATE}"]
+
+
+def _spawn_supervisor(d: Path, max_restarts: int, window_s: float, backoff_s: float):
+    import subprocess
+    import sys
+
+    log = open(d / "supervisor.log", "ab")  # noqa: SIM115 (the child owns it)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "host.cluster.supervise", "--dir", str(d),
+             "--max-restarts", str(max_restarts), "--window-s", str(window_s),
+             "--backoff-s", str(backoff_s)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    finally:
+        log.close()
 
 
 def status(d) -> list[str]:
@@ -111,28 +155,55 @@ def status(d) -> list[str]:
     except Exception as e:  # server down: say so, do not raise a traceback
         hb = {}
         out.append(f"cannot listen to heartbeats: {type(e).__name__}")
+    sp = st.get("supervisor_pid")
+    out.append("supervisor: " + ("none (started with --no-supervise)" if not sp else
+                                 f"pid {sp} " + ("running" if _runs(sp, "host.cluster.supervise")
+                                                 else "NOT RUNNING")))
     for r in st["replicas"]:
         h = hb.get(r["pid"])
         alive = _runs(r["pid"], "host.cluster.shard")
+        slot = r.get("supervisor", {})
+        tail = ""
+        if r.get("restarted"):
+            code = slot.get("last_exit")
+            tail = (f"; restarted {r['restarted']} time(s), last exit status "
+                    + ("unknown (not the supervisor's child)" if code is None else str(code)))
+        if slot.get("state") == "crash-loop":
+            tail += (f"; CRASH LOOP: {len(slot['restarts'])} restarts within the supervisor's "
+                     "window, no more restarts (see replica.log)")
+        elif slot.get("state") == "backoff":
+            tail += "; restart pending (backoff)"
+        head = (f"shard {r['shard']} pid {r['pid']} (started as {r['role']}"
+                + (", by the supervisor" if r.get("restarted") else "") + "): ")
         if h:
             extra = (f", took over in {h['takeover_s']:.3f} s" if h.get("takeover_s")
                      else "")
-            out.append(f"shard {r['shard']} pid {r['pid']} (started as {r['role']}): "
-                       f"{h['role']}, requests applied {h['applied']}, log entries "
-                       f"{h['log_seq']}{extra}")
+            out.append(head + f"{h['role']}, requests applied {h['applied']}, log entries "
+                       f"{h['log_seq']}{extra}{tail}")
         else:
-            out.append(f"shard {r['shard']} pid {r['pid']} (started as {r['role']}): "
-                       + ("running, no heartbeat" if alive else "DOWN"))
+            out.append(head + ("running, no heartbeat" if alive else "DOWN") + tail)
     return out
 
 
 def down(d, *, quiet: bool = False, timeout: float = 10.0) -> list[str]:
-    """Stop the replicas, then the NATS server ``up`` started; lines to print."""
+    """Stop the supervisor, the replicas, then the NATS server ``up`` started; lines to
+    print."""
     st = _state(d)
+    out = []
+    sp = st.get("supervisor_pid")
+    if sp:
+        out += _stop([(sp, "host.cluster.supervise", "supervisor")], timeout)
+        st = _state(d)  # the pids it restarted
     procs = [(r["pid"], "host.cluster.shard", f"shard {r['shard']} {r['role']}")
              for r in st["replicas"]]
     if st.get("nats_pid"):
         procs.append((st["nats_pid"], "nats-server", "nats-server"))
+    out += _stop(procs, timeout)
+    (Path(d) / STATE).unlink(missing_ok=True)
+    return [] if quiet else out
+
+
+def _stop(procs, timeout: float) -> list[str]:
     out = []
     for pid, what, name in procs:  # replicas first: they close their journals cleanly
         if not _runs(pid, what):
@@ -151,5 +222,4 @@ def down(d, *, quiet: bool = False, timeout: float = 10.0) -> list[str]:
             out.append(f"{name} pid {pid}: killed (no exit after SIGTERM)")
         else:
             out.append(f"{name} pid {pid}: stopped")
-    (Path(d) / STATE).unlink(missing_ok=True)
-    return [] if quiet else out
+    return out

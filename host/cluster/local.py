@@ -38,10 +38,10 @@ async def reset_logs(url: str, shards) -> int:
 
 def spawn_replica(url: str, shard: int, out_dir, role: str = "primary", *,
                   takeover_ms: float = 500, heartbeat_ms: float = 50,
-                  log_path=None) -> subprocess.Popen:
+                  log_path=None, extra=()) -> subprocess.Popen:
     """Start ``python -m host.cluster.shard`` (its own session: a signal to the caller's
     process group does not reach it); stdout/stderr to ``log_path`` (default
-    ``out_dir/replica.log``)."""
+    ``out_dir/replica.log``); ``extra``: further arguments (``--alone-takeover``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = open(log_path or out / "replica.log", "ab")  # noqa: SIM115 (the child owns it)
@@ -49,7 +49,7 @@ def spawn_replica(url: str, shard: int, out_dir, role: str = "primary", *,
         return subprocess.Popen(
             [sys.executable, "-m", "host.cluster.shard", "--nats", url, "--shard", str(shard),
              "--dir", str(out), "--role", role, "--takeover-ms", str(takeover_ms),
-             "--heartbeat-ms", str(heartbeat_ms)],
+             "--heartbeat-ms", str(heartbeat_ms), *extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     finally:

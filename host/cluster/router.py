@@ -17,13 +17,28 @@ from the replicated journal with the same reply, and applies one it had not rece
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from host.cluster.shard import KILL, OK, OP_KILL, OP_MARKET, OP_ORDERS, frame, unframe
+from host.cluster.shard import (
+    KILL,
+    OK,
+    OP_KILL,
+    OP_MARKET,
+    OP_MARKET_PNL,
+    OP_ORDERS,
+    ORDERS_DEFER,
+    ORDERS_SYNC,
+    frame,
+    sign,
+    unframe,
+)
+
+DUP_DEPTH = 8  # host.trading.risk.checks.DUP_DEPTH (checked by the tests)
 
 __all__ = ["partition", "LocalTransport", "NatsTransport", "Router", "ShardError"]
 
@@ -98,22 +113,47 @@ class Router:
     transport : LocalTransport or NatsTransport
     shards : list of list of int
         Locates of each shard (:func:`partition`).
+    accounts : dict, optional
+        ``{account: (max_orders_per_window, rate_window_ns, duplicate_window_ns)}``
+        (:meth:`limits`): make the account-wide limits exact across shards (docs/cluster.md,
+        "Account-wide limits"). Without it every shard keeps its own account state.
+    key : bytes, optional
+        Sign every request (the shards' ``--key-file``): only this router reaches them.
     """
 
-    def __init__(self, transport, shards: list[list[int]]) -> None:
+    def __init__(self, transport, shards: list[list[int]], accounts: dict | None = None,
+                 key: bytes | None = None) -> None:
         self.t = transport
+        self.key = key
         self.shards = shards
         self.of_locate = {loc: k for k, locs in enumerate(shards) for loc in locs}
         self.of_order: dict[int, int] = {}
         self.req = [0] * len(shards)
         self.requests = 0
+        self.acl = None if accounts is None else {int(a): tuple(int(x) for x in v)
+                                                  for a, v in accounts.items()}
+        self.split_batches = 0  # batches split where an account switched shards
+        self.segments = 0
+        if self.acl is not None:
+            self.pnl: list[dict] = [{} for _ in shards]   # P&L per account, per shard
+            self.rate = {a: [] for a in self.acl}  # forwarded submits/replaces: ts
+            self.dup = {a: [] for a in self.acl}   # forwarded submits: ts, loc, side, px, qty
+            self.ver = dict.fromkeys(self.acl, 0)
+            self.sent: list[dict] = [{} for _ in shards]
+            self.acct_of: dict[int, int] = {}
+
+    @staticmethod
+    def limits(risk_config) -> dict:
+        """The ``accounts`` argument from a :class:`host.trading.risk.RiskConfig`."""
+        return {a.account: (a.max_orders_per_window, a.rate_window_ns, a.duplicate_window_ns)
+                for a in risk_config.accounts}
 
     async def call(self, shard: int, op: int, payload: bytes = b"") -> bytes:
         """One request to one shard (next request id); its reply payload."""
         self.req[shard] += 1
         self.requests += 1
-        status, rid, out = unframe(await self.t.request(shard, frame(op, self.req[shard],
-                                                                      payload)))
+        status, rid, out = unframe(await self.t.request(
+            shard, sign(self.key, frame(op, self.req[shard], payload))))
         if status != OK or rid != self.req[shard]:
             raise ShardError(f"shard {shard}: {out.decode(errors='replace')}")
         return out
@@ -135,7 +175,11 @@ class Router:
         for s in range(len(self.shards)):
             sel = records[k == s]
             pay.append(sel.tobytes() if len(sel) else None)
-        await self.broadcast(OP_MARKET, pay)
+        res = await self.broadcast(OP_MARKET if self.acl is None else OP_MARKET_PNL, pay)
+        if self.acl is not None:
+            for k, r in enumerate(res):
+                if r is not None:
+                    self.pnl[k] = json.loads(r)
 
     def _route(self, cmds: np.ndarray) -> np.ndarray:
         """Shard of each command (-1: every shard), vectorised; a batch that cancels or
@@ -191,6 +235,8 @@ class Router:
         A command sent to every shard reports the first non-zero reason among them.
         """
         dest = self._route(cmds)
+        if self.acl is not None:
+            return await self._process_exact(cmds, strategies, dest)
         pay, idx = [], []
         for s in range(len(self.shards)):
             sel = np.nonzero((dest == s) | (dest == -1))[0]
@@ -216,3 +262,133 @@ class Router:
             await self.call(self.of_locate[int(value)], OP_KILL, p)
         else:
             await self.broadcast(OP_KILL, [p] * len(self.shards))
+
+    # ------------------------------------------------------------ account-wide limits, exact
+
+    def _accounts(self, cmds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Account of each command (replaces: of their order) and the mask of the commands
+        that enter the account's rate and duplicate windows when they pass."""
+        kind = cmds["kind"]
+        sub, rep = kind == 1, kind == 3
+        acct = cmds["account"].astype(np.int64)
+        self.acct_of.update(zip(cmds["order_id"][sub].tolist(), acct[sub].tolist(),
+                                strict=True))
+        if rep.any():
+            get = self.acct_of.get
+            acct[rep] = [get(o, -1) for o in cmds["order_id"][rep].tolist()]
+        return acct, sub | rep
+
+    def _segments(self, cmds, dest, acct, push) -> list[tuple[int, int]]:
+        """Cut the batch where an account that could reach its rate limit (or fill its
+        duplicate window) in this batch switches shards; one segment if none can."""
+        n = len(cmds)
+        if len(self.shards) == 1 or not n:
+            return [(0, n)]
+        tmin = int(cmds["ts"].min())
+        danger = []
+        for a in np.unique(acct[push]).tolist():
+            if a not in self.acl:
+                continue
+            m = push & (acct == a)
+            if len(np.unique(dest[m])) < 2:
+                continue
+            nr, win, dwin = self.acl[a]
+            if nr > 0 and sum(t > tmin - win for t in self.rate[a]) + int(m.sum()) > nr:
+                danger.append(a)
+            elif dwin > 0 and (sum(e[0] > tmin - dwin for e in self.dup[a])
+                               + int((m & (cmds["kind"] == 1)).sum())) > DUP_DEPTH:
+                danger.append(a)
+        if not danger:
+            return [(0, n)]
+        segs, lo, cur = [], 0, -1
+        for i in np.nonzero(push & np.isin(acct, danger))[0].tolist():
+            d = int(dest[i])
+            if cur >= 0 and d != cur:
+                segs.append((lo, i))
+                lo = i
+            cur = d
+        segs.append((lo, n))
+        return segs
+
+    def _sync_for(self, s: int, tmin: int, pnl: dict) -> bytes:
+        """What shard ``s`` must install before checking: the other shards' P&L and the
+        account windows that changed since it last got them (entries that can still matter
+        for commands at or after ``tmin`` only)."""
+        ring, dup = {}, {}
+        for a, (nr, win, dwin) in self.acl.items():
+            if self.sent[s].get(a) == self.ver[a]:
+                continue
+            self.sent[s][a] = self.ver[a]
+            if nr > 0:
+                ring[a] = [t for t in self.rate[a] if t > tmin - win]
+            if dwin > 0:
+                dup[a] = [e for e in self.dup[a] if e[0] > tmin - dwin]
+        return json.dumps({"pnl": pnl, "ring": ring, "dup": dup}).encode()
+
+    def _record(self, cmds, acct, push, reasons) -> None:
+        """The windows of the accounts, in global command order, after a part of a batch."""
+        ok = np.nonzero(push & (reasons == 0))[0]
+        for ts, a, k, inst, side, px, qty in zip(
+                cmds["ts"][ok].tolist(), acct[ok].tolist(),
+                cmds["kind"][ok].tolist(), cmds["instrument"][ok].tolist(),
+                cmds["side"][ok].tolist(), cmds["price"][ok].tolist(),
+                cmds["qty"][ok].tolist(), strict=True):
+            lim = self.acl.get(a)
+            if lim is None:
+                continue
+            if lim[0] > 0:
+                r = self.rate[a]
+                r.append(ts)
+                if len(r) > lim[0]:
+                    del r[0]
+            if k == 1:
+                d = self.dup[a]
+                d.append([ts, inst, side, px, qty])
+                if len(d) > DUP_DEPTH:
+                    del d[0]
+            self.ver[a] += 1
+
+    async def _process_exact(self, cmds, strategies, dest) -> np.ndarray:
+        acct, push = self._accounts(cmds)
+        segs = self._segments(cmds, dest, acct, push)
+        n_sh = len(self.shards)
+        self.segments += len(segs)
+        self.split_batches += len(segs) > 1
+        sels, last = [], [-1] * n_sh
+        for si, (lo, hi) in enumerate(segs):
+            d = dest[lo:hi]
+            sels.append([np.nonzero((d == s) | (d == -1))[0] + lo for s in range(n_sh)])
+            for s in range(n_sh):
+                if len(sels[-1][s]):
+                    last[s] = si
+        tmin = int(cmds["ts"].min()) if len(cmds) else 0
+        # the other shards' P&L at the start of the batch (the single-process engine checks
+        # a whole batch against the P&L before its fills)
+        accts = [str(a) for a in self.acl]
+        pnl = [{a: sum(self.pnl[j].get(a, 0) for j in range(n_sh) if j != s) for a in accts}
+               for s in range(n_sh)]
+        strat = np.ascontiguousarray(strategies, np.int64)
+        reasons = np.zeros(len(cmds), np.int64)
+        for si, (lo, hi) in enumerate(segs):
+            pay = []
+            for s in range(n_sh):
+                sel = sels[si][s]
+                if not len(sel):
+                    pay.append(None)
+                    continue
+                flags = ORDERS_SYNC | (ORDERS_DEFER if si < last[s] else 0)
+                sync = self._sync_for(s, tmin, pnl[s])
+                pay.append(struct.pack("<I", len(sel)) + cmds[sel].tobytes()
+                           + strat[sel].tobytes() + struct.pack("<II", flags, len(sync)) + sync)
+            res = await self.broadcast(OP_ORDERS, pay)
+            for s in range(n_sh):
+                if res[s] is None:
+                    continue
+                sel = sels[si][s]
+                nb = 8 * len(sel)
+                r = np.frombuffer(res[s][:nb], np.int64)
+                cur = reasons[sel]
+                reasons[sel] = np.where(cur != 0, cur, r)
+                self.pnl[s] = json.loads(res[s][nb:])
+            self._record(cmds[lo:hi], acct[lo:hi], push[lo:hi], reasons[lo:hi])
+        return reasons

@@ -94,6 +94,7 @@ async def run_sharded_session(
     out_dir="out/cluster", config_path=None, symbols=None, max_symbols: int = 8,
     chunk: int = 64, seed: int = 1, kill_switch: bool = True, on_chunk=None,
     prepared=None, timeout_s: float = 0.25, deadline_s: float = 30.0,
+    exact_accounts: bool = True, key: bytes | None = None,
 ) -> ShardedReport:
     """Run the session through ``shards`` shards.
 
@@ -109,6 +110,12 @@ async def run_sharded_session(
         ``f(chunk_index)`` before each chunk (tests kill a primary there).
     prepared : tuple, optional
         :func:`prepare`'s result (skips loading the input again).
+    exact_accounts : bool
+        Account-wide limits exact across shards (the router merges the accounts' P&L, rate
+        and duplicate windows; docs/cluster.md). False: each shard keeps its own (the
+        earlier behaviour, for comparison).
+    key : bytes, optional
+        The shards' request key (``DIR/cluster.key`` of ``cluster up``).
     """
     from host.trading.risk import DenyReason, KillScope
     from host.trading.session import MAKER, OrderFlow, default_risk_config
@@ -128,18 +135,18 @@ async def run_sharded_session(
         tr = NatsTransport(nc, timeout_s=timeout_s, deadline_s=deadline_s)
     else:
         raise ValueError(f"unknown transport {transport!r}")
-    router = Router(tr, parts)
+    rcfg = default_risk_config().with_instruments(locates, ticks)
+    if config_path:
+        from host.trading.risk import load_config
+
+        rcfg = load_config(config_path).with_instruments(locates, ticks)
+    router = Router(tr, parts, Router.limits(rcfg) if exact_accounts else None, key=key)
     inst = {i.instrument_id: i for i in ecfg.instruments}
     await router.broadcast(OP_SETUP, [json.dumps({
         "shard": k, "locates": locs, "max_orders": ecfg.max_orders,
         "config": str(config_path) if config_path else None,
         "instruments": [[loc, inst[loc].tick, inst[loc].min_price, inst[loc].max_price]
                         for loc in locs]}).encode() for k, locs in enumerate(parts)])
-    rcfg = default_risk_config().with_instruments(locates, ticks)
-    if config_path:
-        from host.trading.risk import load_config
-
-        rcfg = load_config(config_path).with_instruments(locates, ticks)
     flow = OrderFlow(locates, ticks, records, rcfg, seed=seed)
     rep = ShardedReport(shards=parts, locates=list(locates), records=len(records))
     n = len(records)
@@ -181,6 +188,7 @@ async def run_sharded_session(
     vals, cnt = np.unique(denied, return_counts=True)
     rep.router_denied = {DenyReason(int(v)).name: int(c) for v, c in zip(vals, cnt, strict=True)}
     rep.requests = router.requests
+    rep.split_batches = router.split_batches
     rep.outages = list(getattr(tr, "outages", []))
     rep.seconds = {"load": t1 - t0, "trading": t2 - t1, "finish": time.perf_counter() - t2}
     return rep

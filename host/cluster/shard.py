@@ -39,15 +39,48 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["OP_SETUP", "OP_MARKET", "OP_ORDERS", "OP_KILL", "OP_FINISH", "OP_EPOCH",
+           "OP_MARKET_PNL", "ORDERS_DEFER", "ORDERS_SYNC", "sign", "verify",
            "ShardCore", "frame", "unframe", "journal_digest", "serve", "warm_up", "log_stream",
            "main"]
 
 OP_SETUP, OP_MARKET, OP_ORDERS, OP_KILL, OP_FINISH = 1, 2, 3, 4, 5
+OP_MARKET_PNL = 6
+"""As :data:`OP_MARKET`; the reply is the shard's P&L per account (JSON ``{account: pnl}``)."""
+ORDERS_DEFER, ORDERS_SYNC = 1, 2
+"""Flags of an :data:`OP_ORDERS` trailer: check only, forward with the next non-deferred
+request of the batch (a batch split where an account's orders switch shards); the request
+carries account state of the other shards and the reply the shard's P&L per account."""
 OP_EPOCH = 9
 """Stream entry of a replica becoming primary (fencing); not a request, never applied."""
 HEADER = struct.Struct("<B7xQ")
 KILL = struct.Struct("<BBxxxxxxqq")
 OK, ERROR = 0, 1
+
+
+MAC_SIZE = 16
+
+
+def sign(key: bytes | None, data: bytes) -> bytes:
+    """``data`` + its 16-byte HMAC-SHA256 under ``key`` (unchanged without a key)."""
+    if not key:
+        return data
+    import hmac
+
+    return data + hmac.new(key, data, "sha256").digest()[:MAC_SIZE]
+
+
+def verify(key: bytes | None, data: bytes) -> bytes | None:
+    """The frame of a signed ``data`` if its MAC is right, else None (``data`` itself
+    without a key)."""
+    if not key:
+        return data
+    import hmac
+
+    body, mac = data[:-MAC_SIZE], data[-MAC_SIZE:]
+    if len(data) <= MAC_SIZE or not hmac.compare_digest(
+            mac, hmac.new(key, body, "sha256").digest()[:MAC_SIZE]):
+        return None
+    return body
 
 
 def frame(op: int, req_id: int, payload: bytes = b"") -> bytes:
@@ -98,6 +131,7 @@ class ShardCore:
         self.rjournal = None
         self.finished: dict | None = None
         self.shard = -1
+        self._pend: list = []      # deferred checks of the current batch (ORDERS_DEFER)
 
     # -- request dispatch
     def handle(self, data: bytes) -> bytes:
@@ -130,19 +164,35 @@ class ShardCore:
             return self._setup(json.loads(p))
         if self.risk is None or self.finished is not None:
             raise RuntimeError("shard not set up" if self.risk is None else "shard finished")
-        if op == OP_MARKET:
+        if op != OP_ORDERS and self._pend:
+            self._commit()  # a batch left deferred (a client gone): forward it first
+        if op in (OP_MARKET, OP_MARKET_PNL):
             from hw import bbo_record
 
             self.risk.on_market_data(np.frombuffer(p, bbo_record.DTYPE))
-            return b""
+            return json.dumps(self._pnl()).encode() if op == OP_MARKET_PNL else b""
         if op == OP_ORDERS:
             from host.trading.matching import COMMAND_DTYPE
 
             (n,) = struct.unpack_from("<I", p)
             cmds = np.frombuffer(p, COMMAND_DTYPE, n, 4).copy()
-            strat = np.frombuffer(p, np.int64, n, 4 + n * COMMAND_DTYPE.itemsize).copy()
-            res = self.gateway.process(cmds, strat)
-            return np.ascontiguousarray(res.reasons, np.int64).tobytes()
+            off = 4 + n * COMMAND_DTYPE.itemsize
+            strat = np.frombuffer(p, np.int64, n, off).copy()
+            off += 8 * n
+            flags, sync = 0, None
+            if len(p) > off:  # trailer: flags, account state of the other shards
+                flags, ln = struct.unpack_from("<II", p, off)
+                sync = json.loads(p[off + 8:off + 8 + ln]) if ln else None
+            if sync:
+                self._sync(sync)
+            if flags & ORDERS_DEFER or self._pend:
+                reasons = self._check(cmds, strat)
+                if not flags & ORDERS_DEFER:
+                    self._commit()
+            else:
+                reasons = self.gateway.process(cmds, strat).reasons
+            out = np.ascontiguousarray(reasons, np.int64).tobytes()
+            return out + json.dumps(self._pnl()).encode() if flags & ORDERS_SYNC else out
         if op == OP_KILL:
             from host.trading.risk import KillScope
 
@@ -159,7 +209,7 @@ class ShardCore:
         from host.trading.journal.journal import ACK_SUFFIX
         from host.trading.matching import EngineConfig, InstrumentConfig
         from host.trading.risk import RiskEngine, RiskJournal, load_config
-        from host.trading.session import BURST, LOSER, LP, MAKER, TAKER, default_risk_config
+        from host.trading.session import default_risk_config
 
         if self.risk is not None:
             raise RuntimeError("shard already set up")
@@ -190,11 +240,133 @@ class ShardCore:
         self.venue, _ = JournaledEngine.open(vj, config=ecfg, journal_config=jc)
         self.rjournal = RiskJournal(rj, jc)
         self.risk = RiskEngine(rcfg, self.venue, journal=self.rjournal)
-        self.gateway = self.risk.gateway(tuple(s.get("accounts") or
-                                               (LP, MAKER, TAKER, BURST, LOSER)))
+        self.gateway = self.risk.gateway(self.gateway_accounts(s))
         self.locates = locs
         self.rcfg = rcfg
+        from host.trading.risk import checks as K
+
+        mask = np.zeros(self.risk.A.shape[0], bool)
+        for a in self.gateway_accounts(s):
+            mask[self.risk._a(a)] = True
+        self._principal = K.principal(K.ROLE_ACCOUNT, mask, self.risk._owned)
+        self._loss = {a.account: int(a.daily_loss_limit) for a in rcfg.accounts}
         return b""
+
+    @staticmethod
+    def gateway_accounts(s: dict) -> tuple:
+        from host.trading.session import BURST, LOSER, LP, MAKER, TAKER
+
+        return tuple(s.get("accounts") or (LP, MAKER, TAKER, BURST, LOSER))
+
+    # -- account-wide limits across shards (docs/cluster.md, "Account-wide limits")
+    def _pnl(self) -> dict:
+        """Realized + unrealized P&L of every account on this shard's instruments."""
+        from host.trading.risk import checks as K
+
+        A = self.risk.A
+        return {str(a.account): int(A[self.risk._a(a.account), K.A_REALIZED]
+                                    + A[self.risk._a(a.account), K.A_UNREAL])
+                for a in self.rcfg.accounts}
+
+    def _sync(self, sync: dict) -> None:
+        """Install the account state the router merged from every shard: the other shards'
+        P&L (``pnl``: the daily loss check sees the account's total), the account's last
+        forwarded orders in global order (``ring``: timestamps, the message-rate window;
+        ``dup``: ``[ts, locate, side, price, qty]``, the duplicate window, whose depth also
+        counts other instruments' orders)."""
+        from host.trading.risk import checks as K
+
+        r = self.risk
+        A, NMAP = r.A, r.NMAP
+        for acct, f in sync.get("pnl", {}).items():
+            A[r._a(int(acct)), K.A_LOSS_LIMIT] = self._loss[int(acct)] + int(f)
+        for acct, ts in sync.get("ring", {}).items():
+            a = r._a(int(acct))
+            n = int(A[a, K.A_RATE_N])
+            if n <= 0:
+                continue
+            t = ts[-n:]
+            r.RING[a, :] = 0
+            r.RING[a, :len(t)] = t
+            A[a, K.A_RING_HEAD] = len(t) % n
+            A[a, K.A_RING_CNT] = len(t)
+        for acct, ents in sync.get("dup", {}).items():
+            a = r._a(int(acct))
+            e = ents[-K.DUP_DEPTH:]
+            r.DUP[a] = 0
+            for d, (ts, loc, side, px, qty) in enumerate(e):
+                i = int(NMAP[loc]) if 0 <= loc < len(NMAP) else -1
+                r.DUP[a, d] = (ts, i, side, px, qty)  # another shard's instrument: -1
+            A[a, K.A_DUP_HEAD] = len(e) % K.DUP_DEPTH
+
+    def _check(self, cmds: np.ndarray, strat: np.ndarray) -> np.ndarray:
+        """The risk checks of ``RiskEngine.process`` without forwarding (kept for
+        :meth:`_commit`): check, then forward, exactly as one ``process`` call of the whole
+        batch would, with other shards' account state installed between the parts."""
+        from host.trading.risk import checks as K
+        from host.trading.risk.engine import _validated
+
+        r = self.risk
+        c, S = _validated(cmds, strat)
+        PR, PS = K.thawed(self._principal)
+        C = c.view(np.int64).reshape(-1, 8)
+        m = C.shape[0]
+        reasons = np.empty(m, np.int64)
+        out = np.empty((m, 8), np.int64)
+        hold = np.empty(m, np.int64)
+        n, nh = K.check_batch(C, r._nostrat if S is None else S, r.G, r.A, r.N, r.P, r.SK,
+                              r.RING, r.DUP, r.H, r.AMAP, r.NMAP, PR, PS, reasons, out, hold)
+        self._pend.append((c, S, reasons, out[:n].copy(), hold[:nh].copy()))
+        return reasons
+
+    def _commit(self) -> None:
+        """Forward what the deferred checks passed (``RiskEngine._run``'s second half and
+        ``_process``'s post-trade part, over the concatenated batch)."""
+        from host.trading.matching.types import COMMAND_DTYPE, CommandKind, MassCancelFlag
+        from host.trading.risk import DenyReason
+        from host.trading.risk import checks as K
+
+        r = self.risk
+        parts, self._pend = self._pend, []
+        off, holds = 0, []
+        for c, _, _, _, h in parts:
+            holds.append(h + (off << 2))
+            off += len(c)
+        c = np.concatenate([x[0] for x in parts])
+        S = None if parts[0][1] is None else np.concatenate([x[1] for x in parts])
+        reasons = np.concatenate([x[2] for x in parts])
+        out = np.concatenate([x[3] for x in parts])
+        hold = np.concatenate(holds)
+        prev = r.A[:, K.A_TRIPPED].copy()
+        if (reasons != 0).any():
+            r.denied_by_reason += np.bincount(reasons, minlength=len(DenyReason))[
+                : len(DenyReason)]
+            r.denied_by_reason[0] = 0
+            if r.journal is not None:
+                bad = reasons != 0
+                r.journal.append_denied(c[bad], reasons[bad].astype(np.uint8))
+        if len(hold):
+            r._hold(c, S, hold)
+        fwd = np.ascontiguousarray(out).view(COMMAND_DTYPE).reshape(-1)
+        if S is not None and r.journal is not None and len(fwd):
+            r._journal_strategies(c, S, reasons)
+        r._copy_kw = {}
+        ev = r._forward(fwd) if len(fwd) else None
+        if len(fwd) and r._held:
+            for row in fwd[fwd["kind"] >= CommandKind.MASS_CANCEL]:
+                by = int(row["flags"])
+                inst = int(row["instrument"]) if by & MassCancelFlag.BY_INSTRUMENT else None
+                if row["kind"] == CommandKind.MASS_CANCEL:
+                    acct = int(row["account"]) if by & MassCancelFlag.BY_ACCOUNT else None
+                    r._cancel_held(int(row["ts"]), account=acct, instrument=inst)
+                elif row["kind"] == CommandKind.END_SESSION:
+                    r._cancel_held(int(row["ts"]), instrument=inst, day_only=True)
+        del ev
+        revs: list = r._drain()
+        r._after(int(c["ts"][-1]) if len(c) else 0, prev, revs)
+        r._drain()
+        if r.journal is not None:
+            r.journal.commit()
 
     def _finish(self) -> dict:
         from host.trading.journal import read_journal
@@ -273,7 +445,7 @@ def warm_up() -> None:
 
 async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
                 heartbeat_s: float = 0.05, takeover_s: float = 0.5, replicas: int = 1,
-                log=print) -> int:
+                alone_takeover: bool = False, key: bytes | None = None, log=print) -> int:
     """Run one replica of ``shard`` until SIGTERM/SIGINT (returns 0) or fenced (returns 3).
 
     Parameters
@@ -287,6 +459,16 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     replicas : int
         JetStream replicas of the shard's log stream when this replica creates it (3 on a
         three-server NATS cluster: the log survives the loss of one server).
+    alone_takeover : bool
+        A standby that has heard no primary at all for ``takeover_s`` after catching up takes
+        over (the supervisor restarts dead replicas as standbys with this: a shard whose only
+        replica died must come back). Fencing still holds if a primary was merely silent.
+    key : bytes, optional
+        Requests must carry an HMAC under this key (:func:`sign`; the router's, ``cluster
+        up`` writes ``DIR/cluster.key``): an unsigned or forged request is refused before it
+        reaches the log, and a log entry that is not signed (published to the log subject
+        around the primary) is skipped by every replica. Without a key anyone who may
+        publish on the NATS server reaches the shards.
 
     Notes
     -----
@@ -381,7 +563,12 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
             raise RuntimeError(f"shard {shard}: log jumped from {state['log_seq']} to {seq}")
         state["log_seq"] = seq
         if data[:1] != bytes([OP_EPOCH]):
-            await asyncio.to_thread(core.handle, data)
+            body = verify(key, data)
+            if body is None:  # not the router's: skipped by every replica alike
+                state["forged"] = state.get("forged", 0) + 1
+                log(f"shard {shard}: log entry {seq} not signed by the router; skipped")
+                return
+            await asyncio.to_thread(core.handle, body)
 
     async def follow(timeout: float) -> int:
         """Apply what the stream holds past the last applied entry; entries applied."""
@@ -418,9 +605,14 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
     if role == "standby":
         state["role"] = "standby"
         log(f"shard {shard}: standby, applied {core.applied}")
+        t_ready = time.monotonic()
         while not stop.is_set():
             await follow(0.05)
             if state["seen_primary"] and time.monotonic() - state["last_primary"] > takeover_s:
+                break
+            if (alone_takeover and not state["seen_primary"]
+                    and time.monotonic() - t_ready > takeover_s):
+                log(f"shard {shard}: no primary heard for {takeover_s:.3f} s; taking over")
                 break
         else:
             return await _shutdown(nc, core, hb_task, subs[0], 0)
@@ -444,10 +636,14 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
 
     async def on_cmd(msg):
         data = msg.data
+        body = verify(key, data)
         try:
-            _, rid, _ = unframe(data)
+            _, rid, _ = unframe(data if body is None else body)
         except ValueError:
             await msg.respond(frame(ERROR, 0, b"short frame"))
+            return
+        if body is None:
+            await msg.respond(frame(ERROR, rid, b"request not signed by the router's key"))
             return
         if state["fenced"]:
             return
@@ -468,7 +664,7 @@ async def serve(url: str, shard: int, out_dir, *, role: str = "primary",
             finally:
                 state["inflight"] = False
             state["log_seq"] = ack.seq
-        await msg.respond(await asyncio.to_thread(core.handle, data))
+        await msg.respond(await asyncio.to_thread(core.handle, body))
 
     await nc.subscribe(f"shard.{shard}.cmd", queue="primary", cb=on_cmd)
     await stop.wait()
@@ -504,12 +700,16 @@ def main(argv=None) -> int:
     p.add_argument("--replicas", type=int, default=1,
                    help="JetStream replicas of the shard's log (3 on a 3-server cluster)")
     p.add_argument("--no-warm-up", action="store_true")
+    p.add_argument("--key-file", help="requests must be signed with this key (the router's)")
+    p.add_argument("--alone-takeover", action="store_true",
+                   help="a standby that hears no primary at all takes over (restarts)")
     a = p.parse_args(argv)
     if not a.no_warm_up:
         warm_up()
     return asyncio.run(serve(a.nats, a.shard, a.dir, role=a.role,
                              heartbeat_s=a.heartbeat_ms / 1000, takeover_s=a.takeover_ms / 1000,
-                             replicas=a.replicas,
+                             replicas=a.replicas, alone_takeover=a.alone_takeover,
+                             key=Path(a.key_file).read_bytes() if a.key_file else None,
                              log=lambda s: print(s, flush=True)))
 
 

@@ -49,6 +49,7 @@ def test_up_status_session_publish_down(capsys, tmp_path, itch_day, warm_kernels
         assert [r["role"] for r in state["replicas"]] == ["primary", "primary"]
         code, out, _ = _run(capsys, "cluster", "status", "--dir", d)
         assert code == 0 and "running" in out and out.count(": primary, requests applied") == 2
+        assert "supervisor: pid" in out and "running" in out
         code, out, _ = _run(capsys, "cluster", "up", "--shards", "1", "--dir", d)
         assert code == 1  # already up
         code, sharded, _ = _run(capsys, "cluster", "session", str(itch_day), "--dir", d)
@@ -71,7 +72,7 @@ def test_up_status_session_publish_down(capsys, tmp_path, itch_day, warm_kernels
         assert code == 0 and "subjects differing 0" in out, out  # the stream grew, still ok
     finally:
         code, out, _ = _run(capsys, "cluster", "down", "--dir", d)
-    assert code == 0 and out.count("stopped") == 3, out
+    assert code == 0 and out.count("stopped") == 4, out  # supervisor, 2 replicas, nats
     code, _, err = _run(capsys, "cluster", "status", "--dir", d)
     assert code == 1
     with pytest.raises(SystemExit):
