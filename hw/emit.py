@@ -142,15 +142,21 @@ def compact_zero_inits(text: str) -> str:
             out.append(line)
             i += 1
             continue
-        var = f"_zero_init_{k}_"
+        out += _zero_loop(f"_zero_init_{k}_", name, words, width)
         k += 1
-        out.append(f"  integer {var};")
-        out.append("  initial begin")
-        out.append(f"    for ({var} = 0; {var} < {words}; {var} = {var} + 1)")
-        out.append(f"      {name}[{var}] = {width}'h0;")
-        out.append("  end")
         i = j + 1
     return "\n".join(out)
+
+
+def _zero_loop(var: str, name: str, words: int, width: int) -> list[str]:
+    """Verilog lines that set the ``words`` words of memory ``name`` to zero at time 0."""
+    return [
+        f"  integer {var};",
+        "  initial begin",
+        f"    for ({var} = 0; {var} < {words}; {var} = {var} + 1)",
+        f"      {name}[{var}] = {width}'h0;",
+        "  end",
+    ]
 
 
 def to_verilog(component, *, name: str = "top", **kwargs) -> str:
@@ -214,15 +220,8 @@ def add_zero_inits(text: str, skipped: list) -> str:
         if want.get(key, 0) == 0 or has_init:
             continue
         want[key] -= 1
-        var = f"_zero_mem_{k}_"
+        out += _zero_loop(f"_zero_mem_{k}_", name, key[2], key[1])
         k += 1
-        out += [
-            f"  integer {var};",
-            "  initial begin",
-            f"    for ({var} = 0; {var} < {key[2]}; {var} = {var} + 1)",
-            f"      {name}[{var}] = {key[1]}'h0;",
-            "  end",
-        ]
     missing = {key: n for key, n in want.items() if n}
     if missing:
         raise RuntimeError(f"memories without an initialiser not found in the Verilog: {missing}")

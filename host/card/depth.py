@@ -23,7 +23,7 @@ import numpy as np
 
 from hw.ladder import TICKS
 
-__all__ = ["SideWindow", "expected_card_trace"]
+__all__ = ["SideWindow", "expected_card_trace", "level_ops", "touched_orders"]
 
 _MASK32 = (1 << 32) - 1
 
@@ -99,6 +99,36 @@ def _key(px: int, bid: bool, tick: int) -> tuple[int, bool]:
     return ((~idx) & _MASK32 if bid else idx), rem == 0
 
 
+
+def touched_orders(book, m, locs) -> tuple[dict, set]:
+    """Before applying ITCH message ``m`` to ``book`` (:class:`host.feed.book.L3Book`): the
+    orders it names with their state (``{ref: [locate, side, price, shares] or None}``) and
+    the locates of ``locs`` whose book it may change."""
+    if m.message_type == "U":
+        refs = [m.original_order_reference_number, m.new_order_reference_number]
+    else:
+        refs = [m.order_reference_number]
+    pre = {r: list(book.orders[r]) if r in book.orders else None for r in refs}
+    touched = {book.orders[r][0] for r in refs if r in book.orders}
+    if m.message_type in "AF":
+        touched.add(m.stock_locate)
+    return pre, touched & set(locs)
+
+
+def level_ops(book, pre: dict) -> list[tuple]:
+    """After the message was applied: the level ops it made, read off its orders before
+    (``pre``, from :func:`touched_orders`) and after, as the card's order table emits them:
+    ``(locate, side, price, shares, remove, is_add)``; ``remove`` = the order left its level."""
+    ops = []
+    for r, a in pre.items():
+        b = book.orders.get(r)
+        if a is not None and (b is None or b[3] != a[3] or b[2] != a[2]):
+            gone = b is None or b[2] != a[2]
+            ops.append((a[0], a[1], a[2], a[3] - (0 if gone else b[3]), int(gone), False))
+        if b is not None and (a is None or b[2] != a[2]):
+            ops.append((b[0], b[1], b[2], b[3], 0, True))
+    return ops
+
 def expected_card_trace(
     itch,
     locates: Iterable[int],
@@ -171,35 +201,19 @@ def expected_card_trace(
         if t not in "AFECXDU" or m.stock_locate not in locs:
             book.apply(m)
             continue
-        if t == "U":
-            refs = [m.original_order_reference_number, m.new_order_reference_number]
-        else:
-            refs = [m.order_reference_number]
-        pre = {r: list(book.orders[r]) if r in book.orders else None for r in refs}
-        touched = {book.orders[r][0] for r in refs if r in book.orders}
-        if t in "AF":
-            touched.add(m.stock_locate)
-        touched &= locs
+        pre, touched = touched_orders(book, m, locs)
         before = {x: view(x) for x in touched}
         book.apply(m)
-        for r in refs:
-            a, b = pre[r], book.orders.get(r)
-            ops = []
-            if a is not None and (b is None or b[3] != a[3] or b[2] != a[2]):
-                gone = b is None or b[2] != a[2]
-                ops.append((a, a[3] - (0 if gone else b[3]), int(gone), False))
-            if b is not None and (a is None or b[2] != a[2]):
-                ops.append((b, b[3], 0, True))
-            for (loc, side, px, _sh), q, rem, is_add in ops:
-                bid = side == "B"
-                k, on_grid = _key(px, bid, TICKS[ticks.get(loc, 1)])
-                if not on_grid:
-                    bad.add(loc)
-                    continue
-                s = sides.setdefault((loc, bid), SideWindow())
-                ok = s.add(k, q, levels, sz_lim) if is_add else s.reduce(k, q, rem)
-                if not ok:
-                    bad.add(loc)
+        for loc, side, px, q, rem, is_add in level_ops(book, pre):
+            bid = side == "B"
+            k, on_grid = _key(px, bid, TICKS[ticks.get(loc, 1)])
+            if not on_grid:
+                bad.add(loc)
+                continue
+            s = sides.setdefault((loc, bid), SideWindow())
+            ok = s.add(k, q, levels, sz_lim) if is_add else s.reduce(k, q, rem)
+            if not ok:
+                bad.add(loc)
         for x in sorted(touched):
             after = view(x)
             if after != before[x]:

@@ -7,6 +7,7 @@ turns every ``apply() -> True`` into the BBO record the gateware must emit.
 
 from __future__ import annotations
 
+from host.card.depth import level_ops, touched_orders
 from host.feed.book import L3Book
 from host.feed.record_map import expected_record
 from hw.layouts import ItchRecord, pack
@@ -152,25 +153,11 @@ def expected_deep(msgs, sub: dict[int, int], ticks: dict[int, int], *, depth: in
         if t not in "AFECXDU" or loc not in sub:
             book.apply(m)
             continue
-        if t == "U":
-            refs = [m.original_order_reference_number, m.new_order_reference_number]
-        else:
-            refs = [m.order_reference_number]
-        pre = {r: list(book.orders[r]) if r in book.orders else None for r in refs}
-        touched = {book.orders[r][0] for r in refs if r in book.orders} | (
-            {loc} if t in "AF" else set())
-        touched &= set(sub)
+        pre, touched = touched_orders(book, m, sub)
         before = {x: state(x) for x in touched}
         book.apply(m)
-        ops = []
-        for r in refs:
-            a, b = pre[r], book.orders.get(r)
-            if a is not None and (b is None or b[3] != a[3] or b[2] != a[2]):
-                gone = b is None or b[2] != a[2]
-                ops.append((a[0], a[1], a[2], a[3] - (0 if gone else b[3]), int(gone),
-                            LadderOp.RED))
-            if b is not None and (a is None or b[2] != a[2]):
-                ops.append((b[0], b[1], b[2], b[3], 0, LadderOp.ADD))
+        ops = [(a, b, c, d, e, LadderOp.ADD if add else LadderOp.RED)
+               for a, b, c, d, e, add in level_ops(book, pre)]
         for oloc, side, px, q, rem, kind in ops:
             rec = lm.apply(dict(kind=kind, slot=sub[oloc], bid=int(side == "B"), px=px, q=q,
                                 remove=rem, tag=0))
