@@ -25,7 +25,9 @@ def register(subparsers) -> None:
         description="Replay INPUT through an L3 book with the strategy's orders in the real "
         "FIFO queues (through the risk layer), then write metrics.json, fills/orders Parquet "
         "and report.html into --out. The mm strategy runs on a compiled event loop (numba, "
-        "same results as the Python one); ITCHFPGA_BACKTEST=python forces the Python loop. "
+        "same results as the Python one) once numba has compiled it (~1 min, once per machine: "
+        "ITCHFPGA_BACKTEST=fast compiles it; unset, small inputs stay on Python until then); "
+        "ITCHFPGA_BACKTEST=python forces the Python loop. "
         "The output says which loop ran ('event loop: ...').")
     p.add_argument("input", help="NASDAQ ITCH 5.0 file (.gz ok) or MoldUDP64 pcap")
     p.add_argument("--strategy", required=True, choices=STRATEGY_NAMES)

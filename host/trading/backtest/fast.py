@@ -381,28 +381,63 @@ def _orders(rows: np.ndarray) -> np.ndarray:
     return _table(rows, ORDER_DTYPE)
 
 
+AUTO_COMPILE_MIN = 20_000_000
+"""Book messages from which an unset ``ITCHFPGA_BACKTEST`` compiles the fast loop on a machine
+whose numba cache does not hold it yet: compiling takes ~40-60 s on a 2-core VM, the Python
+loop runs ~0.37 M msgs/s and the compiled one ~4.6 M (docs/backtest.md), so compiling pays
+from about 20 M messages on; below that the first run stays on Python."""
+
+
 def choice() -> str:
-    """The event loop ``ITCHFPGA_BACKTEST`` asks for (``fast`` when unset).
+    """The event loop ``ITCHFPGA_BACKTEST`` asks for: ``fast``, ``python`` or ``auto`` (unset:
+    the fast loop where its compiled code is cached or the input is large, see
+    :func:`make_backtester`).
 
     Raises
     ------
     UserError
         Any other value.
     """
-    v = os.environ.get(ENV, "").strip().lower() or "fast"
-    if v not in ("fast", "python"):
+    v = os.environ.get(ENV, "").strip().lower() or "auto"
+    if v not in ("fast", "python", "auto"):
         raise UserError(f"{ENV}={os.environ.get(ENV)!r}: expected python or fast")
     return v
+
+
+def compiled_cache_warm() -> bool:
+    """Whether numba's cache holds the fast loop's kernels for the current source: index
+    files (``fastcore.*.nbi``) in ``NUMBA_CACHE_DIR`` or beside the source, newer than it."""
+    from pathlib import Path
+
+    from host.trading.backtest import fastcore
+
+    src = Path(fastcore.__file__)
+    roots = [src.parent / "__pycache__"]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        roots.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    stamp = src.stat().st_mtime
+    for root in roots:
+        if root.is_dir() and any(f.stat().st_mtime >= stamp
+                                 for f in root.rglob("fastcore.*.nbi")):
+            return True
+    return False
 
 
 def make_backtester(market: MarketData, strategy: Strategy, config: BacktestConfig | None = None,
                     risk_config: RiskConfig | None = None):
     """The backtester ``ITCHFPGA_BACKTEST`` and the strategy allow: a :class:`FastBacktester`
     where supported, else a :class:`Backtester`; ``.path`` / ``.path_reason`` say which and
-    why."""
+    why. Unset (``auto``), a supported strategy gets the fast loop when its compiled code is
+    in numba's cache (:func:`compiled_cache_warm`) or the input has at least
+    :data:`AUTO_COMPILE_MIN` book messages; ``fast`` always compiles."""
     want = choice()
-    if want == "fast":
+    if want in ("fast", "auto"):
         why = unsupported(strategy)
+        if why is None and want == "auto" and len(market) < AUTO_COMPILE_MIN \
+                and not compiled_cache_warm():
+            why = (f"the compiled loop is not in numba's cache yet: compiling it (~1 min, once "
+                   f"per machine) costs more than {len(market):,} book messages take here; "
+                   f"{ENV}=fast compiles it")
         if why is None:
             try:
                 return FastBacktester(market, strategy, config, risk_config)

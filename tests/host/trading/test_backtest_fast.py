@@ -202,9 +202,24 @@ def test_progress_calls_and_rows_match(days):
     assert len(seen["Backtester"]) >= 2
 
 
+def test_cache_check_sees_the_compiled_kernels(days):
+    """After a fast run in this process numba's cache holds the kernels (cache=True)."""
+    FastBacktester(days["classic"], make_strategy("mm")).run()
+    assert F.compiled_cache_warm()
+
+
 def test_choice_by_environment(days, monkeypatch):
     m = days["classic"]
     monkeypatch.delenv(F.ENV, raising=False)
+    # unset: the fast loop when its compiled code is cached, or the input is large enough
+    monkeypatch.setattr(F, "compiled_cache_warm", lambda: True)
+    assert isinstance(make_backtester(m, make_strategy("mm")), FastBacktester)
+    monkeypatch.setattr(F, "compiled_cache_warm", lambda: False)
+    bt = make_backtester(m, make_strategy("mm"))
+    assert isinstance(bt, Backtester) and "not in numba's cache yet" in bt.path_reason
+    monkeypatch.setattr(F, "AUTO_COMPILE_MIN", len(m))
+    assert isinstance(make_backtester(m, make_strategy("mm")), FastBacktester)
+    monkeypatch.setenv(F.ENV, "fast")  # always the fast loop, cache or not
     assert isinstance(make_backtester(m, make_strategy("mm")), FastBacktester)
     monkeypatch.setenv(F.ENV, "python")
     bt = make_backtester(m, make_strategy("mm"))
