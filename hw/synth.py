@@ -407,6 +407,24 @@ def logic_depth(netlist: dict, top: str) -> dict:
             n = memo[n][2 if which == "r" else 3]
         return list(reversed(out))
 
+    names: dict[int, str] = {}  # bit -> a readable net name (hidden '$' names last)
+    for nn, info in mod.get("netnames", {}).items():
+        for b in info.get("bits", []):
+            if isinstance(b, int) and (b not in names or names[b].startswith("$")):
+                names[b] = nn
+
+    def path_nets(n, which):
+        """Net names along the path (each cell's first named output), so a report says
+        where a deep path is, not only what it is made of."""
+        out = []
+        while n is not None:
+            outs = [b for pn, bits in cells[n]["connections"].items()
+                    if cells[n].get("port_directions", {}).get(pn) == "output"
+                    for b in bits if isinstance(b, int)]
+            out.append(next((names[b] for b in outs if b in names), "?"))
+            n = memo[n][2 if which == "r" else 3]
+        return list(reversed(out))
+
     best_reg, cell_reg = 0, None
     best_io, cell_io, io_kind = 0, None, "p"
     for b in sinks_seq:  # register <- register, register <- input port
@@ -428,6 +446,7 @@ def logic_depth(netlist: dict, top: str) -> dict:
         "depth_reg": math.ceil(best_reg),
         "depth_io": math.ceil(best_io),
         "path_reg": path(cell_reg, "r") if cell_reg else [],
+        "path_reg_nets": path_nets(cell_reg, "r") if cell_reg else [],
         "path_io": path(cell_io, io_kind) if cell_io else [],
     }
 
