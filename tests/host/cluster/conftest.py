@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from host.cluster.server import NatsServer
@@ -35,3 +37,25 @@ def warm_kernels():
     from host.cluster.shard import warm_up
 
     warm_up()
+
+
+@pytest.fixture(scope="module")
+def reference(itch_day, tmp_path_factory):
+    """The day through 2 in-process shards: ``(prepared input, result)``."""
+    from host.cluster.session import prepare, run_sharded_session
+
+    prep = prepare(itch_day)
+    r = asyncio.run(run_sharded_session(itch_day, shards=2, prepared=prep,
+                                        out_dir=tmp_path_factory.mktemp("ref")))
+    return prep, r
+
+
+@pytest.fixture(scope="module")
+def single(itch_day, tmp_path_factory):
+    """The single-process session (host.trading.session.run_session): its fills."""
+    from host.cluster.session import fills
+    from host.trading.session import run_session
+
+    out = tmp_path_factory.mktemp("single")
+    rep = run_session(itch_day, out_dir=out, export=False)
+    return rep, fills([out / "venue.journal"])

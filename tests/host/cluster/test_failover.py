@@ -20,26 +20,8 @@ import numpy as np
 import pytest
 
 from host.cluster.local import heartbeats, spawn_replica, wait_ready
-from host.cluster.session import fills, prepare, run_sharded_session
+from host.cluster.session import fills, run_sharded_session
 from host.trading.journal import read_journal
-
-
-@pytest.fixture(scope="module")
-def reference(itch_day, tmp_path_factory):
-    prep = prepare(itch_day)
-    r = asyncio.run(run_sharded_session(itch_day, shards=2, prepared=prep,
-                                        out_dir=tmp_path_factory.mktemp("ref")))
-    return prep, r
-
-
-@pytest.fixture(scope="module")
-def single(itch_day, tmp_path_factory):
-    """The single-process session (host.trading.session.run_session): its fills."""
-    from host.trading.session import run_session
-
-    out = tmp_path_factory.mktemp("single")
-    rep = run_session(itch_day, out_dir=out, export=False)
-    return rep, fills([out / "venue.journal"])
 
 
 @pytest.fixture

@@ -21,29 +21,11 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 from host.cluster import control
 from host.cluster.local import heartbeats
-from host.cluster.session import fills, prepare, run_sharded_session
+from host.cluster.session import fills, run_sharded_session
 from host.cluster.shard import journal_digest
-
-
-@pytest.fixture(scope="module")
-def reference(itch_day, tmp_path_factory):
-    prep = prepare(itch_day)
-    r = asyncio.run(run_sharded_session(itch_day, shards=2, prepared=prep,
-                                        out_dir=tmp_path_factory.mktemp("ref")))
-    return prep, r
-
-
-@pytest.fixture(scope="module")
-def single(itch_day, tmp_path_factory):
-    from host.trading.session import run_session
-
-    out = tmp_path_factory.mktemp("single")
-    rep = run_session(itch_day, out_dir=out, export=False)
-    return rep, fills([out / "venue.journal"])
 
 
 def _slot(d, shard, dirname):
