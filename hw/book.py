@@ -39,7 +39,8 @@ from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import META_FIELDS, RECORD_WIDTHS
 from hw.book_layouts import bbo_layout
-from hw.ladder import Ladder, LadderOp
+from hw.ladder import LadderOp
+from hw.lanes import LadderLanes
 from hw.layouts import ItchRecord
 from hw.order_table import LevelOpKind, OrderTable, OtOp, sub_info_layout
 from hw.regs import BOOK_COUNTERS
@@ -124,6 +125,12 @@ class Book(wiring.Component):
         cycles).
     far_width : int
         Bits of a side's far-order count in the ladder.
+    lanes : int
+        Ladders side by side (:class:`hw.lanes.LadderLanes`, a power of two ``<= slots``):
+        slot ``s`` is on lane ``s mod lanes``; ops of different lanes run in parallel and
+        their records come back in op order. 1 = one ladder, no lane FIFOs.
+    lane_fifo : int
+        Depth of each lane's input and output FIFO (``lanes > 1``).
 
     Attributes
     ----------
@@ -165,18 +172,20 @@ class Book(wiring.Component):
         One-cycle event pulses (for the sticky status bits).
 
     Latency and throughput: the order table takes one record per clock (a ``U`` two); the
-    ladder is the bottleneck (the sequential ladder: ~14 cycles per level op, see
-    docs/book.md for the measured figures). Records are accepted only while the op queue has
-    room for every op in flight (``level + 4 <= fifo_depth``); a full queue (busy ladder) or
-    a full output FIFO backpressures ``i_stream``, a clear waits for room in the op queue. The
-    book never relies on the ladder's latency: ops and their message data are matched in
-    order through FIFOs, so a ladder that backpressures for any number of cycles and has a
-    variable latency gives the same records.
+    ladder is the bottleneck (about 5 cycles per level op per lane: with ``lanes`` ladders
+    the book is bounded by its busiest lane, see docs/book.md for the measured figures).
+    Records are accepted only while the op queue has room for every op in flight
+    (``level + 4 <= fifo_depth``); a full queue (busy ladder) or a full output FIFO
+    backpressures ``i_stream``, a clear waits for room in the op queue. The book never
+    relies on the ladder's latency: ops and their message data are matched in order through
+    FIFOs, so a ladder that backpressures for any number of cycles and has a variable
+    latency gives the same records.
     """
 
     def __init__(self, *, slots: int = 64, capacity: int = 65536, ways: int = 8,
                  levels: int = 4096, depth_n: int = 5, k: int = 16, size_width: int = 48,
-                 fifo_depth: int = 16, epoch_bits: int = 8, far_width: int = 24):
+                 fifo_depth: int = 16, epoch_bits: int = 8, far_width: int = 24,
+                 lanes: int = 1, lane_fifo: int = 4):
         _int_param("slots", slots, 1)
         _int_param("levels", levels, 64)
         _int_param("depth_n", depth_n, 1)
@@ -202,9 +211,11 @@ class Book(wiring.Component):
         self.count_width = capacity.bit_length()  # a level never holds more orders than this
         self.fifo_depth = fifo_depth
         self.bbo_layout = bbo_layout(depth_n)
-        self.ladder = Ladder(slots=slots, depth=levels, k=k, n=depth_n, size_width=size_width,
-                             count_width=max(2, self.count_width), far_width=far_width,
-                             tag_width=1)
+        self.lanes = lanes
+        self.ladder = LadderLanes(lanes=lanes, lane_fifo=lane_fifo, slots=slots, depth=levels,
+                                  k=k, n=depth_n, size_width=size_width,
+                                  count_width=max(2, self.count_width), far_width=far_width,
+                                  tag_width=1)
         lv = data.StructLayout({
             "px": unsigned(RECORD_WIDTHS["price"]),
             "sz": unsigned(size_width),

@@ -124,7 +124,8 @@ def _make_book(p):
     from hw.book import Book
 
     return Book(slots=p["slots"], capacity=p["capacity"], ways=p["ways"], levels=p["levels"],
-                depth_n=p["depth_n"], k=p.get("k", 16), fifo_depth=p.get("fifo_depth", 16))
+                depth_n=p["depth_n"], k=p.get("k", 16), fifo_depth=p.get("fifo_depth", 16),
+                lanes=p.get("lanes", 1), lane_fifo=p.get("lane_fifo", 4))
 
 
 def _make_ladder(p):

@@ -60,7 +60,9 @@ class Top(wiring.Component):
     k : int
         Top-K cache entries per (slot, side) of the book's ladder.
     fifo_depth : int
-        Book output FIFO entries.
+        Book output FIFO, op queue and message-data FIFO entries.
+    lanes, lane_fifo : int
+        Ladder lanes of the book and their FIFO depth (:class:`hw.lanes.LadderLanes`).
     counter_width : int
         Width of the ingress counters (the book's are ``hw.book.COUNTER_WIDTH``); the registers
         zero-extend to 64.
@@ -99,7 +101,7 @@ class Top(wiring.Component):
     def __init__(self, *, data_width: int = 64, slots: int = SIM_PARAMS["slots"],
                  capacity: int = SIM_PARAMS["capacity"], ways: int = SIM_PARAMS["ways"],
                  levels: int = SIM_PARAMS["levels"], depth_n: int = 1, k: int = 16,
-                 fifo_depth: int = 16,
+                 fifo_depth: int = 16, lanes: int = 1, lane_fifo: int = 4,
                  counter_width: int = 32, clk_hz: int = 322_265_625, addr_width: int = 12):
         _int("depth_n", depth_n, 1)
         if depth_n != 1:
@@ -108,7 +110,8 @@ class Top(wiring.Component):
         _int("clk_hz", clk_hz, 1, 2**32 - 1)
         self._ingress = Ingress(data_width=data_width, counter_width=counter_width)
         self._book = Book(slots=slots, capacity=capacity, ways=ways, levels=levels,
-                          depth_n=depth_n, k=k, fifo_depth=fifo_depth)
+                          depth_n=depth_n, k=k, fifo_depth=fifo_depth, lanes=lanes,
+                          lane_fifo=lane_fifo)
         ing_names = list(self._ingress.signature.members["counters"].signature.members)
         book_names = [n for n, _ in self._book.signature.members["counters"].shape]
         check_counters("ingress", ing_names)

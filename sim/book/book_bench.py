@@ -495,30 +495,28 @@ async def test_limits(dut):
         [(r["valid"], r["stale"], r["bids"]) for r in got], str(counters(dut)))
 
 
-@cocotb.test()
-async def test_measure(dut):
-    """Full-rate input, always-ready output: latency per message type and sustained rate.
+async def measure(dut, *, n, symbols, seed, profile="realistic", spacing=0):
+    """Feed ``n`` generator messages (one every ``spacing`` cycles, or at full rate when 0)
+    with an always-ready output; check every record against the reference and return the
+    latency per ITCH type (input transfer -> BBO record valid, cycles) and the rate.
 
-    Writes JSON to ``$BOOK_RESULTS`` (used by bench/bench_book.py); the records are still
-    checked against the reference.
-    """
-    import json
-
+    The DUT must be out of reset with its clear done; the subscriptions are written here."""
     from host.feed.generator import generate
+    from sim.streams import bursts
 
-    n = env("N", 20000)
-    profile = env("PROFILE", "realistic", str)
-    buf = generate(n, env("SYMBOLS", 16), env("SEED", 3), profile=profile)
+    buf = generate(n, symbols, seed, profile=profile)
     msgs = [m for _, m in _iter_indexed(buf)]
     locs = {m.stock_locate for m in msgs if m.message_type == "R"}
     sub = subscribed_map(locs, min(len(locs), SLOTS), 0)
-    await setup(dut)
     await subscribe(dut, sub, msgs=msgs)
     ticks = {loc: tick_code([m.price for m in msgs if m.message_type in "AFU"
                              and m.stock_locate == loc]) for loc in sub}
     exp, _ = expected_deep(msgs, sub, ticks, depth=P["levels"], k=P["k"], depth_n=DEPTH_N)
     run = Run(dut)
-    got = await run.feed(records(msgs), len(exp), max_cycles=200 * len(msgs) + 10_000)
+    if spacing > 1:
+        run.src.idle = bursts(1, spacing - 1)
+    got = await run.feed(records(msgs), len(exp),
+                         max_cycles=(200 + spacing) * len(msgs) + 10_000)
     compare(got, exp)
     lat: dict[str, list[int]] = {}
     for r, t_out in zip(got, run.out_cycles, strict=True):
@@ -528,21 +526,72 @@ async def test_measure(dut):
     counts: dict[str, int] = {}
     for m in msgs:
         counts[m.message_type] = counts.get(m.message_type, 0) + 1
-    res = {
+    return {
         "messages": len(msgs),
         "cycles": cycles,
+        "spacing": spacing,
         "bbo_updates": len(got),
         "counts": counts,
-        "latency": {t: [min(v), sorted(v)[len(v) // 2], max(v), sum(v) / len(v), len(v)]
+        "latency": {t: [min(v), sorted(v)[len(v) // 2], max(v), sum(v) / len(v), len(v),
+                        sorted(v)[min(len(v) - 1, (99 * len(v)) // 100)]]
                     for t, v in lat.items()},
         "profile": profile,
         "counters": counters(dut),
     }
+
+
+@cocotb.test()
+async def test_measure(dut):
+    """Full-rate input, always-ready output: latency per message type and sustained rate;
+    then, when ``$BOOK_SPACED_N`` > 0, that many messages of another stream one every
+    ``$BOOK_SPACING`` cycles (the latency with nothing queued).
+
+    Writes JSON ``{"full": ..., "spaced": ...}`` to ``$BOOK_RESULTS`` (used by
+    bench/bench_book.py); the records are checked against the reference in both runs.
+    """
+    import json
+
+    await setup(dut)
+    res = {"full": await measure(dut, n=env("N", 20000), symbols=env("SYMBOLS", 16),
+                                 seed=env("SEED", 3), profile=env("PROFILE", "realistic", str))}
+    if env("SPACED_N", 0) > 0:
+        await reset_dut(dut, dut.clk)
+        await wait_clear(dut)
+        res["spaced"] = await measure(dut, n=env("SPACED_N", 0), symbols=env("SYMBOLS", 16),
+                                      seed=env("SEED", 3) + 1,
+                                      profile=env("PROFILE", "realistic", str),
+                                      spacing=env("SPACING", 64))
     path = os.environ.get("BOOK_RESULTS")
     if path:
         with open(path, "w") as fh:
             json.dump(res, fh)
     dut._log.info("%s", res)
+
+
+@cocotb.test()
+async def test_rate(dut):
+    """The book's throughput and latency contract as far as it is met (issue 13 item 4):
+    a realistic stream at full input rate must keep ``$BOOK_RATE_FLOOR`` messages/cycle, and
+    the same kind of stream one message every ``$BOOK_RATE_SPACING`` cycles (nothing queued)
+    must give every BBO record within ``$BOOK_LAT_BOUND`` cycles of its message; every record
+    is compared with the reference in both runs."""
+    floor = env("RATE_FLOOR", "0", float)
+    bound = env("LAT_BOUND", 0)
+    await setup(dut)
+    full = await measure(dut, n=env("RATE_N", 20000), symbols=16, seed=env("RATE_SEED", 7))
+    rate = full["messages"] / full["cycles"]
+    dut._log.info("full rate: %d messages in %d cycles = %.4f messages/cycle (floor %.3f)",
+                  full["messages"], full["cycles"], rate, floor)
+    assert rate >= floor, f"{rate:.4f} messages/cycle < floor {floor}"
+    await reset_dut(dut, dut.clk)
+    await wait_clear(dut)
+    spaced = await measure(dut, n=env("RATE_SPACED_N", 2000), symbols=16,
+                           seed=env("RATE_SEED", 7) + 1, spacing=env("RATE_SPACING", 64))
+    worst = {t: v[2] for t, v in spaced["latency"].items()}
+    dut._log.info("spaced latency max per type: %s (bound %d)", worst, bound)
+    assert len(worst) >= 5, f"too few message types with BBO records: {sorted(worst)}"
+    bad = {t: w for t, w in worst.items() if w > bound}
+    assert not bad, f"latency above {bound} cycles with nothing queued: {bad}"
 
 
 # --- many clears (issue 13 item 8: the order-table epoch must never wrap onto old orders) ----
