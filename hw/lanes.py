@@ -83,6 +83,8 @@ class LadderLanes(wiring.Component):
         if lanes > slots:
             raise ValueError(f"lanes ({lanes}) must be <= slots ({slots})")
         self.lanes, self.slots, self.lane_fifo = lanes, slots, lane_fifo
+        self.depth, self.k, self.n = depth, k, n
+        self.size_width, self.count_width = size_width, count_width
         self.lane_bits = lanes.bit_length() - 1
         self.local_slots = -(-slots // lanes)
         kw = dict(depth=depth, k=k, n=n, size_width=size_width, count_width=count_width,

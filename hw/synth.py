@@ -179,7 +179,8 @@ _BUDGETS: dict[str, dict] = {
             "u250": {"lut": (20000, 60000), "ff": (5600, 16800), "uram": (17, 51)}},
 }
 
-BOOK_U250 = dict(slots=256, capacity=1 << 20, ways=8, levels=4096, depth_n=1)
+BOOK_U250 = dict(slots=256, capacity=1 << 20, ways=8, levels=4096, depth_n=1, lanes=8,
+                 fifo_depth=64)
 """Book parameters of the U250 build (must match :data:`hw.regs.U250_PARAMS`)."""
 BOOK_SMALL = dict(slots=4, capacity=64, ways=2, levels=64, k=4, depth_n=1)
 BOOK_ECP5 = dict(slots=8, capacity=256, ways=2, levels=64, k=4, depth_n=1)

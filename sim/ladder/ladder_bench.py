@@ -22,6 +22,7 @@ from ladder_model import (
 )
 
 from hw.ladder import COUNTER_WIDTH, LADDER_COUNTERS, Ladder, LadderOp
+from hw.lanes import LadderLanes
 from sim.streams import StreamSink, StreamSource, pauses, reset_dut, start_clock
 
 P = {k[6:].lower(): int(v) for k, v in os.environ.items() if k.startswith("PARAM_")}
@@ -56,7 +57,9 @@ class TB:
 
     def __init__(self, dut):
         self.dut = dut
-        self.comp = Ladder(**P)
+        # the same bench drives hw.lanes.LadderLanes (same ports, same records) when the
+        # build has ``lanes`` (sim/ladder/test_lanes.py)
+        self.comp = LadderLanes(**P) if "lanes" in P else Ladder(**P)
         self.n = self.comp.n
         self.model = LadderModel(slots=self.comp.slots, depth=self.comp.depth, k=self.comp.k,
                                  n=self.comp.n, size_width=self.comp.size_width,
