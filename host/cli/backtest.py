@@ -36,6 +36,14 @@ def register(subparsers) -> None:
     add_symbols_argument(p, default_help="the most active symbol(s) of the input")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="report without plots (faster)")
+    p.add_argument("--books", type=int, metavar="K",
+                   help="multi-book run: trade the strategy (one symbol: mm, momentum) on each "
+                   "of the K most active symbols, each its own book with its own risk limits "
+                   "(with --symbols: on each listed symbol); see docs/backtest.md")
+    p.add_argument("--shards", type=int, metavar="N",
+                   help="split the books by symbol over N worker processes (the cluster's "
+                   "partition); results equal the one-process run exactly; more shards than "
+                   "books run one book per shard")
     add_store_arguments(p)
     p.set_defaults(func=_cmd_backtest)
 
@@ -76,12 +84,20 @@ def _cmd_backtest(a) -> int:
     from host.trading.backtest.run import run_backtest
 
     detect_format(a.input)
+    if a.shards is not None and a.shards < 1:
+        raise UserError(f"--shards must be >= 1, got {a.shards}")
+    if a.books is not None and a.books < 1:
+        raise UserError(f"--books must be >= 1, got {a.books}")
+    multi = a.shards is not None or a.books is not None
+    if multi and a.store:
+        raise UserError("--store is not supported with --shards/--books")
     writer = store_writer(a, "backtest", a.out, strategy=a.strategy, config=a.config,
                           symbols=a.symbols)
     try:
         res, m, paths = _guard(lambda: run_backtest(
             a.input, a.strategy, a.config, a.out, symbols=a.symbols,
-            progress=not a.no_progress, plots=not a.no_plots, store_sink=writer))
+            progress=not a.no_progress, plots=not a.no_plots, store_sink=writer,
+            shards=a.shards, books=a.books))
     except StoreWriteError as e:  # the run ends; the message says what was written
         writer.abort()
         raise UserError(str(e)) from None
@@ -92,6 +108,13 @@ def _cmd_backtest(a) -> int:
     print(f"backtest {a.strategy} on {', '.join(m['instruments'])}: {res.n_input:,} messages "
           f"({res.n_book:,} of the traded symbols) in {res.seconds:.2f} s")
     print(f"event loop: {res.path} ({res.path_reason})")
+    sh = m.get("shards")
+    if sh is not None:
+        if sh["note"]:
+            print(f"note: {sh['note']}")
+        print(f"shards: {sh['n']} ({'; '.join(','.join(map(str, p)) for p in sh['parts'])}), "
+              f"{len(sh['book_digests'])} book(s); shard digests "
+              + " ".join(d[:12] for d in sh["shard_digests"]))
     for k in HEADLINE:
         v = m.get(k)
         print(f"  {k:<24} {v:,.4f}" if isinstance(v, float) else f"  {k:<24} {v}")

@@ -1,6 +1,7 @@
 """Send each command to the shard of its symbol; request/reply over NATS, or in process.
 
-A shard owns a contiguous range of the subscribed locates (:func:`partition`). Submits go to
+A shard owns a contiguous range of the subscribed locates (:func:`partition`, from
+:mod:`host.trading.shards`: the one partition the sharded backtest uses too). Submits go to
 the shard of their instrument; cancels and replaces to the shard that received the order
 (the router remembers order id -> shard); a mass cancel or end of session naming an
 instrument to its shard, otherwise to every shard; an instrument kill switch to its shard,
@@ -37,6 +38,7 @@ from host.cluster.shard import (
     sign,
     unframe,
 )
+from host.trading.shards import partition, shard_of
 
 DUP_DEPTH = 8  # host.trading.risk.checks.DUP_DEPTH (checked by the tests)
 
@@ -45,17 +47,6 @@ __all__ = ["partition", "LocalTransport", "NatsTransport", "Router", "ShardError
 
 class ShardError(RuntimeError):
     """A shard refused a request (its message says why)."""
-
-
-def partition(locates, n: int) -> list[list[int]]:
-    """Sorted locates in ``n`` contiguous ranges of (nearly) equal count."""
-    locs = sorted(int(x) for x in locates)
-    if n < 1:
-        raise ValueError("at least one shard")
-    if n > len(locs):
-        raise ValueError(f"{n} shards for {len(locs)} instruments")
-    bounds = [round(i * len(locs) / n) for i in range(n + 1)]
-    return [locs[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
 class LocalTransport:
@@ -126,7 +117,7 @@ class Router:
         self.t = transport
         self.key = key
         self.shards = shards
-        self.of_locate = {loc: k for k, locs in enumerate(shards) for loc in locs}
+        self.of_locate = shard_of(shards)
         self.of_order: dict[int, int] = {}
         self.req = [0] * len(shards)
         self.requests = 0

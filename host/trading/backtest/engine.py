@@ -184,10 +184,13 @@ class Backtester:
     risk_config : RiskConfig, optional
         Default :func:`default_risk_config` with the strategy's ``max_position`` and order
         size; the traded instruments are added with a 1-cent tick.
+    first_order_id : int
+        First order id the strategy hands out (default 1; a multi-book run gives each book
+        its own range, :func:`host.trading.backtest.sharded.first_order_id`).
     """
 
     def __init__(self, market: MarketData, strategy: Strategy, config: BacktestConfig | None = None,
-                 risk_config: RiskConfig | None = None):
+                 risk_config: RiskConfig | None = None, first_order_id: int = 1):
         self.market = market
         self.strategy = strategy
         self.cfg = config or BacktestConfig()
@@ -204,7 +207,8 @@ class Backtester:
         self.link = VenueLink(self._in_flight)
         self.risk = RiskEngine(self.risk_config, self.link, clock=lambda: self.now)
         self.gateway = self.risk.gateway(self.cfg.account)
-        self.ctx = StrategyContext(self.cfg.account)
+        self.first_order_id = int(first_order_id)
+        self.ctx = StrategyContext(self.cfg.account, self.first_order_id)
         self.now = 0
         self._heap: list = []
         self._n = 0

@@ -90,6 +90,8 @@ class FastBacktester:
     config : BacktestConfig
     risk_config : RiskConfig, optional
         As for :class:`Backtester`.
+    first_order_id : int
+        As for :class:`Backtester`.
 
     Raises
     ------
@@ -100,8 +102,10 @@ class FastBacktester:
     path = "fast"
 
     def __init__(self, market: MarketData, strategy: Strategy,
-                 config: BacktestConfig | None = None, risk_config: RiskConfig | None = None):
+                 config: BacktestConfig | None = None, risk_config: RiskConfig | None = None,
+                 first_order_id: int = 1):
         self.market = market
+        self.first_order_id = int(first_order_id)
         self.strategy = strategy
         self.cfg = config or BacktestConfig()
         self.instruments = tuple(market.locates[: max(strategy.n_instruments, 1)])
@@ -179,7 +183,7 @@ class FastBacktester:
         R[fc.R_OFI] = sc.ofi_ticks
         R[fc.R_MINHALF] = sc.min_half_spread_ticks
         SI = np.zeros(fc.I_NF_, np.int64)
-        SI[fc.I_NEXTID] = 1
+        SI[fc.I_NEXTID] = self.first_order_id
         SI[fc.I_LH_B] = SI[fc.I_LH_S] = SI[fc.I_LT_B] = SI[fc.I_LT_S] = adds + 2
         SI[fc.I_T_B] = SI[fc.I_T_S] = -(1 << 62)
         SI[fc.I_NOW] = int(cols[3][0]) if n else 0
@@ -288,7 +292,8 @@ class FastBacktester:
 
     def _fall_back(self, err: int, progress) -> BacktestResult:
         strat = type(self.strategy)(self.strategy.config)
-        self._fallback = Backtester(self.market, strat, self.cfg, self.risk_config)
+        self._fallback = Backtester(self.market, strat, self.cfg, self.risk_config,
+                                    self.first_order_id)
         self._fallback.path_reason = (f"the compiled loop stopped ({_ERRORS.get(err, err)}); "
                                       "ran on the Python loop")
         self.path = "python"
@@ -424,13 +429,17 @@ def compiled_cache_warm() -> bool:
 
 
 def make_backtester(market: MarketData, strategy: Strategy, config: BacktestConfig | None = None,
-                    risk_config: RiskConfig | None = None):
+                    risk_config: RiskConfig | None = None, *, first_order_id: int = 1,
+                    want: str | None = None):
     """The backtester ``ITCHFPGA_BACKTEST`` and the strategy allow: a :class:`FastBacktester`
     where supported, else a :class:`Backtester`; ``.path`` / ``.path_reason`` say which and
     why. Unset (``auto``), a supported strategy gets the fast loop when its compiled code is
     in numba's cache (:func:`compiled_cache_warm`) or the input has at least
-    :data:`AUTO_COMPILE_MIN` book messages; ``fast`` always compiles."""
-    want = choice()
+    :data:`AUTO_COMPILE_MIN` book messages; ``fast`` always compiles. ``want`` (``python``,
+    ``fast`` or ``auto``) overrides the environment (a sharded run decides once for every
+    book, :mod:`host.trading.backtest.sharded`); ``first_order_id`` as for
+    :class:`Backtester`."""
+    want = want or choice()
     if want in ("fast", "auto"):
         why = unsupported(strategy)
         if why is None and want == "auto" and len(market) < AUTO_COMPILE_MIN \
@@ -440,12 +449,12 @@ def make_backtester(market: MarketData, strategy: Strategy, config: BacktestConf
                    f"{ENV}=fast compiles it")
         if why is None:
             try:
-                return FastBacktester(market, strategy, config, risk_config)
+                return FastBacktester(market, strategy, config, risk_config, first_order_id)
             except ValueError as e:
                 why = str(e)
     else:
         why = f"{ENV}=python"
-    bt = Backtester(market, strategy, config, risk_config)
+    bt = Backtester(market, strategy, config, risk_config, first_order_id)
     bt.path_reason = why
     return bt
 

@@ -55,7 +55,7 @@ def load_run_config(path=None, overrides: dict | None = None) -> BacktestRun:
 
 def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None,
                  progress: bool = False, plots: bool = True, overrides: dict | None = None,
-                 store_sink=None):
+                 store_sink=None, shards: int | None = None, books: int | None = None):
     """Load ``path``, run ``strategy`` with the config file ``config``, write the outputs.
 
     The event loop is :func:`host.trading.backtest.fast.make_backtester`'s choice (the
@@ -66,6 +66,12 @@ def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None
     ``start_backtest(market, account, strategy)``, ``backtest_progress(backtester)`` with the
     progress calls (every 32,768 messages; it reads ``progress_rows``) and
     ``finish_backtest(result, out_dir)``.
+
+    ``shards`` / ``books`` (``backtest --shards N --books K``) make it a multi-book run
+    (:mod:`host.trading.backtest.sharded`): the strategy (one symbol) trades each of the ``K``
+    most active symbols (or each of ``symbols``) as its own book, split over ``N`` worker
+    processes; ``metrics["shards"]`` has the partition, the per-book and per-shard digests
+    and a note when ``N`` was reduced to the number of books.
 
     Returns
     -------
@@ -78,6 +84,9 @@ def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None
     strat = make_strategy(strategy, run.strategy_table)
     locs = [s for s in (symbols or []) if isinstance(s, int)]
     names = [s for s in (symbols or []) if isinstance(s, str)]
+    if shards is not None or books is not None:
+        return _run_multi(path, strategy, run, out_dir, locs, names, progress, plots,
+                          store_sink, shards, books)
     market = load_market(path, locs or None, names or None, n_auto=strat.n_instruments,
                          max_messages=run.backtest.max_messages)
     if len(market.locates) < strat.n_instruments:
@@ -110,6 +119,60 @@ def run_backtest(path, strategy: str, config=None, out_dir=None, *, symbols=None
     if store_sink is not None:
         store_sink.finish_backtest(result, out_dir)
     metrics, series = analyze(result)
+    paths = {}
+    if out_dir is not None:
+        from host.trading.analytics.report import write_outputs
+
+        paths = write_outputs(result, metrics, series, out_dir, plots=plots)
+    return result, metrics, paths
+
+
+def _run_multi(path, strategy, run, out_dir, locs, names, progress, plots, store_sink,
+               shards, books):
+    """``run_backtest`` with ``--shards`` / ``--books`` (see there)."""
+    from host.trading.analytics import analyze
+    from host.trading.backtest.sharded import run_books
+
+    if store_sink is not None:
+        raise UserError("--store is not supported with --shards/--books (one run per book "
+                        "would be written from several processes); run without them")
+    if books is not None and books < 1:
+        raise UserError(f"--books must be >= 1, got {books}")
+    if shards is not None and shards < 1:
+        raise UserError(f"--shards must be >= 1, got {shards}")
+    if books is not None and (locs or names):
+        raise UserError("give --books K (the K most active symbols) or --symbols, not both")
+    market = load_market(path, locs or None, names or None, n_auto=books or 1,
+                         max_messages=run.backtest.max_messages)
+    if books is not None and len(market.locates) < books:
+        raise UserError(f"--books {books}: {path} has book messages for "
+                        f"{len(market.locates)} symbol(s)")
+    bar = None
+    cb = None
+    n_sh = min(shards or 1, len(market.locates))
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(market), unit="msg", unit_scale=True, leave=False,
+                   desc=f"backtest {strategy}, {len(market.locates)} books, {n_sh} shard(s)")
+
+        def cb(n, _total, bar=bar):
+            bar.update(n - bar.n)
+    try:
+        result, info = run_books(market, strategy, run.strategy_table, run.backtest, run.risk,
+                                 shards or 1, progress=cb)
+    finally:
+        if bar is not None:
+            bar.close()
+    metrics, series = analyze(result)
+    metrics["shards"] = {
+        "n": len(info.parts), "parts": info.parts, "note": info.note,
+        "book_digests": {str(k): v for k, v in sorted(info.book_digests.items())},
+        "shard_digests": info.shard_digests,
+        "books": {str(k): {"fills": len(r.fills), "orders": len(r.orders),
+                           "denied": sum(r.denied.values()), "path": r.path}
+                  for k, r in sorted(info.book_results.items())},
+    }
     paths = {}
     if out_dir is not None:
         from host.trading.analytics.report import write_outputs
