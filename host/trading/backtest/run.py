@@ -147,23 +147,24 @@ def _run_multi(path, strategy, run, out_dir, locs, names, progress, plots, store
     if books is not None and len(market.locates) < books:
         raise UserError(f"--books {books}: {path} has book messages for "
                         f"{len(market.locates)} symbol(s)")
-    bar = None
+    bars: list = []  # made at the first call: tqdm's monitor thread would stop a fork
     cb = None
     n_sh = min(shards or 1, len(market.locates))
     if progress:
-        from tqdm import tqdm
+        def cb(n, total):
+            if not bars:
+                from tqdm import tqdm
 
-        bar = tqdm(total=len(market), unit="msg", unit_scale=True, leave=False,
-                   desc=f"backtest {strategy}, {len(market.locates)} books, {n_sh} shard(s)")
-
-        def cb(n, _total, bar=bar):
-            bar.update(n - bar.n)
+                bars.append(tqdm(total=total, unit="msg", unit_scale=True, leave=False,
+                                 desc=f"backtest {strategy}, {len(market.locates)} books, "
+                                 f"{n_sh} shard(s)"))
+            bars[0].update(n - bars[0].n)
     try:
         result, info = run_books(market, strategy, run.strategy_table, run.backtest, run.risk,
                                  shards or 1, progress=cb)
     finally:
-        if bar is not None:
-            bar.close()
+        if bars:
+            bars[0].close()
     metrics, series = analyze(result)
     metrics["shards"] = {
         "n": len(info.parts), "parts": info.parts, "note": info.note,

@@ -8,10 +8,11 @@ its own event loop -- and the books' results are merged into one
 books in locate order within a time; counters and denials summed).
 
 ``--shards N`` splits the books with :func:`host.trading.shards.partition` (the cluster
-router's partition) and runs each shard's books in a worker process (``multiprocessing``,
-spawn). Nothing is shared between books, so the result is the same for every ``N``, byte for
-byte: each book runs the same code on the same messages whichever process it is in, and the
-merge does not depend on the partition.
+router's partition) and runs each shard's books in a worker process (``multiprocessing``:
+fork where this process has a single thread, else spawn, :func:`_start_method`). Nothing
+is shared between books, so the result is the same for every ``N``, byte for byte: each book
+runs the same code on the same messages whichever process it is in, and the merge does not
+depend on the partition.
 
 Exactness, by construction and tested:
 
@@ -280,11 +281,25 @@ def run_books(market: MarketData, strategy: str, strategy_table: dict, bt_cfg, r
     return merged, info
 
 
+def _start_method() -> str:
+    """``fork`` where it is safe (POSIX, this process has one thread, so no lock can be held
+    by another thread at the fork; the project runs no numba ``parallel`` kernels, whose thread
+    pools fork badly), else ``spawn``. Fork spares each worker the interpreter start, the
+    imports and the pickling of its books: on the 2-core VM it took a 2-shard run of the demo
+    sample's 8 books from 1.7 s to 0.4 s (compiled loop)."""
+    import multiprocessing as mp
+    import threading
+
+    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 def _run_pool(parts, by_loc, strategy, strategy_table, bt_cfg, risk_cfg, want, progress,
               total):
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")  # no fork of a process that may hold numba/threads state
+    ctx = mp.get_context(_start_method())
     counters = ctx.Array("q", len(parts), lock=False)
     tasks = [(k, [by_loc[x] for x in p], strategy, strategy_table, bt_cfg, risk_cfg, want,
               None) for k, p in enumerate(parts)]

@@ -157,6 +157,15 @@ def test_fast_book_equals_python_book(files):
         assert a.orders.tobytes() == f.orders.tobytes()
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_worker_start_methods(files, monkeypatch, method):
+    """Workers forked (one-thread parent) or spawned (otherwise) give the same result."""
+    monkeypatch.setenv("ITCHFPGA_BACKTEST", "python")
+    monkeypatch.setattr(S, "_start_method", lambda: method)
+    m = load_market(files["day"], n_auto=3)
+    _check_runs(m, [3])
+
+
 def test_one_symbol_and_more_shards_than_books(files, monkeypatch):
     monkeypatch.setenv("ITCHFPGA_BACKTEST", "python")
     m = load_market(files["one"], n_auto=1)
