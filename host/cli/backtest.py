@@ -113,7 +113,8 @@ def _cmd_backtest(a) -> int:
         if sh["note"]:
             print(f"note: {sh['note']}")
         print(f"shards: {sh['n']} ({'; '.join(','.join(map(str, p)) for p in sh['parts'])}), "
-              f"{len(sh['book_digests'])} book(s); shard digests "
+              f"{len(sh['book_digests'])} book(s), book messages per shard "
+              + "/".join(f"{n:,}" for n in sh["messages"]) + "; shard digests "
               + " ".join(d[:12] for d in sh["shard_digests"]))
     for k in HEADLINE:
         v = m.get(k)

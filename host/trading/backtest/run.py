@@ -168,6 +168,7 @@ def _run_multi(path, strategy, run, out_dir, locs, names, progress, plots, store
     metrics, series = analyze(result)
     metrics["shards"] = {
         "n": len(info.parts), "parts": info.parts, "note": info.note,
+        "messages": info.messages,
         "book_digests": {str(k): v for k, v in sorted(info.book_digests.items())},
         "shard_digests": info.shard_digests,
         "books": {str(k): {"fills": len(r.fills), "orders": len(r.orders),
