@@ -308,8 +308,10 @@ class Book(wiring.Component):
         clr_one_slot = Signal(self.slot_bits)
         clr_all = Signal(init=1)  # a clear of every slot runs after reset
         clr_idx = Signal(self.slot_bits)
-        credit = Signal()  # room in the op queue for every op in flight (2) + this one + U2
-        m.d.comb += credit.eq(opq.w_level + 4 <= self.fifo_depth)
+        # room in the op queue for every op in flight: three in the order table (C1, C2 and
+        # its output register, C3), this one and a U's second half
+        credit = Signal()
+        m.d.comb += credit.eq(opq.w_level + 5 <= self.fifo_depth)
 
         oi = ot.i.payload
         tag = Signal(_TAG)
@@ -544,7 +546,7 @@ class Book(wiring.Component):
         acc = self.i_stream.valid & self.i_stream.ready
         lvl_bad = Signal()  # a level op whose ladder record is not valid
         m.d.comb += lvl_bad.eq(proc & M.lad & M.touch & ~lo_.valid)
-        for sig, cond in (
+        for i, (sig, cond) in enumerate((
             (c.records, acc),
             (c.injected, self.inj.valid & self.inj.ready),
             (c.ignored, ov & op.ev_ignored),
@@ -557,11 +559,15 @@ class Book(wiring.Component):
             (st.gaps, acc & rec.gap),
             (st.oversize, ov & op.ev_oversize),
             (st.ladder_busy, lad.i_stream.valid & ~lad.i_stream.ready),
-        ):
-            with m.If(cond):
+        )):
+            # the event is registered first and counted one cycle later: the event logic and
+            # the 48-bit increment are not one path
+            ev = Signal(name=f"count_ev{i}")
+            m.d.sync += ev.eq(cond)
+            with m.If(ev):
                 m.d.sync += sig.eq(sig + 1)
         # the ladder's per-cause counters (32 bits) accumulate into 48-bit ones: add the
-        # difference since the last cycle (exact for any step below 2**32)
+        # difference since the last cycle (exact for any step below 2**32), registered
         lc = lad.counters
         for dst, name in ((c.far_visible, "far_visible"), (c.off_grid, "off_grid"),
                           (c.size_overflow, "size_overflow"), (c.missing_level, "missing"),
@@ -569,7 +575,8 @@ class Book(wiring.Component):
                           (st.refill_levels, "refill_levels")):
             src = getattr(lc, name)
             prev = Signal.like(src, name=f"prev_{name}")
-            m.d.sync += [prev.eq(src), dst.eq(dst + (src - prev)[: len(src)])]
+            diff = Signal.like(src, name=f"diff_{name}")
+            m.d.sync += [prev.eq(src), diff.eq((src - prev)[: len(src)]), dst.eq(dst + diff)]
         m.d.comb += [
             self.ev_table_full.eq(ov & op.ev_full),
             self.ev_level_overflow.eq(lvl_bad),

@@ -250,20 +250,39 @@ class OrderTable(wiring.Component):
             Signal(self.epoch_bits, reset_less=True, name=f"epoch{i}") for i in range(self.slots)
         )
         ip = self.i.payload
+        abits = max(1, self.bucket_bits)
+
+        # -- pipeline registers (stage N's registers hold the operation that is in stage N) --
+        c1 = Signal(self.in_layout)
+        c1v = Signal()
+        c1_addr = Signal(abits)
+        c1_same1 = Signal()  # same bucket as the operation one ahead (then in C1)
+        c1_same2 = Signal()  # same bucket as the operation two ahead (then in C2)
+        c2 = Signal(self.in_layout)
+        c2v = Signal()
+        c2_addr = Signal(abits)
+        c2_same1 = Signal()
+        c2_b = Signal(bucket_l)  # the bucket as C1 saw it (memory + two-ahead forward)
+        c2_hit = Signal(W)
+        c2_free = Signal(W)
+        c2_keyeq = Signal()  # same reference as the operation one ahead
+        c2_sub = Signal(sub_info_layout(self.slots))
+        c3_addr = Signal(abits)
+        c3_we = Signal()
+        c3_b = Signal(bucket_l)  # the bucket C3 writes back
+        c3_chg = Signal(W)  # the ways C2 changed in it
 
         # -- scrub control (see module docstring) ------------------------------------------------
         scrub = Signal()  # walking the buckets
-        scrub_addr = Signal(max(1, self.bucket_bits))
+        scrub_addr = Signal(abits)
         scrub_slot = Signal.like(ip.slot)
         scrub_all = Signal()  # the walk frees every entry (not only scrub_slot's)
         scrubbed = Signal()  # scrub_slot has no entry in the table
         empty = Signal()  # the table has no entry
-        s = Signal(self.in_layout)
-        sv = Signal()
-        # the epoch the CLR on ``i`` would bump: forward the bump of a CLR of the same slot in
-        # stage 1 (back-to-back clears of one slot)
+        # the epoch the CLR on ``i`` would bump: a CLR bumps its slot's epoch at the end of
+        # C1, so forward the bump of a CLR of the same slot in C1 (back-to-back clears)
         bump_fwd = Signal()
-        m.d.comb += bump_fwd.eq(sv & (s.op == OtOp.CLR) & (s.slot == ip.slot))
+        m.d.comb += bump_fwd.eq(c1v & (c1.op == OtOp.CLR) & (c1.slot == ip.slot))
         cur_epoch = Signal(self.epoch_bits)
         m.d.comb += cur_epoch.eq(epochs[ip.slot] + bump_fwd)
         wraps = Signal()  # the CLR on ``i`` needs a scrub first
@@ -287,26 +306,62 @@ class OrderTable(wiring.Component):
         with m.Elif(accept & (ip.op != OtOp.CLR)):
             m.d.sync += [scrubbed.eq(0), empty.eq(0)]  # an operation may insert an entry
 
-        # -- stage 0: bucket read --------------------------------------------------------------
-        addr = Signal(max(1, self.bucket_bits))
+        # -- C0: bucket index (hash) and read; same-bucket flags against the ops ahead -------
+        addr = Signal(abits)
         if self.bucket_bits:
             m.d.comb += addr.eq(Mux(scrub, scrub_addr, _fold(ip.key, self.bucket_bits)))
         m.d.comb += rd.addr.eq(addr)
-        s_addr = Signal.like(addr)
-        m.d.sync += [s.eq(ip), sv.eq(accept | scrub), s_addr.eq(addr)]
+        m.d.sync += [
+            c1.eq(ip),
+            c1v.eq(accept | scrub),
+            c1_addr.eq(addr),
+            c1_same1.eq(c1v & (addr == c1_addr)),
+            c1_same2.eq(c2v & (addr == c2_addr)),
+        ]
         with m.If(scrub):
-            m.d.sync += s.op.eq(OtOp.SCRUB)
+            # a walk step carries its own slot / all flag down the pipeline
+            m.d.sync += [c1.op.eq(OtOp.SCRUB), c1.slot.eq(scrub_slot),
+                         c1.clr_all.eq(scrub_all)]
 
-        # -- stage 1: compare, update, emit the level op -----------------------------------------
-        sub = self.i_sub
-        b = rd.data
-        live = [b[w].valid & (b[w].epoch == epochs[b[w].slot]) for w in range(W)]
+        # -- C1: way match. The read missed the write of the op two ahead (now in C3, written
+        # at the end of this cycle): take its whole bucket. The op one ahead (now in C2) is
+        # applied in C2, from its changed ways.
+        fw2 = Signal()
+        m.d.comb += fw2.eq(c1_same2 & c3_we)
+        b1 = Signal(bucket_l)
+        m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
+        live = [b1[w].valid & (b1[w].epoch == epochs[b1[w].slot]) for w in range(W)]
+        m.d.sync += [
+            c2.eq(c1),
+            c2v.eq(c1v),
+            c2_addr.eq(c1_addr),
+            c2_same1.eq(c1_same1),
+            c2_b.eq(b1),
+            c2_hit.eq(Cat(*(live[w] & (b1[w].ref == c1.key) for w in range(W)))),
+            c2_free.eq(Cat(*(~live[w] for w in range(W)))),
+            c2_keyeq.eq(c1.key == c2.key),
+            c2_sub.eq(self.i_sub),
+        ]
+        with m.If(c1v & (c1.op == OtOp.CLR)):
+            m.d.sync += epochs[c1.slot].eq(epochs[c1.slot] + 1)
+
+        # -- C2: apply the changed ways of the op one ahead (now in C3), select, update ------
+        s = c2
+        sub = c2_sub
+        fw1 = Signal()
+        m.d.comb += fw1.eq(c2_same1 & c3_we)
+        b = Signal(bucket_l)
         hit = Signal(W)
         free = Signal(W)
-        m.d.comb += [
-            hit.eq(Cat(*(live[w] & (b[w].ref == s.key) for w in range(W)))),
-            free.eq(Cat(*(~live[w] for w in range(W)))),
-        ]
+        for w in range(W):
+            fwd = fw1 & c3_chg[w]
+            # a way the op one ahead wrote is live for this op when it is valid: no clear
+            # can sit between two adjacent ops
+            m.d.comb += [
+                b[w].eq(Mux(fwd, c3_b[w], c2_b[w])),
+                hit[w].eq(Mux(fwd, c3_b[w].valid & c2_keyeq, c2_hit[w])),
+                free[w].eq(Mux(fwd, ~c3_b[w].valid, c2_free[w])),
+            ]
         first_free = Signal(W)
         m.d.comb += first_free.eq(free & (~free + 1))  # lowest set bit
         e = Signal(self.entry_layout)
@@ -315,12 +370,13 @@ class OrderTable(wiring.Component):
         )
 
         newb = Signal(bucket_l)
+        chg = Signal(W)
         we = Signal()
-        m.d.comb += [newb.eq(b), wr.addr.eq(s_addr), wr.data.eq(newb), wr.en.eq(sv & we)]
+        m.d.comb += newb.eq(b)
 
         nxt = Signal(self.out_layout)
         m.d.comb += nxt.tag.eq(s.tag)
-        prev = self.o.payload  # the previous operation's result (U1 for a U2)
+        prev = self.o.payload  # the previous operation's result (U1 for a U2), now in C3
 
         def insert(slot, bid):
             for w in range(W):
@@ -336,6 +392,7 @@ class OrderTable(wiring.Component):
                     ]
             m.d.comb += [
                 we.eq(1),
+                chg.eq(first_free),
                 nxt.op.eq(LevelOpKind.ADD),
                 nxt.px.eq(s.px),
                 nxt.q.eq(s.shares),
@@ -353,6 +410,7 @@ class OrderTable(wiring.Component):
                 nxt.remove.eq(remove),
                 nxt.ev_oversize.eq(~is_del & (s.shares > e.shares)),
                 we.eq(1),
+                chg.eq(hit),
             ]
             for w in range(W):
                 with m.If(hit[w]):
@@ -398,8 +456,6 @@ class OrderTable(wiring.Component):
                         m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
             with m.Case(OtOp.CLR):
                 m.d.comb += [nxt.op.eq(LevelOpKind.CLR), nxt.slot.eq(s.slot)]
-                with m.If(sv):
-                    m.d.sync += epochs[s.slot].eq(epochs[s.slot] + 1)
             with m.Case(OtOp.MARK):
                 with m.If(sub.subscribed):
                     m.d.comb += [nxt.touch.eq(1), nxt.slot.eq(sub.slot)]
@@ -408,12 +464,22 @@ class OrderTable(wiring.Component):
             with m.Case(OtOp.SCRUB):
                 m.d.comb += we.eq(1)
                 for w in range(W):
-                    with m.If(scrub_all | (b[w].slot == scrub_slot)):
-                        m.d.comb += newb[w].valid.eq(0)
+                    with m.If(s.clr_all | (b[w].slot == s.slot)):
+                        m.d.comb += [newb[w].valid.eq(0), chg[w].eq(1)]
             with m.Default():
                 m.d.comb += nxt.ev_ignored.eq(1)
 
-        m.d.sync += [self.o.payload.eq(nxt), self.o.valid.eq(sv & (s.op != OtOp.SCRUB))]
+        m.d.sync += [
+            self.o.payload.eq(nxt),
+            self.o.valid.eq(c2v & (s.op != OtOp.SCRUB)),
+            c3_addr.eq(c2_addr),
+            c3_we.eq(c2v & we),
+            c3_b.eq(newb),
+            c3_chg.eq(chg),
+        ]
+
+        # -- C3: write back (the read port is transparent: an op in C0 sees this write) -------
+        m.d.comb += [wr.addr.eq(c3_addr), wr.data.eq(c3_b), wr.en.eq(c3_we)]
         return m
 
 
