@@ -5,11 +5,13 @@ Pipeline (see docs/book.md for the figures and the limits)::
     C0  issue      accept a record (or split a U into U1/U2, or inject a slot clear, or take
                    a host injection: a seeded add or the commit of a re-seed);
                    subscription lookup (locate -> slot, sync memory) and order-table bucket
-                   read start in parallel
-    C1  order tbl  compare the bucket's ways, insert/update/remove, emit a level op
+                   read (hash of the reference) start in parallel
+    T1-T3 order tbl :class:`hw.order_table.OrderTable`'s C1 way match, C2 insert/update/
+                   remove (forwarding the two ops ahead on the same bucket), C3 write back
+                   with the level op registered (3 cycles after C0)
     Q   op queue   level ops that touch a subscribed book (and clears, gap markers) wait in
                    a FIFO; C0 accepts a record only while the FIFO has room for every op in
-                   flight, so the order table never stalls
+                   flight (``level + 5 <= fifo_depth``), so the order table never stalls
     L   ladder     :class:`hw.ladder.Ladder` (price-indexed circular ladder per (slot, side),
                    occupancy bitmap, top-K cache, refill): one record per level op with the
                    exact top ``depth_n`` of both sides after the op; it may hold ``ready``
@@ -165,7 +167,8 @@ class Book(wiring.Component):
         of clears and resets. A clear is ordered with the records: records accepted before it
         are processed on the old book.
     counters : Out(StructLayout)
-        :data:`hw.regs.BOOK_COUNTERS`, ``COUNTER_WIDTH`` bits each.
+        :data:`hw.regs.BOOK_COUNTERS`, ``COUNTER_WIDTH`` bits each; an event is counted one
+        cycle after it (registered), the ladder's counters two cycles after the ladder's.
     stats : Out(StructLayout)
         :data:`BOOK_STATS`.
     ev_table_full, ev_level_overflow : Out(1)
@@ -175,7 +178,8 @@ class Book(wiring.Component):
     ladder is the bottleneck (about 5 cycles per level op per lane: with ``lanes`` ladders
     the book is bounded by its busiest lane, see docs/book.md for the measured figures).
     Records are accepted only while the op queue has room for every op in flight
-    (``level + 4 <= fifo_depth``); a full queue (busy ladder) or a full output FIFO
+    (``level + 5 <= fifo_depth``: three in the order table, this one and a ``U``'s second
+    half); a full queue (busy ladder) or a full output FIFO
     backpressures ``i_stream``, a clear waits for room in the op queue. The book never
     relies on the ladder's latency: ops and their message data are matched in order through
     FIFOs, so a ladder that backpressures for any number of cycles and has a variable

@@ -1,6 +1,6 @@
 """Order table: order reference -> (slot, side, price, shares), a W-way bucketed hash table.
 
-Used by :class:`hw.book.Book` as its second pipeline stage; it turns each book operation into
+Used by :class:`hw.book.Book` after its issue stage; it turns each book operation into
 a *level operation* (add / reduce shares at one price of one (slot, side)) for the price-level
 stage.
 
@@ -16,6 +16,32 @@ consecutive buckets; random references (the generator mixes them) fill buckets a
 process: the chance that a given add finds its bucket full is about 6e-8 with 8 ways at a
 load of 1/16 (live orders / capacity), 1e-5 at 1/8 and 5% at 1/2; with 4 ways 1.3e-4 at 1/16
 (table in docs/book.md).
+
+Pipeline and hazards
+--------------------
+Four stages, one operation per clock::
+
+    C0  read       bucket index = fold of the reference (or the scrub walk's bucket), the
+                   synchronous bucket read starts; same-bucket flags against the two
+                   operations ahead are registered
+    C1  way match  the bucket (memory, or the whole bucket the op two ahead writes back this
+                   cycle) -> per-way live (epoch), hit (reference) and free, registered;
+                   a clear bumps its slot's epoch at the end of C1
+    C2  update     the ways the op one ahead changed are applied (its bucket and changed-way
+                   mask are registered in C3), then select, insert / subtract / remove,
+                   the level op is registered (``o``)
+    C3  write back the new bucket is written; the read port is transparent to this write,
+                   so an op in C0 reads it
+
+An operation's read misses the writes of the two operations ahead of it; both are forwarded
+when they address the same bucket: the op two ahead (in C3 while this one is in C1) gives its
+whole written bucket, the op one ahead (in C3 while this one is in C2) its changed ways (one
+way for an insert or a reduce, the freed ways for a scrub step). A way the op one ahead wrote
+is live for the next op exactly when its valid bit is set (no clear can sit between two
+adjacent ops); a clear between two ops on one bucket makes them two apart, and C1 then
+recomputes the liveness of the forwarded bucket with the bumped epoch. So back-to-back
+``A/E/C/X/D/U`` on one reference or on references of one bucket are exact
+(``tests/hw/test_order_table.py``).
 
 Entries carry the book *epoch* of their slot: clearing a slot bumps its epoch, which frees
 every entry of that slot at once (no scan, one cycle). Epochs are ``epoch_bits`` wide, so a
@@ -193,15 +219,15 @@ class OrderTable(wiring.Component):
     o : Out(stream.Signature(level_op_layout, always_ready=True))
         The level operation and the events of that input, registered.
 
-    Latency 2 cycles (``i`` -> ``o``), throughput one operation per clock; the caller keeps its
-    own credit for ``o`` (no backpressure from ``o``). Backpressure on ``i``: only the scrub of
-    a wrapping ``CLR`` (once per ``2**epoch_bits`` clears of a slot): ``ready`` is low for
-    ``buckets + 1`` cycles, the walk's ``SCRUB`` operations are not on ``o``, operations
-    accepted before the ``CLR`` complete normally (and a scrub read sees their writes through
-    the same transparent port). Back-to-back operations on the same bucket are exact:
-    the bucket memory's read port is transparent to its write port, so an operation reads the
-    bucket written by the one just before it; ``U2`` takes its slot and side from the ``o``
-    register, which holds ``U1``'s result in that cycle.
+    Latency 3 cycles (``i`` accepted in C0 -> ``o`` valid in C3; three operations in flight),
+    throughput one operation per clock; the caller keeps its own credit for ``o`` (no
+    backpressure from ``o``). Backpressure on ``i``: only the scrub of a wrapping ``CLR``
+    (once per ``2**epoch_bits`` clears of a slot): ``ready`` is low for ``buckets + 1``
+    cycles, the walk's ``SCRUB`` operations are not on ``o``, operations accepted before the
+    ``CLR`` complete normally (a scrub step sees their writes through the same forwarding as
+    any operation). Back-to-back operations on the same bucket are exact (module docstring,
+    "Pipeline and hazards"); ``U2`` must follow its ``U1`` in the next cycle: in its C2 it
+    takes its slot and side from the ``o`` register, which holds ``U1``'s result then.
     """
 
     def __init__(self, *, slots: int, capacity: int, ways: int = 4, epoch_bits: int = 8,
@@ -266,6 +292,12 @@ class OrderTable(wiring.Component):
         c2_hit = Signal(W)
         c2_free = Signal(W)
         c2_keyeq = Signal()  # same reference as the operation one ahead
+        # per way, for a reduce: the entry's shares minus the op's, and the compares, from
+        # C1's bucket (the subtract is one C2 would otherwise do after the way select)
+        sh_w = len(ip.shares)
+        c2_diff = [Signal(sh_w, name=f"c2_diff{w}") for w in range(W)]
+        c2_ge = Signal(W)  # op shares >= entry shares (the order leaves)
+        c2_gt = Signal(W)  # op shares > entry shares (oversize)
         c2_sub = Signal(sub_info_layout(self.slots))
         c3_addr = Signal(abits)
         c3_we = Signal()
@@ -340,6 +372,9 @@ class OrderTable(wiring.Component):
             c2_hit.eq(Cat(*(live[w] & (b1[w].ref == c1.key) for w in range(W)))),
             c2_free.eq(Cat(*(~live[w] for w in range(W)))),
             c2_keyeq.eq(c1.key == c2.key),
+            c2_ge.eq(Cat(*(c1.shares >= b1[w].shares for w in range(W)))),
+            c2_gt.eq(Cat(*(c1.shares > b1[w].shares for w in range(W)))),
+            *(c2_diff[w].eq(b1[w].shares - c1.shares) for w in range(W)),
             c2_sub.eq(self.i_sub),
         ]
         with m.If(c1v & (c1.op == OtOp.CLR)):
@@ -361,6 +396,18 @@ class OrderTable(wiring.Component):
                 b[w].eq(Mux(fwd, c3_b[w], c2_b[w])),
                 hit[w].eq(Mux(fwd, c3_b[w].valid & c2_keyeq, c2_hit[w])),
                 free[w].eq(Mux(fwd, ~c3_b[w].valid, c2_free[w])),
+            ]
+        # the same per-way subtract and compares for a way the op one ahead changed (its new
+        # shares are registered in C3): one subtract on registers, then a 2:1 mux per way
+        diff = [Signal(sh_w, name=f"diff{w}") for w in range(W)]
+        ge = Signal(W)
+        gt = Signal(W)
+        for w in range(W):
+            fwd = fw1 & c3_chg[w]
+            m.d.comb += [
+                diff[w].eq(Mux(fwd, c3_b[w].shares - s.shares, c2_diff[w])),
+                ge[w].eq(Mux(fwd, s.shares >= c3_b[w].shares, c2_ge[w])),
+                gt[w].eq(Mux(fwd, s.shares > c3_b[w].shares, c2_gt[w])),
             ]
         first_free = Signal(W)
         m.d.comb += first_free.eq(free & (~free + 1))  # lowest set bit
@@ -399,8 +446,9 @@ class OrderTable(wiring.Component):
             ]
 
         def reduce(is_del):
-            remove = is_del | (s.shares >= e.shares)
+            remove = Signal()
             m.d.comb += [
+                remove.eq(is_del | (hit & ge).any()),
                 nxt.op.eq(LevelOpKind.RED),
                 nxt.touch.eq(1),
                 nxt.slot.eq(e.slot),
@@ -408,7 +456,7 @@ class OrderTable(wiring.Component):
                 nxt.px.eq(e.px),
                 nxt.q.eq(Mux(remove, e.shares, s.shares)),
                 nxt.remove.eq(remove),
-                nxt.ev_oversize.eq(~is_del & (s.shares > e.shares)),
+                nxt.ev_oversize.eq(~is_del & (hit & gt).any()),
                 we.eq(1),
                 chg.eq(hit),
             ]
@@ -416,7 +464,7 @@ class OrderTable(wiring.Component):
                 with m.If(hit[w]):
                     m.d.comb += [
                         newb[w].valid.eq(~remove),
-                        newb[w].shares.eq(e.shares - s.shares),
+                        newb[w].shares.eq(diff[w]),
                     ]
 
         with m.Switch(s.op):

@@ -154,7 +154,7 @@ def _run(dut: OrderTable, ops: list[dict], *, idle: float, seed: int) -> dict:
 
 def _check(res, ops):
     got, want = res["got"], res["want"]
-    for n, (g, w) in enumerate(zip(got, want)):
+    for n, (g, w) in enumerate(zip(got, want, strict=False)):
         assert g == w, (n, ops[n], g, w)
     assert len(got) == len(want), (len(got), len(want))
 
