@@ -301,7 +301,7 @@ class OrderTable(wiring.Component):
         c2_sub = Signal(sub_info_layout(self.slots))
         c3_addr = Signal(abits)
         c3_we = Signal()
-        c3_b = Signal(bucket_l)  # the bucket C3 writes back
+        c3_b = Signal(bucket_l)  # the bucket C3 writes back (comb: C3 resolves a reduce)
         c3_chg = Signal(W)  # the ways C2 changed in it
 
         # -- scrub control (see module docstring) ------------------------------------------------
@@ -415,58 +415,59 @@ class OrderTable(wiring.Component):
         m.d.comb += e.eq(
             or_all(Mux(hit[w], b[w].as_value(), 0) for w in range(W))
         )
+        prev = self.o.payload  # the previous operation's result (U1 for a U2), now in C3
+
+        # what the op does to the bucket, from early signals only (op code, hit, free), so
+        # the late ones (the subtract, the compares) meet a small mux at the end
+        is_add = s.op == OtOp.ADD
+        is_red = (s.op == OtOp.RED) | (s.op == OtOp.U1)
+        is_u2 = s.op == OtOp.U2
+        u2_ok = self.o.valid & prev.u1 & prev.touch
+        add_new = is_add & sub.subscribed & s.side_ok & ~hit.any()
+        u2_new = is_u2 & u2_ok & ~s.same_ref & ~hit.any()
+        ins = Signal()  # insert into the first free way
+        red = Signal()  # reduce / remove the hit way
+        scr = Signal()  # a scrub step
+        m.d.comb += [
+            ins.eq((add_new | u2_new) & free.any()),
+            red.eq(is_red & sub.subscribed & hit.any()),
+            scr.eq(s.op == OtOp.SCRUB),
+        ]
+        ins_slot = Mux(is_u2, prev.slot, sub.slot)
+        ins_bid = Mux(is_u2, prev.bid, s.bid)
+        is_del = s.is_del | (s.op == OtOp.U1)
+        remove = Signal()
+        m.d.comb += remove.eq(is_del | (hit & ge).any())
 
         newb = Signal(bucket_l)
         chg = Signal(W)
-        we = Signal()
-        m.d.comb += newb.eq(b)
+        red_w = Signal(W)  # the way a reduce changes (its valid bit is resolved in C3)
+        for w in range(W):
+            ins_w = ins & first_free[w]
+            scr_w = scr & (s.clr_all | (b[w].slot == s.slot))
+            m.d.comb += [
+                red_w[w].eq(red & hit[w]),
+                chg[w].eq(ins_w | red_w[w] | scr_w),
+                newb[w].eq(b[w]),
+            ]
+            with m.If(ins_w):
+                m.d.comb += [
+                    newb[w].valid.eq(1),
+                    newb[w].ref.eq(s.key),
+                    newb[w].slot.eq(ins_slot),
+                    newb[w].epoch.eq(epochs[ins_slot]),
+                    newb[w].bid.eq(ins_bid),
+                    newb[w].px.eq(s.px),
+                    newb[w].shares.eq(s.shares),
+                ]
+            with m.Elif(red_w[w]):
+                m.d.comb += newb[w].shares.eq(diff[w])
+            with m.Elif(scr_w):
+                m.d.comb += newb[w].valid.eq(0)
 
+        # the level op and the events (``q`` of a reduce is resolved in C3 from ``remove``)
         nxt = Signal(self.out_layout)
         m.d.comb += nxt.tag.eq(s.tag)
-        prev = self.o.payload  # the previous operation's result (U1 for a U2), now in C3
-
-        def insert(slot, bid):
-            for w in range(W):
-                with m.If(first_free[w]):
-                    m.d.comb += [
-                        newb[w].valid.eq(1),
-                        newb[w].ref.eq(s.key),
-                        newb[w].slot.eq(slot),
-                        newb[w].epoch.eq(epochs[slot]),
-                        newb[w].bid.eq(bid),
-                        newb[w].px.eq(s.px),
-                        newb[w].shares.eq(s.shares),
-                    ]
-            m.d.comb += [
-                we.eq(1),
-                chg.eq(first_free),
-                nxt.op.eq(LevelOpKind.ADD),
-                nxt.px.eq(s.px),
-                nxt.q.eq(s.shares),
-            ]
-
-        def reduce(is_del):
-            remove = Signal()
-            m.d.comb += [
-                remove.eq(is_del | (hit & ge).any()),
-                nxt.op.eq(LevelOpKind.RED),
-                nxt.touch.eq(1),
-                nxt.slot.eq(e.slot),
-                nxt.bid.eq(e.bid),
-                nxt.px.eq(e.px),
-                nxt.q.eq(Mux(remove, e.shares, s.shares)),
-                nxt.remove.eq(remove),
-                nxt.ev_oversize.eq(~is_del & (hit & gt).any()),
-                we.eq(1),
-                chg.eq(hit),
-            ]
-            for w in range(W):
-                with m.If(hit[w]):
-                    m.d.comb += [
-                        newb[w].valid.eq(~remove),
-                        newb[w].shares.eq(diff[w]),
-                    ]
-
         with m.Switch(s.op):
             with m.Case(OtOp.ADD):
                 with m.If(~sub.subscribed | ~s.side_ok):
@@ -475,21 +476,26 @@ class OrderTable(wiring.Component):
                     m.d.comb += nxt.ev_dup.eq(1)
                 with m.Else():
                     m.d.comb += [nxt.touch.eq(1), nxt.slot.eq(sub.slot), nxt.bid.eq(s.bid)]
-                    with m.If(free.any()):
-                        insert(sub.slot, s.bid)
-                    with m.Else():
+                    with m.If(~free.any()):
                         m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
             with m.Case(OtOp.RED, OtOp.U1):
-                is_u1 = s.op == OtOp.U1
-                m.d.comb += nxt.u1.eq(is_u1)
+                m.d.comb += nxt.u1.eq(s.op == OtOp.U1)
                 with m.If(~sub.subscribed):
                     m.d.comb += nxt.ev_ignored.eq(1)
                 with m.Elif(~hit.any()):
                     m.d.comb += nxt.ev_unknown.eq(1)
                 with m.Else():
-                    reduce(s.is_del | is_u1)
+                    m.d.comb += [
+                        nxt.op.eq(LevelOpKind.RED),
+                        nxt.touch.eq(1),
+                        nxt.slot.eq(e.slot),
+                        nxt.bid.eq(e.bid),
+                        nxt.px.eq(e.px),
+                        nxt.remove.eq(remove),
+                        nxt.ev_oversize.eq(~is_del & (hit & gt).any()),
+                    ]
             with m.Case(OtOp.U2):
-                with m.If(self.o.valid & prev.u1 & prev.touch):
+                with m.If(u2_ok):
                     m.d.comb += [
                         nxt.u2.eq(1),
                         nxt.touch.eq(1),
@@ -498,9 +504,7 @@ class OrderTable(wiring.Component):
                     ]
                     with m.If(s.same_ref | hit.any()):
                         m.d.comb += nxt.ev_dup.eq(1)
-                    with m.Elif(free.any()):
-                        insert(prev.slot, prev.bid)
-                    with m.Else():
+                    with m.Elif(~free.any()):
                         m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
             with m.Case(OtOp.CLR):
                 m.d.comb += [nxt.op.eq(LevelOpKind.CLR), nxt.slot.eq(s.slot)]
@@ -510,23 +514,38 @@ class OrderTable(wiring.Component):
                 with m.Else():
                     m.d.comb += nxt.ev_ignored.eq(1)
             with m.Case(OtOp.SCRUB):
-                m.d.comb += we.eq(1)
-                for w in range(W):
-                    with m.If(s.clr_all | (b[w].slot == s.slot)):
-                        m.d.comb += [newb[w].valid.eq(0), chg[w].eq(1)]
+                pass
             with m.Default():
                 m.d.comb += nxt.ev_ignored.eq(1)
+        with m.If(ins):
+            m.d.comb += [nxt.op.eq(LevelOpKind.ADD), nxt.px.eq(s.px), nxt.q.eq(s.shares)]
 
+        # -- C3: resolve the reduce (valid bit of its way, ``q``), write back; the read port
+        # is transparent, so an op in C0 reads this write. ``c3_b`` (resolved) is also what
+        # C1 and C2 forward.
+        o_r = Signal(self.out_layout)  # the level op as C2 registered it
+        c3_raw = Signal(bucket_l)
+        c3_red_w = Signal(W)
+        c3_e_sh = Signal.like(ip.shares)  # a reduce's entry shares (``q`` when it removes)
         m.d.sync += [
-            self.o.payload.eq(nxt),
+            o_r.eq(nxt),
             self.o.valid.eq(c2v & (s.op != OtOp.SCRUB)),
             c3_addr.eq(c2_addr),
-            c3_we.eq(c2v & we),
-            c3_b.eq(newb),
+            c3_we.eq(c2v & (ins | red | scr)),
+            c3_raw.eq(newb),
             c3_chg.eq(chg),
+            c3_red_w.eq(red_w),
+            c3_e_sh.eq(e.shares),
         ]
-
-        # -- C3: write back (the read port is transparent: an op in C0 sees this write) -------
+        m.d.comb += self.o.payload.eq(o_r)
+        with m.If(o_r.op == LevelOpKind.RED):
+            m.d.comb += self.o.payload.q.eq(Mux(o_r.remove, c3_e_sh, o_r.q))
+        with m.If(red):
+            m.d.sync += o_r.q.eq(s.shares)  # the shares of a reduce that keeps the order
+        for w in range(W):
+            m.d.comb += c3_b[w].eq(c3_raw[w])
+            with m.If(c3_red_w[w]):
+                m.d.comb += c3_b[w].valid.eq(~o_r.remove)
         m.d.comb += [wr.addr.eq(c3_addr), wr.data.eq(c3_b), wr.en.eq(c3_we)]
         return m
 
