@@ -362,7 +362,13 @@ class OrderTable(wiring.Component):
         m.d.comb += fw2.eq(c1_same2 & c3_we)
         b1 = Signal(bucket_l)
         m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
-        live = [b1[w].valid & (b1[w].epoch == epochs[b1[w].slot]) for w in range(W)]
+        # live: the entry's epoch is its slot's. Compared with every slot's epoch first and
+        # then selected by the entry's slot (a 1-bit select), not a select of the epoch
+        # followed by a compare: the compares do not wait for the slot field
+        live = []
+        for w in range(W):
+            ep_eq = Array(b1[w].epoch == epochs[j] for j in range(self.slots))
+            live.append(b1[w].valid & ep_eq[b1[w].slot])
         m.d.sync += [
             c2.eq(c1),
             c2v.eq(c1v),
