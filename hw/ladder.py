@@ -605,7 +605,7 @@ class Ladder(wiring.Component):
             with m.If(cu_upd):
                 for i in range(K):
                     with m.If(hit[i]):
-                        m.d.sync += [w.cache[i].sz.eq(nsz), w.cache[i].ct.eq(nct)]
+                        m.d.comb += [w_upd.cache[i].sz.eq(nsz), w_upd.cache[i].ct.eq(nct)]
             with m.If(cu_ins):
                 for i in range(K):
                     with m.If(cu_at[i]):
@@ -702,15 +702,17 @@ class Ladder(wiring.Component):
             memories were read at the end of DECIDE, before this op's writes of this cycle.
             Side state: from the memory (another slot), else from this op's result
             (``w_upd``) and ``o``, swapped when it is on the other side. Ladder entry / bitmap
-            word: this op's new values when it is the same (slot, side) entry / word (only
-            the op's own bit of a word changes, so a stale read of another bit is right)."""
+            word and the op's bit: this op's new values when it is the same (slot, side)
+            entry / word (the whole new word, not only this op's bit: a word whose summary
+            bit was 0 is garbage in the memory and this op's RMW has zeroed it)."""
             take_regs()
             m.d.sync += [
                 kd.eq(fe_key + D), kmd.eq(Cat(fe_key, Const(0, 2)).as_signed() - D),
                 lr_sz.eq(Mux(fwd_e, nsz, lad_rd.data.sz)),
                 lr_ct.eq(Mux(fwd_e, nct, lad_rd.data.ct)),
                 bmw_r.eq(Mux(fwd_w, nword, bm_rd.data)),
-                bmbit_r.eq(Mux(fwd_e, ~removed, bm_rd.data.bit_select(fe_key[:6], 1))),
+                bmbit_r.eq(Mux(fwd_w, nword.bit_select(fe_key[:6], 1),
+                               bm_rd.data.bit_select(fe_key[:6], 1))),
             ]
             nb = f_op[-1].bid
             with m.If(~ss_r):
