@@ -559,12 +559,18 @@ class Ladder(wiring.Component):
         lr_sz = Signal(SW)
         lr_ct = Signal(CW)
         bmw_r = Signal(64)
-        bmbit_r = Signal()
+        bmbit_r = Signal()  # the op's bit of the word read from the memory
+        bmbit_f = Signal()  # the op's bit of the previous op's new word (fast take)
+        bmbit_fw = Signal()  # use bmbit_f: the previous op wrote this word
+        # one bit index for every state that latches ``bmbit_r``: the 64:1 select has one
+        # data source (the memory) and no mux after it (the forwarded bit is a second
+        # register, selected in CMP where the bit meets the summary bit)
+        bsel = Signal(6)  # fe_key's in RMW3 (the fast take), else kidx's: set after the FSM
 
         def rmw0():
             m.d.sync += [
                 lr_sz.eq(lad_rd.data.sz), lr_ct.eq(lad_rd.data.ct), bmw_r.eq(bm_rd.data),
-                bmbit_r.eq(bm_rd.data.bit_select(kidx[:6], 1)),
+                bmbit_r.eq(bm_rd.data.bit_select(bsel, 1)), bmbit_fw.eq(0),
             ]
 
         def rmw1_fast():
@@ -572,7 +578,7 @@ class Ladder(wiring.Component):
             is_add = op.kind == LadderOp.ADD
             is_red = op.kind == LadderOp.RED
             sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
-            bit = sb_ok & bmbit_r
+            bit = sb_ok & Mux(bmbit_fw, bmbit_f, bmbit_r)
             lct0 = Const(0, CW)
             m.d.sync += [
                 cur_word.eq(Mux(sb_ok, bmw_r, 0)),
@@ -711,8 +717,8 @@ class Ladder(wiring.Component):
                 lr_sz.eq(Mux(fwd_e, nsz, lad_rd.data.sz)),
                 lr_ct.eq(Mux(fwd_e, nct, lad_rd.data.ct)),
                 bmw_r.eq(Mux(fwd_w, nword, bm_rd.data)),
-                bmbit_r.eq(Mux(fwd_w, nword.bit_select(fe_key[:6], 1),
-                               bm_rd.data.bit_select(fe_key[:6], 1))),
+                bmbit_r.eq(bm_rd.data.bit_select(bsel, 1)),
+                bmbit_f.eq(nword.bit_select(fe_key[:6], 1)), bmbit_fw.eq(fwd_w),
             ]
             nb = f_op[-1].bid
             with m.If(~ss_r):
@@ -730,7 +736,7 @@ class Ladder(wiring.Component):
 
         # -- controller ----------------------------------------------------------------------
         init_slot = Signal(sb)
-        with m.FSM(name="ladder_fsm"):
+        with m.FSM(name="ladder_fsm") as fsm:
             with m.State("INIT"):
                 # after reset: empty every slot (one per cycle); ticks keep their values
                 for p in st_wr:
@@ -1040,4 +1046,5 @@ class Ladder(wiring.Component):
                     record(w, o, op)
                     m.next = "IDLE"
                     take()
+        m.d.comb += bsel.eq(Mux(fsm.ongoing("RMW3"), fe_key[:6], kidx[:6]))
         return m
