@@ -40,11 +40,14 @@ Rules (mirrored by ``sim/ladder/ladder_model.py``):
   exist (``far_visible``: a far level would show in the top ``n``).
 
 Organisation (docs/ladder.md, "Controller"): a 5-stage front end (tick divide in DSP partial
-products, grid check) runs ahead of a controller that applies one op at a time to the side
-state (5 cycles for an op on a represented level, 4 on the far counts, 2 for a clear). The
-controller's next op is taken in the cycle the previous one writes its side states back (the
-state read ports are transparent for that write) and its ladder entry and bitmap word are read
-in that same cycle (the previous op wrote them one cycle before). Not yet one op per cycle.
+products, grid check, key) runs ahead of a controller that applies the ops to the side state.
+An op on a represented level that needs no refill takes 3 cycles (CMP, DECIDE, RMW3): DECIDE
+reads the next op's state words, ladder entry and bitmap word, and RMW3 (which writes this
+op's level, bitmap word and side state) takes that op with forwarding (its side state from
+this op's result when it is on the same slot, its ladder entry / bitmap word from this op's
+new values when they are the same), so that its CMP follows; this op's record waits one
+cycle in a pending register. Other ops take the slow path (take, LOAD, ..., WB: 4 cycles
+for a far op, more with a refill or an eviction scan). Not one op per cycle.
 """
 
 from __future__ import annotations
@@ -215,17 +218,20 @@ class Ladder(wiring.Component):
     Latency and throughput
     ----------------------
     A front end of 5 stages (tick divide, grid check) accepts one op per cycle while its last
-    stage is free; the controller takes one op at a time from it. From the op's transfer to
-    its record's ``o_stream.valid``, with nothing else in flight: 11 cycles for an op on a
-    represented level (5 front end, take, LOAD, CMP, DECIDE, RMW3, WB), 10 for an op on the
+    stage is free; the controller takes ops from it. From the op's transfer to its record's
+    ``o_stream.valid``, with nothing else in flight: 11 cycles for an op on a represented
+    level (5 front end, take, LOAD, CMP, DECIDE, RMW3, pending record), 10 for an op on the
     far counts or a missing level, 9 for an off-grid op, 8 for a clear; plus, under
     backpressure (``ready`` low once the front end is full), 9 cycles per level copied by a
     refill and about 8 per level evicted by a slide (+3 when a search moves to another bitmap
-    word). The controller takes its next op in the cycle it writes the previous one back:
-    one op per 5 cycles on represented levels (measured by ``sim/ladder``: about 0.19
-    ops/cycle on the random realistic stream, see docs/ladder.md). Backpressure: the record
-    waits in the output register while ``o_stream.ready`` is low and the controller takes no
-    op meanwhile; a record is never published before its op, refill and eviction are
+    word). Back to back, an op on a represented level that cannot need a refill takes 3
+    cycles (its CMP follows the previous op's RMW3); a RED that removes a level while the
+    cache holds ``<= n`` levels and the ladder more, a far op, an error, a clear and the op
+    after an eviction scan take the slow path (take in WB or IDLE: 4 cycles and more).
+    Measured by ``sim/ladder``: 0.29 ops/cycle on the small random realistic stream (see
+    docs/ladder.md). Backpressure: a completed op's record waits in a pending register and
+    then in the output register while ``o_stream.ready`` is low; the next op stops in CMP
+    while both are full; a record is never published before its op, refill and eviction are
     complete. After reset every slot is emptied (``slots`` cycles, ``ready`` low); the tick
     memory keeps its contents.
     """
