@@ -40,11 +40,14 @@ Rules (mirrored by ``sim/ladder/ladder_model.py``):
   exist (``far_visible``: a far level would show in the top ``n``).
 
 Organisation (docs/ladder.md, "Controller"): a 5-stage front end (tick divide in DSP partial
-products, grid check) runs ahead of a controller that applies one op at a time to the side
-state (5 cycles for an op on a represented level, 4 on the far counts, 2 for a clear). The
-controller's next op is taken in the cycle the previous one writes its side states back (the
-state read ports are transparent for that write) and its ladder entry and bitmap word are read
-in that same cycle (the previous op wrote them one cycle before). Not yet one op per cycle.
+products, grid check, key) runs ahead of a controller that applies the ops to the side state.
+An op on a represented level that needs no refill takes 3 cycles (CMP, DECIDE, RMW3): DECIDE
+reads the next op's state words, ladder entry and bitmap word, and RMW3 (which writes this
+op's level, bitmap word and side state) takes that op with forwarding (its side state from
+this op's result when it is on the same slot, its ladder entry / bitmap word from this op's
+new values when they are the same), so that its CMP follows; this op's record waits one
+cycle in a pending register. Other ops take the slow path (take, LOAD, ..., WB: 4 cycles
+for a far op, more with a refill or an eviction scan). Not one op per cycle.
 """
 
 from __future__ import annotations
@@ -215,17 +218,20 @@ class Ladder(wiring.Component):
     Latency and throughput
     ----------------------
     A front end of 5 stages (tick divide, grid check) accepts one op per cycle while its last
-    stage is free; the controller takes one op at a time from it. From the op's transfer to
-    its record's ``o_stream.valid``, with nothing else in flight: 11 cycles for an op on a
-    represented level (5 front end, take, LOAD, CMP, DECIDE, RMW3, WB), 10 for an op on the
+    stage is free; the controller takes ops from it. From the op's transfer to its record's
+    ``o_stream.valid``, with nothing else in flight: 11 cycles for an op on a represented
+    level (5 front end, take, LOAD, CMP, DECIDE, RMW3, pending record), 10 for an op on the
     far counts or a missing level, 9 for an off-grid op, 8 for a clear; plus, under
     backpressure (``ready`` low once the front end is full), 9 cycles per level copied by a
     refill and about 8 per level evicted by a slide (+3 when a search moves to another bitmap
-    word). The controller takes its next op in the cycle it writes the previous one back:
-    one op per 5 cycles on represented levels (measured by ``sim/ladder``: about 0.19
-    ops/cycle on the random realistic stream, see docs/ladder.md). Backpressure: the record
-    waits in the output register while ``o_stream.ready`` is low and the controller takes no
-    op meanwhile; a record is never published before its op, refill and eviction are
+    word). Back to back, an op on a represented level that cannot need a refill takes 3
+    cycles (its CMP follows the previous op's RMW3); a RED that removes a level while the
+    cache holds ``<= n`` levels and the ladder more, a far op, an error, a clear and the op
+    after an eviction scan take the slow path (take in WB or IDLE: 4 cycles and more).
+    Measured by ``sim/ladder``: 0.29 ops/cycle on the small random realistic stream (see
+    docs/ladder.md). Backpressure: a completed op's record waits in a pending register and
+    then in the output register while ``o_stream.ready`` is low; the next op stops in CMP
+    while both are full; a record is never published before its op, refill and eviction are
     complete. After reset every slot is emptied (``slots`` cycles, ``ready`` low); the tick
     memory keeps its contents.
     """
@@ -300,9 +306,10 @@ class Ladder(wiring.Component):
             mem = Memory(shape=self.side_layout, depth=S, init=[])
             m.submodules[f"state_{side}"] = mem
             st_wr.append(mem.write_port())
-            # transparent: an op taken in the cycle its predecessor writes the state back
-            # (WB) reads the written word
-            st_rd.append(mem.read_port(transparent_for=(st_wr[-1],)))
+            # not transparent: the read is always addressed by the front end's last op and an
+            # op on the slot whose state is being written takes it from the working registers
+            # (LOAD / the fast take forward ``w``/``o``, see "Hazards" in docs/ladder.md)
+            st_rd.append(mem.read_port())
         # one ladder and one bitmap memory for all (slot, side): address {slot, side, index}
         m.submodules.ladder = lad_mem = Memory(shape=self.lad_layout, depth=2 * S * D, init=[])
         lad_wr = lad_mem.write_port()
@@ -315,6 +322,27 @@ class Ladder(wiring.Component):
         op = Signal(self.op_layout)
         w = Signal(self.side_layout)  # working copy of the op's side
         o = Signal(self.side_layout)  # the other side (for the record)
+        # ``w`` after RMW3's updates (combinational; equal to ``w`` in every other state):
+        # what RMW3 writes to the state memory, forwards to the next op and publishes
+        w_upd = Signal(self.side_layout)
+        m.d.comb += w_upd.eq(w)
+        m.d.sync += w.eq(w_upd)
+        # the record of an op completed by the short RMW3 (no refill), waiting for the
+        # output register while the next op runs
+        pend_v = Signal()
+        pend_w = Signal(self.side_layout)
+        pend_o = Signal(self.side_layout)
+        pend_op = Signal(self.op_layout)
+        # peeked in DECIDE for the fast take in RMW3: the front end's op was valid (its
+        # memories were read at the end of DECIDE), is on the same slot / side as this op,
+        # on the same ladder entry / bitmap word (this op's RMW3 write is forwarded)
+        pk = Signal()
+        ss_r = Signal()
+        sd_r = Signal()
+        fwd_e = Signal()
+        fwd_w = Signal()
+        # this op may need a refill after RMW3 (conservative, from CMP): RMW3 then goes to WB
+        may_refill = Signal()
         tcode = Signal(2)
         offg = Signal()  # the op's price is off its slot's tick grid
         key = Signal(KEY_WIDTH)
@@ -411,13 +439,16 @@ class Ladder(wiring.Component):
         p_mid = Signal(33)
         p_t = Signal(50)
         prod = Signal(64)
-        fe_qr = Signal(PX_WIDTH)
+        fe_key = Signal(KEY_WIDTH)  # key of the op in F5: ``idx`` (asks) or ``~idx`` (bids)
         fe_ongrid = Signal()
 
         def grid(mm, ss):  # prod mod 2^ss < mm
             mb = mm.bit_length()
             return (prod[mb:ss] == 0) & (prod[:mb] < mm)
 
+        fe_q = Signal(PX_WIDTH)  # idx of the op in F4 (one LUT per key bit with the bid flip)
+        m.d.comb += fe_q.eq(Mux(f_code[3] == 1, prod[s100:], Mux(f_code[3] == 2, prod[s10k:],
+                                                                 f_op[3].px)))
         with m.If(adv):
             m.d.sync += [f_v[0].eq(self.i_stream.valid & self.i_stream.ready), f_op[0].eq(pin),
                          f_code[0].eq(tick_rd.data)]
@@ -430,8 +461,7 @@ class Ladder(wiring.Component):
                 p_mid.eq(pp_ad + pp_bc), p_ac2.eq(pp_ac), p_bd2.eq(pp_bd),
                 p_t.eq(Cat(p_ac2[:16], p_ac2[16:] + p_mid)), p_bd3.eq(p_bd2),
                 prod.eq(Cat(p_t[:32], p_t[32:] + p_bd3)),
-                fe_qr.eq(Mux(f_code[3] == 1, prod[s100:], Mux(f_code[3] == 2, prod[s10k:],
-                                                              f_op[3].px))),
+                fe_key.eq(Mux(f_op[3].bid, ~fe_q, fe_q)),
                 fe_ongrid.eq(Mux(f_code[3] == 1, grid(m100, s100),
                                  Mux(f_code[3] == 2, grid(m10k, s10k), 1))),
             ]
@@ -459,10 +489,8 @@ class Ladder(wiring.Component):
         m.d.comb += [bm_word_sel.eq(kidx[6:]), lad_sel.eq(kidx)]
         m.d.comb += [bm_rd.addr.eq(bm_addr(bm_word_sel[:max(0, db - 6)] if W > 1 else 0)),
                      lad_rd.addr.eq(lad_addr(lad_sel))]
-        slot_in = Signal(sb)
-        m.d.comb += slot_in.eq(op.slot)
         for p in st_rd:
-            m.d.comb += p.addr.eq(slot_in)
+            m.d.comb += p.addr.eq(f_op[-1].slot)
 
         def summary_bit(word_idx):
             return w.summary.bit_select(word_idx, 1) if W > 1 else w.summary[0]
@@ -503,16 +531,30 @@ class Ladder(wiring.Component):
         m.d.comb += others_any.eq(_or_all([cur_word[i] & ~bitv_r[i] for i in range(64)]))
 
         # -- controller steps used by several states ------------------------------------------
+        # forwarding flags of the slow take (LOAD): the new op is on the slot / side whose
+        # state is in ``w``/``o`` (the previous op's, possibly not yet in the memory)
+        ld_ss = Signal()
+        ld_sd = Signal()
+
+        def read_next():
+            """Present the front end's op's ladder entry and bitmap word to the read ports
+            (the state words are always read at the front end's op's slot)."""
+            m.d.comb += [a_slot.eq(f_op[-1].slot), a_side.eq(f_op[-1].bid),
+                         lad_sel.eq(fe_key[:db]), bm_word_sel.eq(fe_key[6:db] if W > 1 else 0)]
+
+        def take_regs():
+            m.d.comb += fe_take.eq(1)
+            m.d.sync += [op.eq(f_op[-1]), tcode.eq(f_code[-1]), offg.eq(~fe_ongrid),
+                         key.eq(fe_key), refill_r.eq(0)]
+
         def take():
-            """Take the front end's op (its state words are read at the end of this cycle;
-            the read ports are transparent for the write-back of the same cycle)."""
+            """Take the front end's op; its state words, ladder entry and bitmap word are
+            read at the end of this cycle and LOAD latches them (forwarding ``w``/``o`` when
+            the op is on the previous op's slot)."""
             with m.If(f_v[-1]):
-                fe_key = Mux(f_op[-1].bid, ~fe_qr, fe_qr)[:KEY_WIDTH]
-                m.d.comb += [fe_take.eq(1), slot_in.eq(f_op[-1].slot),
-                             a_slot.eq(f_op[-1].slot), a_side.eq(f_op[-1].bid),
-                             lad_sel.eq(fe_key[:db]), bm_word_sel.eq(fe_key[6:db] if W > 1 else 0)]
-                m.d.sync += [op.eq(f_op[-1]), tcode.eq(f_code[-1]), offg.eq(~fe_ongrid),
-                             key.eq(fe_key), refill_r.eq(0)]
+                read_next()
+                take_regs()
+                m.d.sync += [ld_ss.eq(f_op[-1].slot == op.slot), ld_sd.eq(f_op[-1].bid == op.bid)]
                 m.next = "LOAD"
 
         # raw ladder entry / bitmap word of the op (read in the take cycle), registered in
@@ -523,12 +565,18 @@ class Ladder(wiring.Component):
         lr_sz = Signal(SW)
         lr_ct = Signal(CW)
         bmw_r = Signal(64)
-        bmbit_r = Signal()
+        bmbit_r = Signal()  # the op's bit of the word read from the memory
+        bmbit_f = Signal()  # the op's bit of the previous op's new word (fast take)
+        bmbit_fw = Signal()  # use bmbit_f: the previous op wrote this word
+        # one bit index for every state that latches ``bmbit_r``: the 64:1 select has one
+        # data source (the memory) and no mux after it (the forwarded bit is a second
+        # register, selected in CMP where the bit meets the summary bit)
+        bsel = Signal(6)  # fe_key's in RMW3 (the fast take), else kidx's: set after the FSM
 
         def rmw0():
             m.d.sync += [
                 lr_sz.eq(lad_rd.data.sz), lr_ct.eq(lad_rd.data.ct), bmw_r.eq(bm_rd.data),
-                bmbit_r.eq(bm_rd.data.bit_select(kidx[:6], 1)),
+                bmbit_r.eq(bm_rd.data.bit_select(bsel, 1)), bmbit_fw.eq(0),
             ]
 
         def rmw1_fast():
@@ -536,7 +584,7 @@ class Ladder(wiring.Component):
             is_add = op.kind == LadderOp.ADD
             is_red = op.kind == LadderOp.RED
             sb_ok = summary_bit(kidx[6:] if W > 1 else 0)
-            bit = sb_ok & bmbit_r
+            bit = sb_ok & Mux(bmbit_fw, bmbit_f, bmbit_r)
             lct0 = Const(0, CW)
             m.d.sync += [
                 cur_word.eq(Mux(sb_ok, bmw_r, 0)),
@@ -556,7 +604,7 @@ class Ladder(wiring.Component):
                 lt.eq(Cat(*(in_c[i] & (cache[i].key < key) for i in range(K)))),
             ]
 
-        def cupd():  # cache update: in place / shift-delete / shift-insert / append
+        def cupd():  # cache update: in place / shift-delete / shift-insert / append (into w_upd)
             new_e = Signal(self.entry_layout)
             m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
                          new_e.ct.eq(nct)]
@@ -564,24 +612,25 @@ class Ladder(wiring.Component):
                 for i in range(K):
                     nxt = cache[i + 1].as_value() if i + 1 < K else 0
                     with m.If(cu_past[i]):
-                        m.d.sync += w.cache[i].eq(nxt)
-                m.d.sync += w.c.eq(w.c - 1)
+                        m.d.comb += w_upd.cache[i].eq(nxt)
+                m.d.comb += w_upd.c.eq(w.c - 1)
             with m.If(cu_upd):
                 for i in range(K):
                     with m.If(hit[i]):
-                        m.d.sync += [w.cache[i].sz.eq(nsz), w.cache[i].ct.eq(nct)]
+                        m.d.comb += [w_upd.cache[i].sz.eq(nsz), w_upd.cache[i].ct.eq(nct)]
             with m.If(cu_ins):
                 for i in range(K):
                     with m.If(cu_at[i]):
-                        m.d.sync += w.cache[i].eq(new_e)
+                        m.d.comb += w_upd.cache[i].eq(new_e)
                     if i > 0:
                         with m.If(cu_shift[i]):
-                            m.d.sync += w.cache[i].eq(cache[i - 1])
+                            m.d.comb += w_upd.cache[i].eq(cache[i - 1])
                 with m.If(cu_inc):
-                    m.d.sync += w.c.eq(w.c + 1)
+                    m.d.comb += w_upd.c.eq(w.c + 1)
 
-        def record():
-            """Build the op's record from ``w``/``o`` into the output register."""
+        def record(w, o, op):
+            """Build the record of op ``op`` from its sides ``w``/``o`` into the output
+            register."""
             def vis(sd):
                 return (sd.c >= N) | (sd.far_orders == 0)
 
@@ -650,9 +699,50 @@ class Ladder(wiring.Component):
                 nlev_new.eq(w.nlev + was_new - removed),
             ]
 
+        def write_state(both):
+            """Write the op's side state (``w_upd``: RMW3's result, else ``w``) back, and the
+            other side's too when ``both`` (a clear)."""
+            wa = Mux(op.bid, o.as_value(), w_upd.as_value())
+            wb = Mux(op.bid, w_upd.as_value(), o.as_value())
+            m.d.comb += [
+                st_wr[0].en.eq(both | ~op.bid), st_wr[0].addr.eq(op.slot), st_wr[0].data.eq(wa),
+                st_wr[1].en.eq(both | op.bid), st_wr[1].addr.eq(op.slot), st_wr[1].data.eq(wb),
+            ]
+
+        def take_fast():
+            """Take the op peeked in DECIDE at the end of RMW3, so that its CMP follows: its
+            memories were read at the end of DECIDE, before this op's writes of this cycle.
+            Side state: from the memory (another slot), else from this op's result
+            (``w_upd``) and ``o``, swapped when it is on the other side. Ladder entry / bitmap
+            word and the op's bit: this op's new values when it is the same (slot, side)
+            entry / word (the whole new word, not only this op's bit: a word whose summary
+            bit was 0 is garbage in the memory and this op's RMW has zeroed it)."""
+            take_regs()
+            m.d.sync += [
+                kd.eq(fe_key + D), kmd.eq(Cat(fe_key, Const(0, 2)).as_signed() - D),
+                lr_sz.eq(Mux(fwd_e, nsz, lad_rd.data.sz)),
+                lr_ct.eq(Mux(fwd_e, nct, lad_rd.data.ct)),
+                bmw_r.eq(Mux(fwd_w, nword, bm_rd.data)),
+                bmbit_r.eq(bm_rd.data.bit_select(bsel, 1)),
+                bmbit_f.eq(nword.bit_select(fe_key[:6], 1)), bmbit_fw.eq(fwd_w),
+            ]
+            nb = f_op[-1].bid
+            with m.If(~ss_r):
+                m.d.sync += [
+                    w.eq(Mux(nb, st_rd[1].data.as_value(), st_rd[0].data.as_value())),
+                    o.eq(Mux(nb, st_rd[0].data.as_value(), st_rd[1].data.as_value()))]
+            with m.Elif(~sd_r):
+                m.d.sync += [w.eq(o), o.eq(w_upd)]
+
+        # the record of a short RMW3 goes to the output register as soon as it is free (the
+        # controller publishes nothing else while it waits: CMP, WB and FIN wait for it)
+        with m.If(pend_v & (~outv | self.o_stream.ready)):
+            record(pend_w, pend_o, pend_op)
+            m.d.sync += pend_v.eq(0)
+
         # -- controller ----------------------------------------------------------------------
         init_slot = Signal(sb)
-        with m.FSM(name="ladder_fsm"):
+        with m.FSM(name="ladder_fsm") as fsm:
             with m.State("INIT"):
                 # after reset: empty every slot (one per cycle); ticks keep their values
                 for p in st_wr:
@@ -666,10 +756,15 @@ class Ladder(wiring.Component):
                 take()
 
             with m.State("LOAD"):
+                # the side states: from the memory, or (the op is on the previous op's slot,
+                # whose state may have been written back in the take cycle) from ``w``/``o``
                 sel_w = Mux(op.bid, st_rd[1].data.as_value(), st_rd[0].data.as_value())
                 sel_o = Mux(op.bid, st_rd[0].data.as_value(), st_rd[1].data.as_value())
-                m.d.sync += [w.eq(sel_w), o.eq(sel_o), kd.eq(key + D),
-                             kmd.eq(Cat(key, Const(0, 2)).as_signed() - D)]
+                with m.If(~ld_ss):
+                    m.d.sync += [w.eq(sel_w), o.eq(sel_o)]
+                with m.Elif(~ld_sd):
+                    m.d.sync += [w.eq(o), o.eq(w)]
+                m.d.sync += [kd.eq(key + D), kmd.eq(Cat(key, Const(0, 2)).as_signed() - D)]
                 rmw0()
                 with m.If(op.kind == LadderOp.CLR):
                     m.d.sync += [w.eq(0), o.eq(0)]
@@ -690,7 +785,14 @@ class Ladder(wiring.Component):
                     gt_span.eq(key > w.span_hi),
                 ]
                 rmw1_fast()
-                with m.If(offg):
+                # conservative: only a RED that removes a level can leave a side with fewer
+                # than n cached levels and more in the ladder (before each op, c >= min(n,
+                # nlev); an ADD never lowers c; with nlev == c every level is cached)
+                m.d.sync += may_refill.eq((op.kind == LadderOp.RED) & op.remove & (w.c <= N)
+                                          & (w.nlev != w.c))
+                with m.If(pend_v & outv & ~self.o_stream.ready):
+                    pass  # the previous op's record is still pending: RMW3 needs its register
+                with m.Elif(offg):
                     m.d.comb += bump["off_grid"].eq(1)
                     m.d.sync += w.bad.eq(1)
                     m.next = "WB"
@@ -701,6 +803,15 @@ class Ladder(wiring.Component):
                 far_done = Signal()
                 rmw2()  # speculative: used when the decision is a represented op
                 cupd_pre()
+                # peek at the next op: read its state words, ladder entry and bitmap word at
+                # the end of this cycle; RMW3 may take it (then its CMP follows RMW3)
+                read_next()
+                nk = fe_key
+                same = (f_op[-1].slot == op.slot) & (f_op[-1].bid == op.bid)
+                m.d.sync += [pk.eq(f_v[-1] & (f_op[-1].kind != LadderOp.CLR)),
+                             ss_r.eq(f_op[-1].slot == op.slot), sd_r.eq(f_op[-1].bid == op.bid),
+                             fwd_e.eq(same & (nk[:db] == kidx)),
+                             fwd_w.eq(same & ((nk[6:db] == kidx[6:]) if W > 1 else 1))]
                 with m.If(op.kind == LadderOp.ADD):
                     with m.If(ge_far):
                         m.d.sync += w.far_orders.eq(w.far_orders + 1)
@@ -755,6 +866,8 @@ class Ladder(wiring.Component):
             with m.State("RMW2"):
                 rmw2()
                 cupd_pre()
+                # the eviction scan changed the cache and read other entries: no fast take
+                m.d.sync += [pk.eq(0), may_refill.eq(1)]
                 m.next = "RMW3"
 
             with m.State("RMW3"):
@@ -771,14 +884,25 @@ class Ladder(wiring.Component):
                         bm_wr.data.eq(nword),
                     ]
                     if W > 1:
-                        m.d.sync += w.summary.bit_select(kidx[6:], 1).eq(nword_any)
+                        m.d.comb += w_upd.summary.bit_select(kidx[6:], 1).eq(nword_any)
                     else:
-                        m.d.sync += w.summary[0].eq(nword_any)
-                    m.d.sync += w.nlev.eq(nlev_new)
+                        m.d.comb += w_upd.summary[0].eq(nword_any)
+                    m.d.comb += w_upd.nlev.eq(nlev_new)
                     cupd()
-                    c_next = Mux(cu_del, w.c - 1, Mux(cu_inc, w.c + 1, w.c))
-                    m.d.sync += refill_r.eq((c_next < N) & (nlev_new > c_next))
-                    m.next = "WB"
+                    with m.If(may_refill):
+                        c_next = Mux(cu_del, w.c - 1, Mux(cu_inc, w.c + 1, w.c))
+                        m.d.sync += refill_r.eq((c_next < N) & (nlev_new > c_next))
+                        m.next = "WB"
+                    with m.Else():
+                        # short completion: write the op's side back, its record waits in
+                        # ``pend`` (published from the next cycle on), take the peeked op
+                        write_state(0)
+                        m.d.sync += [pend_v.eq(1), pend_w.eq(w_upd), pend_o.eq(o),
+                                     pend_op.eq(op)]
+                        m.next = "IDLE"
+                        with m.If(pk):
+                            take_fast()
+                            m.next = "CMP"
 
             with m.State("R_PRE"):
                 m.d.sync += [skey.eq(Mux(w.c == 0, w.lo, last_key + 1)), refill_r.eq(0)]
@@ -914,17 +1038,9 @@ class Ladder(wiring.Component):
                                                       for i in range(K)]))]
                     m.next = "R_PRE"
                 with m.Else():
-                    wa = Mux(op.bid, o.as_value(), w.as_value())
-                    wb = Mux(op.bid, w.as_value(), o.as_value())
-                    is_clr = op.kind == LadderOp.CLR
-                    m.d.comb += [
-                        st_wr[0].en.eq(is_clr | ~op.bid), st_wr[0].addr.eq(op.slot),
-                        st_wr[0].data.eq(wa),
-                        st_wr[1].en.eq(is_clr | op.bid), st_wr[1].addr.eq(op.slot),
-                        st_wr[1].data.eq(wb),
-                    ]
-                    with m.If(~outv | self.o_stream.ready):
-                        record()
+                    write_state(op.kind == LadderOp.CLR)
+                    with m.If(~pend_v & (~outv | self.o_stream.ready)):
+                        record(w, o, op)
                         m.next = "IDLE"
                         take()
                     with m.Else():
@@ -932,8 +1048,9 @@ class Ladder(wiring.Component):
 
             with m.State("FIN"):
                 # the record waits for the sink (the state words are written)
-                with m.If(~outv | self.o_stream.ready):
-                    record()
+                with m.If(~pend_v & (~outv | self.o_stream.ready)):
+                    record(w, o, op)
                     m.next = "IDLE"
                     take()
+        m.d.comb += bsel.eq(Mux(fsm.ongoing("RMW3"), fe_key[:6], kidx[:6]))
         return m

@@ -48,7 +48,8 @@ def test_ladder_u250_quick():
 # and one op in flight at a time, each op class must stay within its latency bound (cycles
 # from the op's transfer to its record's valid; refills and evictions are bounded by their
 # level counts, not here).
-RATE_FLOOR = 0.17
+# Measured 0.291 (small, 3-cycle controller loop with the fast take; was 0.19 with 5 cycles).
+RATE_FLOOR = 0.26
 LAT_BOUNDS = {"clr": 8, "far": 10, "err": 11, "rep": 11}
 
 
