@@ -36,6 +36,8 @@ from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
+from hw.regs import ARBITER_COUNTERS as _REG_COUNTERS
+from hw.regs import DEFAULT_AB_TIMEOUT
 
 __all__ = [
     "ARBITER_COUNTERS",
@@ -55,10 +57,11 @@ ARBITER_COUNTERS: tuple[str, ...] = (
     "line_timeouts",
 )
 """Counters of :class:`LineArbiter` (names as in ``hw.regs.ARBITER_COUNTERS``)."""
+if ARBITER_COUNTERS != tuple(n for n, _ in _REG_COUNTERS):
+    raise ImportError("hw.arbiter.ARBITER_COUNTERS and hw.regs.ARBITER_COUNTERS differ")
 
-DEFAULT_TIMEOUT = 1 << 16
-"""Reset value of ``CONFIG_AB_TIMEOUT``: cycles a packet past a gap waits for the other line
-(203 us at 322 MHz)."""
+DEFAULT_TIMEOUT = DEFAULT_AB_TIMEOUT
+"""Reset value of ``CONFIG_AB_TIMEOUT`` (:data:`hw.regs.DEFAULT_AB_TIMEOUT`)."""
 
 _F = {f.name: f for f in MOLD_HEADER}
 _SEQ_W = 8 * (_F["sequence_number"].end - _F["sequence_number"].offset)
