@@ -12,6 +12,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_SESSION_WIDTH
+from hw.arbiter import ARBITER_COUNTERS, DEFAULT_TIMEOUT, LineArbiter
 from hw.decoder import DECODER_COUNTERS, Decoder
 from hw.ethernet import (
     ETHERNET_COUNTERS,
@@ -43,17 +44,19 @@ INGRESS_COUNTER_NAMES: tuple[str, ...] = _ordered_counters()
 """Every counter of the chain, in ``hw.regs.INGRESS_COUNTERS`` order."""
 
 
-def ingress_config_signature() -> wiring.Signature:
-    """Configuration of the chain (the RW registers of ``hw.regs``), used as ``In(...)``."""
-    return wiring.Signature(
-        {
-            "enable": Out(1),
-            "udp_port": Out(16),
-            "ip_dst": Out(32),
-            "session": Out(8 * MOLD_SESSION_WIDTH),
-            "session_valid": Out(1),
-        }
-    )
+def ingress_config_signature(lines: int = 1) -> wiring.Signature:
+    """Configuration of the chain (the RW registers of ``hw.regs``), used as ``In(...)``;
+    with ``lines=2`` also ``ab_timeout`` (:class:`hw.arbiter.LineArbiter` ``timeout``)."""
+    members = {
+        "enable": Out(1),
+        "udp_port": Out(16),
+        "ip_dst": Out(32),
+        "session": Out(8 * MOLD_SESSION_WIDTH),
+        "session_valid": Out(1),
+    }
+    if lines == 2:
+        members["ab_timeout"] = Out(32, init=DEFAULT_TIMEOUT)
+    return wiring.Signature(members)
 
 
 def ingress_status_signature() -> wiring.Signature:
@@ -72,15 +75,24 @@ class Ingress(wiring.Component):
         throughput notes of :class:`hw.framer.Framer`).
     counter_width : int, keyword-only
         Width of every counter (default 32; wraps).
+    lines : int, keyword-only
+        1 (default): one MAC input. 2: A/B feed, two MAC inputs (``i_stream`` is line A,
+        ``i_stream_b`` line B), each with its own frame parser, merged by
+        :class:`hw.arbiter.LineArbiter` before the one MoldUDP64 tracker; the Ethernet
+        counters are the sums of both lines, ``line_counters`` the arbiter's.
 
     Attributes
     ----------
     i_stream : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
+    i_stream_b : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
+        ``lines=2`` only.
     o_stream : Out(stream.Signature(hw.layouts.ItchRecord))
     config : In(ingress_config_signature())
     status : Out(ingress_status_signature())
     counters : Out(...)
         Members named as ``hw.regs.INGRESS_COUNTERS`` (checked at construction).
+    line_counters : Out(...)
+        ``lines=2`` only: :data:`hw.arbiter.ARBITER_COUNTERS`.
 
     Notes
     -----
@@ -89,25 +101,33 @@ class Ingress(wiring.Component):
     per clock for every legal stream (back-to-back frames, packed minimum-size messages);
     only malformed blocks shorter than a beat stall (one cycle per extra block ending in a
     beat). Backpressure on ``o_stream`` stalls ``i_stream`` without loss; ``i_stream.ready``
-    is combinational from ``o_stream.ready`` through the chain.
+    is combinational from ``o_stream.ready`` through the chain. With ``lines=2`` the arbiter
+    adds 2 cycles (4 in all) and its backpressure rules (:class:`hw.arbiter.LineArbiter`).
     """
 
-    def __init__(self, *, data_width: int = 64, counter_width: int = 32):
+    def __init__(self, *, data_width: int = 64, counter_width: int = 32, lines: int = 1):
         _check_width(data_width)
         _check_counter_width(counter_width)
+        if lines not in (1, 2):
+            raise ValueError(f"lines must be 1 or 2, not {lines!r}")
         self.data_width = data_width
         self.counter_width = counter_width
-        super().__init__(
-            {
-                "i_stream": In(stream.Signature(mac_beat_layout(data_width))),
-                "o_stream": Out(stream.Signature(ItchRecord)),
-                "config": In(ingress_config_signature()),
-                "status": Out(ingress_status_signature()),
-                "counters": Out(
-                    wiring.Signature({n: Out(counter_width) for n in INGRESS_COUNTER_NAMES})
-                ),
-            }
-        )
+        self.lines = lines
+        members = {
+            "i_stream": In(stream.Signature(mac_beat_layout(data_width))),
+            "o_stream": Out(stream.Signature(ItchRecord)),
+            "config": In(ingress_config_signature(lines)),
+            "status": Out(ingress_status_signature()),
+            "counters": Out(
+                wiring.Signature({n: Out(counter_width) for n in INGRESS_COUNTER_NAMES})
+            ),
+        }
+        if lines == 2:
+            members["i_stream_b"] = In(stream.Signature(mac_beat_layout(data_width)))
+            members["line_counters"] = Out(
+                wiring.Signature({n: Out(counter_width) for n in ARBITER_COUNTERS})
+            )
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -116,27 +136,52 @@ class Ingress(wiring.Component):
         m.submodules.mold = mold = MoldUDP64(**kw)
         m.submodules.framer = framer = Framer(**kw)
         m.submodules.decoder = dec = Decoder(counter_width=self.counter_width)
+        cfg = self.config
+        eths = [eth]
 
         wiring.connect(m, wiring.flipped(self.i_stream), eth.i_stream)
-        wiring.connect(m, eth.o_stream, mold.i_stream)
+        if self.lines == 1:
+            wiring.connect(m, eth.o_stream, mold.i_stream)
+        else:
+            m.submodules.eth_b = eth_b = FrameParser(**kw)
+            m.submodules.arbiter = arb = LineArbiter(**kw)
+            eths.append(eth_b)
+            wiring.connect(m, wiring.flipped(self.i_stream_b), eth_b.i_stream)
+            wiring.connect(m, eth.o_stream, arb.a_stream)
+            wiring.connect(m, eth_b.o_stream, arb.b_stream)
+            wiring.connect(m, arb.o_stream, mold.i_stream)
+            m.d.comb += [
+                arb.config.session.eq(cfg.session),
+                arb.config.session_valid.eq(cfg.session_valid),
+                arb.config.timeout.eq(cfg.ab_timeout),
+            ]
+            for n in ARBITER_COUNTERS:
+                m.d.comb += getattr(self.line_counters, n).eq(getattr(arb.counters, n))
         wiring.connect(m, mold.o_stream, framer.i_stream)
         wiring.connect(m, framer.o_stream, dec.i_stream)
         wiring.connect(m, dec.o_stream, wiring.flipped(self.o_stream))
         m.d.comb += [mold.commit.eq(framer.commit), mold.commit_seq.eq(framer.commit_seq)]
 
-        cfg = self.config
+        for e in eths:
+            m.d.comb += [
+                e.config.enable.eq(cfg.enable),
+                e.config.udp_port.eq(cfg.udp_port),
+                e.config.ip_dst.eq(cfg.ip_dst),
+            ]
         m.d.comb += [
-            eth.config.enable.eq(cfg.enable),
-            eth.config.udp_port.eq(cfg.udp_port),
-            eth.config.ip_dst.eq(cfg.ip_dst),
             mold.config.session.eq(cfg.session),
             mold.config.session_valid.eq(cfg.session_valid),
         ]
         for name in mold_status_signature().members:
             m.d.comb += getattr(self.status, name).eq(getattr(mold.status, name))
-        m.d.comb += self.status.ev_drop.eq(eth.ev_drop)
+        m.d.comb += self.status.ev_drop.eq(eths[-1].ev_drop | eth.ev_drop)
+        for n in ETHERNET_COUNTERS:
+            # one line: the parser's counter; two: the sum over both lines
+            total = getattr(eth.counters, n)
+            for e in eths[1:]:
+                total = total + getattr(e.counters, n)
+            m.d.comb += getattr(self.counters, n).eq(total)
         for block, names in (
-            (eth, ETHERNET_COUNTERS),
             (mold, MOLD_COUNTERS),
             (framer, FRAMER_COUNTERS),
             (dec, DECODER_COUNTERS),

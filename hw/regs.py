@@ -53,6 +53,8 @@ __all__ = [
     "INGRESS_COUNTERS",
     "BOOK_COUNTERS",
     "TOP_COUNTERS",
+    "ARBITER_COUNTERS",
+    "DEFAULT_AB_TIMEOUT",
     "MAGIC",
     "REGMAP_VERSION",
     "UNMAPPED_READ",
@@ -64,7 +66,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (2, 1, 0)
+REGMAP_VERSION = (2, 2, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 
@@ -148,6 +150,7 @@ class BuildParams:
     record_bytes: int = 64
     clk_hz: int = 322_265_625
     ways: int = 8
+    lines: int = 1
 
     def __post_init__(self):
         for f in fields(self):
@@ -168,6 +171,7 @@ GROUP_BASES = {
     "ingress": 0x400,
     "book": 0x800,
     "top": 0x900,
+    "lines": 0xA00,
 }
 """Byte offset of each group; a group may not run into the next one."""
 
@@ -179,6 +183,7 @@ GROUP_TITLES = {
     "ingress": "Counters: ingress (Ethernet/IPv4/UDP), MoldUDP64 and ITCH decoder",
     "book": "Counters: order table and book",
     "top": "Counters: top level (BBO record stream)",
+    "lines": "Counters: A/B line arbitration (read 0 in a one-line build, ID_LINES = 1)",
 }
 
 # ----------------------------------------------------------------------------------------------
@@ -247,6 +252,24 @@ TOP_COUNTERS: tuple[tuple[str, str], ...] = (
     ("bbo_stall_cycles", "clock cycles with a BBO record waiting and the DMA not ready"),
 )
 """Counters of :mod:`hw.top`, in register order."""
+
+ARBITER_COUNTERS: tuple[tuple[str, str], ...] = (
+    ("line_a_packets", "line A: packets that reached the arbiter (after the frame filter)"),
+    ("line_a_duplicates", "line A: MoldUDP64 data packets dropped as already delivered "
+                          "(every message below the merged expected number)"),
+    ("line_a_filled", "line A: gaps of line A (a packet starting past the end of its previous "
+                      "one) that line B had already covered"),
+    ("line_b_packets", "line B: packets that reached the arbiter (after the frame filter)"),
+    ("line_b_duplicates", "line B: MoldUDP64 data packets dropped as already delivered"),
+    ("line_b_filled", "line B: gaps of line B that line A had already covered"),
+    ("line_timeouts", "packets past a gap forwarded after waiting CONFIG_AB_TIMEOUT cycles "
+                      "for the other line (a dead or late line; MoldUDP64 counts the gap)"),
+)
+"""Counters of :class:`hw.arbiter.LineArbiter` (``hw.ingress.Ingress(lines=2)``)."""
+
+DEFAULT_AB_TIMEOUT = 1 << 16
+"""Reset value of ``CONFIG_AB_TIMEOUT``: cycles a packet past a gap waits for the other line
+(203 us at 322 MHz)."""
 
 
 class RegisterTable:
@@ -429,6 +452,7 @@ def build_table(
     b.const(g, "ID_RECORD_BYTES", p.record_bytes, "Build parameter: bytes per BBO record")
     b.const(g, "ID_CLK_HZ", p.clk_hz, "Build parameter: nominal core clock, Hz")
     b.const(g, "ID_WAYS", p.ways, "Build parameter: order table ways per bucket")
+    b.const(g, "ID_LINES", p.lines, "Build parameter: MAC inputs (1; 2: A/B feed arbitration)")
 
     g = "control"
     b.reg(g, "CTRL", Access.RW, [
@@ -513,6 +537,11 @@ def build_table(
         Field("sub_write", 0, 1, 0, "write (sub_locate, sub_slot, sub_valid) into the "
               "subscription table", "book"),
     ], "Subscription: write strobe")
+    b.reg(g, "CONFIG_AB_TIMEOUT", Access.RW, [
+        Field("ab_timeout", 0, 32, DEFAULT_AB_TIMEOUT, "cycles a packet past a gap on one "
+              "line waits for the other line to fill it (ID_LINES = 2 only; 0: never waits)",
+              "ingress"),
+    ], "A/B arbitration: wait for the other line")
 
     g = "status"
     b.reg(g, "STATUS", Access.RO, [
@@ -544,7 +573,8 @@ def build_table(
            "soft_reset or counters_clear); the time base of the records' card_cycles", "top")
 
     for group, counters, src in (("ingress", ingress, "ingress"), ("book", book, "book"),
-                                 ("top", _norm_counters(TOP_COUNTERS), "top")):
+                                 ("top", _norm_counters(TOP_COUNTERS), "top"),
+                                 ("lines", _norm_counters(ARBITER_COUNTERS), "arbiter")):
         for name, desc in counters:
             b.pair(group, f"CNT_{name.upper()}", f"cnt_{name}", desc, f"{src}.counters.{name}")
 
@@ -568,7 +598,8 @@ def check_counters(block: str, names) -> None:
     ``block`` is ``"ingress"`` or ``"book"``. Called by :mod:`hw.top` at elaboration and by the
     tests, so the register map and the gateware cannot drift apart silently.
     """
-    want = {"ingress": INGRESS_COUNTERS, "book": BOOK_COUNTERS, "top": TOP_COUNTERS}[block]
+    want = {"ingress": INGRESS_COUNTERS, "book": BOOK_COUNTERS, "top": TOP_COUNTERS,
+            "lines": ARBITER_COUNTERS}[block]
     want_names = [n for n, _ in want]
     got = list(names)
     if sorted(got) != sorted(want_names):

@@ -21,6 +21,7 @@ from hw.book import Book
 from hw.ingress import Ingress
 from hw.layouts import mac_beat_layout
 from hw.regs import (
+    ARBITER_COUNTERS,
     BOOK_COUNTERS,
     INGRESS_COUNTERS,
     TOP_COUNTERS,
@@ -70,11 +71,17 @@ class Top(wiring.Component):
         Nominal core clock reported by ``ID_CLK_HZ``.
     addr_width : int
         AXI4-Lite byte address bits (default 12: 4 KiB).
+    lines : int
+        1 (default): one MAC input. 2: an A/B feed, ``mac`` is line A and ``mac_b`` line B,
+        merged by :class:`hw.arbiter.LineArbiter` in the ingress (``ID_LINES``,
+        ``CONFIG_AB_TIMEOUT``, the ``CNT_LINE_*`` counters).
 
     Attributes
     ----------
     mac : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
         MAC RX beats.
+    mac_b : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
+        ``lines=2`` only: line B's MAC RX beats.
     bbo : Out(stream.Signature(512))
         One 64-byte little-endian record per BBO update (byte 0 in bits 7:0).
     axil : In(hw.axil.AXILiteSignature(addr_width=addr_width))
@@ -102,13 +109,15 @@ class Top(wiring.Component):
                  capacity: int = SIM_PARAMS["capacity"], ways: int = SIM_PARAMS["ways"],
                  levels: int = SIM_PARAMS["levels"], depth_n: int = 1, k: int = 16,
                  fifo_depth: int = 16, lanes: int = 1, lane_fifo: int = 4,
-                 counter_width: int = 32, clk_hz: int = 322_265_625, addr_width: int = 12):
+                 counter_width: int = 32, clk_hz: int = 322_265_625, addr_width: int = 12,
+                 lines: int = 1):
         _int("depth_n", depth_n, 1)
         if depth_n != 1:
             raise ValueError("depth_n must be 1: the 64-byte BBO record carries the best level "
                              "of each side only")
         _int("clk_hz", clk_hz, 1, 2**32 - 1)
-        self._ingress = Ingress(data_width=data_width, counter_width=counter_width)
+        self.lines = lines
+        self._ingress = Ingress(data_width=data_width, counter_width=counter_width, lines=lines)
         self._book = Book(slots=slots, capacity=capacity, ways=ways, levels=levels,
                           depth_n=depth_n, k=k, fifo_depth=fifo_depth, lanes=lanes,
                           lane_fifo=lane_fifo)
@@ -119,15 +128,21 @@ class Top(wiring.Component):
         check_counters("top", [n for n, _ in TOP_COUNTERS])
         self.params = BuildParams(data_width=data_width, slots=slots, table_capacity=capacity,
                                   levels=levels, depth_n=depth_n,
-                                  record_bytes=bbo_record.RECORD_BYTES, clk_hz=clk_hz, ways=ways)
+                                  record_bytes=bbo_record.RECORD_BYTES, clk_hz=clk_hz, ways=ways,
+                                  lines=lines)
         self.table = build_table(self.params)
         self._regs = AXILiteRegisters(self.table, addr_width=addr_width)
         self.data_width = data_width
-        super().__init__({
+        members = {
             "mac": In(stream.Signature(mac_beat_layout(data_width))),
             "bbo": Out(stream.Signature(8 * bbo_record.RECORD_BYTES)),
             "axil": In(AXILiteSignature(addr_width=addr_width)),
-        })
+        }
+        if lines == 2:
+            check_counters("lines", list(
+                self._ingress.signature.members["line_counters"].signature.members))
+            members["mac_b"] = In(stream.Signature(mac_beat_layout(data_width)))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -143,6 +158,9 @@ class Top(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.axil), regs.axil)
         wiring.connect(m, wiring.flipped(self.mac), ing.i_stream)
+        if self.lines == 2:
+            wiring.connect(m, wiring.flipped(self.mac_b), ing.i_stream_b)
+            m.d.comb += ing.config.ab_timeout.eq(r.ab_timeout)
         wiring.connect(m, ing.o_stream, book.i_stream)
 
         # ---------------- configuration / control
@@ -212,8 +230,11 @@ class Top(wiring.Component):
 
         # ---------------- counters: source - snapshot, registered
         clr = r.counters_clear
-        for src, names in ((ing.counters, [n for n, _ in INGRESS_COUNTERS]),
-                           (book.counters, [n for n, _ in BOOK_COUNTERS])):
+        sources = [(ing.counters, [n for n, _ in INGRESS_COUNTERS]),
+                   (book.counters, [n for n, _ in BOOK_COUNTERS])]
+        if self.lines == 2:  # one line: the CNT_LINE_* registers read 0
+            sources.append((ing.line_counters, [n for n, _ in ARBITER_COUNTERS]))
+        for src, names in sources:
             for n in names:
                 raw = getattr(src, n)
                 base = Signal(len(raw), name=f"base_{n}")

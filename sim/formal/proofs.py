@@ -469,6 +469,144 @@ class DecoderProof(_Proof):
         return m
 
 
+# --- LineArbiter (A/B): stream rules, whole packets, no duplicate, no needless gap ----------
+
+
+class ArbiterProof(_Proof):
+    """``hw.arbiter.LineArbiter`` with a configured session, 256-bit beats (a MoldUDP64 header
+    fits in one or two beats, so a few packets per line fit in the bound).
+
+    Each line is a legal parser output (``_legal_area_beats``) with matched packets in
+    non-decreasing sequence order (duplicates allowed; reorders are the bench's); the wait
+    timeout is above the bound (the timeout path is the bench's). A reference reads every
+    header byte by byte from the lane offsets, on both inputs and on the output, and keeps its
+    own merged expected number from the output packets. Asserted: the output keeps the
+    stream rules and carries whole packets (``first`` only after ``last``, offsets
+    contiguous); ``expected`` never decreases; **no duplicate**: a data packet of the session
+    forwarded after the first brings a message past the expected number; **no needless gap**:
+    for a free message number ``K``, no output packet jumps over ``K`` (expected <= K < seq)
+    when ``K`` arrived on either line.
+    """
+
+    NB = 16
+
+    def __init__(self, mod):
+        self.plen = [Signal(12, name=f"plen_{x}") for x in "ab"]
+        self.K = Signal(12, name="K")
+        self.dut = mod.LineArbiter(data_width=8 * self.NB, counter_width=8)
+        d = self.dut
+        self.free = [
+            d.a_stream.valid,
+            d.a_stream.payload.as_value(),
+            d.b_stream.valid,
+            d.b_stream.payload.as_value(),
+            d.o_stream.ready,
+            d.config.session,
+            d.config.timeout,
+            *self.plen,
+            self.K,
+        ]
+
+    def _header(self, m, stream, name):
+        """Reference header of ``stream``'s packet: ``(done, seq, count, sess)``, ``done`` in
+        the transfer completing the 20 bytes (not in a final beat the MAC flagged)."""
+        b = stream.payload
+        xfer = stream.valid & stream.ready
+        hl = MOLD_HEADER_LENGTH
+        hreg = Signal(8 * hl, name=f"{name}_hdr")
+        hnow = Signal(8 * hl, name=f"{name}_hdr_now")
+        m.d.comb += hnow.eq(hreg)
+        done = Signal(name=f"{name}_hdr_done")
+        for j in range(self.NB):
+            byte = b.data[8 * j : 8 * j + 8]
+            for k in range(hl):
+                with m.If(b.keep[j] & (b.offset + j == k)):
+                    m.d.comb += hnow[8 * k : 8 * k + 8].eq(byte)
+                    if k == hl - 1:
+                        m.d.comb += done.eq(xfer & ~(b.last & b.error))
+        with m.If(xfer):
+            m.d.sync += hreg.eq(hnow)
+
+        def big(f):
+            return Cat(*(hnow[8 * (f.end - 1 - q) : 8 * (f.end - q)] for q in range(f.width)))
+
+        f_sess = _MF["session"]
+        return (done, big(_MF["sequence_number"]), big(_MF["message_count"]),
+                hnow[8 * f_sess.offset : 8 * f_sess.end])
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = d = self.dut
+        nb = self.NB
+        started = self._common(m)
+        o = d.o_stream
+        cfg = d.config
+        _constant(m, started, cfg.session, "session")
+        _constant(m, started, cfg.timeout, "timeout")
+        _constant(m, started, self.K, "K")
+        m.d.comb += [cfg.session_valid.eq(1), Assume(cfg.timeout > 64)]
+        StreamRules(m, o, started, assume=False, name="out")
+
+        def is_data(count):
+            return (count != 0) & (count != 0xFFFF)
+
+        arrived = Signal(name="ref_arrived_k")
+        arrived_now = Signal(name="ref_arrived_k_now")
+        m.d.comb += arrived_now.eq(arrived)
+        for x, port, plen in (("a", d.a_stream, self.plen[0]), ("b", d.b_stream, self.plen[1])):
+            StreamRules(m, port, started, assume=True, name=f"in_{x}")
+            _legal_area_beats(m, started, port, nb, plen, name=f"in_{x}")
+            done, seq, count, sess = self._header(m, port, f"in_{x}")
+            last_seq = Signal(12, name=f"in_{x}_last_seq")
+            with m.If(done):
+                # small numbers (the arithmetic is the same for every value), no 64-bit wrap
+                m.d.comb += Assume(seq[12:] == 0)
+                m.d.comb += Assume((count[4:] == 0) | (count == 0xFFFF))
+                with m.If(sess == cfg.session):
+                    m.d.comb += Assume(seq >= last_seq)  # in order on each line
+                    m.d.sync += last_seq.eq(seq)
+                    with m.If(is_data(count) & (seq <= self.K) & (self.K < seq + count)):
+                        m.d.comb += arrived_now.eq(1)
+        m.d.sync += arrived.eq(arrived_now)
+
+        # output: whole packets
+        ob = o.payload
+        o_in_pkt = Signal(name="out_in_pkt")
+        o_prev = Signal(signed(16), name="out_prev_off")
+        with m.If(o.valid & o.ready):
+            m.d.sync += [o_in_pkt.eq(~ob.last), o_prev.eq(ob.offset)]
+        with m.If(o.valid):
+            self.check(m, ob.first == ~o_in_pkt, "out: packets whole (first after last)")
+            with m.If(~ob.first):
+                self.check(m, ob.offset == o_prev + nb, "out: packets whole (offsets)")
+
+        # output: reference merged expected number
+        done, seq, count, sess = self._header(m, o, "out")
+        r_locked = Signal(name="ref_locked")
+        r_e = Signal(17, name="ref_expected")
+        skipped = Signal(name="ref_skipped_k")
+        skipped_now = Signal(name="ref_skipped_k_now")
+        m.d.comb += skipped_now.eq(skipped)
+        end = Signal(17, name="ref_end")
+        m.d.comb += end.eq(seq + Mux(is_data(count), count, 0))
+        with m.If(done & (sess == cfg.session)):
+            with m.If(r_locked & is_data(count)):
+                self.check(m, end > r_e, "no duplicate forwarded")
+            with m.If(r_locked & (r_e <= self.K) & (seq > self.K)):
+                m.d.comb += skipped_now.eq(1)
+            m.d.sync += r_locked.eq(1)
+            with m.If(~r_locked | (end > r_e)):
+                m.d.sync += r_e.eq(end)
+        m.d.sync += skipped.eq(skipped_now)
+        self.check(m, ~(skipped_now & arrived_now), "no gap over a message a line delivered")
+
+        prev_e = Signal(64, name="prev_expected")
+        m.d.sync += prev_e.eq(d.expected)
+        with m.If(started):
+            self.check(m, d.expected >= prev_e, "expected monotone")
+        return m
+
+
 # --- registry -----------------------------------------------------------------------------
 
 PROOFS: dict[str, tuple[type, str, int]] = {
@@ -476,6 +614,7 @@ PROOFS: dict[str, tuple[type, str, int]] = {
     "moldudp": (MoldProof, "hw.moldudp", 7),
     "framer": (FramerProof, "hw.framer", 4),
     "decoder": (DecoderProof, "hw.decoder", 6),
+    "arbiter": (ArbiterProof, "hw.arbiter", 8),
 }
 """proof name -> (harness class, production module, BMC depth in cycles)."""
 
@@ -598,6 +737,48 @@ MUTANTS: tuple[Mutant, ...] = (
         "short.eq(msg.length < spec.length)",
         "short.eq(msg.length < spec.length - 1)",
         "lengths as the spec table says",
+    ),
+    Mutant(
+        "arb_dup_passes",
+        "arbiter",
+        "hw.arbiter",
+        "(mt & locked & dt & (ep <= E))",
+        "(mt & locked & dt & (ep < E))",
+        "no duplicate forwarded (a copy ending exactly at the expected number passes)",
+    ),
+    Mutant(
+        "arb_no_hold",
+        "arbiter",
+        "hw.arbiter",
+        "ah.eq(present & mt & locked & (d.seq > E)),",
+        "ah.eq(0),",
+        "no needless gap (a packet past a gap is not held for the other line)",
+        only=("no gap over a message a line delivered",),
+    ),
+    Mutant(
+        "arb_expected_regresses",
+        "arbiter",
+        "hw.arbiter",
+        "with m.If(~locked | (endp[k] > E)):",
+        "with m.If(1):",
+        "expected monotone (a heartbeat below E moves it back)",
+        only=("expected monotone",),
+    ),
+    Mutant(
+        "arb_interleaves",
+        "arbiter",
+        "hw.arbiter",
+        "out_free = ~((busy[0] & fwd[0]) | (busy[1] & fwd[1]))",
+        "out_free = ~((busy[0] & fwd[0]) & (busy[1] & fwd[1]))",
+        "whole packets (a second line starts while the first forwards)",
+    ),
+    Mutant(
+        "arb_valid_drops",
+        "arbiter",
+        "hw.arbiter",
+        "with m.Elif(o.ready):\n            m.d.sync += o.valid.eq(0)\n        return m",
+        "with m.Else():\n            m.d.sync += o.valid.eq(0)\n        return m",
+        "stream rules: valid held until ready",
     ),
     Mutant(
         "decoder_gap_not_carried",
