@@ -198,3 +198,30 @@ def test_axil_timeout_is_reported(tmp_path):
     with pytest.raises(CardTimeout, match="no response"):
         t.write_reg(0, 1)
     t.close()
+
+
+def test_card_lanes_default_and_override(monkeypatch):
+    """The simulated card builds the U250 parameters with one ladder lane unless
+    ITCHFPGA_CARD_LANES says otherwise; the lanes are part of the build's cache key."""
+    from host.card.sim import SIM_LANES, card_params, source_key
+    from hw.synth import BLOCKS
+
+    monkeypatch.delenv("ITCHFPGA_CARD_LANES", raising=False)
+    u250 = BLOCKS["top"].params["u250"]
+    p = card_params()
+    assert p["lanes"] == SIM_LANES == 1
+    assert {k: v for k, v in p.items() if k != "lanes"} == {
+        k: v for k, v in u250.items() if k != "lanes"}
+    key1 = source_key()
+    monkeypatch.setenv("ITCHFPGA_CARD_LANES", str(u250["lanes"]))
+    assert card_params() == dict(u250)
+    assert source_key() != key1
+
+
+@pytest.mark.parametrize("raw", ["0", "3", "-2", "abc", "512", "1.5"])
+def test_card_lanes_bad_value_is_one_line(monkeypatch, raw):
+    from host.card.sim import card_params
+
+    monkeypatch.setenv("ITCHFPGA_CARD_LANES", raw)
+    with pytest.raises(ModelNotBuilt, match="ITCHFPGA_CARD_LANES"):
+        card_params()
