@@ -55,6 +55,9 @@ def main(argv=None) -> int:
                     help="ladder lanes (hw.lanes.LadderLanes; default the set's own)")
     ap.add_argument("--fifo-depth", type=int, default=None,
                     help="op queue / message-data / output FIFO depth (default the set's own)")
+    ap.add_argument("--lane-fifo", type=int, default=None,
+                    help="depth of each ladder lane's input and output FIFO (default the "
+                    "set's own)")
     args = ap.parse_args(argv)
 
     from hw.book import Book
@@ -66,6 +69,8 @@ def main(argv=None) -> int:
         params["lanes"] = args.lanes
     if args.fifo_depth is not None:
         params["fifo_depth"] = args.fifo_depth
+    if args.lane_fifo is not None:
+        params["lane_fifo"] = args.lane_fifo
     with tempfile.TemporaryDirectory() as td:
         out = Path(td) / "book.json"
         run_component(
