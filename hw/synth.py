@@ -187,7 +187,7 @@ _BUDGETS: dict[str, dict] = {
 }
 
 BOOK_U250 = dict(slots=256, capacity=1 << 20, ways=8, levels=4096, depth_n=1, lanes=8,
-                 fifo_depth=64)
+                 fifo_depth=64, lane_fifo=16)
 """Book parameters of the U250 build (must match :data:`hw.regs.U250_PARAMS`)."""
 BOOK_SMALL = dict(slots=4, capacity=64, ways=2, levels=64, k=4, depth_n=1)
 BOOK_ECP5 = dict(slots=8, capacity=256, ways=2, levels=64, k=4, depth_n=1)
