@@ -85,6 +85,9 @@ def register(subparsers) -> None:
         help="packet indices to leave out (makes sequence gaps; ITCH input only)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from host.cli.card_ab import add_ab_arguments
+
+    add_ab_arguments(p)
     p.set_defaults(func=run_replay)
 
 
@@ -190,6 +193,12 @@ def run_replay(args) -> int:
             locates = resolve_locates(feed, args.symbols)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if getattr(args, "lines", None) is not None:
+        from host.cli.card_ab import run_ab_replay
+
+        if args.card != "model":
+            locates = None  # run_ab_replay refuses a card other than the model
+        return run_ab_replay(args, feed, locates, out)
     if args.card == "model":
         if args.verify:
             print("verify: --card model is the reference itself; nothing to compare")
