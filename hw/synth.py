@@ -114,6 +114,28 @@ def _make_decoder(p):
     return Decoder(counter_width=p["counter_width"])
 
 
+def _make_ethernet(p):
+    from hw.ethernet import FrameParser
+
+    return FrameParser(data_width=p["data_width"], counter_width=p["counter_width"])
+
+
+def _make_moldudp(p):
+    from hw.moldudp import MoldUDP64
+
+    return MoldUDP64(data_width=p["data_width"], counter_width=p["counter_width"])
+
+
+def _make_framer(p):
+    from hw.framer import Framer
+
+    return Framer(data_width=p["data_width"], counter_width=p["counter_width"])
+
+
+_INGRESS_PARAMS = {"u250": {"data_width": 64, "counter_width": 48},
+                   "small": {"data_width": 64, "counter_width": 16}}
+
+
 def _make_ingress(p):
     from hw.ingress import Ingress
 
@@ -166,6 +188,9 @@ _BUDGETS: dict[str, dict] = {
     # 2026-12-05, with the 3-cycle ladder controller (ladderrate): small 13200 LUT / 8090 FF /
     # 308 CARRY8 / 7 BRAM36 / 6 DSP, 15 levels reg (52 s); budgets re-based on that (the
     # 13000 ceiling failed CI at 13200).
+    "ethernet": {},
+    "moldudp": {},
+    "framer": {},
     "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 15)},
              "u250": {"lut": (35000, 106000), "ff": (8300, 25000), "uram": (900, 1280),
                       "bram36": (0, 2688)}},
@@ -223,6 +248,27 @@ BLOCKS: dict[str, Block] = {
             },
             ecp5=True,
             requires="hw.decoder",
+        ),
+        Block(
+            "ethernet",
+            "Ethernet/IPv4/UDP frame parser and filter (hw/ethernet.py)",
+            _make_ethernet,
+            _INGRESS_PARAMS,
+            budget=_BUDGETS["ethernet"],
+        ),
+        Block(
+            "moldudp",
+            "MoldUDP64 header parser and sequence tracker (hw/moldudp.py)",
+            _make_moldudp,
+            _INGRESS_PARAMS,
+            budget=_BUDGETS["moldudp"],
+        ),
+        Block(
+            "framer",
+            "MoldUDP64 message framer (hw/framer.py)",
+            _make_framer,
+            _INGRESS_PARAMS,
+            budget=_BUDGETS["framer"],
         ),
         Block(
             "ingress",
