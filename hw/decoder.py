@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import RECORD_MAP
 from host.feed.spec import MAX_MESSAGE_LENGTH, MESSAGES
+from hw.counter import counter
 from hw.layouts import ItchRecord
 
 __all__ = ["message_layout", "Decoder", "DECODER_COUNTERS", "type_counter"]
@@ -132,21 +133,24 @@ class Decoder(wiring.Component):
         with m.If(o.valid & o.ready):
             m.d.sync += o.valid.eq(0)
         cnt = self.counters
-        with m.If(i.valid & i.ready):
+        xfer = i.valid & i.ready
+        cw = self.counter_width
+        bad_len = Signal()
+        m.d.comb += bad_len.eq((known & (msg.length != 0)) | (msg.length == 0))
+        with m.If(xfer):
             with m.If(good):
                 m.d.sync += [o.valid.eq(1), o.payload.eq(rec), carry.eq(0)]
-                m.d.sync += cnt.messages.eq(cnt.messages + 1)
-                with m.Switch(mtype):
-                    for t, spec in MESSAGES.items():
-                        with m.Case(spec.code):
-                            c = getattr(cnt, type_counter(t))
-                            m.d.sync += c.eq(c + 1)
             with m.Else():
                 m.d.sync += carry.eq(msg.gap | carry)
-                with m.If(known & (msg.length != 0)):
-                    m.d.sync += cnt.bad_length.eq(cnt.bad_length + 1)
-                with m.Elif(msg.length == 0):
-                    m.d.sync += cnt.bad_length.eq(cnt.bad_length + 1)
-                with m.Else():
-                    m.d.sync += cnt.unknown_type.eq(cnt.unknown_type + 1)
+        # split-carry counters (hw/counter.py): the 48-bit increments were the deepest
+        # register-to-register paths of this block
+        m.d.comb += cnt.messages.eq(counter(m, cw, en=xfer & good, name="c_messages"))
+        for t, spec in MESSAGES.items():
+            name = type_counter(t)
+            hit = xfer & good & (mtype == spec.code)
+            m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=hit, name=f"c_{name}"))
+        m.d.comb += [
+            cnt.bad_length.eq(counter(m, cw, en=xfer & ~good & bad_len, name="c_bad_length")),
+            cnt.unknown_type.eq(counter(m, cw, en=xfer & ~good & ~bad_len, name="c_unknown")),
+        ]
         return m

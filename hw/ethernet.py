@@ -11,6 +11,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.counter import counter
 from hw.layouts import mac_beat_layout
 
 __all__ = [
@@ -49,6 +50,17 @@ UDP_MIN_LENGTH = 8 + 20  # UDP header + MoldUDP64 header
 
 # drop reasons (internal)
 _NONE, _ETHERTYPE, _IP, _PROTO, _SHORT, _ADDR, _PORT, _LONG = range(8)
+_ERROR = 0  # bit 0 of the registered outcome (_NONE is never counted)
+_REASONS = {
+    _ERROR: "drop_error",
+    _ETHERTYPE: "drop_ethertype",
+    _IP: "drop_ip",
+    _PROTO: "drop_proto",
+    _SHORT: "drop_short",
+    _ADDR: "drop_addr",
+    _PORT: "drop_port",
+    _LONG: "drop_long",
+}
 
 
 def payload_beat_layout(data_width: int = 64) -> data.StructLayout:
@@ -174,9 +186,11 @@ class FrameParser(wiring.Component):
         def arrived(addr):
             return addr < end
 
+        regs = {}
+
         def cap(addr, name):
             """Byte at frame offset ``addr``: this beat's lane if it is here, else the register."""
-            reg = Signal(8, name=f"h_{name}")
+            reg = regs[name] = Signal(8, name=f"h_{name}")
             now = Signal(8, name=f"n_{name}")
             a = Signal(20, name=f"a_{name}")
             m.d.comb += a.eq(addr)
@@ -227,10 +241,33 @@ class FrameParser(wiring.Component):
         m.d.comb += csum.eq(acc_cur + beat_sum)
         with m.If(xfer):
             m.d.sync += acc.eq(csum)
+        # Pipelined header checks (beats of at most 8 bytes): the IPv4 header ends at least 8
+        # bytes before the deciding byte (start - 1), so with nb <= 8 its last word is in an
+        # earlier beat and the registered sum ``acc`` is already complete when the decision is
+        # taken; total length, IHL, fragment and protocol bytes arrive (bytes 14..27) at least
+        # two beats before the deciding beat (beat >= 5 at 8 bytes), so checks derived from
+        # their capture registers are registered once more. Wider beats (the header in one or
+        # two beats) keep the one-cycle decision.
+        piped = nb <= 8
+        dsum = acc if piped else csum
         f1 = Signal(17)
         f2 = Signal(17)
-        m.d.comb += [f1.eq(csum[:16] + csum[16:]), f2.eq(f1[:16] + f1[16:])]
+        m.d.comb += [f1.eq(dsum[:16] + dsum[16:]), f2.eq(f1[:16] + f1[16:])]
         csum_ok = f2[:16] == 0xFFFF
+        ip_len = (ihl << 2)
+        ip_bad = (vihl[4:8] != 4) | (ihl < 5) | (total < ip_len) | (frag[:14] != 0)
+        udp_room = total - ip_len  # largest UDP length the datagram holds
+        too_long = ip + total > MAX_FRAME_BYTES
+        if piped:
+            ip_bad_r = Signal()
+            udp_room_r = Signal(16)
+            too_long_r = Signal()
+            proto_bad_r = Signal()
+            m.d.sync += [ip_bad_r.eq(ip_bad), udp_room_r.eq(udp_room), too_long_r.eq(too_long),
+                         proto_bad_r.eq(proto != 17)]
+            ip_bad, udp_room, too_long, proto_bad = ip_bad_r, udp_room_r, too_long_r, proto_bad_r
+        else:
+            proto_bad = proto != 17
 
         # frame state
         decided = Signal()  # header decision taken (registered)
@@ -249,19 +286,13 @@ class FrameParser(wiring.Component):
                     m.d.comb += [dec_now.eq(1), rsn_now.eq(_ETHERTYPE)]
                 with m.Elif(arrived(start - 1)):
                     m.d.comb += dec_now.eq(1)
-                    with m.If(
-                        (vihl[4:8] != 4)
-                        | (ihl < 5)
-                        | (total < (ihl << 2))
-                        | ~csum_ok
-                        | (frag[:14] != 0)
-                    ):
+                    with m.If(ip_bad | ~csum_ok):
                         m.d.comb += rsn_now.eq(_IP)
-                    with m.Elif(proto != 17):
+                    with m.Elif(proto_bad):
                         m.d.comb += rsn_now.eq(_PROTO)
-                    with m.Elif((ulen < UDP_MIN_LENGTH) | (ulen > total - (ihl << 2))):
+                    with m.Elif((ulen < UDP_MIN_LENGTH) | (ulen > udp_room)):
                         m.d.comb += rsn_now.eq(_SHORT)
-                    with m.Elif(ip + total > MAX_FRAME_BYTES):
+                    with m.Elif(too_long):
                         m.d.comb += rsn_now.eq(_LONG)
                     with m.Elif(dst != cfg.ip_dst):
                         m.d.comb += rsn_now.eq(_ADDR)
@@ -289,7 +320,9 @@ class FrameParser(wiring.Component):
             o.payload.trunc.eq(beat.last & (end < pend)),
         ]
 
-        m.d.sync += self.ev_drop.eq(0)
+        ev_frame = Signal()  # a counted frame ended last cycle
+        ev_reason = Signal(len(_REASONS) + 1)  # its drop counter (one-hot by reason; none: ok)
+        m.d.sync += [self.ev_drop.eq(0), ev_frame.eq(0), ev_reason.eq(0)]
         with m.If(xfer):
             m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
             with m.If(beat.last):
@@ -297,33 +330,27 @@ class FrameParser(wiring.Component):
             with m.Elif(bi != (1 << len(bi)) - 1):
                 m.d.sync += bi.eq(bi + 1)
             with m.If(beat.last & en_cur):
-                m.d.sync += cnt.frames.eq(cnt.frames + 1)
+                m.d.sync += [ev_frame.eq(1), ev_reason.eq(0)]
                 m.d.sync += self.ev_drop.eq(
                     beat.error | ~dec_now | (rsn_now != _NONE) | (end < ip + total)
                 )
-
-                def inc(name):
-                    c = getattr(cnt, name)
-                    m.d.sync += c.eq(c + 1)
-
                 with m.If(beat.error):
-                    inc("drop_error")
+                    m.d.sync += ev_reason.eq(1 << _ERROR)
                 with m.Elif(~dec_now):
-                    inc("drop_short")
+                    m.d.sync += ev_reason.eq(1 << _SHORT)
+                with m.Elif(rsn_now == _NONE):
+                    with m.If(end < ip + total):
+                        m.d.sync += ev_reason.eq(1 << _SHORT)
                 with m.Else():
-                    with m.Switch(rsn_now):
-                        for r, name in (
-                            (_ETHERTYPE, "drop_ethertype"),
-                            (_IP, "drop_ip"),
-                            (_PROTO, "drop_proto"),
-                            (_SHORT, "drop_short"),
-                            (_ADDR, "drop_addr"),
-                            (_PORT, "drop_port"),
-                            (_LONG, "drop_long"),
-                        ):
-                            with m.Case(r):
-                                inc(name)
-                        with m.Case(_NONE):
-                            with m.If(end < ip + total):
-                                inc("drop_short")
+                    for r in _REASONS:
+                        with m.If(rsn_now == r):
+                            m.d.sync += ev_reason.eq(1 << r)
+
+        # counters: the frame's outcome is registered (ev_frame, ev_reason one-hot) and counted
+        # a cycle later by split-carry counters (hw/counter.py), so neither the header decision
+        # nor a wide carry chain sits on the same register-to-register path
+        cw = self.counter_width
+        m.d.comb += cnt.frames.eq(counter(m, cw, en=ev_frame, name="c_frames"))
+        for r, name in _REASONS.items():
+            m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=ev_reason[r], name=f"c_{name}"))
         return m
