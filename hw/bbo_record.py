@@ -26,8 +26,13 @@ offset  size  field           meaning
                               clear (set on the commit record and every later record);
                               bit 6 ``book_bad``: ``book_invalid`` until the slot is cleared
                               (every cause but ``far_visible``, which heals by itself)
+                              bit 7 ``depth_only``: a depth record (``depth_n`` > 1) emitted
+                              for a change at levels 2..``depth_n`` alone: the best levels and
+                              the flags are those of the slot's previous record (never set when
+                              ``depth_n`` = 1 or on a commit)
 21      1     ``msg_type``    ITCH message type (ASCII) that caused the update; 0 for a clear
-22      2     ``reserved0``   0
+22      1     ``depth_n``     levels per side this record carries (1: this 64-byte record only)
+23      1     ``reserved0``   0
 24      4     ``bid_px``      best bid price (ITCH price, 4 implied decimals); 0 if empty
 28      4     ``bid_sz``      shares at the best bid (saturates at 2**32-1)
 32      4     ``bid_ct``      orders at the best bid
@@ -41,8 +46,15 @@ offset  size  field           meaning
 
 An empty side is ``px = sz = ct = 0`` with its valid flag clear, as
 ``host.feed.book.Bbo`` reports it.
-Only the best level of each side fits the 64 bytes: deeper levels (``hw.book`` keeps
-``levels`` per side) are not exported by this record format (see docs/top.md, known limits).
+Depth records (``depth_n`` > 1, ``ID_DEPTH_N`` / ``ID_RECORD_BYTES`` of the build): the same 64
+bytes, then levels 2..``depth_n`` of the bid side, then of the ask side, 12 bytes each
+(``px``, ``sz`` saturating at 2**32-1, ``ct``; all 0 past the side's last level), zero padding to
+a multiple of 64 bytes (:func:`record_bytes`; ``depth_n`` = 5: 160 bytes used, 192 sent). A
+depth build emits a record whenever any of the top ``depth_n`` levels of a side (or the
+validity) changes; ``depth_only`` marks the ones a ``depth_n`` = 1 build would not emit (the
+records without it are, row for row, those of a ``depth_n`` = 1 build).
+:func:`dtype` gives the numpy dtype of a build's record (its first 64 bytes are :data:`DTYPE`'s
+fields, so code that reads ``rec["bid_px"]`` works on both); :func:`base` strips the levels.
 """
 
 from __future__ import annotations
@@ -51,7 +63,8 @@ import numpy as np
 
 __all__ = ["FIELDS", "DTYPE", "RECORD_BYTES", "FLAG_GAP", "FLAG_STALE", "FLAG_BID_VALID",
            "FLAG_ASK_VALID", "FLAG_CLEARED", "FLAG_BOOK_INVALID", "FLAG_RECOVERED",
-           "FLAG_BOOK_BAD", "pack", "unpack", "to_int",
+           "FLAG_BOOK_BAD", "FLAG_DEPTH_ONLY", "LEVEL_BYTES", "MAX_DEPTH_N", "record_bytes",
+           "dtype", "base", "depth_levels", "pack", "unpack", "to_int",
            "from_int", "markdown"]
 
 RECORD_BYTES = 64
@@ -63,6 +76,7 @@ FLAG_CLEARED = 1 << 3
 FLAG_BOOK_INVALID = 1 << 4
 FLAG_RECOVERED = 1 << 5
 FLAG_BOOK_BAD = 1 << 6
+FLAG_DEPTH_ONLY = 1 << 7
 FLAG_STALE = FLAG_GAP
 """Alias: the gap bit is the book's per-slot ``stale`` flag."""
 
@@ -74,9 +88,11 @@ FIELDS: tuple[tuple[str, int, int, str], ...] = (
     ("slot", 18, 2, "book slot (0 in hw.top)"),
     ("flags", 20, 1, "bit0 gap (stale since a sequence gap), bit1 bid_valid, bit2 ask_valid, "
      "bit3 cleared (a re-seed's commit, not a message), bit4 book_invalid, bit5 recovered, "
-     "bit6 book_bad (not valid until cleared)"),
+     "bit6 book_bad (not valid until cleared), bit7 depth_only (a change at levels 2..depth_n "
+     "alone; never when depth_n = 1)"),
     ("msg_type", 21, 1, "ITCH message type (ASCII); 0 for a clear"),
-    ("reserved0", 22, 2, "0"),
+    ("depth_n", 22, 1, "levels per side in this record (1: 64-byte record)"),
+    ("reserved0", 23, 1, "0"),
     ("bid_px", 24, 4, "best bid price"),
     ("bid_sz", 28, 4, "shares at the best bid"),
     ("bid_ct", 32, 4, "orders at the best bid"),
@@ -109,6 +125,70 @@ def _check_layout():
 
 
 _check_layout()
+
+LEVEL_BYTES = 12
+"""Bytes of one level past the first in a depth record: px, sz, ct (u32 each)."""
+
+MAX_DEPTH_N = 16
+"""Largest ``depth_n`` a record format is defined for (``hw.book`` caps it at its ``k``)."""
+
+
+def _check_depth(depth_n) -> int:
+    if not isinstance(depth_n, int | np.integer) or isinstance(depth_n, bool):
+        raise TypeError(f"depth_n must be an int, not {depth_n!r}")
+    if not 1 <= depth_n <= MAX_DEPTH_N:
+        raise ValueError(f"depth_n must be in 1..{MAX_DEPTH_N}, not {depth_n}")
+    return int(depth_n)
+
+
+def record_bytes(depth_n: int) -> int:
+    """Bytes of one record of a ``depth_n`` build: 64 + 24·(depth_n-1), rounded up to 64."""
+    used = RECORD_BYTES + 2 * LEVEL_BYTES * (_check_depth(depth_n) - 1)
+    return -(-used // RECORD_BYTES) * RECORD_BYTES
+
+
+def dtype(depth_n: int) -> np.dtype:
+    """numpy dtype of one record of a ``depth_n`` build (:data:`DTYPE` when ``depth_n`` = 1).
+
+    The fields of :data:`DTYPE`, plus ``bid_levels`` and ``ask_levels``: ``(depth_n - 1, 3)``
+    little-endian u32 arrays of ``(px, sz, ct)`` for levels 2..``depth_n``, best first.
+    """
+    n = _check_depth(depth_n)
+    if n == 1:
+        return DTYPE
+    d = n - 1
+    return np.dtype({
+        "names": [f[0] for f in FIELDS] + ["bid_levels", "ask_levels"],
+        "formats": [DTYPE.fields[f[0]][0] for f in FIELDS] + [("<u4", (d, 3))] * 2,
+        "offsets": [f[1] for f in FIELDS] + [RECORD_BYTES, RECORD_BYTES + LEVEL_BYTES * d],
+        "itemsize": record_bytes(n),
+    })
+
+
+def base(recs: np.ndarray) -> np.ndarray:
+    """Records of any :func:`dtype` -> :data:`DTYPE` records (a copy; the levels dropped)."""
+    if recs.dtype == DTYPE:
+        return recs
+    out = np.zeros(len(recs), DTYPE)
+    for name in DTYPE.names:
+        out[name] = recs[name]
+    return out
+
+
+def depth_levels(recs: np.ndarray, side: str) -> np.ndarray:
+    """``(n, depth_n, 3)`` array of ``(px, sz, ct)`` per record for ``side`` 'B' or 'S', best first.
+
+    Level 1 comes from the 64-byte part (``bid_px``... or ``ask_px``...), levels 2.. from
+    ``bid_levels``/``ask_levels`` (absent for a ``depth_n`` = 1 dtype: shape ``(n, 1, 3)``).
+    """
+    if side not in ("B", "S"):
+        raise ValueError(f"side must be 'B' or 'S', not {side!r}")
+    p = "bid" if side == "B" else "ask"
+    top = np.stack([recs[f"{p}_px"], recs[f"{p}_sz"], recs[f"{p}_ct"]], axis=-1)
+    top = top.astype(np.uint32)[:, None, :]
+    if f"{p}_levels" not in (recs.dtype.names or ()):
+        return top
+    return np.concatenate([top, recs[f"{p}_levels"].astype(np.uint32)], axis=1)
 
 
 def pack(**fields) -> bytes:
