@@ -237,8 +237,10 @@ class Recovery:
         ``0 .. msg_index - 1``.
     locate : int
     cause : str
-        ``"stale"`` (a sequence gap) or ``"invalid"`` (a record flagged ``book_bad``: table
-        full, off grid, size overflow, missing level).
+        ``"stale"`` (a sequence gap), ``"invalid"`` (a record flagged ``book_bad``: table
+        full, off grid, size overflow, missing level) or ``"far"`` (a record flagged
+        ``book_invalid`` alone: a level beyond the ladder window would show in the top N, e.g.
+        a far stub quote left alone when the near levels drained).
     orders : int
         Live orders injected.
     seq : int
@@ -311,7 +313,7 @@ def replay_through_card(
     feed: Feed,
     locates,
     *,
-    batch_frames: int = 1024,
+    batch_frames: int = 32,
     progress: bool = False,
     clear_on_gap: bool = True,
     latency: bool = True,
@@ -324,8 +326,10 @@ def replay_through_card(
     With ``recover`` (the default), the host recovers a symbol by itself at the end of every
     batch (the card is idle then): after a sequence gap (``STATUS_STICKY.seen_gap``: every
     slot is stale) each subscribed symbol, and any symbol whose last record was flagged
-    ``book_bad`` (not valid until cleared: table full, off grid, size overflow, missing level;
-    not ``far_visible``, which heals by itself), is re-seeded (:meth:`host.card.Card.reseed`)
+    ``book_bad`` (not valid until cleared: table full, off grid, size overflow, missing level)
+    or ``book_invalid`` alone (``far_visible``: a level beyond the ladder window shows in the
+    top N; it would heal only when the side comes back inside the window, and the re-seed
+    centres the window on today's touch), is re-seeded (:meth:`host.card.Card.reseed`)
     with its live orders in the host's reference book (:class:`host.feed.book.L3Book` over the
     messages given to the card, up to that batch boundary), and the feed continues. A slot
     re-seeded after an off-grid price gets the coarsest tick that divides its live prices and
@@ -391,8 +395,12 @@ def replay_through_card(
                 f = last_flags.get(loc, 0)
                 if gap or f & bbo_record.FLAG_STALE:
                     need[loc] = "stale"
-                elif f & bbo_record.FLAG_BOOK_BAD and not f & bbo_record.FLAG_CLEARED:
-                    need[loc] = "invalid"  # (a bad commit record: that re-seed failed)
+                elif f & bbo_record.FLAG_CLEARED:
+                    continue  # a commit that is still not valid: that re-seed failed, stop
+                elif f & bbo_record.FLAG_BOOK_BAD:
+                    need[loc] = "invalid"
+                elif f & bbo_record.FLAG_BOOK_INVALID:
+                    need[loc] = "far"
             for loc, cause in need.items():
                 if max_recoveries is not None and len(recoveries) >= max_recoveries:
                     break

@@ -76,7 +76,8 @@ def register(subparsers) -> None:
     add_card_arguments(p)
     p.add_argument("--out", default="out/replay", help="output folder (plots, bbo.csv)")
     p.add_argument("--plot-symbol", help="symbol for the bid/ask plot (default: most updates)")
-    p.add_argument("--batch-frames", type=int, default=1024, help="frames per batch")
+    p.add_argument("--batch-frames", type=int, default=32, help="frames per batch: the host looks "
+                   "at the card's records and recovers symbols between batches (default 32)")
     p.add_argument(
         "--drop-packets",
         type=int,

@@ -135,8 +135,9 @@ def test_replay_gaps_cleared_with_no_recover(files, tmp_path, capsys):
     assert "book clears after gaps: 2; recoveries: 0" in text and "verify: OK" in text
 
 
-def deep_book(levels: int) -> bytes:
-    """One symbol whose bid side gets ``levels`` distinct prices, then loses them again."""
+def deep_book(levels: int, tail: int = 0) -> bytes:
+    """One symbol whose bid side gets ``levels`` distinct prices, then loses them again; then
+    ``tail`` rounds of an ask added and deleted (rows after the bid side drained)."""
     msgs = [itch.encode("S", timestamp=1, event_code="O"),
             itch.encode("R", stock_locate=1, timestamp=2, stock="DEEP", market_category="Q",
                         round_lot_size=100)]  # fmt: skip
@@ -147,33 +148,70 @@ def deep_book(levels: int) -> bytes:
                                 price=1_000_000 - 100 * k))  # fmt: skip
     msgs.append(itch.encode("A", stock_locate=1, timestamp=ts + levels, order_reference_number=9999,
                             buy_sell_indicator="S", shares=50, stock="DEEP", price=1_000_100))
-    for k in range(levels):  # drain from the top: the next level must come up exactly
-        msgs.append(itch.encode("D", stock_locate=1, timestamp=ts + levels + 1 + k,
+    ts += levels + 1
+    for k in range(levels - 1):  # drain from the top: the next level must come up exactly
+        msgs.append(itch.encode("D", stock_locate=1, timestamp=ts + k,
                                 order_reference_number=k + 1))  # fmt: skip
+    ts += levels
+    for k in range(tail):  # the last bid (far from where the window was) is the touch now
+        ref = 20_000 + k  # an ask one tick better than the standing one: the ask side stays put
+        msgs.append(itch.encode("A", stock_locate=1, timestamp=ts + 2 * k, stock="DEEP",
+                                order_reference_number=ref, buy_sell_indicator="S",
+                                shares=10 + k % 7, price=1_000_000))
+        msgs.append(itch.encode("D", stock_locate=1, timestamp=ts + 2 * k + 1,
+                                order_reference_number=ref))  # fmt: skip
     return frame(msgs)
 
 
 def test_not_valid_rows_are_flagged_counted_and_fail_verify(tmp_path, capsys):
-    """A book deeper than the card holds: the rows it cannot represent say valid=0 in the CSV,
-    the summary counts them, and --verify fails (the reference is exact on every row)."""
+    """A book deeper than the card holds, without recovery: the rows it cannot represent say
+    valid=0 in the CSV, the summary counts them, and --verify fails (the reference is exact on
+    every row)."""
     from host.card.sim import card_params
 
     levels = card_params()["levels"] + 8
     write_file(tmp_path / "d.itch", deep_book(levels))
     src = str(tmp_path / "d.itch")
     assert main(["bbo", src, "--out", str(tmp_path / "m.csv")]) == 0
-    status = main(["bbo", src, "--card", "sim", "--verify", "--out", str(tmp_path / "s.csv")])
+    status = main(["bbo", src, "--card", "sim", "--verify", "--no-recover",
+                   "--out", str(tmp_path / "s.csv")])  # fmt: skip
     out = capsys.readouterr().out
     sim = read(tmp_path / "s.csv")
     bad = int((sim[:, -3] == 0).sum())  # valid is the first of the three flag columns
     assert bad > 0, "the card held a book deeper than its levels parameter: update this test"
     assert status == 1 and "verify: FAILED" in out and f"not valid: {bad};" in out
     assert f"{bad} rows flagged not valid" in out
-    # far levels in the top N (far_visible) heal by themselves: no re-seed, no book_bad flag
     assert "recoveries: 0 (" in out
-    assert main(["replay", src, "--card", "sim", "--no-progress", "--verify",
+    assert main(["replay", src, "--card", "sim", "--no-progress", "--verify", "--no-recover",
                  "--out", str(tmp_path / "r")]) == 1  # fmt: skip
     out = capsys.readouterr().out
     assert f"not valid: {bad:,};" in out and "verify: FAILED" in out
     rows = read(tmp_path / "r" / "bbo.csv")
     assert int((rows[:, -3] == 0).sum()) == bad
+
+
+def test_far_stub_left_alone_is_reseeded(tmp_path, capsys):
+    """The bid side drains down to its last level, beyond the ladder window (far_visible): the
+    host re-seeds the slot at the next batch boundary (the window now around the new touch),
+    and every later row is valid and equals the reference."""
+    from host.card.sim import card_params
+
+    levels = card_params()["levels"] + 8
+    write_file(tmp_path / "d.itch", deep_book(levels, tail=2000))
+    src = str(tmp_path / "d.itch")
+    assert main(["bbo", src, "--card", "sim", "--verify", "--no-recover",
+                 "--out", str(tmp_path / "n.csv")]) == 1  # fmt: skip
+    capsys.readouterr()
+    n_bad = int((read(tmp_path / "n.csv")[:, -3] == 0).sum())
+    assert n_bad > 4000  # every tail row: the far stub stays visible without recovery
+    assert main(["bbo", src, "--card", "sim", "--verify", "--out", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "recoveries: 1 (0 after gaps, 1 not valid" in out and "verify: OK" in out
+    sim = read(tmp_path / "s.csv")
+    bad = int((sim[:, -3] == 0).sum())
+    assert 0 < bad < n_bad // 3, (bad, n_bad)  # only the rows up to the batch boundary
+    after = np.flatnonzero(sim[:, -1] == 1)  # recovered
+    assert len(after) > 2000 and (sim[after, -3] == 1).all()
+    assert main(["bbo", src, "--out", str(tmp_path / "m.csv")]) == 0
+    ref = read(tmp_path / "m.csv")
+    assert np.array_equal(sim[after, :-3], ref[-len(after):])
