@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from sim.harness import run_component
+from sim.ladder.runner import run_ladder_bench
 
-HERE = Path(__file__).resolve().parent
 SMALL = dict(slots=4, depth=64, k=4, n=3, size_width=34)
 U250 = dict(slots=2, depth=4096, k=16, n=5)
 PSETS = {"small": SMALL, "u250": U250}
@@ -17,15 +14,7 @@ PSETS = {"small": SMALL, "u250": U250}
 def _run(params, testcase, **env):
     from hw.ladder import Ladder
 
-    run_component(
-        Ladder(**params),
-        toplevel="ladder",
-        test_module="ladder_bench",
-        test_dir=HERE,
-        params=params,
-        testcase=testcase,
-        extra_env={f"LADDER_{k.upper()}": str(v) for k, v in env.items()},
-    )
+    run_ladder_bench(Ladder(**params), params, testcase, **env)
 
 
 def test_ladder_small():

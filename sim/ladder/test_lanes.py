@@ -8,11 +8,8 @@ backpressure.
 
 from __future__ import annotations
 
-from pathlib import Path
+from sim.ladder.runner import run_ladder_bench
 
-from sim.harness import run_component
-
-HERE = Path(__file__).resolve().parent
 # 4 slots on 4 lanes (one slot each) and on 2 lanes (two each: local slots 0 and 1)
 LANES4 = dict(lanes=4, slots=4, depth=64, k=4, n=3, size_width=34)
 LANES2 = dict(lanes=2, slots=4, depth=64, k=4, n=3, size_width=34, lane_fifo=2)
@@ -25,15 +22,7 @@ RATE_FLOOR_4 = 0.62
 def _run(params, testcase, **env):
     from hw.lanes import LadderLanes
 
-    run_component(
-        LadderLanes(**params),
-        toplevel="ladder",
-        test_module="ladder_bench",
-        test_dir=HERE,
-        params=params,
-        testcase=testcase,
-        extra_env={f"LADDER_{k.upper()}": str(v) for k, v in env.items()},
-    )
+    run_ladder_bench(LadderLanes(**params), params, testcase, **env)
 
 
 def test_lanes4():
