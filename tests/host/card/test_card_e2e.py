@@ -27,6 +27,7 @@ from host.feed.generator import generate, write_pcap_from_itch  # noqa: E402
 from hw import bbo_record  # noqa: E402
 
 N_MSG = 12_000
+LAT_MAX = 36  # cycles, last byte's MAC beat -> record stamp (measured max 30)
 N_SYM = 6
 
 
@@ -73,11 +74,12 @@ def test_stream_matches_reference_and_counters(fresh, itch):
     assert not (rp.recs["flags"] & (bbo_record.FLAG_GAP | bbo_record.FLAG_BOOK_INVALID)).any()
     lat = latency_by_type(rp)
     assert set(lat) <= set("AFECXDU") and {"A", "D", "E"} <= set(lat)
-    # At full input rate the book's op queue stays full in front of the ladder (about 5
-    # cycles per level op), so a record waits ~100 cycles (min 17-26, median 102-107, max
-    # 117 on this stream); the bound guards against regressions. Issue 13's contract of 12
-    # cycles needs the one-op-per-cycle ladder (docs/ladder.md).
-    assert all(v.min() > 0 and v.max() < 128 for v in lat.values())
+    # The one-lane card at full input rate (64-bit wire: at most one message per 4 cycles):
+    # min 18 (U 21), median 20-24, max 26-30 cycles per type on this stream (2026-12-05).
+    # Issue 14's contract (<= 20 cycles MAC -> DMA record for every message) is not met; the
+    # bound catches a regression of the pipeline or of the card_cycles stamp.
+    assert all(v.min() >= 17 and v.max() <= LAT_MAX for v in lat.values()), {
+        t: (int(v.min()), int(v.max())) for t, v in lat.items()}
     # bbo.ready is always high: every record is taken the cycle after its stamp
     out = latency_by_type(rp, out=True)
     assert all(np.array_equal(out[t], lat[t] + 1) for t in lat)
