@@ -7,11 +7,12 @@ message register, and the message leaves in the very cycle its last byte is on t
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MAX_MESSAGE_LENGTH, MOLD_BLOCK_LENGTH_WIDTH
+from hw.counter import counter
 from hw.decoder import message_layout
 from hw.ethernet import _check_counter_width, _check_width
 from hw.moldudp import block_beat_layout
@@ -78,124 +79,209 @@ class Framer(wiring.Component):
         ml = MAX_MESSAGE_LENGTH
         i, o, cnt = self.i_stream, self.o_stream, self.counters
         beat = i.payload
+        keep = beat.keep
 
-        # state (per packet)
-        bs = Signal(16)  # block-area offset of the current block's length field
-        k = Signal(16)  # index of the current block
+        # --- state, relative to the beat presented next ----------------------------------
+        # Length phase (~body): ``pos`` is where the current block's length low byte is; body
+        # phase: where its last byte is. Held as beats ahead (``pos_beat``, 0: this beat;
+        # negative: passed, never reached again) and lane (binary and one-hot) with the
+        # decodes ``pos_in`` (pos_beat == 0) and ``pos_next`` (== 1) precomputed, so no add or
+        # compare of a block offset sits between a register and the lane selects.
+        body = Signal()
+        pos_beat = Signal(signed(17))
+        pos_lane = Signal(lb)
+        pos_oh = Signal(nb)
+        pos_in = Signal()
+        pos_next = Signal()
+        have_hi = Signal()  # the length high byte arrived in an earlier beat (lane nb-1)
         len_hi = Signal(8)
-        len_lo = Signal(8)
-        have_hi = Signal()
-        have_lo = Signal()
+        length = Signal(16)  # the current block's length (body phase)
+        dpos = Signal(signed(18))  # lane of the current message's byte 0 in this beat
+        k = Signal(16)  # index of the current block
+        k1 = Signal(16)  # k + 1
         buf = Signal(8 * ml)
         pending = Signal()  # a gap waits for the next message
-        hold = Signal()  # re-processing a beat held for a second block end
+        hold = Signal()  # re-processing a held beat
 
         fresh = beat.first & ~hold
-        c_bs = Mux(fresh, 0, bs)
-        c_k = Mux(fresh, 0, k)
+        # a packet's first beat: block 0's length low byte is at block-area offset 1
+        lo0 = Signal(signed(18))
+        m.d.comb += lo0.eq(1 - beat.offset)
+        f_beat = Signal(signed(17))
+        m.d.comb += f_beat.eq(lo0 >> lb)
+        c_body = Mux(fresh, 0, body)
+        c_pos_beat = Mux(fresh, f_beat, pos_beat)
+        c_pos_lane = Signal(lb)
+        m.d.comb += c_pos_lane.eq(Mux(fresh, lo0[:lb], pos_lane))
+        c_pos_oh = Signal(nb)
+        m.d.comb += c_pos_oh.eq(Mux(fresh, Const(1, nb) << lo0[:lb], pos_oh))
+        c_pos_in = Mux(fresh, f_beat == 0, pos_in)
+        c_pos_next = Mux(fresh, f_beat == 1, pos_next)
         c_have_hi = Mux(fresh, 0, have_hi)
-        c_have_lo = Mux(fresh, 0, have_lo)
+        c_d = Signal(signed(18))
+        m.d.comb += c_d.eq(Mux(fresh, 2 - beat.offset, dpos))
+        c_k = Mux(fresh, 0, k)
+        c_k1 = Mux(fresh, 1, k1)
         c_pending = pending | (beat.hdr & beat.gap & ~hold)
 
-        def at(off, name):
-            """(lane, here, byte) of block-area offset ``off`` in this beat."""
-            lane = Signal(signed(19), name=f"{name}_lane")
-            m.d.comb += lane.eq(off - beat.offset)
-            here = Signal(name=f"{name}_here")
-            m.d.comb += here.eq((lane >= 0) & (lane < nb) & beat.keep.bit_select(lane[:lb], 1))
-            return lane, here, beat.data.word_select(lane[:lb], 8)
+        def onehot_sel(sel, values, width, name):
+            out = Signal(width, name=name)
+            m.d.comb += out.eq(0)
+            acc = 0
+            for s, v in zip(sel, values, strict=True):
+                acc = acc | Mux(s, v, 0)
+            m.d.comb += out.eq(acc)
+            return out
 
-        def walk(start, have_h, have_l, reg_h, reg_l, name):
-            """Length and last-byte position of the block whose length field is at ``start``."""
-            _, h_here, h_byte = at(start, f"{name}_h")
-            _, l_here, l_byte = at(start + 1, f"{name}_l")
-            lh = Mux(have_h, reg_h, h_byte)
-            ll = Mux(have_l, reg_l, l_byte)
-            known = (have_h | h_here) & (have_l | l_here)
-            length = Signal(16, name=f"{name}_len")
-            m.d.comb += length.eq(Cat(ll, lh))
-            last_off = Signal(18, name=f"{name}_lastoff")
-            m.d.comb += last_off.eq(start + 1 + length)
-            _, e_here, _ = at(last_off, f"{name}_e")
-            ends = Signal(name=f"{name}_ends")
-            m.d.comb += ends.eq(known & e_here)
-            return length, last_off, ends, (h_here, h_byte, l_here, l_byte)
-
-        def place(start, name):
-            """Message bytes of a block starting at ``start`` placed from this beat."""
-            d = Signal(signed(19), name=f"{name}_d")
-            m.d.comb += d.eq(start + 2 - beat.offset)  # lane of message byte 0
-            hits = []
-            bytes_ = []
-            for idx in range(ml):
-                lane = d + idx
-                hits.append((lane >= 0) & (lane < nb))
-                bytes_.append(beat.data.word_select(lane[:lb], 8))
-            return hits, bytes_
-
-        length, last_off, ends, (h_here, h_byte, l_here, l_byte) = walk(
-            c_bs, c_have_hi, c_have_lo, len_hi, len_lo, "cur"
-        )
-        hits, bytes_ = place(c_bs, "cur")
-        merged = Signal(8 * ml)
-        for idx in range(ml):
-            m.d.comb += merged[8 * idx : 8 * idx + 8].eq(
-                Mux(hits[idx], bytes_[idx], buf[8 * idx : 8 * idx + 8])
-            )
+        # --- per lane j: the block whose length low byte is at lane j (high byte at j-1, or
+        # the held one for j = 0), from the beat's bytes only ---------------------------------
+        lanes = []
+        for j in range(nb):
+            lo = beat.data[8 * j : 8 * j + 8]
+            hi = len_hi if j == 0 else beat.data[8 * j - 8 : 8 * j]
+            L_j = Signal(16, name=f"len{j}")
+            m.d.comb += L_j.eq(Cat(lo, hi))
+            s = Signal(lb + 1, name=f"endl{j}")  # lane of the last byte (+nb: next beat)
+            m.d.comb += s.eq(j + L_j[:lb])
+            up = L_j[lb:]
+            this = Signal(name=f"this{j}")  # the block ends in this beat
+            m.d.comb += this.eq((up == 0) & ~s[lb])
+            nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
+            m.d.comb += nxt.eq(Mux(s[lb], up == 0, up == 1))
+            pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat
+            m.d.comb += pb.eq(up + s[lb] - 1)
+            lanes.append((L_j, s[:lb], this, nxt, pb))
 
         suppress = beat.last & beat.error
-        in_count = c_k < beat.count
+        in_count = Signal()
+        m.d.comb += in_count.eq(c_k < beat.count)
+        next_in_count = Signal()
+        m.d.comb += next_in_count.eq(c_k1 < beat.count)
+        keep_at_pos = Signal()
+        m.d.comb += keep_at_pos.eq((c_pos_oh & keep).any())
+        # A: the current block ends here and counts
         completes = Signal()
-        m.d.comb += completes.eq(beat.active & in_count & ends & ~suppress)
+        m.d.comb += completes.eq(
+            c_body & c_pos_in & keep_at_pos & beat.active & in_count & ~suppress
+        )
         emit = Signal()
         m.d.comb += emit.eq(completes & (c_k >= beat.skip))
+        # B: the current block's length low byte is here
+        len_here = Signal()
+        m.d.comb += len_here.eq(~c_body & c_pos_in & keep_at_pos)
+        # which lane's walker applies: B at the low byte's lane; after A, the next block's
+        # low byte two lanes after the end
+        sel = Signal(nb)
+        for j in range(nb):
+            cur = len_here & c_pos_oh[j]
+            nxt = completes & c_pos_oh[j - 2] & keep[j] if j >= 2 else 0
+            m.d.comb += sel[j].eq(cur | nxt)
+        known = Signal()
+        m.d.comb += known.eq(sel.any())
+        w_len = onehot_sel(sel, [x[0] for x in lanes], 16, "w_len")
+        w_lane = onehot_sel(sel, [x[1] for x in lanes], lb, "w_lane")
+        w_this = onehot_sel(sel, [x[2] for x in lanes], 1, "w_this")
+        w_nin = onehot_sel(sel, [x[3] for x in lanes], 1, "w_nin")
+        w_pb = onehot_sel(sel, [x[4] for x in lanes], 17, "w_pb")
+        # the block whose length was just read ends in this beat too: hold the beat (one
+        # message per cycle) when it would count
+        gate = beat.active & ~suppress & Mux(completes, next_in_count, in_count)
+        hold_now = Signal()
+        m.d.comb += hold_now.eq(known & w_this & gate)
 
-        # the next block, when this one ends here: does it end in this beat too?
-        nbs = Signal(16)
-        m.d.comb += nbs.eq(last_off + 1)
-        _, _, n_ends, (nh_here, nh_byte, nl_here, nl_byte) = walk(nbs, 0, 0, 0, 0, "nxt")
-        n_hits, n_bytes = place(nbs, "nxt")
-        more = Signal()
-        m.d.comb += more.eq(completes & n_ends & (c_k + 1 < beat.count))
+        # message bytes of the current block, and of the next one after A
+        merged = Signal(8 * ml)
+        n_hits = []
+        n_bytes = []
+        for idx in range(ml):
+            lane = c_d + idx
+            hit = (lane >= 0) & (lane < nb)
+            byte = beat.data.word_select(lane[:lb], 8)
+            m.d.comb += merged[8 * idx : 8 * idx + 8].eq(
+                Mux(hit, byte, buf[8 * idx : 8 * idx + 8])
+            )
+            n_lane = c_pos_lane + (3 + idx)
+            n_hits.append(n_lane < nb)
+            n_bytes.append(beat.data.word_select(n_lane[:lb], 8))
 
         seq = Signal(64)
         m.d.comb += seq.eq(beat.seq + c_k)
-        m.d.comb += [
-            o.valid.eq(i.valid & emit),
-            o.payload.data.eq(merged),
-            o.payload.length.eq(length),
-            o.payload.seq.eq(seq),
-            o.payload.gap.eq(c_pending),
-            i.ready.eq((~emit | o.ready) & ~more),
-        ]
         step = Signal()  # the state machine moves this cycle
-        m.d.comb += step.eq(i.valid & (~emit | o.ready))
-        m.d.comb += [self.commit.eq(i.valid & emit & o.ready), self.commit_seq.eq(seq)]
+        m.d.comb += step.eq(i.valid & (~o.valid | o.ready))
+        m.d.comb += i.ready.eq((~o.valid | o.ready) & ~hold_now)
+        m.d.comb += [self.commit.eq(o.valid & o.ready), self.commit_seq.eq(o.payload.seq)]
 
+        # output register
+        with m.If(step & emit):
+            m.d.sync += [
+                o.valid.eq(1),
+                o.payload.data.eq(merged),
+                o.payload.length.eq(length),
+                o.payload.seq.eq(seq),
+                o.payload.gap.eq(c_pending),
+            ]
+        with m.Elif(o.ready):
+            m.d.sync += o.valid.eq(0)
+
+        trunc = Signal()  # one packet truncated (counted from a register: shallow paths)
+        m.d.sync += trunc.eq(0)
+        m.d.comb += cnt.truncated.eq(counter(m, len(cnt.truncated), en=trunc, name="c_trunc"))
+        d_base = Mux(completes, c_pos_lane + 3, c_d)
         with m.If(step):
-            m.d.sync += pending.eq(c_pending & ~emit)
+            m.d.sync += [pending.eq(c_pending & ~emit), hold.eq(hold_now)]
+            with m.If(hold_now | (d_base < -ml)):
+                m.d.sync += dpos.eq(d_base)
+            with m.Else():
+                m.d.sync += dpos.eq(d_base - nb)
             with m.If(completes):
-                # move to the next block; capture what of it is in this beat
-                m.d.sync += [bs.eq(nbs), k.eq(c_k + 1)]
-                m.d.sync += [
-                    have_hi.eq(nh_here),
-                    have_lo.eq(nl_here),
-                    len_hi.eq(nh_byte),
-                    len_lo.eq(nl_byte),
-                ]
+                m.d.sync += [k.eq(c_k + 1), k1.eq(c_k1 + 1)]
                 for idx in range(ml):
                     with m.If(n_hits[idx]):
                         m.d.sync += buf[8 * idx : 8 * idx + 8].eq(n_bytes[idx])
             with m.Else():
-                m.d.sync += [bs.eq(c_bs), k.eq(c_k), buf.eq(merged)]
-                m.d.sync += [have_hi.eq(c_have_hi | h_here), have_lo.eq(c_have_lo | l_here)]
-                with m.If(~c_have_hi & h_here):
-                    m.d.sync += len_hi.eq(h_byte)
-                with m.If(~c_have_lo & l_here):
-                    m.d.sync += len_lo.eq(l_byte)
-            m.d.sync += hold.eq(more)
-            with m.If(beat.last & ~more):
-                k_after = Mux(completes, c_k + 1, c_k)
-                with m.If(beat.active & ~suppress & (k_after < beat.count)):
-                    m.d.sync += cnt.truncated.eq(cnt.truncated + 1)
+                m.d.sync += [k.eq(c_k), k1.eq(c_k1), buf.eq(merged)]
+            with m.If(known):
+                # a block's length is known: to the body phase, position = its last byte
+                m.d.sync += [
+                    body.eq(1),
+                    length.eq(w_len),
+                    pos_lane.eq(w_lane),
+                    pos_oh.eq(Const(1, nb) << w_lane),
+                    pos_next.eq(0),
+                    have_hi.eq(0),
+                ]
+                with m.If(hold_now):
+                    m.d.sync += [pos_beat.eq(0), pos_in.eq(1)]
+                with m.Else():
+                    m.d.sync += [pos_beat.eq(w_pb), pos_in.eq(w_nin)]
+            with m.Elif(completes):
+                # the next block's length field starts at lane nb-1 or in the next beat (or
+                # its low byte is past the block area: never reached)
+                e_late = c_pos_oh[nb - 2 :].any()
+                m.d.sync += [
+                    body.eq(0),
+                    pos_lane.eq(c_pos_lane + 2),
+                    pos_oh.eq(Cat(c_pos_oh[nb - 2 :], c_pos_oh[: nb - 2])),
+                    pos_beat.eq(Mux(e_late, 0, -1)),
+                    pos_in.eq(e_late),
+                    pos_next.eq(0),
+                    have_hi.eq(c_pos_oh[nb - 2] & keep[nb - 1]),
+                    len_hi.eq(beat.data[-8:]),
+                ]
+            with m.Else():
+                cap = ~c_body & ~c_have_hi & c_pos_next & c_pos_oh[0] & keep[nb - 1]
+                m.d.sync += [
+                    body.eq(c_body),
+                    pos_lane.eq(c_pos_lane),
+                    pos_oh.eq(c_pos_oh),
+                    pos_beat.eq(Mux(c_pos_beat < 0, c_pos_beat, c_pos_beat - 1)),
+                    pos_in.eq(c_pos_beat == 1),
+                    pos_next.eq(c_pos_beat == 2),
+                    have_hi.eq(c_have_hi | cap),
+                ]
+                with m.If(cap):
+                    m.d.sync += len_hi.eq(beat.data[-8:])
+            with m.If(beat.last & ~hold_now):
+                k_left = Mux(completes, next_in_count, in_count)
+                m.d.sync += trunc.eq(beat.active & ~suppress & k_left)
         return m
