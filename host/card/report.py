@@ -72,8 +72,21 @@ def latency_by_type(rp: Replay, *, out: bool = False) -> dict[str, np.ndarray]:
     return {chr(t): lat[types == t] for t in sorted(set(types.tolist()))}
 
 
-def report(rp: Replay, *, label: str = "sim") -> str:
-    """Text report: run figures, counters, latency per message type."""
+NOT_CLOSED = (
+    "ns not shown: the card's nominal clock ({mhz:.2f} MHz, ID_CLK_HZ) is not timing-closed (the "
+    "synthesis report, docs/synthesis.md, has paths of 15-46 logic levels against ~6 for it); "
+    "--clock-mhz F converts cycles at a clock your build closes"
+)
+
+
+def report(rp: Replay, *, label: str = "sim", clock_hz: float | None = None) -> str:
+    """Text report: run figures, counters, latency per message type.
+
+    Cycles are the card's own measure. Nanoseconds are printed only at ``clock_hz``, a clock
+    the caller's build is known to close (``replay --clock-mhz``): the nominal ``ID_CLK_HZ``
+    (322 MHz) is a target the synthesis report does not support yet, so it is not used to
+    turn cycles into time.
+    """
     run = rp.run
     n = rp.feed.n_messages
     lines = [
@@ -87,12 +100,15 @@ def report(rp: Replay, *, label: str = "sim") -> str:
             else ""
         ),
     ]
-    if run.cycles and rp.clk_hz:
+    clk = float(clock_hz) if clock_hz else 0.0
+    if run.cycles and clk:
         lines.append(
-            f"at the card clock ({rp.clk_hz / 1e6:.2f} MHz) this feed takes "
-            f"{run.cycles / rp.clk_hz * 1e3:.3f} ms = {n / (run.cycles / rp.clk_hz) / 1e6:.1f} "
+            f"at {clk / 1e6:.2f} MHz (--clock-mhz) this feed takes "
+            f"{run.cycles / clk * 1e3:.3f} ms = {n / (run.cycles / clk) / 1e6:.1f} "
             "M msgs/s (frames back to back)"
         )
+    elif run.cycles and rp.clk_hz:
+        lines.append(NOT_CLOSED.format(mhz=rp.clk_hz / 1e6))
     from hw import bbo_record
 
     n_clear = int((rp.recs["flags"] & bbo_record.FLAG_CLEARED != 0).sum()) if len(rp.recs) else 0
@@ -119,14 +135,14 @@ def report(rp: Replay, *, label: str = "sim") -> str:
             "latency in card cycles, from the MAC beat with the message's last byte to its BBO "
             "record in the output register (card_cycles stamp):"
         )
-        ns = f"{'ns @clk':>8}" if rp.clk_hz else ""
+        ns = f"{'ns':>8}" if clk else ""
         lines.append(
             f"  {'type':>4} {'count':>9} {'min':>6} {'median':>7} {'p99':>6} {'max':>6} {ns}"
         )
         for t, v in lat.items():
             if v.size:
                 med = float(np.median(v))
-                ns = f"{med / rp.clk_hz * 1e9:>8.1f}" if rp.clk_hz else ""
+                ns = f"{med / clk * 1e9:>8.1f}" if clk else ""
                 lines.append(
                     f"  {t!r:>4} {v.size:>9,} {v.min():>6} {int(med):>7} "
                     f"{int(np.percentile(v, 99)):>6} {v.max():>6} {ns}"

@@ -76,6 +76,9 @@ def register(subparsers) -> None:
     add_card_arguments(p)
     p.add_argument("--out", default="out/replay", help="output folder (plots, bbo.csv)")
     p.add_argument("--plot-symbol", help="symbol for the bid/ask plot (default: most updates)")
+    p.add_argument("--clock-mhz", type=float, help="--card sim: also give times in ns at this "
+                   "core clock, one your build closes (default: cycles only; the nominal 322 MHz "
+                   "is not timing-closed, see docs/synthesis.md)")
     p.add_argument("--batch-frames", type=int, default=32, help="frames per batch: the host looks "
                    "at the card's records and recovers symbols between batches (default 32)")
     p.add_argument(
@@ -183,6 +186,9 @@ def run_replay(args) -> int:
         kw["drop_packets"] = args.drop_packets
     if getattr(args, "batch_frames", 1024) < 1:
         raise UserError("--batch-frames must be positive")
+    clock_mhz = getattr(args, "clock_mhz", None)
+    if clock_mhz is not None and not 0 < clock_mhz <= 2000:
+        raise UserError("--clock-mhz must be in (0, 2000]")
     feed = _load_for_cli(args.input, **kw)
     directory = symbol_directory(feed.itch)
     names = {v: k for k, v in directory.items()}
@@ -212,7 +218,7 @@ def run_replay(args) -> int:
         batch_frames=args.batch_frames,
         recover=not getattr(args, "no_recover", False),
     )
-    print(report(rp))
+    print(report(rp, clock_hz=clock_mhz * 1e6 if clock_mhz else None))
     write_card_csv(rp, out / "bbo.csv")
     print(f"BBO trace: {out / 'bbo.csv'} (with the card's valid, stale and recovered flags)")
     for p in plot(rp.trace, latency_by_type(rp), out, locate=plot_loc, names=names):
