@@ -66,7 +66,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (2, 2, 0)
+REGMAP_VERSION = (2, 3, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 

@@ -44,7 +44,8 @@ from amaranth.vendor import XilinxPlatform
 
 from hw.layouts import mac_beat_layout
 
-__all__ = ["AlveoU250Platform", "AlveoWrapper", "MacDownsizer", "ip_tcl", "main"]
+__all__ = ["AlveoU250Platform", "AlveoWrapper", "MacDownsizer", "RecordBeats", "ip_tcl",
+           "main"]
 
 GT_PIN_PREFIX = "GT_"
 """Pins named ``GT_*`` are placeholders for transceiver pins: no LOC is written for them, the
@@ -249,9 +250,55 @@ def _default_core():
     return Top(**BLOCKS["top"].params["u250"])
 
 
+class RecordBeats(wiring.Component):
+    """A stream of ``width``-bit records -> 512-bit beats, ``width // 512`` per record, low
+    bytes first (so the host reads the record's bytes in order from the C2H byte stream).
+
+    One record is held at a time: ``i_stream.ready`` is high when the register is empty or its
+    last beat leaves in this cycle, so back-to-back records go out at one beat per clock.
+    ``width = 512`` is a plain register stage.
+    """
+
+    def __init__(self, width: int):
+        if not isinstance(width, int) or width < 512 or width % 512:
+            raise ValueError(f"width must be a positive multiple of 512, not {width!r}")
+        self.width = width
+        self.beats = width // 512
+        super().__init__({
+            "i_stream": In(_stream_sig(width)),
+            "o_stream": Out(_stream_sig(512)),
+            "o_last": Out(1),  # the last beat of a record (not driven to tlast, see below)
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.beats
+        buf = Signal(self.width)
+        idx = Signal(range(max(2, n)))
+        last = Signal()
+        m.d.comb += [
+            last.eq(idx == n - 1),
+            self.o_stream.payload.eq(buf[:512]),
+            self.o_last.eq(last),
+            self.i_stream.ready.eq(~self.o_stream.valid | (self.o_stream.ready & last)),
+        ]
+        with m.If(self.o_stream.valid & self.o_stream.ready & ~last):
+            m.d.sync += [buf.eq(buf >> 512), idx.eq(idx + 1)]
+        with m.Elif(self.o_stream.valid & self.o_stream.ready):
+            m.d.sync += self.o_stream.valid.eq(0)
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            m.d.sync += [buf.eq(self.i_stream.payload), idx.eq(0), self.o_stream.valid.eq(1)]
+        return m
+
+
 class AlveoWrapper(Elaboratable):
     """CMAC RX -> :class:`MacDownsizer` -> core; XDMA AXI-Lite BAR -> core registers;
-    core BBO records -> XDMA C2H stream (one 64-byte record per beat, ``tlast`` on every record).
+    core BBO records -> XDMA C2H stream: a record of ``record_bytes`` (``ID_RECORD_BYTES``: 64,
+    or 192 for ``depth_n = 5``) leaves as ``record_bytes / 64`` 512-bit beats
+    (:class:`RecordBeats`, in the ``core`` domain before the clock-crossing FIFO). ``tlast``
+    stays high on every 64-byte beat, as for the 64-byte record: the C2H stream is read by the
+    driver as a byte stream (``host.card.xdma`` reassembles whole records by ``record_bytes``),
+    so a read that ends inside a record keeps the rest for the next read.
 
     ``core`` is an Amaranth component with the ports of ``docs/CONTRACTS.md`` (``mac``, ``bbo``,
     ``axil``), elaborated in the ``core`` clock domain.
@@ -381,9 +428,12 @@ class AlveoWrapper(Elaboratable):
         # ---- BBO records -> C2H
         m.submodules.c2h_fifo = f = AsyncFIFO(width=512, depth=16, w_domain="core",
                                               r_domain="pcie")
+        m.submodules.c2h_beats = rb = DomainRenamer("core")(RecordBeats(len(core.bbo.payload)))
         m.d.comb += [
-            f.w_data.eq(core.bbo.payload), f.w_en.eq(core.bbo.valid),
-            core.bbo.ready.eq(f.w_rdy),
+            rb.i_stream.payload.eq(core.bbo.payload), rb.i_stream.valid.eq(core.bbo.valid),
+            core.bbo.ready.eq(rb.i_stream.ready),
+            f.w_data.eq(rb.o_stream.payload), f.w_en.eq(rb.o_stream.valid),
+            rb.o_stream.ready.eq(f.w_rdy),
             c2h_tdata.eq(f.r_data), c2h_tvalid.eq(f.r_rdy), f.r_en.eq(c2h_tready),
         ]
         _ = core_r
