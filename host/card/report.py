@@ -35,7 +35,8 @@ def record_latency(rp: Replay, *, out: bool = False) -> tuple[np.ndarray, np.nda
     if run.beat_cycles is None or run.rec_cycles is None or run.epoch is None:
         return cycles, mtype
     t_in = message_in_cycles(rp.feed, run.beat_cycles)
-    keep = (rp.recs["flags"] & bbo_record.FLAG_CLEARED) == 0
+    # the records of the trace (host.card.model.bbo_records): not cleared, not depth_only
+    keep = (rp.recs["flags"] & (bbo_record.FLAG_CLEARED | bbo_record.FLAG_DEPTH_ONLY)) == 0
     idx = rp.trace["msg_index"]
     ok = idx >= 0
     pos = np.flatnonzero(keep)[ok]  # the records of the trace rows with a message

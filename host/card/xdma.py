@@ -130,7 +130,8 @@ class XdmaTransport(Transport):
         self.reg_base = int(reg_base)
         self.bar_size = int(bar_size)
         self.frame_sink = frame_sink
-        self._read_chunk = int(read_chunk)
+        # bytes asked of one C2H read (a short read keeps a partial record for the next one)
+        self.read_chunk = max(RECORD_BYTES, int(read_chunk) // RECORD_BYTES * RECORD_BYTES)
         self.record_bytes = RECORD_BYTES  # Card.identify sets the build's ID_RECORD_BYTES
         self._map = None
         self._user = _open(self.user_path, os.O_RDWR | getattr(os, "O_SYNC", 0))
@@ -220,12 +221,6 @@ class XdmaTransport(Transport):
         self._rest = data[n * rb :]
         recs = np.frombuffer(data, np.uint8, count=n * rb).reshape(n, rb)
         return recs.copy(), None
-
-    @property
-    def read_chunk(self) -> int:
-        """Bytes asked of one C2H ``read``: a whole number of records (at least one)."""
-        rb = self.record_bytes
-        return max(rb, self._read_chunk // rb * rb)
 
     def close(self) -> None:
         if self._map is not None:
