@@ -165,6 +165,9 @@ class _RegFile(Transport):
     def recv_records(self, max_records=1 << 16):
         return np.zeros((0, self.record_bytes), np.uint8), None
 
+    def close(self):
+        pass
+
 
 def test_identify_record_bytes():
     """The driver takes record_bytes = bbo_record.record_bytes(ID_DEPTH_N), tells a transport
