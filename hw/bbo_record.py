@@ -3,8 +3,8 @@
 One record per BBO change (the book emits one when a message changes the best bid or offer of
 a subscribed slot). Each record is one beat of the top level's ``bbo`` stream (512 bits, byte 0
 in bits 7:0; ``8 * record_bytes(depth_n)`` bits in a depth build) and one 64-byte unit of the
-C2H DMA stream (a depth record: ``record_bytes / 64`` consecutive units). Pure Python + numpy: the host driver
-reads DMA buffers with ``np.frombuffer(buf, dtype=DTYPE)``.
+C2H DMA stream (a depth record: ``record_bytes / 64`` consecutive units). Pure Python + numpy:
+the host driver reads DMA buffers with ``np.frombuffer(buf, dtype=dtype(depth_n))``.
 
 ======  ====  ==============  ====================================================================
 offset  size  field           meaning

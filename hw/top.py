@@ -1,8 +1,9 @@
-"""The top level: MAC RX beats in, 64-byte BBO records out, AXI4-Lite registers.
+"""The top level: MAC RX beats in, BBO records out (64 bytes; ``record_bytes(depth_n)`` with
+the top ``depth_n`` levels in a depth build), AXI4-Lite registers.
 
 ::
 
-    mac ──> Ingress ──> Book ──> record packer ──> bbo (512-bit records, hw/bbo_record.py)
+    mac ──> Ingress ──> Book ──> record packer ──> bbo (records, hw/bbo_record.py)
              │  config/status/counters  │ subscription, clears, counters
              └──────────── AXILiteRegisters (hw/axil.py, table of hw/regs.py) <── axil
 

@@ -91,7 +91,7 @@ def test_depth5_card_matches_reference(card5, itch):
     msg_index = np.searchsorted(feed.seq, recs["seq"])
     bid = BR.depth_levels(recs, "B")
     ask = BR.depth_levels(recs, "S")
-    slot_of = card5.subscriptions()
+    slot_of = card5.subscriptions
     for k, (mi, loc, deep, b, a) in enumerate(want):
         got = (int(msg_index[k]), int(recs["locate"][k]), bool(depth_only[k]))
         assert got == (mi, loc, deep), f"record {k}: got {got}, reference {(mi, loc, deep)}"
