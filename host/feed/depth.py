@@ -30,7 +30,7 @@ import numpy as np
 
 from host.feed.book import BBO_COLUMNS, BBO_DTYPE, L3Book, _indexed, iter_indexed
 
-__all__ = ["MAX_DEPTH", "depth_dtype", "depth_columns", "depth_trace", "depth_table",
+__all__ = ["DepthBook", "MAX_DEPTH", "depth_dtype", "depth_columns", "depth_trace", "depth_table",
            "depth_csv_bytes", "write_depth_csv"]
 
 MAX_DEPTH = 16
@@ -247,3 +247,40 @@ def write_depth_csv(fh, trace: np.ndarray, header: bool = True) -> None:
     if header:
         fh.write((",".join(depth_columns(n)) + "\n").encode())
     fh.write(depth_csv_bytes(trace))
+
+
+class DepthBook:
+    """A depth trace fed chunk by chunk (``python -m host bbo --depth N``, the publisher).
+
+    Parameters
+    ----------
+    locates : iterable of int, optional
+        Reported locates (None: every locate).
+    n : int
+        Levels per side.
+
+    Notes
+    -----
+    :meth:`feed_bytes` takes whole-message chunks of NASDAQ framing; ``base_index`` is the
+    ``msg_index`` of the chunk's first message, so the rows equal :func:`depth_trace` of the
+    concatenated input (tested).
+    """
+
+    def __init__(self, locates: Iterable[int] | None = None, n: int = 5) -> None:
+        self.n = _check_n(n)
+        self.book = L3Book(locates)
+
+    @property
+    def anomalies(self) -> dict[str, int]:
+        """The book's anomaly counters (:data:`host.feed.book.ANOMALY_KINDS`)."""
+        return self.book.anomalies
+
+    def set_locates(self, locates: Iterable[int] | None) -> None:
+        """Report these locates from now on."""
+        self.book.locates = None if locates is None else frozenset(int(x) for x in locates)
+
+    def feed_bytes(self, buf, base_index: int = 0, copy: bool = True) -> np.ndarray:
+        """Rows of the messages of ``buf`` (``copy`` is accepted for ``FastBook``'s signature:
+        the rows are always a new array)."""
+        pairs = ((base_index + i, m) for i, m in iter_indexed(buf))
+        return depth_trace(pairs, n=self.n, book=self.book)
