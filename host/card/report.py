@@ -375,3 +375,52 @@ def _explain_not_valid(rp: Replay) -> str:
                 f"{j:,}: card {int(rp.flags['valid'][j])}, predicted {int(valid[j])}")
     return ("the card differs from its depth rules (host.card.depth):\n"
             + format_difference(rp.trace, tr, j))
+
+
+def verify_depth(rp: Replay) -> int:
+    """Compare every record of a ``depth_n > 1`` card (``depth_only`` ones too, levels 2..N
+    included) with the reference top-N trace (:func:`host.feed.depth.depth_trace`); print the
+    result. Returns 0 when equal, 1 otherwise.
+
+    The reference sizes are clipped to 2**32-1 as the card's u32 fields saturate. Runs with
+    re-seeds or book restarts are not compared here (their rows before a re-seed are flagged,
+    not exact): :func:`verify` still checks their BBO rows.
+    """
+    from host.card.model import depth_table
+    from host.feed.book import BBO_COLUMNS
+    from host.feed.depth import depth_columns as ref_columns
+    from host.feed.depth import depth_table as ref_table
+    from host.feed.depth import depth_trace
+
+    n = rp.depth_n
+    if rp.recoveries or rp.restarts:
+        print(f"verify depth: not compared ({len(rp.recoveries)} re-seeds, {len(rp.restarts)} "
+              "restarts: rows before them are flagged, not exact)")
+        return 0
+    card = depth_table(rp.recs, rp.feed.seq)
+    # the card's table without its flag columns: the reference's column order
+    from host.card.model import CARD_FLAG_COLUMNS
+
+    nb = len(BBO_COLUMNS)
+    card = np.delete(card, np.arange(nb, nb + len(CARD_FLAG_COLUMNS)), axis=1)
+    ref = ref_table(depth_trace(rp.feed.itch, rp.locates, n))
+    cols = ref_columns(n)
+    for j, c in enumerate(cols):
+        if c.endswith("_sz"):
+            ref[:, j] = np.minimum(ref[:, j], (1 << 32) - 1)
+    m = min(len(card), len(ref))
+    diff = np.flatnonzero((card[:m] != ref[:m]).any(axis=1))
+    if not diff.size and len(card) == len(ref):
+        k = int(card[:, -1].sum()) if len(card) else 0
+        print(f"verify depth: OK, {len(ref):,} top-{n} rows ({k:,} depth_only) identical to "
+              "the reference (host.feed.depth.depth_trace)")
+        return 0
+    i = int(diff[0]) if diff.size else m
+    lines = [f"verify depth: FAILED at row {i} (card {len(card):,} rows, reference "
+             f"{len(ref):,})"]
+    for name, t in (("card", card), ("ref ", ref)):
+        if i < len(t):
+            lines.append(f"  {name} " + " ".join(f"{c}={v}" for c, v in zip(cols, t[i].tolist(),
+                                                                             strict=True)))
+    print("\n".join(lines))
+    return 1

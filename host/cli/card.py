@@ -271,7 +271,8 @@ def run_bbo_card(
         depth``; one row per record (``depth_only`` rows too: a change at levels 2..N alone),
         columns :func:`host.card.model.depth_columns` (the BBO columns, ``valid,stale,
         recovered``, ``bid2_px ... askN_ct``, ``depth_only``). ``verify_trace`` then checks
-        the rows without ``depth_only`` against the BBO reference, as for ``depth = 1``.
+        the rows without ``depth_only`` against the BBO reference, as for ``depth = 1``, and
+        every row against the top-N reference (:func:`host.card.report.verify_depth`).
 
     Returns
     -------
@@ -335,4 +336,9 @@ def run_bbo_card(
     if not verify_trace:
         return 0
     with contextlib.redirect_stdout(log):
-        return verify(rp)
+        status = verify(rp)
+        if depth > 1:
+            from host.card.report import verify_depth
+
+            status |= verify_depth(rp)
+        return status

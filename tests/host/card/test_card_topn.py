@@ -99,6 +99,17 @@ def test_depth5_card_matches_reference(card5, itch):
         assert [tuple(map(int, x)) for x in bid[k]] == levels(b), f"record {k} bids"
         assert [tuple(map(int, x)) for x in ask[k]] == levels(a), f"record {k} asks"
     assert rp.counters["bbo_records"] == len(recs)
+    # the same against the other reference implementation (host.feed.depth.depth_trace), and
+    # that comparison catches one wrong level size in a depth_only record
+    import dataclasses
+
+    from host.card.report import verify_depth
+
+    assert verify_depth(rp) == 0
+    bad = recs.copy()
+    k = int(np.flatnonzero(depth_only)[len(np.flatnonzero(depth_only)) // 2])
+    bad["bid_levels"][k, 0, 1] += 1
+    assert verify_depth(dataclasses.replace(rp, recs=bad)) == 1
 
 
 def test_run_bbo_card_depth_csv(card5, itch, tmp_path, monkeypatch):
@@ -120,6 +131,7 @@ def test_run_bbo_card_depth_csv(card5, itch, tmp_path, monkeypatch):
     assert len(rows) > 0 and rows[:, cols["depth_only"]].any()
     # the rows without depth_only are the BBO trace (verify compared them)
     assert "verify: OK" in log.getvalue(), log.getvalue()
+    assert "verify depth: OK" in log.getvalue(), log.getvalue()
     assert (rows[:, cols["depth_only"]] == 0).sum() == int(log.getvalue().split("bbo rows: ")[1]
                                                             .split(";")[0])
     from host.errors import UserError
