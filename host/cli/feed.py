@@ -42,6 +42,7 @@ __all__ = ["CARDS", "register", "register_card", "run_book"]
 
 PROGRESS_MIN_BYTES = 32 << 20
 CHUNK_BYTES = 16 << 20
+DEPTH_CHUNK_BYTES = 1 << 20
 
 
 def _model_card(locates):
@@ -193,6 +194,10 @@ def run_book(
 
         def factory(locs):
             return DepthBook(locs, depth)
+
+        # the pure-Python book holds a chunk's rows as tuples (~1 KB each): smaller chunks
+        # keep the memory bounded, and cost nothing next to the book's per-message time
+        chunk_bytes = min(chunk_bytes, DEPTH_CHUNK_BYTES)
     else:
         factory = _card(card)
     want_syms = None if symbols is None else {s.strip() for s in symbols}
