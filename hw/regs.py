@@ -250,6 +250,9 @@ BOOK_COUNTERS: tuple[tuple[str, str], ...] = (
 TOP_COUNTERS: tuple[tuple[str, str], ...] = (
     ("bbo_records", "BBO records accepted by the DMA stream"),
     ("bbo_stall_cycles", "clock cycles with a BBO record waiting and the DMA not ready"),
+    ("mac_dropped_frames", "frames dropped whole in front of the core by the platform's MAC "
+                           "path (the 512 -> 64-bit downsizer FIFO full at a frame's first "
+                           "beat; 0 in simulation)"),
 )
 """Counters of :mod:`hw.top`, in register order."""
 
