@@ -88,6 +88,10 @@ class Top(wiring.Component):
     bbo : Out(stream.Signature(8 * record_bytes(depth_n)))
         One little-endian record per BBO (or, ``depth_n > 1``, top-N) update, byte 0 in bits
         7:0: 512 bits when ``depth_n = 1``.
+    mac_overflow : In(1)
+        One cycle high per frame the platform's MAC path dropped whole before ``mac`` (e.g.
+        :class:`hw.platform.alveo.MacDownsizer`'s ``overflow``); counted in
+        ``CNT_MAC_DROPPED_FRAMES``. Tie to 0 where nothing in front of the core drops frames.
     axil : In(hw.axil.AXILiteSignature(addr_width=addr_width))
         Register slave; every register of ``self.table`` (:func:`hw.regs.build_table` with
         this build's parameters).
@@ -142,6 +146,7 @@ class Top(wiring.Component):
         members = {
             "mac": In(stream.Signature(mac_beat_layout(data_width))),
             "bbo": Out(stream.Signature(8 * self.record_bytes)),
+            "mac_overflow": In(1),
             "axil": In(AXILiteSignature(addr_width=addr_width)),
         }
         if lines == 2:
@@ -300,13 +305,19 @@ class Top(wiring.Component):
         # ---------------- top counters (64 bits, cleared by counters_clear)
         cnt_rec = Signal(64)
         cnt_stall = Signal(64)
+        cnt_macdrop = Signal(64)
+        macdrop = Signal()  # registered first: the port and the 64-bit add are not one path
+        core.d.sync += macdrop.eq(self.mac_overflow)
         with core.If(clr):
-            core.d.sync += [cnt_rec.eq(0), cnt_stall.eq(0)]
+            core.d.sync += [cnt_rec.eq(0), cnt_stall.eq(0), cnt_macdrop.eq(0)]
         with core.Else():
             with core.If(ob.valid & ob.ready):
                 core.d.sync += cnt_rec.eq(cnt_rec + 1)
             with core.If(ob.valid & ~ob.ready):
                 core.d.sync += cnt_stall.eq(cnt_stall + 1)
-        m.d.comb += [r.cnt_bbo_records.eq(cnt_rec), r.cnt_bbo_stall_cycles.eq(cnt_stall)]
+            with core.If(macdrop):
+                core.d.sync += cnt_macdrop.eq(cnt_macdrop + 1)
+        m.d.comb += [r.cnt_bbo_records.eq(cnt_rec), r.cnt_bbo_stall_cycles.eq(cnt_stall),
+                     r.cnt_mac_dropped_frames.eq(cnt_macdrop)]
         return m
 

@@ -401,8 +401,7 @@ class AlveoWrapper(Elaboratable):
             core.mac.payload.eq(down.o_payload), core.mac.valid.eq(down.o_valid),
             down.o_ready.eq(core.mac.ready),
         ]
-        if hasattr(core, "ext_mac_overflow"):
-            m.d.comb += core.ext_mac_overflow.eq(down.overflow)
+        m.d.comb += core.mac_overflow.eq(down.overflow)  # CNT_MAC_DROPPED_FRAMES
 
         # ---- AXI-Lite BAR -> CDC -> core registers
         a = core.axil
@@ -507,6 +506,7 @@ class StandInCore(wiring.Component):
         super().__init__({
             "mac": In(_stream_sig(mac_beat_layout(64))),
             "bbo": Out(_stream_sig(512)),
+            "mac_overflow": In(1),
             "axil": In(AXILiteSignature(addr_width=12)),
         })
 
@@ -519,6 +519,8 @@ class StandInCore(wiring.Component):
         m.d.comb += [self.mac.ready.eq(1), self.bbo.valid.eq(0)]
         with m.If(self.mac.valid & self.mac.payload.last):
             m.d.sync += regs.regs.cnt_frames.eq(regs.regs.cnt_frames + 1)
+        with m.If(self.mac_overflow):
+            m.d.sync += regs.regs.cnt_mac_dropped_frames.eq(regs.regs.cnt_mac_dropped_frames + 1)
         return m
 
 

@@ -189,9 +189,19 @@ async def test_top(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.mac__valid.value = 0
     dut.bbo__ready.value = 0
+    dut.mac_overflow.value = 0
     regs = Regs(dut)
     await reset(dut)
     t_reset = cycle_now()
+
+    # -- frames the platform's MAC path dropped: pulses in, CNT_MAC_DROPPED_FRAMES counts them
+    n_drop = seed % 5 + 3
+    for k in range(n_drop):
+        dut.mac_overflow.value = 1
+        await ClockCycles(dut.clk, 1 + k % 2)  # a 2-cycle pulse counts twice: one per cycle
+        dut.mac_overflow.value = 0
+        await ClockCycles(dut.clk, 1 + k % 3)
+    dropped = sum(1 + k % 2 for k in range(n_drop))
 
     # -- identification and reset values
     for r in T:
@@ -329,6 +339,7 @@ async def test_top(dut):
         assert v == want_book[name], f"book counter {name}: got {v}, model {want_book[name]}"
     assert await regs.rd64("CNT_BBO_RECORDS") == len(want)
     assert await regs.rd64("CNT_BBO_STALL_CYCLES") > 0
+    assert await regs.rd64("CNT_MAC_DROPPED_FRAMES") == dropped
     st = model.status()
     assert await regs.rd64("STATUS_EXPECTED_SEQ") == st["expected_seq"]
     assert await regs.rd64("STATUS_LAST_GAP_FIRST") == st["last_gap_first"]
@@ -346,7 +357,8 @@ async def test_top(dut):
     assert cyc1 > cyc0 > 0
     # counters_clear zeroes every counter; STATUS_CYCLES keeps counting
     await regs.wr("CTRL_PULSE", 1 << 3)
-    for name in ("FRAMES", "MESSAGES", "RECORDS", "BBO_UPDATES", "BBO_RECORDS"):
+    for name in ("FRAMES", "MESSAGES", "RECORDS", "BBO_UPDATES", "BBO_RECORDS",
+                 "MAC_DROPPED_FRAMES"):
         assert await regs.rd64(f"CNT_{name}") == 0, name
     assert await regs.rd64("STATUS_CYCLES") > cyc1
 
