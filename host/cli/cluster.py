@@ -172,7 +172,7 @@ def _cmd_publish(a) -> int:
     depth = check_depth(a.depth)
     source = CARD_SOURCES[a.card]
     if depth > 1 and a.card != "model" and \
-            "depth" not in inspect.signature(source).parameters:
+            "depth" not in inspect.signature(source).parameters:  # a registered BBO-only card
         raise UserError(f"--depth {depth}: card {a.card!r} gives the BBO only (no top-N "
                         "records); --card model publishes the reference model's top-N")
     url = _url(a)
