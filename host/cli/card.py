@@ -138,6 +138,13 @@ def _load_for_cli(path, **kw) -> Feed:
     return feed
 
 
+def check_clock_mhz(clock_mhz: float | None) -> float | None:
+    """``--clock-mhz``: None (cycles only) or a clock in (0, 2000] MHz, else a UserError."""
+    if clock_mhz is not None and not 0 < clock_mhz <= 2000:  # NaN fails too
+        raise UserError("--clock-mhz must be in (0, 2000]")
+    return clock_mhz
+
+
 def _open_card_for_cli(allow_build: bool, depth: int = 1):
     from host.card.replay import open_sim_card
     from host.card.transport import CardError
@@ -190,9 +197,7 @@ def run_replay(args) -> int:
         kw["drop_packets"] = args.drop_packets
     if getattr(args, "batch_frames", 1024) < 1:
         raise UserError("--batch-frames must be positive")
-    clock_mhz = getattr(args, "clock_mhz", None)
-    if clock_mhz is not None and not 0 < clock_mhz <= 2000:
-        raise UserError("--clock-mhz must be in (0, 2000]")
+    clock_mhz = check_clock_mhz(getattr(args, "clock_mhz", None))
     feed = _load_for_cli(args.input, **kw)
     directory = symbol_directory(feed.itch)
     names = {v: k for k, v in directory.items()}
