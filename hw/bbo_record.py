@@ -2,8 +2,9 @@
 
 One record per BBO change (the book emits one when a message changes the best bid or offer of
 a subscribed slot). Each record is one beat of the top level's ``bbo`` stream (512 bits, byte 0
-in bits 7:0) and one 64-byte unit of the C2H DMA stream. Pure Python + numpy: the host driver
-reads DMA buffers with ``np.frombuffer(buf, dtype=DTYPE)``.
+in bits 7:0; ``8 * record_bytes(depth_n)`` bits in a depth build) and one 64-byte unit of the
+C2H DMA stream (a depth record: ``record_bytes / 64`` consecutive units). Pure Python + numpy:
+the host driver reads DMA buffers with ``np.frombuffer(buf, dtype=dtype(depth_n))``.
 
 ======  ====  ==============  ====================================================================
 offset  size  field           meaning
@@ -11,8 +12,7 @@ offset  size  field           meaning
 0       8     ``seq``         MoldUDP64 sequence number of the message that changed the BBO
 8       8     ``ts_event``    ITCH timestamp of that message (ns since midnight, 48 bits used)
 16      2     ``locate``      ITCH stock locate
-18      2     ``slot``        book slot of that locate (0 in hw.top: the book does not
-                              export it)
+18      2     ``slot``        book slot of that locate (the one the driver subscribed it to)
 20      1     ``flags``       bit 0 ``gap`` (stale): a sequence gap came before this message
                               since the slot was last cleared, the book may miss orders;
                               bit 1 ``bid_valid``, bit 2 ``ask_valid`` (side not empty);
@@ -28,8 +28,9 @@ offset  size  field           meaning
                               (every cause but ``far_visible``, which heals by itself)
                               bit 7 ``depth_only``: a depth record (``depth_n`` > 1) emitted
                               for a change at levels 2..``depth_n`` alone: the best levels and
-                              the flags are those of the slot's previous record (never set when
-                              ``depth_n`` = 1 or on a commit)
+                              the validity are those of the slot's previous record (``stale``
+                              may have been set since, by a gap that changed nothing); never
+                              set when ``depth_n`` = 1 or on a commit
 21      1     ``msg_type``    ITCH message type (ASCII) that caused the update; 0 for a clear
 22      1     ``depth_n``     levels per side this record carries (1: this 64-byte record only)
 23      1     ``reserved0``   0
@@ -85,7 +86,7 @@ FIELDS: tuple[tuple[str, int, int, str], ...] = (
     ("seq", 0, 8, "MoldUDP64 sequence number of the message that changed the BBO"),
     ("ts_event", 8, 8, "ITCH timestamp (ns since midnight)"),
     ("locate", 16, 2, "ITCH stock locate"),
-    ("slot", 18, 2, "book slot (0 in hw.top)"),
+    ("slot", 18, 2, "book slot of the locate"),
     ("flags", 20, 1, "bit0 gap (stale since a sequence gap), bit1 bid_valid, bit2 ask_valid, "
      "bit3 cleared (a re-seed's commit, not a message), bit4 book_invalid, bit5 recovered, "
      "bit6 book_bad (not valid until cleared), bit7 depth_only (a change at levels 2..depth_n "

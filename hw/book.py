@@ -133,6 +133,11 @@ class Book(wiring.Component):
         their records come back in op order. 1 = one ladder, no lane FIFOs.
     lane_fifo : int
         Depth of each lane's input and output FIFO (``lanes > 1``).
+    depth_records : bool
+        False (default): a record when the best level of a side or the validity changes.
+        True: also when any of the top ``depth_n`` levels changes; such a record (best levels
+        and validity unchanged) has ``depth_only`` set, so the records without it are exactly
+        those of ``depth_records=False`` (:mod:`hw.bbo_record`, ``FLAG_DEPTH_ONLY``).
 
     Attributes
     ----------
@@ -189,8 +194,11 @@ class Book(wiring.Component):
     def __init__(self, *, slots: int = 64, capacity: int = 65536, ways: int = 8,
                  levels: int = 4096, depth_n: int = 5, k: int = 16, size_width: int = 48,
                  fifo_depth: int = 16, epoch_bits: int = 8, far_width: int = 24,
-                 lanes: int = 1, lane_fifo: int = 4):
+                 lanes: int = 1, lane_fifo: int = 4, depth_records: bool = False):
         _int_param("slots", slots, 1)
+        if not isinstance(depth_records, bool):
+            raise TypeError(f"depth_records must be a bool, not {depth_records!r}")
+        self.depth_records = depth_records
         _int_param("levels", levels, 64)
         _int_param("depth_n", depth_n, 1)
         _int_param("k", k, 2)
@@ -484,6 +492,14 @@ class Book(wiring.Component):
         def bbo_of(t, v):
             return Cat(t.bids[0].as_value(), t.asks[0].as_value(), v)
 
+        # levels 2..depth_n of both sides (depth_records only): compared apart from the BBO so
+        # that a record emitted for them alone is marked depth_only
+        deep_n = N if self.depth_records else 1
+
+        def deep_of(t):
+            return Cat(*(t.bids[i].as_value() for i in range(1, deep_n)),
+                       *(t.asks[i].as_value() for i in range(1, deep_n)))
+
         v_before = ~inv_old & cur.lvalid
         v_after = Signal()
         m.d.comb += v_after.eq(~inv_new & aft.lvalid)
@@ -496,10 +512,24 @@ class Book(wiring.Component):
         ]
         with m.If(proc & M.u1):
             m.d.sync += u_before.eq(bbo_of(cur, v_before))
+        bbo_changed = Signal()
+        deep_changed = Signal()
+        m.d.comb += bbo_changed.eq(before != after)
+        if deep_n > 1:
+            d_before = Signal(len(deep_of(cur)))
+            d_after = Signal.like(d_before)
+            d_u_before = Signal.like(d_before)
+            m.d.comb += [
+                d_before.eq(Mux(M.u2, d_u_before, deep_of(cur))),
+                d_after.eq(deep_of(aft)),
+                deep_changed.eq(d_before != d_after),
+            ]
+            with m.If(proc & M.u1):
+                m.d.sync += d_u_before.eq(deep_of(cur))
         emit = Signal()
         # a seeded add emits nothing; the commit of a re-seed always emits (the clean record)
         m.d.comb += emit.eq(proc & M.touch & ~M.u1
-                            & (((before != after) & ~M.tag.seed) | M.tag.commit))
+                            & (((bbo_changed | deep_changed) & ~M.tag.seed) | M.tag.commit))
         with m.If(proc & M.touch & inv_new):
             m.d.sync += invalid.bit_select(M.slot, 1).eq(1)
         with m.If(proc & M.tag.gap):
@@ -531,6 +561,8 @@ class Book(wiring.Component):
             out.recovered.eq(recovered.bit_select(M.slot, 1) | M.tag.commit),
             out.seeded.eq(M.tag.commit),
             out.bad.eq(inv_new | aft.lbad),
+            out.slot.eq(M.slot),
+            out.depth_only.eq(deep_changed & ~bbo_changed & ~M.tag.commit),
         ]
         for i in range(N):
             for dst, src in ((out.bids[i], aft.bids[i]), (out.asks[i], aft.asks[i])):

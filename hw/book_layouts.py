@@ -50,7 +50,9 @@ def bbo_layout(depth_n: int) -> data.StructLayout:
     ``seeded`` (1: the record of a re-seed's commit, not of a message: ``seq`` is the one the
     host gave, ``msg_type`` and ``timestamp`` are 0), ``bad`` (1: not valid until the slot is
     cleared: table full, off grid, size overflow, missing level; ``valid = 0`` without it is
-    ``far_visible``, which heals by itself), and
+    ``far_visible``, which heals by itself), ``slot`` (the book slot of ``locate``),
+    ``depth_only`` (1: emitted only because levels 2..``depth_n`` changed, the best levels and
+    the validity are unchanged: :class:`hw.book.Book` ``depth_records``), and
     ``bids``/``asks``: the best ``depth_n`` levels of each side, best first (``bids[0]`` equals
     the BBO bid), missing levels zero.
     """
@@ -75,6 +77,8 @@ def bbo_layout(depth_n: int) -> data.StructLayout:
             "recovered": unsigned(1),
             "seeded": unsigned(1),
             "bad": unsigned(1),
+            "slot": unsigned(16),
+            "depth_only": unsigned(1),
             "bids": data.ArrayLayout(LevelLayout, depth_n),
             "asks": data.ArrayLayout(LevelLayout, depth_n),
         }

@@ -66,7 +66,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (2, 2, 0)
+REGMAP_VERSION = (2, 4, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 
@@ -250,6 +250,9 @@ BOOK_COUNTERS: tuple[tuple[str, str], ...] = (
 TOP_COUNTERS: tuple[tuple[str, str], ...] = (
     ("bbo_records", "BBO records accepted by the DMA stream"),
     ("bbo_stall_cycles", "clock cycles with a BBO record waiting and the DMA not ready"),
+    ("mac_dropped_frames", "frames dropped whole in front of the core by the platform's MAC "
+                           "path (the 512 -> 64-bit downsizer FIFO full at a frame's first "
+                           "beat; 0 in simulation)"),
 )
 """Counters of :mod:`hw.top`, in register order."""
 

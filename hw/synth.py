@@ -147,7 +147,8 @@ def _make_book(p):
 
     return Book(slots=p["slots"], capacity=p["capacity"], ways=p["ways"], levels=p["levels"],
                 depth_n=p["depth_n"], k=p.get("k", 16), fifo_depth=p.get("fifo_depth", 16),
-                lanes=p.get("lanes", 1), lane_fifo=p.get("lane_fifo", 4))
+                lanes=p.get("lanes", 1), lane_fifo=p.get("lane_fifo", 4),
+                depth_records=p.get("depth_records", False))
 
 
 def _make_ladder(p):

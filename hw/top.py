@@ -1,8 +1,9 @@
-"""The top level: MAC RX beats in, 64-byte BBO records out, AXI4-Lite registers.
+"""The top level: MAC RX beats in, BBO records out (64 bytes; ``record_bytes(depth_n)`` with
+the top ``depth_n`` levels in a depth build), AXI4-Lite registers.
 
 ::
 
-    mac ──> Ingress ──> Book ──> record packer ──> bbo (512-bit records, hw/bbo_record.py)
+    mac ──> Ingress ──> Book ──> record packer ──> bbo (records, hw/bbo_record.py)
              │  config/status/counters  │ subscription, clears, counters
              └──────────── AXILiteRegisters (hw/axil.py, table of hw/regs.py) <── axil
 
@@ -56,8 +57,10 @@ class Top(wiring.Component):
         Book parameters (:class:`hw.book.Book`): symbols tracked, order table entries (power of
         two), ways per bucket, ladder window per side per slot in ticks (power of two >= 64).
     depth_n : int
-        Levels per side in a record. The 64-byte record (:mod:`hw.bbo_record`) carries the best
-        level only, so this must be 1.
+        Levels per side in a record, 1..``min(k, 16)``. 1: the 64-byte record of
+        :mod:`hw.bbo_record`. More: ``bbo_record.record_bytes(depth_n)`` bytes (levels 2..N of
+        both sides after the 64 bytes), and a record for every change in the top ``depth_n``
+        of a side (``FLAG_DEPTH_ONLY`` marks those a ``depth_n = 1`` build would not send).
     k : int
         Top-K cache entries per (slot, side) of the book's ladder.
     fifo_depth : int
@@ -82,8 +85,13 @@ class Top(wiring.Component):
         MAC RX beats.
     mac_b : In(stream.Signature(hw.layouts.mac_beat_layout(data_width)))
         ``lines=2`` only: line B's MAC RX beats.
-    bbo : Out(stream.Signature(512))
-        One 64-byte little-endian record per BBO update (byte 0 in bits 7:0).
+    bbo : Out(stream.Signature(8 * record_bytes(depth_n)))
+        One little-endian record per BBO (or, ``depth_n > 1``, top-N) update, byte 0 in bits
+        7:0: 512 bits when ``depth_n = 1``.
+    mac_overflow : In(1)
+        One cycle high per frame the platform's MAC path dropped whole before ``mac`` (e.g.
+        :class:`hw.platform.alveo.MacDownsizer`'s ``overflow``); counted in
+        ``CNT_MAC_DROPPED_FRAMES``. Tie to 0 where nothing in front of the core drops frames.
     axil : In(hw.axil.AXILiteSignature(addr_width=addr_width))
         Register slave; every register of ``self.table`` (:func:`hw.regs.build_table` with
         this build's parameters).
@@ -111,16 +119,18 @@ class Top(wiring.Component):
                  fifo_depth: int = 16, lanes: int = 1, lane_fifo: int = 4,
                  counter_width: int = 32, clk_hz: int = 322_265_625, addr_width: int = 12,
                  lines: int = 1):
-        _int("depth_n", depth_n, 1)
-        if depth_n != 1:
-            raise ValueError("depth_n must be 1: the 64-byte BBO record carries the best level "
-                             "of each side only")
+        _int("k", k, 2)
+        _int("depth_n", depth_n, 1, min(k, bbo_record.MAX_DEPTH_N))
         _int("clk_hz", clk_hz, 1, 2**32 - 1)
         self.lines = lines
         self._ingress = Ingress(data_width=data_width, counter_width=counter_width, lines=lines)
+        self.depth_n = depth_n
+        self.record_bytes = bbo_record.record_bytes(depth_n)
+        # depth_n > 1: a record for every change in the top depth_n (depth_only marks the
+        # ones a depth_n = 1 build would not send)
         self._book = Book(slots=slots, capacity=capacity, ways=ways, levels=levels,
                           depth_n=depth_n, k=k, fifo_depth=fifo_depth, lanes=lanes,
-                          lane_fifo=lane_fifo)
+                          lane_fifo=lane_fifo, depth_records=depth_n > 1)
         ing_names = list(self._ingress.signature.members["counters"].signature.members)
         book_names = [n for n, _ in self._book.signature.members["counters"].shape]
         check_counters("ingress", ing_names)
@@ -128,14 +138,15 @@ class Top(wiring.Component):
         check_counters("top", [n for n, _ in TOP_COUNTERS])
         self.params = BuildParams(data_width=data_width, slots=slots, table_capacity=capacity,
                                   levels=levels, depth_n=depth_n,
-                                  record_bytes=bbo_record.RECORD_BYTES, clk_hz=clk_hz, ways=ways,
+                                  record_bytes=self.record_bytes, clk_hz=clk_hz, ways=ways,
                                   lines=lines)
         self.table = build_table(self.params)
         self._regs = AXILiteRegisters(self.table, addr_width=addr_width)
         self.data_width = data_width
         members = {
             "mac": In(stream.Signature(mac_beat_layout(data_width))),
-            "bbo": Out(stream.Signature(8 * bbo_record.RECORD_BYTES)),
+            "bbo": Out(stream.Signature(8 * self.record_bytes)),
+            "mac_overflow": In(1),
             "axil": In(AXILiteSignature(addr_width=addr_width)),
         }
         if lines == 2:
@@ -248,7 +259,7 @@ class Top(wiring.Component):
         bi, ob = book.o_stream, self.bbo
         p = bi.payload
         fb = bbo_record.field_bits()
-        word = Signal(8 * bbo_record.RECORD_BYTES)
+        word = Signal(8 * self.record_bytes)
         rec_seq = Signal(64)
 
         def put(name, value):
@@ -262,10 +273,20 @@ class Top(wiring.Component):
         put("seq", p.seq)
         put("ts_event", p.timestamp)
         put("locate", p.locate)
-        put("slot", 0)
+        put("slot", p.slot)
         put("flags", Cat(p.stale, bid_ct.any(), ask_ct.any(), p.seeded, ~p.valid, p.recovered,
-                         p.bad))
+                         p.bad, p.depth_only))
         put("msg_type", p.msg_type)
+        put("depth_n", self.depth_n)
+        # levels 2..depth_n: bid side then ask side, (px, sz, ct) u32 each; the rest 0
+        lb, d = bbo_record.LEVEL_BYTES, self.depth_n - 1
+        for si, side in enumerate((p.bids, p.asks)):
+            for j in range(d):
+                lsb = 8 * (bbo_record.RECORD_BYTES + lb * (si * d + j))
+                lv = side[j + 1]
+                core.d.comb += [word[lsb:lsb + 32].eq(lv.px),
+                                word[lsb + 32:lsb + 64].eq(sat32(lv.sz)),
+                                word[lsb + 64:lsb + 96].eq(sat32(lv.ct))]
         put("bid_px", p.bid_px)
         put("bid_sz", sat32(p.bid_sz))
         put("bid_ct", sat32(bid_ct))
@@ -284,13 +305,19 @@ class Top(wiring.Component):
         # ---------------- top counters (64 bits, cleared by counters_clear)
         cnt_rec = Signal(64)
         cnt_stall = Signal(64)
+        cnt_macdrop = Signal(64)
+        macdrop = Signal()  # registered first: the port and the 64-bit add are not one path
+        core.d.sync += macdrop.eq(self.mac_overflow)
         with core.If(clr):
-            core.d.sync += [cnt_rec.eq(0), cnt_stall.eq(0)]
+            core.d.sync += [cnt_rec.eq(0), cnt_stall.eq(0), cnt_macdrop.eq(0)]
         with core.Else():
             with core.If(ob.valid & ob.ready):
                 core.d.sync += cnt_rec.eq(cnt_rec + 1)
             with core.If(ob.valid & ~ob.ready):
                 core.d.sync += cnt_stall.eq(cnt_stall + 1)
-        m.d.comb += [r.cnt_bbo_records.eq(cnt_rec), r.cnt_bbo_stall_cycles.eq(cnt_stall)]
+            with core.If(macdrop):
+                core.d.sync += cnt_macdrop.eq(cnt_macdrop + 1)
+        m.d.comb += [r.cnt_bbo_records.eq(cnt_rec), r.cnt_bbo_stall_cycles.eq(cnt_stall),
+                     r.cnt_mac_dropped_frames.eq(cnt_macdrop)]
         return m
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from host.card.transport import (
-    RECORD_BYTES,
     CardError,
     CardMismatch,
     CardNotFound,
@@ -104,8 +103,8 @@ class Card:
     ------
     CardMismatch
         Wrong magic (not this design), a register map major version the driver does not know,
-        a record size that is not 64 bytes, a MAC width the transport does not drive, or build
-        parameters that differ from ``expect``.
+        a record size that is not ``hw.bbo_record.record_bytes(ID_DEPTH_N)``, a MAC width the
+        transport does not drive, or build parameters that differ from ``expect``.
     """
 
     def __init__(self, transport: Transport, *, expect: R.BuildParams | None = None, check=True):
@@ -198,8 +197,21 @@ class Card:
         except (TypeError, ValueError) as e:
             raise CardMismatch(f"identification registers read {vals}: {e}") from None
         problems = []
-        if params.record_bytes != RECORD_BYTES:
-            problems.append(f"record_bytes={params.record_bytes} (driver reads {RECORD_BYTES})")
+        from hw import bbo_record
+
+        try:
+            want_rb = bbo_record.record_bytes(params.depth_n)
+        except (TypeError, ValueError) as e:
+            raise CardMismatch(f"ID_DEPTH_N={params.depth_n}: {e}") from None
+        if params.record_bytes != want_rb:
+            problems.append(f"record_bytes={params.record_bytes} (depth_n={params.depth_n} "
+                            f"records are {want_rb} bytes)")
+        elif getattr(self.t, "knows_record_bytes", False):
+            if self.t.record_bytes != params.record_bytes:
+                problems.append(f"record_bytes={params.record_bytes} (transport delivers "
+                                f"{self.t.record_bytes})")
+        else:
+            self.t.record_bytes = params.record_bytes
         beat = getattr(self.t, "beat_bytes", None)
         if beat is not None and params.data_width != 8 * beat:
             problems.append(f"data_width={params.data_width} (transport drives {8 * beat})")
@@ -547,8 +559,21 @@ class Card:
         """Let a simulated card process what was sent (no-op on hardware)."""
         return self.t.run(**kw)
 
+    @property
+    def depth_n(self) -> int:
+        """Levels per side of this card's records (``ID_DEPTH_N``; 1 when not identified)."""
+        return self.info.params.depth_n if self.info is not None else 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        """numpy dtype of this card's records (:func:`hw.bbo_record.dtype`)."""
+        from hw import bbo_record
+
+        return bbo_record.dtype(self.depth_n)
+
     def read_raw(self, max_records: int = 1 << 16):
-        """``(records (n, 64) uint8, cycles or None)`` as the transport delivers them."""
+        """``(records (n, record_bytes) uint8, cycles or None)`` as the transport delivers
+        them."""
         return self.t.recv_records(max_records)
 
     def read_batch(self, max_records: int = 1 << 16) -> np.ndarray:
@@ -557,7 +582,7 @@ class Card:
         On a simulated card the output cycle is added as field ``cycle``.
         """
         raw, cyc = self.t.recv_records(max_records)
-        return decode_records(raw, cyc)
+        return decode_records(raw, cyc, depth_n=self.depth_n)
 
     def batches(self, max_records: int = 1 << 16) -> Iterator[np.ndarray]:
         """Decoded batches until the transport has nothing pending."""
@@ -582,12 +607,15 @@ class Card:
         self.close()
 
 
-def decode_records(raw: np.ndarray, cycles: np.ndarray | None = None) -> np.ndarray:
-    """Decode ``(n, 64)`` raw records with :mod:`hw.bbo_record` (adds ``cycle`` if given)."""
+def decode_records(raw: np.ndarray, cycles: np.ndarray | None = None, *,
+                   depth_n: int = 1) -> np.ndarray:
+    """Decode ``(n, record_bytes(depth_n))`` raw records with :func:`hw.bbo_record.dtype`
+    (adds ``cycle`` if given)."""
     from hw import bbo_record
 
-    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, RECORD_BYTES)
-    rec = raw.reshape(-1).view(bbo_record.DTYPE)
+    dt = bbo_record.dtype(depth_n)
+    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, dt.itemsize)
+    rec = raw.reshape(-1).view(dt)
     if cycles is None:
         return rec
     out = np.empty(len(rec), dtype=_with_cycle(rec.dtype))
@@ -603,4 +631,5 @@ _DT_CACHE: dict = {}
 def _with_cycle(dt: np.dtype) -> np.dtype:
     if dt not in _DT_CACHE:
         _DT_CACHE[dt] = np.dtype([(n, dt.fields[n][0]) for n in dt.names] + [("cycle", "<u8")])
+    # (a depth dtype's (d, 3) level arrays keep their shape: fields[n][0] is the subarray)
     return _DT_CACHE[dt]

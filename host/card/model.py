@@ -26,6 +26,9 @@ from hw import bbo_record
 __all__ = [
     "CARD_FLAG_COLUMNS",
     "decode",
+    "bbo_records",
+    "depth_columns",
+    "depth_table",
     "card_trace",
     "trace_flags",
     "reference_trace",
@@ -36,14 +39,24 @@ __all__ = [
 U32_MAX = (1 << 32) - 1
 
 
-def decode(raw: np.ndarray) -> np.ndarray:
-    """``(n, 64)`` raw records -> :data:`hw.bbo_record.DTYPE` array (no copy)."""
-    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, bbo_record.RECORD_BYTES)
-    return raw.reshape(-1).view(bbo_record.DTYPE)
+def decode(raw: np.ndarray, depth_n: int = 1) -> np.ndarray:
+    """``(n, record_bytes(depth_n))`` raw records -> :func:`hw.bbo_record.dtype` array (no
+    copy)."""
+    dt = bbo_record.dtype(depth_n)
+    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, dt.itemsize)
+    return raw.reshape(-1).view(dt)
+
+
+def bbo_records(recs: np.ndarray) -> np.ndarray:
+    """The records that make the BBO trace: not ``cleared`` (a re-seed's commit) and not
+    ``depth_only`` (a change at levels 2..N alone: a ``depth_n = 1`` card sends no record)."""
+    drop = bbo_record.FLAG_CLEARED | bbo_record.FLAG_DEPTH_ONLY
+    return recs[(recs["flags"] & drop) == 0]
 
 
 def card_trace(recs: np.ndarray, seq_of_index: np.ndarray) -> np.ndarray:
-    """Card records -> :data:`host.feed.book.BBO_DTYPE` rows (``cleared`` records dropped).
+    """Card records -> :data:`host.feed.book.BBO_DTYPE` rows (``cleared`` and ``depth_only``
+    records dropped: :func:`bbo_records`).
 
     Parameters
     ----------
@@ -54,7 +67,7 @@ def card_trace(recs: np.ndarray, seq_of_index: np.ndarray) -> np.ndarray:
         ``msg_index`` is the position of its ``seq`` in it (``-1`` for a sequence number that
         was never sent, which then shows up as a difference).
     """
-    recs = recs[(recs["flags"] & bbo_record.FLAG_CLEARED) == 0]
+    recs = bbo_records(recs)
     out = np.zeros(len(recs), BBO_DTYPE)
     seq = recs["seq"].astype(np.int64)
     idx = np.searchsorted(seq_of_index, seq)
@@ -80,7 +93,7 @@ def trace_flags(recs: np.ndarray) -> dict[str, np.ndarray]:
     (:meth:`host.card.Card.reseed`), until its next clear. A row with ``valid == 0`` is never
     an exact BBO.
     """
-    recs = recs[(recs["flags"] & bbo_record.FLAG_CLEARED) == 0]
+    recs = bbo_records(recs)
     f = recs["flags"]
     return {
         "valid": ((f & bbo_record.FLAG_BOOK_INVALID) == 0).astype(np.uint8),
@@ -155,3 +168,40 @@ def format_difference(card: np.ndarray, ref: np.ndarray, i: int, context: int = 
         lines.append(f"{mark} card {row(card, k)}")
         lines.append(f"{mark} ref  {row(ref, k)}")
     return "\n".join(lines)
+
+
+def depth_columns(depth_n: int) -> tuple[str, ...]:
+    """CSV columns of ``bbo --depth N --card sim``: :data:`host.feed.book.BBO_COLUMNS`, the
+    card's flags (:data:`CARD_FLAG_COLUMNS`), ``bid2_px, bid2_sz, bid2_ct ... bidN_ct``,
+    ``ask2_px ... askN_ct``, ``depth_only`` (the level columns in the order of
+    ``host.feed.depth.depth_columns``)."""
+    n = int(depth_n)
+    lv = [f"{side}{k}_{f}" for side in ("bid", "ask") for k in range(2, n + 1)
+          for f in ("px", "sz", "ct")]
+    return (*BBO_COLUMNS, *CARD_FLAG_COLUMNS, *lv, "depth_only")
+
+
+def depth_table(recs: np.ndarray, seq_of_index: np.ndarray) -> np.ndarray:
+    """Card depth records -> ``(rows, len(depth_columns(N)))`` int64 table, one row per
+    record but the ``cleared`` ones (a re-seed's commit), ``depth_only`` rows included.
+
+    ``msg_index`` as in :func:`card_trace`; sizes as the card sends them (32 bits,
+    saturating).
+    """
+    n = int(recs["depth_n"][0]) if len(recs) else 1
+    keep = recs[(recs["flags"] & bbo_record.FLAG_CLEARED) == 0]
+    d = bbo_record.dtype(n)
+    if keep.dtype != d:
+        raise ValueError(f"records of dtype {keep.dtype}, depth_n byte {n}")
+    flagged = keep.copy()
+    flagged["flags"] &= ~np.uint8(bbo_record.FLAG_DEPTH_ONLY)  # card_trace keeps every row
+    tr = card_trace(flagged, seq_of_index)
+    fl = trace_flags(flagged)
+    cols = [tr[c].astype(np.int64)[:, None] for c in BBO_COLUMNS]
+    cols += [fl[c].astype(np.int64)[:, None] for c in CARD_FLAG_COLUMNS]
+    for side in ("B", "S"):
+        lv = bbo_record.depth_levels(keep, side)[:, 1:, :].astype(np.int64)
+        cols.append(lv.reshape(len(keep), -1))
+    cols.append(((keep["flags"] & bbo_record.FLAG_DEPTH_ONLY) != 0).astype(np.int64)[:, None])
+    width = len(depth_columns(n))
+    return np.hstack(cols) if len(keep) else np.zeros((0, width), np.int64)

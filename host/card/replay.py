@@ -28,7 +28,7 @@ class RunResult:
     Attributes
     ----------
     raw : numpy.ndarray
-        ``(n, 64)`` ``uint8`` BBO records in output order.
+        ``(n, record_bytes)`` ``uint8`` BBO records in output order.
     rec_cycles : numpy.ndarray or None
         Card cycle at which each record was accepted (simulated card).
     beat_cycles : numpy.ndarray or None
@@ -76,7 +76,7 @@ def drive(
         Called with the end frame index after each batch has been processed (the card is
         idle then: register accesses see the state after exactly those frames).
     on_records : callable, optional
-        Called with every ``(n, 64)`` array of raw records as it is drained, in order.
+        Called with every ``(n, record_bytes)`` array of raw records as it is drained.
     """
     import time
 
@@ -116,7 +116,7 @@ def drive(
         if progress is not None:
             progress(int(msg_per_frame[lo:hi].sum()))
     wall = time.perf_counter() - t0
-    empty = np.zeros((0, 64), np.uint8)
+    empty = np.zeros((0, getattr(t, "record_bytes", 64)), np.uint8)
     return RunResult(
         raw=np.concatenate(raws) if raws else empty,
         rec_cycles=np.concatenate(cycs) if cycs else (np.zeros(0, np.uint64) if sim else None),
@@ -218,6 +218,10 @@ class Replay:
     clk_hz: int
     params: object = None
     """The card's build parameters (:class:`hw.regs.BuildParams`, ``None`` if unknown)."""
+    depth_n: int = 1
+    """Levels per side of the card's records: ``recs`` has :func:`hw.bbo_record.dtype`
+    ``(depth_n)``; ``trace`` and ``flags`` leave out the ``depth_only`` records (they are the
+    trace a ``depth_n = 1`` card gives)."""
     recoveries: list = None
     """:class:`Recovery` of every re-seed the host made (``recover=True``)."""
 
@@ -354,8 +358,10 @@ def replay_through_card(
     cursor = None
     subs = [int(x) for x in locates]
 
+    depth_n = card.depth_n
+
     def on_records(raw):
-        r = decode(raw)
+        r = decode(raw, depth_n)
         if len(r) == 0:
             return
         loc = r["locate"]
@@ -428,7 +434,7 @@ def replay_through_card(
     finally:
         if bar is not None:
             bar.close()
-    recs = decode(run.raw)
+    recs = decode(run.raw, depth_n)
     return Replay(
         feed=feed,
         locates=list(locates),
@@ -442,4 +448,5 @@ def replay_through_card(
         recoveries=recoveries,
         clk_hz=card.info.params.clk_hz if card.info else 0,
         params=card.info.params if card.info else None,
+        depth_n=depth_n,
     )

@@ -35,7 +35,8 @@ def record_latency(rp: Replay, *, out: bool = False) -> tuple[np.ndarray, np.nda
     if run.beat_cycles is None or run.rec_cycles is None or run.epoch is None:
         return cycles, mtype
     t_in = message_in_cycles(rp.feed, run.beat_cycles)
-    keep = (rp.recs["flags"] & bbo_record.FLAG_CLEARED) == 0
+    # the records of the trace (host.card.model.bbo_records): not cleared, not depth_only
+    keep = (rp.recs["flags"] & (bbo_record.FLAG_CLEARED | bbo_record.FLAG_DEPTH_ONLY)) == 0
     idx = rp.trace["msg_index"]
     ok = idx >= 0
     pos = np.flatnonzero(keep)[ok]  # the records of the trace rows with a message
@@ -72,8 +73,21 @@ def latency_by_type(rp: Replay, *, out: bool = False) -> dict[str, np.ndarray]:
     return {chr(t): lat[types == t] for t in sorted(set(types.tolist()))}
 
 
-def report(rp: Replay, *, label: str = "sim") -> str:
-    """Text report: run figures, counters, latency per message type."""
+NOT_CLOSED = (
+    "ns not shown: the card's nominal clock ({mhz:.2f} MHz, ID_CLK_HZ) is not timing-closed (the "
+    "synthesis report, docs/synthesis.md, has paths of 15-46 logic levels against ~6 for it); "
+    "--clock-mhz F converts cycles at a clock your build closes"
+)
+
+
+def report(rp: Replay, *, label: str = "sim", clock_hz: float | None = None) -> str:
+    """Text report: run figures, counters, latency per message type.
+
+    Cycles are the card's own measure. Nanoseconds are printed only at ``clock_hz``, a clock
+    the caller's build is known to close (``replay --clock-mhz``): the nominal ``ID_CLK_HZ``
+    (322 MHz) is a target the synthesis report does not support yet, so it is not used to
+    turn cycles into time.
+    """
     run = rp.run
     n = rp.feed.n_messages
     lines = [
@@ -87,12 +101,15 @@ def report(rp: Replay, *, label: str = "sim") -> str:
             else ""
         ),
     ]
-    if run.cycles and rp.clk_hz:
+    clk = float(clock_hz) if clock_hz else 0.0
+    if run.cycles and clk:
         lines.append(
-            f"at the card clock ({rp.clk_hz / 1e6:.2f} MHz) this feed takes "
-            f"{run.cycles / rp.clk_hz * 1e3:.3f} ms = {n / (run.cycles / rp.clk_hz) / 1e6:.1f} "
+            f"at {clk / 1e6:.2f} MHz (--clock-mhz) this feed takes "
+            f"{run.cycles / clk * 1e3:.3f} ms = {n / (run.cycles / clk) / 1e6:.1f} "
             "M msgs/s (frames back to back)"
         )
+    elif run.cycles and rp.clk_hz:
+        lines.append(NOT_CLOSED.format(mhz=rp.clk_hz / 1e6))
     from hw import bbo_record
 
     n_clear = int((rp.recs["flags"] & bbo_record.FLAG_CLEARED != 0).sum()) if len(rp.recs) else 0
@@ -119,14 +136,14 @@ def report(rp: Replay, *, label: str = "sim") -> str:
             "latency in card cycles, from the MAC beat with the message's last byte to its BBO "
             "record in the output register (card_cycles stamp):"
         )
-        ns = f"{'ns @clk':>8}" if rp.clk_hz else ""
+        ns = f"{'ns':>8}" if clk else ""
         lines.append(
             f"  {'type':>4} {'count':>9} {'min':>6} {'median':>7} {'p99':>6} {'max':>6} {ns}"
         )
         for t, v in lat.items():
             if v.size:
                 med = float(np.median(v))
-                ns = f"{med / rp.clk_hz * 1e9:>8.1f}" if rp.clk_hz else ""
+                ns = f"{med / clk * 1e9:>8.1f}" if clk else ""
                 lines.append(
                     f"  {t!r:>4} {v.size:>9,} {v.min():>6} {int(med):>7} "
                     f"{int(np.percentile(v, 99)):>6} {v.max():>6} {ns}"
@@ -358,3 +375,52 @@ def _explain_not_valid(rp: Replay) -> str:
                 f"{j:,}: card {int(rp.flags['valid'][j])}, predicted {int(valid[j])}")
     return ("the card differs from its depth rules (host.card.depth):\n"
             + format_difference(rp.trace, tr, j))
+
+
+def verify_depth(rp: Replay) -> int:
+    """Compare every record of a ``depth_n > 1`` card (``depth_only`` ones too, levels 2..N
+    included) with the reference top-N trace (:func:`host.feed.depth.depth_trace`); print the
+    result. Returns 0 when equal, 1 otherwise.
+
+    The reference sizes are clipped to 2**32-1 as the card's u32 fields saturate. Runs with
+    re-seeds or book restarts are not compared here (their rows before a re-seed are flagged,
+    not exact): :func:`verify` still checks their BBO rows.
+    """
+    from host.card.model import depth_table
+    from host.feed.book import BBO_COLUMNS
+    from host.feed.depth import depth_columns as ref_columns
+    from host.feed.depth import depth_table as ref_table
+    from host.feed.depth import depth_trace
+
+    n = rp.depth_n
+    if rp.recoveries or rp.restarts:
+        print(f"verify depth: not compared ({len(rp.recoveries)} re-seeds, {len(rp.restarts)} "
+              "restarts: rows before them are flagged, not exact)")
+        return 0
+    card = depth_table(rp.recs, rp.feed.seq)
+    # the card's table without its flag columns: the reference's column order
+    from host.card.model import CARD_FLAG_COLUMNS
+
+    nb = len(BBO_COLUMNS)
+    card = np.delete(card, np.arange(nb, nb + len(CARD_FLAG_COLUMNS)), axis=1)
+    ref = ref_table(depth_trace(rp.feed.itch, rp.locates, n))
+    cols = ref_columns(n)
+    for j, c in enumerate(cols):
+        if c.endswith("_sz"):
+            ref[:, j] = np.minimum(ref[:, j], (1 << 32) - 1)
+    m = min(len(card), len(ref))
+    diff = np.flatnonzero((card[:m] != ref[:m]).any(axis=1))
+    if not diff.size and len(card) == len(ref):
+        k = int(card[:, -1].sum()) if len(card) else 0
+        print(f"verify depth: OK, {len(ref):,} top-{n} rows ({k:,} depth_only) identical to "
+              "the reference (host.feed.depth.depth_trace)")
+        return 0
+    i = int(diff[0]) if diff.size else m
+    lines = [f"verify depth: FAILED at row {i} (card {len(card):,} rows, reference "
+             f"{len(ref):,})"]
+    for name, t in (("card", card), ("ref ", ref)):
+        if i < len(t):
+            lines.append(f"  {name} " + " ".join(f"{c}={v}" for c, v in zip(cols, t[i].tolist(),
+                                                                             strict=True)))
+    print("\n".join(lines))
+    return 1

@@ -202,8 +202,9 @@ def ports_header(verilog: str, module: str = "top") -> str:
         raise ModelNotBuilt(f"mac payload is {mac_bits} bits: not a hw.layouts.mac_beat_layout")
     off = {name: f.offset for name, f in layout}
     bbo_bits = ports[roles["BBO_PAYLOAD"]][1]
-    if bbo_bits != 8 * RECORD_BYTES:
-        raise ModelNotBuilt(f"bbo payload is {bbo_bits} bits, the driver expects 512")
+    if bbo_bits % (8 * RECORD_BYTES):
+        raise ModelNotBuilt(f"bbo payload is {bbo_bits} bits, not a multiple of 512 "
+                            "(hw.bbo_record.record_bytes)")
     if ports[roles["AXIL_RDATA"]][1] != 32:
         raise ModelNotBuilt("the AXI4-Lite data bus is not 32 bits")
     lines = [
@@ -591,6 +592,7 @@ class SimTransport(Transport):
 
     name = "sim"
     has_cycles = True
+    knows_record_bytes = True  # from the built library (card_record_bytes)
 
     def __init__(
         self,
@@ -615,6 +617,7 @@ class SimTransport(Transport):
         self.axil_timeout = int(axil_timeout)
         self.reset_cycles = int(reset_cycles)
         self.beat_bytes = self._lib.card_mac_data_bits() // 8
+        self.record_bytes = int(self._lib.card_record_bytes())
         self.reset()
 
     # -- helpers
@@ -692,7 +695,7 @@ class SimTransport(Transport):
         )
 
     def recv_records(self, max_records: int = 1 << 16):
-        out = np.empty((max_records, RECORD_BYTES), np.uint8)
+        out = np.empty((max_records, self.record_bytes), np.uint8)
         cyc = np.empty(max_records, np.uint64)
         n = self._lib.card_take_records(
             self._handle(), _ptr(out, _u8p), _ptr(cyc, _u64p), max_records

@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 RECORD_BYTES = 64
-"""Size of one BBO record on the wire (the 512-bit ``bbo`` stream payload)."""
+"""Size of one ``depth_n = 1`` BBO record on the wire (the 512-bit ``bbo`` stream payload); a
+build with more levels sends ``hw.bbo_record.record_bytes(depth_n)`` (``ID_RECORD_BYTES``)."""
 
 
 class CardError(RuntimeError):
@@ -93,6 +94,9 @@ class Transport(ABC):
 
     #: Short name used in messages ("sim", "xdma", "model").
     name = "abstract"
+    #: Bytes of one record: what :meth:`recv_records` returns per row. A transport that cannot
+    #: know it (XDMA) is told by :class:`host.card.Card` from ``ID_RECORD_BYTES``.
+    record_bytes = RECORD_BYTES
     #: True when :meth:`run` measures time in card clock cycles (record cycles are meaningful).
     has_cycles = False
 
@@ -118,7 +122,7 @@ class Transport(ABC):
         Returns
         -------
         records : numpy.ndarray
-            ``(n, 64)`` ``uint8``, one raw record per row, in card output order.
+            ``(n, record_bytes)`` ``uint8``, one raw record per row, in card output order.
         cycles : numpy.ndarray or None
             ``uint64`` card clock cycle at which each record left the card, when the transport
             knows it (simulated card), else ``None``.

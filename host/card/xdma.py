@@ -130,7 +130,9 @@ class XdmaTransport(Transport):
         self.reg_base = int(reg_base)
         self.bar_size = int(bar_size)
         self.frame_sink = frame_sink
+        # bytes asked of one C2H read (a short read keeps a partial record for the next one)
         self.read_chunk = max(RECORD_BYTES, int(read_chunk) // RECORD_BYTES * RECORD_BYTES)
+        self.record_bytes = RECORD_BYTES  # Card.identify sets the build's ID_RECORD_BYTES
         self._map = None
         self._user = _open(self.user_path, os.O_RDWR | getattr(os, "O_SYNC", 0))
         self._c2h = None
@@ -203,8 +205,9 @@ class XdmaTransport(Transport):
         """
         if self._c2h is None:
             raise TransportClosed("the XDMA transport is closed")
-        want = min(self.read_chunk, max_records * RECORD_BYTES) - len(self._rest)
-        want = max(want, RECORD_BYTES - len(self._rest))
+        rb = self.record_bytes
+        want = min(self.read_chunk, max_records * rb) - len(self._rest)
+        want = max(want, rb - len(self._rest))
         try:
             data = os.read(self._c2h, want)
         except OSError as e:
@@ -214,9 +217,9 @@ class XdmaTransport(Transport):
                 ) from None
             raise CardError(f"read from {self.c2h_path} failed: {e}") from None
         data = self._rest + data
-        n = len(data) // RECORD_BYTES
-        self._rest = data[n * RECORD_BYTES :]
-        recs = np.frombuffer(data, np.uint8, count=n * RECORD_BYTES).reshape(n, RECORD_BYTES)
+        n = len(data) // rb
+        self._rest = data[n * rb :]
+        recs = np.frombuffer(data, np.uint8, count=n * rb).reshape(n, rb)
         return recs.copy(), None
 
     def close(self) -> None:

@@ -76,6 +76,9 @@ def register(subparsers) -> None:
     add_card_arguments(p)
     p.add_argument("--out", default="out/replay", help="output folder (plots, bbo.csv)")
     p.add_argument("--plot-symbol", help="symbol for the bid/ask plot (default: most updates)")
+    p.add_argument("--clock-mhz", type=float, help="--card sim: also give times in ns at this "
+                   "core clock, one your build closes (default: cycles only; the nominal 322 MHz "
+                   "is not timing-closed, see docs/synthesis.md)")
     p.add_argument("--batch-frames", type=int, default=32, help="frames per batch: the host looks "
                    "at the card's records and recovers symbols between batches (default 32)")
     p.add_argument(
@@ -135,23 +138,34 @@ def _load_for_cli(path, **kw) -> Feed:
     return feed
 
 
-def _open_card_for_cli(allow_build: bool):
+def check_clock_mhz(clock_mhz: float | None) -> float | None:
+    """``--clock-mhz``: None (cycles only) or a clock in (0, 2000] MHz, else a UserError."""
+    if clock_mhz is not None and not 0 < clock_mhz <= 2000:  # NaN fails too
+        raise UserError("--clock-mhz must be in (0, 2000]")
+    return clock_mhz
+
+
+def _open_card_for_cli(allow_build: bool, depth: int = 1):
     from host.card.replay import open_sim_card
     from host.card.transport import CardError
 
+    # depth > 1: the U250 card built with depth_n = depth (its own cached library)
+    params = {"depth_n": depth} if depth != 1 else None
     try:
-        return open_sim_card(allow_build=allow_build)
+        return open_sim_card(allow_build=allow_build, params=params)
     except CardError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"simulated card: {first}") from None
 
 
-def _replay_sim(feed: Feed, symbols, *, allow_build: bool, progress: bool, **kw) -> Replay:
-    """Open the simulated card, replay ``feed`` through it, close it (CLI errors)."""
+def _replay_sim(feed: Feed, symbols, *, allow_build: bool, progress: bool, depth: int = 1,
+                **kw) -> Replay:
+    """Open the simulated card (built with ``depth_n = depth``), replay ``feed`` through it,
+    close it (CLI errors)."""
     from host.card.replay import replay_through_card, resolve_locates
     from host.card.transport import CardError
 
-    card = _open_card_for_cli(allow_build)
+    card = _open_card_for_cli(allow_build, depth)
     try:
         try:
             locates = resolve_locates(feed, symbols, card.slots)
@@ -183,6 +197,7 @@ def run_replay(args) -> int:
         kw["drop_packets"] = args.drop_packets
     if getattr(args, "batch_frames", 1024) < 1:
         raise UserError("--batch-frames must be positive")
+    clock_mhz = check_clock_mhz(getattr(args, "clock_mhz", None))
     feed = _load_for_cli(args.input, **kw)
     directory = symbol_directory(feed.itch)
     names = {v: k for k, v in directory.items()}
@@ -212,7 +227,7 @@ def run_replay(args) -> int:
         batch_frames=args.batch_frames,
         recover=not getattr(args, "no_recover", False),
     )
-    print(report(rp))
+    print(report(rp, clock_hz=clock_mhz * 1e6 if clock_mhz else None))
     write_card_csv(rp, out / "bbo.csv")
     print(f"BBO trace: {out / 'bbo.csv'} (with the card's valid, stale and recovered flags)")
     for p in plot(rp.trace, latency_by_type(rp), out, locate=plot_loc, names=names):
@@ -230,6 +245,7 @@ def run_bbo_card(
     progress: bool = False,
     log=None,
     recover: bool = True,
+    depth: int = 1,
 ) -> int:
     """``python -m host bbo INPUT --card sim [--verify]``: the card's BBO trace as CSV.
 
@@ -255,6 +271,13 @@ def run_bbo_card(
     recover : bool
         Re-seed stale and not-valid symbols from the reference book
         (:func:`host.card.replay.replay_through_card`).
+    depth : int
+        1 (default): the BBO trace above. 2..16: a simulated card built with ``depth_n =
+        depth``; one row per record (``depth_only`` rows too: a change at levels 2..N alone),
+        columns :func:`host.card.model.depth_columns` (the BBO columns, ``valid,stale,
+        recovered``, ``bid2_px ... askN_ct``, ``depth_only``). ``verify_trace`` then checks
+        the rows without ``depth_only`` against the BBO reference, as for ``depth = 1``, and
+        every row against the top-N reference (:func:`host.card.report.verify_depth`).
 
     Returns
     -------
@@ -269,9 +292,20 @@ def run_bbo_card(
 
     log = sys.stdout if log is None else log
     feed = _load_for_cli(path)
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= 16:
+        raise UserError(f"--depth must be in 1..16, not {depth!r}")
     rp = _replay_sim(feed, symbols, allow_build=allow_build, progress=progress, latency=False,
-                     recover=recover)
-    out_fh.write(bbo_csv_bytes(rp.trace, header=True, extra=rp.flags))
+                     recover=recover, depth=depth)
+    if depth == 1:
+        out_fh.write(bbo_csv_bytes(rp.trace, header=True, extra=rp.flags))
+    else:
+        from host.card.model import depth_columns, depth_table
+
+        tab = depth_table(rp.recs, feed.seq)
+        out_fh.write((",".join(depth_columns(depth)) + "\n").encode())
+        if len(tab):
+            lines = "\n".join(",".join(map(str, row)) for row in tab.tolist())
+            out_fh.write((lines + "\n").encode())
     run = rp.run
     n = feed.n_messages
     print(
@@ -285,6 +319,12 @@ def run_bbo_card(
         f"book clears after gaps: {len(rp.restarts)}; {recovery_summary(rp)}",
         file=log,
     )
+    if depth > 1:
+        from hw import bbo_record
+
+        n_only = int(((rp.recs["flags"] & bbo_record.FLAG_DEPTH_ONLY) != 0).sum())
+        print(f"depth {depth}: {len(tab)} rows written, {n_only} of them depth_only (levels "
+              f"2..{depth} changed alone)", file=log)
     if not_valid:
         print(
             f"warning: {not_valid} rows flagged not valid (valid=0 in the CSV): the card's book "
@@ -301,4 +341,9 @@ def run_bbo_card(
     if not verify_trace:
         return 0
     with contextlib.redirect_stdout(log):
-        return verify(rp)
+        status = verify(rp)
+        if depth > 1:
+            from host.card.report import verify_depth
+
+            status |= verify_depth(rp)
+        return status

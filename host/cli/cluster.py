@@ -67,6 +67,10 @@ def register(subparsers) -> None:
     m.add_argument("--nats", help="NATS URL (default: the cluster in --dir)")
     m.add_argument("--verify", action="store_true",
                    help="read everything back from the stream and compare with the records")
+    m.add_argument("--depth", type=_int_arg, default=1,
+                   help="levels per side, 1..16: more than 1 publishes top-N records (levels "
+                   "2..N after the 52 bytes, header Md-Depth: N; docs/cluster.md) from the "
+                   "reference model, or from a card source that gives them (default 1: BBO)")
     add_symbols_argument(m, default_help="every symbol of the feed")
     m.set_defaults(func=_cmd_publish)
 
@@ -95,6 +99,13 @@ def _cmd_down(a) -> int:
     for line in down(a.dir):
         print(line)
     return 0
+
+
+def _int_arg(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _url(a) -> str:
@@ -140,11 +151,15 @@ def _cmd_session(a) -> int:
 
 def _cmd_publish(a) -> int:
     import asyncio
+    import inspect
 
     from host.card.replay import resolve_locates
+    from host.cli.feed import check_depth
     from host.cluster.marketdata import (
         MdConsumer,
+        as_md,
         ensure_md_stream,
+        model_depth_records,
         publish_records,
         subject_token,
         to_md,
@@ -154,13 +169,24 @@ def _cmd_publish(a) -> int:
 
     if a.card not in CARD_SOURCES:
         raise UserError(f"unknown card {a.card!r}; choose from: {', '.join(sorted(CARD_SOURCES))}")
+    depth = check_depth(a.depth)
+    source = CARD_SOURCES[a.card]
+    if depth > 1 and a.card != "model" and \
+            "depth" not in inspect.signature(source).parameters:  # a registered BBO-only card
+        raise UserError(f"--depth {depth}: card {a.card!r} gives the BBO only (no top-N "
+                        "records); --card model publishes the reference model's top-N")
     url = _url(a)
     try:
         feed = load_feed(a.input)
         locs = resolve_locates(feed, a.symbols)
     except (ValueError, OSError, EOFError) as e:
         raise UserError(f"{a.input}: {e}") from None
-    recs = CARD_SOURCES[a.card](feed, locs)
+    if depth == 1:
+        recs = source(feed, locs)
+    elif a.card == "model":
+        recs = model_depth_records(feed, locs, depth)
+    else:
+        recs = source(feed, locs, depth=depth)
     names = {v: k for k, v in symbol_directory(feed.itch).items()}
 
     async def go():
@@ -196,6 +222,8 @@ def _cmd_publish(a) -> int:
             want = direct[direct["locate"] == loc]
             # the stream may hold earlier publications too: ours are the last ones
             tail = got[len(got) - len(want):].copy()
+            if tail.dtype != want.dtype:  # an earlier, deeper publication widened the frame
+                tail = as_md(tail, want.dtype)
             tail["sym_seq"] = want["sym_seq"] = 0
             if len(got) < len(want) or tail.tobytes() != want.tobytes():
                 bad += 1

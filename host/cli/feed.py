@@ -8,7 +8,10 @@
     (detected by magic bytes) and write one CSV row each time a message changes a symbol's BBO:
     ``msg_index,ts_event,locate,bid_px,bid_sz,bid_ct,ask_px,ask_sz,ask_ct``. With
     ``--card sim`` the simulated FPGA card computes the trace instead
-    (:func:`host.cli.card.run_bbo_card`).
+    (:func:`host.cli.card.run_bbo_card`). ``--depth N`` (2..16): one row whenever any of the
+    top N levels of a side moves, the columns of :func:`host.feed.depth.depth_columns`
+    (``bid2_px ... askN_ct, depth_only``), from :class:`host.feed.depth.DepthBook` (or the
+    card's top-N records with ``--card sim``).
 ``stats``
     Message counts by type, framing counters and book anomalies (``--json`` for one JSON
     object on stdout).
@@ -39,6 +42,7 @@ __all__ = ["CARDS", "register", "register_card", "run_book"]
 
 PROGRESS_MIN_BYTES = 32 << 20
 CHUNK_BYTES = 16 << 20
+DEPTH_CHUNK_BYTES = 1 << 20
 
 
 def _model_card(locates):
@@ -148,6 +152,7 @@ def run_book(
     sink: Callable[[np.ndarray], None] | None = None,
     progress: bool | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    depth: int = 1,
 ) -> dict:
     """Stream ``path`` through the parser and a book; return a summary dict.
 
@@ -166,15 +171,35 @@ def run_book(
         tqdm bar on stderr; default: when the input is larger than 32 MB.
     chunk_bytes : int
         Bytes per chunk.
+    depth : int
+        Levels per side: 1 gives BBO rows (:data:`host.feed.book.BBO_DTYPE`); more gives the
+        top-``depth`` rows of :class:`host.feed.depth.DepthBook` (``card`` must be ``model``:
+        the reference book; the registered fast books give the BBO only).
 
     Returns
     -------
     dict
         ``format``, ``messages``, ``by_type``, ``framing``, ``anomalies``, ``symbols``,
-        ``bbo_rows``, ``seconds`` (and ``pcap`` counters for a pcap, ``missing_symbols``).
+        ``bbo_rows``, ``seconds`` (and ``pcap`` counters for a pcap, ``missing_symbols``;
+        with ``depth`` > 1: ``depth``, ``depth_rows``, ``bbo_rows`` then counting the rows
+        that are not ``depth_only``).
     """
     fmt = _detect_format(path)
-    factory = _card(card)
+    if depth != 1:
+        depth = check_depth(depth)
+        if card != "model":
+            raise UserError(f"--depth {depth}: card {card!r} gives the BBO only; top-N comes "
+                            "from --card model (the reference book) or a card built with it")
+        from host.feed.depth import DepthBook
+
+        def factory(locs):
+            return DepthBook(locs, depth)
+
+        # the pure-Python book holds a chunk's rows as tuples (~1 KB each): smaller chunks
+        # keep the memory bounded, and cost nothing next to the book's per-message time
+        chunk_bytes = min(chunk_bytes, DEPTH_CHUNK_BYTES)
+    else:
+        factory = _card(card)
     want_syms = None if symbols is None else {s.strip() for s in symbols}
     fixed = [] if locates is None else [int(x) for x in locates]
     if want_syms is not None:
@@ -184,6 +209,10 @@ def run_book(
     # a FastBook on the C backend parses the bytes itself: no record array, and for a plain
     # file no numba import at all (reader below); any other book gets host.feed.bulk records
     fused = getattr(book, "backend", None) == "c" and hasattr(book, "feed_bytes")
+    if depth > 1:  # DepthBook parses the bytes itself; the C scan counts types when it can
+        from host.feed.fastbook import backend
+
+        fused = backend() == "c"
     if fused:
         from host.feed.fastbook import scan, stock_directory
     else:
@@ -193,6 +222,7 @@ def run_book(
     framing: Counter = Counter()
     symtab: dict[int, str] = {}
     rows = 0
+    depth_only = 0
     base = 0
     t0 = time.perf_counter()
     size = os.path.getsize(path)
@@ -228,12 +258,14 @@ def run_book(
                 if want_syms is not None:
                     named = [loc for loc, s in symtab.items() if s in want_syms]
                     book.set_locates(sorted(set(fixed) | set(named)))
-            if fused:
+            if fused or depth > 1:
                 out = book.feed_bytes(chunk, base_index=base, copy=False)
             else:
                 out = book.feed(rec, copy=False)
             base += st["framed"]
             rows += len(out)
+            if depth > 1:
+                depth_only += int(np.count_nonzero(out["depth_only"]))
             if sink is not None and len(out):
                 sink(out)
             if bar is not None:
@@ -247,15 +279,35 @@ def run_book(
         framing=dict(framing),
         anomalies=dict(book.anomalies),
         symbols=len(symtab),
-        bbo_rows=rows,
+        bbo_rows=rows - depth_only,
         seconds=round(time.perf_counter() - t0, 3),
     )
+    if depth > 1:
+        info.update(depth=depth, depth_rows=rows)
     if want_syms is not None:
         info["missing_symbols"] = sorted(want_syms - set(symtab.values()))
     return info
 
 
 # --- commands --------------------------------------------------------------------------------
+
+
+def check_depth(depth) -> int:
+    """``--depth``: an int in 1..16 (:data:`host.feed.depth.MAX_DEPTH`), else a UserError."""
+    from host.feed.depth import MAX_DEPTH
+
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+        raise UserError(f"--depth must be an integer in 1..{MAX_DEPTH}, not {depth!r}")
+    return depth
+
+
+def _card_depth_keyword() -> bool:
+    """Whether :func:`host.cli.card.run_bbo_card` takes ``depth=`` (a card build with top-N)."""
+    import inspect
+
+    from host.cli.card import run_bbo_card
+
+    return "depth" in inspect.signature(run_bbo_card).parameters
 
 
 def _csv_list(s: str) -> list[str]:
@@ -348,6 +400,9 @@ def _summary_lines(s: dict) -> list[str]:
         "anomalies: " + (" ".join(f"{k}={v}" for k, v in an.items()) if an else "none")
     )
     lines.append(f"bbo rows: {s['bbo_rows']}")
+    if s.get("depth"):
+        lines.append(f"depth rows (top {s['depth']}): {s['depth_rows']} "
+                     f"({s['depth_rows'] - s['bbo_rows']} depth only)")
     return lines
 
 
@@ -355,6 +410,7 @@ def _cmd_bbo(a) -> int:
     from host.feed.book import BBO_COLUMNS
     from host.feed.fastbook import bbo_csv_bytes
 
+    depth = check_depth(a.depth)
     if a.symbols and a.locates:
         raise UserError("give --symbols or --locates, not both")
     locates = None
@@ -374,6 +430,12 @@ def _cmd_bbo(a) -> int:
     sim = a.card == "sim" and "sim" not in CARDS
     if not sim:
         _card(a.card)
+        if depth > 1 and a.card != "model":
+            raise UserError(f"--depth {depth}: card {a.card!r} gives the BBO only; top-N comes "
+                            "from --card model or --card sim")
+    elif depth > 1 and not _card_depth_keyword():
+        raise UserError(f"--depth {depth}: this simulated card gives the BBO only (no top-N "
+                        "records in host.cli.card.run_bbo_card)")
     to_stdout = a.out == "-"
     try:
         fh = sys.stdout.buffer if to_stdout else open(a.out, "wb")
@@ -384,11 +446,13 @@ def _cmd_bbo(a) -> int:
         from host.cli.card import run_bbo_card
 
         show = a.progress if a.progress is not None else sys.stderr.isatty()
+        # depth= only when asked: a card without top-N keeps today's call
+        extra = {"depth": depth} if depth > 1 else {}
         try:
             status = run_bbo_card(
                 a.input, fh, symbols=a.symbols or ([str(x) for x in locates] if locates else None),
                 verify_trace=a.verify, allow_build=not a.no_build, progress=show, log=out,
-                recover=not getattr(a, "no_recover", False),
+                recover=not getattr(a, "no_recover", False), **extra,
             )  # fmt: skip
         finally:
             if not to_stdout:
@@ -396,11 +460,17 @@ def _cmd_bbo(a) -> int:
         if not to_stdout:
             print(f"wrote {a.out}", file=out)
         return status
+    if depth > 1:
+        from host.feed.depth import depth_columns, depth_csv_bytes
+
+        columns, to_csv = depth_columns(depth), depth_csv_bytes
+    else:
+        columns, to_csv = BBO_COLUMNS, bbo_csv_bytes
     try:
-        fh.write((",".join(BBO_COLUMNS) + "\n").encode())
+        fh.write((",".join(columns) + "\n").encode())
         s = run_book(
             a.input, card=a.card, locates=locates, symbols=symbols,
-            sink=lambda rows: fh.write(bbo_csv_bytes(rows)), progress=a.progress,
+            sink=lambda rows: fh.write(to_csv(rows)), progress=a.progress, depth=depth,
         )  # fmt: skip
     finally:
         if not to_stdout:
@@ -428,6 +498,14 @@ def _cmd_stats(a) -> int:
         for line in _summary_lines(s):
             print(line)
     return 0
+
+
+def _int_arg(text: str):
+    """argparse type: an int, or the text itself (``check_depth`` then names it)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def register(sub) -> None:
@@ -462,6 +540,9 @@ def register(sub) -> None:
     add_symbols_argument(b, default_help="every symbol (names resolved via the R messages)")
     b.add_argument("--locates", help="comma-separated stock locate codes (same as numbers in "
                    "--symbols)")
+    b.add_argument("--depth", type=_int_arg, default=1, help="levels per side, 1..16: more "
+                   "than 1 writes a row whenever any of the top N levels moves, with columns "
+                   "bid2_px..bidN_ct, ask2_px..askN_ct and depth_only (default 1: the BBO)")
     b.set_defaults(func=_cmd_bbo)
 
     s = sub.add_parser("stats", help="message counts by type and book anomalies")

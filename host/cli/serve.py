@@ -49,6 +49,9 @@ def register(subparsers) -> None:
                    "generated one)")
     p.add_argument("--hz", type=float, default=20.0, help="WebSocket pushes per second")
     p.add_argument("--depth", type=int, default=5, help="ladder levels per side (1..50)")
+    p.add_argument("--clock-mhz", type=float, help="--card sim: also show the card latency in ns "
+                   "at this core clock, one your build closes (default: cycles only; the "
+                   "nominal 322 MHz is not timing-closed, see docs/synthesis.md)")
     p.add_argument("--drop-packets", type=int, nargs="*", default=[],
                    help="packet indices to leave out (sequence gaps; ITCH input only)")
     p.add_argument("--out", default="out/console", help="folder of the session's journals")
@@ -73,6 +76,9 @@ def _cmd_serve(a) -> int:
         raise UserError("--hz must be between 1 and 100")
     if not 1 <= a.depth <= 50:
         raise UserError("--depth must be between 1 and 50")
+    from host.cli.card import check_clock_mhz
+
+    clock_mhz = check_clock_mhz(a.clock_mhz)
     token = a.token or os.environ.get("ITCHFPGA_CONSOLE_TOKEN") or secrets.token_urlsafe(24)
     if len(token) < 16:
         raise UserError("the token must have at least 16 characters")
@@ -92,7 +98,8 @@ def _cmd_serve(a) -> int:
         session = LiveSession(LiveConfig(input=a.replay, card=a.card, speed=a.speed,
                                          out_dir=a.out, symbols=tuple(a.symbols or ()),
                                          depth=a.depth, scripted=scripted,
-                                         drop_packets=tuple(a.drop_packets)),
+                                         drop_packets=tuple(a.drop_packets),
+                                         clock_hz=clock_mhz * 1e6 if clock_mhz else 0.0),
                               metrics=metrics, store_sink=writer)
     except BaseException as e:
         from host.store.live import StoreWriteError

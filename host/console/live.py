@@ -62,6 +62,10 @@ class LiveConfig:
         has the switches to himself.
     drop_packets : tuple of int
         Packets left out of an ITCH input (sequence gaps: the stale fail-safe at work).
+    clock_hz : float
+        ``--card sim``: the core clock (Hz) at which card cycles are also shown in ns and
+        card-clock rates are computed; 0 (default): cycles only, since the card's nominal
+        clock (``ID_CLK_HZ``, 322 MHz) is not timing-closed (docs/synthesis.md).
     """
 
     input: str
@@ -77,6 +81,7 @@ class LiveConfig:
     max_sleep_s: float = 0.05
     scripted: bool = False
     drop_packets: tuple = ()
+    clock_hz: float = 0.0
 
 
 def _hist_edges() -> np.ndarray:
@@ -84,15 +89,18 @@ def _hist_edges() -> np.ndarray:
     return np.array([10 ** (e / 4) for e in range(-24, 1)])
 
 
-def card_latency(rp) -> dict | None:
+def card_latency(rp, clock_hz: float = 0.0) -> dict | None:
     """Summary of the simulated card's processing latency in a replay (``rp``, a
     :class:`host.card.replay.Replay` run with ``latency=True``).
 
     The latency is :func:`host.card.report.latency_by_type`'s: card clock cycles from the
     accept of the MAC beat holding a message's last byte to the record's ``card_cycles``
     stamp (ingress + book + record packer), for every message that produced a record.
-    Returns ``{"clk_hz", "n", "min", "p50", "p99", "max", "by_type"}`` (cycles;
-    ``by_type``: ITCH type -> ``[n, p50, max]``), or None when nothing was measured.
+    Returns ``{"clk_hz", "nominal_hz", "ns_note", "n", "min", "p50", "p99", "max",
+    "by_type"}`` (cycles; ``by_type``: ITCH type -> ``[n, p50, max]``), or None when nothing
+    was measured. ``clk_hz`` is ``clock_hz`` (the page adds ns at it), 0 when not given:
+    then ``ns_note`` says why no ns are shown (the nominal clock, ``nominal_hz``, is not
+    timing-closed), as ``python -m host replay`` does.
     """
     from host.card.report import latency_by_type
 
@@ -106,7 +114,11 @@ def card_latency(rp) -> dict | None:
     def pct(a, q):
         return int(np.percentile(a, q, method="lower"))
 
-    return {"clk_hz": int(rp.clk_hz), "n": len(allv), "min": int(allv.min()),
+    from host.card.report import NOT_CLOSED
+
+    note = "" if clock_hz else NOT_CLOSED.format(mhz=rp.clk_hz / 1e6)
+    return {"clk_hz": int(clock_hz), "nominal_hz": int(rp.clk_hz), "ns_note": note,
+            "n": len(allv), "min": int(allv.min()),
             "p50": pct(allv, 50), "p99": pct(allv, 99), "max": int(allv.max()),
             "by_type": {t: [len(v), pct(v, 50), int(v.max())] for t, v in by.items()
                         if len(v)}}
@@ -262,12 +274,12 @@ class LiveSession:
             card.close()
         self.card_counters = {k: int(v) for k, v in rp.counters.items()
                               if isinstance(v, int | np.integer)}
-        self.card_latency = card_latency(rp)
+        self.card_latency = card_latency(rp, self.config.clock_hz)
         from host.card.report import record_latency
 
         self.rec_latency = record_latency(rp)
         if self.metrics is not None:
-            self.metrics.set_card_replay(rp.clk_hz, rp.run.cycles, rp.run.wall_s,
+            self.metrics.set_card_replay(self.config.clock_hz, rp.run.cycles, rp.run.wall_s,
                                          len(rp.recs), self.feed.n_messages)
         rec = rp.recs
         if rec.dtype != bbo_record.DTYPE:

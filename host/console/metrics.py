@@ -142,7 +142,8 @@ class _Collected:
                              + [("+Inf", cum[-1])], sum_value=self.lat_sum[t])
             rates = dict(self.rates)
         yield h
-        yield GaugeMetricFamily("itchfpga_card_clock_hz", "Simulated card clock (0: model)",
+        yield GaugeMetricFamily("itchfpga_card_clock_hz", "Card clock of the card-clock rates "
+                                "(serve --clock-mhz; 0: not given or model)",
                                 value=self.clk_hz)
         g = GaugeMetricFamily("itchfpga_card_replay_per_second",
                               "Replay through the simulated card: per second of clock",
@@ -235,7 +236,9 @@ class ConsoleMetrics:
 
     def set_card_replay(self, clk_hz: int, cycles: int | None, wall_s: float, records: int,
                         messages: int) -> None:
-        """The simulated card's clock and the replay's rates (card clock and wall time)."""
+        """The replay's rates: per wall second, and per second of card clock at ``clk_hz``
+        (``serve --clock-mhz``, a clock the build closes; 0: not given, no card-clock rates,
+        since the nominal clock is not timing-closed)."""
         c = self.collected
         c.clk_hz = int(clk_hz)
         rates = {}

@@ -170,7 +170,8 @@ class _Side:
         return (px, sz, ct)
 
     def depth(self, n: int) -> list[tuple[int, int, int]]:
-        prices = self.prices[::-1][:n] if self.is_bid else self.prices[:n]
+        # slice from the best end: reversing the whole list costs every level of the side
+        prices = self.prices[: -n - 1 : -1] if self.is_bid else self.prices[:n]
         return [(p, *self.levels[p]) for p in prices]
 
 

@@ -98,24 +98,30 @@ def model_records(feed, locates, *, progress: bool = False) -> np.ndarray:
     return rec
 
 
-def sim_records(feed, locates, *, progress: bool = False) -> np.ndarray:
+def sim_records(feed, locates, *, progress: bool = False, depth: int = 1) -> np.ndarray:
     """Card records from the simulated card (``--card sim``; needs ``hw/top.py``).
 
     Runs :func:`host.card.replay.replay_through_card` without re-seeds (``recover=False``:
     books cleared after a gap, as the model card does; the risk engine treats the stale
     records as stale marks).
+
+    ``depth`` 1 (default): :data:`hw.bbo_record.DTYPE` records of the U250 card. 2..16: the
+    card built with ``depth_n = depth`` (its own cached model), :func:`hw.bbo_record.dtype`
+    ``(depth)`` records, ``depth_only`` records included (the NATS top-N fan-out's input).
     """
     from host.card.replay import open_sim_card, replay_through_card
 
-    card = open_sim_card(allow_build=True)
+    params = {"depth_n": depth} if depth != 1 else None
+    card = open_sim_card(allow_build=True, params=params)
     try:
         rp = replay_through_card(card, feed, locates, progress=progress, latency=False,
                                  recover=False)
     finally:
         card.close()
     rec = rp.recs
-    if rec.dtype != bbo_record.DTYPE:
-        rec = np.ascontiguousarray(rec[list(bbo_record.DTYPE.names)]).astype(bbo_record.DTYPE)
+    want = bbo_record.DTYPE if depth == 1 else bbo_record.dtype(depth)
+    if rec.dtype != want:
+        rec = np.ascontiguousarray(rec[list(want.names)]).astype(want)
     return rec
 
 

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from amaranth import (
+    Cat,
     ClockDomain,
     ClockSignal,
     Const,
@@ -44,7 +45,8 @@ from amaranth.vendor import XilinxPlatform
 
 from hw.layouts import mac_beat_layout
 
-__all__ = ["AlveoU250Platform", "AlveoWrapper", "MacDownsizer", "ip_tcl", "main"]
+__all__ = ["AlveoU250Platform", "AlveoWrapper", "C2hPacketizer", "MacDownsizer", "RecordBeats",
+           "ip_tcl", "main"]
 
 GT_PIN_PREFIX = "GT_"
 """Pins named ``GT_*`` are placeholders for transceiver pins: no LOC is written for them, the
@@ -249,16 +251,154 @@ def _default_core():
     return Top(**BLOCKS["top"].params["u250"])
 
 
-class AlveoWrapper(Elaboratable):
-    """CMAC RX -> :class:`MacDownsizer` -> core; XDMA AXI-Lite BAR -> core registers;
-    core BBO records -> XDMA C2H stream (one 64-byte record per beat, ``tlast`` on every record).
+class RecordBeats(wiring.Component):
+    """A stream of ``width``-bit records -> 512-bit beats, ``width // 512`` per record, low
+    bytes first (so the host reads the record's bytes in order from the C2H byte stream).
 
-    ``core`` is an Amaranth component with the ports of ``docs/CONTRACTS.md`` (``mac``, ``bbo``,
-    ``axil``), elaborated in the ``core`` clock domain.
+    One record is held at a time: ``i_stream.ready`` is high when the register is empty or its
+    last beat leaves in this cycle, so back-to-back records go out at one beat per clock.
+    ``width = 512`` is a plain register stage.
     """
 
-    def __init__(self, core=None):
+    def __init__(self, width: int):
+        if not isinstance(width, int) or width < 512 or width % 512:
+            raise ValueError(f"width must be a positive multiple of 512, not {width!r}")
+        self.width = width
+        self.beats = width // 512
+        super().__init__({
+            "i_stream": In(_stream_sig(width)),
+            "o_stream": Out(_stream_sig(512)),
+            "o_last": Out(1),  # the last beat of a record (C2hPacketizer's i_end)
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.beats
+        buf = Signal(self.width)
+        idx = Signal(range(max(2, n)))
+        last = Signal()
+        m.d.comb += [
+            last.eq(idx == n - 1),
+            self.o_stream.payload.eq(buf[:512]),
+            self.o_last.eq(last),
+            self.i_stream.ready.eq(~self.o_stream.valid | (self.o_stream.ready & last)),
+        ]
+        with m.If(self.o_stream.valid & self.o_stream.ready & ~last):
+            m.d.sync += [buf.eq(buf >> 512), idx.eq(idx + 1)]
+        with m.Elif(self.o_stream.valid & self.o_stream.ready):
+            m.d.sync += self.o_stream.valid.eq(0)
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            m.d.sync += [buf.eq(self.i_stream.payload), idx.eq(0), self.o_stream.valid.eq(1)]
+        return m
+
+
+def _c2h_params(max_records, flush_cycles) -> dict:
+    """Validated :class:`C2hPacketizer` parameters (ValueError names the bad one)."""
+    for name, v, lo, hi in (("max_records", max_records, 1, 65536),
+                            ("flush_cycles", flush_cycles, 0, 65535)):
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+    return dict(max_records=max_records, flush_cycles=flush_cycles)
+
+
+class C2hPacketizer(wiring.Component):
+    """Groups 512-bit record beats into C2H packets: ``o_stream`` carries ``data`` and ``last``
+    (AXI4-Stream ``tlast``, which completes one XDMA C2H descriptor / one host ``read``).
+
+    ``tlast`` is set only on the last beat of a record (``i_end``), and on it when (a) the
+    packet holds ``max_records`` records, or (b) no next beat is waiting at the input when
+    the record's last beat leaves, after waiting up to ``flush_cycles`` cycles for one. So a
+    burst of back-to-back records (the book under load, or the DMA stalling) leaves as packets
+    of up to ``max_records`` records, one descriptor each instead of one per record, and an
+    isolated record still ends its packet at once (``flush_cycles = 0``, the default: no
+    latency is traded for fewer descriptors). The record's bytes are not changed.
+
+    Latency: 2 cycles from an input beat to ``o_stream`` (a hold register that looks one beat
+    ahead, and the output register), plus up to ``flush_cycles`` for a record's last beat
+    when nothing follows it. Throughput: one beat per cycle. Backpressure: ``i_stream.ready``
+    falls only while ``o_stream`` is stalled with the hold register full; ``data`` and
+    ``last`` are stable while ``o_stream.valid`` is high and ``ready`` low.
+
+    Parameters
+    ----------
+    max_records : int
+        Records per packet at most, 1..65536 (default 64: 4 KiB of 64-byte records). 1 gives
+        one packet per record (``tlast`` on every record's last beat).
+    flush_cycles : int
+        Cycles a record's last beat waits in the hold register for a following beat before it
+        ends the packet, 0..65535 (default 0).
+    """
+
+    def __init__(self, *, max_records: int = 64, flush_cycles: int = 0):
+        _c2h_params(max_records, flush_cycles)
+        self.max_records = max_records
+        self.flush_cycles = flush_cycles
+        super().__init__({
+            "i_stream": In(_stream_sig(512)),
+            "i_end": In(1),  # with i_stream.payload: the last beat of a record
+            "o_stream": Out(_stream_sig(data.StructLayout({"data": 512, "last": 1}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        h_valid, h_end = Signal(), Signal()
+        h_data = Signal(512)
+        count = Signal(range(self.max_records))  # records already in the open packet
+        timer = Signal(range(self.flush_cycles + 1))
+        full = Signal()
+        go, move = Signal(), Signal()
+        o = self.o_stream
+        m.d.comb += [
+            full.eq(count == self.max_records - 1),
+            # the hold register may leave: a beat inside a record, a full packet, a next beat
+            # waiting (the packet goes on), or the wait for one is over (the packet ends)
+            go.eq(~h_end | full | self.i_stream.valid | (timer == self.flush_cycles)),
+            move.eq(h_valid & go & (~o.valid | o.ready)),
+            self.i_stream.ready.eq(~h_valid | move),
+        ]
+        with m.If(o.valid & o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.If(move):
+            last = h_end & (full | ~self.i_stream.valid)
+            m.d.sync += [o.valid.eq(1), o.payload.data.eq(h_data), o.payload.last.eq(last)]
+            with m.If(h_end):
+                m.d.sync += count.eq(Mux(last, 0, count + 1))
+            m.d.sync += h_valid.eq(0)
+        with m.If(h_valid & h_end & ~self.i_stream.valid & (timer != self.flush_cycles)):
+            m.d.sync += timer.eq(timer + 1)
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            m.d.sync += [h_valid.eq(1), h_data.eq(self.i_stream.payload),
+                         h_end.eq(self.i_end), timer.eq(0)]
+        return m
+
+
+class AlveoWrapper(Elaboratable):
+    """CMAC RX -> :class:`MacDownsizer` -> core; XDMA AXI-Lite BAR -> core registers;
+    core BBO records -> XDMA C2H stream: a record of ``record_bytes`` (``ID_RECORD_BYTES``: 64,
+    or 192 for ``depth_n = 5``) leaves as ``record_bytes / 64`` 512-bit beats
+    (:class:`RecordBeats`, in the ``core`` domain before the clock-crossing FIFO), grouped
+    into C2H packets by :class:`C2hPacketizer`: ``tlast`` (one XDMA descriptor, one host
+    ``read``) after ``c2h_max_records`` records or when no record follows within
+    ``c2h_flush_cycles`` core cycles, never inside a record. The driver reads the C2H stream
+    as a byte stream (``host.card.xdma`` reassembles whole records by ``record_bytes``, and a
+    read that ends inside a record keeps the rest for the next read).
+
+    Parameters
+    ----------
+    core : wiring.Component, optional
+        An Amaranth component with the ports of ``docs/CONTRACTS.md`` (``mac``,
+        ``mac_overflow``, ``bbo``, ``axil``), elaborated in the ``core`` clock domain (default:
+        :class:`hw.top.Top` with the U250 parameters).
+    c2h_max_records : int
+        Records per C2H packet at most (default 64).
+    c2h_flush_cycles : int
+        Core cycles a record waits for a next one before its packet ends (default 0).
+    """
+
+    def __init__(self, core=None, *, c2h_max_records: int = 64, c2h_flush_cycles: int = 0):
         self.core = core
+        # validated here, where a user's mistake should surface, not at elaboration
+        self.c2h = _c2h_params(c2h_max_records, c2h_flush_cycles)
 
     def elaborate(self, platform):
         m = Module()
@@ -287,7 +427,8 @@ class AlveoWrapper(Elaboratable):
             ("wvalid", 1), ("wready", 1), ("bresp", 2), ("bvalid", 1), ("bready", 1),
             ("araddr", 32), ("arvalid", 1), ("arready", 1), ("rdata", 32), ("rresp", 2),
             ("rvalid", 1), ("rready", 1), ("awprot", 3), ("arprot", 3)]}
-        c2h_tdata, c2h_tvalid, c2h_tready = Signal(512), Signal(), Signal()
+        c2h_tdata, c2h_tlast = Signal(512), Signal()
+        c2h_tvalid, c2h_tready = Signal(), Signal()
         m.submodules.xdma = Instance(
             XDMA_IP,
             i_sys_clk=sys_clk, i_sys_clk_gt=sys_clk_gt, i_sys_rst_n=~perst.i,
@@ -302,7 +443,7 @@ class AlveoWrapper(Elaboratable):
                if n in ("awready", "wready", "bresp", "bvalid", "arready", "rdata", "rresp",
                         "rvalid")},
             i_s_axis_c2h_tdata_0=c2h_tdata, i_s_axis_c2h_tkeep_0=Const(2**64 - 1, 64),
-            i_s_axis_c2h_tlast_0=Const(1), i_s_axis_c2h_tvalid_0=c2h_tvalid,
+            i_s_axis_c2h_tlast_0=c2h_tlast, i_s_axis_c2h_tvalid_0=c2h_tvalid,
             o_s_axis_c2h_tready_0=c2h_tready,
             i_m_axis_h2c_tready_0=Const(1),
         )
@@ -354,8 +495,7 @@ class AlveoWrapper(Elaboratable):
             core.mac.payload.eq(down.o_payload), core.mac.valid.eq(down.o_valid),
             down.o_ready.eq(core.mac.ready),
         ]
-        if hasattr(core, "ext_mac_overflow"):
-            m.d.comb += core.ext_mac_overflow.eq(down.overflow)
+        m.d.comb += core.mac_overflow.eq(down.overflow)  # CNT_MAC_DROPPED_FRAMES
 
         # ---- AXI-Lite BAR -> CDC -> core registers
         a = core.axil
@@ -379,12 +519,19 @@ class AlveoWrapper(Elaboratable):
         )
 
         # ---- BBO records -> C2H
-        m.submodules.c2h_fifo = f = AsyncFIFO(width=512, depth=16, w_domain="core",
-                                              r_domain="pcie")
+        m.submodules.c2h_fifo = f = AsyncFIFO(width=513, depth=16, w_domain="core",
+                                              r_domain="pcie")  # 512 data bits + tlast
+        m.submodules.c2h_beats = rb = DomainRenamer("core")(RecordBeats(len(core.bbo.payload)))
+        m.submodules.c2h_pkt = pk = DomainRenamer("core")(C2hPacketizer(**self.c2h))
         m.d.comb += [
-            f.w_data.eq(core.bbo.payload), f.w_en.eq(core.bbo.valid),
-            core.bbo.ready.eq(f.w_rdy),
-            c2h_tdata.eq(f.r_data), c2h_tvalid.eq(f.r_rdy), f.r_en.eq(c2h_tready),
+            rb.i_stream.payload.eq(core.bbo.payload), rb.i_stream.valid.eq(core.bbo.valid),
+            core.bbo.ready.eq(rb.i_stream.ready),
+            pk.i_stream.payload.eq(rb.o_stream.payload), pk.i_stream.valid.eq(rb.o_stream.valid),
+            pk.i_end.eq(rb.o_last), rb.o_stream.ready.eq(pk.i_stream.ready),
+            f.w_data.eq(Cat(pk.o_stream.payload.data, pk.o_stream.payload.last)),
+            f.w_en.eq(pk.o_stream.valid), pk.o_stream.ready.eq(f.w_rdy),
+            c2h_tdata.eq(f.r_data[:512]), c2h_tlast.eq(f.r_data[512]),
+            c2h_tvalid.eq(f.r_rdy), f.r_en.eq(c2h_tready),
         ]
         _ = core_r
         return m
@@ -401,13 +548,16 @@ def _low(m, sig, width, name):
 # CLI
 
 
-def build(out: Path, *, core=None, run: bool | None = None) -> int:
-    """Write the build tree into ``out``; run Vivado when available (``run=None``: auto)."""
+def build(out: Path, *, core=None, run: bool | None = None, **wrapper) -> int:
+    """Write the build tree into ``out``; run Vivado when available (``run=None``: auto).
+
+    ``wrapper``: keyword arguments of :class:`AlveoWrapper` (``c2h_max_records``,
+    ``c2h_flush_cycles``)."""
     platform = AlveoU250Platform(toolchain="Vivado")
     vivado = shutil.which("vivado")
     do_run = bool(vivado) if run is None else run
     plan = platform.build(
-        AlveoWrapper(core), name="itchfpga_u250", build_dir=str(out), do_build=False,
+        AlveoWrapper(core, **wrapper), name="itchfpga_u250", build_dir=str(out), do_build=False,
         script_after_read=ip_tcl(),
         add_constraints="set_property CONFIG_VOLTAGE 1.8 [current_design]\n"
                         "set_property BITSTREAM.CONFIG.SPI_BUSWIDTH 4 [current_design]\n"
@@ -435,7 +585,17 @@ def main(argv=None) -> int:
     b.add_argument("--no-run", action="store_true", help="never run Vivado")
     b.add_argument("--stand-in", action="store_true",
                    help="use a stand-in core (register block only) instead of hw.top.Top")
+    b.add_argument("--c2h-max-records", type=int, default=64,
+                   help="records per C2H packet (one DMA descriptor) at most (default 64)")
+    b.add_argument("--c2h-flush-cycles", type=int, default=0,
+                   help="core cycles a record waits for the next before its packet ends "
+                   "(default 0: no added latency)")
     args = ap.parse_args(argv)
+    try:
+        _c2h_params(args.c2h_max_records, args.c2h_flush_cycles)
+    except ValueError as e:
+        print(f"--c2h-{str(e).replace('_', '-')}", file=sys.stderr)
+        return 2
     core = StandInCore() if args.stand_in else None
     if core is None:
         try:
@@ -444,7 +604,8 @@ def main(argv=None) -> int:
             print(f"hw.top is not available ({e}); use --stand-in", file=sys.stderr)
             return 2
     os.makedirs(args.out, exist_ok=True)
-    return build(args.out, core=core, run=False if args.no_run else None)
+    return build(args.out, core=core, run=False if args.no_run else None,
+                 c2h_max_records=args.c2h_max_records, c2h_flush_cycles=args.c2h_flush_cycles)
 
 
 class StandInCore(wiring.Component):
@@ -457,6 +618,7 @@ class StandInCore(wiring.Component):
         super().__init__({
             "mac": In(_stream_sig(mac_beat_layout(64))),
             "bbo": Out(_stream_sig(512)),
+            "mac_overflow": In(1),
             "axil": In(AXILiteSignature(addr_width=12)),
         })
 
@@ -469,6 +631,8 @@ class StandInCore(wiring.Component):
         m.d.comb += [self.mac.ready.eq(1), self.bbo.valid.eq(0)]
         with m.If(self.mac.valid & self.mac.payload.last):
             m.d.sync += regs.regs.cnt_frames.eq(regs.regs.cnt_frames + 1)
+        with m.If(self.mac_overflow):
+            m.d.sync += regs.regs.cnt_mac_dropped_frames.eq(regs.regs.cnt_mac_dropped_frames + 1)
         return m
 
 

@@ -33,6 +33,12 @@ def test_top():
          latency_out=os.environ.get("TOP_LATENCY_OUT", ""))
 
 
+def test_top_depth5():
+    """depth_n = 5: 192-byte records, a record for every change in the top 5 (depth_only
+    ones too), every record's levels 1..5 and slot compared with the reference."""
+    _run(dict(PARAMS, depth_n=5), n=1200, symbols=6, seed=1, idle=0.2, bp=0.4)
+
+
 @pytest.mark.long
 def test_top_long():
     _run(LONG_PARAMS, n=30000, symbols=12, seed=2, idle=0.1, bp=0.3)

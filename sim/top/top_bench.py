@@ -45,6 +45,7 @@ from sim.streams import StreamSink, StreamSource, cycle_now, frame_to_beats, pau
 P = {k[6:].lower(): int(v) for k, v in os.environ.items() if k.startswith("PARAM_")}
 DW = P.get("data_width", 64)
 SLOTS = P["slots"]
+DEPTH_N = P.get("depth_n", 1)
 SESSION = DEFAULTS["session"].encode()
 
 
@@ -55,7 +56,7 @@ def env(name, default, cast=int):
 
 def table():
     params = BuildParams(data_width=DW, slots=SLOTS, table_capacity=P["capacity"],
-                         levels=P["levels"], depth_n=P.get("depth_n", 1), record_bytes=64,
+                         levels=P["levels"], depth_n=DEPTH_N, record_bytes=BR.record_bytes(DEPTH_N),
                          clk_hz=P.get("clk_hz", 322_265_625), ways=P["ways"])
     return build_table(params)
 
@@ -92,7 +93,11 @@ def split_messages(buf: bytes) -> list[bytes]:
 
 
 def expected_book(model: IngressModel, sub: dict[int, int]):
-    """Expected BBO records and book counters for what the ingress delivered."""
+    """Expected BBO records and book counters for what the ingress delivered.
+
+    ``DEPTH_N > 1``: a record also when the reference's top ``DEPTH_N`` levels of the touched
+    locate change without its BBO changing (``depth_only``), with every record's levels.
+    """
     by_seq = {seq: msg for seq, msg, _gap in model.messages_log}
     ref = L3Book(locates=sorted(sub))
     cnt_ref = L3Book()
@@ -110,15 +115,23 @@ def expected_book(model: IngressModel, sub: dict[int, int]):
             if t in "AF" and msg.buy_sell_indicator not in ("B", "S"):
                 ignored += 1
             cnt_ref.apply(msg)
-        if ref.apply(msg):
-            loc = msg.stock_locate
+        loc0 = ref._locate_of(msg) if t in "AFECXDU" else -1
+        deep_before = deep(ref, loc0) if loc0 >= 0 else None
+        bbo_changed = ref.apply(msg)
+        depth_only = (not bbo_changed and DEPTH_N > 1 and loc0 in sub
+                      and ref.last_locate == loc0 and deep(ref, loc0) != deep_before)
+        if bbo_changed or depth_only:
+            loc = ref.last_locate
             b = ref.bbo(loc)
             out.append(dict(
+                slot=sub[loc], depth_only=depth_only,
+                levels={s: ref.depth(loc, s, DEPTH_N) for s in "BS"},
                 index=i, seq=seq, ts_event=msg.timestamp, locate=loc, msg_type=ord(t),
                 bid_px=b.bid_px, bid_sz=min(b.bid_sz, 2**32 - 1), bid_ct=b.bid_ct,
                 ask_px=b.ask_px, ask_sz=min(b.ask_sz, 2**32 - 1), ask_ct=b.ask_ct,
                 flags=(BR.FLAG_STALE if stale else 0) | (BR.FLAG_BID_VALID if b.bid_ct else 0)
-                | (BR.FLAG_ASK_VALID if b.ask_ct else 0),
+                | (BR.FLAG_ASK_VALID if b.ask_ct else 0)
+                | (BR.FLAG_DEPTH_ONLY if depth_only else 0),
                 frame=mr.frame, beat=mr.beat))
     a = cnt_ref.anomalies
     counters = {
@@ -135,6 +148,11 @@ def expected_book(model: IngressModel, sub: dict[int, int]):
                  "missing_level", "injected"):  # the bench injects nothing
         counters[name] = 0
     return out, counters
+
+
+def deep(book: L3Book, loc: int):
+    """The reference's top ``DEPTH_N`` of both sides of ``loc``."""
+    return book.depth(loc, "B", DEPTH_N), book.depth(loc, "S", DEPTH_N)
 
 
 def build_frames(n, n_symbols, seed):
@@ -171,9 +189,19 @@ async def test_top(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.mac__valid.value = 0
     dut.bbo__ready.value = 0
+    dut.mac_overflow.value = 0
     regs = Regs(dut)
     await reset(dut)
     t_reset = cycle_now()
+
+    # -- frames the platform's MAC path dropped: pulses in, CNT_MAC_DROPPED_FRAMES counts them
+    n_drop = seed % 5 + 3
+    for k in range(n_drop):
+        dut.mac_overflow.value = 1
+        await ClockCycles(dut.clk, 1 + k % 2)  # a 2-cycle pulse counts twice: one per cycle
+        dut.mac_overflow.value = 0
+        await ClockCycles(dut.clk, 1 + k % 3)
+    dropped = sum(1 + k % 2 for k in range(n_drop))
 
     # -- identification and reset values
     for r in T:
@@ -259,7 +287,12 @@ async def test_top(dut):
     await RisingEdge(dut.clk)
 
     # -- records
-    got = [BR.unpack(BR.from_int(v)) for v in list(sink.queue)]
+    rb = BR.record_bytes(DEPTH_N)
+    raw = b"".join(int(v).to_bytes(rb, "little") for v in list(sink.queue))
+    recs = np.frombuffer(raw, BR.dtype(DEPTH_N))
+    got = [BR.unpack(raw[i * rb:i * rb + 64]) for i in range(len(recs))]
+    assert all(raw[i * rb + 64 + 24 * (DEPTH_N - 1):(i + 1) * rb] == bytes(
+        rb - 64 - 24 * (DEPTH_N - 1)) for i in range(len(recs))), "padding not zero"
     times = list(sink.times)
     assert len(got) == len(want), f"{len(got)} records, model {len(want)}"
     lat = defaultdict(list)
@@ -275,7 +308,14 @@ async def test_top(dut):
         for k in ("seq", "ts_event", "locate", "msg_type", "bid_px", "bid_sz", "bid_ct",
                   "ask_px", "ask_sz", "ask_ct", "flags"):
             assert g[k] == w[k], f"record {i} {k}: got {g[k]} want {w[k]}\n{g}\n{w}"
-        assert g["record_seq"] == i and g["slot"] == 0 and g["reserved0"] == 0
+        assert g["record_seq"] == i and g["reserved0"] == 0
+        assert g["slot"] == w["slot"], (i, g["slot"], w["slot"])
+        assert g["depth_n"] == DEPTH_N, (i, g["depth_n"])
+        for s in "BS":
+            lv = [tuple(int(x) for x in row) for row in BR.depth_levels(recs[i:i + 1], s)[0]]
+            ref_lv = [(px, min(sz, 2**32 - 1), ct) for px, sz, ct in w["levels"][s]]
+            ref_lv += [(0, 0, 0)] * (DEPTH_N - len(ref_lv))
+            assert lv == ref_lv, f"record {i} side {s} levels: got {lv} want {ref_lv}"
         # first cycle the record is valid: card_cycles + 1 (it was loaded the cycle before),
         # in bench cycles (cycle_now) counted from the first cycle after reset
         valid_cycle = g["card_cycles"] + 1 + t_reset
@@ -299,6 +339,7 @@ async def test_top(dut):
         assert v == want_book[name], f"book counter {name}: got {v}, model {want_book[name]}"
     assert await regs.rd64("CNT_BBO_RECORDS") == len(want)
     assert await regs.rd64("CNT_BBO_STALL_CYCLES") > 0
+    assert await regs.rd64("CNT_MAC_DROPPED_FRAMES") == dropped
     st = model.status()
     assert await regs.rd64("STATUS_EXPECTED_SEQ") == st["expected_seq"]
     assert await regs.rd64("STATUS_LAST_GAP_FIRST") == st["last_gap_first"]
@@ -316,7 +357,8 @@ async def test_top(dut):
     assert cyc1 > cyc0 > 0
     # counters_clear zeroes every counter; STATUS_CYCLES keeps counting
     await regs.wr("CTRL_PULSE", 1 << 3)
-    for name in ("FRAMES", "MESSAGES", "RECORDS", "BBO_UPDATES", "BBO_RECORDS"):
+    for name in ("FRAMES", "MESSAGES", "RECORDS", "BBO_UPDATES", "BBO_RECORDS",
+                 "MAC_DROPPED_FRAMES"):
         assert await regs.rd64(f"CNT_{name}") == 0, name
     assert await regs.rd64("STATUS_CYCLES") > cyc1
 

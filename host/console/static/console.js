@@ -166,7 +166,9 @@ function render(msg) {
   if (L) {
     const ns = (cy) => L.clk_hz ? " (" + (cy * 1e9 / L.clk_hz).toFixed(1) + " ns)" : "";
     set("card-latency", "cycles, " + L.n + " records: min " + L.min + ", p50 " + L.p50 + ns(L.p50)
-        + ", p99 " + L.p99 + ns(L.p99) + ", max " + L.max + ns(L.max));
+        + ", p99 " + L.p99 + ns(L.p99) + ", max " + L.max + ns(L.max)
+        + (L.clk_hz ? "" : " (ns not shown: the nominal " + (L.nominal_hz / 1e6).toFixed(0)
+           + " MHz is not timing-closed; serve --clock-mhz F)"));
     fill($("card-latency-types"), ["type", "records", "p50 cycles", "max cycles"],
          Object.entries(L.by_type).map((kv) => [kv[0], ...kv[1]]));
   } else {

@@ -113,6 +113,24 @@ def test_replay_sim_verify_report_and_plots(files, tmp_path, capsys):
     assert sorted(p.name for p in out.glob("*.png"))[-1] == "latency.png"
     rows = np.loadtxt(out / "bbo.csv", delimiter=",", skiprows=1, dtype=np.int64)
     assert len(rows) > 1000
+    # cycles only: the nominal 322 MHz is not timing-closed, so no ns figure comes from it
+    assert "ns not shown" in text and " ns" not in text.split("ns not shown")[1]
+
+
+def test_replay_ns_only_at_a_given_clock(files, tmp_path, capsys):
+    src = str(files / "s.itch")
+    assert main(["replay", src, "--card", "sim", "--no-progress", "--clock-mhz", "100",
+                 "--out", str(tmp_path / "r")]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "ns not shown" not in text and "at 100.00 MHz (--clock-mhz)" in text
+    head = next(ln for ln in text.splitlines() if "median" in ln and "type" in ln)
+    assert head.split()[-1] == "ns"
+    row = next(ln for ln in text.splitlines() if ln.strip().startswith("'A'"))
+    med, ns = int(row.split()[3]), float(row.split()[-1])
+    assert ns == pytest.approx(med * 10.0, abs=5.0)  # 10 ns per cycle (median may be x.5)
+    for bad in ("0", "-5", "5000"):
+        assert main(["replay", src, "--card", "sim", "--clock-mhz", bad]) == 1
+        assert "--clock-mhz must be" in capsys.readouterr().err
 
 
 def test_replay_gaps_are_recovered_and_verified(files, tmp_path, capsys):

@@ -85,3 +85,37 @@ def test_publish_unknown_card_is_one_line(nats_server, tiny, capsys):
     code = main(["cluster", "publish", str(tiny), "--card", "nope", "--nats", nats_server.url])
     _, err = capsys.readouterr()
     assert code == 1 and "unknown card 'nope'" in err and err.count("\n") == 1
+
+
+def test_publish_card_sim_depth_equals_model(nats_server, tiny, capsys):
+    """``--card sim --depth 5``: the depth-5 card's top-N records on the stream equal the
+    reference model's (levels 2..5 of both sides, depth-only records included)."""
+    from host.feed.capture import load_feed, symbol_directory
+
+    lines = {}
+    for card in ("sim", "model"):
+        venue = f"d{card}"
+        code = main(["cluster", "publish", str(tiny), "--card", card, "--venue", venue,
+                     "--depth", "5", "--nats", nats_server.url, "--verify"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert "subjects differing 0" in out and "gaps 0" in out, out
+        lines[card] = out
+    n = {c: int(re.search(r"([0-9,]+) records of 3 symbols", lines[c]).group(1).replace(",", ""))
+         for c in lines}
+    assert n["sim"] == n["model"] > 100
+    subjects = sorted(symbol_directory(load_feed(tiny).itch))
+    sim = _read_back(nats_server.url, "dsim", subjects)
+    ref = _read_back(nats_server.url, "dmodel", subjects)
+    deeper = 0
+    for s in subjects:
+        a, b = sim[s], ref[s]
+        assert len(a) == len(b) > 0, s
+        assert a.dtype == b.dtype and "bid_levels" in a.dtype.names, s
+        for f in ("seq", "sym_seq", "ts_event", "locate", "bid_px", "bid_sz", "bid_ct", "ask_px",
+                  "ask_sz", "ask_ct", "bid_levels", "ask_levels"):
+            assert np.array_equal(a[f], b[f]), (s, f)
+        # bits 1, 2 (valid) and 7 (depth-only: a change at levels 2..5 alone) as the model's
+        assert np.array_equal(a["flags"] & 0x86, b["flags"] & 0x86), s
+        deeper += int((a["bid_levels"][:, :, 0] > 0).sum())
+    assert deeper > 0  # levels 2..5 were actually carried

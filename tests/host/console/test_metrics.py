@@ -177,7 +177,7 @@ def test_simulated_card_latency_and_rates(tmp_path):
                  "--out", str(src)]) == 0
     metrics = ConsoleMetrics()
     live = LiveSession(LiveConfig(input=str(src), out_dir=str(tmp_path / "j"), card="sim",
-                                  speed=0, chunk=64), metrics=metrics)
+                                  speed=0, chunk=64, clock_hz=250e6), metrics=metrics)
     card = open_sim_card(allow_build=False)  # the reference: the same replay, run again
     try:
         rp = replay_through_card(card, load_feed(str(src)), live.locates, latency=True)
@@ -198,8 +198,8 @@ def test_simulated_card_latency_and_rates(tmp_path):
         with _client(live, metrics) as client:
             m = _scrape(client)
             assert hist(m) == {}  # nothing applied yet
-            assert m[("itchfpga_card_clock_hz", ())] == rp.clk_hz > 0
-            card_s = rp.run.cycles / rp.clk_hz
+            assert m[("itchfpga_card_clock_hz", ())] == 250e6  # --clock-mhz, not the nominal
+            card_s = rp.run.cycles / 250e6
             for what, n in (("records", len(rp.recs)), ("messages", rp.feed.n_messages)):
                 got = m[("itchfpga_card_replay_per_second", (("clock", "card"),
                                                                ("what", what)))]
@@ -247,3 +247,31 @@ def test_grafana_board_reads_only_exported_names():
                  "itchfpga_store_batches_total", "itchfpga_store_rows_total",
                  "itchfpga_store_failed"):
         assert need in used
+
+
+def test_no_card_clock_rates_without_a_closed_clock(monkeypatch):
+    """Without ``--clock-mhz`` the card-clock rates and the ns are left out (the nominal clock
+    is not timing-closed); the wall-clock rates stay."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import host.card.report as report
+    from host.console.live import card_latency
+    from host.console.metrics import ConsoleMetrics
+
+    metrics = ConsoleMetrics()
+    metrics.set_card_replay(0, 1_000_000, 2.0, 10, 40)
+    assert metrics.collected.clk_hz == 0
+    assert set(metrics.collected.rates) == {("records", "wall"), ("messages", "wall")}
+    metrics.set_card_replay(200e6, 1_000_000, 2.0, 10, 40)
+    assert metrics.collected.rates[("messages", "card")] == pytest.approx(40 / 0.005)
+    # the page's summary: a note instead of ns at the nominal clock (latencies given here:
+    # the replay's measurement is tested with the simulated card above)
+    monkeypatch.setattr(report, "latency_by_type", lambda _rp: {"A": np.array([18, 20, 25])})
+    rp = SimpleNamespace(clk_hz=322_265_625)
+    lat = card_latency(rp)
+    assert lat["clk_hz"] == 0 and "not timing-closed" in lat["ns_note"]
+    assert "322.27 MHz" in lat["ns_note"] and lat["nominal_hz"] == 322_265_625
+    assert (lat["min"], lat["max"]) == (18, 25)
+    assert card_latency(rp, 250e6)["ns_note"] == ""
