@@ -2,7 +2,10 @@
 
 Walks the 2-byte length / message blocks of a packet in place (no realignment): each message
 byte is written straight from its beat lane into a :data:`host.feed.spec.MAX_MESSAGE_LENGTH`-byte
-message register, and the message leaves in the very cycle its last byte is on the input.
+message register, and the message leaves from the output register in the cycle after its last
+byte is on the input. The walk keeps its position relative to the next beat (beats ahead, lane)
+and every lane reads a block length from its own bytes, so no block-offset add or compare lies
+between a register and the lane selects (docs/synthesis.md).
 """
 
 from __future__ import annotations
@@ -48,14 +51,17 @@ class Framer(wiring.Component):
 
     Notes
     -----
-    Combinational: latency 0 cycles (the message is driven in the cycle whose beat holds its
-    last byte; state registers update on the transfer). Throughput: one beat per clock while
-    at most one block ends per beat, which holds for every block of 8 or more bytes at
-    64-bit beats (every ITCH message: the shortest block is 2 + 12 bytes). A beat in which
-    ``n > 1`` blocks end (blocks shorter than the beat: only malformed or unknown messages)
-    is held for ``n`` cycles, one message per cycle. Backpressure: a beat that completes a
-    message waits for ``o_stream.ready``; other beats pass. A MAC error (``last & error``)
-    drops every block ending in that beat and the truncation check.
+    Latency 1 cycle: the message is registered in the cycle whose beat holds its last byte and
+    is valid on ``o_stream`` the next cycle (``commit`` on its transfer). Throughput: one beat per
+    clock unless a block's length low byte and its last byte are in the same beat: such a
+    block (``length <= data_width/8 - 1`` message bytes; never an ITCH message at 64-bit
+    beats, the shortest block being 2 + 12 bytes) holds the beat one extra cycle, and leaves
+    one cycle later. So a beat in which ``n`` blocks end is held for ``n`` or ``n + 1``
+    cycles, one message per cycle (only blocks that count hold). Backpressure: the output
+    register waits for ``o_stream.ready`` and the input stalls while it is full and not read.
+    A MAC error (``last & error``) drops every block ending in that beat and the truncation
+    check. ``truncated`` is counted from a register: it moves two cycles after the packet's
+    last beat.
     """
 
     def __init__(self, *, data_width: int = 64, counter_width: int = 32):

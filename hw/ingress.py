@@ -1,7 +1,7 @@
 """The ingress chain: MAC beats in, decoded ITCH records out.
 
 ``FrameParser`` (Ethernet/IPv4/UDP, combinational) -> ``MoldUDP64`` (header + sequence
-tracker, one register) -> ``Framer`` (message blocks, combinational) -> ``Decoder`` (record
+tracker, one register) -> ``Framer`` (message blocks, output register) -> ``Decoder`` (record
 register). See ``docs/ingress.md``.
 """
 
@@ -96,13 +96,14 @@ class Ingress(wiring.Component):
 
     Notes
     -----
-    Latency: 2 cycles from the MAC beat holding a message's last byte to its record being
-    valid (MoldUDP64 output register + decoder record register). Throughput: one MAC beat
-    per clock for every legal stream (back-to-back frames, packed minimum-size messages);
-    only malformed blocks shorter than a beat stall (one cycle per extra block ending in a
-    beat). Backpressure on ``o_stream`` stalls ``i_stream`` without loss; ``i_stream.ready``
-    is combinational from ``o_stream.ready`` through the chain. With ``lines=2`` the arbiter
-    adds 2 cycles (4 in all) and its backpressure rules (:class:`hw.arbiter.LineArbiter`).
+    Latency: 3 cycles from the MAC beat holding a message's last byte to its record being
+    valid (MoldUDP64 output register + framer output register + decoder record register).
+    Throughput: one MAC beat per clock for every legal stream (back-to-back frames, packed
+    minimum-size messages); only malformed blocks shorter than a beat stall (a cycle per
+    block whose length field and end share a beat, see :class:`hw.framer.Framer`).
+    Backpressure on ``o_stream`` stalls ``i_stream`` without loss; ``i_stream.ready`` is
+    combinational from ``o_stream.ready`` through the chain. With ``lines=2`` the arbiter
+    adds 2 cycles and its backpressure rules (:class:`hw.arbiter.LineArbiter`).
     """
 
     def __init__(self, *, data_width: int = 64, counter_width: int = 32, lines: int = 1):

@@ -203,8 +203,9 @@ _BUDGETS: dict[str, dict] = {
     "moldudp": {"small": {"lut": (1000, 3000), "ff": (370, 1110), "depth_reg": (2, 17)},
                 "u250": {"lut": (1000, 3100), "ff": (480, 1450), "depth_reg": (2, 21)}},
     # framer re-measured 2026-12-05 (framerpipe, relative positions + registered output,
-    # `--blocks framer --no-ecp5`): u250 3690 LUT / 1064 FF, 15 levels reg; small not re-run.
-    "framer": {"small": {"lut": (1900, 5800), "ff": (230, 1600), "depth_reg": (2, 28)},
+    # `--blocks framer --no-ecp5`): u250 3690 LUT / 1064 FF, 15 levels reg; small (`--small`)
+    # 3678 / 1007, 15.
+    "framer": {"small": {"lut": (1900, 5800), "ff": (500, 1550), "depth_reg": (2, 15)},
                "u250": {"lut": (1900, 5900), "ff": (530, 1600), "depth_reg": (2, 15)}},
     "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 15)},
              "u250": {"lut": (35000, 106000), "ff": (8300, 25000), "uram": (900, 1280),

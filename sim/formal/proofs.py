@@ -242,10 +242,13 @@ class FramerProof(_Proof):
 
     The reference walks each new beat one byte (lane) at a time: length high, length low,
     body; a block ending with ``skip <= k < count`` in an active packet (and not in an errored
-    final beat) owes message ``seq + k`` of that length and type byte. Messages owed by a beat
-    must all leave, in order, before the beat is consumed: a queue of what is owed is checked
-    against every output (seq, length, type byte, gap flag), and must be empty when the input
-    moves on (nothing lost) and non-empty when the output is valid (nothing extra).
+    final beat) owes message ``seq + k`` of that length and type byte. The framer's output is a
+    register, so a beat's messages leave in the cycles after it is presented: a queue of what is
+    owed (appended when a beat is presented, the gap flag fixed on the first message owed after a
+    gap header) is checked against every output (seq, length, type byte, gap flag). It must be
+    non-empty when the output is valid (nothing extra), and from the cycle after a beat is
+    consumed until the next beat is presented it must hold exactly the message in the output
+    register, if any (nothing lost).
     """
 
     NB = 4
@@ -354,53 +357,69 @@ class FramerProof(_Proof):
                 k.eq(ks[nb]),
             ]
 
-        # queue of owed messages (at most 2 per 32-bit beat: blocks are >= 2 bytes)
-        QW = 64 + 16 + 8
-        q = [Signal(QW, name=f"q{n}") for n in range(2)]
+        # queue of owed messages: the framer's output is a register, so a beat's messages leave
+        # in the cycles after it is presented, the last one possibly after the beat is consumed.
+        # At most one message from earlier beats (the output register: a stalled output stalls
+        # the input) plus two of the beat presented now (blocks are >= 2 bytes).
+        QW = 64 + 16 + 8 + 1
+        QD = 3
+        q = [Signal(QW, name=f"q{n}") for n in range(QD)]
         qn = Signal(2, name="qn")
-        cq = [Signal(QW, name=f"cq{n}") for n in range(2)]
+        cq = [Signal(QW, name=f"cq{n}") for n in range(QD)]
         cn = Signal(3, name="cn")
-        m.d.comb += [cq[0].eq(q[0]), cq[1].eq(q[1]), cn.eq(qn)]
+        m.d.comb += [cq[n].eq(q[n]) for n in range(QD)] + [cn.eq(qn)]
+        # gap: the first message owed after a header that opened a gap carries it
+        gpend = Signal(name="ref_gap_pending")
+        gnow = Signal(name="ref_gap_now")
+        m.d.comb += gnow.eq(gpend | (new & b.hdr & b.gap))
+        # between beats (a beat consumed, the next not presented yet) every owed message but
+        # the one in the output register has left; reset: nothing owed
+        between = Signal(init=1, name="ref_between")
+        with m.If(between):
+            m.d.comb += Assert(
+                qn == o.valid, "a beat left before all its messages (lost message)"
+            )
+        m.d.sync += gpend.eq(gnow)
         with m.If(new):
-            m.d.comb += Assert(qn == 0, "a beat left before all its messages (lost message)")
-            # compact this beat's owed messages into cq (lane order)
+            # append this beat's owed messages (lane order) behind what is queued
             slots = [Signal(QW, name=f"slot{j}") for j in range(nb)]
             cnts = [Signal(3, name=f"cnt{j}") for j in range(nb + 1)]
             m.d.comb += cnts[0].eq(0)
             lanes = []
             for j, (owed, s, le, ty) in enumerate(ev):
-                m.d.comb += slots[j].eq(Cat(s, le, ty))
+                m.d.comb += slots[j].eq(Cat(s, le, ty, gnow & (cnts[j] == 0)))
                 m.d.comb += cnts[j + 1].eq(cnts[j] + owed)
                 lanes.append((owed, slots[j], cnts[j]))
-            m.d.comb += [cq[0].eq(0), cq[1].eq(0)]
             for owed, slot, pos in lanes:
-                with m.If(owed & (pos == 0)):
-                    m.d.comb += cq[0].eq(slot)
-                with m.If(owed & (pos == 1)):
-                    m.d.comb += cq[1].eq(slot)
-            m.d.comb += cn.eq(cnts[nb])
+                for n in range(QD):
+                    with m.If(owed & (qn + pos == n)):
+                        m.d.comb += cq[n].eq(slot)
+            m.d.comb += cn.eq(qn + cnts[nb])
             m.d.comb += Assert(cnts[nb] <= 2, "more than two blocks ended in a 32-bit beat")
-
-        # gap: the first message after a header that opened a gap carries it
-        gpend = Signal(name="ref_gap_pending")
-        gnow = Signal(name="ref_gap_now")
-        m.d.comb += gnow.eq(gpend | (new & b.hdr & b.gap))
+            m.d.sync += gpend.eq(gnow & (cnts[nb] == 0))
         pop = o.valid & o.ready
         head = cq[0]
         with m.If(o.valid):
-            m.d.comb += Assert(cn != 0, "message handed on that no block owes (extra/duplicate)")
+            m.d.comb += Assert(qn != 0, "message handed on that no block owes (extra/duplicate)")
             m.d.comb += Assert(o.payload.seq == head[0:64], "message sequence number (order)")
             m.d.comb += Assert(o.payload.length == head[64:80], "message length = block length")
             with m.If(head[64:80] != 0):
                 m.d.comb += Assert(o.payload.data[0:8] == head[80:88], "message type byte")
-            m.d.comb += Assert(o.payload.gap == gnow, "gap flag on the first message after a gap")
-        m.d.sync += gpend.eq(gnow & ~pop)
+            m.d.comb += Assert(
+                o.payload.gap == head[88], "gap flag on the first message after a gap"
+            )
         with m.If(pop):
-            m.d.sync += [q[0].eq(cq[1]), q[1].eq(0), qn.eq(cn - 1)]
+            m.d.sync += [q[n].eq(cq[n + 1]) for n in range(QD - 1)] + [q[QD - 1].eq(0)]
+            m.d.sync += qn.eq(cn - 1)
         with m.Else():
-            m.d.sync += [q[0].eq(cq[0]), q[1].eq(cq[1]), qn.eq(cn)]
+            m.d.sync += [q[n].eq(cq[n]) for n in range(QD)] + [qn.eq(cn)]
         with m.If(i.valid & i.ready):
-            m.d.comb += Assert(cn == pop, "beat consumed with a message not handed on (lost)")
+            m.d.comb += Assert(
+                cn - pop <= 1, "beat consumed with a message not handed on (lost)"
+            )
+            m.d.sync += between.eq(1)
+        with m.Elif(new):
+            m.d.sync += between.eq(0)
         return m
 
 
@@ -612,7 +631,7 @@ class ArbiterProof(_Proof):
 PROOFS: dict[str, tuple[type, str, int]] = {
     "ethernet": (EthernetProof, "hw.ethernet", 8),
     "moldudp": (MoldProof, "hw.moldudp", 7),
-    "framer": (FramerProof, "hw.framer", 4),
+    "framer": (FramerProof, "hw.framer", 5),
     "decoder": (DecoderProof, "hw.decoder", 6),
     "arbiter": (ArbiterProof, "hw.arbiter", 8),
 }
@@ -686,15 +705,15 @@ MUTANTS: tuple[Mutant, ...] = (
         "framer_ignores_hold",
         "framer",
         "hw.framer",
-        "i.ready.eq((~emit | o.ready) & ~more)",
-        "i.ready.eq(~emit | o.ready)",
+        "i.ready.eq((~o.valid | o.ready) & ~hold_now)",
+        "i.ready.eq(~o.valid | o.ready)",
         "no message lost (two blocks ending in one beat)",
     ),
     Mutant(
         "framer_steps_in_stall",
         "framer",
         "hw.framer",
-        "m.d.comb += step.eq(i.valid & (~emit | o.ready))",
+        "m.d.comb += step.eq(i.valid & (~o.valid | o.ready))",
         "m.d.comb += step.eq(i.valid)",
         "stream rules / no duplicate",
     ),
@@ -702,17 +721,27 @@ MUTANTS: tuple[Mutant, ...] = (
         "framer_stale_block_index",
         "framer",
         "hw.framer",
-        "m.d.comb += seq.eq(beat.seq + c_k)",
-        "m.d.comb += seq.eq(beat.seq + k)",
-        "message order (sequence number) at a packet start",
+        "c_k = Mux(fresh, 0, k)",
+        "c_k = k",
+        "message order (sequence number) at a packet start (asserted alone: with every assertion"
+        " the stale k also trips the in-count check first, a lost message)",
+        only=("message sequence number (order)",),
     ),
     Mutant(
         "framer_length_field_swapped",
         "framer",
         "hw.framer",
-        "m.d.comb += length.eq(Cat(ll, lh))",
-        "m.d.comb += length.eq(Cat(lh, ll))",
+        "m.d.comb += L_j.eq(Cat(lo, hi))",
+        "m.d.comb += L_j.eq(Cat(hi, lo))",
         "message length = block length",
+    ),
+    Mutant(
+        "framer_valid_drops",
+        "framer",
+        "hw.framer",
+        "with m.Elif(o.ready):\n            m.d.sync += o.valid.eq(0)\n\n        trunc",
+        "with m.Else():\n            m.d.sync += o.valid.eq(0)\n\n        trunc",
+        "stream rules: valid held until ready (the output register)",
     ),
     Mutant(
         "decoder_ready_ignores_stall",

@@ -42,10 +42,11 @@ N = int(os.environ.get("N_MESSAGES", "3000"))
 NB = W // 8
 WIDTHS = record_layout_fields()
 
-LATENCY_BOUND = 2
+LATENCY_BOUND = 3
 """Cycles from the MAC beat holding a message's last byte to its record being valid, for every
-message type: measured 2 for all 23 types (MoldUDP64 output register + decoder record
-register; ``docs/ingress.md``), so the bench asserts 2. Issue 14's target is <= 6."""
+message type: measured 3 for all 23 types (MoldUDP64 output register + framer output register
++ decoder record register; ``docs/ingress.md``; 2 before the framer's output register), so the
+bench asserts 3. Issue 14's target is <= 6."""
 
 
 class Bench:
