@@ -376,9 +376,7 @@ class FramerProof(_Proof):
         # the one in the output register has left; reset: nothing owed
         between = Signal(init=1, name="ref_between")
         with m.If(between):
-            m.d.comb += Assert(
-                qn == o.valid, "a beat left before all its messages (lost message)"
-            )
+            self.check(m, qn == o.valid, "a beat left before all its messages (lost message)")
         m.d.sync += gpend.eq(gnow)
         with m.If(new):
             # append this beat's owed messages (lane order) behind what is queued
@@ -395,28 +393,24 @@ class FramerProof(_Proof):
                     with m.If(owed & (qn + pos == n)):
                         m.d.comb += cq[n].eq(slot)
             m.d.comb += cn.eq(qn + cnts[nb])
-            m.d.comb += Assert(cnts[nb] <= 2, "more than two blocks ended in a 32-bit beat")
+            self.check(m, cnts[nb] <= 2, "more than two blocks ended in a 32-bit beat")
             m.d.sync += gpend.eq(gnow & (cnts[nb] == 0))
         pop = o.valid & o.ready
         head = cq[0]
         with m.If(o.valid):
-            m.d.comb += Assert(qn != 0, "message handed on that no block owes (extra/duplicate)")
-            m.d.comb += Assert(o.payload.seq == head[0:64], "message sequence number (order)")
-            m.d.comb += Assert(o.payload.length == head[64:80], "message length = block length")
+            self.check(m, qn != 0, "message handed on that no block owes (extra/duplicate)")
+            self.check(m, o.payload.seq == head[0:64], "message sequence number (order)")
+            self.check(m, o.payload.length == head[64:80], "message length = block length")
             with m.If(head[64:80] != 0):
-                m.d.comb += Assert(o.payload.data[0:8] == head[80:88], "message type byte")
-            m.d.comb += Assert(
-                o.payload.gap == head[88], "gap flag on the first message after a gap"
-            )
+                self.check(m, o.payload.data[0:8] == head[80:88], "message type byte")
+            self.check(m, o.payload.gap == head[88], "gap flag on the first message after a gap")
         with m.If(pop):
             m.d.sync += [q[n].eq(cq[n + 1]) for n in range(QD - 1)] + [q[QD - 1].eq(0)]
             m.d.sync += qn.eq(cn - 1)
         with m.Else():
             m.d.sync += [q[n].eq(cq[n]) for n in range(QD)] + [qn.eq(cn)]
         with m.If(i.valid & i.ready):
-            m.d.comb += Assert(
-                cn - pop <= 1, "beat consumed with a message not handed on (lost)"
-            )
+            self.check(m, cn - pop <= 1, "beat consumed with a message not handed on (lost)")
             m.d.sync += between.eq(1)
         with m.Elif(new):
             m.d.sync += between.eq(0)
