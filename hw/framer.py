@@ -166,6 +166,7 @@ class Framer(wiring.Component):
             o.payload.length.eq(length),
             o.payload.seq.eq(seq),
             o.payload.gap.eq(c_pending),
+            o.payload.rx_ns.eq(beat.rx_ns),
             i.ready.eq((~emit | o.ready) & ~more),
         ]
         step = Signal()  # the state machine moves this cycle
