@@ -40,9 +40,16 @@ offset  size  field           meaning
 36      4     ``ask_px``      best ask price; 0 if empty
 40      4     ``ask_sz``      shares at the best ask
 44      4     ``ask_ct``      orders at the best ask
-48      8     ``record_seq``  records emitted since reset, starting at 0 (a gap = a lost record)
-56      8     ``card_cycles`` ``STATUS_CYCLES`` when the record entered the ``bbo`` output
-                              register (the first cycle it is valid on the stream)
+48      4     ``record_seq``  records emitted since reset, starting at 0, modulo 2**32 (a jump
+                              other than +1 mod 2**32 = a lost record)
+52      4     ``card_cycles`` ``STATUS_CYCLES`` bits 31:0 when the record entered the ``bbo``
+                              output register (the first cycle it is valid on the stream);
+                              wraps every 2**32 cycles (13.3 s at 322 MHz): the host unwraps it
+                              against its own knowledge of when the message went in
+56      8     ``rx_ns``       hardware timestamp: the card's 64-bit ns clock (``CLOCK_*``
+                              registers, :mod:`hw.nsclock`; the host sets and trims it) at the
+                              first MAC beat of the frame that carried the message; 0 on a
+                              re-seed's commit record
 ======  ====  ==============  ====================================================================
 
 An empty side is ``px = sz = ct = 0`` with its valid flag clear, as
@@ -100,8 +107,11 @@ FIELDS: tuple[tuple[str, int, int, str], ...] = (
     ("ask_px", 36, 4, "best ask price"),
     ("ask_sz", 40, 4, "shares at the best ask"),
     ("ask_ct", 44, 4, "orders at the best ask"),
-    ("record_seq", 48, 8, "records emitted since reset"),
-    ("card_cycles", 56, 8, "STATUS_CYCLES when the record entered the bbo output register"),
+    ("record_seq", 48, 4, "records emitted since reset, modulo 2**32"),
+    ("card_cycles", 52, 4, "STATUS_CYCLES bits 31:0 when the record entered the bbo output "
+     "register"),
+    ("rx_ns", 56, 8, "hardware timestamp: the card's ns clock (CLOCK_*) at the first MAC beat "
+     "of the message's frame; 0 on a re-seed's commit"),
 )
 
 DTYPE = np.dtype({

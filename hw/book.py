@@ -69,6 +69,7 @@ _TAG = data.StructLayout(
         "locate": unsigned(RECORD_WIDTHS["stock_locate"]),
         "timestamp": unsigned(RECORD_WIDTHS["timestamp"]),
         "seq": unsigned(META_FIELDS["seq"]),
+        "rx_ns": unsigned(META_FIELDS["rx_ns"]),  # the frame's hardware timestamp
         "msg_type": unsigned(RECORD_WIDTHS["msg_type"]),
         "gap": unsigned(1),
         "seed": unsigned(1),  # injected by the host (``inj``): no record of its own
@@ -332,6 +333,7 @@ class Book(wiring.Component):
             tag.locate.eq(rec.stock_locate),
             tag.timestamp.eq(rec.timestamp),
             tag.seq.eq(rec.seq),
+            tag.rx_ns.eq(rec.rx_ns),
             tag.msg_type.eq(mt),
             tag.gap.eq(rec.gap),
             oi.tag.eq(tag),
@@ -549,6 +551,7 @@ class Book(wiring.Component):
             out.locate.eq(loc_rd.data),
             out.timestamp.eq(M.tag.timestamp),
             out.seq.eq(M.tag.seq),
+            out.rx_ns.eq(M.tag.rx_ns),
             out.msg_type.eq(M.tag.msg_type),
             out.bid_px.eq(aft.bids[0].px),
             out.bid_sz.eq(aft.bids[0].sz),

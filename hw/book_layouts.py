@@ -42,7 +42,8 @@ def bbo_layout(depth_n: int) -> data.StructLayout:
     """Layout of one BBO update record with ``depth_n`` levels per side.
 
     Fields: ``locate``, ``timestamp`` (ITCH ns), ``seq`` (MoldUDP64 sequence number of the
-    message), ``msg_type`` (the ITCH type byte of the message that caused the update),
+    message), ``rx_ns`` (the hardware timestamp of its frame; 0 on a re-seed's commit),
+    ``msg_type`` (the ITCH type byte of the message that caused the update),
     ``bid_px/bid_sz/bid_ct``, ``ask_px/ask_sz/ask_ct`` (an empty side is 0, 0, 0),
     ``valid`` (1: the book is exact; 0: something it could not represent happened since the
     last clear of the slot), ``stale`` (1: a sequence gap came since the last clear),
@@ -65,6 +66,7 @@ def bbo_layout(depth_n: int) -> data.StructLayout:
             "locate": unsigned(RECORD_WIDTHS["stock_locate"]),
             "timestamp": unsigned(RECORD_WIDTHS["timestamp"]),
             "seq": unsigned(META_FIELDS["seq"]),
+            "rx_ns": unsigned(META_FIELDS["rx_ns"]),
             "msg_type": unsigned(RECORD_WIDTHS["msg_type"]),
             "bid_px": unsigned(PX_WIDTH),
             "bid_sz": unsigned(SZ_WIDTH),

@@ -39,7 +39,7 @@ def message_layout(max_length: int = MAX_MESSAGE_LENGTH) -> data.StructLayout:
     ``data`` holds the first ``max_length`` message bytes, message byte ``i`` (the type byte is
     byte 0) in bits ``8*i+7 : 8*i``; ``length`` is the MoldUDP64 block length (which may be
     larger or smaller than the type's length); ``seq`` its sequence number; ``gap`` set when a
-    sequence gap came before it.
+    sequence gap came before it; ``rx_ns`` the hardware timestamp of its frame.
     """
     return data.StructLayout(
         {
@@ -47,6 +47,7 @@ def message_layout(max_length: int = MAX_MESSAGE_LENGTH) -> data.StructLayout:
             "length": unsigned(16),
             "seq": unsigned(64),
             "gap": unsigned(1),
+            "rx_ns": unsigned(64),
         }
     )
 
@@ -127,7 +128,7 @@ class Decoder(wiring.Component):
                             m.d.comb += getattr(rec, rf).eq(_field_value(msg.data, spec.field(sf)))
         carry = Signal()  # a gap flag waiting for the next record
         good = known & ~short & (msg.length != 0)
-        m.d.comb += [rec.seq.eq(msg.seq), rec.gap.eq(msg.gap | carry)]
+        m.d.comb += [rec.seq.eq(msg.seq), rec.gap.eq(msg.gap | carry), rec.rx_ns.eq(msg.rx_ns)]
 
         m.d.comb += i.ready.eq(~o.valid | o.ready)
         with m.If(o.valid & o.ready):

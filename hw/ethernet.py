@@ -71,7 +71,8 @@ def payload_beat_layout(data_width: int = 64) -> data.StructLayout:
     index of lane 0 (negative before the payload starts); ``first`` marks the first forwarded
     beat of a frame, ``last`` its final beat (always forwarded, possibly with no payload
     lanes); ``error`` (on ``last``) the MAC error flag; ``trunc`` (on ``last``) that the frame
-    ended before the UDP length.
+    ended before the UDP length; ``rx_ns`` the parser's ``rx_ns`` input in the first cycle the
+    frame's first MAC beat was valid (the frame's hardware timestamp, on every beat).
     """
     nb = data_width // 8
     return data.StructLayout(
@@ -83,6 +84,7 @@ def payload_beat_layout(data_width: int = 64) -> data.StructLayout:
             "last": unsigned(1),
             "error": unsigned(1),
             "trunc": unsigned(1),
+            "rx_ns": unsigned(64),
         }
     )
 
@@ -152,6 +154,8 @@ class FrameParser(wiring.Component):
                 "i_stream": In(stream.Signature(mac_beat_layout(data_width))),
                 "o_stream": Out(stream.Signature(payload_beat_layout(data_width))),
                 "config": In(config_signature()),
+                "rx_ns": In(64),  # the time now (hw.nsclock): a frame's stamp is its value in
+                #                   the first cycle the frame's first beat is valid
                 "ev_drop": Out(1),
                 "counters": Out(
                     wiring.Signature({n: Out(counter_width) for n in ETHERNET_COUNTERS})
@@ -303,6 +307,18 @@ class FrameParser(wiring.Component):
         fwd = en_cur & dec_now & (rsn_now == _NONE)
         first = fwd & ~dec_cur
 
+        # the frame's timestamp: the time its first beat (bi == 0) arrived, i.e. the first
+        # cycle it is valid (a stalled first beat keeps that time: a MAC stamps arrival, and a
+        # forwarded first beat's payload must not change while stalled), held for the frame
+        rx_ns = Signal(64)
+        ts_have = Signal()  # the first beat of the frame has been seen valid
+        with m.If(i.valid & (bi == 0) & ~ts_have):
+            m.d.sync += [rx_ns.eq(self.rx_ns), ts_have.eq(1)]
+        with m.If(xfer & beat.last):
+            m.d.sync += ts_have.eq(0)
+        stamp = Signal(64)
+        m.d.comb += stamp.eq(Mux((bi == 0) & ~ts_have, self.rx_ns, rx_ns))
+
         # output (combinational)
         keep = Signal(nb)
         for j in range(nb):
@@ -318,6 +334,7 @@ class FrameParser(wiring.Component):
             o.payload.last.eq(beat.last),
             o.payload.error.eq(beat.last & beat.error),
             o.payload.trunc.eq(beat.last & (end < pend)),
+            o.payload.rx_ns.eq(stamp),
         ]
 
         ev_frame = Signal()  # a counted frame ended last cycle

@@ -225,6 +225,7 @@ class Framer(wiring.Component):
                 o.payload.length.eq(length),
                 o.payload.seq.eq(seq),
                 o.payload.gap.eq(c_pending),
+                o.payload.rx_ns.eq(beat.rx_ns),
             ]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)

@@ -118,6 +118,7 @@ class Ingress(wiring.Component):
             "i_stream": In(stream.Signature(mac_beat_layout(data_width))),
             "o_stream": Out(stream.Signature(ItchRecord)),
             "config": In(ingress_config_signature(lines)),
+            "rx_ns": In(64),  # the time now: every frame's records carry it at its first beat
             "status": Out(ingress_status_signature()),
             "counters": Out(
                 wiring.Signature({n: Out(counter_width) for n in INGRESS_COUNTER_NAMES})
@@ -165,6 +166,7 @@ class Ingress(wiring.Component):
 
         for e in eths:
             m.d.comb += [
+                e.rx_ns.eq(self.rx_ns),
                 e.config.enable.eq(cfg.enable),
                 e.config.udp_port.eq(cfg.udp_port),
                 e.config.ip_dst.eq(cfg.ip_dst),

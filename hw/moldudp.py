@@ -45,7 +45,7 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
     fields (``active``: a data packet of the right session to frame; ``seq``/``count`` from the
     header; ``skip``: leading blocks already seen) are valid on every beat from the one that
     completes the header; ``hdr`` marks that beat and ``gap`` (with ``hdr``) says the header
-    opened a sequence gap. ``first``/``last``/``error`` as in
+    opened a sequence gap. ``first``/``last``/``error``/``rx_ns`` as in
     :func:`hw.ethernet.payload_beat_layout`.
     """
     nb = data_width // 8
@@ -63,6 +63,7 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
             "seq": unsigned(64),
             "count": unsigned(16),
             "skip": unsigned(16),
+            "rx_ns": unsigned(64),
         }
     )
 
@@ -286,6 +287,7 @@ class MoldUDP64(wiring.Component):
                 o.payload.seq.eq(n_seq),
                 o.payload.count.eq(n_count),
                 o.payload.skip.eq(n_skip),
+                o.payload.rx_ns.eq(beat.rx_ns),
             ]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)

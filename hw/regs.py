@@ -66,7 +66,7 @@ __all__ = [
 MAGIC = 0x49544348
 """``ID_MAGIC`` value: ASCII "ITCH" read as a big-endian 32-bit word."""
 
-REGMAP_VERSION = (2, 4, 0)
+REGMAP_VERSION = (3, 0, 0)
 """Register map version (major, minor, patch): ``ID_VERSION`` = major<<16 | minor<<8 | patch.
 Major changes when an offset moves or a meaning changes; minor when registers are added."""
 
@@ -172,6 +172,7 @@ GROUP_BASES = {
     "book": 0x800,
     "top": 0x900,
     "lines": 0xA00,
+    "clock": 0xB00,
 }
 """Byte offset of each group; a group may not run into the next one."""
 
@@ -184,6 +185,7 @@ GROUP_TITLES = {
     "book": "Counters: order table and book",
     "top": "Counters: top level (BBO record stream)",
     "lines": "Counters: A/B line arbitration (read 0 in a one-line build, ID_LINES = 1)",
+    "clock": "Hardware clock: the ns time base of the records' rx_ns (hw/nsclock.py)",
 }
 
 # ----------------------------------------------------------------------------------------------
@@ -574,6 +576,35 @@ def build_table(
     b.pair(g, "STATUS_CYCLES", "cycles",
            "free-running core clock cycle counter: cycles since the hard reset (not cleared by "
            "soft_reset or counters_clear); the time base of the records' card_cycles", "top")
+
+    g = "clock"
+    from hw.nsclock import increment
+
+    inc_ns, inc_frac = increment(p.clk_hz)
+    b.reg(g, "CLOCK_SET_LO", Access.RW, [
+        Field("clk_set_lo", 0, 32, 0, "bits 31:0 of the time CLOCK_CTRL.clk_load sets", "top"),
+    ], "Clock: value to load, low word")
+    b.reg(g, "CLOCK_SET_HI", Access.RW, [
+        Field("clk_set_hi", 0, 32, 0, "bits 63:32 of the time CLOCK_CTRL.clk_load sets", "top"),
+    ], "Clock: value to load, high word")
+    b.reg(g, "CLOCK_INCR_NS", Access.RW, [
+        Field("clk_incr_ns", 0, 8, inc_ns, "whole ns the clock advances per core cycle "
+              "(reset: the nominal ID_CLK_HZ's)", "top"),
+    ], "Clock rate: integer ns per cycle")
+    b.reg(g, "CLOCK_INCR_FRAC", Access.RW, [
+        Field("clk_incr_frac", 0, 32, inc_frac, "fraction of a ns per cycle, in 2**-32 ns "
+              "(rate trims: host.card.Card.trim_clock)", "top"),
+    ], "Clock rate: fractional ns per cycle")
+    b.reg(g, "CLOCK_ADJUST", Access.RW, [
+        Field("clk_adjust", 0, 32, 0, "signed ns CLOCK_CTRL.clk_step adds once (phase "
+              "correction)", "top"),
+    ], "Clock: step size")
+    b.reg(g, "CLOCK_CTRL", Access.W1P, [
+        Field("clk_load", 0, 1, 0, "set the clock to CLOCK_SET (next cycle)", "top"),
+        Field("clk_step", 1, 1, 0, "add CLOCK_ADJUST to the clock once", "top"),
+    ], "Clock: write 1 to pulse")
+    b.pair(g, "CLOCK_NOW", "clk_now", "the clock now, ns (64 bits; the records' rx_ns time "
+           "base)", "top")
 
     for group, counters, src in (("ingress", ingress, "ingress"), ("book", book, "book"),
                                  ("top", _norm_counters(TOP_COUNTERS), "top"),

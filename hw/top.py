@@ -21,6 +21,7 @@ from hw.axil import AXILiteRegisters, AXILiteSignature
 from hw.book import Book
 from hw.ingress import Ingress
 from hw.layouts import mac_beat_layout
+from hw.nsclock import NsClock
 from hw.regs import (
     ARBITER_COUNTERS,
     BOOK_COUNTERS,
@@ -240,6 +241,20 @@ class Top(wiring.Component):
         cycles = Cat(cyc_lo, cyc_hi)
         m.d.comb += r.cycles.eq(cycles)
 
+        # ns clock (hard reset only, as the cycle counter): frames are stamped at their first
+        # MAC beat by the ingress (rx_ns of the records)
+        m.submodules.nsclock = clk = NsClock()
+        m.d.comb += [
+            clk.set_value.eq(Cat(r.clk_set_lo, r.clk_set_hi)),
+            clk.load.eq(r.clk_load),
+            clk.adjust.eq(r.clk_adjust),
+            clk.step.eq(r.clk_step),
+            clk.incr_ns.eq(r.clk_incr_ns),
+            clk.incr_frac.eq(r.clk_incr_frac),
+            r.clk_now.eq(clk.now),
+            ing.rx_ns.eq(clk.now),
+        ]
+
         # ---------------- counters: source - snapshot, registered
         clr = r.counters_clear
         sources = [(ing.counters, [n for n, _ in INGRESS_COUNTERS]),
@@ -261,7 +276,7 @@ class Top(wiring.Component):
         p = bi.payload
         fb = bbo_record.field_bits()
         word = Signal(8 * self.record_bytes)
-        rec_seq = Signal(64)
+        rec_seq = Signal(32)
 
         def put(name, value):
             lsb, width = fb[name]
@@ -295,7 +310,8 @@ class Top(wiring.Component):
         put("ask_sz", sat32(p.ask_sz))
         put("ask_ct", sat32(ask_ct))
         put("record_seq", rec_seq)
-        put("card_cycles", cycles)
+        put("card_cycles", cycles[:32])
+        put("rx_ns", p.rx_ns)
 
         core.d.comb += bi.ready.eq(~ob.valid | ob.ready)
         with core.If(bi.valid & bi.ready):

@@ -531,6 +531,43 @@ class Card:
         """``STATUS_CYCLES``: core clock cycles since the hard reset (the records' time base)."""
         return self.read64("STATUS_CYCLES")
 
+    # ------------------------------------------------------------------ hardware clock
+    def clock_ns(self) -> int:
+        """``CLOCK_NOW``: the card's ns clock (the time base of the records' ``rx_ns``)."""
+        return self.read64("CLOCK_NOW")
+
+    def set_clock(self, ns: int) -> None:
+        """Set the card's ns clock to ``ns`` (e.g. ``time.time_ns()``; PTP-style step)."""
+        ns = int(ns)
+        if not 0 <= ns < 1 << 64:
+            raise ValueError(f"clock value must be in 0..2**64-1, not {ns}")
+        self.write("CLOCK_SET_LO", ns & 0xFFFFFFFF)
+        self.write("CLOCK_SET_HI", ns >> 32)
+        self.write("CLOCK_CTRL", clk_load=1)
+
+    def step_clock(self, delta_ns: int) -> None:
+        """Move the card's clock by ``delta_ns`` (signed, within 32 bits) once."""
+        d = int(delta_ns)
+        if not -(1 << 31) <= d < 1 << 31:
+            raise ValueError(f"a step must fit 32 bits signed, not {d}")
+        self.write("CLOCK_ADJUST", d & 0xFFFFFFFF)
+        self.write("CLOCK_CTRL", clk_step=1)
+
+    def trim_clock(self, ppb: float = 0.0, *, clk_hz: float | None = None) -> tuple[int, int]:
+        """Set the clock's rate: ns per core cycle for ``clk_hz`` (default: the build's
+        ``ID_CLK_HZ``) made ``ppb`` parts per billion faster (a servo's frequency correction).
+        Returns the ``(incr_ns, incr_frac)`` written (8.32 fixed point,
+        :func:`hw.nsclock.increment`)."""
+        from hw.nsclock import increment
+
+        if clk_hz is None and self.info is None:
+            raise CardError("the card was not identified: give clk_hz")
+        hz = self.info.params.clk_hz if clk_hz is None else clk_hz
+        inc_ns, inc_frac = increment(hz, ppb)
+        self.write("CLOCK_INCR_NS", inc_ns)
+        self.write("CLOCK_INCR_FRAC", inc_frac)
+        return inc_ns, inc_frac
+
     def clear_sticky(self, *names: str) -> None:
         """Clear sticky status bits by field name (all of them when none is given)."""
         reg = self.table["STATUS_STICKY"]

@@ -40,11 +40,15 @@ def record_latency(rp: Replay, *, out: bool = False) -> tuple[np.ndarray, np.nda
     idx = rp.trace["msg_index"]
     ok = idx >= 0
     pos = np.flatnonzero(keep)[ok]  # the records of the trace rows with a message
+    t0 = t_in[idx[ok]].astype(np.int64)
     if out:
         t_out = run.rec_cycles[pos].astype(np.int64)
     else:
-        t_out = rp.recs["card_cycles"][pos].astype(np.int64) + run.epoch
-    cycles[pos] = t_out - t_in[idx[ok]].astype(np.int64)
+        # card_cycles is STATUS_CYCLES mod 2**32: unwrapped against the message's input
+        # cycle (the record comes after it, by far less than 2**32 cycles)
+        stamp = rp.recs["card_cycles"][pos].astype(np.int64) + run.epoch
+        t_out = t0 + ((stamp - t0) & 0xFFFFFFFF)
+    cycles[pos] = t_out - t0
     mtype[pos] = rp.feed.mtype[idx[ok]]
     return cycles, mtype
 

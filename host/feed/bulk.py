@@ -5,8 +5,8 @@ big-endian length):
 
 :func:`parse_records`
     One flat array of decoded records (:data:`RECORD_DTYPE`): the same record the gateware
-    decoder emits (:mod:`host.feed.record_map`), minus the MoldUDP64 ``seq``/``gap`` meta fields,
-    plus ``msg_index``.
+    decoder emits (:mod:`host.feed.record_map`), minus the meta fields (MoldUDP64
+    ``seq``/``gap``, the card's ``rx_ns``), plus ``msg_index``.
 :func:`parse_tables`
     One structured array per message type with every spec field (:data:`TABLE_DTYPES`), plus the
     message order.
@@ -72,7 +72,7 @@ def _record_dtype() -> np.dtype:
 
 
 RECORD_DTYPE: np.dtype = _record_dtype()
-"""Decoded record: ``msg_index`` then the fields of ``hw.layouts.ItchRecord`` except seq/gap.
+"""Decoded record: ``msg_index`` then the fields of ``hw.layouts.ItchRecord`` except seq/gap/rx_ns.
 
 Numeric fields hold the big-endian wire value; ``stock`` holds the 8 ASCII bytes with the first
 character in the least significant byte (``host.feed.record_map.pack_alpha``); one-byte alpha fields

@@ -73,8 +73,9 @@ RECORD_WIDTHS: dict[str, int] = _derive_widths()
 LOCATE_MAX: int = (1 << RECORD_WIDTHS["stock_locate"]) - 1
 """Largest stock locate code (the ITCH ``stock_locate`` field is 2 bytes)."""
 
-META_FIELDS: dict[str, int] = {"seq": 64, "gap": 1}
-"""Fields added by the MoldUDP64 stage: message sequence number and 'a gap came before it'."""
+META_FIELDS: dict[str, int] = {"seq": 64, "gap": 1, "rx_ns": 64}
+"""Fields added by the ingress: message sequence number and 'a gap came before it'
+(MoldUDP64), and the hardware timestamp of the message's frame (``rx_ns``, hw/nsclock.py)."""
 
 
 def pack_alpha(value: str | bytes, width: int) -> int:
@@ -83,7 +84,7 @@ def pack_alpha(value: str | bytes, width: int) -> int:
     return int.from_bytes(b.ljust(width, b" "), "little")
 
 
-def expected_record(msg, *, seq: int = 0, gap: bool = False) -> dict[str, int]:
+def expected_record(msg, *, seq: int = 0, gap: bool = False, rx_ns: int = 0) -> dict[str, int]:
     """The record the decoder must emit for ``msg`` (a :mod:`host.feed.itch` message tuple).
 
     Fields that the message type does not map are 0.
@@ -101,4 +102,5 @@ def expected_record(msg, *, seq: int = 0, gap: bool = False) -> dict[str, int]:
         out[rf] = pack_alpha(v, f.width) if f.kind == "alpha" else int(v)
     out["seq"] = seq
     out["gap"] = int(bool(gap))
+    out["rx_ns"] = int(rx_ns)
     return out

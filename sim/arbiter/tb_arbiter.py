@@ -118,6 +118,7 @@ class Bench:
             StreamMonitor(dut, "o_stream", dut.clk, layout=ItchRecord),
         ]
         dut.config__enable.value = 1
+        dut.rx_ns.value = 0  # the frames' stamp (checked in sim/ethernet and sim/top)
         dut.config__udp_port.value = net.DEFAULTS["dst_port"]
         dut.config__ip_dst.value = ip_to_int(net.DEFAULTS["dst_ip"])
         dut.config__session.value = session_to_int(SESSION)

@@ -50,9 +50,11 @@ async def _run(dut, msgs, *, idle, bp, seed):
         rec = model.decode_message(msg, seq, gap)
         ind = independent_record(msg, seq, carried, WIDTHS)
         assert (rec is None) == (ind is None), f"message {k}: model and itchfeed disagree"
+        rx_ns = int(rng.integers(0, 1 << 63, dtype=np.int64)) * 2 + k % 2  # any 64-bit stamp
         if ind is not None:
+            ind["rx_ns"] = rx_ns  # the frame's stamp passes through unchanged
             expected.append(ind)
-        src.send_nowait(message_payload(msg, seq, gap))
+        src.send_nowait(message_payload(msg, seq, gap, rx_ns))
     for i, exp in enumerate(expected):
         got = await sink.recv()
         assert got == exp, f"record {i}: got {got}, expected {exp}"

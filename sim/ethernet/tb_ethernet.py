@@ -7,12 +7,12 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from host.card.ingress_model import IngressModel, ip_to_int
 from host.feed import net
 from hw.ethernet import ETHERNET_COUNTERS, MAX_FRAME_BYTES, payload_beat_layout
-from hw.layouts import mac_beat_layout
+from hw.layouts import mac_beat_layout, unpack
 from sim.ingress.stimulus import packets, realistic_messages
 from sim.streams import (
     StreamMonitor,
@@ -80,21 +80,52 @@ async def frames_vs_model(dut):
     dut.config__enable.value = 1
     dut.config__udp_port.value = net.DEFAULTS["dst_port"]
     dut.config__ip_dst.value = ip_to_int(net.DEFAULTS["dst_ip"])
+    dut.rx_ns.value = 0
     await reset_dut(dut, dut.clk)
+
+    # a clock on rx_ns (7 ns a cycle, from a 64-bit value): every beat of a frame must carry
+    # the value at the frame's first MAC beat
+    async def clock():
+        t = 0xFEDC_BA98_0000_0000
+        while True:
+            dut.rx_ns.value = t
+            await RisingEdge(dut.clk)
+            t += 7
+
+    cocotb.start_soon(clock())
+    stamp: list[int] = []  # input frame -> rx_ns in the first cycle its first beat was valid
+    ML = mac_beat_layout(W)
+
+    async def arrivals():
+        have = False
+        while True:
+            await ReadOnly()  # this cycle first: the source may already drive valid
+            valid = int(dut.i_stream__valid.value)
+            if valid and not have:
+                stamp.append(int(dut.rx_ns.value))
+                have = True
+            if valid and int(dut.i_stream__ready.value) and \
+                    unpack(ML, dut.i_stream__payload.value)["last"]:
+                have = False
+            await RisingEdge(dut.clk)
+
+    cocotb.start_soon(arrivals())
     rng = np.random.default_rng(int(os.environ.get("SEED", "5")))
     model = IngressModel(data_width=W)
     expected = []
-    for fr, err in _frames(rng, int(os.environ.get("N_MESSAGES", "1500"))):
+    for fi, (fr, err) in enumerate(_frames(rng, int(os.environ.get("N_MESSAGES", "1500")))):
         model.feed(fr, err)
         reason, payload, trunc = model.frame_payload(fr)
         if reason is None:
-            expected.append((payload, trunc, err))
+            expected.append((payload, trunc, err, fi))
         src.extend(frame_to_beats(fr, W, error=err))
-    for idx, (payload, trunc, err) in enumerate(expected):
+    for idx, (payload, trunc, err, fi) in enumerate(expected):
         got = bytearray()
         beat = await sink.recv()
         assert beat["first"] == 1, f"frame {idx}: first beat not flagged"
+        want_rx = stamp[fi]
         while True:
+            assert beat["rx_ns"] == want_rx, f"frame {idx}: rx_ns {beat['rx_ns']} != {want_rx}"
             for j in range(NB):
                 if beat["keep"] >> j & 1:
                     off = (beat["offset"] + j) & 0xFFFF

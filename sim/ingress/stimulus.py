@@ -67,7 +67,7 @@ def odd_messages(rng: np.random.Generator, n: int) -> list[bytes]:
     return out
 
 
-def message_payload(msg: bytes, seq: int, gap: bool) -> dict:
+def message_payload(msg: bytes, seq: int, gap: bool, rx_ns: int = 0) -> dict:
     """A ``hw.decoder.message_layout()`` payload dict for ``msg``."""
     head = msg[:MAX_MESSAGE_LENGTH].ljust(MAX_MESSAGE_LENGTH, b"\0")
     return {
@@ -75,6 +75,7 @@ def message_payload(msg: bytes, seq: int, gap: bool) -> dict:
         "length": len(msg),
         "seq": seq,
         "gap": int(gap),
+        "rx_ns": rx_ns,
     }
 
 

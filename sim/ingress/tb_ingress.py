@@ -66,6 +66,7 @@ class Bench:
         self.out_valid_cycles: list[int] = []
         self.n_checked = 0
         dut.config__enable.value = 1
+        dut.rx_ns.value = 0  # the frames' stamp (checked in sim/ethernet and sim/top)
         dut.config__udp_port.value = net.DEFAULTS["dst_port"]
         dut.config__ip_dst.value = ip_to_int(net.DEFAULTS["dst_ip"])
         dut.config__session.value = session_to_int(session or "")

@@ -30,7 +30,8 @@ from host.feed.generator import generate
 from host.feed.moldudp import packetize
 from host.feed.net import DEFAULTS, udp_frame
 from hw import bbo_record as BR
-from hw.layouts import mac_beat_layout
+from hw.layouts import mac_beat_layout, unpack
+from hw.nsclock import increment
 from hw.regs import (
     BOOK_COUNTERS,
     INGRESS_COUNTERS,
@@ -240,6 +241,20 @@ async def test_top(dut):
         await regs.wr("CONFIG_SUB_CTRL", 1)
     while (await regs.rd("STATUS")) & 0b110:
         pass
+    # -- the hardware clock: the reset rate is the nominal clock's; set it to 4 ns per cycle
+    # and a 64-bit time (both words used), then check every record's rx_ns against the cycle
+    # of its frame's first MAC beat
+    inc_ns, inc_frac = increment(T.params.clk_hz)
+    assert await regs.rd("CLOCK_INCR_NS") == inc_ns
+    assert await regs.rd("CLOCK_INCR_FRAC") == inc_frac
+    t0_ns = 0x1234_5678_9ABC_0000 + seed
+    await regs.wr("CLOCK_INCR_NS", 4)
+    await regs.wr("CLOCK_INCR_FRAC", 0)
+    await regs.wr("CLOCK_SET_LO", t0_ns & 0xFFFFFFFF)
+    await regs.wr("CLOCK_SET_HI", t0_ns >> 32)
+    await regs.wr("CLOCK_CTRL", 1)  # clk_load
+    now = await regs.rd64("CLOCK_NOW")
+    assert t0_ns < now < t0_ns + 4 * 100, (hex(t0_ns), hex(now))
     await regs.wr("CTRL", 1)
 
     # -- reference
@@ -272,6 +287,25 @@ async def test_top(dut):
         pos[0] += 1
 
     src.on_transfer = on_beat
+    # the first cycle each frame's first beat is valid on mac: its arrival, the time the card
+    # stamps (rx_ns), whatever backpressure follows
+    arrival: list[int] = []
+    ML = mac_beat_layout(DW)
+
+    async def arrivals():
+        have = False
+        while True:
+            await ReadOnly()  # this cycle first: the source may already drive valid
+            valid = int(dut.mac__valid.value)
+            if valid and not have:
+                arrival.append(cycle_now())
+                have = True
+            if valid and int(dut.mac__ready.value) and \
+                    unpack(ML, dut.mac__payload.value)["last"]:
+                have = False
+            await RisingEdge(dut.clk)
+
+    cocotb.start_soon(arrivals())
     # first half without backpressure (latency), second half with
     half = want[len(want) // 2]["index"] if want else 0
     while sink.received < len(want) // 2 and not src.idle_now():
@@ -297,6 +331,7 @@ async def test_top(dut):
     assert len(got) == len(want), f"{len(got)} records, model {len(want)}"
     lat = defaultdict(list)
     offset = None
+    rx_base = None
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         # the reference book has no capacity limits: a record flagged not-valid means the build
         # parameters are too small for the stream (table full / level store full), say so
@@ -309,6 +344,12 @@ async def test_top(dut):
                   "ask_px", "ask_sz", "ask_ct", "flags"):
             assert g[k] == w[k], f"record {i} {k}: got {g[k]} want {w[k]}\n{g}\n{w}"
         assert g["record_seq"] == i and g["reserved0"] == 0
+        # rx_ns: the clock when the message's frame arrived (4 ns per bench cycle)
+        first = arrival[w["frame"]]
+        if rx_base is None:
+            rx_base = g["rx_ns"] - 4 * first
+            assert t0_ns < g["rx_ns"], (hex(t0_ns), hex(g["rx_ns"]))
+        assert g["rx_ns"] == rx_base + 4 * first, (i, w["frame"], g["rx_ns"], rx_base, first)
         assert g["slot"] == w["slot"], (i, g["slot"], w["slot"])
         assert g["depth_n"] == DEPTH_N, (i, g["depth_n"])
         for s in "BS":

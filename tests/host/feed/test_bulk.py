@@ -68,7 +68,7 @@ def check_records(buf, base_index=0):
 def test_dtype_matches_itch_record():
     from hw.layouts import ItchRecord
 
-    names = [n for n, _f in ItchRecord if n not in ("seq", "gap")]
+    names = [n for n, _f in ItchRecord if n not in ("seq", "gap", "rx_ns")]  # META_FIELDS
     assert list(bulk.RECORD_DTYPE.names) == ["msg_index", *names]
     for n, f in ItchRecord:
         if n in names:
