@@ -311,13 +311,15 @@ class FrameParser(wiring.Component):
         # cycle it is valid (a stalled first beat keeps that time: a MAC stamps arrival, and a
         # forwarded first beat's payload must not change while stalled), held for the frame
         rx_ns = Signal(64)
-        ts_have = Signal()  # the first beat of the frame has been seen valid
-        with m.If(i.valid & (bi == 0) & ~ts_have):
-            m.d.sync += [rx_ns.eq(self.rx_ns), ts_have.eq(1)]
+        # "the next beat starts a frame and has not been seen yet": a flag of its own rather
+        # than a compare of the beat counter, so the stamp adds one LUT level at most
+        ts_open = Signal(init=1)
+        with m.If(i.valid & ts_open):
+            m.d.sync += [rx_ns.eq(self.rx_ns), ts_open.eq(0)]
         with m.If(xfer & beat.last):
-            m.d.sync += ts_have.eq(0)
+            m.d.sync += ts_open.eq(1)
         stamp = Signal(64)
-        m.d.comb += stamp.eq(Mux((bi == 0) & ~ts_have, self.rx_ns, rx_ns))
+        m.d.comb += stamp.eq(Mux(ts_open, self.rx_ns, rx_ns))
 
         # output (combinational)
         keep = Signal(nb)

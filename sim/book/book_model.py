@@ -89,8 +89,11 @@ def _exact(got, exp):
         # the book benches build with depth_records=False: never a depth-only record (the slot
         # is checked by sim/top, which knows the subscription)
         assert not g.get("depth_only"), f"BBO record {i} (seq {e['seq']}): depth_only set"
+        # the book benches feed records with rx_ns = 0 (the stamp's path through the book is
+        # checked exactly by sim/top): it must come out unchanged
+        assert g.get("rx_ns", 0) == e.get("rx_ns", 0), f"BBO record {i}: rx_ns {g.get('rx_ns')}"
         g = {k: v for k, v in g.items()
-             if k not in ("recovered", "seeded", "bad", "slot", "depth_only")}
+             if k not in ("recovered", "seeded", "bad", "slot", "depth_only", "rx_ns")}
         if g != e:
             diff = {k: (g.get(k), e[k]) for k in e if g.get(k) != e[k]}
             raise AssertionError(f"BBO record {i} (seq {e['seq']}) differs (got, want): {diff}")

@@ -7,17 +7,18 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import RisingEdge
 
 from host.card.ingress_model import IngressModel, ip_to_int
 from host.feed import net
 from hw.ethernet import ETHERNET_COUNTERS, MAX_FRAME_BYTES, payload_beat_layout
-from hw.layouts import mac_beat_layout, unpack
+from hw.layouts import mac_beat_layout
 from sim.ingress.stimulus import packets, realistic_messages
 from sim.streams import (
     StreamMonitor,
     StreamSink,
     StreamSource,
+    frame_arrivals,
     frame_to_beats,
     pauses,
     reset_dut,
@@ -94,22 +95,8 @@ async def frames_vs_model(dut):
 
     cocotb.start_soon(clock())
     stamp: list[int] = []  # input frame -> rx_ns in the first cycle its first beat was valid
-    ML = mac_beat_layout(W)
-
-    async def arrivals():
-        have = False
-        while True:
-            await ReadOnly()  # this cycle first: the source may already drive valid
-            valid = int(dut.i_stream__valid.value)
-            if valid and not have:
-                stamp.append(int(dut.rx_ns.value))
-                have = True
-            if valid and int(dut.i_stream__ready.value) and \
-                    unpack(ML, dut.i_stream__payload.value)["last"]:
-                have = False
-            await RisingEdge(dut.clk)
-
-    cocotb.start_soon(arrivals())
+    cocotb.start_soon(frame_arrivals(dut, "i_stream", dut.clk, mac_beat_layout(W),
+                                     lambda: stamp.append(int(dut.rx_ns.value))))
     rng = np.random.default_rng(int(os.environ.get("SEED", "5")))
     model = IngressModel(data_width=W)
     expected = []

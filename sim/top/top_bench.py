@@ -30,7 +30,7 @@ from host.feed.generator import generate
 from host.feed.moldudp import packetize
 from host.feed.net import DEFAULTS, udp_frame
 from hw import bbo_record as BR
-from hw.layouts import mac_beat_layout, unpack
+from hw.layouts import mac_beat_layout
 from hw.nsclock import increment
 from hw.regs import (
     BOOK_COUNTERS,
@@ -41,7 +41,14 @@ from hw.regs import (
     build_table,
 )
 from sim.axil.axil_master import AxiLiteMaster
-from sim.streams import StreamSink, StreamSource, cycle_now, frame_to_beats, pauses
+from sim.streams import (
+    StreamSink,
+    StreamSource,
+    cycle_now,
+    frame_arrivals,
+    frame_to_beats,
+    pauses,
+)
 
 P = {k[6:].lower(): int(v) for k, v in os.environ.items() if k.startswith("PARAM_")}
 DW = P.get("data_width", 64)
@@ -290,22 +297,8 @@ async def test_top(dut):
     # the first cycle each frame's first beat is valid on mac: its arrival, the time the card
     # stamps (rx_ns), whatever backpressure follows
     arrival: list[int] = []
-    ML = mac_beat_layout(DW)
-
-    async def arrivals():
-        have = False
-        while True:
-            await ReadOnly()  # this cycle first: the source may already drive valid
-            valid = int(dut.mac__valid.value)
-            if valid and not have:
-                arrival.append(cycle_now())
-                have = True
-            if valid and int(dut.mac__ready.value) and \
-                    unpack(ML, dut.mac__payload.value)["last"]:
-                have = False
-            await RisingEdge(dut.clk)
-
-    cocotb.start_soon(arrivals())
+    cocotb.start_soon(frame_arrivals(dut, "mac", dut.clk, mac_beat_layout(DW),
+                                     lambda: arrival.append(cycle_now())))
     # first half without backpressure (latency), second half with
     half = want[len(want) // 2]["index"] if want else 0
     while sink.received < len(want) // 2 and not src.idle_now():

@@ -10,24 +10,11 @@ import pytest
 pytest.importorskip("hw.top", reason="hw/top.py has not landed")
 
 from host.card import CardError  # noqa: E402
-from host.card.replay import open_sim_card, replay_through_card, resolve_locates  # noqa: E402
+from host.card.replay import replay_through_card, resolve_locates  # noqa: E402
 from host.feed.capture import packetize_itch  # noqa: E402
 from host.feed.generator import generate  # noqa: E402
 from hw import bbo_record  # noqa: E402
 from hw.nsclock import increment  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def card():
-    c = open_sim_card()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def fresh(card):
-    card.reset(hard=True)
-    return card
 
 
 def _rate(card, idle: int = 10_000):

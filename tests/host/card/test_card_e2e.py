@@ -18,7 +18,7 @@ from host.card.model import (  # noqa: E402
     format_difference,
     reference_trace,
 )
-from host.card.replay import open_sim_card, replay_through_card, resolve_locates  # noqa: E402
+from host.card.replay import replay_through_card, resolve_locates  # noqa: E402
 from host.card.report import latency_by_type  # noqa: E402
 from host.card.ticks import tick_codes  # noqa: E402
 from host.feed.book import BBO_DTYPE  # noqa: E402
@@ -34,19 +34,6 @@ N_SYM = 6
 @pytest.fixture(scope="module")
 def itch():
     return generate(N_MSG, N_SYM, 5)
-
-
-@pytest.fixture(scope="module")
-def card():
-    c = open_sim_card()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def fresh(card):
-    card.reset(hard=True)
-    return card
 
 
 def same(card_tr, ref):

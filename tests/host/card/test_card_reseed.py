@@ -28,7 +28,6 @@ from host.card.model import (  # noqa: E402
 )
 from host.card.replay import (  # noqa: E402
     live_orders,
-    open_sim_card,
     replay_through_card,
     resolve_locates,
     setup_card,
@@ -47,13 +46,6 @@ U32_MAX = (1 << 32) - 1
 @pytest.fixture(scope="module")
 def itch():
     return generate(N_MSG, N_SYM, 7)
-
-
-@pytest.fixture(scope="module")
-def card():
-    c = open_sim_card()
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -51,13 +51,16 @@ def _read_back(url: str, venue: str, subjects: list[str]) -> dict:
     return asyncio.run(go())
 
 
-def test_publish_card_sim_equals_model(nats_server, tiny, capsys):
+def _publish_sim_and_model(url, tiny, capsys, prefix: str, extra: list[str]) -> dict:
+    """``cluster publish --verify`` of ``tiny`` with ``--card sim`` and ``--card model`` (venues
+    ``prefix + card``, options ``extra``): both exit 0 with nothing differing or missing, publish
+    the same number (> 100) of records; returns each card's records read back by subject."""
     from host.feed.capture import load_feed, symbol_directory
 
     lines = {}
     for card in ("sim", "model"):
-        code = main(["cluster", "publish", str(tiny), "--card", card, "--venue", card,
-                     "--nats", nats_server.url, "--verify"])
+        code = main(["cluster", "publish", str(tiny), "--card", card, "--venue", prefix + card,
+                     *extra, "--nats", url, "--verify"])
         out, err = capsys.readouterr()
         assert code == 0, err
         assert "subjects differing 0" in out and "gaps 0" in out, out
@@ -65,10 +68,14 @@ def test_publish_card_sim_equals_model(nats_server, tiny, capsys):
     n = {c: int(re.search(r"([0-9,]+) records of 3 symbols", lines[c]).group(1).replace(",", ""))
          for c in lines}
     assert n["sim"] == n["model"] > 100
-    names = symbol_directory(load_feed(tiny).itch)
-    subjects = sorted(names)
-    sim = _read_back(nats_server.url, "sim", subjects)
-    ref = _read_back(nats_server.url, "model", subjects)
+    subjects = sorted(symbol_directory(load_feed(tiny).itch))
+    return {c: _read_back(url, prefix + c, subjects) for c in ("sim", "model")}
+
+
+def test_publish_card_sim_equals_model(nats_server, tiny, capsys):
+    got = _publish_sim_and_model(nats_server.url, tiny, capsys, "", [])
+    sim, ref = got["sim"], got["model"]
+    subjects = sorted(sim)
     for s in subjects:
         a, b = sim[s], ref[s]
         assert len(a) == len(b) > 0, s
@@ -90,23 +97,9 @@ def test_publish_unknown_card_is_one_line(nats_server, tiny, capsys):
 def test_publish_card_sim_depth_equals_model(nats_server, tiny, capsys):
     """``--card sim --depth 5``: the depth-5 card's top-N records on the stream equal the
     reference model's (levels 2..5 of both sides, depth-only records included)."""
-    from host.feed.capture import load_feed, symbol_directory
-
-    lines = {}
-    for card in ("sim", "model"):
-        venue = f"d{card}"
-        code = main(["cluster", "publish", str(tiny), "--card", card, "--venue", venue,
-                     "--depth", "5", "--nats", nats_server.url, "--verify"])
-        out, err = capsys.readouterr()
-        assert code == 0, err
-        assert "subjects differing 0" in out and "gaps 0" in out, out
-        lines[card] = out
-    n = {c: int(re.search(r"([0-9,]+) records of 3 symbols", lines[c]).group(1).replace(",", ""))
-         for c in lines}
-    assert n["sim"] == n["model"] > 100
-    subjects = sorted(symbol_directory(load_feed(tiny).itch))
-    sim = _read_back(nats_server.url, "dsim", subjects)
-    ref = _read_back(nats_server.url, "dmodel", subjects)
+    got = _publish_sim_and_model(nats_server.url, tiny, capsys, "d", ["--depth", "5"])
+    sim, ref = got["sim"], got["model"]
+    subjects = sorted(sim)
     deeper = 0
     for s in subjects:
         a, b = sim[s], ref[s]
