@@ -102,9 +102,25 @@ class Framer(wiring.Component):
         have_hi = Signal()  # the length high byte arrived in an earlier beat (lane nb-1)
         len_hi = Signal(8)
         length = Signal(16)  # the current block's length (body phase)
-        dpos = Signal(signed(18))  # lane of the current message's byte 0 in this beat
+        # Message bytes: byte ``idx`` of the current message is at lane ``dlane + idx`` (mod
+        # nb) and in this beat when ``tm[idx + nb] & ~tm[idx]``: ``tm`` is a thermometer over
+        # idx = -nb .. ml-1, ``tm[idx + nb] = (idx >= e)`` with ``e`` the message byte at lane
+        # 0. A beat advance shifts it by nb; no add of a lane offset and no compare lies
+        # between a register and the byte selects.
+        dlane = Signal(lb)
+        tm = Signal(ml + nb)
+        # the lane of byte 0 as a number (>= nb: a later beat), only for the bits a beat
+        # advance shifts into ``tm`` (off the byte-select paths)
+        dpos = Signal(signed(18))
         k = Signal(16)  # index of the current block
         k1 = Signal(16)  # k + 1
+        k2 = Signal(17)  # k + 2
+        # registered compares of k with the packet's count / skip (valid when k != 0: the
+        # packet's fields are stable from its header on, and k moves only after the header)
+        kz = Signal(init=1)  # k == 0
+        lt0 = Signal()  # k < count
+        lt1 = Signal()  # k + 1 < count
+        ge0 = Signal()  # k >= skip
         buf = Signal(8 * ml)
         pending = Signal()  # a gap waits for the next message
         hold = Signal()  # re-processing a held beat
@@ -124,10 +140,18 @@ class Framer(wiring.Component):
         c_pos_in = Mux(fresh, f_beat == 0, pos_in)
         c_pos_next = Mux(fresh, f_beat == 1, pos_next)
         c_have_hi = Mux(fresh, 0, have_hi)
+        # a packet's first beat: message byte idx of block 0 at lane 2 - offset + idx
+        c_dlane = Signal(lb)
+        m.d.comb += c_dlane.eq(Mux(fresh, (2 - beat.offset)[:lb], dlane))
         c_d = Signal(signed(18))
         m.d.comb += c_d.eq(Mux(fresh, 2 - beat.offset, dpos))
+        c_tm = Signal(ml + nb)
+        for t in range(ml + nb):
+            m.d.comb += c_tm[t].eq(Mux(fresh, beat.offset <= t - nb + 2, tm[t]))
         c_k = Mux(fresh, 0, k)
         c_k1 = Mux(fresh, 1, k1)
+        c_k2 = Mux(fresh, 2, k2)
+        c_kz = fresh | kz
         c_pending = pending | (beat.hdr & beat.gap & ~hold)
 
         def onehot_sel(sel, values, width, name):
@@ -160,9 +184,11 @@ class Framer(wiring.Component):
 
         suppress = beat.last & beat.error
         in_count = Signal()
-        m.d.comb += in_count.eq(c_k < beat.count)
+        m.d.comb += in_count.eq(Mux(c_kz, beat.count != 0, lt0))
         next_in_count = Signal()
-        m.d.comb += next_in_count.eq(c_k1 < beat.count)
+        m.d.comb += next_in_count.eq(Mux(c_kz, beat.count > 1, lt1))
+        in_skip = Signal()  # k >= skip
+        m.d.comb += in_skip.eq(Mux(c_kz, beat.skip == 0, ge0))
         keep_at_pos = Signal()
         m.d.comb += keep_at_pos.eq((c_pos_oh & keep).any())
         # A: the current block ends here and counts
@@ -171,7 +197,7 @@ class Framer(wiring.Component):
             c_body & c_pos_in & keep_at_pos & beat.active & in_count & ~suppress
         )
         emit = Signal()
-        m.d.comb += emit.eq(completes & (c_k >= beat.skip))
+        m.d.comb += emit.eq(completes & in_skip)
         # B: the current block's length low byte is here
         len_here = Signal()
         m.d.comb += len_here.eq(~c_body & c_pos_in & keep_at_pos)
@@ -196,22 +222,28 @@ class Framer(wiring.Component):
         m.d.comb += hold_now.eq(known & w_this & gate)
 
         # message bytes of the current block, and of the next one after A
+        # the beat rotated so that rotation r holds the byte of message bytes idx = r (mod
+        # nb): one nb-way mux per lane, selected by a register (or the first beat's offset)
+        rot = [beat.data.word_select((c_dlane + r)[:lb], 8) for r in range(nb)]
+        # after A, the next block's byte 0 is at lane pos_lane + 3
+        n_lane0 = Signal(lb)
+        m.d.comb += n_lane0.eq(c_pos_lane + 3)
+        n_rot = [beat.data.word_select((n_lane0 + r)[:lb], 8) for r in range(nb)]
         merged = Signal(8 * ml)
         n_hits = []
-        n_bytes = []
         for idx in range(ml):
-            lane = c_d + idx
-            hit = (lane >= 0) & (lane < nb)
-            byte = beat.data.word_select(lane[:lb], 8)
+            hit = c_tm[idx + nb] & ~c_tm[idx]
             m.d.comb += merged[8 * idx : 8 * idx + 8].eq(
-                Mux(hit, byte, buf[8 * idx : 8 * idx + 8])
+                Mux(hit, rot[idx % nb], buf[8 * idx : 8 * idx + 8])
             )
-            n_lane = c_pos_lane + (3 + idx)
-            n_hits.append(n_lane < nb)
-            n_bytes.append(beat.data.word_select(n_lane[:lb], 8))
+            n_hits.append(c_pos_lane < nb - 3 - idx if idx < nb - 3 else Const(0))
 
+        # seq + k: the low 16 bits add, the carry selects the upper bits or their increment
+        # (from the beat alone), so no 64-bit carry chain starts at k
         seq = Signal(64)
-        m.d.comb += seq.eq(beat.seq + c_k)
+        s_lo = Signal(17)
+        m.d.comb += s_lo.eq(beat.seq[:16] + c_k)
+        m.d.comb += seq.eq(Cat(s_lo[:16], Mux(s_lo[16], beat.seq[16:] + 1, beat.seq[16:])))
         step = Signal()  # the state machine moves this cycle
         m.d.comb += step.eq(i.valid & (~o.valid | o.ready))
         m.d.comb += i.ready.eq((~o.valid | o.ready) & ~hold_now)
@@ -233,20 +265,54 @@ class Framer(wiring.Component):
         trunc = Signal()  # one packet truncated (counted from a register: shallow paths)
         m.d.sync += trunc.eq(0)
         m.d.comb += cnt.truncated.eq(counter(m, len(cnt.truncated), en=trunc, name="c_trunc"))
-        d_base = Mux(completes, c_pos_lane + 3, c_d)
         with m.If(step):
             m.d.sync += [pending.eq(c_pending & ~emit), hold.eq(hold_now)]
-            with m.If(hold_now | (d_base < -ml)):
-                m.d.sync += dpos.eq(d_base)
-            with m.Else():
-                m.d.sync += dpos.eq(d_base - nb)
             with m.If(completes):
-                m.d.sync += [k.eq(c_k + 1), k1.eq(c_k1 + 1)]
+                # the next block's byte 0 at lane pos_lane + 3 of this beat (held) or of the
+                # beat before the next one
+                m.d.sync += dlane.eq(n_lane0)
+                m.d.sync += dpos.eq(Mux(hold_now, c_pos_lane + 3, c_pos_lane + 3 - nb))
+                for t in range(ml + nb):
+                    # tm[t] = (t - nb >= -(pos_lane + 3) [+ nb])
+                    m.d.sync += tm[t].eq(
+                        Mux(hold_now, c_pos_lane >= nb - 3 - t, c_pos_lane >= 2 * nb - 3 - t)
+                    )
+            with m.Else():
+                m.d.sync += dlane.eq(c_dlane)
+                with m.If(hold_now | (c_d < -ml)):
+                    m.d.sync += dpos.eq(c_d)
+                with m.Else():
+                    m.d.sync += dpos.eq(c_d - nb)
+                with m.If(hold_now):
+                    m.d.sync += tm.eq(c_tm)
+                with m.Else():
+                    # e + nb: tm[t] = tm[t - nb]; below, (t - 2 nb >= e) = (c_d >= 2 nb - t)
+                    fill = Cat(*[c_d >= 2 * nb - t for t in range(nb)])
+                    m.d.sync += tm.eq(Cat(fill, c_tm[:ml]))
+            with m.If(completes):
+                m.d.sync += [
+                    k.eq(c_k + 1),
+                    k1.eq(c_k1 + 1),
+                    k2.eq(c_k2 + 1),
+                    kz.eq(0),
+                    lt0.eq(next_in_count),
+                    lt1.eq(c_k2 < beat.count),
+                    ge0.eq(c_k1 >= beat.skip),
+                ]
                 for idx in range(ml):
                     with m.If(n_hits[idx]):
-                        m.d.sync += buf[8 * idx : 8 * idx + 8].eq(n_bytes[idx])
+                        m.d.sync += buf[8 * idx : 8 * idx + 8].eq(n_rot[idx % nb])
             with m.Else():
-                m.d.sync += [k.eq(c_k), k1.eq(c_k1), buf.eq(merged)]
+                m.d.sync += [
+                    k.eq(c_k),
+                    k1.eq(c_k1),
+                    k2.eq(c_k2),
+                    kz.eq(c_kz),
+                    lt0.eq(in_count),
+                    lt1.eq(next_in_count),
+                    ge0.eq(in_skip),
+                    buf.eq(merged),
+                ]
             with m.If(known):
                 # a block's length is known: to the body phase, position = its last byte
                 m.d.sync += [
