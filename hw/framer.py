@@ -193,8 +193,9 @@ class Framer(wiring.Component):
         m.d.comb += keep_at_pos.eq((c_pos_oh & keep).any())
         # A: the current block ends here and counts
         completes = Signal()
+        # (a fresh beat is in the length phase: written without the fresh muxes)
         m.d.comb += completes.eq(
-            c_body & c_pos_in & keep_at_pos & beat.active & in_count & ~suppress
+            ~fresh & body & pos_in & (pos_oh & keep).any() & beat.active & in_count & ~suppress
         )
         emit = Signal()
         m.d.comb += emit.eq(completes & in_skip)
@@ -202,14 +203,15 @@ class Framer(wiring.Component):
         len_here = Signal()
         m.d.comb += len_here.eq(~c_body & c_pos_in & keep_at_pos)
         # which lane's walker applies: B at the low byte's lane; after A, the next block's
-        # low byte two lanes after the end
+        # low byte two lanes after the end. The lane depends on the phase only (registers),
+        # not on whether A / B happen, so the walker values are selected in parallel with
+        # the in-count decision.
         sel = Signal(nb)
         for j in range(nb):
-            cur = len_here & c_pos_oh[j]
-            nxt = completes & c_pos_oh[j - 2] & keep[j] if j >= 2 else 0
-            m.d.comb += sel[j].eq(cur | nxt)
+            nxt = c_pos_oh[j - 2] & keep[j] if j >= 2 else 0
+            m.d.comb += sel[j].eq(Mux(c_body, nxt, c_pos_oh[j]))
         known = Signal()
-        m.d.comb += known.eq(sel.any())
+        m.d.comb += known.eq(Mux(c_body, completes & sel[2:].any(), len_here))
         w_len = onehot_sel(sel, [x[0] for x in lanes], 16, "w_len")
         w_lane = onehot_sel(sel, [x[1] for x in lanes], lb, "w_lane")
         w_this = onehot_sel(sel, [x[2] for x in lanes], 1, "w_this")
