@@ -226,11 +226,17 @@ class Framer(wiring.Component):
         # message bytes of the current block, and of the next one after A
         # the beat rotated so that rotation r holds the byte of message bytes idx = r (mod
         # nb): one nb-way mux per lane, selected by a register (or the first beat's offset)
-        rot = [beat.data.word_select((c_dlane + r)[:lb], 8) for r in range(nb)]
+        # (the lanes are rotated by constants, so the select is the register itself)
+        lanes_b = [beat.data[8 * x : 8 * x + 8] for x in range(nb)]
+
+        def rotated(by):
+            return Cat(*[lanes_b[(x + by) % nb] for x in range(nb)])
+
+        rot = [rotated(r).word_select(c_dlane, 8) for r in range(nb)]
         # after A, the next block's byte 0 is at lane pos_lane + 3
         n_lane0 = Signal(lb)
         m.d.comb += n_lane0.eq(c_pos_lane + 3)
-        n_rot = [beat.data.word_select((n_lane0 + r)[:lb], 8) for r in range(nb)]
+        n_rot = [rotated(3 + r).word_select(c_pos_lane, 8) for r in range(nb)]
         merged = Signal(8 * ml)
         n_hits = []
         for idx in range(ml):
