@@ -101,6 +101,7 @@ class Framer(wiring.Component):
         pos_next = Signal()
         have_hi = Signal()  # the length high byte arrived in an earlier beat (lane nb-1)
         len_hi = Signal(8)
+        len_hi_z = Signal(init=1)  # len_hi == 0, registered with it (lane 0's end decodes)
         length = Signal(16)  # the current block's length (body phase)
         # Message bytes: byte ``idx`` of the current message is at lane ``dlane + idx`` (mod
         # nb) and in this beat when ``tm[idx + nb] & ~tm[idx]``: ``tm`` is a thermometer over
@@ -174,10 +175,14 @@ class Framer(wiring.Component):
             s = Signal(lb + 1, name=f"endl{j}")  # lane of the last byte (+nb: next beat)
             m.d.comb += s.eq(j + L_j[:lb])
             up = L_j[lb:]
+            up_lo = L_j[lb:8]  # the low byte's part of ``up``
+            hi_z = len_hi_z if j == 0 else hi == 0
+            up0 = (up_lo == 0) & hi_z
+            up1 = (up_lo == 1) & hi_z
             this = Signal(name=f"this{j}")  # the block ends in this beat
-            m.d.comb += this.eq((up == 0) & ~s[lb])
+            m.d.comb += this.eq(up0 & ~s[lb])
             nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
-            m.d.comb += nxt.eq(Mux(s[lb], up == 0, up == 1))
+            m.d.comb += nxt.eq(Mux(s[lb], up0, up1))
             pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat
             m.d.comb += pb.eq(up + s[lb] - 1)
             lanes.append((L_j, s[:lb], this, nxt, pb))
@@ -348,6 +353,7 @@ class Framer(wiring.Component):
                     pos_next.eq(0),
                     have_hi.eq(c_pos_oh[nb - 2] & keep[nb - 1]),
                     len_hi.eq(beat.data[-8:]),
+                    len_hi_z.eq(beat.data[-8:] == 0),
                 ]
             with m.Else():
                 cap = ~c_body & ~c_have_hi & c_pos_next & c_pos_oh[0] & keep[nb - 1]
@@ -361,7 +367,7 @@ class Framer(wiring.Component):
                     have_hi.eq(c_have_hi | cap),
                 ]
                 with m.If(cap):
-                    m.d.sync += len_hi.eq(beat.data[-8:])
+                    m.d.sync += [len_hi.eq(beat.data[-8:]), len_hi_z.eq(beat.data[-8:] == 0)]
             with m.If(beat.last & ~hold_now):
                 k_left = Mux(completes, next_in_count, in_count)
                 m.d.sync += trunc.eq(beat.active & ~suppress & k_left)
