@@ -5,7 +5,9 @@ byte is written straight from its beat lane into a :data:`host.feed.spec.MAX_MES
 message register, and the message leaves from the output register in the cycle after its last
 byte is on the input. The walk keeps its position relative to the next beat (beats ahead, lane)
 and every lane reads a block length from its own bytes, so no block-offset add or compare lies
-between a register and the lane selects (docs/synthesis.md).
+between a register and the lane selects. The message bytes' lanes are registers too (a rotation
+lane and a thermometer of the bytes in the beat), and the block index's compares with the
+packet's ``count`` / ``skip`` are registered (docs/synthesis.md).
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class Framer(wiring.Component):
     register waits for ``o_stream.ready`` and the input stalls while it is full and not read.
     A MAC error (``last & error``) drops every block ending in that beat and the truncation
     check. ``truncated`` is counted from a register: it moves two cycles after the packet's
-    last beat.
+    last beat. ``seq``, ``count`` and ``skip`` are read as :func:`hw.moldudp.block_beat_layout`
+    defines them: stable from the packet's header beat on (the compares of the block index with
+    them are kept in registers once the index leaves 0).
     """
 
     def __init__(self, *, data_width: int = 64, counter_width: int = 32):
