@@ -117,6 +117,13 @@ class Framer(wiring.Component):
         # the lane of byte 0 as a number (>= nb: a later beat), only for the bits a beat
         # advance shifts into ``tm`` (off the byte-select paths)
         dpos = Signal(signed(18))
+        # The advance by one beat is applied when read: ``tm`` / ``dpos`` hold the position
+        # in the beat just processed, ``adv`` says whether the next one is a new beat (not a
+        # held one), ``fillr`` / ``dpos_a`` hold what the advance shifts in. So ``hold_now``
+        # (the deepest decision of the walk) drives one register, not the whole window.
+        adv = Signal()
+        fillr = Signal(nb)
+        dpos_a = Signal(signed(18))
         k = Signal(16)  # index of the current block
         k1 = Signal(16)  # k + 1
         k2 = Signal(17)  # k + 2
@@ -149,10 +156,13 @@ class Framer(wiring.Component):
         c_dlane = Signal(lb)
         m.d.comb += c_dlane.eq(Mux(fresh, (2 - beat.offset)[:lb], dlane))
         c_d = Signal(signed(18))
-        m.d.comb += c_d.eq(Mux(fresh, 2 - beat.offset, dpos))
+        m.d.comb += c_d.eq(Mux(fresh, 2 - beat.offset, Mux(adv, dpos_a, dpos)))
         c_tm = Signal(ml + nb)
         for t in range(ml + nb):
-            m.d.comb += c_tm[t].eq(Mux(fresh, beat.offset <= t - nb + 2, tm[t]))
+            shifted = tm[t - nb] if t >= nb else fillr[t]
+            m.d.comb += c_tm[t].eq(
+                Mux(fresh, beat.offset <= t - nb + 2, Mux(adv, shifted, tm[t]))
+            )
         c_k = Mux(fresh, 0, k)
         c_k1 = Mux(fresh, 1, k1)
         c_k2 = Mux(fresh, 2, k2)
@@ -284,28 +294,28 @@ class Framer(wiring.Component):
         m.d.comb += cnt.truncated.eq(counter(m, len(cnt.truncated), en=trunc, name="c_trunc"))
         with m.If(step):
             m.d.sync += [pending.eq(c_pending & ~emit), hold.eq(hold_now)]
+            m.d.sync += adv.eq(~hold_now)
             with m.If(completes):
-                # the next block's byte 0 at lane pos_lane + 3 of this beat (held) or of the
-                # beat before the next one
-                m.d.sync += dlane.eq(n_lane0)
-                m.d.sync += dpos.eq(Mux(hold_now, c_pos_lane + 3, c_pos_lane + 3 - nb))
+                # the next block's byte 0 at lane pos_lane + 3 of this beat: tm[t] = (t - nb
+                # >= -(pos_lane + 3)); after an advance, fillr[t] = (t - 2 nb >= -(pos_lane + 3))
+                m.d.sync += [
+                    dlane.eq(n_lane0),
+                    dpos.eq(c_pos_lane + 3),
+                    dpos_a.eq(c_pos_lane + 3 - nb),
+                    fillr.eq(Cat(*[c_pos_lane >= 2 * nb - 3 - t for t in range(nb)])),
+                ]
                 for t in range(ml + nb):
-                    # tm[t] = (t - nb >= -(pos_lane + 3) [+ nb])
-                    m.d.sync += tm[t].eq(
-                        Mux(hold_now, c_pos_lane >= nb - 3 - t, c_pos_lane >= 2 * nb - 3 - t)
-                    )
+                    m.d.sync += tm[t].eq(c_pos_lane >= nb - 3 - t)
             with m.Else():
-                m.d.sync += dlane.eq(c_dlane)
-                with m.If(hold_now | (c_d < -ml)):
-                    m.d.sync += dpos.eq(c_d)
-                with m.Else():
-                    m.d.sync += dpos.eq(c_d - nb)
-                with m.If(hold_now):
-                    m.d.sync += tm.eq(c_tm)
-                with m.Else():
-                    # e + nb: tm[t] = tm[t - nb]; below, (t - 2 nb >= e) = (c_d >= 2 nb - t)
-                    fill = Cat(*[c_d >= 2 * nb - t for t in range(nb)])
-                    m.d.sync += tm.eq(Cat(fill, c_tm[:ml]))
+                # an advance: e + nb, tm[t] = tm[t - nb]; below, (t - 2 nb >= e) = (c_d >= 2 nb
+                # - t); dpos - nb stops below -ml (no byte of the message in any later beat)
+                m.d.sync += [
+                    dlane.eq(c_dlane),
+                    dpos.eq(c_d),
+                    dpos_a.eq(Mux(c_d < -ml, c_d, c_d - nb)),
+                    fillr.eq(Cat(*[c_d >= 2 * nb - t for t in range(nb)])),
+                    tm.eq(c_tm),
+                ]
             with m.If(completes):
                 m.d.sync += [
                     k.eq(c_k + 1),
