@@ -233,14 +233,22 @@ class Framer(wiring.Component):
         m.d.comb += known.eq(Mux(c_body, completes & sel[2:].any(), len_here))
         w_len = onehot_sel(sel, [x[0] for x in lanes], 16, "w_len")
         w_lane = onehot_sel(sel, [x[1] for x in lanes], lb, "w_lane")
-        w_this = onehot_sel(sel, [x[2] for x in lanes], 1, "w_this")
         w_nin = onehot_sel(sel, [x[3] for x in lanes], 1, "w_nin")
         w_pb = onehot_sel(sel, [x[4] for x in lanes], 17, "w_pb")
         # the block whose length was just read ends in this beat too: hold the beat (one
         # message per cycle) when it would count
-        gate = beat.active & ~suppress & Mux(completes, next_in_count, in_count)
+        # (= known & w_this & active & ~suppress & (completes ? next_in_count : in_count),
+        # written per phase as flat and-ors of the lane terms: the deepest decision of the walk)
+        ends_b = Cat(*[c_pos_oh[j] & keep[j] & lanes[j][2] for j in range(nb)]).any()
+        ends_a = Cat(*[pos_oh[j - 2] & keep[j] & lanes[j][2] for j in range(2, nb)]).any()
         hold_now = Signal()
-        m.d.comb += hold_now.eq(known & w_this & gate)
+        m.d.comb += hold_now.eq(
+            Mux(
+                c_body,
+                completes & ends_a & next_in_count,
+                c_pos_in & ends_b & beat.active & ~suppress & in_count,
+            )
+        )
 
         # message bytes of the current block, and of the next one after A
         # the beat rotated so that rotation r holds the byte of message bytes idx = r (mod
