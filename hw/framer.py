@@ -106,7 +106,6 @@ class Framer(wiring.Component):
         have_hi = Signal()  # the length high byte arrived in an earlier beat (lane nb-1)
         len_hi = Signal(8)
         len_hi_z = Signal(init=1)  # len_hi == 0, registered with it (lane 0's end decodes)
-        len_hi_m1 = Signal(signed(9), init=-1)  # len_hi - 1 (lane 0's beats-ahead add)
         length = Signal(16)  # the current block's length (body phase)
         # Message bytes: byte ``idx`` of the current message is at lane ``dlane + idx`` (mod
         # nb) and in this beat when ``tm[idx + nb] & ~tm[idx]``: ``tm`` is a thermometer over
@@ -199,15 +198,7 @@ class Framer(wiring.Component):
             nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
             m.d.comb += nxt.eq(Mux(s[lb], up0, up1))
             pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat
-            if j == 0:
-                # up - 1 (s[lb] = 0 at lane 0) with the held high byte's decrement registered:
-                # no carry chain from len_hi
-                lo5 = L_j[lb:8]
-                pb_hi = Signal(signed(17 - (8 - lb)), name="pb0_hi")
-                m.d.comb += pb_hi.eq(Mux(lo5 == 0, len_hi_m1, len_hi))
-                m.d.comb += pb.eq(Cat((lo5 - 1)[: 8 - lb], pb_hi))
-            else:
-                m.d.comb += pb.eq(up + s[lb] - 1)
+            m.d.comb += pb.eq(up + s[lb] - 1)
             lanes.append((L_j, s[:lb], this, nxt, pb))
 
         suppress = beat.last & beat.error
@@ -385,7 +376,6 @@ class Framer(wiring.Component):
                     have_hi.eq(c_pos_oh[nb - 2] & keep[nb - 1]),
                     len_hi.eq(beat.data[-8:]),
                     len_hi_z.eq(beat.data[-8:] == 0),
-                    len_hi_m1.eq(beat.data[-8:] - 1),
                 ]
             with m.Else():
                 cap = ~c_body & ~c_have_hi & c_pos_next & c_pos_oh[0] & keep[nb - 1]
@@ -399,11 +389,7 @@ class Framer(wiring.Component):
                     have_hi.eq(c_have_hi | cap),
                 ]
                 with m.If(cap):
-                    m.d.sync += [
-                        len_hi.eq(beat.data[-8:]),
-                        len_hi_z.eq(beat.data[-8:] == 0),
-                        len_hi_m1.eq(beat.data[-8:] - 1),
-                    ]
+                    m.d.sync += [len_hi.eq(beat.data[-8:]), len_hi_z.eq(beat.data[-8:] == 0)]
             with m.If(beat.last & ~hold_now):
                 k_left = Mux(completes, next_in_count, in_count)
                 m.d.sync += trunc.eq(beat.active & ~suppress & k_left)
