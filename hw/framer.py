@@ -5,7 +5,9 @@ byte is written straight from its beat lane into a :data:`host.feed.spec.MAX_MES
 message register, and the message leaves from the output register in the cycle after its last
 byte is on the input. The walk keeps its position relative to the next beat (beats ahead, lane)
 and every lane reads a block length from its own bytes, so no block-offset add or compare lies
-between a register and the lane selects (docs/synthesis.md).
+between a register and the lane selects. The message bytes' lanes are registers too (a rotation
+lane and a thermometer of the bytes in the beat), and the block index's compares with the
+packet's ``count`` / ``skip`` are registered (docs/synthesis.md).
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class Framer(wiring.Component):
     register waits for ``o_stream.ready`` and the input stalls while it is full and not read.
     A MAC error (``last & error``) drops every block ending in that beat and the truncation
     check. ``truncated`` is counted from a register: it moves two cycles after the packet's
-    last beat.
+    last beat. ``seq``, ``count`` and ``skip`` are read as :func:`hw.moldudp.block_beat_layout`
+    defines them: stable from the packet's header beat on (the compares of the block index with
+    them are kept in registers once the index leaves 0).
     """
 
     def __init__(self, *, data_width: int = 64, counter_width: int = 32):
@@ -101,10 +105,34 @@ class Framer(wiring.Component):
         pos_next = Signal()
         have_hi = Signal()  # the length high byte arrived in an earlier beat (lane nb-1)
         len_hi = Signal(8)
+        len_hi_z = Signal(init=1)  # len_hi == 0, registered with it (lane 0's end decodes)
         length = Signal(16)  # the current block's length (body phase)
-        dpos = Signal(signed(18))  # lane of the current message's byte 0 in this beat
+        # Message bytes: byte ``idx`` of the current message is at lane ``dlane + idx`` (mod
+        # nb) and in this beat when ``tm[idx + nb] & ~tm[idx]``: ``tm`` is a thermometer over
+        # idx = -nb .. ml-1, ``tm[idx + nb] = (idx >= e)`` with ``e`` the message byte at lane
+        # 0. A beat advance shifts it by nb; no add of a lane offset and no compare lies
+        # between a register and the byte selects.
+        dlane = Signal(lb)
+        tm = Signal(ml + nb)
+        # the lane of byte 0 as a number (>= nb: a later beat), only for the bits a beat
+        # advance shifts into ``tm`` (off the byte-select paths)
+        dpos = Signal(signed(18))
+        # The advance by one beat is applied when read: ``tm`` / ``dpos`` hold the position
+        # in the beat just processed, ``adv`` says whether the next one is a new beat (not a
+        # held one), ``fillr`` / ``dpos_a`` hold what the advance shifts in. So ``hold_now``
+        # (the deepest decision of the walk) drives one register, not the whole window.
+        adv = Signal()
+        fillr = Signal(nb)
+        dpos_a = Signal(signed(18))
         k = Signal(16)  # index of the current block
         k1 = Signal(16)  # k + 1
+        k2 = Signal(17)  # k + 2
+        # registered compares of k with the packet's count / skip (valid when k != 0: the
+        # packet's fields are stable from its header on, and k moves only after the header)
+        kz = Signal(init=1)  # k == 0
+        lt0 = Signal()  # k < count
+        lt1 = Signal()  # k + 1 < count
+        ge0 = Signal()  # k >= skip
         buf = Signal(8 * ml)
         pending = Signal()  # a gap waits for the next message
         hold = Signal()  # re-processing a held beat
@@ -124,10 +152,21 @@ class Framer(wiring.Component):
         c_pos_in = Mux(fresh, f_beat == 0, pos_in)
         c_pos_next = Mux(fresh, f_beat == 1, pos_next)
         c_have_hi = Mux(fresh, 0, have_hi)
+        # a packet's first beat: message byte idx of block 0 at lane 2 - offset + idx
+        c_dlane = Signal(lb)
+        m.d.comb += c_dlane.eq(Mux(fresh, (2 - beat.offset)[:lb], dlane))
         c_d = Signal(signed(18))
-        m.d.comb += c_d.eq(Mux(fresh, 2 - beat.offset, dpos))
+        m.d.comb += c_d.eq(Mux(fresh, 2 - beat.offset, Mux(adv, dpos_a, dpos)))
+        c_tm = Signal(ml + nb)
+        for t in range(ml + nb):
+            shifted = tm[t - nb] if t >= nb else fillr[t]
+            m.d.comb += c_tm[t].eq(
+                Mux(fresh, beat.offset <= t - nb + 2, Mux(adv, shifted, tm[t]))
+            )
         c_k = Mux(fresh, 0, k)
         c_k1 = Mux(fresh, 1, k1)
+        c_k2 = Mux(fresh, 2, k2)
+        c_kz = fresh | kz
         c_pending = pending | (beat.hdr & beat.gap & ~hold)
 
         def onehot_sel(sel, values, width, name):
@@ -150,68 +189,96 @@ class Framer(wiring.Component):
             s = Signal(lb + 1, name=f"endl{j}")  # lane of the last byte (+nb: next beat)
             m.d.comb += s.eq(j + L_j[:lb])
             up = L_j[lb:]
+            up_lo = L_j[lb:8]  # the low byte's part of ``up``
+            hi_z = len_hi_z if j == 0 else hi == 0
+            up0 = (up_lo == 0) & hi_z
+            up1 = (up_lo == 1) & hi_z
             this = Signal(name=f"this{j}")  # the block ends in this beat
-            m.d.comb += this.eq((up == 0) & ~s[lb])
+            m.d.comb += this.eq(up0 & ~s[lb])
             nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
-            m.d.comb += nxt.eq(Mux(s[lb], up == 0, up == 1))
+            m.d.comb += nxt.eq(Mux(s[lb], up0, up1))
             pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat
             m.d.comb += pb.eq(up + s[lb] - 1)
             lanes.append((L_j, s[:lb], this, nxt, pb))
 
         suppress = beat.last & beat.error
         in_count = Signal()
-        m.d.comb += in_count.eq(c_k < beat.count)
+        m.d.comb += in_count.eq(Mux(c_kz, beat.count != 0, lt0))
         next_in_count = Signal()
-        m.d.comb += next_in_count.eq(c_k1 < beat.count)
+        m.d.comb += next_in_count.eq(Mux(c_kz, beat.count > 1, lt1))
+        in_skip = Signal()  # k >= skip
+        m.d.comb += in_skip.eq(Mux(c_kz, beat.skip == 0, ge0))
         keep_at_pos = Signal()
         m.d.comb += keep_at_pos.eq((c_pos_oh & keep).any())
         # A: the current block ends here and counts
         completes = Signal()
+        # (a fresh beat is in the length phase: written without the fresh muxes)
         m.d.comb += completes.eq(
-            c_body & c_pos_in & keep_at_pos & beat.active & in_count & ~suppress
+            ~fresh & body & pos_in & (pos_oh & keep).any() & beat.active & in_count & ~suppress
         )
         emit = Signal()
-        m.d.comb += emit.eq(completes & (c_k >= beat.skip))
+        m.d.comb += emit.eq(completes & in_skip)
         # B: the current block's length low byte is here
         len_here = Signal()
         m.d.comb += len_here.eq(~c_body & c_pos_in & keep_at_pos)
         # which lane's walker applies: B at the low byte's lane; after A, the next block's
-        # low byte two lanes after the end
+        # low byte two lanes after the end. The lane depends on the phase only (registers),
+        # not on whether A / B happen, so the walker values are selected in parallel with
+        # the in-count decision.
         sel = Signal(nb)
         for j in range(nb):
-            cur = len_here & c_pos_oh[j]
-            nxt = completes & c_pos_oh[j - 2] & keep[j] if j >= 2 else 0
-            m.d.comb += sel[j].eq(cur | nxt)
+            nxt = c_pos_oh[j - 2] & keep[j] if j >= 2 else 0
+            m.d.comb += sel[j].eq(Mux(c_body, nxt, c_pos_oh[j]))
         known = Signal()
-        m.d.comb += known.eq(sel.any())
+        m.d.comb += known.eq(Mux(c_body, completes & sel[2:].any(), len_here))
         w_len = onehot_sel(sel, [x[0] for x in lanes], 16, "w_len")
         w_lane = onehot_sel(sel, [x[1] for x in lanes], lb, "w_lane")
-        w_this = onehot_sel(sel, [x[2] for x in lanes], 1, "w_this")
         w_nin = onehot_sel(sel, [x[3] for x in lanes], 1, "w_nin")
         w_pb = onehot_sel(sel, [x[4] for x in lanes], 17, "w_pb")
         # the block whose length was just read ends in this beat too: hold the beat (one
         # message per cycle) when it would count
-        gate = beat.active & ~suppress & Mux(completes, next_in_count, in_count)
+        # (= known & w_this & active & ~suppress & (completes ? next_in_count : in_count),
+        # written per phase as flat and-ors of the lane terms: the deepest decision of the walk)
+        ends_b = Cat(*[c_pos_oh[j] & keep[j] & lanes[j][2] for j in range(nb)]).any()
+        ends_a = Cat(*[pos_oh[j - 2] & keep[j] & lanes[j][2] for j in range(2, nb)]).any()
         hold_now = Signal()
-        m.d.comb += hold_now.eq(known & w_this & gate)
+        m.d.comb += hold_now.eq(
+            Mux(
+                c_body,
+                completes & ends_a & next_in_count,
+                c_pos_in & ends_b & beat.active & ~suppress & in_count,
+            )
+        )
 
         # message bytes of the current block, and of the next one after A
+        # the beat rotated so that rotation r holds the byte of message bytes idx = r (mod
+        # nb): one nb-way mux per lane, selected by a register (or the first beat's offset)
+        # (the lanes are rotated by constants, so the select is the register itself)
+        lanes_b = [beat.data[8 * x : 8 * x + 8] for x in range(nb)]
+
+        def rotated(by):
+            return Cat(*[lanes_b[(x + by) % nb] for x in range(nb)])
+
+        rot = [rotated(r).word_select(c_dlane, 8) for r in range(nb)]
+        # after A, the next block's byte 0 is at lane pos_lane + 3
+        n_lane0 = Signal(lb)
+        m.d.comb += n_lane0.eq(c_pos_lane + 3)
+        n_rot = [rotated(3 + r).word_select(c_pos_lane, 8) for r in range(nb)]
         merged = Signal(8 * ml)
         n_hits = []
-        n_bytes = []
         for idx in range(ml):
-            lane = c_d + idx
-            hit = (lane >= 0) & (lane < nb)
-            byte = beat.data.word_select(lane[:lb], 8)
+            hit = c_tm[idx + nb] & ~c_tm[idx]
             m.d.comb += merged[8 * idx : 8 * idx + 8].eq(
-                Mux(hit, byte, buf[8 * idx : 8 * idx + 8])
+                Mux(hit, rot[idx % nb], buf[8 * idx : 8 * idx + 8])
             )
-            n_lane = c_pos_lane + (3 + idx)
-            n_hits.append(n_lane < nb)
-            n_bytes.append(beat.data.word_select(n_lane[:lb], 8))
+            n_hits.append(c_pos_lane < nb - 3 - idx if idx < nb - 3 else Const(0))
 
+        # seq + k: the low 16 bits add, the carry selects the upper bits or their increment
+        # (from the beat alone), so no 64-bit carry chain starts at k
         seq = Signal(64)
-        m.d.comb += seq.eq(beat.seq + c_k)
+        s_lo = Signal(17)
+        m.d.comb += s_lo.eq(beat.seq[:16] + c_k)
+        m.d.comb += seq.eq(Cat(s_lo[:16], Mux(s_lo[16], beat.seq[16:] + 1, beat.seq[16:])))
         step = Signal()  # the state machine moves this cycle
         m.d.comb += step.eq(i.valid & (~o.valid | o.ready))
         m.d.comb += i.ready.eq((~o.valid | o.ready) & ~hold_now)
@@ -233,20 +300,54 @@ class Framer(wiring.Component):
         trunc = Signal()  # one packet truncated (counted from a register: shallow paths)
         m.d.sync += trunc.eq(0)
         m.d.comb += cnt.truncated.eq(counter(m, len(cnt.truncated), en=trunc, name="c_trunc"))
-        d_base = Mux(completes, c_pos_lane + 3, c_d)
         with m.If(step):
             m.d.sync += [pending.eq(c_pending & ~emit), hold.eq(hold_now)]
-            with m.If(hold_now | (d_base < -ml)):
-                m.d.sync += dpos.eq(d_base)
-            with m.Else():
-                m.d.sync += dpos.eq(d_base - nb)
+            m.d.sync += adv.eq(~hold_now)
             with m.If(completes):
-                m.d.sync += [k.eq(c_k + 1), k1.eq(c_k1 + 1)]
+                # the next block's byte 0 at lane pos_lane + 3 of this beat: tm[t] = (t - nb
+                # >= -(pos_lane + 3)); after an advance, fillr[t] = (t - 2 nb >= -(pos_lane + 3))
+                m.d.sync += [
+                    dlane.eq(n_lane0),
+                    dpos.eq(c_pos_lane + 3),
+                    dpos_a.eq(c_pos_lane + 3 - nb),
+                    fillr.eq(Cat(*[c_pos_lane >= 2 * nb - 3 - t for t in range(nb)])),
+                ]
+                for t in range(ml + nb):
+                    m.d.sync += tm[t].eq(c_pos_lane >= nb - 3 - t)
+            with m.Else():
+                # an advance: e + nb, tm[t] = tm[t - nb]; below, (t - 2 nb >= e) = (c_d >= 2 nb
+                # - t); dpos - nb stops below -ml (no byte of the message in any later beat)
+                m.d.sync += [
+                    dlane.eq(c_dlane),
+                    dpos.eq(c_d),
+                    dpos_a.eq(Mux(c_d < -ml, c_d, c_d - nb)),
+                    fillr.eq(Cat(*[c_d >= 2 * nb - t for t in range(nb)])),
+                    tm.eq(c_tm),
+                ]
+            with m.If(completes):
+                m.d.sync += [
+                    k.eq(c_k + 1),
+                    k1.eq(c_k1 + 1),
+                    k2.eq(c_k2 + 1),
+                    kz.eq(0),
+                    lt0.eq(next_in_count),
+                    lt1.eq(c_k2 < beat.count),
+                    ge0.eq(c_k1 >= beat.skip),
+                ]
                 for idx in range(ml):
                     with m.If(n_hits[idx]):
-                        m.d.sync += buf[8 * idx : 8 * idx + 8].eq(n_bytes[idx])
+                        m.d.sync += buf[8 * idx : 8 * idx + 8].eq(n_rot[idx % nb])
             with m.Else():
-                m.d.sync += [k.eq(c_k), k1.eq(c_k1), buf.eq(merged)]
+                m.d.sync += [
+                    k.eq(c_k),
+                    k1.eq(c_k1),
+                    k2.eq(c_k2),
+                    kz.eq(c_kz),
+                    lt0.eq(in_count),
+                    lt1.eq(next_in_count),
+                    ge0.eq(in_skip),
+                    buf.eq(merged),
+                ]
             with m.If(known):
                 # a block's length is known: to the body phase, position = its last byte
                 m.d.sync += [
@@ -274,6 +375,7 @@ class Framer(wiring.Component):
                     pos_next.eq(0),
                     have_hi.eq(c_pos_oh[nb - 2] & keep[nb - 1]),
                     len_hi.eq(beat.data[-8:]),
+                    len_hi_z.eq(beat.data[-8:] == 0),
                 ]
             with m.Else():
                 cap = ~c_body & ~c_have_hi & c_pos_next & c_pos_oh[0] & keep[nb - 1]
@@ -287,7 +389,7 @@ class Framer(wiring.Component):
                     have_hi.eq(c_have_hi | cap),
                 ]
                 with m.If(cap):
-                    m.d.sync += len_hi.eq(beat.data[-8:])
+                    m.d.sync += [len_hi.eq(beat.data[-8:]), len_hi_z.eq(beat.data[-8:] == 0)]
             with m.If(beat.last & ~hold_now):
                 k_left = Mux(completes, next_in_count, in_count)
                 m.d.sync += trunc.eq(beat.active & ~suppress & k_left)

@@ -210,8 +210,13 @@ _BUDGETS: dict[str, dict] = {
     # `--blocks framer --no-ecp5`): u250 3690 LUT / 1064 FF, 15 levels reg; small (`--small`)
     # 3678 / 1007, 15. After merging main's rx_ns (64 more output-register bits), same flow:
     # small 3525 / 1071, 16; u250 3260 / 1128, 17 (the path itself is not understood yet).
-    "framer": {"small": {"lut": (1900, 5800), "ff": (500, 1600), "depth_reg": (2, 16)},
-               "u250": {"lut": (1900, 5900), "ff": (530, 1700), "depth_reg": (2, 17)}},
+    # 2026-12-06 (branch framer8: message-byte lanes in registers, registered count compares,
+    # split seq add; `flock /tmp/heavy.lock .venv/bin/python -m hw.synth --blocks framer
+    # --no-ecp5 [--small]`): small 1773 LUT / 1178 FF, 11 levels reg (worst path ends at
+    # pos_in through two wide mux trees); u250 1776 / 1235, 10 (len_hi -> lane 0's 17-bit
+    # beats-ahead add -> the walker select -> pos_beat). Floors halved with the LUTs.
+    "framer": {"small": {"lut": (880, 2700), "ff": (580, 1800), "depth_reg": (2, 11)},
+               "u250": {"lut": (880, 2700), "ff": (610, 1850), "depth_reg": (2, 10)}},
     "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 15)},
              "u250": {"lut": (35000, 106000), "ff": (8300, 25000), "uram": (900, 1280),
                       "bram36": (0, 2688)}},
