@@ -16,10 +16,11 @@ Pipeline (see docs/book.md for the figures and the limits)::
                    occupancy bitmap, top-K cache, refill): one record per level op with the
                    exact top ``depth_n`` of both sides after the op; it may hold ``ready``
                    low and take any number of cycles (only the stream handshakes are used)
-    P   post       in op order (a second FIFO holds every dispatched op's message data):
-                   compare the slot's BBO and validity before the event with after it
-                   (a ``U`` is one event: before its RED, after its ADD), write the BBO record
-                   into the output FIFO when they differ
+    P0  post in    in op order (a second FIFO holds every dispatched op's message data):
+                   the FIFO's head, its slot's last ladder record and the BBO and validity
+                   before its event (a ``U`` is one event: before its RED) are registered
+    P   post       compare them with after the event (the ladder's record; a ``U``: after its
+                   ADD), write the BBO record into the output FIFO when they differ
 
 Each (slot, side) keeps every price level within ``levels`` ticks (the ladder window) of its
 touch exactly; a level beyond it is counted (far orders) and makes the book *not valid* only
@@ -44,7 +45,7 @@ from hw.book_layouts import bbo_layout
 from hw.ladder import LadderOp
 from hw.lanes import LadderLanes
 from hw.layouts import ItchRecord
-from hw.order_table import LevelOpKind, OrderTable, OtOp, sub_info_layout
+from hw.order_table import LevelOpKind, OrderTable, OtOp, fold_key, sub_info_layout
 from hw.regs import BOOK_COUNTERS
 
 __all__ = ["Book", "BOOK_STATS", "COUNTER_WIDTH", "INJECT_LAYOUT"]
@@ -212,7 +213,7 @@ class Book(wiring.Component):
         if size_width > 64:
             raise ValueError(f"size_width must be <= 64, not {size_width}")
         self.ot = OrderTable(slots=slots, capacity=capacity, ways=ways, epoch_bits=epoch_bits,
-                             tag_width=_TAG.size)
+                             tag_width=_TAG.size, ext_bucket=True)
         self.slots = slots
         self.slot_bits = max(1, (slots - 1).bit_length())
         self.capacity = capacity
@@ -324,7 +325,9 @@ class Book(wiring.Component):
         # room in the op queue for every op in flight: three in the order table (C1, C2 and
         # its output register, C3), this one and a U's second half
         credit = Signal()
-        m.d.comb += credit.eq(opq.w_level + 5 <= self.fifo_depth)
+        # (a compare with a constant: ``w_level + 5 <= fifo_depth`` was an adder and a compare,
+        # two carry chains in front of the whole issue select)
+        m.d.comb += credit.eq(opq.w_level <= self.fifo_depth - 5)
 
         oi = ot.i.payload
         tag = Signal(_TAG)
@@ -338,6 +341,10 @@ class Book(wiring.Component):
             tag.gap.eq(rec.gap),
             oi.tag.eq(tag),
             oi.key.eq(Mux(phase, rec.new_order_ref, rec.order_ref)),
+            # the order table's bucket: each key folded, then selected (the same value as
+            # folding the selected key, with the select after the XOR tree)
+            ot.i_bucket.eq(Mux(phase, fold_key(rec.new_order_ref, ot.bucket_bits),
+                               fold_key(rec.order_ref, ot.bucket_bits))),
             oi.same_ref.eq(rec.new_order_ref == rec.order_ref),
             oi.is_del.eq(mt == ord("D")),
             oi.bid.eq(rec.side == ord("B")),
@@ -390,6 +397,7 @@ class Book(wiring.Component):
                 oi.op.eq(Mux(ij.commit, OtOp.MARK, OtOp.ADD)),
                 oi.tag.eq(itag),
                 oi.key.eq(ij.ref),
+                ot.i_bucket.eq(fold_key(ij.ref, ot.bucket_bits)),
                 oi.same_ref.eq(0),
                 oi.is_del.eq(0),
                 oi.bid.eq(ij.bid),
@@ -454,31 +462,43 @@ class Book(wiring.Component):
             opq.r_en.eq(go),
         ]
 
-        # -- P: post stage, one message-data entry (and its ladder record) per cycle ----------
-        M = Signal(meta_l)
-        m.d.comb += M.eq(mq.r_data)
+        # -- P0: the post stage's input register: the head of ``mq`` and its slot's last ladder
+        # record (read from ``top_mem`` here, forwarded from P's write of the same cycle), so
+        # that P compares two registers (the ladder's output register and ``cur``) instead of
+        # FIFO read -> memory read -> compare. No latency for a ladder op: its entry is in P0
+        # long before its ladder record (>= 8 cycles, hw/ladder.py); one more cycle only for
+        # an op without a ladder record (a touched NONE, a gap marker) when ``mq`` was empty.
+        Mn = Signal(meta_l)
+        m.d.comb += Mn.eq(mq.r_data)
+        M = Signal(meta_l)  # the entry in P
+        pv = Signal()  # P holds an entry
         lo_ = lad.o_stream.payload
+        lad_top = Signal(self.top_layout)
+        m.d.comb += lad_top.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value(), lo_.bad))
         proc = Signal()
+        load = Signal()
         m.d.comb += [
-            proc.eq(mq.r_rdy & (~M.lad | lad.o_stream.valid) & fifo.w_rdy),
-            lad.o_stream.ready.eq(mq.r_rdy & M.lad & fifo.w_rdy),
-            mq.r_en.eq(proc),
+            proc.eq(pv & (~M.lad | lad.o_stream.valid) & fifo.w_rdy),
+            lad.o_stream.ready.eq(pv & M.lad & fifo.w_rdy),
+            load.eq(mq.r_rdy & (~pv | proc)),
+            mq.r_en.eq(load),
         ]
+        with m.If(load):
+            m.d.sync += [M.eq(Mn), pv.eq(1)]
+        with m.Elif(proc):
+            m.d.sync += pv.eq(0)
         # the ladder's last record of every slot: the "before" of the next event, and the
         # levels of a record that has no ladder op (a table-full add, a U2 dropped add)
         m.submodules.top_mem = top_mem = Memory(shape=self.top_layout, depth=S, init=[])
         top_wr = top_mem.write_port()
         top_rd = top_mem.read_port(domain="comb")
-        cur = top_rd.data
+        cur = Signal(self.top_layout)  # top_mem[M.slot] before P's event (registered)
         aft = Signal(self.top_layout)
-        with m.If(M.lad):
-            m.d.comb += aft.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value(), lo_.bad))
-        with m.Else():
-            m.d.comb += aft.eq(cur)
+        m.d.comb += aft.eq(Mux(M.lad, lad_top, cur))
         m.d.comb += [
-            top_rd.addr.eq(M.slot),
+            top_rd.addr.eq(Mn.slot),
             top_wr.addr.eq(M.slot),
-            top_wr.data.eq(aft),
+            top_wr.data.eq(lad_top),
             top_wr.en.eq(proc & M.lad),
             loc_rd.addr.eq(M.slot),
         ]
@@ -487,7 +507,8 @@ class Book(wiring.Component):
         invalid = Signal(S)
         stale = Signal(S)
         recovered = Signal(S)  # re-seeded by the host since the slot's last clear
-        inv_old = invalid.bit_select(M.slot, 1)
+        inv_r = Signal()  # invalid[M.slot] (registered in P0, forwarded)
+        inv_old = inv_r
         inv_new = Signal()
         m.d.comb += inv_new.eq(inv_old | (M.touch & M.mark_invalid))
 
@@ -502,32 +523,51 @@ class Book(wiring.Component):
             return Cat(*(t.bids[i].as_value() for i in range(1, deep_n)),
                        *(t.asks[i].as_value() for i in range(1, deep_n)))
 
+        # the "before" of P's event is registered in P0 (with ``cur``): the BBO (and, with
+        # depth_records, the deeper levels) and validity of the slot before the event, or for
+        # a U2 those before its U1; the values P writes this cycle are forwarded
+        fwd = Signal()  # P's event of this cycle is on the slot being loaded
+        m.d.comb += fwd.eq(proc & (M.slot == Mn.slot))
+        inv_next = Signal()
+        m.d.comb += inv_next.eq(Mux(fwd, ~M.clr & inv_new, invalid.bit_select(Mn.slot, 1)))
+        with m.If(load):
+            m.d.sync += inv_r.eq(inv_next)
+        cur_next = Signal(self.top_layout)
+        m.d.comb += cur_next.eq(Mux(fwd & M.lad, lad_top, top_rd.data))
         v_before = ~inv_old & cur.lvalid
         v_after = Signal()
         m.d.comb += v_after.eq(~inv_new & aft.lvalid)
-        before = Signal(len(bbo_of(cur, v_before)))
+        before = Signal(len(bbo_of(cur, v_before)))  # registered
         after = Signal.like(before)
         u_before = Signal.like(before)  # a U compares before its RED with after its ADD
+        u_before_next = Signal.like(before)
         m.d.comb += [
-            before.eq(Mux(M.u2, u_before, bbo_of(cur, v_before))),
+            u_before_next.eq(Mux(proc & M.u1, bbo_of(cur, v_before), u_before)),
             after.eq(bbo_of(aft, v_after)),
         ]
-        with m.If(proc & M.u1):
-            m.d.sync += u_before.eq(bbo_of(cur, v_before))
+        m.d.sync += u_before.eq(u_before_next)
+        with m.If(load):
+            m.d.sync += [
+                cur.eq(cur_next),
+                before.eq(Mux(Mn.u2, u_before_next,
+                              bbo_of(cur_next, ~inv_next & cur_next.lvalid))),
+            ]
         bbo_changed = Signal()
         deep_changed = Signal()
         m.d.comb += bbo_changed.eq(before != after)
         if deep_n > 1:
-            d_before = Signal(len(deep_of(cur)))
+            d_before = Signal(len(deep_of(cur)))  # registered
             d_after = Signal.like(d_before)
             d_u_before = Signal.like(d_before)
+            d_u_before_next = Signal.like(d_before)
             m.d.comb += [
-                d_before.eq(Mux(M.u2, d_u_before, deep_of(cur))),
+                d_u_before_next.eq(Mux(proc & M.u1, deep_of(cur), d_u_before)),
                 d_after.eq(deep_of(aft)),
                 deep_changed.eq(d_before != d_after),
             ]
-            with m.If(proc & M.u1):
-                m.d.sync += d_u_before.eq(deep_of(cur))
+            m.d.sync += d_u_before.eq(d_u_before_next)
+            with m.If(load):
+                m.d.sync += d_before.eq(Mux(Mn.u2, d_u_before_next, deep_of(cur_next)))
         emit = Signal()
         # a seeded add emits nothing; the commit of a re-seed always emits (the clean record)
         m.d.comb += emit.eq(proc & M.touch & ~M.u1

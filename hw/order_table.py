@@ -71,6 +71,7 @@ __all__ = [
     "LevelOpKind",
     "OrderTable",
     "bucket_of",
+    "fold_key",
     "order_entry_layout",
     "ot_input_layout",
     "level_op_layout",
@@ -116,7 +117,8 @@ def bucket_of(ref: int, bucket_bits: int) -> int:
     return h
 
 
-def _fold(value, bits: int):
+def fold_key(value, bits: int):
+    """Gateware bucket of ``value`` (:func:`bucket_of`): the XOR of its ``bits``-bit chunks."""
     if bits == 0:
         return Const(0, 1)
     out = value[0:bits]
@@ -213,6 +215,10 @@ class OrderTable(wiring.Component):
         ``ready`` is low only during a scrub and while a ``CLR`` that would wrap its slot's
         epoch waits for one (``ready`` does not depend on ``valid``; for any operation other
         than ``CLR`` it is a register: no scrub running).
+    i_bucket : In(max(1, bucket_bits))
+        Only with ``ext_bucket=True``: ``fold_key(i.payload.key, bucket_bits)``, computed by
+        the caller (it must equal that fold; the book folds each candidate key and selects
+        the folded value, which keeps its input select off the read-address path).
     i_sub : In(sub_info_layout)
         Subscription of the operation presented on ``i`` in the *previous* cycle (the book
         looks it up in a synchronous memory in parallel with the bucket read).
@@ -231,7 +237,7 @@ class OrderTable(wiring.Component):
     """
 
     def __init__(self, *, slots: int, capacity: int, ways: int = 4, epoch_bits: int = 8,
-                 tag_width: int = 1):
+                 tag_width: int = 1, ext_bucket: bool = False):
         for name, v in (("slots", slots), ("capacity", capacity), ("ways", ways),
                         ("epoch_bits", epoch_bits), ("tag_width", tag_width)):
             if not isinstance(v, int) or isinstance(v, bool):
@@ -256,13 +262,15 @@ class OrderTable(wiring.Component):
         self.entry_layout = order_entry_layout(slots, epoch_bits)
         self.in_layout = ot_input_layout(slots, tag_width)
         self.out_layout = level_op_layout(slots, tag_width)
-        super().__init__(
-            {
-                "i": In(stream.Signature(self.in_layout)),
-                "i_sub": In(sub_info_layout(slots)),
-                "o": Out(stream.Signature(self.out_layout, always_ready=True)),
-            }
-        )
+        self.ext_bucket = bool(ext_bucket)
+        ports = {
+            "i": In(stream.Signature(self.in_layout)),
+            "i_sub": In(sub_info_layout(slots)),
+            "o": Out(stream.Signature(self.out_layout, always_ready=True)),
+        }
+        if self.ext_bucket:
+            ports["i_bucket"] = In(max(1, self.bucket_bits))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -340,8 +348,11 @@ class OrderTable(wiring.Component):
 
         # -- C0: bucket index (hash) and read; same-bucket flags against the ops ahead -------
         addr = Signal(abits)
+        # the caller's fold (ext_bucket): it folds each candidate key before its own select of
+        # the key, so the select is not in front of the XOR tree on the read-address path
+        bkt = self.i_bucket if self.ext_bucket else fold_key(ip.key, self.bucket_bits)
         if self.bucket_bits:
-            m.d.comb += addr.eq(Mux(scrub, scrub_addr, _fold(ip.key, self.bucket_bits)))
+            m.d.comb += addr.eq(Mux(scrub, scrub_addr, bkt))
         m.d.comb += rd.addr.eq(addr)
         m.d.sync += [
             c1.eq(ip),
