@@ -217,7 +217,11 @@ _BUDGETS: dict[str, dict] = {
     # beats-ahead add -> the walker select -> pos_beat). Floors halved with the LUTs.
     "framer": {"small": {"lut": (880, 2700), "ff": (580, 1800), "depth_reg": (2, 11)},
                "u250": {"lut": (880, 2700), "ff": (610, 1850), "depth_reg": (2, 10)}},
-    "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 15)},
+    # 2026-12-06 (bookpost; `--blocks book --no-ecp5 --small`): 14 levels before on the same
+    # flow (worst path: FIFO credit add -> order-table key select -> XOR fold -> C1 compare);
+    # folded keys selected after the fold, credit a constant compare, a P0 register stage in
+    # the post stage: 13929 LUT / 8829 FF / 307 CARRY8, 13 levels reg.
+    "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 13)},
              "u250": {"lut": (35000, 106000), "ff": (8300, 25000), "uram": (900, 1280),
                       "bram36": (0, 2688)}},
     # ladder (hw/ladder.py, front end + 3-cycle controller loop with the fast take), measured
