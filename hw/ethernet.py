@@ -208,8 +208,6 @@ class FrameParser(wiring.Component):
                     m.d.comb += n_valid.eq(k)
             with m.Default():
                 m.d.comb += n_valid.eq(nb)
-        end = Signal(20)  # bytes received including this beat
-        m.d.comb += end.eq(base + n_valid)
         with m.If(xfer):
             with m.If(beat.last):
                 m.d.sync += [bi.eq(0), pos.eq(1)]
@@ -218,8 +216,22 @@ class FrameParser(wiring.Component):
                     m.d.sync += bi.eq(bi + 1)
                 m.d.sync += pos.eq(pos << 1)
 
-        def arrived(addr):
-            return addr < end
+        def split(x):
+            """Beat index and lane of frame offset ``x`` (an int or a value)."""
+            if isinstance(x, int):
+                return x >> lb, x & (nb - 1)
+            return x[lb:], x[:lb]
+
+        def arrived(x):
+            """Frame offset ``x`` is in this beat or an earlier one (``x < end``), compared
+            as beat index and lane: no add of the valid-byte count on the path."""
+            xh, xl = split(x)
+            return (xh < bi) | ((xh == bi) & (xl < n_valid))
+
+        def lane_before(j, x):
+            """Lane ``j`` of this beat is before frame offset ``x``."""
+            xh, xl = split(x)
+            return (bi < xh) | ((bi == xh) & (j < xl))
 
         def word(addr):
             """The big-endian 16-bit word at even frame offset ``addr`` of this beat, and
@@ -257,15 +269,22 @@ class FrameParser(wiring.Component):
         # UDP header position: udp = 4 * uw - 2 (the IPv4 header starts at 14 or 18 and is a
         # whole number of 4-byte words); uw = the 4-byte word holding the destination port
         if piped:
+            # registered positions, each a function of five captured bits (one LUT level)
             uw = Signal(5, name="uw")
             hend = Signal(8, name="hend")  # frame offset just past the IPv4 header (udp)
+            start = Signal(8, name="start")  # frame offset of UDP payload byte 0
+            stm1 = Signal(8, name="stm1")  # start - 1: the last UDP header byte
+            udp_r = Mux(vlan_r, 18 + (eff(vihl1_r) << 2), 14 + (eff(vihl0_r) << 2))
             m.d.sync += [uw.eq(Mux(vlan_r, 5 + eff(vihl1_r), 4 + eff(vihl0_r))),
-                         hend.eq(Mux(vlan_r, 18, 14) + (Mux(vlan_r, eff(vihl1_r),
-                                                              eff(vihl0_r)) << 2))]
+                         hend.eq(udp_r), start.eq(udp_r + 8), stm1.eq(udp_r + 7)]
             vlan0 = vlan_r  # valid from the beat after the Ethertype (ip + 2 >= 16)
         else:
             uw = Mux(vlan_now, 5 + eff(vihl1_now), 4 + eff(vihl0_now))
-            hend = (uw << 2) - 2
+            hend = Signal(8)
+            start = Signal(8)
+            stm1 = Signal(8)
+            m.d.comb += [hend.eq((uw << 2) - 2), start.eq((uw << 2) + 6),
+                         stm1.eq((uw << 2) + 5)]
             vlan0 = vlan_now
 
         def ipword(off):
@@ -296,23 +315,33 @@ class FrameParser(wiring.Component):
         too_long = late(ip_r + tot_r > MAX_FRAME_BYTES, "too_long")
         proto_bad = late(proto_r[0:8] != 17, "proto_bad")
         dst_bad = late(Cat(dstl_r, dsth_r) != cfg.ip_dst, "dst_bad")
-        # frame offset just past the IPv4 datagram (at stage 0: this beat included)
-        ipend = late(ip_r + tot_r, "ipend", 18) if piped else Mux(vlan_now, 18, 14) + tot_now
+        # the last byte of the IPv4 datagram (at stage 0: this beat included)
+        if piped:
+            ipend_m1 = late(ip_r + tot_r - 1, "ipend_m1", 18)
+        else:
+            ipend_m1 = Signal(18)
+            m.d.comb += ipend_m1.eq(Mux(vlan_now, 18, 14) + tot_now - 1)
 
-        start = Signal(8)  # frame offset of UDP payload byte 0
-        m.d.comb += start.eq((uw << 2) + 6)
-        # frame offset just past the UDP payload, captured with the UDP length
-        pend_r, pend_now = cap(hitl, (uw << 2) - 2 + wl, "pend", 18)
+        # frame offset just past the UDP payload and the last payload byte, captured with
+        # the UDP length (pend >= 34: pend - 1 never wraps)
+        pend_r, pend_now = cap(hitl, hend + wl, "pend", 18)
+        pendm1_r, pendm1_now = cap(hitl, hend + wl - 1, "pend_m1", 18)
         if piped:
             # the beat holding the UDP length ends before udp + 28 <= pend for every accepted
             # frame (UDP length >= 28), so nothing in it is past the payload
             short_r, _ = cap(hitl, (wl < UDP_MIN_LENGTH) | (wl > udp_room), "short", 1)
 
-            def before_pend(a):
-                return hitl | (a < pend_r)
+            def lane_in_udp(j):
+                return hitl | lane_before(j, pend_r)
+
+            def end_in_udp():  # the frame ends before its UDP datagram does
+                return hitl | ~arrived(pendm1_r)
         else:
-            def before_pend(a):
-                return a < pend_now
+            def lane_in_udp(j):
+                return lane_before(j, pend_now)
+
+            def end_in_udp():
+                return ~arrived(pendm1_now)
 
         # ---- IPv4 header checksum: two register stages --------------------------------------
         # stage 0 registers this beat's header words (masked), the next cycle adds them to the
@@ -324,20 +353,27 @@ class FrameParser(wiring.Component):
         with m.If(xfer):
             m.d.sync += ck_sof.eq(sof)
             for j in range(nb // 2):
-                a = base + 2 * j
                 w = Cat(beat.data[16 * j + 8 : 16 * j + 16], beat.data[16 * j : 16 * j + 8])
-                after_ip = Mux(vlan_now, a >= 18, a >= 14)
+                after_ip = ~Mux(vlan_now, lane_before(2 * j, 18), lane_before(2 * j, 14))
                 # every IPv4 header ends at 34 or later; past that the registered end is valid
-                in_hdr = (a < 34) | (a < hend) if piped else a < hend
+                in_hdr = lane_before(2 * j, hend)
+                if piped:
+                    in_hdr = lane_before(2 * j, 34) | in_hdr
                 m.d.sync += ck_w[j].eq(Mux(after_ip & in_hdr, w, 0))
         acc = Signal(24)
         ops = [Mux(ck_sof, 0, acc)] + [Cat(w, Const(0, 8)) for w in ck_w]
         while len(ops) > 2:
-            a_, b_, c_ = ops[:3]
-            ops = ops[3:] + [a_ ^ b_ ^ c_, ((a_ & b_) | (a_ & c_) | (b_ & c_)) << 1]
+            # per bit column, the count of up to six operand bits (one LUT6 per count bit),
+            # or a 3:2 compressor for three operands: operands in carry-save form
+            k = 3 if len(ops) <= 3 else min(len(ops), 6)
+            grp, ops = ops[:k], ops[k:]
+            cols = [sum(op[b] for op in grp) for b in range(24)]
+            for t in range(k.bit_length()):
+                ops.append(Cat(*(c[t] if len(c) > t else Const(0, 1) for c in cols)) << t)
         acc_next = Signal(24)
-        m.d.comb += acc_next.eq(Mux(ck_v, ops[0] + ops[1], acc))
-        m.d.sync += acc.eq(acc_next)
+        m.d.comb += acc_next.eq(Mux(ck_v, ops[0][:24] + ops[1][:24], acc))
+        with m.If(ck_v):
+            m.d.sync += acc.eq(acc_next)
         # ones' complement check: fold(fold(s)) == 0xFFFF  <=>  s[8:16] == 0xFF and
         # s[0:8] == ~s[16:24] (s < 2**24: a header has at most 30 words)
         csum = acc if piped else acc_next
@@ -374,9 +410,8 @@ class FrameParser(wiring.Component):
         s_shend = Signal()  # the frame ends before its IPv4 datagram does
         keep = Signal(nb)
         for j in range(nb):
-            a = base + j
-            m.d.comb += keep[j].eq((a >= start) & before_pend(a) & (j < n_valid))
-        ast = arrived(start - 1)
+            m.d.comb += keep[j].eq(~lane_before(j, start) & lane_in_udp(j) & (j < n_valid))
+        ast = arrived(stm1)
         if piped:
             ast = ast & (bi >= (41 >> lb))  # the UDP header ends at 41 or later (uw valid)
         with m.If(o.ready):
@@ -388,13 +423,13 @@ class FrameParser(wiring.Component):
                 s_sof.eq(sof),
                 s_last.eq(beat.last),
                 s_err.eq(beat.error),
-                s_trunc.eq(beat.last & before_pend(end)),
+                s_trunc.eq(beat.last & end_in_udp()),
                 s_en.eq(cfg.enable),
                 s_stamp.eq(stamp),
                 s_a13.eq(arrived(13)),
                 s_a17.eq(arrived(17)),
                 s_ast.eq(ast),
-                s_shend.eq(end < ipend),
+                s_shend.eq(~arrived(ipend_m1)),
             ]
 
         # ---- stage 1: the frame decision (capture registers hold every byte up to this beat)
