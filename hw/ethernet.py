@@ -274,17 +274,20 @@ class FrameParser(wiring.Component):
             hend = Signal(8, name="hend")  # frame offset just past the IPv4 header (udp)
             start = Signal(8, name="start")  # frame offset of UDP payload byte 0
             stm1 = Signal(8, name="stm1")  # start - 1: the last UDP header byte
+            hend_m1 = Signal(8, name="hend_m1")
             udp_r = Mux(vlan_r, 18 + (eff(vihl1_r) << 2), 14 + (eff(vihl0_r) << 2))
             m.d.sync += [uw.eq(Mux(vlan_r, 5 + eff(vihl1_r), 4 + eff(vihl0_r))),
-                         hend.eq(udp_r), start.eq(udp_r + 8), stm1.eq(udp_r + 7)]
+                         hend.eq(udp_r), start.eq(udp_r + 8), stm1.eq(udp_r + 7),
+                         hend_m1.eq(udp_r - 1)]
             vlan0 = vlan_r  # valid from the beat after the Ethertype (ip + 2 >= 16)
         else:
             uw = Mux(vlan_now, 5 + eff(vihl1_now), 4 + eff(vihl0_now))
             hend = Signal(8)
             start = Signal(8)
             stm1 = Signal(8)
+            hend_m1 = Signal(8)
             m.d.comb += [hend.eq((uw << 2) - 2), start.eq((uw << 2) + 6),
-                         stm1.eq((uw << 2) + 5)]
+                         stm1.eq((uw << 2) + 5), hend_m1.eq((uw << 2) - 3)]
             vlan0 = vlan_now
 
         def ipword(off):
@@ -308,16 +311,16 @@ class FrameParser(wiring.Component):
         vihl = Mux(vlan_r, vihl1_r, vihl0_r)
         ihl = vihl[0:4]
         ip_len = ihl << 2
-        ip_r = Mux(vlan_r, 18, 14)
         ip_bad = late((vihl[4:8] != 4) | (ihl < 5) | (tot_r < ip_len) | (frag_r[:14] != 0),
                       "ip_bad")
         udp_room = late(tot_r - ip_len, "udp_room", 16)  # largest UDP length the datagram holds
-        too_long = late(ip_r + tot_r > MAX_FRAME_BYTES, "too_long")
+        too_long = late(Mux(vlan_r, tot_r > MAX_FRAME_BYTES - 18, tot_r > MAX_FRAME_BYTES - 14),
+                        "too_long")
         proto_bad = late(proto_r[0:8] != 17, "proto_bad")
         dst_bad = late(Cat(dstl_r, dsth_r) != cfg.ip_dst, "dst_bad")
         # the last byte of the IPv4 datagram (at stage 0: this beat included)
         if piped:
-            ipend_m1 = late(ip_r + tot_r - 1, "ipend_m1", 18)
+            ipend_m1 = late(Mux(vlan_r, tot_r + 17, tot_r + 13), "ipend_m1", 18)
         else:
             ipend_m1 = Signal(18)
             m.d.comb += ipend_m1.eq(Mux(vlan_now, 18, 14) + tot_now - 1)
@@ -325,7 +328,7 @@ class FrameParser(wiring.Component):
         # frame offset just past the UDP payload and the last payload byte, captured with
         # the UDP length (pend >= 34: pend - 1 never wraps)
         pend_r, pend_now = cap(hitl, hend + wl, "pend", 18)
-        pendm1_r, pendm1_now = cap(hitl, hend + wl - 1, "pend_m1", 18)
+        pendm1_r, pendm1_now = cap(hitl, hend_m1 + wl, "pend_m1", 18)
         if piped:
             # the beat holding the UDP length ends before udp + 28 <= pend for every accepted
             # frame (UDP length >= 28), so nothing in it is past the payload
