@@ -276,7 +276,15 @@ class FrameParser(wiring.Component):
             stm1 = Signal(8, name="stm1")  # start - 1: the last UDP header byte
             hend_m1 = Signal(8, name="hend_m1")
             udp_r = Mux(vlan_r, 18 + (eff(vihl1_r) << 2), 14 + (eff(vihl0_r) << 2))
-            m.d.sync += [uw.eq(Mux(vlan_r, 5 + eff(vihl1_r), 4 + eff(vihl0_r))),
+            uw_n = Signal(5)
+            m.d.comb += uw_n.eq(Mux(vlan_r, 5 + eff(vihl1_r), 4 + eff(vihl0_r)))
+            # one-hot beat of the destination port and of the UDP length: the capture enable
+            # is an AND-OR with the one-hot beat position, not a mux selected by uw
+            tgt_p = Signal(npos, name="tgt_p")
+            tgt_l = Signal(npos, name="tgt_l")
+            m.d.sync += [tgt_p.eq(Const(1, npos) << (Cat(Const(0, 2), uw_n) >> lb)),
+                         tgt_l.eq(Const(1, npos) << (Cat(Const(2, 2), uw_n) >> lb))]
+            m.d.sync += [uw.eq(uw_n),
                          hend.eq(udp_r), start.eq(udp_r + 8), stm1.eq(udp_r + 7),
                          hend_m1.eq(udp_r - 1)]
             vlan0 = vlan_r  # valid from the beat after the Ethertype (ip + 2 >= 16)
@@ -303,6 +311,9 @@ class FrameParser(wiring.Component):
         dstl_r, _ = cap(*ipword(18), "dst_l")
         hitp, wp = word(Cat(Const(0, 2), uw))
         hitl, wl = word(Cat(Const(2, 2), uw))
+        if piped:
+            hitp = (pos & tgt_p).any()
+            hitl = (pos & tgt_l).any()
         dport_r, _ = cap(hitp, wp, "dport")
         ulen_r, ulen_now = cap(hitl, wl, "ulen")
 
