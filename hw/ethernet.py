@@ -500,27 +500,34 @@ class FrameParser(wiring.Component):
         ]
 
         s_xfer = s_v & o.ready
+        with m.If(s_xfer):
+            m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
+        # a counted frame's end: its decision registered as is, the counter it goes to
+        # decoded a cycle later (the decode is not on the decision's path)
+        fe_go = Signal()
+        fe_err = Signal()
+        fe_dec = Signal()
+        fe_rsn = Signal(3)
+        fe_short = Signal()
+        m.d.sync += [fe_go.eq(s_xfer & s_last & en_cur), fe_err.eq(s_err), fe_dec.eq(dec_now),
+                     fe_rsn.eq(rsn_now), fe_short.eq(s_shend)]
         ev_frame = Signal()  # a counted frame ended last cycle
         ev_reason = Signal(len(_REASONS) + 1)  # its drop counter (one-hot by reason; none: ok)
         m.d.sync += [self.ev_drop.eq(0), ev_frame.eq(0), ev_reason.eq(0)]
-        with m.If(s_xfer):
-            m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
-            with m.If(s_last & en_cur):
-                m.d.sync += [ev_frame.eq(1), ev_reason.eq(0)]
-                m.d.sync += self.ev_drop.eq(
-                    s_err | ~dec_now | (rsn_now != _NONE) | s_shend
-                )
-                with m.If(s_err):
-                    m.d.sync += ev_reason.eq(1 << _ERROR)
-                with m.Elif(~dec_now):
+        with m.If(fe_go):
+            m.d.sync += [ev_frame.eq(1), ev_reason.eq(0)]
+            m.d.sync += self.ev_drop.eq(fe_err | ~fe_dec | (fe_rsn != _NONE) | fe_short)
+            with m.If(fe_err):
+                m.d.sync += ev_reason.eq(1 << _ERROR)
+            with m.Elif(~fe_dec):
+                m.d.sync += ev_reason.eq(1 << _SHORT)
+            with m.Elif(fe_rsn == _NONE):
+                with m.If(fe_short):
                     m.d.sync += ev_reason.eq(1 << _SHORT)
-                with m.Elif(rsn_now == _NONE):
-                    with m.If(s_shend):
-                        m.d.sync += ev_reason.eq(1 << _SHORT)
-                with m.Else():
-                    for r in _REASONS:
-                        with m.If(rsn_now == r):
-                            m.d.sync += ev_reason.eq(1 << r)
+            with m.Else():
+                for r in _REASONS:
+                    with m.If(fe_rsn == r):
+                        m.d.sync += ev_reason.eq(1 << r)
 
         # counters: the frame's outcome is registered (ev_frame, ev_reason one-hot) and counted
         # a cycle later by split-carry counters (hw/counter.py), so neither the header decision
