@@ -135,10 +135,14 @@ class FrameParser(wiring.Component):
 
     Notes
     -----
-    Combinational: latency 0 cycles (``o_stream`` is driven from ``i_stream`` in the same
-    cycle; header fields, the checksum accumulator and the frame state are registers).
-    Throughput one beat per clock, every beat, including back-to-back frames. Backpressure:
-    ``i_stream.ready = o_stream.ready`` (header and dropped beats too), so nothing is lost.
+    Latency 1 cycle: stage 0 captures the header fields of the input beat and registers the
+    beat with its lane marks, offset and truncation flag; stage 1 (the output) takes the
+    filter decision on registers (``o_stream.valid`` and ``first`` are that decision, the
+    other output fields are registers). The stage register loads whenever ``o_stream.ready``
+    is high. Throughput one beat per clock, every beat, including back-to-back frames.
+    Backpressure: ``i_stream.ready = o_stream.ready`` (header and dropped beats too), so
+    nothing is lost. Counters trail a frame's last beat by 3 cycles more than a plain
+    register (stage, registered outcome, its decode; plus the split counter's cycle).
     The IPv4 header checksum is summed 16 bits at a time as the header streams in and is
     checked before the first payload beat is forwarded; the UDP checksum is not checked (it
     covers the whole datagram, which a cut-through parser has already forwarded).
