@@ -262,7 +262,9 @@ class FrameParser(wiring.Component):
         # Ethertype (fixed offsets): registered as match bits
         hit12, w12 = word(12)
         hit16, w16 = word(16)
-        vlan_r, vlan_now = cap(hit12, w12 == ETHERTYPE_VLAN, "vlan", 1)
+        vlan_r, vlan_mux = cap(hit12, w12 == ETHERTYPE_VLAN, "vlan", 1)
+        vlan_now = Signal(name="vlan_now")
+        m.d.comb += vlan_now.eq(vlan_mux)
         et0_ok_r, _ = cap(hit12, w12 == ETHERTYPE_IPV4, "et0_ok", 1)
         et1_ok_r, _ = cap(hit16, w16 == ETHERTYPE_IPV4, "et1_ok", 1)
         # version/IHL at both possible offsets (14: no tag, 18: tagged)
@@ -293,7 +295,8 @@ class FrameParser(wiring.Component):
                          hend_m1.eq(udp_r - 1)]
             vlan0 = vlan_r  # valid from the beat after the Ethertype (ip + 2 >= 16)
         else:
-            uw = Mux(vlan_now, 5 + eff(vihl1_now), 4 + eff(vihl0_now))
+            uw = Signal(5, name="uw")
+            m.d.comb += uw.eq(Mux(vlan_now, 5 + eff(vihl1_now), 4 + eff(vihl0_now)))
             hend = Signal(8)
             start = Signal(8)
             stm1 = Signal(8)
@@ -318,6 +321,9 @@ class FrameParser(wiring.Component):
         if piped:
             hitp = (pos & tgt_p).any()
             hitl = (pos & tgt_l).any()
+        hitp_s, hitl_s = Signal(name="hit_dport"), Signal(name="hit_ulen")
+        m.d.comb += [hitp_s.eq(hitp), hitl_s.eq(hitl)]
+        hitp, hitl = hitp_s, hitl_s
         dport_r, _ = cap(hitp, wp, "dport")
         ulen_r, ulen_now = cap(hitl, wl, "ulen")
 
@@ -380,14 +386,23 @@ class FrameParser(wiring.Component):
                 m.d.sync += ck_w[j].eq(Mux(after_ip & in_hdr, w, 0))
         acc = Signal(24)
         ops = [Mux(ck_sof, 0, acc)] + [Cat(w, Const(0, 8)) for w in ck_w]
+        lvl = 0
         while len(ops) > 2:
             # per bit column, the count of up to six operand bits (one LUT6 per count bit),
-            # or a 3:2 compressor for three operands: operands in carry-save form
+            # or a 3:2 compressor for three operands: operands in carry-save form (named
+            # signals, so every slice refers to one net instead of re-emitting the sum)
             k = 3 if len(ops) <= 3 else min(len(ops), 6)
             grp, ops = ops[:k], ops[k:]
-            cols = [sum(op[b] for op in grp) for b in range(24)]
+            cols = []
+            for b in range(24):
+                c = Signal(k.bit_length(), name=f"ck_c{lvl}_{b}")
+                m.d.comb += c.eq(sum(op[b] for op in grp))
+                cols.append(c)
             for t in range(k.bit_length()):
-                ops.append(Cat(*(c[t] if len(c) > t else Const(0, 1) for c in cols)) << t)
+                v = Signal(24, name=f"ck_v{lvl}_{t}")
+                m.d.comb += v.eq(Cat(*(c[t] for c in cols)) << t)
+                ops.append(v)
+            lvl += 1
         acc_next = Signal(24)
         m.d.comb += acc_next.eq(Mux(ck_v, ops[0][:24] + ops[1][:24], acc))
         with m.If(ck_v):
