@@ -7,7 +7,7 @@ downstream blocks see every payload byte in the very beat it arrived in (no real
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -135,10 +135,14 @@ class FrameParser(wiring.Component):
 
     Notes
     -----
-    Combinational: latency 0 cycles (``o_stream`` is driven from ``i_stream`` in the same
-    cycle; header fields, the checksum accumulator and the frame state are registers).
-    Throughput one beat per clock, every beat, including back-to-back frames. Backpressure:
-    ``i_stream.ready = o_stream.ready`` (header and dropped beats too), so nothing is lost.
+    Latency 1 cycle: stage 0 captures the header fields of the input beat and registers the
+    beat with its lane marks, offset and truncation flag; stage 1 (the output) takes the
+    filter decision on registers (``o_stream.valid`` and ``first`` are that decision, the
+    other output fields are registers). The stage register loads whenever ``o_stream.ready``
+    is high. Throughput one beat per clock, every beat, including back-to-back frames.
+    Backpressure: ``i_stream.ready = o_stream.ready`` (header and dropped beats too), so
+    nothing is lost. Counters trail a frame's last beat by 3 cycles more than a plain
+    register (stage, registered outcome, its decode; plus the split counter's cycle).
     The IPv4 header checksum is summed 16 bits at a time as the header streams in and is
     checked before the first payload beat is forwarded; the UDP checksum is not checked (it
     covers the whole datagram, which a cut-through parser has already forwarded).
@@ -169,12 +173,36 @@ class FrameParser(wiring.Component):
         lb = nb.bit_length() - 1
         i, o, cfg, cnt = self.i_stream, self.o_stream, self.config, self.counters
         beat = i.payload
-        xfer = i.valid & i.ready
+        # one pipeline: stage 0 (the MAC beat at the input: byte capture, beat position, lane
+        # marks) loads stage 1 (the output register) whenever the output may move, so the
+        # backpressure is unchanged (i.ready = o.ready) and a stalled beat keeps both stages
+        xfer = i.valid & o.ready
+        # Beats of at most 8 bytes (the reference width): every header field is captured at
+        # least one beat before the deciding beat (the one holding the last UDP header byte),
+        # the IHL and the Ethertype at least three beats before the UDP header, so the field
+        # positions and the checks derived from captured fields are registers (one cycle late
+        # is early enough). Wider beats (the header in one or two beats) compute them from the
+        # beat itself (deeper logic, not the measured width).
+        piped = nb <= 8
 
+        def late(expr, name, shape=1):
+            """``expr`` one cycle late (registered) in the pipelined build, else ``expr``."""
+            if not piped:
+                return expr
+            r = Signal(shape, name=name)
+            m.d.sync += r.eq(expr)
+            return r
+
+        # ---- stage 0: beat position --------------------------------------------------------
         # beat index in the frame, saturating (at the all-ones value, past MAX_FRAME_BYTES and
         # below a 32 KiB payload offset): every beat of an accepted datagram has its true index,
         # bytes past the datagram are ignored anyway
         bi = Signal(range(MAX_FRAME_BYTES // nb + 2))
+        # the same index one-hot over the header beats (bytes 0..87): a capture at a fixed
+        # frame offset is enabled by one register bit instead of a compare of ``bi``
+        npos = (88 >> lb) + 1
+        pos = Signal(npos, init=1)
+        sof = pos[0]  # this beat starts a frame (bi == 0)
         base = Signal(20)
         m.d.comb += base.eq(bi << lb)
         n_valid = Signal(range(nb + 1))  # valid bytes in this beat (keep is contiguous)
@@ -184,128 +212,205 @@ class FrameParser(wiring.Component):
                     m.d.comb += n_valid.eq(k)
             with m.Default():
                 m.d.comb += n_valid.eq(nb)
-        end = Signal(20)  # bytes received including this beat
-        m.d.comb += end.eq(base + n_valid)
-
-        def arrived(addr):
-            return addr < end
-
-        regs = {}
-
-        def cap(addr, name):
-            """Byte at frame offset ``addr``: this beat's lane if it is here, else the register."""
-            reg = regs[name] = Signal(8, name=f"h_{name}")
-            now = Signal(8, name=f"n_{name}")
-            a = Signal(20, name=f"a_{name}")
-            m.d.comb += a.eq(addr)
-            hit = (a >> lb) == bi
-            lane = beat.data.word_select(a[:lb], 8)
-            m.d.comb += now.eq(Mux(hit, lane, reg))
-            with m.If(xfer & hit):
-                m.d.sync += reg.eq(lane)
-            return now
-
-        def be(*bs):
-            return Cat(*reversed(bs))
-
-        et0 = be(cap(12, "et0h"), cap(13, "et0l"))
-        vlan = et0 == ETHERTYPE_VLAN
-        et = Mux(vlan, be(cap(16, "et1h"), cap(17, "et1l")), et0)
-        ip = Signal(5)
-        m.d.comb += ip.eq(Mux(vlan, 18, 14))
-        vihl = Mux(vlan, cap(18, "vihl1"), cap(14, "vihl0"))
-        ihl = vihl[0:4]
-        ihl_eff = Mux(ihl < 5, 5, ihl)
-        udp = Signal(8)
-        m.d.comb += udp.eq(ip + (ihl_eff << 2))
-        total = be(cap(ip + 2, "tot_h"), cap(ip + 3, "tot_l"))
-        frag = be(cap(ip + 6, "frag_h"), cap(ip + 7, "frag_l"))
-        proto = cap(ip + 9, "proto")
-        dst = be(*(cap(ip + 16 + k, f"dst{k}") for k in range(4)))
-        dport = be(cap(udp + 2, "dport_h"), cap(udp + 3, "dport_l"))
-        ulen = be(cap(udp + 4, "ulen_h"), cap(udp + 5, "ulen_l"))
-        start = Signal(8)  # frame offset of UDP payload byte 0
-        m.d.comb += start.eq(udp + 8)
-        pend = Signal(18)  # frame offset just past the UDP payload
-        m.d.comb += pend.eq(udp + ulen)
-
-        # IPv4 header checksum, 16 bits per lane pair as the header streams in
-        acc = Signal(24)
-        acc_cur = Mux(bi == 0, 0, acc)
-        words = []
-        hlen_end = Signal(8)
-        m.d.comb += hlen_end.eq(ip + (ihl_eff << 2))
-        for j in range(nb // 2):
-            a = base + 2 * j
-            w = Cat(beat.data[16 * j + 8 : 16 * j + 16], beat.data[16 * j : 16 * j + 8])
-            words.append(Mux((a >= ip) & (a < hlen_end), w, 0))
-        beat_sum = Signal(24)
-        m.d.comb += beat_sum.eq(sum(words))
-        csum = Signal(24)
-        m.d.comb += csum.eq(acc_cur + beat_sum)
         with m.If(xfer):
-            m.d.sync += acc.eq(csum)
-        # Pipelined header checks (beats of at most 8 bytes): the IPv4 header ends at least 8
-        # bytes before the deciding byte (start - 1), so with nb <= 8 its last word is in an
-        # earlier beat and the registered sum ``acc`` is already complete when the decision is
-        # taken; total length, IHL, fragment and protocol bytes arrive (bytes 14..27) at least
-        # two beats before the deciding beat (beat >= 5 at 8 bytes), so checks derived from
-        # their capture registers are registered once more. Wider beats (the header in one or
-        # two beats) keep the one-cycle decision.
-        piped = nb <= 8
-        dsum = acc if piped else csum
-        f1 = Signal(17)
-        f2 = Signal(17)
-        m.d.comb += [f1.eq(dsum[:16] + dsum[16:]), f2.eq(f1[:16] + f1[16:])]
-        csum_ok = f2[:16] == 0xFFFF
-        ip_len = (ihl << 2)
-        ip_bad = (vihl[4:8] != 4) | (ihl < 5) | (total < ip_len) | (frag[:14] != 0)
-        udp_room = total - ip_len  # largest UDP length the datagram holds
-        too_long = ip + total > MAX_FRAME_BYTES
+            with m.If(beat.last):
+                m.d.sync += [bi.eq(0), pos.eq(1)]
+            with m.Else():
+                with m.If(bi != (1 << len(bi)) - 1):
+                    m.d.sync += bi.eq(bi + 1)
+                m.d.sync += pos.eq(pos << 1)
+
+        def split(x):
+            """Beat index and lane of frame offset ``x`` (an int or a value)."""
+            if isinstance(x, int):
+                return x >> lb, x & (nb - 1)
+            return x[lb:], x[:lb]
+
+        def arrived(x):
+            """Frame offset ``x`` is in this beat or an earlier one (``x < end``), compared
+            as beat index and lane: no add of the valid-byte count on the path."""
+            xh, xl = split(x)
+            return (xh < bi) | ((xh == bi) & (xl < n_valid))
+
+        def lane_before(j, x):
+            """Lane ``j`` of this beat is before frame offset ``x``."""
+            xh, xl = split(x)
+            return (bi < xh) | ((bi == xh) & (j < xl))
+
+        def word(addr):
+            """The big-endian 16-bit word at even frame offset ``addr`` of this beat, and
+            whether this beat holds it (``addr``: an int, or a value whose bit 0 is 0)."""
+            if isinstance(addr, int):
+                hit = pos[addr >> lb] if (addr >> lb) < npos else Const(0)
+                w = beat.data.word_select((addr & (nb - 1)) >> 1, 16) if nb > 2 else beat.data
+            else:
+                hit = pos.bit_select(addr[lb:], 1)
+                w = beat.data.word_select(addr[1:lb], 16) if nb > 2 else beat.data
+            return hit, Cat(w[8:16], w[0:8])
+
+        def cap(hit, val, name, shape=16):
+            """Capture register of ``val`` (taken when ``hit``), and its value now."""
+            reg = Signal(shape, name=f"h_{name}")
+            with m.If(xfer & hit):
+                m.d.sync += reg.eq(val)
+            return reg, Mux(hit, val, reg)
+
+        def eff(vihl):
+            ihl = vihl[0:4]
+            return Mux(ihl < 5, 5, ihl)
+
+        # Ethertype (fixed offsets): registered as match bits
+        hit12, w12 = word(12)
+        hit16, w16 = word(16)
+        vlan_r, vlan_mux = cap(hit12, w12 == ETHERTYPE_VLAN, "vlan", 1)
+        vlan_now = Signal(name="vlan_now")
+        m.d.comb += vlan_now.eq(vlan_mux)
+        et0_ok_r, _ = cap(hit12, w12 == ETHERTYPE_IPV4, "et0_ok", 1)
+        et1_ok_r, _ = cap(hit16, w16 == ETHERTYPE_IPV4, "et1_ok", 1)
+        # version/IHL at both possible offsets (14: no tag, 18: tagged)
+        hit14, w14 = word(14)
+        hit18, w18 = word(18)
+        vihl0_r, vihl0_now = cap(hit14, w14[8:16], "vihl0", 8)
+        vihl1_r, vihl1_now = cap(hit18, w18[8:16], "vihl1", 8)
+        # UDP header position: udp = 4 * uw - 2 (the IPv4 header starts at 14 or 18 and is a
+        # whole number of 4-byte words); uw = the 4-byte word holding the destination port
         if piped:
-            ip_bad_r = Signal()
-            udp_room_r = Signal(16)
-            too_long_r = Signal()
-            proto_bad_r = Signal()
-            m.d.sync += [ip_bad_r.eq(ip_bad), udp_room_r.eq(udp_room), too_long_r.eq(too_long),
-                         proto_bad_r.eq(proto != 17)]
-            ip_bad, udp_room, too_long, proto_bad = ip_bad_r, udp_room_r, too_long_r, proto_bad_r
+            # registered positions, each a function of five captured bits (one LUT level)
+            uw = Signal(5, name="uw")
+            hend = Signal(8, name="hend")  # frame offset just past the IPv4 header (udp)
+            start = Signal(8, name="start")  # frame offset of UDP payload byte 0
+            stm1 = Signal(8, name="stm1")  # start - 1: the last UDP header byte
+            hend_m1 = Signal(8, name="hend_m1")
+            udp_r = Mux(vlan_r, 18 + (eff(vihl1_r) << 2), 14 + (eff(vihl0_r) << 2))
+            uw_n = Signal(5)
+            m.d.comb += uw_n.eq(Mux(vlan_r, 5 + eff(vihl1_r), 4 + eff(vihl0_r)))
+            # one-hot beat of the destination port and of the UDP length: the capture enable
+            # is an AND-OR with the one-hot beat position, not a mux selected by uw
+            tgt_p = Signal(npos, name="tgt_p")
+            tgt_l = Signal(npos, name="tgt_l")
+            m.d.sync += [tgt_p.eq(Const(1, npos) << (Cat(Const(0, 2), uw_n) >> lb)),
+                         tgt_l.eq(Const(1, npos) << (Cat(Const(2, 2), uw_n) >> lb))]
+            m.d.sync += [uw.eq(uw_n),
+                         hend.eq(udp_r), start.eq(udp_r + 8), stm1.eq(udp_r + 7),
+                         hend_m1.eq(udp_r - 1)]
+            vlan0 = vlan_r  # valid from the beat after the Ethertype (ip + 2 >= 16)
         else:
-            proto_bad = proto != 17
+            uw = Signal(5, name="uw")
+            m.d.comb += uw.eq(Mux(vlan_now, 5 + eff(vihl1_now), 4 + eff(vihl0_now)))
+            hend = Signal(8)
+            start = Signal(8)
+            stm1 = Signal(8)
+            hend_m1 = Signal(8)
+            m.d.comb += [hend.eq((uw << 2) - 2), start.eq((uw << 2) + 6),
+                         stm1.eq((uw << 2) + 5), hend_m1.eq((uw << 2) - 3)]
+            vlan0 = vlan_now
 
-        # frame state
-        decided = Signal()  # header decision taken (registered)
-        reason = Signal(3)  # drop reason of a decided frame (_NONE: accepted)
-        en = Signal()  # enable sampled at the first beat
-        en_cur = Mux(bi == 0, cfg.enable, en)
-        dec_cur = Mux(bi == 0, 0, decided)
-        rsn_cur = Mux(bi == 0, _NONE, reason)
+        def ipword(off):
+            """The word at ``ip + off`` (ip = 14 or 18)."""
+            ha, wa = word(18 + off)
+            hb, wb = word(14 + off)
+            return Mux(vlan0, ha, hb), Mux(vlan0, wa, wb)
 
-        dec_now = Signal()
-        rsn_now = Signal(3)
-        m.d.comb += [dec_now.eq(dec_cur), rsn_now.eq(rsn_cur)]
-        with m.If(~dec_cur):
-            with m.If(arrived(ip - 1)):
-                with m.If(et != ETHERTYPE_IPV4):
-                    m.d.comb += [dec_now.eq(1), rsn_now.eq(_ETHERTYPE)]
-                with m.Elif(arrived(start - 1)):
-                    m.d.comb += dec_now.eq(1)
-                    with m.If(ip_bad | ~csum_ok):
-                        m.d.comb += rsn_now.eq(_IP)
-                    with m.Elif(proto_bad):
-                        m.d.comb += rsn_now.eq(_PROTO)
-                    with m.Elif((ulen < UDP_MIN_LENGTH) | (ulen > udp_room)):
-                        m.d.comb += rsn_now.eq(_SHORT)
-                    with m.Elif(too_long):
-                        m.d.comb += rsn_now.eq(_LONG)
-                    with m.Elif(dst != cfg.ip_dst):
-                        m.d.comb += rsn_now.eq(_ADDR)
-                    with m.Elif(dport != cfg.udp_port):
-                        m.d.comb += rsn_now.eq(_PORT)
-                    with m.Else():
-                        m.d.comb += rsn_now.eq(_NONE)
-        fwd = en_cur & dec_now & (rsn_now == _NONE)
-        first = fwd & ~dec_cur
+        tot_r, tot_now = cap(*ipword(2), "tot")
+        frag_r, _ = cap(*ipword(6), "frag")
+        proto_r, _ = cap(*ipword(8), "ttlproto")
+        dsth_r, _ = cap(*ipword(16), "dst_h")
+        dstl_r, _ = cap(*ipword(18), "dst_l")
+        hitp, wp = word(Cat(Const(0, 2), uw))
+        hitl, wl = word(Cat(Const(2, 2), uw))
+        if piped:
+            hitp = (pos & tgt_p).any()
+            hitl = (pos & tgt_l).any()
+        hitp_s, hitl_s = Signal(name="hit_dport"), Signal(name="hit_ulen")
+        m.d.comb += [hitp_s.eq(hitp), hitl_s.eq(hitl)]
+        hitp, hitl = hitp_s, hitl_s
+        dport_r, _ = cap(hitp, wp, "dport")
+        ulen_r, ulen_now = cap(hitl, wl, "ulen")
+
+        # checks of the captured IPv4 fields (from the capture registers; registered again in
+        # the pipelined build: those fields end at least one beat before the deciding beat)
+        vihl = Mux(vlan_r, vihl1_r, vihl0_r)
+        ihl = vihl[0:4]
+        ip_len = ihl << 2
+        ip_bad = late((vihl[4:8] != 4) | (ihl < 5) | (tot_r < ip_len) | (frag_r[:14] != 0),
+                      "ip_bad")
+        udp_room = late(tot_r - ip_len, "udp_room", 16)  # largest UDP length the datagram holds
+        too_long = late(Mux(vlan_r, tot_r > MAX_FRAME_BYTES - 18, tot_r > MAX_FRAME_BYTES - 14),
+                        "too_long")
+        proto_bad = late(proto_r[0:8] != 17, "proto_bad")
+        dst_bad = late(Cat(dstl_r, dsth_r) != cfg.ip_dst, "dst_bad")
+        # the last byte of the IPv4 datagram (at stage 0: this beat included)
+        if piped:
+            ipend_m1 = late(Mux(vlan_r, tot_r + 17, tot_r + 13), "ipend_m1", 18)
+        else:
+            ipend_m1 = Signal(18)
+            m.d.comb += ipend_m1.eq(Mux(vlan_now, 18, 14) + tot_now - 1)
+
+        # frame offset just past the UDP payload and the last payload byte, captured with
+        # the UDP length (pend >= 34: pend - 1 never wraps)
+        pend_r, pend_now = cap(hitl, hend + wl, "pend", 18)
+        pendm1_r, pendm1_now = cap(hitl, hend_m1 + wl, "pend_m1", 18)
+        if piped:
+            # the beat holding the UDP length ends before udp + 28 <= pend for every accepted
+            # frame (UDP length >= 28), so nothing in it is past the payload
+            short_r, _ = cap(hitl, (wl < UDP_MIN_LENGTH) | (wl > udp_room), "short", 1)
+
+            def lane_in_udp(j):
+                return hitl | lane_before(j, pend_r)
+
+            def end_in_udp():  # the frame ends before its UDP datagram does
+                return hitl | ~arrived(pendm1_r)
+        else:
+            def lane_in_udp(j):
+                return lane_before(j, pend_now)
+
+            def end_in_udp():
+                return ~arrived(pendm1_now)
+
+        # ---- IPv4 header checksum: two register stages --------------------------------------
+        # stage 0 registers this beat's header words (masked), the next cycle adds them to the
+        # accumulator (carry-save, one carry chain); the check is a pattern on the sum
+        ck_v = Signal()
+        ck_sof = Signal()
+        ck_w = [Signal(16, name=f"ck_w{j}") for j in range(nb // 2)]
+        m.d.sync += ck_v.eq(xfer)
+        with m.If(xfer):
+            m.d.sync += ck_sof.eq(sof)
+            for j in range(nb // 2):
+                w = Cat(beat.data[16 * j + 8 : 16 * j + 16], beat.data[16 * j : 16 * j + 8])
+                after_ip = ~Mux(vlan_now, lane_before(2 * j, 18), lane_before(2 * j, 14))
+                # every IPv4 header ends at 34 or later; past that the registered end is valid
+                in_hdr = lane_before(2 * j, hend)
+                if piped:
+                    in_hdr = lane_before(2 * j, 34) | in_hdr
+                m.d.sync += ck_w[j].eq(Mux(after_ip & in_hdr, w, 0))
+        acc = Signal(24)
+        ops = [Mux(ck_sof, 0, acc)] + [Cat(w, Const(0, 8)) for w in ck_w]
+        lvl = 0
+        while len(ops) > 2:
+            # per bit column, the count of up to six operand bits (one LUT6 per count bit),
+            # or a 3:2 compressor for three operands: operands in carry-save form (named
+            # signals, so every slice refers to one net instead of re-emitting the sum)
+            k = 3 if len(ops) <= 3 else min(len(ops), 6)
+            grp, ops = ops[:k], ops[k:]
+            cols = []
+            for b in range(24):
+                c = Signal(k.bit_length(), name=f"ck_c{lvl}_{b}")
+                m.d.comb += c.eq(sum(op[b] for op in grp))
+                cols.append(c)
+            for t in range(k.bit_length()):
+                v = Signal(24, name=f"ck_v{lvl}_{t}")
+                m.d.comb += v.eq(Cat(*(c[t] for c in cols)) << t)
+                ops.append(v)
+            lvl += 1
+        acc_next = Signal(24)
+        m.d.comb += acc_next.eq(Mux(ck_v, ops[0][:24] + ops[1][:24], acc))
+        with m.If(ck_v):
+            m.d.sync += acc.eq(acc_next)
+        # ones' complement check: fold(fold(s)) == 0xFFFF  <=>  s[8:16] == 0xFF and
+        # s[0:8] == ~s[16:24] (s < 2**24: a header has at most 30 words)
+        csum = acc if piped else acc_next
+        csum_ok = (csum[8:16] == 0xFF) & (csum[0:8] == ~csum[16:24])
 
         # the frame's timestamp: the time its first beat (bi == 0) arrived, i.e. the first
         # cycle it is valid (a stalled first beat keeps that time: a MAC stamps arrival, and a
@@ -321,49 +426,127 @@ class FrameParser(wiring.Component):
         stamp = Signal(64)
         m.d.comb += stamp.eq(Mux(ts_open, self.rx_ns, rx_ns))
 
-        # output (combinational)
+        # ---- stage 1 register ----------------------------------------------------------------
+        s_v = Signal()
+        s_data = Signal(self.data_width)
+        s_keep = Signal(nb)
+        s_off = Signal(16)
+        s_sof = Signal()
+        s_last = Signal()
+        s_err = Signal()
+        s_trunc = Signal()
+        s_en = Signal()  # config.enable when the beat was at the input (used at a frame start)
+        s_stamp = Signal(64)
+        s_a13 = Signal()  # the beat holds byte 13 or an earlier one (Ethertype decided)
+        s_a17 = Signal()
+        s_ast = Signal()  # ... the last UDP header byte (start - 1)
+        s_shend = Signal()  # the frame ends before its IPv4 datagram does
         keep = Signal(nb)
         for j in range(nb):
-            a = base + j
-            m.d.comb += keep[j].eq((a >= start) & (a < pend) & (j < n_valid))
+            m.d.comb += keep[j].eq(~lane_before(j, start) & lane_in_udp(j) & (j < n_valid))
+        ast = arrived(stm1)
+        if piped:
+            ast = ast & (bi >= (41 >> lb))  # the UDP header ends at 41 or later (uw valid)
+        with m.If(o.ready):
+            m.d.sync += [
+                s_v.eq(i.valid),
+                s_data.eq(beat.data),
+                s_keep.eq(keep),
+                s_off.eq(base - start),
+                s_sof.eq(sof),
+                s_last.eq(beat.last),
+                s_err.eq(beat.error),
+                s_trunc.eq(beat.last & end_in_udp()),
+                s_en.eq(cfg.enable),
+                s_stamp.eq(stamp),
+                s_a13.eq(arrived(13)),
+                s_a17.eq(arrived(17)),
+                s_ast.eq(ast),
+                s_shend.eq(~arrived(ipend_m1)),
+            ]
+
+        # ---- stage 1: the frame decision (capture registers hold every byte up to this beat)
+        if piped:
+            short = short_r
+        else:
+            short = (ulen_r < UDP_MIN_LENGTH) | (ulen_r > udp_room)
+        decided = Signal()  # header decision taken (registered)
+        reason = Signal(3)  # drop reason of a decided frame (_NONE: accepted)
+        en = Signal()  # enable sampled at the first beat
+        en_cur = Mux(s_sof, s_en, en)
+        dec_cur = Mux(s_sof, 0, decided)
+        rsn_cur = Mux(s_sof, _NONE, reason)
+        et_bad = ~Mux(vlan_r, et1_ok_r, et0_ok_r)
+        arr_ip = Mux(vlan_r, s_a17, s_a13)
+
+        dec_now = Signal()
+        rsn_now = Signal(3)
+        m.d.comb += [dec_now.eq(dec_cur), rsn_now.eq(rsn_cur)]
+        with m.If(~dec_cur):
+            with m.If(arr_ip):
+                with m.If(et_bad):
+                    m.d.comb += [dec_now.eq(1), rsn_now.eq(_ETHERTYPE)]
+                with m.Elif(s_ast):
+                    m.d.comb += dec_now.eq(1)
+                    with m.If(ip_bad | ~csum_ok):
+                        m.d.comb += rsn_now.eq(_IP)
+                    with m.Elif(proto_bad):
+                        m.d.comb += rsn_now.eq(_PROTO)
+                    with m.Elif(short):
+                        m.d.comb += rsn_now.eq(_SHORT)
+                    with m.Elif(too_long):
+                        m.d.comb += rsn_now.eq(_LONG)
+                    with m.Elif(dst_bad):
+                        m.d.comb += rsn_now.eq(_ADDR)
+                    with m.Elif(dport_r != cfg.udp_port):
+                        m.d.comb += rsn_now.eq(_PORT)
+                    with m.Else():
+                        m.d.comb += rsn_now.eq(_NONE)
+        fwd = en_cur & dec_now & (rsn_now == _NONE)
+        first = fwd & ~dec_cur
+
         m.d.comb += [
-            o.valid.eq(i.valid & fwd),
+            o.valid.eq(s_v & fwd),
             i.ready.eq(o.ready),
-            o.payload.data.eq(beat.data),
-            o.payload.keep.eq(keep),
-            o.payload.offset.eq(base - start),
+            o.payload.data.eq(s_data),
+            o.payload.keep.eq(s_keep),
+            o.payload.offset.eq(s_off),
             o.payload.first.eq(first),
-            o.payload.last.eq(beat.last),
-            o.payload.error.eq(beat.last & beat.error),
-            o.payload.trunc.eq(beat.last & (end < pend)),
-            o.payload.rx_ns.eq(stamp),
+            o.payload.last.eq(s_last),
+            o.payload.error.eq(s_last & s_err),
+            o.payload.trunc.eq(s_trunc),
+            o.payload.rx_ns.eq(s_stamp),
         ]
 
+        s_xfer = s_v & o.ready
+        with m.If(s_xfer):
+            m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
+        # a counted frame's end: its decision registered as is, the counter it goes to
+        # decoded a cycle later (the decode is not on the decision's path)
+        fe_go = Signal()
+        fe_err = Signal()
+        fe_dec = Signal()
+        fe_rsn = Signal(3)
+        fe_short = Signal()
+        m.d.sync += [fe_go.eq(s_xfer & s_last & en_cur), fe_err.eq(s_err), fe_dec.eq(dec_now),
+                     fe_rsn.eq(rsn_now), fe_short.eq(s_shend)]
         ev_frame = Signal()  # a counted frame ended last cycle
         ev_reason = Signal(len(_REASONS) + 1)  # its drop counter (one-hot by reason; none: ok)
         m.d.sync += [self.ev_drop.eq(0), ev_frame.eq(0), ev_reason.eq(0)]
-        with m.If(xfer):
-            m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
-            with m.If(beat.last):
-                m.d.sync += bi.eq(0)
-            with m.Elif(bi != (1 << len(bi)) - 1):
-                m.d.sync += bi.eq(bi + 1)
-            with m.If(beat.last & en_cur):
-                m.d.sync += [ev_frame.eq(1), ev_reason.eq(0)]
-                m.d.sync += self.ev_drop.eq(
-                    beat.error | ~dec_now | (rsn_now != _NONE) | (end < ip + total)
-                )
-                with m.If(beat.error):
-                    m.d.sync += ev_reason.eq(1 << _ERROR)
-                with m.Elif(~dec_now):
+        with m.If(fe_go):
+            m.d.sync += [ev_frame.eq(1), ev_reason.eq(0)]
+            m.d.sync += self.ev_drop.eq(fe_err | ~fe_dec | (fe_rsn != _NONE) | fe_short)
+            with m.If(fe_err):
+                m.d.sync += ev_reason.eq(1 << _ERROR)
+            with m.Elif(~fe_dec):
+                m.d.sync += ev_reason.eq(1 << _SHORT)
+            with m.Elif(fe_rsn == _NONE):
+                with m.If(fe_short):
                     m.d.sync += ev_reason.eq(1 << _SHORT)
-                with m.Elif(rsn_now == _NONE):
-                    with m.If(end < ip + total):
-                        m.d.sync += ev_reason.eq(1 << _SHORT)
-                with m.Else():
-                    for r in _REASONS:
-                        with m.If(rsn_now == r):
-                            m.d.sync += ev_reason.eq(1 << r)
+            with m.Else():
+                for r in _REASONS:
+                    with m.If(fe_rsn == r):
+                        m.d.sync += ev_reason.eq(1 << r)
 
         # counters: the frame's outcome is registered (ev_frame, ev_reason one-hot) and counted
         # a cycle later by split-carry counters (hw/counter.py), so neither the header decision

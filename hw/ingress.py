@@ -1,6 +1,6 @@
 """The ingress chain: MAC beats in, decoded ITCH records out.
 
-``FrameParser`` (Ethernet/IPv4/UDP, combinational) -> ``MoldUDP64`` (header + sequence
+``FrameParser`` (Ethernet/IPv4/UDP, one pipeline register) -> ``MoldUDP64`` (header + sequence
 tracker, one register) -> ``Framer`` (message blocks, output register) -> ``Decoder`` (record
 register). See ``docs/ingress.md``.
 """
@@ -96,8 +96,9 @@ class Ingress(wiring.Component):
 
     Notes
     -----
-    Latency: 3 cycles from the MAC beat holding a message's last byte to its record being
-    valid (MoldUDP64 output register + framer output register + decoder record register).
+    Latency: 4 cycles from the MAC beat holding a message's last byte to its record being
+    valid (frame parser pipeline register + MoldUDP64 output register + framer output
+    register + decoder record register).
     Throughput: one MAC beat per clock for every legal stream (back-to-back frames, packed
     minimum-size messages); only malformed blocks shorter than a beat stall (a cycle per
     block whose length field and end share a beat, see :class:`hw.framer.Framer`).

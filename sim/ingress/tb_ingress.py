@@ -42,11 +42,12 @@ N = int(os.environ.get("N_MESSAGES", "3000"))
 NB = W // 8
 WIDTHS = record_layout_fields()
 
-LATENCY_BOUND = 3
+LATENCY_BOUND = 4
 """Cycles from the MAC beat holding a message's last byte to its record being valid, for every
-message type: measured 3 for all 23 types (MoldUDP64 output register + framer output register
-+ decoder record register; ``docs/ingress.md``; 2 before the framer's output register), so the
-bench asserts 3. Issue 14's target is <= 6."""
+message type: measured 4 for all 23 types (frame parser pipeline register + MoldUDP64 output
+register + framer output register + decoder record register; ``docs/ingress.md``; 3 before the
+parser's pipeline stage, 2 before the framer's output register), so the bench asserts 4.
+Issue 14's target is <= 6."""
 
 
 class Bench:
@@ -110,7 +111,8 @@ class Bench:
     async def finish(self):
         await self.check_records()
         await self.src.wait_idle()
-        for _ in range(8):
+        # drain (the frame parser's stage and its registered outcome: 2 cycles more than 8)
+        for _ in range(10):
             await RisingEdge(self.dut.clk)
         assert self.sink.empty(), f"{len(self.sink)} records the model did not expect"
         bad = {}
