@@ -620,6 +620,57 @@ class ArbiterProof(_Proof):
         return m
 
 
+class ArbiterMergeProof(ArbiterProof):
+    """The arbiter's duplicate rule on short, well-formed data packets, one cycle deeper.
+
+    The :class:`ArbiterProof` "no duplicate forwarded" property on a narrower input: both
+    lines carry only data packets of the session (``count`` 1..3, sequence numbers below
+    4096) whose MoldUDP64 header starts a packet's first beat (``offset == 0``, the header
+    completes in its second beat), at most three beats long, every other byte zero, and the
+    output is always read. A packet and its copy ending exactly at the expected number then
+    reach the output header within 9 cycles (the general harness needs 9 too, but its depth-9
+    run does not finish in 10 minutes). With all the properties at depth 9 the "no needless
+    gap" one does not finish either (step 8 over 6 minutes), so this proof keeps only the
+    duplicate rule; backpressure, heartbeats, other sessions and header alignments stay the
+    general proof's (depth 8).
+    """
+
+    only = ("no duplicate forwarded",)
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        d = self.dut
+        nb = self.NB
+        m.d.comb += Assume(d.o_stream.ready)
+        for port, plen in ((d.a_stream, self.plen[0]), (d.b_stream, self.plen[1])):
+            b = port.payload
+            m.d.comb += [Assume(plen > MOLD_HEADER_LENGTH), Assume(plen <= 3 * nb)]
+            with m.If(port.valid):
+                m.d.comb += Assume(~b.error)
+                with m.If(b.first):
+                    m.d.comb += Assume(b.offset == 0)
+                # every byte fixed but the low 12 bits of the sequence number and the count:
+                # the configured session, a data count 1..3, zeros elsewhere (message bytes
+                # included: the arbiter never reads them), so the queues hold few free bits
+                sess, seq, cnt = _MF["session"], _MF["sequence_number"], _MF["message_count"]
+                for k in range(3 * nb):
+                    lane = k % nb
+                    byte = b.data[8 * lane : 8 * lane + 8]
+                    with m.If(b.offset == k - lane):
+                        if sess.offset <= k < sess.end:
+                            want = d.config.session[8 * (k - sess.offset) :][:8]
+                            m.d.comb += Assume(byte == want)
+                        elif k == seq.end - 2:
+                            m.d.comb += Assume(byte < 16)
+                        elif k == seq.end - 1:
+                            pass
+                        elif k == cnt.end - 1:
+                            m.d.comb += Assume((byte >= 1) & (byte <= 3))
+                        else:
+                            m.d.comb += Assume(byte == 0)
+        return m
+
+
 # --- registry -----------------------------------------------------------------------------
 
 PROOFS: dict[str, tuple[type, str, int]] = {
@@ -628,6 +679,7 @@ PROOFS: dict[str, tuple[type, str, int]] = {
     "framer": (FramerProof, "hw.framer", 5),
     "decoder": (DecoderProof, "hw.decoder", 6),
     "arbiter": (ArbiterProof, "hw.arbiter", 8),
+    "arbiter_merge": (ArbiterMergeProof, "hw.arbiter", 9),
 }
 """proof name -> (harness class, production module, BMC depth in cycles)."""
 
@@ -766,7 +818,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "arb_dup_passes",
-        "arbiter",
+        "arbiter_merge",
         "hw.arbiter",
         "(mt & locked & dt & (ep <= E))",
         "(mt & locked & dt & (ep < E))",
@@ -829,6 +881,6 @@ def build(proof: str, mutant: Mutant | None = None) -> tuple[Elaboratable, int]:
             raise ValueError(f"mutant {mutant.name} belongs to proof {mutant.proof}")
         mod = load_mutant(mutant.module, mutant.old, mutant.new)
     harness = cls(mod)
-    if mutant is not None:
+    if mutant is not None and mutant.only:
         harness.only = mutant.only
     return harness, depth
