@@ -99,10 +99,11 @@ class Top(wiring.Component):
 
     Notes
     -----
-    Latency (measured by ``sim/top``, see docs/top.md): ingress 3 cycles from the beat
-    holding a message's last byte to its decoded record; MAC beat to BBO record valid 21
-    cycles at the least (``U``: 24) in the simulation parameters. Throughput: one MAC beat
-    per clock; one record per clock out.
+    Latency (measured by ``sim/top`` before the Ethernet parser's stage, see docs/top.md):
+    ingress 3 cycles (4 since that stage, bench_ingress) from the beat holding a message's
+    last byte to its decoded record; MAC beat to BBO record valid 21 cycles at the least
+    (``U``: 24) in the simulation parameters, one more with the parser's stage.
+    Throughput: one MAC beat per clock; one record per clock out.
     Backpressure: ``bbo.ready`` low holds the record in the output register, fills the book's
     output FIFO, then stalls the book input, the ingress and ``mac.ready``; nothing is lost.
     ``CTRL_PULSE.soft_reset`` resets the ingress, the book (which then clears every slot,
