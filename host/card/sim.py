@@ -123,7 +123,7 @@ reports no UNOPTFLAT (no combinational loop settles twice) and the shim evaluate
 clock edge. So the model is bound by instruction fetch and branches, which is what GCC's
 profile-guided optimisation addresses: the model is compiled instrumented
 (:data:`PGO_GEN`), replays generated streams (:data:`PGO_TRAIN_MESSAGES`: classic and
-realistic profiles, :func:`_train`), and is compiled again with the profile
+realistic profiles, :func:`host.card.pgo.train`), and is compiled again with the profile
 (:data:`PGO_USE`). Measured 0.205 -> 0.257 M cycles/s alone and 0.044 -> 0.056 M msgs/s in
 replay (docs/driver.md, "Figures"); the build takes about two minutes longer. The profile
 changes code layout and inlining only, never what the model computes (the card tests and
@@ -319,8 +319,9 @@ def build_library(
         compiling (compiling a real top takes a minute or more).
     pgo : bool
         Profile-guided build (:data:`PGO_GEN`): compile instrumented, replay a training
-        stream through it (:func:`_train`, which needs the real card's registers), compile
-        again with the profile. A failed training run leaves a plain build (in the log).
+        stream through it (:func:`host.card.pgo.train`, which needs the real card's
+        registers), compile again with the profile. A failed training run leaves a plain
+        build (in the log).
 
     Raises
     ------
@@ -401,7 +402,7 @@ def build_library(
 
             # the instrumented model writes its profile (obj/*.gcda) when the process exits
             env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-            if run([sys.executable, "-m", "host.card.sim", "train", str(tmp / "libcard_gen.so")],
+            if run([sys.executable, "-m", "host.card.pgo", str(tmp / "libcard_gen.so")],
                    fatal=False):  # fmt: skip
                 log.append("# PGO training failed: the model is compiled without a profile")
             for f in (tmp / "obj").iterdir():
@@ -431,31 +432,12 @@ def _pgo_key(pgo: bool) -> str:
 
 
 _TRAIN_VERSION = 1
-"""Bump when :func:`_train` changes (the profile, hence the library, depends on it)."""
+"""Bump when :func:`host.card.pgo.train` changes (the profile, hence the library, depends on it)."""
 
 
 def card_pgo() -> bool:
     """Profile-guided build of the card (:data:`PGO_GEN`) unless ``ITCHFPGA_CARD_PGO=0``."""
     return os.environ.get("ITCHFPGA_CARD_PGO", "1").strip() != "0"
-
-
-def _train(lib_path: Path) -> None:
-    """The PGO training run: replay generated streams through the instrumented model.
-
-    Classic and realistic (deep books) profiles, so the profile sees adds, executions,
-    replaces, deletes, window slides and refills; the records are not checked here (the
-    card tests check the built model).
-    """
-    from host.card.replay import open_sim_card, replay_through_card, resolve_locates
-    from host.feed.capture import packetize_itch
-    from host.feed.generator import generate
-
-    card = open_sim_card(lib_path=lib_path)
-    for n, profile in zip(PGO_TRAIN_MESSAGES, ("classic", "realistic"), strict=True):
-        feed = packetize_itch(generate(n, 16, 7, profile=profile))
-        card.reset(hard=True)
-        replay_through_card(card, feed, resolve_locates(feed, None, card.slots), latency=False)
-    card.close()
 
 
 def card_params() -> dict:
@@ -836,20 +818,13 @@ class SimTransport(Transport):
 def main(argv=None) -> int:
     """``python -m host.card.sim build [--param K=V ...]``: build the simulated card.
 
-    ``python -m host.card.sim train LIB`` is the PGO training run of :func:`build_library`.
     """
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m host.card.sim")
-    ap.add_argument("action", choices=["build", "train"])
-    ap.add_argument("lib", nargs="?", help="train: the instrumented libcard to train")
+    ap.add_argument("action", choices=["build"])
     ap.add_argument("--param", action="append", default=[], help="hw.top.Top parameter K=V")
     a = ap.parse_args(argv)
-    if a.action == "train":
-        if not a.lib:
-            ap.error("train needs the library path")
-        _train(Path(a.lib))
-        return 0
     params = {}
     for kv in a.param:
         k, _, v = kv.partition("=")
