@@ -486,8 +486,9 @@ class DecoderProof(_Proof):
 
 
 class ArbiterProof(_Proof):
-    """``hw.arbiter.LineArbiter`` with a configured session, 256-bit beats (a MoldUDP64 header
-    fits in one or two beats, so a few packets per line fit in the bound).
+    """``hw.arbiter.LineArbiter`` with a configured session, 128-bit beats (:attr:`NB` bytes: a
+    MoldUDP64 header completes in a packet's second or third beat, so a few packets per line
+    fit in the bound).
 
     Each line is a legal parser output (``_legal_area_beats``) with matched packets in
     non-decreasing sequence order (duplicates allowed; reorders are the bench's); the wait
