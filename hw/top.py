@@ -79,6 +79,12 @@ class Top(wiring.Component):
         1 (default): one MAC input. 2: an A/B feed, ``mac`` is line A and ``mac_b`` line B,
         merged by :class:`hw.arbiter.LineArbiter` in the ingress (``ID_LINES``,
         ``CONFIG_AB_TIMEOUT``, the ``CNT_LINE_*`` counters).
+    mac_stamp : bool
+        False (default): a frame's ``rx_ns`` is the ns clock when its first beat reaches
+        ``mac``. True: it is ``mac_sop_ns``, a stamp the platform's MAC path took from
+        ``ns_now`` at the MAC's start of packet and carried with the frame (e.g.
+        :class:`hw.platform.alveo.MacDownsizer`), so the time a frame waits in front of the
+        core is in the record's latency. Adds the ports ``ns_now`` and ``mac_sop_ns``.
 
     Attributes
     ----------
@@ -96,6 +102,11 @@ class Top(wiring.Component):
     axil : In(hw.axil.AXILiteSignature(addr_width=addr_width))
         Register slave; every register of ``self.table`` (:func:`hw.regs.build_table` with
         this build's parameters).
+    ns_now : Out(64)
+        ``mac_stamp=True`` only: the ns clock (``STATUS_CLK_NOW``), for the MAC path's stamp.
+    mac_sop_ns : In(64)
+        ``mac_stamp=True`` only: the start-of-packet stamp of the frame on ``mac`` (read with
+        its first beat).
 
     Notes
     -----
@@ -121,8 +132,14 @@ class Top(wiring.Component):
                  levels: int = SIM_PARAMS["levels"], depth_n: int = 1, k: int = 16,
                  fifo_depth: int = 16, lanes: int = 1, lane_fifo: int = 4,
                  counter_width: int = 32, clk_hz: int = 322_265_625, addr_width: int = 12,
-                 lines: int = 1):
+                 lines: int = 1, mac_stamp: bool = False):
         _int("k", k, 2)
+        if not isinstance(mac_stamp, bool):
+            raise TypeError(f"mac_stamp must be a bool, not {mac_stamp!r}")
+        if mac_stamp and lines != 1:
+            raise ValueError("mac_stamp needs lines=1 (the ingress stamps both lines from one "
+                             "clock input)")
+        self.mac_stamp = mac_stamp
         _int("depth_n", depth_n, 1, min(k, bbo_record.MAX_DEPTH_N))
         _int("clk_hz", clk_hz, 1, 2**32 - 1)
         self.lines = lines
@@ -156,6 +173,9 @@ class Top(wiring.Component):
             check_counters("lines", list(
                 self._ingress.signature.members["line_counters"].signature.members))
             members["mac_b"] = In(stream.Signature(mac_beat_layout(data_width)))
+        if mac_stamp:
+            members["ns_now"] = Out(64)
+            members["mac_sop_ns"] = In(64)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -253,8 +273,10 @@ class Top(wiring.Component):
             clk.incr_ns.eq(r.clk_incr_ns),
             clk.incr_frac.eq(r.clk_incr_frac),
             r.clk_now.eq(clk.now),
-            ing.rx_ns.eq(clk.now),
+            ing.rx_ns.eq(self.mac_sop_ns if self.mac_stamp else clk.now),
         ]
+        if self.mac_stamp:
+            m.d.comb += self.ns_now.eq(clk.now)
 
         # ---------------- counters: source - snapshot, registered
         clr = r.counters_clear

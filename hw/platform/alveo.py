@@ -45,8 +45,8 @@ from amaranth.vendor import XilinxPlatform
 
 from hw.layouts import mac_beat_layout
 
-__all__ = ["AlveoU250Platform", "AlveoWrapper", "C2hPacketizer", "MacDownsizer", "RecordBeats",
-           "ip_tcl", "main"]
+__all__ = ["MACS", "AlveoU250Platform", "AlveoWrapper", "C2hPacketizer", "MacDownsizer",
+           "RecordBeats", "ip_tcl", "main"]
 
 GT_PIN_PREFIX = "GT_"
 """Pins named ``GT_*`` are placeholders for transceiver pins: no LOC is written for them, the
@@ -86,6 +86,9 @@ class AlveoU250Platform(XilinxPlatform):
         Resource("qsfp0_gt", 0,
                  Subsignal("rx", DiffPairs(_gt("QSFP0_RXP", 4), _gt("QSFP0_RXN", 4), dir="i")),
                  Subsignal("tx", DiffPairs(_gt("QSFP0_TXP", 4), _gt("QSFP0_TXN", 4), dir="o"))),
+        Resource("qsfp0_gt1", 0,  # lane 0 only: the 10G/25G MAC (``mac="25g"`` or ``"10g"``)
+                 Subsignal("rx", DiffPairs(_gt("QSFP0_RXP", 1), _gt("QSFP0_RXN", 1), dir="i")),
+                 Subsignal("tx", DiffPairs(_gt("QSFP0_TXP", 1), _gt("QSFP0_TXN", 1), dir="o"))),
         Resource("qsfp0_ctl", 0,
                  Subsignal("modsel_n", Pins("BE16", dir="o")),
                  Subsignal("reset_n", Pins("BE17", dir="o")),
@@ -104,15 +107,22 @@ class AlveoU250Platform(XilinxPlatform):
 # Vendor IP: create_ip commands (the IP is generated inside the Vivado run)
 
 CMAC_IP = "cmac_usplus_0"
+XXV_IP = "xxv_ethernet_0"
 XDMA_IP = "xdma_0"
 AXIL_CDC_IP = "axil_cdc_0"
 
+MACS = ("100g", "25g", "10g")
+"""The MAC options: the 100G CMAC (CAUI-4, RS-FEC) or one lane of the 10G/25G Ethernet
+Subsystem (PG210: BASE-R, no FEC, 64-bit AXI-Stream) on QSFP0."""
 
-def ip_tcl() -> str:
-    """TCL run after the sources are read: creates, generates and synthesizes the vendor IP."""
-    return f"""
-# --- vendor IP (hw/platform/alveo.py ip_tcl) ---
-create_ip -name cmac_usplus -vendor xilinx.com -library ip -module_name {CMAC_IP}
+XXV_CORE_HZ = 322_580_645
+"""Core clock of the 10G/25G builds: an MMCM's 100 MHz x 12.5 / 3.875 (the 100G build's core
+runs on the CMAC's 322.265625 MHz user clock, which a 10G/25G MAC does not provide)."""
+
+
+def _mac_tcl(mac: str) -> str:
+    if mac == "100g":
+        return f"""create_ip -name cmac_usplus -vendor xilinx.com -library ip -module_name {CMAC_IP}
 set_property -dict {{
     CONFIG.CMAC_CAUI4_MODE {{1}}
     CONFIG.NUM_LANES {{4x25}}
@@ -125,7 +135,33 @@ set_property -dict {{
     CONFIG.GT_GROUP_SELECT {{X1Y44~X1Y47}}
     CONFIG.RX_MAX_PACKET_LEN {{9600}}
 }} [get_ips {CMAC_IP}]
+"""
+    # one core, MAC + PCS/PMA, 64-bit AXI-Stream, no AXI4-Lite (control on ctl_* ports, as the
+    # CMAC), FEC left at its default (none), the first GT of QSFP0's quad (X1Y44, quad X1Y11)
+    return f"""create_ip -name xxv_ethernet -vendor xilinx.com -library ip -module_name {XXV_IP}
+set_property -dict {{
+    CONFIG.CORE {{Ethernet MAC+PCS/PMA 64-bit}}
+    CONFIG.LINE_RATE {{{mac[:-1]}}}
+    CONFIG.NUM_OF_CORES {{1}}
+    CONFIG.BASE_R_KR {{BASE-R}}
+    CONFIG.INCLUDE_AXI4_INTERFACE {{0}}
+    CONFIG.GT_REF_CLK_FREQ {{156.25}}
+    CONFIG.GT_DRP_CLK {{100.00}}
+    CONFIG.GT_GROUP_SELECT {{Quad_X1Y11}}
+    CONFIG.LANE1_GT_LOC {{X1Y44}}
+    CONFIG.ENABLE_PIPELINE_REG {{1}}
+}} [get_ips {XXV_IP}]
+"""
 
+
+def ip_tcl(mac: str = "100g") -> str:
+    """TCL run after the sources are read: creates, generates and synthesizes the vendor IP
+    (the MAC of ``mac``, one of :data:`MACS`)."""
+    if mac not in MACS:
+        raise ValueError(f"mac must be one of {MACS}, not {mac!r}")
+    return f"""
+# --- vendor IP (hw/platform/alveo.py ip_tcl) ---
+{_mac_tcl(mac)}
 create_ip -name xdma -vendor xilinx.com -library ip -module_name {XDMA_IP}
 set_property -dict {{
     CONFIG.mode_selection {{Advanced}}
@@ -169,8 +205,18 @@ class MacDownsizer(wiring.Component):
     beat as many as its ``tkeep`` needs); ``error`` (CMAC ``rx_axis_tuser``) is set on the last
     64-bit beat.
 
-    Throughput: one 64-bit beat per cycle out (20.6 Gb/s at 322 MHz); bursts above that are
-    absorbed by the FIFO (``depth`` beats of 64 bytes). Latency: 3 cycles plus the FIFO.
+    Start-of-packet stamp: ``now`` (the core's ns clock, ``hw.top.Top.ns_now``) is sampled
+    when a frame's first 512-bit beat arrives from the CMAC and stored with every beat of the
+    frame; ``o_sop_ns`` carries it beside each 64-bit beat out, so the core can stamp a frame
+    with the time it left the MAC instead of the time it left this FIFO (``Top(mac_stamp=True)``
+    reads it as ``mac_sop_ns``). The stamp costs 64 bits per FIFO entry (about one BRAM36).
+
+    Throughput: one 64-bit beat per cycle out (20.6 Gb/s at 322 MHz), also across 512-bit
+    beats (the next loads as the held one's final word leaves; until 2026-12-06 a bubble per
+    512-bit beat made it 8/9 of that); bursts above that are absorbed by the FIFO (``depth``
+    beats of 64 bytes). Latency: 3 cycles plus the FIFO.
+    Backpressure: ``o_ready`` low holds the output; the CMAC side has none (frames that do not
+    fit are dropped whole and counted by ``overflow``).
     """
 
     def __init__(self, *, depth: int = 512, max_frame_bytes: int = 9600):
@@ -185,16 +231,18 @@ class MacDownsizer(wiring.Component):
             "rx_tvalid": In(1),
             "o_payload": Out(mac_beat_layout(64)), "o_valid": Out(1), "o_ready": In(1),
             "overflow": Out(1),
+            "now": In(64), "o_sop_ns": Out(64),
         })
 
     def elaborate(self, platform):
         m = Module()
-        beat = data.StructLayout({"data": 512, "keep": 64, "last": 1, "error": 1})
+        beat = data.StructLayout({"data": 512, "keep": 64, "last": 1, "error": 1, "ns": 64})
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=beat.size, depth=self.depth)
         w = data.View(beat, fifo.w_data)
         in_frame = Signal()
         dropping = Signal()
         room = Signal()
+        sop = Signal(64)  # the frame's start-of-packet stamp, for its later beats
         m.d.comb += room.eq(fifo.w_level <= self.depth - self.max_beats)
         m.d.sync += self.overflow.eq(0)
         with m.If(self.rx_tvalid):
@@ -204,11 +252,13 @@ class MacDownsizer(wiring.Component):
                 fifo.w_en.eq(admit),
                 w.data.eq(self.rx_tdata), w.keep.eq(self.rx_tkeep),
                 w.last.eq(self.rx_tlast), w.error.eq(self.rx_tuser),
+                w.ns.eq(Mux(first, self.now, sop)),
             ]
             m.d.sync += in_frame.eq(~self.rx_tlast)
             with m.If(first):
                 m.d.sync += dropping.eq(~room)
                 m.d.sync += self.overflow.eq(~room)
+                m.d.sync += sop.eq(self.now)
 
         # unpack: hold one 512-bit beat, emit 64-bit words
         r = data.View(beat, fifo.r_data)
@@ -216,26 +266,30 @@ class MacDownsizer(wiring.Component):
         have = Signal()
         idx = Signal(3)
         nwords = Signal(4)  # words in the held beat (1..8)
-        m.d.comb += fifo.r_en.eq(~have)
-        with m.If(fifo.r_rdy & ~have):
-            ones = sum(r.keep[i] for i in range(64))
-            m.d.sync += [cur.eq(r), have.eq(1), idx.eq(0),
-                         nwords.eq(Mux(r.last, (ones + 7) >> 3, 8))]
         word_keep = Signal(8)
         m.d.comb += word_keep.eq(cur.keep.word_select(idx, 8))
         final = Signal()
         m.d.comb += final.eq(idx + 1 == nwords)
+        # the next 512-bit beat loads in the cycle the held one's final word leaves: no bubble
+        # between beats (one 64-bit word per cycle for a whole frame)
+        load = Signal()
+        m.d.comb += [load.eq(~have | (self.o_ready & final)), fifo.r_en.eq(load)]
         m.d.comb += [
             self.o_valid.eq(have),
             self.o_payload.data.eq(cur.data.word_select(idx, 64)),
             self.o_payload.keep.eq(word_keep),
             self.o_payload.last.eq(cur.last & final),
             self.o_payload.error.eq(cur.error & cur.last & final),
+            self.o_sop_ns.eq(cur.ns),
         ]
         with m.If(have & self.o_ready):
             m.d.sync += idx.eq(idx + 1)
             with m.If(final):
                 m.d.sync += have.eq(0)
+        with m.If(fifo.r_rdy & load):  # after the above: a load in the final word's cycle wins
+            ones = sum(r.keep[i] for i in range(64))
+            m.d.sync += [cur.eq(r), have.eq(1), idx.eq(0),
+                         nwords.eq(Mux(r.last, (ones + 7) >> 3, 8))]
         return m
 
 
@@ -243,12 +297,16 @@ class MacDownsizer(wiring.Component):
 # Wrapper
 
 
-def _default_core():
-    """The project's top level (hw.top.Top) with the U250 parameters."""
+def _default_core(mac: str = "100g"):
+    """The project's top level (hw.top.Top) with the U250 parameters, stamping frames at the
+    MAC's start of packet (``mac_stamp``), its ``ID_CLK_HZ`` the core clock of ``mac``."""
     from hw.synth import BLOCKS  # noqa: PLC0415 - keeps the platform importable alone
     from hw.top import Top  # noqa: PLC0415
 
-    return Top(**BLOCKS["top"].params["u250"])
+    params = dict(BLOCKS["top"].params["u250"], mac_stamp=True)
+    if mac != "100g":
+        params["clk_hz"] = XXV_CORE_HZ
+    return Top(**params)
 
 
 class RecordBeats(wiring.Component):
@@ -393,16 +451,27 @@ class AlveoWrapper(Elaboratable):
         Records per C2H packet at most (default 64).
     c2h_flush_cycles : int
         Core cycles a record waits for a next one before its packet ends (default 0).
+    mac : str
+        ``"100g"`` (default): the CMAC on QSFP0's four lanes, the core on its 322.265625 MHz
+        user clock, :class:`MacDownsizer` in front of the core. ``"25g"`` or ``"10g"``: the
+        10G/25G Ethernet Subsystem on QSFP0's lane 0 (PG210, BASE-R, no FEC), its 64-bit
+        RX stream in its own clock (390.625 / 156.25 MHz) crossing into the core through
+        :class:`hw.platform.mac.MacRxFifo`; the core runs on an MMCM's
+        :data:`XXV_CORE_HZ` from the 100 MHz ``init`` clock.
     """
 
-    def __init__(self, core=None, *, c2h_max_records: int = 64, c2h_flush_cycles: int = 0):
+    def __init__(self, core=None, *, c2h_max_records: int = 64, c2h_flush_cycles: int = 0,
+                 mac: str = "100g"):
+        if mac not in MACS:
+            raise ValueError(f"mac must be one of {MACS}, not {mac!r}")
+        self.mac = mac
         self.core = core
         # validated here, where a user's mistake should surface, not at elaboration
         self.c2h = _c2h_params(c2h_max_records, c2h_flush_cycles)
 
     def elaborate(self, platform):
         m = Module()
-        core = self.core if self.core is not None else _default_core()
+        core = self.core if self.core is not None else _default_core(self.mac)
 
         # ---- clocks and resets
         sysclk = platform.request("sysclk0", 0)
@@ -449,7 +518,20 @@ class AlveoWrapper(Elaboratable):
         )
         m.d.comb += ResetSignal("pcie").eq(~axi_aresetn)
 
-        # ---- CMAC
+        if self.mac == "100g":
+            self._cmac(m, platform, core, axi_aresetn)
+        else:
+            self._xxv(m, platform, core, axi_aresetn)
+
+        # ---- AXI-Lite BAR -> CDC -> core registers
+        self._bar(m, core, x, axi_aresetn)
+
+        # ---- BBO records -> C2H
+        self._c2h(m, core, c2h_tdata, c2h_tlast, c2h_tvalid, c2h_tready)
+        return m
+
+    def _cmac(self, m, platform, core, axi_aresetn):
+        """CMAC (100G) RX -> MacDownsizer -> core; the core clock is the CMAC's."""
         qref = platform.request("qsfp0_refclk", 0, dir="-")
         qgt = platform.request("qsfp0_gt", 0, dir={"rx": "-", "tx": "-"})
         qctl = platform.request("qsfp0_ctl", 0)
@@ -490,14 +572,86 @@ class AlveoWrapper(Elaboratable):
             down.rx_tlast.eq(rx["tlast"]), down.rx_tuser.eq(rx["tuser"]),
             down.rx_tvalid.eq(rx["tvalid"]),
         ]
-        m.submodules.core = core_r = DomainRenamer("core")(core)
+        m.submodules.core = DomainRenamer("core")(core)
         m.d.comb += [
             core.mac.payload.eq(down.o_payload), core.mac.valid.eq(down.o_valid),
             down.o_ready.eq(core.mac.ready),
         ]
         m.d.comb += core.mac_overflow.eq(down.overflow)  # CNT_MAC_DROPPED_FRAMES
+        if "mac_sop_ns" in core.signature.members:  # Top(mac_stamp=True): stamp at CMAC SOP
+            m.d.comb += [down.now.eq(core.ns_now), core.mac_sop_ns.eq(down.o_sop_ns)]
 
-        # ---- AXI-Lite BAR -> CDC -> core registers
+    def _xxv(self, m, platform, core, axi_aresetn):
+        """10G/25G Ethernet Subsystem RX (its own clock) -> MacRxFifo -> core; the core clock
+        from an MMCM on the ``init`` clock."""
+        # core clock: 100 MHz x 12.5 = 1250 MHz VCO (MMCME4: 800-1600 MHz), / 3.875
+        locked, fb, clk_core = Signal(), Signal(), Signal()
+        m.submodules.core_mmcm = Instance(
+            "MMCME4_BASE", p_CLKIN1_PERIOD=10.0, p_DIVCLK_DIVIDE=1, p_CLKFBOUT_MULT_F=12.5,
+            p_CLKOUT0_DIVIDE_F=3.875, i_CLKIN1=ClockSignal("init"), i_CLKFBIN=fb,
+            o_CLKFBOUT=fb, o_CLKOUT0=clk_core, o_LOCKED=locked, i_PWRDWN=Const(0),
+            i_RST=~axi_aresetn)
+        m.submodules.core_bufg = Instance("BUFG", i_I=clk_core, o_O=ClockSignal("core"))
+        m.submodules.core_rst = ResetSynchronizer(~locked, domain="core")
+
+        m.domains.mac = ClockDomain("mac")
+        qref = platform.request("qsfp0_refclk", 0, dir="-")
+        qgt = platform.request("qsfp0_gt1", 0, dir={"rx": "-", "tx": "-"})
+        qctl = platform.request("qsfp0_ctl", 0)
+        m.d.comb += [qctl.modsel_n.o.eq(0), qctl.reset_n.o.eq(1), qctl.lpmode.o.eq(0)]
+        usr_rx_reset, rx_status = Signal(), Signal()
+        rx = {n: Signal(w, name=f"xxv_rx_{n}") for n, w in
+              [("tdata", 64), ("tkeep", 8), ("tlast", 1), ("tuser", 1), ("tvalid", 1)]}
+        # ports of PG210 with "Include AXI4-Lite" off (ctl_* inputs); the RX FIFO's
+        # rx_core_clk tied to tx_clk_out, one clock for the MAC's user side
+        m.submodules.xxv = Instance(
+            XXV_IP,
+            i_gt_refclk_p=qref.p, i_gt_refclk_n=qref.n,
+            i_gt_rxp_in=qgt.rx.p, i_gt_rxn_in=qgt.rx.n,
+            o_gt_txp_out=qgt.tx.p, o_gt_txn_out=qgt.tx.n,
+            o_tx_clk_out_0=ClockSignal("mac"), i_rx_core_clk_0=ClockSignal("mac"),
+            i_dclk=ClockSignal("init"), i_sys_reset=~axi_aresetn,
+            i_rx_reset_0=Const(0), i_tx_reset_0=Const(0),
+            i_gtwiz_reset_rx_datapath_0=Const(0), i_gtwiz_reset_tx_datapath_0=Const(0),
+            i_qpllreset_in_0=Const(0), i_gt_loopback_in_0=Const(0, 3),
+            i_txoutclksel_in_0=Const(0b101, 3), i_rxoutclksel_in_0=Const(0b101, 3),
+            o_user_rx_reset_0=usr_rx_reset,
+            **{f"o_rx_axis_{n}_0": s for n, s in rx.items()},
+            i_ctl_rx_enable_0=Const(1), i_ctl_rx_check_preamble_0=Const(1),
+            i_ctl_rx_check_sfd_0=Const(1), i_ctl_rx_force_resync_0=Const(0),
+            i_ctl_rx_delete_fcs_0=Const(1), i_ctl_rx_ignore_fcs_0=Const(0),
+            i_ctl_rx_max_packet_len_0=Const(9600, 15), i_ctl_rx_min_packet_len_0=Const(64, 8),
+            i_ctl_rx_process_lfi_0=Const(0), i_ctl_rx_test_pattern_0=Const(0),
+            i_ctl_rx_custom_preamble_enable_0=Const(0), o_stat_rx_status_0=rx_status,
+            i_ctl_tx_enable_0=rx_status, i_ctl_tx_send_rfi_0=~rx_status,
+            i_ctl_tx_send_lfi_0=Const(0), i_ctl_tx_send_idle_0=Const(0),
+            i_ctl_tx_fcs_ins_enable_0=Const(1), i_ctl_tx_ignore_fcs_0=Const(0),
+            i_ctl_tx_test_pattern_0=Const(0),
+            i_tx_axis_tvalid_0=Const(0), i_tx_axis_tdata_0=Const(0, 64),
+            i_tx_axis_tkeep_0=Const(0, 8), i_tx_axis_tlast_0=Const(0),
+            i_tx_axis_tuser_0=Const(0), i_tx_preamblein_0=Const(0, 56),
+        )
+        m.submodules.mac_rst = ResetSynchronizer(usr_rx_reset, domain="mac")
+
+        from hw.platform.mac import MacRxFifo  # noqa: PLC0415 - only the 10G/25G build
+
+        m.submodules.rxfifo = f = DomainRenamer({"sync": "core"})(MacRxFifo(w_domain="mac"))
+        m.d.comb += [
+            f.rx_tdata.eq(rx["tdata"]), f.rx_tkeep.eq(rx["tkeep"]),
+            f.rx_tlast.eq(rx["tlast"]), f.rx_tuser.eq(rx["tuser"]),
+            f.rx_tvalid.eq(rx["tvalid"]),
+        ]
+        m.submodules.core = DomainRenamer("core")(core)
+        m.d.comb += [
+            core.mac.payload.eq(f.o_payload), core.mac.valid.eq(f.o_valid),
+            f.o_ready.eq(core.mac.ready),
+            core.mac_overflow.eq(f.overflow),  # CNT_MAC_DROPPED_FRAMES
+        ]
+        if "mac_sop_ns" in core.signature.members:  # stamp at the MAC's start of packet
+            m.d.comb += [f.now.eq(core.ns_now), core.mac_sop_ns.eq(f.o_sop_ns)]
+
+    def _bar(self, m, core, x, axi_aresetn):
+        """XDMA AXI-Lite BAR (pcie clock) -> axi_clock_converter -> core registers."""
         a = core.axil
         aw = len(a.awaddr)
         m.submodules.axil_cdc = Instance(
@@ -518,7 +672,8 @@ class AlveoWrapper(Elaboratable):
             i_m_axi_rvalid=a.rvalid, o_m_axi_rready=a.rready,
         )
 
-        # ---- BBO records -> C2H
+    def _c2h(self, m, core, c2h_tdata, c2h_tlast, c2h_tvalid, c2h_tready):
+        """Core BBO records -> 512-bit beats -> C2H packets -> AsyncFIFO -> XDMA C2H."""
         m.submodules.c2h_fifo = f = AsyncFIFO(width=513, depth=16, w_domain="core",
                                               r_domain="pcie")  # 512 data bits + tlast
         m.submodules.c2h_beats = rb = DomainRenamer("core")(RecordBeats(len(core.bbo.payload)))
@@ -533,8 +688,6 @@ class AlveoWrapper(Elaboratable):
             c2h_tdata.eq(f.r_data[:512]), c2h_tlast.eq(f.r_data[512]),
             c2h_tvalid.eq(f.r_rdy), f.r_en.eq(c2h_tready),
         ]
-        _ = core_r
-        return m
 
 
 def _low(m, sig, width, name):
@@ -552,13 +705,13 @@ def build(out: Path, *, core=None, run: bool | None = None, **wrapper) -> int:
     """Write the build tree into ``out``; run Vivado when available (``run=None``: auto).
 
     ``wrapper``: keyword arguments of :class:`AlveoWrapper` (``c2h_max_records``,
-    ``c2h_flush_cycles``)."""
+    ``c2h_flush_cycles``, ``mac``)."""
     platform = AlveoU250Platform(toolchain="Vivado")
     vivado = shutil.which("vivado")
     do_run = bool(vivado) if run is None else run
     plan = platform.build(
         AlveoWrapper(core, **wrapper), name="itchfpga_u250", build_dir=str(out), do_build=False,
-        script_after_read=ip_tcl(),
+        script_after_read=ip_tcl(wrapper.get("mac", "100g")),
         add_constraints="set_property CONFIG_VOLTAGE 1.8 [current_design]\n"
                         "set_property BITSTREAM.CONFIG.SPI_BUSWIDTH 4 [current_design]\n"
                         "set_property BITSTREAM.CONFIG.CONFIGRATE 85.0 [current_design]\n"
@@ -590,6 +743,9 @@ def main(argv=None) -> int:
     b.add_argument("--c2h-flush-cycles", type=int, default=0,
                    help="core cycles a record waits for the next before its packet ends "
                    "(default 0: no added latency)")
+    b.add_argument("--mac", choices=MACS, default="100g",
+                   help="100g: the CMAC on QSFP0 (default); 25g / 10g: one lane of the "
+                   "10G/25G Ethernet Subsystem, no FEC")
     args = ap.parse_args(argv)
     try:
         _c2h_params(args.c2h_max_records, args.c2h_flush_cycles)
@@ -599,13 +755,14 @@ def main(argv=None) -> int:
     core = StandInCore() if args.stand_in else None
     if core is None:
         try:
-            _default_core()
+            _default_core(args.mac)
         except ImportError as e:
             print(f"hw.top is not available ({e}); use --stand-in", file=sys.stderr)
             return 2
     os.makedirs(args.out, exist_ok=True)
     return build(args.out, core=core, run=False if args.no_run else None,
-                 c2h_max_records=args.c2h_max_records, c2h_flush_cycles=args.c2h_flush_cycles)
+                 c2h_max_records=args.c2h_max_records, c2h_flush_cycles=args.c2h_flush_cycles,
+                 mac=args.mac)
 
 
 class StandInCore(wiring.Component):
