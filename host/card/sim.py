@@ -115,7 +115,8 @@ CPU is part of the cache key, :func:`_cpu_id`)."""
 PGO_GEN = "-fprofile-generate -fprofile-update=single"
 PGO_USE = "-fprofile-use -fprofile-correction -Wno-missing-profile"
 PGO_TRAIN_MESSAGES = (30_000, 10_000)
-"""Profile-guided build of the card (:func:`card_library`, unless ``ITCHFPGA_CARD_PGO=0``).
+"""Profile-guided build of the card (:func:`card_library` with ``ITCHFPGA_CARD_PGO=1``; off by
+default since 2026-12-06, see below).
 
 Where the time goes (perf on the U250 card, one lane): all of it in the Verilated model's
 per-cycle evaluation, spread over about 10 MB of generated C++ with no hot spot (the ladder
@@ -128,7 +129,14 @@ realistic profiles, :func:`host.card.pgo.train`), and is compiled again with the
 (:data:`PGO_USE`). Measured 0.205 -> 0.257 M cycles/s alone and 0.044 -> 0.056 M msgs/s in
 replay (docs/driver.md, "Figures"); the build takes about two minutes longer. The profile
 changes code layout and inlining only, never what the model computes (the card tests and
-records are the same)."""
+records are the same).
+
+Off by default: re-measured on a quiet machine (load < 1.3, 2026-12-06, same Verilog, same
+script, twice each), the PGO build is *slower* than the plain ``-O3 -march=native`` one:
+0.364 against 0.390 M cycles/s alone, 0.070 against 0.075 M msgs/s in replay of 100k classic
+messages (the earlier gain was measured at load 3-5); ``bench_card.py --messages 200000``:
+0.069 -> 0.076 M msgs/s. The plain build also takes ~1 minute instead of ~2 (docs/driver.md,
+"Figures")."""
 
 SIM_LANES = 1
 """Ladder lanes of the simulated card (``hw.lanes.LadderLanes``); the U250 build has 8.
@@ -436,8 +444,8 @@ _TRAIN_VERSION = 1
 
 
 def card_pgo() -> bool:
-    """Profile-guided build of the card (:data:`PGO_GEN`) unless ``ITCHFPGA_CARD_PGO=0``."""
-    return os.environ.get("ITCHFPGA_CARD_PGO", "1").strip() != "0"
+    """Profile-guided build of the card (:data:`PGO_GEN`) when ``ITCHFPGA_CARD_PGO=1``."""
+    return os.environ.get("ITCHFPGA_CARD_PGO", "0").strip() not in ("", "0")
 
 
 def card_params() -> dict:
