@@ -46,3 +46,43 @@ def test_block_within_budget(name, tmp_path):
     e = synth.run_block(block, "small", tmp_path, ecp5=False)
     assert e["lut"] > 0 and e["ff"] > 0
     assert e["budget"] == [], (e["budget"], e["path_reg"])
+
+
+def _row(block, lut, run=None):
+    e = {"block": block, "desc": block, "params": "u250", "param_values": {}, "lut": lut,
+         "ff": 1, "carry8": 0, "muxf": 0, "lutram": 0, "bram36": 0.0, "uram": 0, "dsp": 0,
+         "depth_reg": 3, "depth_io": 3, "path_reg": ["LUT6"], "budget": []}
+    if run:
+        e["run"] = run
+    return e
+
+
+def test_publish_merges_rows_and_keeps_notes(tmp_path):
+    """A partial run replaces its blocks' rows only; each row names its run; notes survive."""
+    doc, data = tmp_path / "synthesis.md", tmp_path / "synthesis.json"
+    first = {"date": "2026-01-01 00:00 UTC", "command": "python -m hw.synth", "commit": "aaa",
+             "yosys": "y", "blocks": [_row("axil", 100), _row("decoder", 200)]}
+    synth.publish(first, doc, data)
+    doc.write_text(doc.read_text() + "## Notes\n\nhand-written\n")
+    second = {"date": "2026-02-02 00:00 UTC", "command": "python -m hw.synth --blocks decoder",
+              "commit": "bbb", "yosys": "y", "blocks": [_row("decoder", 250)]}
+    merged = synth.publish(second, doc, data)
+    rows = {e["block"]: e for e in merged["blocks"]}
+    assert rows["axil"]["lut"] == 100 and rows["axil"]["run"]["commit"] == "aaa"
+    assert rows["decoder"]["lut"] == 250 and rows["decoder"]["run"]["commit"] == "bbb"
+    text = doc.read_text()
+    assert "| axil | 100 |" in text and "| decoder | 250 |" in text
+    assert "| decoder | 200" not in text
+    assert "1. 2026-01-01 00:00 UTC, commit aaa" in text
+    assert "2. 2026-02-02 00:00 UTC, commit bbb" in text
+    assert text.endswith("## Notes\n\nhand-written\n") and text.count(synth.DOC_END) == 1
+
+
+def test_published_report_data_matches_the_document():
+    """docs/synthesis.md is the rendering of docs/synthesis.json (no hand edit above the end
+    marker)."""
+    import json
+
+    merged = json.loads(synth.DOC_JSON.read_text())
+    text = synth.DOC_PATH.read_text()
+    assert text.split(synth.DOC_END, 1)[0] == synth.markdown(merged).split(synth.DOC_END, 1)[0]
