@@ -44,6 +44,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.vendor import XilinxPlatform
 
 from hw.layouts import mac_beat_layout
+from hw.platform.mac import mac_rx_members
 
 __all__ = ["MACS", "AlveoU250Platform", "AlveoWrapper", "C2hPacketizer", "MacDownsizer",
            "RecordBeats", "ip_tcl", "main"]
@@ -226,13 +227,7 @@ class MacDownsizer(wiring.Component):
         if depth < 2 * self.max_beats:
             raise ValueError(f"depth {depth} < 2 x {self.max_beats} beats of a maximum frame")
         self.depth = depth
-        super().__init__({
-            "rx_tdata": In(512), "rx_tkeep": In(64), "rx_tlast": In(1), "rx_tuser": In(1),
-            "rx_tvalid": In(1),
-            "o_payload": Out(mac_beat_layout(64)), "o_valid": Out(1), "o_ready": In(1),
-            "overflow": Out(1),
-            "now": In(64), "o_sop_ns": Out(64),
-        })
+        super().__init__(mac_rx_members(512))
 
     def elaborate(self, platform):
         m = Module()
@@ -530,12 +525,38 @@ class AlveoWrapper(Elaboratable):
         self._c2h(m, core, c2h_tdata, c2h_tlast, c2h_tvalid, c2h_tready)
         return m
 
-    def _cmac(self, m, platform, core, axi_aresetn):
-        """CMAC (100G) RX -> MacDownsizer -> core; the core clock is the CMAC's."""
+    @staticmethod
+    def _qsfp(m, platform, gt: str):
+        """Request QSFP0's reference clock and the lanes ``gt``; module select, out of reset,
+        high power."""
         qref = platform.request("qsfp0_refclk", 0, dir="-")
-        qgt = platform.request("qsfp0_gt", 0, dir={"rx": "-", "tx": "-"})
+        qgt = platform.request(gt, 0, dir={"rx": "-", "tx": "-"})
         qctl = platform.request("qsfp0_ctl", 0)
         m.d.comb += [qctl.modsel_n.o.eq(0), qctl.reset_n.o.eq(1), qctl.lpmode.o.eq(0)]
+        return qref, qgt
+
+    @staticmethod
+    def _feed_core(m, core, mac):
+        """MAC adapter (``mac``: :func:`hw.platform.mac.mac_rx_members` ports) -> core, in the
+        core clock: beats, the whole-frame drop pulse (``CNT_MAC_DROPPED_FRAMES``) and, for a
+        ``Top(mac_stamp=True)``, the start-of-packet stamp against the core's ns clock."""
+        m.submodules.core = DomainRenamer("core")(core)
+        m.d.comb += [
+            core.mac.payload.eq(mac.o_payload), core.mac.valid.eq(mac.o_valid),
+            mac.o_ready.eq(core.mac.ready),
+            core.mac_overflow.eq(mac.overflow),
+        ]
+        if "mac_sop_ns" in core.signature.members:
+            m.d.comb += [mac.now.eq(core.ns_now), core.mac_sop_ns.eq(mac.o_sop_ns)]
+
+    @staticmethod
+    def _rx_to(m, rx: dict, mac):
+        """The MAC IP's RX AXI4-Stream signals (``rx``: name -> signal) into the adapter."""
+        m.d.comb += [getattr(mac, f"rx_{n}").eq(s) for n, s in rx.items()]
+
+    def _cmac(self, m, platform, core, axi_aresetn):
+        """CMAC (100G) RX -> MacDownsizer -> core; the core clock is the CMAC's."""
+        qref, qgt = self._qsfp(m, platform, "qsfp0_gt")
         usr_rx_reset, rx_aligned = Signal(), Signal()
         rx = {n: Signal(w, name=f"cmac_rx_{n}") for n, w in
               [("tdata", 512), ("tkeep", 64), ("tlast", 1), ("tuser", 1), ("tvalid", 1)]}
@@ -567,19 +588,8 @@ class AlveoWrapper(Elaboratable):
 
         # ---- MAC -> core
         m.submodules.down = down = DomainRenamer("core")(MacDownsizer())
-        m.d.comb += [
-            down.rx_tdata.eq(rx["tdata"]), down.rx_tkeep.eq(rx["tkeep"]),
-            down.rx_tlast.eq(rx["tlast"]), down.rx_tuser.eq(rx["tuser"]),
-            down.rx_tvalid.eq(rx["tvalid"]),
-        ]
-        m.submodules.core = DomainRenamer("core")(core)
-        m.d.comb += [
-            core.mac.payload.eq(down.o_payload), core.mac.valid.eq(down.o_valid),
-            down.o_ready.eq(core.mac.ready),
-        ]
-        m.d.comb += core.mac_overflow.eq(down.overflow)  # CNT_MAC_DROPPED_FRAMES
-        if "mac_sop_ns" in core.signature.members:  # Top(mac_stamp=True): stamp at CMAC SOP
-            m.d.comb += [down.now.eq(core.ns_now), core.mac_sop_ns.eq(down.o_sop_ns)]
+        self._rx_to(m, rx, down)
+        self._feed_core(m, core, down)
 
     def _xxv(self, m, platform, core, axi_aresetn):
         """10G/25G Ethernet Subsystem RX (its own clock) -> MacRxFifo -> core; the core clock
@@ -595,10 +605,7 @@ class AlveoWrapper(Elaboratable):
         m.submodules.core_rst = ResetSynchronizer(~locked, domain="core")
 
         m.domains.mac = ClockDomain("mac")
-        qref = platform.request("qsfp0_refclk", 0, dir="-")
-        qgt = platform.request("qsfp0_gt1", 0, dir={"rx": "-", "tx": "-"})
-        qctl = platform.request("qsfp0_ctl", 0)
-        m.d.comb += [qctl.modsel_n.o.eq(0), qctl.reset_n.o.eq(1), qctl.lpmode.o.eq(0)]
+        qref, qgt = self._qsfp(m, platform, "qsfp0_gt1")
         usr_rx_reset, rx_status = Signal(), Signal()
         rx = {n: Signal(w, name=f"xxv_rx_{n}") for n, w in
               [("tdata", 64), ("tkeep", 8), ("tlast", 1), ("tuser", 1), ("tvalid", 1)]}
@@ -636,19 +643,8 @@ class AlveoWrapper(Elaboratable):
         from hw.platform.mac import MacRxFifo  # noqa: PLC0415 - only the 10G/25G build
 
         m.submodules.rxfifo = f = DomainRenamer({"sync": "core"})(MacRxFifo(w_domain="mac"))
-        m.d.comb += [
-            f.rx_tdata.eq(rx["tdata"]), f.rx_tkeep.eq(rx["tkeep"]),
-            f.rx_tlast.eq(rx["tlast"]), f.rx_tuser.eq(rx["tuser"]),
-            f.rx_tvalid.eq(rx["tvalid"]),
-        ]
-        m.submodules.core = DomainRenamer("core")(core)
-        m.d.comb += [
-            core.mac.payload.eq(f.o_payload), core.mac.valid.eq(f.o_valid),
-            f.o_ready.eq(core.mac.ready),
-            core.mac_overflow.eq(f.overflow),  # CNT_MAC_DROPPED_FRAMES
-        ]
-        if "mac_sop_ns" in core.signature.members:  # stamp at the MAC's start of packet
-            m.d.comb += [f.now.eq(core.ns_now), core.mac_sop_ns.eq(f.o_sop_ns)]
+        self._rx_to(m, rx, f)
+        self._feed_core(m, core, f)
 
     def _bar(self, m, core, x, axi_aresetn):
         """XDMA AXI-Lite BAR (pcie clock) -> axi_clock_converter -> core registers."""

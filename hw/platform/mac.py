@@ -22,6 +22,19 @@ MIN_FRAME_BYTES = 64
 it bounds the frames one FIFO of beats can hold, and so the stamp FIFO's depth."""
 
 
+def mac_rx_members(width: int) -> dict:
+    """The ports of a MAC-side adapter (:class:`MacRxFifo`, ``hw.platform.alveo.MacDownsizer``):
+    the MAC's AXI4-Stream RX at ``width`` bits in, 64-bit core beats out with the frame's
+    start-of-packet stamp, a whole-frame ``overflow`` pulse and the core's ns clock ``now``."""
+    return {
+        "rx_tdata": In(width), "rx_tkeep": In(width // 8), "rx_tlast": In(1), "rx_tuser": In(1),
+        "rx_tvalid": In(1),
+        "o_payload": Out(mac_beat_layout(64)), "o_valid": Out(1), "o_ready": In(1),
+        "overflow": Out(1),
+        "now": In(64), "o_sop_ns": Out(64),
+    }
+
+
 class MacRxFifo(wiring.Component):
     """10G/25G MAC RX AXI-Stream (64-bit, ``w_domain``, no backpressure) -> core-domain
     ``mac_beat_layout(64)`` stream, whole frames only, with a start-of-packet stamp.
@@ -74,13 +87,7 @@ class MacRxFifo(wiring.Component):
         self.w_domain = w_domain
         # frames in the beat FIFO at once: at most depth / (beats of a shortest frame)
         self.stamp_depth = depth // (MIN_FRAME_BYTES // 8) + 4
-        super().__init__({
-            "rx_tdata": In(64), "rx_tkeep": In(8), "rx_tlast": In(1), "rx_tuser": In(1),
-            "rx_tvalid": In(1),
-            "o_payload": Out(mac_beat_layout(64)), "o_valid": Out(1), "o_ready": In(1),
-            "overflow": Out(1),
-            "now": In(64), "o_sop_ns": Out(64),
-        })
+        super().__init__(mac_rx_members(64))
 
     def elaborate(self, platform):
         m = Module()

@@ -8,13 +8,14 @@ import random
 from amaranth.sim import Simulator
 
 from hw.platform.alveo import MacDownsizer
+from sim.top.mac_sink import MacSink
 
 
 def _run(frames, *, ready_prob, depth, max_frame_bytes, gap_prob):
     dut = MacDownsizer(depth=depth, max_frame_bytes=max_frame_bytes)
     rng = random.Random(1)
-    got, cur, overflows = [], bytearray(), [0]
-    sent_ns, got_ns, cur_ns = {}, [], set()
+    sink = MacSink(dut)
+    sent_ns = {}
     cycle = [0]
 
     async def clock(ctx):
@@ -42,23 +43,11 @@ def _run(frames, *, ready_prob, depth, max_frame_bytes, gap_prob):
         ctx.set(dut.rx_tvalid, 0)
 
     async def drain(ctx):
-        nonlocal cur
         for _ in range(20000):
             r = rng.random() < ready_prob
             ctx.set(dut.o_ready, r)
             await ctx.delay(1e-10)
-            if r and ctx.get(dut.o_valid):
-                p = ctx.get(dut.o_payload)
-                n = bin(p.keep).count("1")
-                cur += int(p.data).to_bytes(8, "little")[:n]
-                cur_ns.add(ctx.get(dut.o_sop_ns))
-                if p.last:
-                    got.append((bytes(cur), bool(p.error)))
-                    got_ns.append(cur_ns.copy())
-                    cur = bytearray()
-                    cur_ns.clear()
-            if ctx.get(dut.overflow):
-                overflows[0] += 1
+            sink.sample(ctx, r)
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -68,8 +57,8 @@ def _run(frames, *, ready_prob, depth, max_frame_bytes, gap_prob):
     sim.add_testbench(drain)
     sim.run()
     # one stamp per frame, on every beat: the cycle its first beat arrived
-    assert [ns for ns in got_ns] == [{sent_ns[d]} for d, _ in got]
-    return got, overflows[0]
+    assert sink.stamps == [{sent_ns[d]} for d, _ in sink.frames]
+    return sink.frames, sink.overflows
 
 
 def test_downsizer_exact():

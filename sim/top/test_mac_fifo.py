@@ -12,6 +12,7 @@ from amaranth import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from hw.platform.mac import MacRxFifo
+from sim.top.mac_sink import MacSink
 
 CORE_PERIOD = 1 / 322.265625e6
 
@@ -23,10 +24,9 @@ def _run(frames, *, mac_period, ready_prob, depth, max_frame_bytes, gap_prob, cy
     top.domains.sync = ClockDomain("sync")
     top.submodules.dut = dut
     rng = random.Random(1)
-    got, got_ns, cur, cur_ns = [], [], bytearray(), set()
+    sink = MacSink(dut)
     sent_at = {}  # frame -> core cycle count when its first beat was written
     core = [0]
-    ovf = [0]
 
     async def clock(ctx):
         while True:
@@ -52,22 +52,11 @@ def _run(frames, *, mac_period, ready_prob, depth, max_frame_bytes, gap_prob, cy
         ctx.set(dut.rx_tvalid, 0)
 
     async def drain(ctx):
-        nonlocal cur
         for _ in range(cycles):
             r = rng.random() < ready_prob
             ctx.set(dut.o_ready, r)
             await ctx.delay(1e-11)
-            if r and ctx.get(dut.o_valid):
-                p = ctx.get(dut.o_payload)
-                n = bin(p.keep).count("1")
-                cur += int(p.data).to_bytes(8, "little")[:n]
-                cur_ns.add(ctx.get(dut.o_sop_ns))
-                if p.last:
-                    got.append((bytes(cur), bool(p.error)))
-                    got_ns.append(cur_ns.copy())
-                    cur = bytearray()
-                    cur_ns.clear()
-            ovf[0] += ctx.get(dut.overflow)
+            sink.sample(ctx, r)
             await ctx.tick("sync")
 
     sim = Simulator(top)
@@ -77,9 +66,9 @@ def _run(frames, *, mac_period, ready_prob, depth, max_frame_bytes, gap_prob, cy
     sim.add_testbench(source)
     sim.add_testbench(drain)
     sim.run()
-    assert cur == bytearray(), "a frame was cut"
+    assert sink.partial == b"", "a frame was cut"
     stamps = []
-    for (data, _), ns in zip(got, got_ns, strict=True):
+    for (data, _), ns in zip(sink.frames, sink.stamps, strict=True):
         assert len(ns) == 1, "every beat of a frame carries the same stamp"
         (s,) = ns
         assert s % 3 == 0
@@ -87,7 +76,7 @@ def _run(frames, *, mac_period, ready_prob, depth, max_frame_bytes, gap_prob, cy
         assert 0 <= lag <= 4, f"stamp {lag} core cycles after the first beat left the MAC"
         stamps.append(s)
     assert stamps == sorted(stamps)
-    return got, ovf[0]
+    return sink.frames, sink.overflows
 
 
 @pytest.mark.parametrize("mac_mhz", [390.625, 156.25])
