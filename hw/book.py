@@ -11,7 +11,9 @@ Pipeline (see docs/book.md for the figures and the limits)::
                    with the level op registered (3 cycles after C0)
     Q   op queue   level ops that touch a subscribed book (and clears, gap markers) wait in
                    a FIFO; C0 accepts a record only while the FIFO has room for every op in
-                   flight (``level + 5 <= fifo_depth``), so the order table never stalls
+                   flight (``level + 5 <= fifo_depth``), so the order table never stalls; with
+                   ``lanes > 1`` an op that meets an empty queue is dispatched from the order
+                   table's output in the same cycle (fall-through: no queue cycle)
     L   ladder     :class:`hw.ladder.Ladder` (price-indexed circular ladder per (slot, side),
                    occupancy bitmap, top-K cache, refill): one record per level op with the
                    exact top ``depth_n`` of both sides after the op; it may hold ``ready``
@@ -182,8 +184,12 @@ class Book(wiring.Component):
         One-cycle event pulses (for the sticky status bits).
 
     Latency and throughput: the order table takes one record per clock (a ``U`` two); the
-    ladder is the bottleneck (about 5 cycles per level op per lane: with ``lanes`` ladders
+    ladder is the bottleneck (3 cycles or more per level op per lane: with ``lanes`` ladders
     the book is bounded by its busiest lane, see docs/book.md for the measured figures).
+    With nothing queued a record is valid 16 cycles after its message (``U`` 18): 3 in the
+    order table, the ladder's 11, the lanes' output register, the output FIFO; with
+    ``lanes = 1`` also 16 (``U`` 18): the op queue's cycle instead of the lanes' output
+    register (docs/book.md, "Where the cycles go").
     Records are accepted only while the op queue has room for every op in flight
     (``level + 5 <= fifo_depth``: three in the order table, this one and a ``U``'s second
     half); a full queue (busy ladder) or a full output FIFO
@@ -418,17 +424,45 @@ class Book(wiring.Component):
         m.d.comb += [self.clear_busy.eq(clr_one | clr_all), self.sub_busy.eq(0)]
 
         # -- Q: op queue (every op that changes a subscribed book, clears, gap markers) -------
+        # With ``lanes > 1``, an op that meets an empty queue is dispatched straight from the
+        # order table's output register in the same cycle (fall-through, no queue cycle); it
+        # is written into the queue only when the dispatch cannot take it. The queue's head is
+        # older than the order table's output, so the bypass is used only while it is empty.
+        # With ``lanes = 1`` (the simulated card, hw.synth's BOOK_SMALL) the queue does not fall
+        # through: that build is left exactly as it was (its post-stage compare sits at the
+        # synthesis budget's depth and ABC maps it 1-2 levels deeper when the netlist changes
+        # around it; docs/book.md, "Where the cycles go").
         o = ot.o.payload
         o_tag = Signal(_TAG)
-        m.d.comb += [
-            o_tag.eq(o.tag),
-            opq.w_data.eq(o.as_value()),
-            opq.w_en.eq(ot.o.valid & (o.touch | (o.op == LevelOpKind.CLR) | o_tag.gap)),
-        ]
+        if self.lanes > 1:
+            go = Signal()  # the head op is dispatched this cycle
+            o_keep = Signal()  # the order table's output goes to the ladder / post stage
+            m.d.comb += [
+                o_tag.eq(o.tag),
+                o_keep.eq(ot.o.valid & (o.touch | (o.op == LevelOpKind.CLR) | o_tag.gap)),
+                opq.w_data.eq(o.as_value()),
+                # empty queue: the head is the order table's output
+                opq.w_en.eq(o_keep & ~(~opq.r_rdy & go)),
+            ]
+        else:
+            go = None
+            m.d.comb += [
+                o_tag.eq(o.tag),
+                opq.w_data.eq(o.as_value()),
+                opq.w_en.eq(ot.o.valid & (o.touch | (o.op == LevelOpKind.CLR) | o_tag.gap)),
+            ]
 
         # -- L: dispatch to the ladder; the op's message data goes to ``mq`` in order ---------
         h = Signal(ot.out_layout)
-        m.d.comb += h.eq(opq.r_data)
+        if self.lanes > 1:
+            h_v = Signal()  # there is a head op
+            m.d.comb += [
+                h.eq(Mux(opq.r_rdy, opq.r_data, o.as_value())),
+                h_v.eq(opq.r_rdy | o_keep),
+            ]
+        else:
+            m.d.comb += h.eq(opq.r_data)
+            h_v = opq.r_rdy
         h_clr = h.op == LevelOpKind.CLR
         h_lad = Signal()  # a level op for the ladder (a touched NONE only needs a record)
         m.d.comb += h_lad.eq(
@@ -443,10 +477,11 @@ class Book(wiring.Component):
             li.q.eq(h.q),
             li.remove.eq(h.remove),
             li.tag.eq(0),
-            lad.i_stream.valid.eq(opq.r_rdy & mq.w_rdy & h_lad),
+            lad.i_stream.valid.eq(h_v & mq.w_rdy & h_lad),
         ]
-        go = Signal()
-        m.d.comb += go.eq(opq.r_rdy & mq.w_rdy & (~h_lad | lad.i_stream.ready))
+        if go is None:
+            go = Signal()
+        m.d.comb += go.eq(h_v & mq.w_rdy & (~h_lad | lad.i_stream.ready))
         mw = Signal(meta_l)
         m.d.comb += [
             mw.lad.eq(h_lad),
@@ -459,7 +494,7 @@ class Book(wiring.Component):
             mw.tag.eq(h.tag),
             mq.w_data.eq(mw.as_value()),
             mq.w_en.eq(go),
-            opq.r_en.eq(go),
+            opq.r_en.eq(go & opq.r_rdy if self.lanes > 1 else go),
         ]
 
         # -- P0: the post stage's input register: the head of ``mq`` and its slot's last ladder

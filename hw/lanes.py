@@ -19,9 +19,13 @@ about ``0.2 / f`` ops per cycle (docs/book.md, "Lanes").
 Latency, throughput, backpressure
 ---------------------------------
 - ``lanes = 1``: the ladder itself, connected straight through (no FIFO, no extra cycle).
-- ``lanes > 1``: an op waits one cycle in its lane's input FIFO, one in the lane's output
-  FIFO and one in the output register: the ladder's latency + 3 cycles with nothing else in
-  flight. Throughput: one op per cycle in and one record per cycle out, as long as the op's
+- ``lanes > 1``: both lane FIFOs fall through when empty: an op that finds its lane's input
+  FIFO empty goes straight into the ladder when the ladder takes it (else into the FIFO), and
+  a record that finds its lane's output FIFO empty and is the next in op order goes straight
+  into the output register (else into the FIFO). With nothing else in flight an op therefore
+  costs the ladder's latency + 1 cycle (the output register); each FIFO that holds an entry
+  adds its cycle (until 2026-12-06 it was always + 3). Throughput: one op per cycle in and
+  one record per cycle out, as long as the op's
   lane has room (``i_stream.ready`` is low while the op at the input finds its lane's input
   FIFO or the order FIFO full: head-of-line, the ops stay in order) and the record at the head
   of the order is ready (a busy lane holds back the records of the other lanes behind it).
@@ -33,7 +37,7 @@ Latency, throughput, backpressure
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -125,6 +129,9 @@ class LadderLanes(wiring.Component):
         m.submodules.order = order = SyncFIFO(width=lb, depth=order_depth)
 
         ins, outs = [], []
+        # the output register takes lane i's record straight from its ladder (lane output FIFO
+        # empty, record next in op order)
+        byp_take = [Signal(name=f"byp_take{i}") for i in range(L)]
         for i, lad in enumerate(self.ladders):
             fin = SyncFIFO(width=self.op_layout.size, depth=self.lane_fifo)
             fout = SyncFIFO(width=lad.out_layout.size, depth=self.lane_fifo)
@@ -132,16 +139,19 @@ class LadderLanes(wiring.Component):
             m.submodules[f"out{i}"] = fout
             ins.append(fin)
             outs.append(fout)
-            # deal: the op goes to its lane's input FIFO
+            # deal: the op goes to its lane's input FIFO, or straight into the ladder when
+            # that FIFO is empty and the ladder takes it (fall-through: no FIFO cycle)
+            deal = Signal(name=f"deal{i}")
             m.d.comb += [
+                deal.eq(self.i_stream.valid & self.i_stream.ready & (lane_of == i)),
                 fin.w_data.eq(ip.as_value()),
-                fin.w_en.eq(self.i_stream.valid & self.i_stream.ready & (lane_of == i)),
+                fin.w_en.eq(deal & ~(~fin.r_rdy & lad.i_stream.ready)),
             ]
-            # lane input FIFO -> ladder, with the local slot number
+            # lane input FIFO (or the fall-through) -> ladder, with the local slot number
             op = Signal(self.op_layout)
             li = lad.i_stream.payload
             m.d.comb += [
-                op.eq(fin.r_data),
+                op.eq(Mux(fin.r_rdy, fin.r_data, ip.as_value())),
                 li.kind.eq(op.kind),
                 li.slot.eq(op.slot[lb:]),
                 li.bid.eq(op.bid),
@@ -149,11 +159,12 @@ class LadderLanes(wiring.Component):
                 li.q.eq(op.q),
                 li.remove.eq(op.remove),
                 li.tag.eq(op.tag),
-                lad.i_stream.valid.eq(fin.r_rdy),
-                fin.r_en.eq(lad.i_stream.ready),
-                # ladder -> lane output FIFO
+                lad.i_stream.valid.eq(fin.r_rdy | deal),
+                fin.r_en.eq(fin.r_rdy & lad.i_stream.ready),
+                # ladder -> lane output FIFO (or straight into the output register when the
+                # FIFO is empty and the record is the next in op order, see below)
                 fout.w_data.eq(lad.o_stream.payload.as_value()),
-                fout.w_en.eq(lad.o_stream.valid),
+                fout.w_en.eq(lad.o_stream.valid & ~byp_take[i]),
                 lad.o_stream.ready.eq(fout.w_rdy),
                 # tick writes go to the slot's lane
                 lad.tick_slot.eq(self.tick_slot[lb:]),
@@ -181,7 +192,11 @@ class LadderLanes(wiring.Component):
         with m.Switch(head):
             for i in range(L):
                 with m.Case(i):
-                    m.d.comb += [avail.eq(outs[i].r_rdy), rec.eq(outs[i].r_data)]
+                    lo = self.ladders[i].o_stream
+                    m.d.comb += [
+                        avail.eq(outs[i].r_rdy | lo.valid),
+                        rec.eq(Mux(outs[i].r_rdy, outs[i].r_data, lo.payload.as_value())),
+                    ]
         ov = Signal()
         ovp = Signal(self.out_layout)
         take = Signal()
@@ -192,7 +207,10 @@ class LadderLanes(wiring.Component):
             self.o_stream.payload.eq(ovp),
         ]
         for i in range(L):
-            m.d.comb += outs[i].r_en.eq(take & (head == i))
+            m.d.comb += [
+                outs[i].r_en.eq(take & (head == i) & outs[i].r_rdy),
+                byp_take[i].eq(take & (head == i) & ~outs[i].r_rdy),
+            ]
         with m.If(take):
             m.d.sync += [
                 ov.eq(1),
