@@ -140,14 +140,17 @@ class MoldUDP64(wiring.Component):
     Latency: 3 cycles (beat accepted -> the beat valid on ``o_stream``). Throughput one beat
     per clock. Backpressure: the three stages move together,
     ``i_stream.ready = ~o_stream.valid | o_stream.ready``. The decision of a header is taken in
-    the cycle its beat enters the output register, which is the cycle the framer consumes the
-    previous beat or later, so the framer's commit of the previous packet's last message is in
-    that cycle (counted first) or earlier. ``expected_seq`` and ``session_locked`` move at the
-    decision (as the one-stage block did); ``ev_end_of_session`` pulses the cycle after it;
-    ``packets``, ``heartbeats``, ``end_of_session``, ``session_mismatch`` and ``duplicates`` move
-    :data:`EVENT_LAG` cycles after the decision and ``gaps``, ``missing``, ``last_gap_first``,
-    ``last_gap_count`` and ``ev_gap`` :data:`GAP_LAG` cycles after it (one more for counters
-    wider than :data:`hw.counter.LOW_BITS` bits). A header completed in the final beat of a frame
+    the cycle its beat enters the output register. When the header completes in a packet's
+    second beat or later (every 64- and 128-bit stream) that is the cycle the framer consumes
+    the packet's previous beat or later, so the framer's commit of the previous packet's last
+    message is in that cycle (counted first) or earlier; a header in a packet's first beat
+    (256/512-bit beats) has no such guarantee (docs/ingress.md, Known limitations).
+    ``expected_seq`` and ``session_locked`` move at the decision (as the one-stage block did);
+    ``ev_end_of_session`` pulses the cycle after it; ``packets``, ``heartbeats``,
+    ``end_of_session``, ``session_mismatch`` and ``duplicates`` move :data:`EVENT_LAG` cycles
+    after the decision and ``gaps``, ``missing``, ``last_gap_first``, ``last_gap_count`` and
+    ``ev_gap`` :data:`GAP_LAG` cycles after it (one more for counters wider than
+    :data:`hw.counter.LOW_BITS` bits). A header completed in the final beat of a frame
     the MAC flagged has no effect (cut-through error rule).
     """
 
