@@ -46,8 +46,9 @@ class Framer(wiring.Component):
     o_stream : Out(stream.Signature(hw.decoder.message_layout()))
         One message per completed block ``k`` of an active packet with ``skip <= k <
         count``; ``seq = seq + k``; ``gap`` on the first message after a gap.
-    commit, commit_seq : Out(1), Out(64)
-        A message was handed on this cycle (to the sequence tracker).
+    commit, commit_seq, commit_next : Out(1), Out(64), Out(64)
+        A message was handed on this cycle (to the sequence tracker): its sequence number and
+        that number + 1 (a register of its own, so the tracker adds nothing).
     counters : Out(...)
         ``truncated``: packets whose frame ended before ``count`` complete blocks.
 
@@ -78,6 +79,7 @@ class Framer(wiring.Component):
                 "o_stream": Out(stream.Signature(message_layout())),
                 "commit": Out(1),
                 "commit_seq": Out(64),
+                "commit_next": Out(64),
                 "counters": Out(wiring.Signature({n: Out(counter_width) for n in FRAMER_COUNTERS})),
             }
         )
@@ -275,14 +277,26 @@ class Framer(wiring.Component):
 
         # seq + k: the low 16 bits add, the carry selects the upper bits or their increment
         # (from the beat alone), so no 64-bit carry chain starts at k
+        # (seq + k + 1, for the tracker's commit port, the same way with k + 1)
         seq = Signal(64)
+        seq1 = Signal(64)
+        s_hi1 = Signal(48)
+        m.d.comb += s_hi1.eq(beat.seq[16:] + 1)
         s_lo = Signal(17)
         m.d.comb += s_lo.eq(beat.seq[:16] + c_k)
-        m.d.comb += seq.eq(Cat(s_lo[:16], Mux(s_lo[16], beat.seq[16:] + 1, beat.seq[16:])))
+        m.d.comb += seq.eq(Cat(s_lo[:16], Mux(s_lo[16], s_hi1, beat.seq[16:])))
+        s1_lo = Signal(17)
+        m.d.comb += s1_lo.eq(beat.seq[:16] + c_k1)
+        m.d.comb += seq1.eq(Cat(s1_lo[:16], Mux(s1_lo[16], s_hi1, beat.seq[16:])))
+        o_next = Signal(64)
         step = Signal()  # the state machine moves this cycle
         m.d.comb += step.eq(i.valid & (~o.valid | o.ready))
         m.d.comb += i.ready.eq((~o.valid | o.ready) & ~hold_now)
-        m.d.comb += [self.commit.eq(o.valid & o.ready), self.commit_seq.eq(o.payload.seq)]
+        m.d.comb += [
+            self.commit.eq(o.valid & o.ready),
+            self.commit_seq.eq(o.payload.seq),
+            self.commit_next.eq(o_next),
+        ]
 
         # output register
         with m.If(step & emit):
@@ -291,6 +305,7 @@ class Framer(wiring.Component):
                 o.payload.data.eq(merged),
                 o.payload.length.eq(length),
                 o.payload.seq.eq(seq),
+                o_next.eq(seq1),
                 o.payload.gap.eq(c_pending),
                 o.payload.rx_ns.eq(beat.rx_ns),
             ]

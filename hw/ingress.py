@@ -1,7 +1,7 @@
 """The ingress chain: MAC beats in, decoded ITCH records out.
 
 ``FrameParser`` (Ethernet/IPv4/UDP, one pipeline register) -> ``MoldUDP64`` (header + sequence
-tracker, one register) -> ``Framer`` (message blocks, output register) -> ``Decoder`` (record
+tracker, three registers) -> ``Framer`` (message blocks, output register) -> ``Decoder`` (record
 register). See ``docs/ingress.md``.
 """
 
@@ -96,8 +96,8 @@ class Ingress(wiring.Component):
 
     Notes
     -----
-    Latency: 4 cycles from the MAC beat holding a message's last byte to its record being
-    valid (frame parser pipeline register + MoldUDP64 output register + framer output
+    Latency: 6 cycles from the MAC beat holding a message's last byte to its record being
+    valid (frame parser pipeline register + MoldUDP64's three stages + framer output
     register + decoder record register).
     Throughput: one MAC beat per clock for every legal stream (back-to-back frames, packed
     minimum-size messages); only malformed blocks shorter than a beat stall (a cycle per
@@ -163,7 +163,7 @@ class Ingress(wiring.Component):
         wiring.connect(m, mold.o_stream, framer.i_stream)
         wiring.connect(m, framer.o_stream, dec.i_stream)
         wiring.connect(m, dec.o_stream, wiring.flipped(self.o_stream))
-        m.d.comb += [mold.commit.eq(framer.commit), mold.commit_seq.eq(framer.commit_seq)]
+        m.d.comb += [mold.commit.eq(framer.commit), mold.commit_next.eq(framer.commit_next)]
 
         for e in eths:
             m.d.comb += [

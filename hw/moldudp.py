@@ -1,4 +1,4 @@
-"""MoldUDP64 header parser and sequence tracker (one registered stage).
+"""MoldUDP64 header parser and sequence tracker (three registered stages).
 
 Takes the UDP payload beats of :class:`hw.ethernet.FrameParser`, reads the 20-byte downstream
 header (session, sequence number, message count; offsets from :data:`host.feed.spec.MOLD_HEADER`),
@@ -8,11 +8,12 @@ with the per-packet decision attached to every beat, for :class:`hw.framer.Frame
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
+from hw.counter import counter
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 
 __all__ = [
@@ -21,7 +22,21 @@ __all__ = [
     "MOLD_COUNTERS",
     "mold_config_signature",
     "mold_status_signature",
+    "LATENCY",
+    "EVENT_LAG",
+    "GAP_LAG",
 ]
+
+LATENCY = 3
+"""Cycles from a beat accepted on ``i_stream`` to the beat valid on ``o_stream`` (stages A, B and
+the output register)."""
+EVENT_LAG = 2
+"""Cycles from a header's decision (the cycle its beat enters the output register) to the
+``packets`` ... ``duplicates`` counters showing it (1 in the one-stage block), plus
+:func:`hw.counter.counter_lag`."""
+GAP_LAG = 3
+"""Cycles from a gap's decision to ``gaps``, ``missing``, ``last_gap_*`` and ``ev_gap`` showing
+it (1 in the one-stage block), plus :func:`hw.counter.counter_lag` for the counters."""
 
 MOLD_COUNTERS: tuple[str, ...] = (
     "packets",
@@ -105,9 +120,9 @@ class MoldUDP64(wiring.Component):
     o_stream : Out(stream.Signature(block_beat_layout(data_width)))
     config : In(mold_config_signature())
     status : Out(mold_status_signature())
-    commit, commit_seq : In(1), In(64)
-        From the framer: a message with sequence number ``commit_seq`` was handed to the
-        decoder this cycle (the expected sequence number becomes ``commit_seq + 1``).
+    commit, commit_next : In(1), In(64)
+        From the framer: a message was handed to the decoder this cycle; the expected sequence
+        number becomes ``commit_next`` (its sequence number + 1, a framer register).
     counters : Out(...)
         ``packets`` (accepted headers), ``heartbeats``, ``end_of_session``,
         ``session_mismatch``, ``gaps``, ``missing``, ``duplicates`` (blocks skipped as
@@ -115,11 +130,28 @@ class MoldUDP64(wiring.Component):
 
     Notes
     -----
-    Latency: 1 cycle (output register). Throughput one beat per clock. Backpressure:
-    ``i_stream.ready = ~o_stream.valid | o_stream.ready``. The header is taken from the beat
-    that completes it (its fields are muxed from that beat's lanes and earlier captures), so
-    its decision travels in the same output beat. A header completed in the final beat of a
-    frame the MAC flagged has no effect (cut-through error rule).
+    Three registered stages (docs/ingress.md): A takes the beat and, per header byte, its
+    lane (selected by the beat's offset: equality compares with constants, no adder) into the
+    header byte registers; B reads the header fields from those registers and precomputes
+    ``seq + count`` (16-bit chunks, carry select) and the session compares; the output register
+    takes the decision, from B's registers, the expected number register and the framer's
+    commit of this cycle (64-bit compares in 16-bit chunks).
+
+    Latency: 3 cycles (beat accepted -> the beat valid on ``o_stream``). Throughput one beat
+    per clock. Backpressure: the three stages move together,
+    ``i_stream.ready = ~o_stream.valid | o_stream.ready``. The decision of a header is taken in
+    the cycle its beat enters the output register. When the header completes in a packet's
+    second beat or later (every 64- and 128-bit stream) that is the cycle the framer consumes
+    the packet's previous beat or later, so the framer's commit of the previous packet's last
+    message is in that cycle (counted first) or earlier; a header in a packet's first beat
+    (256/512-bit beats) has no such guarantee (docs/ingress.md, Known limitations).
+    ``expected_seq`` and ``session_locked`` move at the decision (as the one-stage block did);
+    ``ev_end_of_session`` pulses the cycle after it; ``packets``, ``heartbeats``,
+    ``end_of_session``, ``session_mismatch`` and ``duplicates`` move :data:`EVENT_LAG` cycles
+    after the decision and ``gaps``, ``missing``, ``last_gap_first``, ``last_gap_count`` and
+    ``ev_gap`` :data:`GAP_LAG` cycles after it (one more for counters wider than
+    :data:`hw.counter.LOW_BITS` bits). A header completed in the final beat of a frame
+    the MAC flagged has no effect (cut-through error rule).
     """
 
     def __init__(self, *, data_width: int = 64, counter_width: int = 32):
@@ -133,7 +165,7 @@ class MoldUDP64(wiring.Component):
                 "config": In(mold_config_signature()),
                 "status": Out(mold_status_signature()),
                 "commit": In(1),
-                "commit_seq": In(64),
+                "commit_next": In(64),
                 "counters": Out(wiring.Signature({n: Out(counter_width) for n in MOLD_COUNTERS})),
             }
         )
@@ -142,67 +174,198 @@ class MoldUDP64(wiring.Component):
         m = Module()
         nb = self.data_width // 8
         lb = nb.bit_length() - 1
+        hl = MOLD_HEADER_LENGTH
         i, o, cfg, st, cnt = self.i_stream, self.o_stream, self.config, self.status, self.counters
+        cw = len(cnt.packets)
         beat = i.payload
-        xfer = i.valid & i.ready
+        adv = Signal()  # the three stages move (the output register is free or read)
+        m.d.comb += adv.eq(~o.valid | o.ready)
+        m.d.comb += i.ready.eq(adv)
+        xfer = i.valid & adv
 
-        def lane_of(off):
-            lane = Signal(signed(18), name=f"lane{off}")
-            m.d.comb += lane.eq(off - beat.offset)
-            here = (lane >= 0) & (lane < nb) & beat.keep.bit_select(lane[:lb], 1)
-            return lane, here
-
-        hbytes = []
-        for off in range(MOLD_HEADER_LENGTH):
-            lane, here = lane_of(off)
-            reg = Signal(8, name=f"mh{off}")
-            now = Signal(8, name=f"mn{off}")
-            byte = beat.data.word_select(lane[:lb], 8)
-            m.d.comb += now.eq(Mux(here, byte, reg))
+        # --- stage A: the beat, and the header bytes it holds into their registers ----------
+        # Byte k of the payload is in this beat at lane k - offset. With offset = nb*q + r and
+        # k = nb*a + c: in the beat when q == a (r <= c) or q == a - 1 (r > c), at lane
+        # (c - r) mod nb. So the lane is a mux of the beat rotated by a constant, selected by
+        # the offset's low bits, and "in the beat" two equality compares with constants.
+        r = beat.offset[:lb]
+        q = beat.offset[lb:]
+        qmask = (1 << len(q)) - 1
+        hb = []  # header byte registers: the header as of the beat in stage A
+        here_last = None
+        for k in range(hl):
+            a, c = divmod(k, nb)
+            r_gt_c = Cat(*[r == x for x in range(c + 1, nb)]).any() if c < nb - 1 else Const(0)
+            in_beat = Mux(r_gt_c, q == ((a - 1) & qmask), q == (a & qmask))
+            keep_rot = Cat(*[beat.keep[(c - x) % nb] for x in range(nb)])
+            data_rot = Cat(*[beat.data[8 * ((c - x) % nb) : 8 * ((c - x) % nb) + 8]
+                             for x in range(nb)])
+            here = Signal(name=f"here{k}")
+            m.d.comb += here.eq(in_beat & keep_rot.bit_select(r, 1))
+            reg = Signal(8, name=f"mh{k}")
             with m.If(xfer & here):
-                m.d.sync += reg.eq(byte)
-            hbytes.append(now)
+                m.d.sync += reg.eq(data_rot.word_select(r, 8))
+            hb.append(reg)
+            here_last = here
+        a_valid = Signal()
+        a_proc = Signal()  # the header completes in A's beat
+        a_data = Signal(self.data_width)
+        a_keep = Signal(nb)
+        a_offset = Signal(signed(16))
+        a_first = Signal()
+        a_last = Signal()
+        a_error = Signal()
+        a_rx_ns = Signal(64)
+        with m.If(adv):
+            m.d.sync += [
+                a_valid.eq(i.valid),
+                a_proc.eq(here_last & ~(beat.last & beat.error)),
+                a_data.eq(beat.data),
+                a_keep.eq(Cat(*[beat.keep[j] & (beat.offset >= hl - j) for j in range(nb)])),
+                a_offset.eq(beat.offset - hl),
+                a_first.eq(beat.first),
+                a_last.eq(beat.last),
+                a_error.eq(beat.error),
+                a_rx_ns.eq(beat.rx_ns),
+            ]
 
+        # --- stage B: header fields from registers; seq + count; session compares ----------
         def big(f):
-            return Cat(*reversed(hbytes[f.offset : f.end]))
+            return Cat(*reversed(hb[f.offset : f.end]))
 
-        sess = Cat(*hbytes[_F["session"].offset : _F["session"].end])
+        sess = Cat(*hb[_F["session"].offset : _F["session"].end])
         seq = big(_F["sequence_number"])
         count = big(_F["message_count"])
-        _, done_here = lane_of(MOLD_HEADER_LENGTH - 1)
-        proc = Signal()
-        m.d.comb += proc.eq(done_here & ~(beat.last & beat.error))
-
-        # tracker state
+        # seq + count in 16-bit chunks: the low chunk adds, the others select seq or seq + 1
+        # by the carry (ANDed with the all-ones flags of the chunks between)
+        s = [seq[16 * n : 16 * n + 16] for n in range(4)]
+        lo = Signal(17, name="end_lo")
+        m.d.comb += lo.eq(s[0] + count)
+        carry = lo[16]
+        e_parts = [lo[:16]]
+        for n in range(1, 4):
+            inc = Signal(16, name=f"seq_inc{n}")
+            m.d.comb += inc.eq(s[n] + 1)
+            e_parts.append(Mux(carry, inc, s[n]))
+            carry = carry & (s[n] == 0xFFFF)
+        b_valid = Signal()
+        b_proc = Signal()
+        b_data = Signal(self.data_width)
+        b_keep = Signal(nb)
+        b_offset = Signal(signed(16))
+        b_first = Signal()
+        b_last = Signal()
+        b_error = Signal()
+        b_rx_ns = Signal(64)
+        b_sess = Signal(8 * MOLD_SESSION_WIDTH)
+        b_seq = Signal(64)
+        b_count = Signal(16)
+        b_end = Signal(64)  # seq + count (mod 2^64)
+        b_endc = Signal()  # seq + count >= 2^64
+        b_hb = Signal()
+        b_eos = Signal()
+        learn_now = Signal()  # the decision below learns b_sess
         learned = Signal()
         learned_sess = Signal(8 * MOLD_SESSION_WIDTH)
+        # the session compares of A's header in 16-bit chunks (with the configured session, and
+        # with the learned one as it will be when A's beat is decided: the decision ahead may
+        # learn B's session in this cycle), combined at the decision
+        ns = MOLD_SESSION_WIDTH // 2
+        lsess = Signal(8 * MOLD_SESSION_WIDTH)
+        # (B's header learns when it moves, and A's loads into B only then: the select needs no
+        # ``adv``, which in the chain comes from the framer's deepest decision)
+        learn_b = Signal()
+        m.d.comb += learn_b.eq(b_proc & ~cfg.session_valid & ~learned)
+        m.d.comb += lsess.eq(Mux(learn_b, b_sess, learned_sess))
+        a_eqc = Cat(*[sess[16 * n : 16 * n + 16] == cfg.session[16 * n : 16 * n + 16]
+                      for n in range(ns)])
+        a_eql = Cat(*[sess[16 * n : 16 * n + 16] == lsess[16 * n : 16 * n + 16]
+                      for n in range(ns)])
+        b_eqc = Signal(ns)
+        b_eql = Signal(ns)
+        with m.If(adv):
+            m.d.sync += [
+                b_valid.eq(a_valid),
+                b_proc.eq(a_valid & a_proc),
+                b_data.eq(a_data),
+                b_keep.eq(a_keep),
+                b_offset.eq(a_offset),
+                b_first.eq(a_first),
+                b_last.eq(a_last),
+                b_error.eq(a_error),
+                b_rx_ns.eq(a_rx_ns),
+                b_sess.eq(sess),
+                b_seq.eq(seq),
+                b_count.eq(count),
+                b_end.eq(Cat(*e_parts)),
+                b_endc.eq(carry),
+                b_eqc.eq(a_eqc),
+                b_eql.eq(a_eql),
+                b_hb.eq(count == 0),
+                b_eos.eq(count == MOLD_END_OF_SESSION),
+            ]
+
+        # --- decision, loaded with B's beat into the output register ------------------------
         locked = Signal()
         seq_locked = Signal()
-        expected = Signal(64)
-        last_gap_first = Signal(64)
-        last_gap_count = Signal(64)
-        m.d.comb += [
-            st.session_locked.eq(locked),
-            st.expected_seq.eq(expected),
-            st.last_gap_first.eq(last_gap_first),
-            st.last_gap_count.eq(last_gap_count),
-        ]
-        exp_cur = Signal(64)
-        m.d.comb += exp_cur.eq(Mux(self.commit, self.commit_seq + 1, expected))
-        with m.If(self.commit):
-            m.d.sync += expected.eq(self.commit_seq + 1)
+        exp = Signal(64)  # the expected sequence number
+        m.d.comb += [st.session_locked.eq(locked), st.expected_seq.eq(exp)]
 
-        want = Mux(cfg.session_valid, cfg.session, Mux(learned, learned_sess, sess))
-        match = sess == want
-        exp0 = Mux(seq_locked, exp_cur, seq)
-        gapd = seq > exp0
-        diff = Signal(64)
-        m.d.comb += diff.eq(exp0 - seq)
+        def gt64(x, y, name):
+            """x > y (64 bits) from 16-bit chunk compares, combined."""
+            res = Const(0)
+            for n in range(4):
+                g = Signal(name=f"{name}_gt{n}")
+                e = Signal(name=f"{name}_eq{n}")
+                xs, ys = x[16 * n : 16 * n + 16], y[16 * n : 16 * n + 16]
+                m.d.comb += [g.eq(xs > ys), e.eq(xs == ys)]
+                res = g | (e & res)
+            out = Signal(name=name)
+            m.d.comb += out.eq(res)
+            return out
+
+        # against the register and against this cycle's commit in parallel, selected after
+        commit = self.commit
+        cnext = self.commit_next
+        gap_e = gt64(b_seq, exp, "gap_e")
+        gap_c = gt64(b_seq, cnext, "gap_c")
+        over_e = gt64(b_end, exp, "over_e")
+        over_c = gt64(b_end, cnext, "over_c")
+        dl_e = Signal(16)
+        dl_c = Signal(16)
+        m.d.comb += [dl_e.eq(exp[:16] - b_seq[:16]), dl_c.eq(cnext[:16] - b_seq[:16])]
+        exp_cur = Signal(64)  # the expected number after this cycle's commit
+        m.d.comb += exp_cur.eq(Mux(commit, cnext, exp))
+        gapd = Signal()  # seq > expected
+        m.d.comb += gapd.eq(seq_locked & Mux(commit, gap_c, gap_e))
+        # skip for either expected number, selected by the commit after (no gap: expected -
+        # seq, at most count; a gap or the first header: 0)
+        skip_e = Signal(16)
+        skip_c = Signal(16)
+        m.d.comb += [
+            skip_e.eq(Mux(gap_e, 0, Mux(~b_endc & ~over_e, b_count, dl_e))),
+            skip_c.eq(Mux(gap_c, 0, Mux(~b_endc & ~over_c, b_count, dl_c))),
+        ]
         skip = Signal(16)
-        m.d.comb += skip.eq(Mux(gapd, 0, Mux(diff > count, count, diff)))
-        is_hb = count == 0
-        is_eos = count == MOLD_END_OF_SESSION
-        is_data = ~is_hb & ~is_eos
+        m.d.comb += skip.eq(Mux(seq_locked, Mux(commit, skip_c, skip_e), 0))
+        match = Signal()
+        m.d.comb += match.eq(Mux(cfg.session_valid, b_eqc.all(), ~learned | b_eql.all()))
+        b_hdr = Signal()  # B's beat completes a header of the session
+        m.d.comb += b_hdr.eq(b_proc & match)
+        is_data = ~b_hb & ~b_eos
+        move = adv & b_valid  # B's beat enters the output register
+        dec = Signal()  # a header of the session is decided
+        m.d.comb += dec.eq(adv & b_hdr)
+        m.d.comb += learn_now.eq(dec & ~cfg.session_valid & ~learned)
+
+        with m.If(dec & (~seq_locked | gapd)):
+            m.d.sync += exp.eq(b_seq)
+        with m.Elif(commit):
+            m.d.sync += exp.eq(cnext)
+        with m.If(dec):
+            m.d.sync += [locked.eq(1), seq_locked.eq(1)]
+        with m.If(learn_now):
+            m.d.sync += [learned.eq(1), learned_sess.eq(b_sess)]
 
         # per-packet decision, attached to every beat from the header on
         p_active = Signal()
@@ -213,81 +376,104 @@ class MoldUDP64(wiring.Component):
         n_seq = Signal(64)
         n_count = Signal(16)
         n_skip = Signal(16)
-        with m.If(proc):
+        with m.If(b_proc):
             m.d.comb += [
-                n_active.eq(match & is_data),
-                n_seq.eq(seq),
-                n_count.eq(count),
+                n_active.eq(b_hdr & is_data),
+                n_seq.eq(b_seq),
+                n_count.eq(b_count),
                 n_skip.eq(skip),
             ]
         with m.Else():
             m.d.comb += [
-                n_active.eq(Mux(beat.first, 0, p_active)),
+                n_active.eq(Mux(b_first, 0, p_active)),
                 n_seq.eq(p_seq),
                 n_count.eq(p_count),
                 n_skip.eq(p_skip),
             ]
-
-        def inc(name, by=1):
-            c = getattr(cnt, name)
-            m.d.sync += c.eq(c + by)
-
-        m.d.sync += [st.ev_gap.eq(0), st.ev_end_of_session.eq(0)]
-        with m.If(xfer):
+        with m.If(move):
             m.d.sync += [
                 p_active.eq(n_active),
                 p_seq.eq(n_seq),
                 p_count.eq(n_count),
                 p_skip.eq(n_skip),
             ]
-            with m.If(proc):
-                with m.If(~match):
-                    inc("session_mismatch")
-                with m.Else():
-                    m.d.sync += [locked.eq(1), seq_locked.eq(1)]
-                    with m.If(~cfg.session_valid & ~learned):
-                        m.d.sync += [learned.eq(1), learned_sess.eq(sess)]
-                    inc("packets")
-                    with m.If(is_hb):
-                        inc("heartbeats")
-                    with m.If(is_eos):
-                        inc("end_of_session")
-                        m.d.sync += st.ev_end_of_session.eq(1)
-                    with m.If(gapd):
-                        inc("gaps")
-                        inc("missing", seq - exp0)
-                        m.d.sync += [
-                            last_gap_first.eq(exp0),
-                            last_gap_count.eq(seq - exp0),
-                            expected.eq(seq),
-                            st.ev_gap.eq(1),
-                        ]
-                    with m.Else():
-                        m.d.sync += expected.eq(exp0)
-                    with m.If(is_data):
-                        inc("duplicates", skip)
 
-        # output register
-        keep = Signal(nb)
-        for j in range(nb):
-            m.d.comb += keep[j].eq(beat.keep[j] & (beat.offset + j >= MOLD_HEADER_LENGTH))
-        m.d.comb += i.ready.eq(~o.valid | o.ready)
-        with m.If(xfer):
+        # --- counters and gap status, from registered events (EVENT_LAG / GAP_LAG) ----------
+        ev_pkt = Signal()
+        ev_hb = Signal()
+        ev_eos = Signal()
+        ev_mis = Signal()
+        ev_dup = Signal()
+        dup_by = Signal(16)
+        g1 = Signal()  # a gap, one cycle after its decision
+        g_seq = Signal(64)
+        g_first = Signal(64)
+        m.d.sync += [
+            ev_pkt.eq(dec),
+            ev_hb.eq(dec & b_hb),
+            ev_eos.eq(dec & b_eos),
+            ev_mis.eq(move & b_proc & ~match),
+            ev_dup.eq(dec & is_data),
+            dup_by.eq(skip),
+            g1.eq(dec & gapd),
+        ]
+        with m.If(dec & gapd):
+            m.d.sync += [g_seq.eq(b_seq), g_first.eq(exp_cur)]
+        # seq - first in two 32-bit halves (the high half both ways), selected a cycle later
+        g2 = Signal()
+        d_lo = Signal(33)
+        d_hi0 = Signal(32)
+        d_hi1 = Signal(32)  # d_hi0 - 1 (a borrow from the low half)
+        g_first2 = Signal(64)
+        m.d.sync += [
+            g2.eq(g1),
+            d_lo.eq(g_seq[:32] - g_first[:32]),
+            d_hi0.eq(g_seq[32:] - g_first[32:]),
+            d_hi1.eq(g_seq[32:] + ~g_first[32:]),
+            g_first2.eq(g_first),
+        ]
+        gap_count = Signal(64)
+        m.d.comb += gap_count.eq(Cat(d_lo[:32], Mux(d_lo[32], d_hi1, d_hi0)))
+        last_gap_first = Signal(64)
+        last_gap_count = Signal(64)
+        ev_gap = Signal()
+        m.d.sync += ev_gap.eq(g2)
+        with m.If(g2):
+            m.d.sync += [last_gap_first.eq(g_first2), last_gap_count.eq(gap_count)]
+        m.d.comb += [
+            st.last_gap_first.eq(last_gap_first),
+            st.last_gap_count.eq(last_gap_count),
+            st.ev_gap.eq(ev_gap),
+            st.ev_end_of_session.eq(ev_eos),
+        ]
+        for name, en, by in (
+            ("packets", ev_pkt, 1),
+            ("heartbeats", ev_hb, 1),
+            ("end_of_session", ev_eos, 1),
+            ("session_mismatch", ev_mis, 1),
+            ("duplicates", ev_dup, dup_by),
+            ("gaps", g2, 1),
+            ("missing", g2, gap_count[:cw]),
+        ):
+            m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=en, by=by, name=f"c_{name}"))
+
+        # --- output register -----------------------------------------------------------------
+        with m.If(move):
             m.d.sync += [
                 o.valid.eq(1),
-                o.payload.data.eq(beat.data),
-                o.payload.keep.eq(keep),
-                o.payload.offset.eq(beat.offset - MOLD_HEADER_LENGTH),
-                o.payload.first.eq(beat.first),
-                o.payload.last.eq(beat.last),
-                o.payload.error.eq(beat.error),
+                o.payload.data.eq(b_data),
+                o.payload.keep.eq(b_keep),
+                o.payload.offset.eq(b_offset),
+                o.payload.first.eq(b_first),
+                o.payload.last.eq(b_last),
+                o.payload.error.eq(b_error),
                 o.payload.active.eq(n_active),
-                o.payload.hdr.eq(proc & match),
-                o.payload.gap.eq(proc & match & gapd),
+                o.payload.hdr.eq(b_hdr),
+                o.payload.gap.eq(b_hdr & gapd),
                 o.payload.seq.eq(n_seq),
                 o.payload.count.eq(n_count),
                 o.payload.skip.eq(n_skip),
-                o.payload.rx_ns.eq(beat.rx_ns),
+                o.payload.rx_ns.eq(b_rx_ns),
             ]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)

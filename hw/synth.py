@@ -196,8 +196,15 @@ _BUDGETS: dict[str, dict] = {
     # --no-ecp5 [--small]`): small 4312 LUT / 3543 FF, 24 levels reg; u250 4430 / 5819, 28.
     # Both worst paths start at MoldUDP64's header capture (`mold.lane10`) and run through its
     # sequence adders: moldudp is the deep block now (branch moldpipe not merged).
-    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 4200), "depth_reg": (2, 24)},
-                "u250": {"lut": (3200, 9700), "ff": (2300, 7000), "depth_reg": (2, 28)}},
+    # 2026-12-06 (moldpipe: MoldUDP64 in three stages; `flock /tmp/heavy.lock .venv/bin/python -m
+    # hw.synth --blocks moldudp,ingress --no-ecp5 [--small]`, commit 1c88479): small 4155 LUT /
+    # 4467 FF, 12 levels reg; u250 4237 / 6942, 12 (22 / 21 one change earlier, when the
+    # learned-session select still used the stage advance). Both worst paths now end in
+    # MoldUDP64's stage registers (the header byte capture enable `xfer & here`, small) coming
+    # through the framer's hold decision -> its `i.ready` -> MoldUDP64's advance: the ready
+    # chain is combinational through the blocks. FF ceilings raised for the stages.
+    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 6700), "depth_reg": (2, 12)},
+                "u250": {"lut": (3200, 9700), "ff": (2300, 10400), "depth_reg": (2, 12)}},
     # book with the ladder (issue 13 step 3), small (BOOK_SMALL: 4 slots, 64 ticks, k 4):
     # 8653 LUT / 5851 FF / 291 CARRY8 / 7 BRAM36 / 8 DSP, 18 levels reg (120 s, loaded VM).
     # u250 (BOOK_U250: 256 slots, 2^20 orders, 4096 ticks), 2026-12-04: 70411 LUT / 16637 FF
@@ -228,8 +235,14 @@ _BUDGETS: dict[str, dict] = {
     # 803 FF, 18 levels reg (one more with no logic added on its paths: the stamp is a wire to
     # the output register; ABC mapped the widened design differently); ingress small 42 (the
     # ethernet stamp mux then moved to a set/clear flag, ethernet back at 25).
-    "moldudp": {"small": {"lut": (1000, 3000), "ff": (370, 1210), "depth_reg": (2, 18)},
-                "u250": {"lut": (1000, 3100), "ff": (480, 1450), "depth_reg": (2, 21)}},
+    # 2026-12-06 (moldpipe, three registered stages, latency 1 -> 3; `flock /tmp/heavy.lock
+    # .venv/bin/python -m hw.synth --blocks moldudp,ingress --no-ecp5 [--small]`, commit
+    # 1c88479): small 1171 LUT / 1665 FF, 10 levels reg; u250 1164 / 2088, 10 (was 18 / 21).
+    # Worst path: a 16-bit chunk compare of the decision (CARRY) -> the chunk combine -> the
+    # `skip` selects -> `n_skip` (ABC maps the wide selects as LUT6+MUXF7/F8, 3 levels each
+    # here). FF ceilings raised for the two stages (beat, header fields, precomputes, gap count).
+    "moldudp": {"small": {"lut": (1000, 3000), "ff": (830, 2500), "depth_reg": (2, 10)},
+                "u250": {"lut": (1000, 3100), "ff": (1040, 3130), "depth_reg": (2, 10)}},
     # framer re-measured 2026-12-05 (framerpipe, relative positions + registered output,
     # `--blocks framer --no-ecp5`): u250 3690 LUT / 1064 FF, 15 levels reg; small (`--small`)
     # 3678 / 1007, 15. After merging main's rx_ns (64 more output-register bits), same flow:

@@ -42,12 +42,12 @@ N = int(os.environ.get("N_MESSAGES", "3000"))
 NB = W // 8
 WIDTHS = record_layout_fields()
 
-LATENCY_BOUND = 4
+LATENCY_BOUND = 6
 """Cycles from the MAC beat holding a message's last byte to its record being valid, for every
-message type: measured 4 for all 23 types (frame parser pipeline register + MoldUDP64 output
-register + framer output register + decoder record register; ``docs/ingress.md``; 3 before the
-parser's pipeline stage, 2 before the framer's output register), so the bench asserts 4.
-Issue 14's target is <= 6."""
+message type: 6 for all 23 types since MoldUDP64's two pipeline stages (branch moldpipe,
+2026-12-06; frame parser pipeline register + MoldUDP64's three stages + framer output register +
+decoder record register; ``docs/ingress.md``; 4 before them, 3 before the parser's pipeline
+stage, 2 before the framer's output register), so the bench asserts 6, issue 14's bound."""
 
 
 class Bench:
@@ -111,8 +111,9 @@ class Bench:
     async def finish(self):
         await self.check_records()
         await self.src.wait_idle()
-        # drain (the frame parser's stage and its registered outcome: 2 cycles more than 8)
-        for _ in range(10):
+        # drain (the frame parser's stage and its registered outcome: 2 cycles more than 8;
+        # MoldUDP64's two stages and its gap counters' lag, 2026-12-06: 6 more)
+        for _ in range(16):
             await RisingEdge(self.dut.clk)
         assert self.sink.empty(), f"{len(self.sink)} records the model did not expect"
         bad = {}

@@ -55,7 +55,7 @@ async def headers_vs_model(dut):
     )
     mons = [StreamMonitor(dut, "i_stream", dut.clk), StreamMonitor(dut, "o_stream", dut.clk)]
     dut.commit.value = 0
-    dut.commit_seq.value = 0
+    dut.commit_next.value = 0
     dut.config__session.value = 0
     dut.config__session_valid.value = 0
     await reset_dut(dut, dut.clk)
@@ -104,7 +104,7 @@ async def headers_vs_model(dut):
         assert bytes(got) == area, f"packet {idx}: block area differs"
     assert n_hdr == len(log)
     await src.wait_idle()
-    for _ in range(5):
+    for _ in range(10):
         await RisingEdge(dut.clk)
     assert sink.empty()
     for name in MOLD_COUNTERS:
