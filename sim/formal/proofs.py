@@ -682,9 +682,10 @@ class ArbiterGapProof(ArbiterProof):
     configured session with a message count of 1 and a sequence number below 16 (every other
     byte zero), and the output is always read. A packet past a gap on one line and the
     gap's packet arriving on the other line after it then reach the output within 7 cycles,
-    where the 128-bit general proof needs 9 (a packet's header completes in its second beat
-    there) and does not finish in 10 minutes at depth 9. Every property of the general proof
-    is asserted; backpressure, header alignments, heartbeats and other sessions stay its own.
+    where the 128-bit general proof needs 10 (9 before the arbiter's flags stage; a packet's
+    header completes in its second beat there) and did not finish in 10 minutes at depth 9.
+    Every property of the general proof is asserted; backpressure, header alignments,
+    heartbeats and other sessions stay its own.
     """
 
     NB = 32
