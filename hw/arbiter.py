@@ -94,8 +94,9 @@ def _carry_out(m, a, b, cin, name):
     gs, ps = [], []
     for i, lo in enumerate(range(0, len(a), _CHUNK)):
         hi = min(len(a), lo + _CHUNK)
-        g, p = Signal(name=f"{name}_g{i}"), Signal(name=f"{name}_p{i}")
-        m.d.comb += [g.eq(a[lo:hi] > ~b[lo:hi]), p.eq((a[lo:hi] ^ b[lo:hi]).all())]
+        g = Signal(name=f"{name}_g{i}", attrs={"keep": 1})
+        p = Signal(name=f"{name}_p{i}", attrs={"keep": 1})
+        m.d.comb += [g.eq(a[lo:hi] > ~b[lo:hi]), p.eq(_all(m, a[lo:hi] ^ b[lo:hi], f"{name}_p{i}"))]
         gs.append(g)
         ps.append(p)
     # groups from the top, so the lowest group (which also takes cin) is the smallest
@@ -121,6 +122,18 @@ def _carry_out(m, a, b, cin, name):
     return r
 
 
+def _all(m, v, name):
+    """All bits of ``v`` set, as :data:`_CHUNK`-bit pieces kept as nets (two LUT levels each)
+    and their AND: the mapper otherwise builds wide ANDs as mux chains."""
+    v = Value.cast(v)
+    parts = []
+    for i, lo in enumerate(range(0, len(v), _CHUNK)):
+        q = Signal(name=f"{name}_all{i}", attrs={"keep": 1})
+        m.d.comb += q.eq(v[lo : lo + _CHUNK].all())
+        parts.append(q)
+    return Cat(*parts).all()
+
+
 def _ge(m, a, b, name):
     """``a >= b`` (unsigned): the carry out of ``a + ~b + 1`` at the wider width."""
     a, b = Value.cast(a), Value.cast(b)
@@ -134,13 +147,13 @@ def _add_small(m, a, b, name):
     """``a + b`` (``len(a) + 1`` bits) for a ``b`` of at most :data:`_CHUNK` bits, carry-select:
     the low piece's sum and every higher piece plus one in parallel, then a select."""
     a, b = Value.cast(a), Value.cast(b)
-    lo = Signal(_CHUNK + 1, name=f"{name}_lo")
+    lo = Signal(_CHUNK + 1, name=f"{name}_lo", attrs={"keep": 1})
     m.d.comb += lo.eq(a[:_CHUNK] + b)
     parts, c = [lo[:_CHUNK]], lo[_CHUNK]
     for i, base in enumerate(range(_CHUNK, len(a), _CHUNK)):
         piece = a[base : base + _CHUNK]
-        inc = Signal(len(piece), name=f"{name}_inc{i}")
-        ones = Signal(name=f"{name}_ones{i}")
+        inc = Signal(len(piece), name=f"{name}_inc{i}", attrs={"keep": 1})
+        ones = Signal(name=f"{name}_ones{i}", attrs={"keep": 1})
         m.d.comb += [inc.eq(piece + 1), ones.eq(piece == (1 << len(piece)) - 1)]
         parts.append(Mux(c, inc, piece))
         c = c & ones
@@ -359,8 +372,8 @@ class LineArbiter(wiring.Component):
         for k, (x, f) in enumerate(zip("ab", fronts, strict=True)):
             d = f.desc.payload
             # the session wanted: configured, else learned, else any (two compares in parallel)
-            want = Mux(cfg.session_valid, d.sess == cfg.session,
-                       ~learned | (d.sess == learned_sess))
+            want = Mux(cfg.session_valid, _all(m, ~(d.sess ^ cfg.session), f"sc_{x}"),
+                       ~learned | _all(m, ~(d.sess ^ learned_sess), f"sl_{x}"))
             # E - seq - count >= 0 without the 64-bit sum: carry-save E + ~seq + ~count into
             # x + 2y (v = 2y + 1 below)
             cnt64 = Cat(d.count, Const(0, _SEQ_W - _CNT_W))
@@ -457,12 +470,13 @@ class LineArbiter(wiring.Component):
         inc("line_timeouts", by_timeout)
 
         # E and the session after a forward decision (at most one line picks per cycle)
+        with m.If((pick[0] & r_mt[0]) | (pick[1] & r_mt[1])):
+            with m.If(~cfg.session_valid & ~learned):
+                m.d.sync += [learned.eq(1), learned_sess.eq(
+                    Mux(pick[1], fronts[1].desc.payload.sess, fronts[0].desc.payload.sess))]
         for k in range(2):
-            d = fronts[k].desc.payload
             with m.If(pick[k] & r_mt[k]):
                 m.d.sync += locked.eq(1)
-                with m.If(~cfg.session_valid & ~learned):
-                    m.d.sync += [learned.eq(1), learned_sess.eq(d.sess)]
                 with m.If(~locked | ~le[k]):
                     m.d.sync += E.eq(endp[k])
 
