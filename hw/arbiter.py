@@ -29,12 +29,13 @@ previous packet) that the other line had already covered when the packet was dec
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
+from hw.counter import counter
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 from hw.regs import ARBITER_COUNTERS as _REG_COUNTERS
 from hw.regs import DEFAULT_AB_TIMEOUT
@@ -70,10 +71,93 @@ _CNT_W = 8 * (_F["message_count"].end - _F["message_count"].offset)
 
 def beat_queue_depth(data_width: int) -> int:
     """Beats one line may hold: every beat up to the one completing the MoldUDP64 header (the
-    parser's first beat holds the UDP header's end, so at most ``ceil(20 / nb) + 1``) plus two,
-    so the header always completes before the queue is full."""
+    parser's first beat holds the UDP header's end, so at most ``ceil(20 / nb) + 1``) plus four,
+    so the header always completes before the queue is full and a line at full rate does not
+    stall while its packet's decision is pending: 2 cycles after the header, and a copy of the
+    packet the other line forwards waits one more for flags against the new ``E`` (plus two
+    before the flags stage; plus three still left the bench's ``full_rate_no_stall`` with one
+    stall cycle on line B). The beats sit in LUTRAM of 32 entries, so depth is cheap."""
     nb = data_width // 8
-    return -(-MOLD_HEADER_LENGTH // nb) + 3
+    return -(-MOLD_HEADER_LENGTH // nb) + 5
+
+
+_CHUNK = 16
+
+
+def _carry_out(m, a, b, cin, name):
+    """Carry out of ``a + b + cin`` (same width) from :data:`_CHUNK`-bit pieces: each piece's
+    generate (``a > ~b``: its own carry out, one LUT and a CARRY8 chain of two levels) and
+    propagate (``a ^ b`` all ones, LUTs), in parallel, then a lookahead of two LUT levels:
+    groups of up to three pieces (kept as nets, so the mapper does not turn the lookahead into
+    one long mux chain), then across the groups. A 64-bit chain would be 8 CARRY8 levels."""
+    a, b = Value.cast(a), Value.cast(b)
+    gs, ps = [], []
+    for i, lo in enumerate(range(0, len(a), _CHUNK)):
+        hi = min(len(a), lo + _CHUNK)
+        g = Signal(name=f"{name}_g{i}", attrs={"keep": 1})
+        p = Signal(name=f"{name}_p{i}", attrs={"keep": 1})
+        m.d.comb += [g.eq(a[lo:hi] > ~b[lo:hi]), p.eq(_all(m, a[lo:hi] ^ b[lo:hi], f"{name}_p{i}"))]
+        gs.append(g)
+        ps.append(p)
+    # groups from the top, so the lowest group (which also takes cin) is the smallest
+    n = len(gs)
+    bounds = list(range(n, 0, -3))
+    groups = [(max(0, top - 3), top) for top in bounds]
+    r = Const(cin, 1)
+    terms = []
+    for gi, (lo, top) in enumerate(reversed(groups)):
+        gg = Signal(name=f"{name}_G{gi}", attrs={"keep": 1})
+        pp = Signal(name=f"{name}_P{gi}", attrs={"keep": 1})
+        c = Const(0, 1) if gi else r  # the lowest group folds cin in
+        for q in range(lo, top):
+            c = gs[q] | (ps[q] & c)
+        allp = Const(1, 1)
+        for q in range(lo, top):
+            allp = allp & ps[q]
+        m.d.comb += [gg.eq(c), pp.eq(allp)]
+        terms.append((gg, pp))
+    r = Const(0, 1)
+    for gg, pp in terms:
+        r = gg | (pp & r)
+    return r
+
+
+def _all(m, v, name):
+    """All bits of ``v`` set, as :data:`_CHUNK`-bit pieces kept as nets (two LUT levels each)
+    and their AND: the mapper otherwise builds wide ANDs as mux chains."""
+    v = Value.cast(v)
+    parts = []
+    for i, lo in enumerate(range(0, len(v), _CHUNK)):
+        q = Signal(name=f"{name}_all{i}", attrs={"keep": 1})
+        m.d.comb += q.eq(v[lo : lo + _CHUNK].all())
+        parts.append(q)
+    return Cat(*parts).all()
+
+
+def _ge(m, a, b, name):
+    """``a >= b`` (unsigned): the carry out of ``a + ~b + 1`` at the wider width."""
+    a, b = Value.cast(a), Value.cast(b)
+    w = max(len(a), len(b))
+    a = Cat(a, Const(0, w - len(a))) if len(a) < w else a
+    b = Cat(b, Const(0, w - len(b))) if len(b) < w else b
+    return _carry_out(m, a, ~b, 1, name)
+
+
+def _add_small(m, a, b, name):
+    """``a + b`` (``len(a) + 1`` bits) for a ``b`` of at most :data:`_CHUNK` bits, carry-select:
+    the low piece's sum and every higher piece plus one in parallel, then a select."""
+    a, b = Value.cast(a), Value.cast(b)
+    lo = Signal(_CHUNK + 1, name=f"{name}_lo", attrs={"keep": 1})
+    m.d.comb += lo.eq(a[:_CHUNK] + b)
+    parts, c = [lo[:_CHUNK]], lo[_CHUNK]
+    for i, base in enumerate(range(_CHUNK, len(a), _CHUNK)):
+        piece = a[base : base + _CHUNK]
+        inc = Signal(len(piece), name=f"{name}_inc{i}", attrs={"keep": 1})
+        ones = Signal(name=f"{name}_ones{i}", attrs={"keep": 1})
+        m.d.comb += [inc.eq(piece + 1), ones.eq(piece == (1 << len(piece)) - 1)]
+        parts.append(Mux(c, inc, piece))
+        c = c & ones
+    return Cat(*parts, c)
 
 
 def _desc_layout() -> data.StructLayout:
@@ -200,14 +284,28 @@ class LineArbiter(wiring.Component):
 
     Notes
     -----
+    Stages (issue 14 item 1; every register-to-register path within 6 logic levels,
+    ``docs/ingress.md``): (1) **flags**: each line's head descriptor, read from the descriptor
+    FIFO, is compared with ``E``, the session and the other head in 16-bit pieces (``seq > E``;
+    ``seq + count <= E`` through a carry-save ``E + ~seq + ~count`` and a compare, without the
+    64-bit sum; the end ``seq + count`` carry-select), registered; (2) **decision** from those
+    registered flags: drop, forward or hold, ``E`` and the session updated by a forward (``E``
+    <- the forwarded packet's end: a mux, no adder); (3) a line's own history (``line_x_filled``)
+    two cycles after its decision, off the decision path. Flags are used only when they belong
+    to the current head and the current ``E``: a new head waits one cycle for its flags, and
+    every forward decision makes both lines wait one cycle (the flags are recomputed against
+    the new ``E``). Counters count one cycle after the event (registered strobes into
+    :func:`hw.counter.counter`).
+
     Latency: 2 cycles per beat (line FIFO, output register) once the packet is decided; a packet
-    is decided the cycle after the beat completing its header is queued (the beats before it
-    carry no message byte), so a message's last byte leaves 2 cycles after it arrived when its
-    packet is not held. Throughput: one beat per clock out; each line drains its duplicates at
-    one beat per clock in parallel; one idle output cycle between forwarded packets (absorbed by
-    the Ethernet/IPv4/UDP header beats every frame has before its payload). Backpressure:
-    ``o_stream.ready`` low holds the output register; the line being forwarded then fills its
-    queue (``beat_queue_depth`` beats) and its ``ready`` drops; the other line keeps dropping
+    is decided 2 cycles after the beat completing its header is queued (descriptor FIFO, flags
+    register; 1 cycle before the pipelining), so a message's last byte leaves one cycle later
+    than with the unpipelined arbiter. Throughput: one beat per clock out; each line drains its
+    duplicates at one beat per clock in parallel (a new head per line at most every other
+    cycle); one idle output cycle between forwarded packets (absorbed by the Ethernet/IPv4/UDP
+    header beats every frame has before its payload). Backpressure: ``o_stream.ready`` low
+    holds the output register; the line being forwarded then fills its queue
+    (``beat_queue_depth`` beats) and its ``ready`` drops; the other line keeps dropping
     duplicates and stops at its next packet to forward. A packet held past a gap stops its
     line the same way (the MAC side must buffer for up to ``timeout`` cycles).
     Limits: ``E`` assumes a forwarded packet delivers all ``count`` messages; one cut by a MAC
@@ -236,6 +334,7 @@ class LineArbiter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, o, cnt = self.config, self.o_stream, self.counters
+        cw = len(cnt.line_timeouts)
         fronts = []
         for name, port in (("a", self.a_stream), ("b", self.b_stream)):
             f = _LineFront(self.data_width)
@@ -247,50 +346,96 @@ class LineArbiter(wiring.Component):
         learned = Signal()
         learned_sess = Signal(8 * MOLD_SESSION_WIDTH)
         E = Signal(_SEQ_W)
-        timer = Signal(32)
         m.d.comb += self.expected.eq(E)
 
         # per line: busy (a decided packet is being forwarded or dropped), fwd (forwarded)
         busy = [Signal(name=f"busy_{x}") for x in "ab"]
         fwd = [Signal(name=f"fwd_{x}") for x in "ab"]
-        seen = [Signal(name=f"seen_{x}") for x in "ab"]  # the line had a packet of the session
-        lend = [Signal(_SEQ_W + 1, name=f"lend_{x}") for x in "ab"]  # end of its furthest one
+        pick = [Signal(name="pick_a"), Signal(name="pick_b")]
+        decide = [Signal(name=f"decide_{x}") for x in "ab"]
+        picked = Signal()  # a forward decision this cycle: E, locked, the session may change
 
-        head, drop, ahead, fwdable, endp, match, data = [], [], [], [], [], [], []
-        for x, f in zip("ab", fronts, strict=True):
+        # --- stage 1 (flags): each line's head descriptor (the FIFO's LUTRAM) against E, the
+        # session and the other head, in 16-bit pieces; registered. They belong to the head
+        # the next cycle when it stays (not consumed): fv; and are fresh (computed against the
+        # current E) when no forward decision changed E this cycle. Stale flags may still drop
+        # a duplicate (E only grows: a packet ending at or below the old E still does).
+        fv = [Signal(name=f"fv_{x}") for x in "ab"]
+        fresh = [Signal(name=f"fresh_{x}") for x in "ab"]
+        r_mold = [Signal(name=f"r_mold_{x}") for x in "ab"]
+        r_mt = [Signal(name=f"r_match_{x}") for x in "ab"]
+        r_dt = [Signal(name=f"r_data_{x}") for x in "ab"]
+        r_le = [Signal(name=f"r_le_{x}") for x in "ab"]  # seq + count <= E
+        r_gt = [Signal(name=f"r_gt_{x}") for x in "ab"]  # seq > E
+        r_end = [Signal(_SEQ_W + 1, name=f"r_end_{x}") for x in "ab"]  # seq + count
+        r_blow = Signal()  # B's head sequence number below A's
+        for k, (x, f) in enumerate(zip("ab", fronts, strict=True)):
             d = f.desc.payload
-            present = Signal(name=f"head_{x}")
-            m.d.comb += present.eq(f.desc.valid & ~busy["ab".index(x)])
-            want = Mux(cfg.session_valid, cfg.session, Mux(learned, learned_sess, d.sess))
-            mt = Signal(name=f"match_{x}")
-            dt = Signal(name=f"data_{x}")
-            ep = Signal(_SEQ_W + 1, name=f"end_{x}")
+            # the session wanted: configured, else learned, else any (two compares in parallel)
+            want = Mux(cfg.session_valid, _all(m, ~(d.sess ^ cfg.session), f"sc_{x}"),
+                       ~learned | _all(m, ~(d.sess ^ learned_sess), f"sl_{x}"))
+            # E - seq - count >= 0 without the 64-bit sum: carry-save E + ~seq + ~count into
+            # x + 2y (v = 2y + 1 below)
+            cnt64 = Cat(d.count, Const(0, _SEQ_W - _CNT_W))
+            cx = Signal(_SEQ_W, name=f"csa_x_{x}")
+            cy = Signal(_SEQ_W, name=f"csa_y_{x}")
             m.d.comb += [
-                mt.eq(d.mold & (d.sess == want)),
-                dt.eq((d.count != 0) & (d.count != MOLD_END_OF_SESSION)),
-                ep.eq(d.seq + Mux(dt, d.count, 0)),
+                cx.eq(E ^ d.seq ^ cnt64),  # E ^ ~seq ^ ~count
+                cy.eq((E & ~d.seq) | (E & ~cnt64) | (~d.seq & ~cnt64)),
+            ]
+            v = Cat(Const(1, 1), cy)  # 2y + 1
+            m.d.sync += [
+                fv[k].eq(f.desc.valid & ~decide[k]),
+                fresh[k].eq(f.desc.valid & ~decide[k] & ~picked),
+                r_mold[k].eq(d.mold),
+                r_mt[k].eq(d.mold & want),
+                r_dt[k].eq((d.count != 0) & (d.count != MOLD_END_OF_SESSION)),
+                # E >= seq + count  <=>  x >= ~v  <=>  x + v + 1 carries out of 65 bits
+                r_le[k].eq(_carry_out(m, Cat(cx, Const(0, 1)), v, 1, f"le_{x}")),
+                r_gt[k].eq(~_ge(m, E, d.seq, f"ge_{x}")),
+                r_end[k].eq(_add_small(m, d.seq, d.count, f"end_{x}")),
+            ]
+        da, db = fronts[0].desc.payload, fronts[1].desc.payload
+        m.d.sync += r_blow.eq(~_ge(m, db.seq, da.seq, "blow"))
+
+        # --- stage 2 (decision) from the registered flags
+        head, drop, ahead, fwdable, le, endp = [], [], [], [], [], []
+        for k, (x, f) in enumerate(zip("ab", fronts, strict=True)):
+            present = Signal(name=f"head_{x}")
+            m.d.comb += present.eq(f.desc.valid & ~busy[k] & fv[k])
+            lk = Signal(name=f"le_{x}")  # the packet's end (seq for a non-data one) <= E
+            ep = Signal(_SEQ_W + 1, name=f"endp_{x}")
+            m.d.comb += [
+                lk.eq(Mux(r_dt[k], r_le[k], ~r_gt[k])),
+                ep.eq(Mux(r_dt[k], r_end[k], f.desc.payload.seq)),
             ]
             dr = Signal(name=f"drop_{x}")
             ah = Signal(name=f"ahead_{x}")
             fw = Signal(name=f"fwdable_{x}")
+            mt, dt = r_mt[k], r_dt[k]
             m.d.comb += [
-                dr.eq(present & (~d.mold | (mt & locked & dt & (ep <= E)))),
-                ah.eq(present & mt & locked & (d.seq > E)),
-                fw.eq(present & ~dr & ~ah),
+                dr.eq(present & (~r_mold[k] | (mt & locked & dt & r_le[k]))),
+                ah.eq(present & r_mt[k] & locked & r_gt[k]),
+                fw.eq(present & fresh[k] & ~dr & ~ah),
             ]
+            af = Signal(name=f"held_{x}")  # ahead, by flags fresh against the current E
+            m.d.comb += af.eq(ah & fresh[k])
             head.append(present)
             drop.append(dr)
-            ahead.append(ah)
+            ahead.append(af)
             fwdable.append(fw)
+            le.append(lk)
             endp.append(ep)
-            match.append(mt)
-            data.append(dt)
 
-        da, db = fronts[0].desc.payload, fronts[1].desc.payload
-        b_lower = db.seq < da.seq
+        b_lower = r_blow
         out_free = ~((busy[0] & fwd[0]) | (busy[1] & fwd[1]))
-        waited = timer >= cfg.timeout
-        pick = [Signal(name="pick_a"), Signal(name="pick_b")]
+        # wait timer; `waited` (timer >= timeout) from registers: tz (timeout 0) or w
+        timer = Signal(32)
+        tz = Signal()
+        tm1 = Signal(32)
+        w = Signal()
+        m.d.sync += [tz.eq(cfg.timeout == 0), tm1.eq(cfg.timeout - 1)]
+        waited = tz | w
         by_timeout = Signal()
         with m.If(out_free):
             with m.If(fwdable[0] & fwdable[1]):
@@ -306,28 +451,33 @@ class LineArbiter(wiring.Component):
                 m.d.comb += pick[0].eq(1), by_timeout.eq(1)
             with m.Elif(ahead[1] & waited):
                 m.d.comb += pick[1].eq(1), by_timeout.eq(1)
+        m.d.comb += picked.eq(pick[0] | pick[1])
 
         # the wait timer runs while a held packet waits for the other line
-        with m.If(pick[0] | pick[1] | ~(ahead[0] | ahead[1])):
-            m.d.sync += timer.eq(0)
+        with m.If(picked | ~(ahead[0] | ahead[1])):
+            m.d.sync += [timer.eq(0), w.eq(0)]
         with m.Elif(~waited):
-            m.d.sync += timer.eq(timer + 1)
+            m.d.sync += [timer.eq(timer + 1), w.eq(timer >= tm1)]
 
-        def inc(name):
-            c = getattr(cnt, name)
-            m.d.sync += c.eq(c + 1)
+        # counters: one-cycle registered strobes into split-carry counters
+        strobes = {}
 
-        with m.If(by_timeout):
-            inc("line_timeouts")
+        def inc(name, cond):
+            s = Signal(name=f"inc_{name}")
+            m.d.sync += s.eq(cond)
+            strobes[name] = s
+
+        inc("line_timeouts", by_timeout)
 
         # E and the session after a forward decision (at most one line picks per cycle)
+        with m.If((pick[0] & r_mt[0]) | (pick[1] & r_mt[1])):
+            with m.If(~cfg.session_valid & ~learned):
+                m.d.sync += [learned.eq(1), learned_sess.eq(
+                    Mux(pick[1], fronts[1].desc.payload.sess, fronts[0].desc.payload.sess))]
         for k in range(2):
-            d = fronts[k].desc.payload
-            with m.If(pick[k] & match[k]):
+            with m.If(pick[k] & r_mt[k]):
                 m.d.sync += locked.eq(1)
-                with m.If(~cfg.session_valid & ~learned):
-                    m.d.sync += [learned.eq(1), learned_sess.eq(d.sess)]
-                with m.If(~locked | (endp[k] > E)):
+                with m.If(~locked | ~le[k]):
                     m.d.sync += E.eq(endp[k])
 
         # per-line decisions, queue reads and counters
@@ -335,21 +485,41 @@ class LineArbiter(wiring.Component):
         for k, x in enumerate("ab"):
             f = fronts[k]
             d = f.desc.payload
-            decide = Signal(name=f"decide_{x}")
-            m.d.comb += decide.eq(drop[k] | pick[k])
-            m.d.comb += f.desc.ready.eq(decide)
-            with m.If(decide):
+            m.d.comb += decide[k].eq(drop[k] | pick[k])
+            m.d.comb += f.desc.ready.eq(decide[k])
+            with m.If(decide[k]):
                 m.d.sync += [busy[k].eq(1), fwd[k].eq(pick[k])]
-                inc(f"line_{x}_packets")
-                with m.If(drop[k] & d.mold):
-                    inc(f"line_{x}_duplicates")
-                with m.If(match[k]):
-                    m.d.sync += seen[k].eq(1)
-                    with m.If(~seen[k] | (endp[k] > lend[k])):
-                        m.d.sync += lend[k].eq(endp[k])
-                    # a gap of this line, already covered by the other one
-                    with m.If(seen[k] & locked & (d.seq > lend[k]) & (d.seq <= E)):
-                        inc(f"line_{x}_filled")
+            inc(f"line_{x}_packets", decide[k])
+            inc(f"line_{x}_duplicates", drop[k] & r_mold[k])
+            # stage 3 (a line's own history, for line_x_filled; off the decision path): the
+            # decided packet's seq/end against the end of the line's furthest packet
+            p0v, p1v = Signal(name=f"p0v_{x}"), Signal(name=f"p1v_{x}")
+            p0seq, p0end = Signal(_SEQ_W, name=f"p0seq_{x}"), Signal(_SEQ_W + 1, name=f"p0end_{x}")
+            p0ine, p1ine = Signal(name=f"p0ine_{x}"), Signal(name=f"p1ine_{x}")
+            p0lk, p1lk = Signal(name=f"p0lk_{x}"), Signal(name=f"p1lk_{x}")
+            p1end = Signal(_SEQ_W + 1, name=f"p1end_{x}")
+            p1sgt, p1egt = Signal(name=f"p1sgt_{x}"), Signal(name=f"p1egt_{x}")
+            seen = Signal(name=f"seen_{x}")  # the line had a packet of the session
+            lend = Signal(_SEQ_W + 1, name=f"lend_{x}")  # end of its furthest one
+            m.d.sync += [
+                p0v.eq(decide[k] & r_mt[k]),
+                p0seq.eq(d.seq),
+                p0end.eq(endp[k]),
+                p0ine.eq(~r_gt[k]),  # seq <= E at the decision
+                p0lk.eq(locked),
+                p1v.eq(p0v),
+                p1end.eq(p0end),
+                p1ine.eq(p0ine),
+                p1lk.eq(p0lk),
+                p1sgt.eq(~_ge(m, lend, p0seq, f"sgt_{x}")),
+                p1egt.eq(~_ge(m, lend, p0end, f"egt_{x}")),
+            ]
+            with m.If(p1v):
+                m.d.sync += seen.eq(1)
+                with m.If(~seen | p1egt):
+                    m.d.sync += lend.eq(p1end)
+            # a gap of this line, already covered by the other one
+            inc(f"line_{x}_filled", p1v & seen & p1lk & p1sgt & p1ine)
             rd = Signal(name=f"read_{x}")
             m.d.comb += [
                 rd.eq(busy[k] & f.beat.valid & (~fwd[k] | take)),
@@ -357,6 +527,8 @@ class LineArbiter(wiring.Component):
             ]
             with m.If(rd & f.beat.payload.last):
                 m.d.sync += busy[k].eq(0)
+        for name in ARBITER_COUNTERS:
+            m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=strobes[name], name=f"c_{name}"))
 
         # output register, from the line being forwarded
         src = Mux(busy[1] & fwd[1], fronts[1].beat.payload.as_value(),

