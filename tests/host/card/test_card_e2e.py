@@ -27,7 +27,7 @@ from host.feed.generator import generate, write_pcap_from_itch  # noqa: E402
 from hw import bbo_record  # noqa: E402
 
 N_MSG = 12_000
-LAT_MAX = 36  # cycles, last byte's MAC beat -> record stamp (measured max 31)
+LAT_MAX = 36  # cycles, last byte's MAC beat -> record stamp (measured max 34)
 N_SYM = 6
 
 
@@ -62,8 +62,8 @@ def test_stream_matches_reference_and_counters(fresh, itch):
     lat = latency_by_type(rp)
     assert set(lat) <= set("AFECXDU") and {"A", "D", "E"} <= set(lat)
     # The one-lane card at full input rate (64-bit wire: at most one message per 4 cycles):
-    # min 19 (U 22), median 21-25, max 26-31 cycles per type on this stream (2026-12-05, with
-    # the framer's output register: +1 on every message).
+    # min 22 (U 25), median 24-28, max 29-34 cycles per type on this stream (2026-12-06, after
+    # MoldUDP64's three stages: +3 on every message; 19 / 21-25 / 26-31 before).
     # Issue 14's contract (<= 20 cycles MAC -> DMA record for every message) is not met; the
     # bound catches a regression of the pipeline or of the card_cycles stamp.
     assert all(v.min() >= 17 and v.max() <= LAT_MAX for v in lat.values()), {
