@@ -29,12 +29,13 @@ previous packet) that the other line had already covered when the packet was dec
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
+from hw.arith import add_small, all_ones, carry_out, ge
 from hw.counter import counter
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 from hw.regs import ARBITER_COUNTERS as _REG_COUNTERS
@@ -79,85 +80,6 @@ def beat_queue_depth(data_width: int) -> int:
     stall cycle on line B). The beats sit in LUTRAM of 32 entries, so depth is cheap."""
     nb = data_width // 8
     return -(-MOLD_HEADER_LENGTH // nb) + 5
-
-
-_CHUNK = 16
-
-
-def _carry_out(m, a, b, cin, name):
-    """Carry out of ``a + b + cin`` (same width) from :data:`_CHUNK`-bit pieces: each piece's
-    generate (``a > ~b``: its own carry out, one LUT and a CARRY8 chain of two levels) and
-    propagate (``a ^ b`` all ones, LUTs), in parallel, then a lookahead of two LUT levels:
-    groups of up to three pieces (kept as nets, so the mapper does not turn the lookahead into
-    one long mux chain), then across the groups. A 64-bit chain would be 8 CARRY8 levels."""
-    a, b = Value.cast(a), Value.cast(b)
-    gs, ps = [], []
-    for i, lo in enumerate(range(0, len(a), _CHUNK)):
-        hi = min(len(a), lo + _CHUNK)
-        g = Signal(name=f"{name}_g{i}", attrs={"keep": 1})
-        p = Signal(name=f"{name}_p{i}", attrs={"keep": 1})
-        m.d.comb += [g.eq(a[lo:hi] > ~b[lo:hi]), p.eq(_all(m, a[lo:hi] ^ b[lo:hi], f"{name}_p{i}"))]
-        gs.append(g)
-        ps.append(p)
-    # groups from the top, so the lowest group (which also takes cin) is the smallest
-    n = len(gs)
-    bounds = list(range(n, 0, -3))
-    groups = [(max(0, top - 3), top) for top in bounds]
-    r = Const(cin, 1)
-    terms = []
-    for gi, (lo, top) in enumerate(reversed(groups)):
-        gg = Signal(name=f"{name}_G{gi}", attrs={"keep": 1})
-        pp = Signal(name=f"{name}_P{gi}", attrs={"keep": 1})
-        c = Const(0, 1) if gi else r  # the lowest group folds cin in
-        for q in range(lo, top):
-            c = gs[q] | (ps[q] & c)
-        allp = Const(1, 1)
-        for q in range(lo, top):
-            allp = allp & ps[q]
-        m.d.comb += [gg.eq(c), pp.eq(allp)]
-        terms.append((gg, pp))
-    r = Const(0, 1)
-    for gg, pp in terms:
-        r = gg | (pp & r)
-    return r
-
-
-def _all(m, v, name):
-    """All bits of ``v`` set, as :data:`_CHUNK`-bit pieces kept as nets (two LUT levels each)
-    and their AND: the mapper otherwise builds wide ANDs as mux chains."""
-    v = Value.cast(v)
-    parts = []
-    for i, lo in enumerate(range(0, len(v), _CHUNK)):
-        q = Signal(name=f"{name}_all{i}", attrs={"keep": 1})
-        m.d.comb += q.eq(v[lo : lo + _CHUNK].all())
-        parts.append(q)
-    return Cat(*parts).all()
-
-
-def _ge(m, a, b, name):
-    """``a >= b`` (unsigned): the carry out of ``a + ~b + 1`` at the wider width."""
-    a, b = Value.cast(a), Value.cast(b)
-    w = max(len(a), len(b))
-    a = Cat(a, Const(0, w - len(a))) if len(a) < w else a
-    b = Cat(b, Const(0, w - len(b))) if len(b) < w else b
-    return _carry_out(m, a, ~b, 1, name)
-
-
-def _add_small(m, a, b, name):
-    """``a + b`` (``len(a) + 1`` bits) for a ``b`` of at most :data:`_CHUNK` bits, carry-select:
-    the low piece's sum and every higher piece plus one in parallel, then a select."""
-    a, b = Value.cast(a), Value.cast(b)
-    lo = Signal(_CHUNK + 1, name=f"{name}_lo", attrs={"keep": 1})
-    m.d.comb += lo.eq(a[:_CHUNK] + b)
-    parts, c = [lo[:_CHUNK]], lo[_CHUNK]
-    for i, base in enumerate(range(_CHUNK, len(a), _CHUNK)):
-        piece = a[base : base + _CHUNK]
-        inc = Signal(len(piece), name=f"{name}_inc{i}", attrs={"keep": 1})
-        ones = Signal(name=f"{name}_ones{i}", attrs={"keep": 1})
-        m.d.comb += [inc.eq(piece + 1), ones.eq(piece == (1 << len(piece)) - 1)]
-        parts.append(Mux(c, inc, piece))
-        c = c & ones
-    return Cat(*parts, c)
 
 
 def _desc_layout() -> data.StructLayout:
@@ -372,8 +294,8 @@ class LineArbiter(wiring.Component):
         for k, (x, f) in enumerate(zip("ab", fronts, strict=True)):
             d = f.desc.payload
             # the session wanted: configured, else learned, else any (two compares in parallel)
-            want = Mux(cfg.session_valid, _all(m, ~(d.sess ^ cfg.session), f"sc_{x}"),
-                       ~learned | _all(m, ~(d.sess ^ learned_sess), f"sl_{x}"))
+            want = Mux(cfg.session_valid, all_ones(m, ~(d.sess ^ cfg.session), f"sc_{x}"),
+                       ~learned | all_ones(m, ~(d.sess ^ learned_sess), f"sl_{x}"))
             # E - seq - count >= 0 without the 64-bit sum: carry-save E + ~seq + ~count into
             # x + 2y (v = 2y + 1 below)
             cnt64 = Cat(d.count, Const(0, _SEQ_W - _CNT_W))
@@ -391,12 +313,12 @@ class LineArbiter(wiring.Component):
                 r_mt[k].eq(d.mold & want),
                 r_dt[k].eq((d.count != 0) & (d.count != MOLD_END_OF_SESSION)),
                 # E >= seq + count  <=>  x >= ~v  <=>  x + v + 1 carries out of 65 bits
-                r_le[k].eq(_carry_out(m, Cat(cx, Const(0, 1)), v, 1, f"le_{x}")),
-                r_gt[k].eq(~_ge(m, E, d.seq, f"ge_{x}")),
-                r_end[k].eq(_add_small(m, d.seq, d.count, f"end_{x}")),
+                r_le[k].eq(carry_out(m, Cat(cx, Const(0, 1)), v, 1, f"le_{x}")),
+                r_gt[k].eq(~ge(m, E, d.seq, f"ge_{x}")),
+                r_end[k].eq(add_small(m, d.seq, d.count, f"end_{x}")),
             ]
         da, db = fronts[0].desc.payload, fronts[1].desc.payload
-        m.d.sync += r_blow.eq(~_ge(m, db.seq, da.seq, "blow"))
+        m.d.sync += r_blow.eq(~ge(m, db.seq, da.seq, "blow"))
 
         # --- stage 2 (decision) from the registered flags
         head, drop, ahead, fwdable, le, endp = [], [], [], [], [], []
@@ -511,8 +433,8 @@ class LineArbiter(wiring.Component):
                 p1end.eq(p0end),
                 p1ine.eq(p0ine),
                 p1lk.eq(p0lk),
-                p1sgt.eq(~_ge(m, lend, p0seq, f"sgt_{x}")),
-                p1egt.eq(~_ge(m, lend, p0end, f"egt_{x}")),
+                p1sgt.eq(~ge(m, lend, p0seq, f"sgt_{x}")),
+                p1egt.eq(~ge(m, lend, p0end, f"egt_{x}")),
             ]
             with m.If(p1v):
                 m.d.sync += seen.eq(1)

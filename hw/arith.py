@@ -1,0 +1,94 @@
+"""Wide arithmetic in :data:`CHUNK`-bit pieces, for paths that must stay a few logic levels
+deep at 322 MHz (a 64-bit carry chain alone is 8 CARRY8 levels on UltraScale+).
+
+Shared by :mod:`hw.arbiter` (the packet-end and expected-number compares) and
+:mod:`hw.moldudp` (a header's ``seq + count``). Intermediate nets carry ``keep`` so that the
+mapper does not fold the pieces back into one long chain.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Mux, Signal, Value
+
+__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "ge"]
+
+CHUNK = 16
+
+
+def carry_out(m, a, b, cin, name):
+    """Carry out of ``a + b + cin`` (same width) from :data:`CHUNK`-bit pieces: each piece's
+    generate (``a > ~b``: its own carry out, one LUT and a CARRY8 chain of two levels) and
+    propagate (``a ^ b`` all ones, LUTs), in parallel, then a lookahead of two LUT levels:
+    groups of up to three pieces (kept as nets, so the mapper does not turn the lookahead into
+    one long mux chain), then across the groups. A 64-bit chain would be 8 CARRY8 levels."""
+    a, b = Value.cast(a), Value.cast(b)
+    gs, ps = [], []
+    for i, lo in enumerate(range(0, len(a), CHUNK)):
+        hi = min(len(a), lo + CHUNK)
+        g = Signal(name=f"{name}_g{i}", attrs={"keep": 1})
+        p = Signal(name=f"{name}_p{i}", attrs={"keep": 1})
+        m.d.comb += [g.eq(a[lo:hi] > ~b[lo:hi]),
+                     p.eq(all_ones(m, a[lo:hi] ^ b[lo:hi], f"{name}_p{i}"))]
+        gs.append(g)
+        ps.append(p)
+    # groups from the top, so the lowest group (which also takes cin) is the smallest
+    n = len(gs)
+    bounds = list(range(n, 0, -3))
+    groups = [(max(0, top - 3), top) for top in bounds]
+    r = Const(cin, 1)
+    terms = []
+    for gi, (lo, top) in enumerate(reversed(groups)):
+        gg = Signal(name=f"{name}_G{gi}", attrs={"keep": 1})
+        pp = Signal(name=f"{name}_P{gi}", attrs={"keep": 1})
+        c = Const(0, 1) if gi else r  # the lowest group folds cin in
+        for q in range(lo, top):
+            c = gs[q] | (ps[q] & c)
+        allp = Const(1, 1)
+        for q in range(lo, top):
+            allp = allp & ps[q]
+        m.d.comb += [gg.eq(c), pp.eq(allp)]
+        terms.append((gg, pp))
+    r = Const(0, 1)
+    for gg, pp in terms:
+        r = gg | (pp & r)
+    return r
+
+
+def all_ones(m, v, name):
+    """All bits of ``v`` set, as :data:`CHUNK`-bit pieces kept as nets (two LUT levels each)
+    and their AND: the mapper otherwise builds wide ANDs as mux chains."""
+    v = Value.cast(v)
+    parts = []
+    for i, lo in enumerate(range(0, len(v), CHUNK)):
+        q = Signal(name=f"{name}_all{i}", attrs={"keep": 1})
+        m.d.comb += q.eq(v[lo : lo + CHUNK].all())
+        parts.append(q)
+    return Cat(*parts).all()
+
+
+def ge(m, a, b, name):
+    """``a >= b`` (unsigned): the carry out of ``a + ~b + 1`` at the wider width."""
+    a, b = Value.cast(a), Value.cast(b)
+    w = max(len(a), len(b))
+    a = Cat(a, Const(0, w - len(a))) if len(a) < w else a
+    b = Cat(b, Const(0, w - len(b))) if len(b) < w else b
+    return carry_out(m, a, ~b, 1, name)
+
+
+def add_small(m, a, b, name):
+    """``a + b`` (``len(a) + 1`` bits) for a ``b`` of at most :data:`CHUNK` bits, carry-select:
+    the low piece's sum and every higher piece plus one in parallel, then a select."""
+    a, b = Value.cast(a), Value.cast(b)
+    lo = Signal(CHUNK + 1, name=f"{name}_lo", attrs={"keep": 1})
+    m.d.comb += lo.eq(a[:CHUNK] + b)
+    parts, c = [lo[:CHUNK]], lo[CHUNK]
+    for i, base in enumerate(range(CHUNK, len(a), CHUNK)):
+        piece = a[base : base + CHUNK]
+        inc = Signal(len(piece), name=f"{name}_inc{i}", attrs={"keep": 1})
+        ones = Signal(name=f"{name}_ones{i}", attrs={"keep": 1})
+        m.d.comb += [inc.eq(piece + 1), ones.eq(piece == (1 << len(piece)) - 1)]
+        parts.append(Mux(c, inc, piece))
+        c = c & ones
+    return Cat(*parts, c)
+
+
