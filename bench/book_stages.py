@@ -5,7 +5,8 @@ Runs a short hand-written stream of one symbol (``A A A E X C U D F``, one messa
 writes a VCD, and prints for each message the cycle (counted from its input transfer) at which
 each stage first shows it: order-table output, op queue, dispatch, lane input FIFO, ladder
 accept / front end / record, lane output FIFO, the lanes' output register, the post stage's
-write into the output FIFO, ``o_stream.valid``. A stage that an op passes without a cycle
+``proc`` (the post stage takes the record), ``emit`` (stage Q's record: ``o_stream.valid``
+with the output FIFO empty, as here). A stage that an op passes without a cycle
 (a fall-through FIFO) shows ``-``. No Verilator build: ~10 s.
 
 Usage: ``.venv/bin/python bench/book_stages.py [--lanes 8] [--spacing 64] [--vcd PATH]``
@@ -149,8 +150,9 @@ def stages(lanes: int) -> list[tuple[str, list[str]]]:
             ("lanes output register valid (P)", ["ladder.ov"]),
         ]
     rows += [
-        ("P: record into output FIFO", ["fifo.w_en"]),
-        ("o_stream.valid", ["fifo.r_rdy"]),
+        ("P: post stage takes the record (proc)", ["proc"]),
+        # ``emit``: Q's record is valid, = ``o_stream.valid`` while the output FIFO is empty
+        ("Q: o_stream.valid (emit)", ["emit"]),
     ]
     return rows
 

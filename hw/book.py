@@ -22,7 +22,12 @@ Pipeline (see docs/book.md for the figures and the limits)::
                    the FIFO's head, its slot's last ladder record and the BBO and validity
                    before its event (a ``U`` is one event: before its RED) are registered
     P   post       compare them with after the event (the ladder's record; a ``U``: after its
-                   ADD), write the BBO record into the output FIFO when they differ
+                   ADD) in 8-bit pieces, registered into Q with the record
+    Q   out        combine the pieces: a record is emitted when they differ; it leaves at
+                   once when the output FIFO is empty and ``o_stream.ready`` is high, else
+                   it goes into the FIFO (with its emit bit; entries without one are dropped
+                   at the FIFO's head). Q takes the cycle the output FIFO took before: the
+                   compare never reaches the FIFO's write enable or level counter
 
 Each (slot, side) keeps every price level within ``levels`` ticks (the ladder window) of its
 touch exactly; a level beyond it is counted (far orders) and makes the book *not valid* only
@@ -93,6 +98,14 @@ INJECT_LAYOUT = data.StructLayout(
 """One host injection (:attr:`Book.inj`): an add order of ``locate`` (``commit=0``), or the
 commit that ends a re-seed of ``locate`` (``commit=1``; ``ref`` is then the sequence number
 the commit record carries)."""
+
+
+def _piece_eq(m, a, b, name, piece=8):
+    """Equality of ``a`` and ``b`` per ``piece``-bit piece (one bit per piece, 1 = equal)."""
+    n = len(a)
+    out = Signal((n + piece - 1) // piece, name=name)
+    m.d.comb += out.eq(Cat(a[i:i + piece] == b[i:i + piece] for i in range(0, n, piece)))
+    return out
 
 
 def _int_param(name, v, lo):
@@ -279,7 +292,12 @@ class Book(wiring.Component):
         S, N = self.slots, self.depth_n
         m.submodules.ot = ot = self.ot
         m.submodules.ladder = lad = self.ladder
-        m.submodules.fifo = fifo = SyncFIFO(width=self.bbo_layout.size, depth=self.fifo_depth)
+        # the output FIFO takes every processed entry with its ``emit`` bit and drops the
+        # entries without one at its read side: its write enable is then ``proc`` and not the
+        # before/after compare, so the compare ends in the FIFO's data (13 logic levels to its
+        # level counter and write pointer before, small set; docs/book.md "Synthesis depth")
+        m.submodules.fifo = fifo = SyncFIFO(width=self.bbo_layout.size + 1,
+                                            depth=self.fifo_depth)
         # level ops waiting for the ladder, and the message data of every dispatched op
         m.submodules.opq = opq = SyncFIFO(width=ot.out_layout.size, depth=self.fifo_depth)
         meta_l = data.StructLayout({
@@ -512,9 +530,11 @@ class Book(wiring.Component):
         m.d.comb += lad_top.eq(Cat(lo_.valid, lo_.bids.as_value(), lo_.asks.as_value(), lo_.bad))
         proc = Signal()
         load = Signal()
+        q_valid = Signal()  # Q (below) holds an entry
+        q_free = Signal()  # Q can take P's entry: it is empty or its entry leaves
         m.d.comb += [
-            proc.eq(pv & (~M.lad | lad.o_stream.valid) & fifo.w_rdy),
-            lad.o_stream.ready.eq(pv & M.lad & fifo.w_rdy),
+            proc.eq(pv & (~M.lad | lad.o_stream.valid) & q_free),
+            lad.o_stream.ready.eq(pv & M.lad & q_free),
             load.eq(mq.r_rdy & (~pv | proc)),
             mq.r_en.eq(load),
         ]
@@ -587,9 +607,11 @@ class Book(wiring.Component):
                 before.eq(Mux(Mn.u2, u_before_next,
                               bbo_of(cur_next, ~inv_next & cur_next.lvalid))),
             ]
+        # the compare is split over P and Q: P registers the equality of 8-bit pieces, Q
+        # combines them (a 200-bit compare is 12 logic levels as ABC maps it in one cycle)
+        bbo_eq_p = _piece_eq(m, before, after, "bbo_eq")
         bbo_changed = Signal()
         deep_changed = Signal()
-        m.d.comb += bbo_changed.eq(before != after)
         if deep_n > 1:
             d_before = Signal(len(deep_of(cur)))  # registered
             d_after = Signal.like(d_before)
@@ -598,15 +620,11 @@ class Book(wiring.Component):
             m.d.comb += [
                 d_u_before_next.eq(Mux(proc & M.u1, deep_of(cur), d_u_before)),
                 d_after.eq(deep_of(aft)),
-                deep_changed.eq(d_before != d_after),
             ]
             m.d.sync += d_u_before.eq(d_u_before_next)
             with m.If(load):
                 m.d.sync += d_before.eq(Mux(Mn.u2, d_u_before_next, deep_of(cur_next)))
-        emit = Signal()
-        # a seeded add emits nothing; the commit of a re-seed always emits (the clean record)
-        m.d.comb += emit.eq(proc & M.touch & ~M.u1
-                            & (((bbo_changed | deep_changed) & ~M.tag.seed) | M.tag.commit))
+            deep_eq_p = _piece_eq(m, d_before, d_after, "deep_eq")
         with m.If(proc & M.touch & inv_new):
             m.d.sync += invalid.bit_select(M.slot, 1).eq(1)
         with m.If(proc & M.tag.gap):
@@ -640,18 +658,54 @@ class Book(wiring.Component):
             out.seeded.eq(M.tag.commit),
             out.bad.eq(inv_new | aft.lbad),
             out.slot.eq(M.slot),
-            out.depth_only.eq(deep_changed & ~bbo_changed & ~M.tag.commit),
         ]
         for i in range(N):
             for dst, src in ((out.bids[i], aft.bids[i]), (out.asks[i], aft.asks[i])):
                 m.d.comb += [dst.px.eq(src.px), dst.sz.eq(src.sz), dst.ct.eq(src.ct)]
+
+        # -- Q: the processed entry, registered with the piece equalities of its compare. Q
+        # decides whether it emits (``q_emit``, from registers) and goes straight out when the
+        # output FIFO is empty, else into the FIFO, which keeps the emit bit and drops entries
+        # without one at its head: the cycle Q adds is the cycle the FIFO took before, and no
+        # compare reaches the FIFO's write enable or level counter.
+        q_out = Signal(self.bbo_layout)
+        q_eq = Signal(len(bbo_eq_p))
+        q_deq = Signal(len(deep_eq_p)) if deep_n > 1 else None
+        q_flags = Signal(data.StructLayout({"touch": 1, "u1": 1, "seed": 1, "commit": 1}))
+        m.d.comb += q_free.eq(~q_valid | fifo.w_rdy)
+        with m.If(q_free):
+            m.d.sync += q_valid.eq(proc)
+        with m.If(proc):
+            m.d.sync += [
+                q_out.eq(out), q_eq.eq(bbo_eq_p),
+                q_flags.eq(Cat(M.touch, M.u1, M.tag.seed, M.tag.commit)),
+            ]
+            if q_deq is not None:
+                m.d.sync += q_deq.eq(deep_eq_p)
+        m.d.comb += bbo_changed.eq(~q_eq.all())
+        if q_deq is not None:
+            m.d.comb += deep_changed.eq(~q_deq.all())
+        emit = Signal()
+        # a seeded add emits nothing; the commit of a re-seed always emits (the clean record)
+        m.d.comb += emit.eq(q_valid & q_flags.touch & ~q_flags.u1
+                            & (((bbo_changed | deep_changed) & ~q_flags.seed) | q_flags.commit))
+        q_rec = Signal(self.bbo_layout)
+        m.d.comb += [q_rec.eq(q_out),
+                     q_rec.depth_only.eq(deep_changed & ~bbo_changed & ~q_flags.commit)]
+        head_emit = fifo.r_data[-1]
+        direct = Signal()  # Q's entry leaves this cycle without the FIFO
         m.d.comb += [
-            fifo.w_data.eq(out.as_value()),
-            fifo.w_en.eq(emit),
-            self.o_stream.payload.eq(fifo.r_data),
-            self.o_stream.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(self.o_stream.ready),
+            direct.eq(~fifo.r_rdy & self.o_stream.ready),
+            fifo.w_data.eq(Cat(q_rec.as_value(), emit)),
+            fifo.w_en.eq(q_valid & ~direct),
+            # an entry without a record leaves the FIFO in the cycle it reaches the head
+            fifo.r_en.eq(self.o_stream.ready | ~head_emit),
         ]
+        with m.If(fifo.r_rdy):
+            m.d.comb += [self.o_stream.payload.eq(fifo.r_data[:-1]),
+                         self.o_stream.valid.eq(head_emit)]
+        with m.Else():
+            m.d.comb += [self.o_stream.payload.eq(q_rec), self.o_stream.valid.eq(emit)]
 
         # -- counters and events -----------------------------------------------------------------
         c, st = self.counters, self.stats
@@ -668,7 +722,7 @@ class Book(wiring.Component):
             (c.duplicate_add, ov & op.ev_dup),
             (c.table_full, ov & op.ev_full),
             (c.level_overflow, lvl_bad),
-            (c.bbo_updates, emit),
+            (c.bbo_updates, emit & (direct | fifo.w_rdy)),  # once, as Q's entry leaves
             (st.stall_cycles, self.i_stream.valid & ~self.i_stream.ready),
             (st.gaps, acc & rec.gap),
             (st.oversize, ov & op.ev_oversize),

@@ -1,6 +1,7 @@
 """Synthesis reports: per-block resources and logic depth on UltraScale+; an ECP5 Fmax proxy.
 
-``python -m hw.synth [--blocks a,b] [--top] [--out synth/out] [--small] [--no-ecp5]``
+``python -m hw.synth [--blocks a,b] [--top] [--out synth/out] [--small] [--no-ecp5]
+[--paths LEVELS]``
 
 For every block of :data:`BLOCKS` (and the top level with ``--top``) this
 
@@ -38,6 +39,10 @@ level from its read address. Endpoints are flip-flops (``FD*``), SRLs, BRAM/URAM
 the block's ports. ``depth_reg`` is the worst register-to-register path (the 322 MHz goal:
 <= 6); ``depth_io`` is the worst path that starts or ends at a port of the block (it depends
 on what drives the block; in the top level it is the worst path from/to the chip pins).
+``--paths LEVELS`` lists every (start register, end register) pair with a path deeper than
+``LEVELS`` (:func:`deep_paths`, registers named by the nets they drive): the worst path alone
+hides the ones behind it, and ABC's mapping moves a path by a level or two when the netlist
+around it changes, so a cut is judged by the whole list.
 
 Budgets
 -------
@@ -262,7 +267,11 @@ _BUDGETS: dict[str, dict] = {
     # flow (worst path: FIFO credit add -> order-table key select -> XOR fold -> C1 compare);
     # folded keys selected after the fold, credit a constant compare, a P0 register stage in
     # the post stage: 13929 LUT / 8829 FF / 307 CARRY8, 13 levels reg.
-    "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 13)},
+    # 2026-12-06 (the post stage's compare split over P and a new stage Q that replaces the
+    # output FIFO's cycle; `--blocks book --no-ecp5 --small --paths 8`): 13794 LUT / 8829 FF,
+    # 11 levels reg; left above 8: ladder ready -> dispatch -> FIFO levels, op-queue credit ->
+    # order-table same-bucket flags (11), order-table bucket read -> way match (10).
+    "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 11)},
              "u250": {"lut": (35000, 106000), "ff": (8300, 25000), "uram": (900, 1280),
                       "bram36": (0, 2688)}},
     # ladder (hw/ladder.py, front end + 3-cycle controller loop with the fast take), measured
@@ -479,18 +488,14 @@ def _is_comb(t: str) -> bool:
     return bool(_LUT_RE.match(t)) or t in _COMB_TYPES
 
 
-def logic_depth(netlist: dict, top: str) -> dict:
-    """Longest combinational paths of module ``top`` of a Yosys ``write_json`` netlist.
-
-    Returns ``{"depth_reg": int, "depth_io": int, "path_reg": [cell types], "path_io": [...]}``
-    (see the module docstring for what counts).
-    """
-    mod = netlist["modules"][top]
-    cells = mod["cells"]
-    driver: dict[int, str] = {}  # bit -> comb cell name driving it
+def _comb_graph(cells: dict):
+    """``(driver, comb_inputs, seq_src, seq_sinks)`` of a netlist module's cells: the comb
+    cell driving each bit, each comb cell's input bits, the sequential cell driving each bit,
+    and the ``(bit, cell)`` inputs of sequential cells (LUTRAM: its data and write inputs)."""
+    driver: dict[int, str] = {}
     comb_inputs: dict[str, list[int]] = {}
-    sinks_seq: list[int] = []
-    sources_seq: set[int] = set()
+    seq_src: dict[int, str] = {}
+    seq_sinks: list[tuple[int, str]] = []
     for name, c in cells.items():
         t = c["type"]
         dirs = c.get("port_directions", {})
@@ -505,14 +510,86 @@ def logic_depth(netlist: dict, top: str) -> dict:
                     if comb:
                         driver[b] = name
                     else:
-                        sources_seq.add(b)
+                        seq_src[b] = name
             else:
                 if comb and (not lutram or _LUTRAM_ADDR.match(pn)):
                     ins.extend(bits)
                 else:
-                    sinks_seq.extend(bits)
+                    seq_sinks.extend((b, name) for b in bits)
         if comb:
             comb_inputs[name] = ins
+    return driver, comb_inputs, seq_src, seq_sinks
+
+
+def _bit_names(mod: dict) -> dict[int, str]:
+    """bit -> a readable net name (hidden ``$`` names only where nothing else names it)."""
+    names: dict[int, str] = {}
+    for nn, info in mod.get("netnames", {}).items():
+        for b in info.get("bits", []):
+            if isinstance(b, int) and (b not in names or names[b].startswith("$")):
+                names[b] = nn
+    return names
+
+
+def deep_paths(netlist: dict, top: str, above: float) -> list[tuple[float, str, str]]:
+    """Register-to-register paths deeper than ``above`` levels, one per (start, end) register
+    pair: ``[(levels, start, end), ...]``, deepest first. Registers are named by the net
+    their output drives, so the list says which logic to cut, not only how deep it is (the
+    worst path of :func:`logic_depth` alone hides the next ones behind it)."""
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    driver, comb_inputs, seq_src, seq_sinks = _comb_graph(cells)
+    names = _bit_names(mod)
+    memo: dict[str, tuple[float, int | None]] = {}  # cell -> (levels from a register, start)
+    for root in comb_inputs:
+        stack = [(root, False)]
+        while stack:
+            n, done = stack.pop()
+            if n in memo:
+                continue
+            if not done:
+                stack.append((n, True))
+                stack.extend((d, False) for b in comb_inputs[n]
+                             if (d := driver.get(b)) is not None and d not in memo)
+                continue
+            best, start = -1.0, None
+            for b in comb_inputs[n]:
+                d = driver.get(b)
+                if d is not None and memo[d][0] > best:
+                    best, start = memo[d]
+                elif d is None and b in seq_src and best < 0:
+                    best, start = 0.0, b
+            w = 0.5 if cells[n]["type"] == "CARRY4" else 1
+            memo[n] = (best + w, start) if best >= 0 else (-1.0, None)
+
+    def reg_name(bit):
+        return re.sub(r"\[\d+\]$", "", names.get(bit, f"bit{bit}"))
+
+    worst: dict[tuple[str, str], float] = {}
+    for b, cell in seq_sinks:
+        d = driver.get(b)
+        if d is None or memo[d][0] <= above or memo[d][1] is None:
+            continue
+        c = cells[cell]
+        outs = [x for pn, bits in c["connections"].items()
+                if c.get("port_directions", {}).get(pn) == "output"
+                for x in bits if isinstance(x, int)]
+        key = (reg_name(memo[d][1]), reg_name(outs[0]) if outs else cell)
+        worst[key] = max(worst.get(key, 0.0), memo[d][0])
+    return sorted(((lv, a, z) for (a, z), lv in worst.items()), key=lambda t: (-t[0], t[1]))
+
+
+def logic_depth(netlist: dict, top: str) -> dict:
+    """Longest combinational paths of module ``top`` of a Yosys ``write_json`` netlist.
+
+    Returns ``{"depth_reg": int, "depth_io": int, "path_reg": [cell types], "path_io": [...]}``
+    (see the module docstring for what counts).
+    """
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    driver, comb_inputs, seq_src, seq_sinks = _comb_graph(cells)
+    sinks_seq = [b for b, _ in seq_sinks]
+    sources_seq = set(seq_src)
     in_ports, out_ports = set(), []
     for _pn, p in mod["ports"].items():
         bits = [b for b in p["bits"] if isinstance(b, int)]
@@ -566,11 +643,7 @@ def logic_depth(netlist: dict, top: str) -> dict:
             n = memo[n][2 if which == "r" else 3]
         return list(reversed(out))
 
-    names: dict[int, str] = {}  # bit -> a readable net name (hidden '$' names last)
-    for nn, info in mod.get("netnames", {}).items():
-        for b in info.get("bits", []):
-            if isinstance(b, int) and (b not in names or names[b].startswith("$")):
-                names[b] = nn
+    names = _bit_names(mod)
 
     def path_nets(n, which):
         """Net names along the path (each cell's first named output), so a report says
@@ -641,8 +714,11 @@ def _elaborate(component, name: str, path: Path):
     path.write_text(to_rtlil(component, name=name))
 
 
-def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeout: int = 1800):
-    """Yosys synth_xilinx (xcup) on ``il``; returns (resources, depth, seconds)."""
+def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeout: int = 1800,
+               paths_above: float | None = None):
+    """Yosys synth_xilinx (xcup) on ``il``; returns (resources, depth, seconds, options).
+    ``paths_above``: also list the paths deeper than that (``depth["deep_paths"]``,
+    :func:`deep_paths`)."""
     opts = "-family xcup -flatten -noiopad -noclkbuf" + (" -uram" if uram else "")
     opts += " -abc9" if abc9 else ""
     script = (f"read_rtlil {il.name}; synth_xilinx {opts} -top {top}; "
@@ -658,6 +734,8 @@ def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeou
     stat = json.loads((work / "stat.json").read_text())
     net = json.loads((work / "net.json").read_text())
     depth = logic_depth(net, top)
+    if paths_above is not None:
+        depth["deep_paths"] = deep_paths(net, top, paths_above)[:40]
     (work / "net.json").unlink()  # large; the log and stat stay
     return resources(stat), depth, secs, opts
 
@@ -696,7 +774,7 @@ def run_ecp5(il: Path, top: str, work: Path, *, timeout: int = 1800):
 
 
 def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = False,
-              timeout: int = 1800) -> dict:
+              timeout: int = 1800, paths_above: float | None = None) -> dict:
     """Synthesize one block with parameter set ``pset``; returns its report entry.
 
     ``timeout``: seconds Yosys may take (the U250 book, 2^20 orders and 256 4096-tick
@@ -711,7 +789,7 @@ def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = Fa
     il = work / f"{top}.il"
     _elaborate(comp, top, il)
     res, depth, secs, opts = run_xilinx(il, top, work, uram=block.uram, abc9=abc9,
-                                        timeout=timeout)
+                                        timeout=timeout, paths_above=paths_above)
     entry = {
         "block": block.name,
         "desc": block.desc,
@@ -914,6 +992,9 @@ def main(argv=None) -> int:
     ap.add_argument("--abc9", action="store_true", help="synth_xilinx -abc9")
     ap.add_argument("--timeout", type=int, default=1800,
                     help="seconds per Yosys run (default 1800)")
+    ap.add_argument("--paths", type=float, default=None, metavar="LEVELS",
+                    help="list every register pair with a path deeper than LEVELS "
+                    "(start -> end register; in report.json as deep_paths)")
     ap.add_argument("--write-doc", action="store_true",
                     help=f"also merge this run's rows into the tracked docs/{DOC_PATH.name} "
                     "(U250 runs only)")
@@ -932,7 +1013,7 @@ def main(argv=None) -> int:
         print(f"[synth] {n} ({pset}) ...", flush=True)
         try:
             e = run_block(BLOCKS[n], pset, args.out, ecp5=not args.no_ecp5, abc9=args.abc9,
-                          timeout=args.timeout)
+                          timeout=args.timeout, paths_above=args.paths)
         except Exception as ex:
             e = {"block": n, "params": pset, "error": str(ex)}
             print(f"[synth] {n}: ERROR {ex}", flush=True)
@@ -943,6 +1024,8 @@ def main(argv=None) -> int:
                   f"{e['depth_reg']} io {e['depth_io']}, {e['seconds']} s"
                   + (f"; ECP5 proxy {x.get('fmax_mhz')} MHz" if x else "")
                   + ("" if not e["budget"] else f"; BUDGET: {e['budget']}"), flush=True)
+            for lv, a, z in e.get("deep_paths", []):
+                print(f"[synth]   {lv:4g} levels  {a} -> {z}", flush=True)
         entries.append(e)
     cmd = "python -m hw.synth" + (" " + " ".join(argv if argv is not None else sys.argv[1:]))
     report = {

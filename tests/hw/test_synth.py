@@ -38,6 +38,31 @@ def test_logic_depth_counts_luts_muxf_and_carry():
     assert synth.logic_depth(net, "top")["depth_reg"] == 4  # 3 + 0.5 -> 4
 
 
+def test_deep_paths_names_start_and_end_registers():
+    # a -> LUT6 -> LUT6 -> LUT6 -> b (3 levels); a -> LUT2 -> c (1 level)
+    def c(t, **conn):
+        dirs = {k: ("output" if k in ("O", "Q") else "input") for k in conn}
+        return {"type": t, "port_directions": dirs, "connections": conn}
+
+    net = {"modules": {"top": {
+        "ports": {},
+        "netnames": {"a": {"bits": [4]}, "b": {"bits": [9]}, "c": {"bits": [11]},
+                     "$auto$x": {"bits": [5]}},
+        "cells": {
+            "ffa": c("FDRE", D=[2], C=[3], Q=[4]),
+            "l1": c("LUT6", I0=[4], O=[5]),
+            "l2": c("LUT6", I0=[5], O=[6]),
+            "l3": c("LUT6", I0=[6], I1=[4], O=[7]),
+            "ffb": c("FDRE", D=[7], C=[3], Q=[9]),
+            "l4": c("LUT2", I0=[4], O=[10]),
+            "ffc": c("FDRE", D=[10], C=[3], Q=[11]),
+        },
+    }}}
+    assert synth.deep_paths(net, "top", 0) == [(3, "a", "b"), (1, "a", "c")]
+    assert synth.deep_paths(net, "top", 2) == [(3, "a", "b")]
+    assert synth.deep_paths(net, "top", 3) == []
+
+
 @pytest.mark.parametrize("name", list(synth.BLOCKS))
 def test_block_within_budget(name, tmp_path):
     block = synth.BLOCKS[name]
