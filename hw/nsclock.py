@@ -13,7 +13,7 @@ any oscillator a servo would correct, and lets the host trim the rate in ppb ste
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,16 +47,26 @@ class NsClock(wiring.Component):
     now : Out(64)
         The clock, ns (registered). The sub-nanosecond remainder is kept inside.
     set_value : In(64), load : In(1)
-        ``load`` high for a cycle: ``now`` becomes ``set_value`` on the next cycle, remainder 0.
+        ``load`` high for a cycle: ``now`` shows ``set_value`` two cycles later, remainder 0.
     adjust : In(signed(32)), step : In(1)
-        ``step`` high for a cycle: ``now`` moves by ``adjust`` ns on top of that cycle's
-        increment (``load`` wins over ``step``).
+        ``step`` high for a cycle: the clock moves by ``adjust`` ns once, on top of the
+        increments (``now`` shows it three cycles later; ``load`` wins over ``step``).
     incr_ns : In(8), incr_frac : In(32)
         The rate, ns per cycle in 8.32 fixed point (:func:`increment`).
 
-    Latency: ``now`` shows a load or a step one cycle after the pulse. Throughput: one update
-    per cycle; no stream, no backpressure. The update is one 64-bit add (plus the adjust on a
-    step) per cycle.
+    Latency: a load shows on ``now`` 2 cycles after its pulse, a step 3 cycles after its pulse
+    (a step pulsed the cycle before a load is lost). After a load at cycle ``L``,
+    ``now(L + 2 + n) = set_value + n * incr_ns + floor(max(n - 2, 0) * incr_frac / 2**32)``
+    (mod 2**64) while the rate is unchanged (``tests/hw/test_nsclock.py``). Throughput: one
+    update per cycle; no stream, no backpressure. These delays are constant, so ``now`` is the
+    exact clock seen through a fixed pipeline (one load and the increments after it).
+
+    Pipelining (the 322 MHz goal of <= 6 logic levels): no add is wider than 34 bits. The
+    fraction's carry is registered (``c_frac``); the cycle's increment ``inc`` = ``incr_ns`` +
+    that carry (+ ``adjust`` on a step) is registered; the count is kept as 32 low bits and
+    32 high bits with the low half's carry or borrow (``delta``, -1..1) registered and added to
+    the high half in the next cycle; ``now`` is a register of ``lo`` and ``hi + delta``. The
+    one 64-bit add per cycle before was 16 logic levels (the small top's worst path).
     """
 
     def __init__(self):
@@ -73,14 +83,27 @@ class NsClock(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         frac = Signal(FRAC_BITS)
+        c_frac = Signal()  # the fraction's carry of the last cycle: one more ns
         fsum = Signal(FRAC_BITS + 1)
         m.d.comb += fsum.eq(frac + self.incr_frac)
-        adv = Signal(9)  # whole ns this cycle: the integer part and the fraction's carry
-        m.d.comb += adv.eq(self.incr_ns + fsum[FRAC_BITS])
+        inc = Signal(signed(34))  # this cycle's increment (a step's adjust included)
+        lo = Signal(32)
+        hi = Signal(32)
+        delta = Signal(signed(2))  # lo's carry (+1) or borrow (-1) of the last cycle
+        lo_sum = Signal(signed(35))
+        m.d.comb += lo_sum.eq(lo + inc)
+        m.d.sync += [
+            frac.eq(fsum[:FRAC_BITS]),
+            c_frac.eq(fsum[FRAC_BITS]),
+            inc.eq(self.incr_ns + c_frac + Mux(self.step & ~self.load, self.adjust, 0)),
+            lo.eq(lo_sum[:32]),
+            delta.eq(lo_sum[32:34]),
+            hi.eq(hi + delta),
+            self.now.eq(Cat(lo, (hi + delta)[:32])),
+        ]
         with m.If(self.load):
-            m.d.sync += [self.now.eq(self.set_value), frac.eq(0)]
-        with m.Elif(self.step):
-            m.d.sync += [self.now.eq(self.now + adv + self.adjust), frac.eq(fsum[:FRAC_BITS])]
-        with m.Else():
-            m.d.sync += [self.now.eq(self.now + adv), frac.eq(fsum[:FRAC_BITS])]
+            # the increment in flight is dropped with the old fraction: after a load the
+            # clock counts from set_value alone (and a step pulsed just before is lost)
+            m.d.sync += [lo.eq(self.set_value[:32]), hi.eq(self.set_value[32:]), delta.eq(0),
+                         frac.eq(0), c_frac.eq(0), inc.eq(self.incr_ns)]
         return m

@@ -600,7 +600,8 @@ def build_table(
               "correction)", "top"),
     ], "Clock: step size")
     b.reg(g, "CLOCK_CTRL", Access.W1P, [
-        Field("clk_load", 0, 1, 0, "set the clock to CLOCK_SET (next cycle)", "top"),
+        Field("clk_load", 0, 1, 0,
+              "set the clock to CLOCK_SET (CLOCK_NOW shows it 2 cycles later)", "top"),
         Field("clk_step", 1, 1, 0, "add CLOCK_ADJUST to the clock once", "top"),
     ], "Clock: write 1 to pulse")
     b.pair(g, "CLOCK_NOW", "clk_now", "the clock now, ns (64 bits; the records' rx_ns time "
