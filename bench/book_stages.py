@@ -138,8 +138,7 @@ def stages(lanes: int) -> list[tuple[str, list[str]]]:
         rows.append(("lane input FIFO write", [f"ladder.in{ln}.w_en"]))
     rows += [
         ("ladder accepts the op", [lad + "i_stream__valid", lad + "i_stream__ready"]),
-        ("ladder front end F1", [lad + "f1_v"]),
-        ("ladder front end F5", [lad + "f5_v"]),
+        ("ladder front end F1 (key)", [lad + "f1_v"]),
         ("ladder record pending", [lad + "pend_v"]),
         ("ladder record valid", [lad + "o_stream__valid"]),
     ]

@@ -8,7 +8,10 @@ Pipeline (see docs/book.md for the figures and the limits)::
                    read (hash of the reference) start in parallel
     T1-T3 order tbl :class:`hw.order_table.OrderTable`'s C1 way match, C2 insert/update/
                    remove (forwarding the two ops ahead on the same bucket), C3 write back
-                   with the level op registered (3 cycles after C0)
+                   with the level op registered (3 cycles after C0); beside them the tick
+                   divide of the record's price (the slot's tick code is read in C1), so the
+                   level op carries the ladder's index: an add's from the divide, a reduce's
+                   from its order's entry
     Q   op queue   level ops that touch a subscribed book (and clears, gap markers) wait in
                    a FIFO; C0 accepts a record only while the FIFO has room for every op in
                    flight (``level + 5 <= fifo_depth``), so the order table never stalls; with
@@ -199,10 +202,10 @@ class Book(wiring.Component):
     Latency and throughput: the order table takes one record per clock (a ``U`` two); the
     ladder is the bottleneck (3 cycles or more per level op per lane: with ``lanes`` ladders
     the book is bounded by its busiest lane, see docs/book.md for the measured figures).
-    With nothing queued a record is valid 16 cycles after its message (``U`` 18): 3 in the
-    order table, the ladder's 11, the lanes' output register, the output FIFO; with
-    ``lanes = 1`` also 16 (``U`` 18): the op queue's cycle instead of the lanes' output
-    register (docs/book.md, "Where the cycles go").
+    With nothing queued a record is valid 12 cycles after its message (``U`` 14): 3 in the
+    order table (the tick divide beside it), the ladder's 7 (one-stage front end), the lanes'
+    output register, the output FIFO; with ``lanes = 1`` also 12 (``U`` 14): the op queue's
+    cycle instead of the lanes' output register (docs/book.md, "Where the cycles go").
     Records are accepted only while the op queue has room for every op in flight
     (``level + 5 <= fifo_depth``: three in the order table, this one and a ``U``'s second
     half); a full queue (busy ladder) or a full output FIFO
@@ -232,7 +235,7 @@ class Book(wiring.Component):
         if size_width > 64:
             raise ValueError(f"size_width must be <= 64, not {size_width}")
         self.ot = OrderTable(slots=slots, capacity=capacity, ways=ways, epoch_bits=epoch_bits,
-                             tag_width=_TAG.size, ext_bucket=True)
+                             tag_width=_TAG.size, ext_bucket=True, divide=True)
         self.slots = slots
         self.slot_bits = max(1, (slots - 1).bit_length())
         self.capacity = capacity
@@ -248,7 +251,7 @@ class Book(wiring.Component):
         self.ladder = LadderLanes(lanes=lanes, lane_fifo=lane_fifo, slots=slots, depth=levels,
                                   k=k, n=depth_n, size_width=size_width,
                                   count_width=max(2, self.count_width), far_width=far_width,
-                                  tag_width=1)
+                                  tag_width=1, divided=True)
         lv = data.StructLayout({
             "px": unsigned(RECORD_WIDTHS["price"]),
             "sz": unsigned(size_width),
@@ -321,6 +324,18 @@ class Book(wiring.Component):
             shape=RECORD_WIDTHS["stock_locate"], depth=S, init=[])
         loc_wr = loc_mem.write_port()
         loc_rd = loc_mem.read_port(domain="comb")
+        # the slot's tick code for the order table's divide (the ladder keeps its own copy):
+        # read in C1 at the subscription's slot
+        m.submodules.tick_mem = tick_mem = Memory(shape=2, depth=S, init=[])
+        tick_wr = tick_mem.write_port()
+        tick_rd = tick_mem.read_port(domain="comb")
+        m.d.comb += [
+            tick_wr.en.eq(self.sub_write & self.sub_valid),
+            tick_wr.addr.eq(self.sub_slot),
+            tick_wr.data.eq(self.sub_tick),
+            tick_rd.addr.eq(sub_rd.data.slot),
+            ot.i_tick.eq(tick_rd.data),
+        ]
         m.d.comb += [
             sub_wr.en.eq(self.sub_write),
             sub_wr.addr.eq(self.sub_locate),
@@ -492,6 +507,8 @@ class Book(wiring.Component):
             li.slot.eq(h.slot),
             li.bid.eq(h.bid),
             li.px.eq(h.px),
+            li.idx.eq(h.idx),
+            li.offg.eq(h.offg),
             li.q.eq(h.q),
             li.remove.eq(h.remove),
             li.tag.eq(0),

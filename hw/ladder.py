@@ -41,6 +41,9 @@ Rules (mirrored by ``sim/ladder/ladder_model.py``):
 
 Organisation (docs/ladder.md, "Controller"): a 5-stage front end (tick divide in DSP partial
 products, grid check, key) runs ahead of a controller that applies the ops to the side state.
+With ``divided`` (what :class:`hw.book.Book` builds) the caller has divided already (the op
+carries ``idx`` and ``offg``; the book's order table divides beside its own pipeline) and the
+front end is one stage (the key register).
 An op on a represented level that needs no refill takes 3 cycles (CMP, DECIDE, RMW3): DECIDE
 reads the next op's state words, ladder entry and bitmap word, and RMW3 (which writes this
 op's level, bitmap word and side state) takes that op with forwarding (its side state from
@@ -116,11 +119,13 @@ def _slot_bits(slots):
     return max(1, (slots - 1).bit_length())
 
 
-def ladder_op_layout(slots: int, tag_width: int) -> data.StructLayout:
+def ladder_op_layout(slots: int, tag_width: int, divided: bool = False) -> data.StructLayout:
     """One level op: ``kind`` (:class:`LadderOp`), ``slot``, ``bid`` (1 = bid side), ``px``
     (ITCH Price(4)), ``q`` (shares), ``remove`` (RED: the order leaves the level), ``tag``
-    (passed to the output record)."""
-    return data.StructLayout({
+    (passed to the output record). With ``divided`` also ``idx`` (``px // tick`` of the slot's
+    tick, :func:`div_tick`) and ``offg`` (``px`` is off the slot's tick grid), computed by the
+    caller; ``px`` is then only read by an ``ADD`` (the price of a new level)."""
+    fields = {
         "kind": unsigned(2),
         "slot": unsigned(_slot_bits(slots)),
         "bid": unsigned(1),
@@ -128,7 +133,10 @@ def ladder_op_layout(slots: int, tag_width: int) -> data.StructLayout:
         "q": unsigned(Q_WIDTH),
         "remove": unsigned(1),
         "tag": unsigned(tag_width),
-    })
+    }
+    if divided:
+        fields.update({"idx": unsigned(PX_WIDTH), "offg": unsigned(1)})
+    return data.StructLayout(fields)
 
 
 def _level_layout(size_width, count_width):
@@ -202,6 +210,10 @@ class Ladder(wiring.Component):
         Bits of ``far_orders``.
     tag_width : int
         Bits of the op's ``tag``, copied into its output record.
+    divided : bool
+        False: the ladder divides ``px`` by the slot's tick (5-stage front end). True: every
+        op carries ``idx = px // tick`` and ``offg`` (:func:`ladder_op_layout`), the front end
+        is one stage, and the latency below is 4 cycles shorter.
 
     Attributes
     ----------
@@ -212,16 +224,19 @@ class Ladder(wiring.Component):
     tick_slot, tick_code, tick_write : In
         On ``tick_write``, slot ``tick_slot`` uses tick ``TICKS[tick_code]`` for ops accepted
         from the next cycle on. Change a slot's tick only while it is empty (clear it after).
+        With ``divided`` the tick only rebuilds the prices of refilled levels
+        (``px = idx * tick``); the ops' ``idx`` must be divided by the same tick.
     counters : Out(StructLayout)
         :data:`LADDER_COUNTERS`, ``COUNTER_WIDTH`` bits each.
 
     Latency and throughput
     ----------------------
-    A front end of 5 stages (tick divide, grid check) accepts one op per cycle while its last
-    stage is free; the controller takes ops from it. From the op's transfer to its record's
-    ``o_stream.valid``, with nothing else in flight: 11 cycles for an op on a represented
-    level (5 front end, take, LOAD, CMP, DECIDE, RMW3, pending record), 10 for an op on the
-    far counts or a missing level, 9 for an off-grid op, 8 for a clear; plus, under
+    A front end of 5 stages (tick divide, grid check; 1 stage with ``divided``) accepts one
+    op per cycle while its last stage is free; the controller takes ops from it. From the
+    op's transfer to its record's ``o_stream.valid``, with nothing else in flight: 11 cycles
+    for an op on a represented level (5 front end, take, LOAD, CMP, DECIDE, RMW3, pending
+    record), 10 for an op on the far counts or a missing level, 9 for an off-grid op, 8 for
+    a clear; with ``divided`` 4 fewer each (7 for a represented level); plus, under
     backpressure (``ready`` low once the front end is full), 9 cycles per level copied by a
     refill and about 8 per level evicted by a slide (+3 when a search moves to another bitmap
     word). Back to back, an op on a represented level that cannot need a refill takes 3
@@ -238,9 +253,12 @@ class Ladder(wiring.Component):
 
     def __init__(self, *, slots: int = 4, depth: int = 4096, k: int = 16, n: int = 5,
                  size_width: int = 48, count_width: int = 21, far_width: int = 24,
-                 tag_width: int = 16):
+                 tag_width: int = 16, divided: bool = False):
         _int_param("slots", slots, 1)
         _int_param("depth", depth, 64)
+        if not isinstance(divided, bool):
+            raise TypeError(f"divided must be a bool, not {divided!r}")
+        self.divided = divided
         _int_param("k", k, 2)
         _int_param("n", n, 1)
         _int_param("size_width", size_width, Q_WIDTH)
@@ -260,7 +278,7 @@ class Ladder(wiring.Component):
         self.dbits = depth.bit_length() - 1
         self.words = depth // 64
         self.wbits = max(1, self.dbits - 6)
-        self.op_layout = ladder_op_layout(slots, tag_width)
+        self.op_layout = ladder_op_layout(slots, tag_width, divided)
         self.out_layout = ladder_out_layout(slots, n, tag_width, size_width, count_width)
         self.entry_layout = data.StructLayout({
             "key": unsigned(KEY_WIDTH), "px": unsigned(PX_WIDTH),
@@ -421,9 +439,11 @@ class Ladder(wiring.Component):
         # takes ``idx = prod >> s`` and the grid check ``px mod tick == 0`` <=> ``prod mod 2^s
         # < m`` (exact for the magic constants: ``q (m d - 2^s) < m`` for every 32-bit px).
         # The whole front end moves when its last stage is empty or taken by the controller.
+        # With ``divided`` the op carries ``idx`` and ``offg`` (the caller divided, see
+        # hw/order_table.py): one stage (F1 registers the op and its key) instead of five.
         running = Signal()  # INIT done
         fe_take = Signal()  # the controller takes the front end's op this cycle
-        NF = 5
+        NF = 1 if self.divided else 5
         f_v = [Signal(name=f"f{i + 1}_v") for i in range(NF)]
         f_op = [Signal(self.op_layout, name=f"f{i + 1}_op") for i in range(NF)]
         f_code = [Signal(2, name=f"f{i + 1}_code") for i in range(NF)]
@@ -431,40 +451,16 @@ class Ladder(wiring.Component):
         m.d.comb += [adv.eq(~f_v[-1] | fe_take), self.i_stream.ready.eq(running & adv),
                      tick_rd.addr.eq(self.i_stream.payload.slot)]
         pin = self.i_stream.payload
-        m100, s100 = TICK_MAGIC[100]
-        m10k, s10k = TICK_MAGIC[10000]
-        mg = Mux(tick_rd.data == 1, m100, m10k)
-        pp_ac, pp_ad, pp_bc, pp_bd = (Signal(32, name=f"pp_{x}") for x in ("ac", "ad", "bc", "bd"))
-        p_ac2, p_bd2, p_bd3 = Signal(32), Signal(32), Signal(32)
-        p_mid = Signal(33)
-        p_t = Signal(50)
-        prod = Signal(64)
-        fe_key = Signal(KEY_WIDTH)  # key of the op in F5: ``idx`` (asks) or ``~idx`` (bids)
+        fe_key = Signal(KEY_WIDTH)  # key of the op in the last stage: ``idx`` or ``~idx`` (bids)
         fe_ongrid = Signal()
-
-        def grid(mm, ss):  # prod mod 2^ss < mm
-            mb = mm.bit_length()
-            return (prod[mb:ss] == 0) & (prod[:mb] < mm)
-
-        fe_q = Signal(PX_WIDTH)  # idx of the op in F4 (one LUT per key bit with the bid flip)
-        m.d.comb += fe_q.eq(Mux(f_code[3] == 1, prod[s100:], Mux(f_code[3] == 2, prod[s10k:],
-                                                                 f_op[3].px)))
-        with m.If(adv):
-            m.d.sync += [f_v[0].eq(self.i_stream.valid & self.i_stream.ready), f_op[0].eq(pin),
-                         f_code[0].eq(tick_rd.data)]
-            for i in range(1, NF):
-                m.d.sync += [f_v[i].eq(f_v[i - 1]), f_op[i].eq(f_op[i - 1]),
-                             f_code[i].eq(f_code[i - 1])]
-            m.d.sync += [
-                pp_ac.eq(pin.px[:16] * mg[:16]), pp_ad.eq(pin.px[:16] * mg[16:]),
-                pp_bc.eq(pin.px[16:] * mg[:16]), pp_bd.eq(pin.px[16:] * mg[16:]),
-                p_mid.eq(pp_ad + pp_bc), p_ac2.eq(pp_ac), p_bd2.eq(pp_bd),
-                p_t.eq(Cat(p_ac2[:16], p_ac2[16:] + p_mid)), p_bd3.eq(p_bd2),
-                prod.eq(Cat(p_t[:32], p_t[32:] + p_bd3)),
-                fe_key.eq(Mux(f_op[3].bid, ~fe_q, fe_q)),
-                fe_ongrid.eq(Mux(f_code[3] == 1, grid(m100, s100),
-                                 Mux(f_code[3] == 2, grid(m10k, s10k), 1))),
-            ]
+        if self.divided:
+            with m.If(adv):
+                m.d.sync += [f_v[0].eq(self.i_stream.valid & self.i_stream.ready),
+                             f_op[0].eq(pin), f_code[0].eq(tick_rd.data),
+                             fe_key.eq(Mux(pin.bid, ~pin.idx, pin.idx)),
+                             fe_ongrid.eq(~pin.offg)]
+        else:
+            self._divide_front_end(m, adv, pin, tick_rd, f_v, f_op, f_code, fe_key, fe_ongrid)
 
         # -- addresses (combinational, per state) ---------------------------------------------
         side = op.bid
@@ -1054,3 +1050,39 @@ class Ladder(wiring.Component):
                     take()
         m.d.comb += bsel.eq(Mux(fsm.ongoing("RMW3"), fe_key[:6], kidx[:6]))
         return m
+
+    def _divide_front_end(self, m, adv, pin, tick_rd, f_v, f_op, f_code, fe_key, fe_ongrid):
+        """The 5-stage front end of an undivided op (F1-F5: tick divide, grid check, key)."""
+        NF = len(f_v)
+        m100, s100 = TICK_MAGIC[100]
+        m10k, s10k = TICK_MAGIC[10000]
+        mg = Mux(tick_rd.data == 1, m100, m10k)
+        pp_ac, pp_ad, pp_bc, pp_bd = (Signal(32, name=f"pp_{x}") for x in ("ac", "ad", "bc", "bd"))
+        p_ac2, p_bd2, p_bd3 = Signal(32), Signal(32), Signal(32)
+        p_mid = Signal(33)
+        p_t = Signal(50)
+        prod = Signal(64)
+
+        def grid(mm, ss):  # prod mod 2^ss < mm
+            mb = mm.bit_length()
+            return (prod[mb:ss] == 0) & (prod[:mb] < mm)
+
+        fe_q = Signal(PX_WIDTH)  # idx of the op in F4 (one LUT per key bit with the bid flip)
+        m.d.comb += fe_q.eq(Mux(f_code[3] == 1, prod[s100:], Mux(f_code[3] == 2, prod[s10k:],
+                                                                 f_op[3].px)))
+        with m.If(adv):
+            m.d.sync += [f_v[0].eq(self.i_stream.valid & self.i_stream.ready), f_op[0].eq(pin),
+                         f_code[0].eq(tick_rd.data)]
+            for i in range(1, NF):
+                m.d.sync += [f_v[i].eq(f_v[i - 1]), f_op[i].eq(f_op[i - 1]),
+                             f_code[i].eq(f_code[i - 1])]
+            m.d.sync += [
+                pp_ac.eq(pin.px[:16] * mg[:16]), pp_ad.eq(pin.px[:16] * mg[16:]),
+                pp_bc.eq(pin.px[16:] * mg[:16]), pp_bd.eq(pin.px[16:] * mg[16:]),
+                p_mid.eq(pp_ad + pp_bc), p_ac2.eq(pp_ac), p_bd2.eq(pp_bd),
+                p_t.eq(Cat(p_ac2[:16], p_ac2[16:] + p_mid)), p_bd3.eq(p_bd2),
+                prod.eq(Cat(p_t[:32], p_t[32:] + p_bd3)),
+                fe_key.eq(Mux(f_op[3].bid, ~fe_q, fe_q)),
+                fe_ongrid.eq(Mux(f_code[3] == 1, grid(m100, s100),
+                                 Mux(f_code[3] == 2, grid(m10k, s10k), 1))),
+            ]

@@ -65,6 +65,8 @@ class LadderLanes(wiring.Component):
     lane_fifo : int
         Depth of each lane's input and output FIFO (>= 2). Deeper FIFOs absorb longer bursts
         on one lane before the input stalls.
+    divided : bool
+        The ops carry the tick-divided index (:class:`hw.ladder.Ladder` ``divided``).
 
     Attributes
     ----------
@@ -75,7 +77,7 @@ class LadderLanes(wiring.Component):
 
     def __init__(self, *, lanes: int = 1, slots: int = 4, depth: int = 4096, k: int = 16,
                  n: int = 5, size_width: int = 48, count_width: int = 21, far_width: int = 24,
-                 tag_width: int = 16, lane_fifo: int = 4):
+                 tag_width: int = 16, lane_fifo: int = 4, divided: bool = False):
         for name, v, lo in (("lanes", lanes, 1), ("slots", slots, 1),
                             ("lane_fifo", lane_fifo, 2)):
             if not isinstance(v, int) or isinstance(v, bool):
@@ -92,9 +94,10 @@ class LadderLanes(wiring.Component):
         self.lane_bits = lanes.bit_length() - 1
         self.local_slots = -(-slots // lanes)
         kw = dict(depth=depth, k=k, n=n, size_width=size_width, count_width=count_width,
-                  far_width=far_width, tag_width=tag_width)
+                  far_width=far_width, tag_width=tag_width, divided=divided)
+        self.divided = divided
         self.ladders = [Ladder(slots=self.local_slots, **kw) for _ in range(lanes)]
-        self.op_layout = ladder_op_layout(slots, tag_width)
+        self.op_layout = ladder_op_layout(slots, tag_width, divided)
         self.out_layout = ladder_out_layout(slots, n, tag_width, size_width, count_width)
         self.slot_bits = _bits(slots)
         super().__init__({
@@ -159,6 +162,7 @@ class LadderLanes(wiring.Component):
                 li.q.eq(op.q),
                 li.remove.eq(op.remove),
                 li.tag.eq(op.tag),
+                *((li.idx.eq(op.idx), li.offg.eq(op.offg)) if self.divided else ()),
                 lad.i_stream.valid.eq(fin.r_rdy | deal),
                 fin.r_en.eq(fin.r_rdy & lad.i_stream.ready),
                 # ladder -> lane output FIFO (or straight into the output register when the

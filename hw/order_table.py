@@ -55,6 +55,18 @@ known empty: the other slots that wrap in the same clear of every slot need no s
 Between two scrubs of a slot its entries carry ``2**epoch_bits`` distinct epochs, so a freed
 entry is never live again, after any number of clears (soft resets, hard resets and
 ``clear_stale`` all count). Cost: ``buckets`` cycles once per ``2**epoch_bits`` clears of a slot.
+
+Tick divide (``divide=True``, what :class:`hw.book.Book` builds)
+-----------------------------------------------------------------
+The price ladder keys its levels by ``idx = px // tick`` (:func:`hw.ladder.div_tick`). With
+``divide`` the table computes it, off the ladder's path: D1-D3 run beside C1-C3 on every
+``i`` price (both ticks 100 and 10000: the exact reciprocal multiplies in 16 x 16 partial
+products and two adds, the grid flags from byte residues mod 25 / 625), and in C3 an ``ADD``
+takes the index and grid flag of its slot's tick code (``i_tick`` for an ``A``, the code of
+U1's order for a ``U2``). The entry stores ``idx``, ``offg`` and ``code`` instead of ``px``
+(written in C3, so the inserted way of the forwarded bucket gets them there too), and a
+reduce gives back the ones its order was added with; a reduce's level op has ``px = 0``.
+Same latency (3 cycles), same throughput.
 """
 
 from __future__ import annotations
@@ -65,6 +77,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import RECORD_WIDTHS
+from hw.ladder import TICK_MAGIC
 
 __all__ = [
     "OtOp",
@@ -132,18 +145,23 @@ def _slot_bits(slots: int) -> int:
     return max(1, (slots - 1).bit_length())
 
 
-def order_entry_layout(slots: int, epoch_bits: int) -> data.StructLayout:
-    return data.StructLayout(
-        {
-            "valid": unsigned(1),
-            "ref": unsigned(REF_WIDTH),
-            "slot": unsigned(_slot_bits(slots)),
-            "epoch": unsigned(epoch_bits),
-            "bid": unsigned(1),
-            "px": unsigned(PX_WIDTH),
-            "shares": unsigned(SH_WIDTH),
-        }
-    )
+def order_entry_layout(slots: int, epoch_bits: int, divide: bool = False) -> data.StructLayout:
+    """One stored order. With ``divide`` the price is stored as the ladder needs it: ``idx``
+    (``px // tick``), ``offg`` (off the tick grid) and ``code`` (the slot's tick code), instead
+    of ``px``."""
+    fields = {
+        "valid": unsigned(1),
+        "ref": unsigned(REF_WIDTH),
+        "slot": unsigned(_slot_bits(slots)),
+        "epoch": unsigned(epoch_bits),
+        "bid": unsigned(1),
+    }
+    if divide:
+        fields.update({"idx": unsigned(PX_WIDTH), "offg": unsigned(1), "code": unsigned(2)})
+    else:
+        fields["px"] = unsigned(PX_WIDTH)
+    fields["shares"] = unsigned(SH_WIDTH)
+    return data.StructLayout(fields)
 
 
 def sub_info_layout(slots: int) -> data.StructLayout:
@@ -168,9 +186,13 @@ def ot_input_layout(slots: int, tag_width: int) -> data.StructLayout:
     )
 
 
-def level_op_layout(slots: int, tag_width: int) -> data.StructLayout:
+def level_op_layout(slots: int, tag_width: int, divide: bool = False) -> data.StructLayout:
+    """One level op. With ``divide`` also ``idx``, ``offg`` and ``code`` (the tick-divided
+    price, :func:`hw.ladder.div_tick`); ``px`` is then only set for an ``ADD``."""
+    extra = {"idx": unsigned(PX_WIDTH), "offg": unsigned(1), "code": unsigned(2)} if divide else {}
     return data.StructLayout(
         {
+            **extra,
             "op": unsigned(2),
             "u1": unsigned(1),
             "u2": unsigned(1),
@@ -207,6 +229,11 @@ class OrderTable(wiring.Component):
         once every ``2**epoch_bits``.
     tag_width : int
         Width of the opaque ``tag`` carried from input to output.
+    ext_bucket : bool
+        The caller gives the bucket index (``i_bucket``).
+    divide : bool
+        Divide prices by the slot's tick (module docstring, "Tick divide"): ``i_tick`` in, the
+        level ops carry ``idx``, ``offg`` and ``code``.
 
     Attributes
     ----------
@@ -222,6 +249,9 @@ class OrderTable(wiring.Component):
     i_sub : In(sub_info_layout)
         Subscription of the operation presented on ``i`` in the *previous* cycle (the book
         looks it up in a synchronous memory in parallel with the bucket read).
+    i_tick : In(2)
+        Only with ``divide=True``: tick code (:data:`hw.ladder.TICKS`) of the slot of
+        ``i_sub`` (same cycle as ``i_sub``).
     o : Out(stream.Signature(level_op_layout, always_ready=True))
         The level operation and the events of that input, registered.
 
@@ -237,7 +267,7 @@ class OrderTable(wiring.Component):
     """
 
     def __init__(self, *, slots: int, capacity: int, ways: int = 4, epoch_bits: int = 8,
-                 tag_width: int = 1, ext_bucket: bool = False):
+                 tag_width: int = 1, ext_bucket: bool = False, divide: bool = False):
         for name, v in (("slots", slots), ("capacity", capacity), ("ways", ways),
                         ("epoch_bits", epoch_bits), ("tag_width", tag_width)):
             if not isinstance(v, int) or isinstance(v, bool):
@@ -259,9 +289,10 @@ class OrderTable(wiring.Component):
         self.bucket_bits = self.buckets.bit_length() - 1
         self.epoch_bits = epoch_bits
         self.tag_width = tag_width
-        self.entry_layout = order_entry_layout(slots, epoch_bits)
+        self.divide = bool(divide)
+        self.entry_layout = order_entry_layout(slots, epoch_bits, self.divide)
         self.in_layout = ot_input_layout(slots, tag_width)
-        self.out_layout = level_op_layout(slots, tag_width)
+        self.out_layout = level_op_layout(slots, tag_width, self.divide)
         self.ext_bucket = bool(ext_bucket)
         ports = {
             "i": In(stream.Signature(self.in_layout)),
@@ -270,6 +301,8 @@ class OrderTable(wiring.Component):
         }
         if self.ext_bucket:
             ports["i_bucket"] = In(max(1, self.bucket_bits))
+        if self.divide:
+            ports["i_tick"] = In(2)
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -396,6 +429,10 @@ class OrderTable(wiring.Component):
         ]
         with m.If(c1v & (c1.op == OtOp.CLR)):
             m.d.sync += epochs[c1.slot].eq(epochs[c1.slot] + 1)
+        if self.divide:
+            c2_tick = Signal(2)
+            m.d.sync += c2_tick.eq(self.i_tick)
+            dv = self._divide(m, ip.px)
 
         # -- C2: apply the changed ways of the op one ahead (now in C3), select, update ------
         s = c2
@@ -451,6 +488,7 @@ class OrderTable(wiring.Component):
             scr.eq(s.op == OtOp.SCRUB),
         ]
         ins_slot = Mux(is_u2, prev.slot, sub.slot)
+        ins_code = Mux(is_u2, prev.code, c2_tick) if self.divide else None
         ins_bid = Mux(is_u2, prev.bid, s.bid)
         is_del = s.is_del | (s.op == OtOp.U1)
         remove = Signal()
@@ -474,9 +512,12 @@ class OrderTable(wiring.Component):
                     newb[w].slot.eq(ins_slot),
                     newb[w].epoch.eq(epochs[ins_slot]),
                     newb[w].bid.eq(ins_bid),
-                    newb[w].px.eq(s.px),
                     newb[w].shares.eq(s.shares),
                 ]
+                if self.divide:  # ``idx`` and ``offg`` are set in C3 (the divide's result)
+                    m.d.comb += newb[w].code.eq(ins_code)
+                else:
+                    m.d.comb += newb[w].px.eq(s.px)
             with m.Elif(red_w[w]):
                 m.d.comb += newb[w].shares.eq(diff[w])
             with m.Elif(scr_w):
@@ -507,10 +548,14 @@ class OrderTable(wiring.Component):
                         nxt.touch.eq(1),
                         nxt.slot.eq(e.slot),
                         nxt.bid.eq(e.bid),
-                        nxt.px.eq(e.px),
                         nxt.remove.eq(remove),
                         nxt.ev_oversize.eq(~is_del & (hit & gt).any()),
                     ]
+                    if self.divide:
+                        m.d.comb += [nxt.idx.eq(e.idx), nxt.offg.eq(e.offg),
+                                     nxt.code.eq(e.code)]
+                    else:
+                        m.d.comb += nxt.px.eq(e.px)
             with m.Case(OtOp.U2):
                 with m.If(u2_ok):
                     m.d.comb += [
@@ -536,6 +581,8 @@ class OrderTable(wiring.Component):
                 m.d.comb += nxt.ev_ignored.eq(1)
         with m.If(ins):
             m.d.comb += [nxt.op.eq(LevelOpKind.ADD), nxt.px.eq(s.px), nxt.q.eq(s.shares)]
+            if self.divide:
+                m.d.comb += nxt.code.eq(ins_code)
 
         # -- C3: resolve the reduce (valid bit of its way, ``q``), write back; the read port
         # is transparent, so an op in C0 reads this write. ``c3_b`` (resolved) is also what
@@ -544,7 +591,9 @@ class OrderTable(wiring.Component):
         c3_raw = Signal(bucket_l)
         c3_red_w = Signal(W)
         c3_e_sh = Signal.like(ip.shares)  # a reduce's entry shares (``q`` when it removes)
+        c3_ins_w = Signal(W)  # the way an insert fills (its ``idx`` / ``offg`` set here)
         m.d.sync += [
+            c3_ins_w.eq(Mux(ins, first_free, 0)),
             o_r.eq(nxt),
             self.o.valid.eq(c2v & (s.op != OtOp.SCRUB)),
             c3_addr.eq(c2_addr),
@@ -563,8 +612,73 @@ class OrderTable(wiring.Component):
             m.d.comb += c3_b[w].eq(c3_raw[w])
             with m.If(c3_red_w[w]):
                 m.d.comb += c3_b[w].valid.eq(~o_r.remove)
+        if self.divide:
+            # an ADD's index: the divide of its price (D3, in step with C3) by its slot's tick
+            a_idx = Signal(PX_WIDTH)
+            a_offg = Signal()
+            code = o_r.code
+            m.d.comb += [
+                a_idx.eq(Mux(code == 1, dv["q100"], Mux(code == 2, dv["q10k"], o_r.px))),
+                a_offg.eq(Mux(code == 1, ~dv["g100"], Mux(code == 2, ~dv["g10k"], 0))),
+            ]
+            with m.If(o_r.op == LevelOpKind.ADD):
+                m.d.comb += [self.o.payload.idx.eq(a_idx), self.o.payload.offg.eq(a_offg)]
+            for w in range(W):
+                with m.If(c3_ins_w[w]):
+                    m.d.comb += [c3_b[w].idx.eq(a_idx), c3_b[w].offg.eq(a_offg)]
         m.d.comb += [wr.addr.eq(c3_addr), wr.data.eq(c3_b), wr.en.eq(c3_we)]
         return m
+
+    def _divide(self, m, px):
+        """Tick divide of the price on ``i`` (``divide``), three stages D1-D3 in step with
+        C1-C3: ``q100``/``q10k`` (``px // 100`` / ``px // 10000``, the exact reciprocal
+        multiplies of :data:`hw.ladder.TICK_MAGIC`) and ``g100``/``g10k`` (``px`` on the grid),
+        registers valid in C3 for the op that was on ``i`` three cycles before.
+
+        Products: D1 registers the four 16 x 16 partial products per constant (one DSP each),
+        D2 two 33-bit sums (``ac + ad << 16``, ``bc + bd << 16``), D3 the 48-bit sum's high
+        bits. Grid: not from the product (its low bits come last) but from the residues of the
+        price's four bytes (``256**i mod 25`` / ``mod 625``, one table lookup each, D1), their
+        sum (D2) and a compare with the multiples of 25 / 625 (D3), with the low 2 / 4 bits 0.
+        """
+        out = {}
+        for d, name in ((100, "100"), (10000, "10k")):
+            mm, ss = TICK_MAGIC[d]
+            ml, mh = mm & 0xFFFF, mm >> 16
+            ac, ad, bc, bd = (Signal(32, name=f"dv{name}_{x}") for x in ("ac", "ad", "bc", "bd"))
+            x = Signal(49, name=f"dv{name}_x")
+            y = Signal(49, name=f"dv{name}_y")
+            q = Signal(64 - ss, name=f"dv{name}_q")
+            hi = Signal(50, name=f"dv{name}_hi")  # bits 16.. of the product
+            m.d.comb += hi.eq(x[16:] + y)
+            m.d.sync += [
+                ac.eq(px[:16] * ml), ad.eq(px[:16] * mh),
+                bc.eq(px[16:] * ml), bd.eq(px[16:] * mh),
+                x.eq(Cat(ac[:16], ac[16:] + ad)), y.eq(Cat(bc[:16], bc[16:] + bd)),
+                q.eq(hi[ss - 16:48]),
+            ]
+            out["q" + name] = q
+        for mod, low, name in ((25, 2, "100"), (625, 4, "10k")):
+            rw = (mod - 1).bit_length()
+            res = [Signal(rw, name=f"dv{name}_r{i}") for i in range(4)]
+            for i, tab in enumerate(_residues(mod)):
+                rom = Const(sum(v << (rw * b) for b, v in enumerate(tab)), rw * 256)
+                m.d.sync += res[i].eq(rom.word_select(px.word_select(i, 8), rw))
+            tot = Signal(rw + 2, name=f"dv{name}_sum")
+            z1, z2 = Signal(name=f"dv{name}_z1"), Signal(name=f"dv{name}_z2")
+            g = Signal(name=f"dv{name}_g")
+            m.d.sync += [
+                z1.eq(px[:low] == 0), z2.eq(z1),
+                tot.eq((res[0] + res[1]) + (res[2] + res[3])),
+                g.eq(z2 & ((tot == 0) | (tot == mod) | (tot == 2 * mod) | (tot == 3 * mod))),
+            ]
+            out["g" + name] = g
+        return out
+
+
+def _residues(mod: int) -> list[int]:
+    """``(byte * 256**i) mod mod`` for the four bytes ``i`` of a price, as 256-entry tables."""
+    return [[(b << (8 * i)) % mod for b in range(256)] for i in range(4)]
 
 
 def or_all(values):

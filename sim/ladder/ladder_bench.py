@@ -21,11 +21,12 @@ from ladder_model import (
     stream_sweep,
 )
 
-from hw.ladder import COUNTER_WIDTH, LADDER_COUNTERS, Ladder, LadderOp
+from hw.ladder import COUNTER_WIDTH, LADDER_COUNTERS, Ladder, LadderOp, div_tick
 from hw.lanes import LadderLanes
 from sim.streams import StreamSink, StreamSource, pauses, reset_dut, start_clock
 
-P = {k[6:].lower(): int(v) for k, v in os.environ.items() if k.startswith("PARAM_")}
+P = {k[6:].lower(): (v == "True") if v in ("True", "False") else int(v)
+     for k, v in os.environ.items() if k.startswith("PARAM_")}
 
 
 def env(name, default, cast=int):
@@ -64,6 +65,7 @@ class TB:
         self.model = LadderModel(slots=self.comp.slots, depth=self.comp.depth, k=self.comp.k,
                                  n=self.comp.n, size_width=self.comp.size_width,
                                  count_width=self.comp.count_width)
+        self.codes = [0] * self.comp.slots  # tick code per slot (``divided``: idx per op)
         self.lat: list[int] = []
         # spaced runs (one op in flight): latency per op class, see ``run(spaced=True)``
         self.lat_cls: dict[str, list[int]] = {}
@@ -86,6 +88,7 @@ class TB:
             d.tick_write.value = 1
             await RisingEdge(d.clk)
             self.model.set_tick(slot, code)
+            self.codes[slot] = code
         d.tick_write.value = 0
         await RisingEdge(d.clk)
 
@@ -123,6 +126,10 @@ class TB:
             e["bids"] = (e["bids"] + pad)[: self.n]
             e["asks"] = (e["asks"] + pad)[: self.n]
             expect.append(e)
+        if getattr(self.comp, "divided", False):
+            # the caller's divide (hw/order_table.py in the book): idx and offg with the op
+            ops = [dict(op, idx=q, offg=int(not ok))
+                   for op in ops for q, ok in [div_tick(op["px"], self.codes[op["slot"]])]]
         if spaced:
             src.send_nowait(ops[0])
             prev = self.counters()

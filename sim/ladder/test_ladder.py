@@ -49,6 +49,17 @@ def test_ladder_rate_small():
          **{f"lat_{k}": v for k, v in LAT_BOUNDS.items()})
 
 
+def test_ladder_divided_small():
+    """``divided=True`` (the book's ladder: the op carries ``idx`` and ``offg``, one front-end
+    stage): the targeted streams with idle input and backpressure, then the random stream at
+    full rate and spaced, each latency class 4 cycles below ``LAT_BOUNDS``."""
+    div = dict(SMALL, divided=True)
+    _run(div, ["test_fill_drain", "test_sweep_slide_far", "test_clears"],
+         idle=0.2, bp=0.2, seed=1)
+    _run(div, "test_random", n=3000, seed=6, min_rate=RATE_FLOOR, spaced=1500,
+         **{f"lat_{k}": v - 4 for k, v in LAT_BOUNDS.items()})
+
+
 @pytest.mark.long
 @pytest.mark.parametrize("pset", list(PSETS))
 def test_ladder_targeted(pset):

@@ -15,6 +15,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from hw.ladder import div_tick
 from hw.order_table import LevelOpKind, OrderTable, OtOp, bucket_of
 
 FIELDS = ("op", "u1", "u2", "touch", "slot", "bid", "px", "q", "remove", "mark_invalid",
@@ -101,9 +102,13 @@ def _op(kind, key=0, *, shares=0, px=0, bid=0, is_del=0, same_ref=0, side_ok=1, 
                 same_ref=same_ref, side_ok=side_ok, slot=slot, clr_all=clr_all, sub=sub)
 
 
-def _run(dut: OrderTable, ops: list[dict], *, idle: float, seed: int) -> dict:
+def _run(dut: OrderTable, ops: list[dict], *, idle: float, seed: int,
+         ticks: list[int] | None = None) -> dict:
     """Drive ``ops`` (a U1 is always followed by its U2 in the next cycle, as the book does),
-    with random idle cycles; return the outputs, the model's outputs and statistics."""
+    with random idle cycles; return the outputs, the model's outputs and statistics. With
+    ``dut.divide``, ``ticks[slot]`` is the tick code of each slot (``i_tick``), and the outputs
+    carry ``idx``/``offg``/``code`` (:func:`_divided`)."""
+    fields = FIELDS + (("idx", "offg", "code") if dut.divide else ())
     rnd = random.Random(seed)
     tags = 1 << dut.tag_width
     for n, op in enumerate(ops):
@@ -127,12 +132,14 @@ def _run(dut: OrderTable, ops: list[dict], *, idle: float, seed: int) -> dict:
                     ctx.set(getattr(i.payload, f), op[f])
             ctx.set(dut.i_sub.subscribed, last_sub[0])
             ctx.set(dut.i_sub.slot, last_sub[1])
+            if dut.divide:
+                ctx.set(dut.i_tick, ticks[last_sub[1]])
             ready = ctx.get(i.ready)
             if after_u1:
                 assert ready, "a U2 must never wait"
             if ctx.get(o.valid):
                 p = ctx.get(o.payload)
-                outs.append({f: int(getattr(p, f)) for f in FIELDS})
+                outs.append({f: int(getattr(p, f)) for f in fields})
             last_sub = op["sub"] if op is not None else (0, 0)
             await ctx.tick()
             stats["cycles"] += 1
@@ -149,7 +156,23 @@ def _run(dut: OrderTable, ops: list[dict], *, idle: float, seed: int) -> dict:
     sim.run()
     model = Model(dut.buckets, dut.ways)
     want = [model.step(op, op["sub"]) for op in ops]
+    if dut.divide:
+        want = [_divided(w, ticks) for w in want]
     return {"got": outs, "want": want, **stats}
+
+
+def _divided(out: dict, ticks: list[int]) -> dict:
+    """A model output as the ``divide`` table gives it: an ADD or RED level op carries its
+    price's index and grid flag by its slot's tick (:func:`hw.ladder.div_tick`) and the tick
+    code; a RED's ``px`` is 0 (the entry holds the index, not the price)."""
+    out = {**out, "idx": 0, "offg": 0, "code": 0}
+    if out["op"] in (LevelOpKind.ADD, LevelOpKind.RED):
+        code = ticks[out["slot"]]
+        idx, ok = div_tick(out["px"], code)
+        out.update(idx=idx, offg=int(not ok), code=code)
+        if out["op"] == LevelOpKind.RED:
+            out["px"] = 0
+    return out
 
 
 def _check(res, ops):
@@ -301,3 +324,31 @@ def test_thousand_clears_of_one_slot():
     _check(res, ops)
     assert clears >= 1000
     assert res["not_ready"] > 200  # the scrubs ran (4-bucket walks, ~1050/4 of them)
+
+
+_PRICES = (0, 1, 99, 100, 101, 9999, 10000, 10100, 2500, 123400, 50_000_000, 2**32 - 1,
+           (2**32 - 1) // 100 * 100, (2**32 - 1) // 10000 * 10000, 4294960000)
+
+
+@pytest.mark.parametrize("idle", [0.0, 0.3])
+def test_divide_index_and_grid(idle):
+    """``divide``: every ADD carries ``px // tick`` and the grid flag of its slot's tick
+    (the D1-D3 divide in step with C1-C3), every RED the ones its order was stored with,
+    a U2 those of U1's slot; prices on and off each grid, up to 2**32 - 1."""
+    rnd = random.Random(7 + int(idle * 10))
+    cfg = dict(slots=3, capacity=32, ways=2, epoch_bits=2)
+    ops = _random_stream(rnd, n=1500, slots=cfg["slots"], keys=cfg["capacity"] * 2,
+                         clear_p=0.02, clear_all_p=0.005)
+    for op in ops:
+        r = rnd.random()
+        op["px"] = (rnd.choice(_PRICES) if r < 0.3 else rnd.randrange(1 << 32) if r < 0.5
+                    else rnd.randrange(1 << 18) * rnd.choice((100, 10000)))
+    ticks = [0, 1, 2]
+    res = _run(OrderTable(**cfg, tag_width=8, divide=True), ops, idle=idle, seed=4, ticks=ticks)
+    _check(res, ops)
+    want = res["want"]
+    for code in (0, 1, 2):
+        for op in (LevelOpKind.ADD, LevelOpKind.RED):
+            for offg in ((0,) if code == 0 else (0, 1)):
+                assert any(w["op"] == op and w["code"] == code and w["offg"] == offg
+                           for w in want), (op, code, offg)
