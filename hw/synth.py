@@ -533,6 +533,27 @@ def _bit_names(mod: dict) -> dict[int, str]:
     return names
 
 
+def _topo_order(comb_inputs: dict[str, list[int]], driver: dict[int, str]) -> list[str]:
+    """The comb cells, each after every comb cell that drives one of its inputs (iterative
+    post-order: the netlists are too deep for recursion)."""
+    order: list[str] = []
+    seen: set[str] = set()
+    for root in comb_inputs:
+        stack = [(root, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                order.append(n)
+                continue
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.append((n, True))
+            stack.extend((d, False) for b in comb_inputs[n]
+                         if (d := driver.get(b)) is not None and d not in seen)
+    return order
+
+
 def deep_paths(netlist: dict, top: str, above: float) -> list[tuple[float, str, str]]:
     """Register-to-register paths deeper than ``above`` levels, one per (start, end) register
     pair: ``[(levels, start, end), ...]``, deepest first. Registers are named by the net
@@ -543,26 +564,16 @@ def deep_paths(netlist: dict, top: str, above: float) -> list[tuple[float, str, 
     driver, comb_inputs, seq_src, seq_sinks = _comb_graph(cells)
     names = _bit_names(mod)
     memo: dict[str, tuple[float, int | None]] = {}  # cell -> (levels from a register, start)
-    for root in comb_inputs:
-        stack = [(root, False)]
-        while stack:
-            n, done = stack.pop()
-            if n in memo:
-                continue
-            if not done:
-                stack.append((n, True))
-                stack.extend((d, False) for b in comb_inputs[n]
-                             if (d := driver.get(b)) is not None and d not in memo)
-                continue
-            best, start = -1.0, None
-            for b in comb_inputs[n]:
-                d = driver.get(b)
-                if d is not None and memo[d][0] > best:
-                    best, start = memo[d]
-                elif d is None and b in seq_src and best < 0:
-                    best, start = 0.0, b
-            w = 0.5 if cells[n]["type"] == "CARRY4" else 1
-            memo[n] = (best + w, start) if best >= 0 else (-1.0, None)
+    for n in _topo_order(comb_inputs, driver):
+        best, start = -1.0, None
+        for b in comb_inputs[n]:
+            d = driver.get(b)
+            if d is not None and memo[d][0] > best:
+                best, start = memo[d]
+            elif d is None and b in seq_src and best < 0:
+                best, start = 0.0, b
+        w = 0.5 if cells[n]["type"] == "CARRY4" else 1
+        memo[n] = (best + w, start) if best >= 0 else (-1.0, None)
 
     def reg_name(bit):
         return re.sub(r"\[\d+\]$", "", names.get(bit, f"bit{bit}"))
@@ -604,39 +615,23 @@ def logic_depth(netlist: dict, top: str) -> dict:
     # memo[cell] = (depth from a register, depth from an input port, pred_r, pred_p)
     memo: dict[str, tuple[int, int, str | None, str | None]] = {}
 
-    def solve(root: str):
-        stack = [(root, False)]
-        while stack:
-            n, done = stack.pop()
-            if n in memo:
-                continue
-            if not done:
-                stack.append((n, True))
-                for b in comb_inputs[n]:
-                    d = driver.get(b)
-                    if d is not None and d not in memo:
-                        stack.append((d, False))
-                continue
-            best_r, best_p, pr, pp = neg, neg, None, None
-            for b in comb_inputs[n]:
-                d = driver.get(b)
-                if d is not None:
-                    r, q, _, _ = memo[d]
-                    if r > best_r:
-                        best_r, pr = r, d
-                    if q > best_p:
-                        best_p, pp = q, d
-                elif b in sources_seq and best_r < 0:
-                    best_r = 0
-                elif b in in_ports and best_p < 0:
-                    best_p = 0
-            w = 0.5 if cells[n]["type"] == "CARRY4" else 1
-            memo[n] = (best_r + w if best_r >= 0 else neg, best_p + w if best_p >= 0 else neg,
-                       pr, pp)
-
-    for n in comb_inputs:
-        if n not in memo:
-            solve(n)
+    for n in _topo_order(comb_inputs, driver):
+        best_r, best_p, pr, pp = neg, neg, None, None
+        for b in comb_inputs[n]:
+            d = driver.get(b)
+            if d is not None:
+                r, q, _, _ = memo[d]
+                if r > best_r:
+                    best_r, pr = r, d
+                if q > best_p:
+                    best_p, pp = q, d
+            elif b in sources_seq and best_r < 0:
+                best_r = 0
+            elif b in in_ports and best_p < 0:
+                best_p = 0
+        w = 0.5 if cells[n]["type"] == "CARRY4" else 1
+        memo[n] = (best_r + w if best_r >= 0 else neg, best_p + w if best_p >= 0 else neg,
+                   pr, pp)
 
     def path(n, which):
         out = []
