@@ -853,11 +853,15 @@ def merge_published(old: dict | None, new: dict) -> dict:
 
     Every row carries the run it came from (``run``: date, command, commit), so a report
     refreshed block by block says which figure is from which run. Rows of blocks that are no
-    longer in :data:`BLOCKS` are dropped; the order follows :data:`BLOCKS`.
+    longer in :data:`BLOCKS` are dropped; the order follows :data:`BLOCKS`. A row of ``new``
+    whose run failed (``error``: Yosys crashed, ran out of memory or time) does not replace a
+    published row of its block: a failed run says nothing about the design.
     """
     rows = {}
     for src in (old or {"blocks": []}, new):
         for e in src["blocks"]:
+            if src is new and "error" in e and e["block"] in rows:
+                continue
             e = dict(e)
             e["run"] = _run_of(e, src)
             rows[e["block"]] = e
@@ -1043,7 +1047,9 @@ def main(argv=None) -> int:
         if args.small:
             ap.error("--write-doc publishes U250 figures: run without --small")
         publish(report)
-        print(f"[synth] merged {len(entries)} row(s) into {DOC_PATH} and {DOC_JSON}")
+        failed = [e["block"] for e in entries if "error" in e]
+        print(f"[synth] merged {len(entries) - len(failed)} row(s) into {DOC_PATH} and "
+              f"{DOC_JSON}" + (f"; not published (run failed): {failed}" if failed else ""))
     bad = [e for e in entries if "error" in e or e.get("budget")]
     return 1 if bad else 0
 

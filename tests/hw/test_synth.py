@@ -101,6 +101,14 @@ def test_publish_merges_rows_and_keeps_notes(tmp_path):
     assert "1. 2026-01-01 00:00 UTC, commit aaa" in text
     assert "2. 2026-02-02 00:00 UTC, commit bbb" in text
     assert text.endswith("## Notes\n\nhand-written\n") and text.count(synth.DOC_END) == 1
+    # a failed run (Yosys out of memory, say) leaves the published row of its block alone
+    third = {"date": "2026-03-03 00:00 UTC", "command": "python -m hw.synth --blocks axil",
+             "commit": "ccc", "yosys": "y",
+             "blocks": [{"block": "axil", "params": "u250", "error": "yosys failed (1)"}]}
+    merged = synth.publish(third, doc, data)
+    rows = {e["block"]: e for e in merged["blocks"]}
+    assert rows["axil"]["lut"] == 100 and rows["axil"]["run"]["commit"] == "aaa"
+    assert "| axil | 100 |" in doc.read_text() and "ccc" not in doc.read_text()
 
 
 def test_published_report_data_matches_the_document():
