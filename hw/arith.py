@@ -1,8 +1,9 @@
 """Wide arithmetic in :data:`CHUNK`-bit pieces, for paths that must stay a few logic levels
 deep at 322 MHz (a 64-bit carry chain alone is 8 CARRY8 levels on UltraScale+).
 
-Shared by :mod:`hw.arbiter` (the packet-end and expected-number compares) and
-:mod:`hw.moldudp` (a header's ``seq + count``). Intermediate nets carry ``keep`` so that the
+Shared by :mod:`hw.arbiter` (the packet-end and expected-number compares), :mod:`hw.moldudp`
+(a header's ``seq + count``, the session compares) and :mod:`hw.book` (the post stage's
+before/after compare, registered in pieces). Intermediate nets carry ``keep`` so that the
 mapper does not fold the pieces back into one long chain.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
-__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "ge"]
+__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "ge", "piece_eq"]
 
 CHUNK = 16
 
@@ -92,3 +93,9 @@ def add_small(m, a, b, name):
     return Cat(*parts, c)
 
 
+def piece_eq(a, b, piece=CHUNK):
+    """``a == b`` per ``piece``-bit piece, low piece first: one bit per piece, 1 = equal. A
+    value, not a net: the caller registers it (or names it), so that a wide compare is split
+    over a register and the pieces are combined in the next cycle."""
+    a, b = Value.cast(a), Value.cast(b)
+    return Cat(*(a[i : i + piece] == b[i : i + piece] for i in range(0, len(a), piece)))

@@ -51,6 +51,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import META_FIELDS, RECORD_WIDTHS
+from hw.arith import piece_eq
 from hw.book_layouts import bbo_layout
 from hw.ladder import LadderOp
 from hw.lanes import LadderLanes
@@ -101,14 +102,6 @@ INJECT_LAYOUT = data.StructLayout(
 """One host injection (:attr:`Book.inj`): an add order of ``locate`` (``commit=0``), or the
 commit that ends a re-seed of ``locate`` (``commit=1``; ``ref`` is then the sequence number
 the commit record carries)."""
-
-
-def _piece_eq(m, a, b, name, piece=8):
-    """Equality of ``a`` and ``b`` per ``piece``-bit piece (one bit per piece, 1 = equal)."""
-    n = len(a)
-    out = Signal((n + piece - 1) // piece, name=name)
-    m.d.comb += out.eq(Cat(a[i:i + piece] == b[i:i + piece] for i in range(0, n, piece)))
-    return out
 
 
 def _int_param(name, v, lo):
@@ -204,8 +197,9 @@ class Book(wiring.Component):
     the book is bounded by its busiest lane, see docs/book.md for the measured figures).
     With nothing queued a record is valid 12 cycles after its message (``U`` 14): 3 in the
     order table (the tick divide beside it), the ladder's 7 (one-stage front end), the lanes'
-    output register, the output FIFO; with ``lanes = 1`` also 12 (``U`` 14): the op queue's
-    cycle instead of the lanes' output register (docs/book.md, "Where the cycles go").
+    output register, stage Q (in the output FIFO's place); with ``lanes = 1`` also 12 (``U``
+    14): the op queue's cycle instead of the lanes' output register (docs/book.md, "Where the
+    cycles go").
     Records are accepted only while the op queue has room for every op in flight
     (``level + 5 <= fifo_depth``: three in the order table, this one and a ``U``'s second
     half); a full queue (busy ladder) or a full output FIFO
@@ -295,10 +289,7 @@ class Book(wiring.Component):
         S, N = self.slots, self.depth_n
         m.submodules.ot = ot = self.ot
         m.submodules.ladder = lad = self.ladder
-        # the output FIFO takes every processed entry with its ``emit`` bit and drops the
-        # entries without one at its read side: its write enable is then ``proc`` and not the
-        # before/after compare, so the compare ends in the FIFO's data (13 logic levels to its
-        # level counter and write pointer before, small set; docs/book.md "Synthesis depth")
+        # the output FIFO holds Q's entries with their emit bit (see Q below)
         m.submodules.fifo = fifo = SyncFIFO(width=self.bbo_layout.size + 1,
                                             depth=self.fifo_depth)
         # level ops waiting for the ladder, and the message data of every dispatched op
@@ -626,7 +617,8 @@ class Book(wiring.Component):
             ]
         # the compare is split over P and Q: P registers the equality of 8-bit pieces, Q
         # combines them (a 200-bit compare is 12 logic levels as ABC maps it in one cycle)
-        bbo_eq_p = _piece_eq(m, before, after, "bbo_eq")
+        bbo_eq_p = Signal((len(before) + 7) // 8, name="bbo_eq")
+        m.d.comb += bbo_eq_p.eq(piece_eq(before, after, 8))
         bbo_changed = Signal()
         deep_changed = Signal()
         if deep_n > 1:
@@ -641,7 +633,8 @@ class Book(wiring.Component):
             m.d.sync += d_u_before.eq(d_u_before_next)
             with m.If(load):
                 m.d.sync += d_before.eq(Mux(Mn.u2, d_u_before_next, deep_of(cur_next)))
-            deep_eq_p = _piece_eq(m, d_before, d_after, "deep_eq")
+            deep_eq_p = Signal((len(d_before) + 7) // 8, name="deep_eq")
+            m.d.comb += deep_eq_p.eq(piece_eq(d_before, d_after, 8))
         with m.If(proc & M.touch & inv_new):
             m.d.sync += invalid.bit_select(M.slot, 1).eq(1)
         with m.If(proc & M.tag.gap):
@@ -681,7 +674,7 @@ class Book(wiring.Component):
                 m.d.comb += [dst.px.eq(src.px), dst.sz.eq(src.sz), dst.ct.eq(src.ct)]
 
         # -- Q: the processed entry, registered with the piece equalities of its compare. Q
-        # decides whether it emits (``q_emit``, from registers) and goes straight out when the
+        # decides whether it emits (``emit``, from registers) and goes straight out when the
         # output FIFO is empty, else into the FIFO, which keeps the emit bit and drops entries
         # without one at its head: the cycle Q adds is the cycle the FIFO took before, and no
         # compare reaches the FIFO's write enable or level counter.

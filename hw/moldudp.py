@@ -13,6 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
+from hw.arith import piece_eq
 from hw.counter import counter
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 
@@ -277,10 +278,8 @@ class MoldUDP64(wiring.Component):
         learn_b = Signal()
         m.d.comb += learn_b.eq(b_proc & ~cfg.session_valid & ~learned)
         m.d.comb += lsess.eq(Mux(learn_b, b_sess, learned_sess))
-        a_eqc = Cat(*[sess[16 * n : 16 * n + 16] == cfg.session[16 * n : 16 * n + 16]
-                      for n in range(ns)])
-        a_eql = Cat(*[sess[16 * n : 16 * n + 16] == lsess[16 * n : 16 * n + 16]
-                      for n in range(ns)])
+        a_eqc = piece_eq(sess, cfg.session, 16)
+        a_eql = piece_eq(sess, lsess, 16)
         b_eqc = Signal(ns)
         b_eql = Signal(ns)
         with m.If(adv):

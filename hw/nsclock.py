@@ -91,15 +91,16 @@ class NsClock(wiring.Component):
         hi = Signal(32)
         delta = Signal(signed(2))  # lo's carry (+1) or borrow (-1) of the last cycle
         lo_sum = Signal(signed(35))
-        m.d.comb += lo_sum.eq(lo + inc)
+        hi_now = Signal(32)  # the high half with the last cycle's carry or borrow
+        m.d.comb += [lo_sum.eq(lo + inc), hi_now.eq(hi + delta)]
         m.d.sync += [
             frac.eq(fsum[:FRAC_BITS]),
             c_frac.eq(fsum[FRAC_BITS]),
             inc.eq(self.incr_ns + c_frac + Mux(self.step & ~self.load, self.adjust, 0)),
             lo.eq(lo_sum[:32]),
             delta.eq(lo_sum[32:34]),
-            hi.eq(hi + delta),
-            self.now.eq(Cat(lo, (hi + delta)[:32])),
+            hi.eq(hi_now),
+            self.now.eq(Cat(lo, hi_now)),
         ]
         with m.If(self.load):
             # the increment in flight is dropped with the old fraction: after a load the

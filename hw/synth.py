@@ -576,7 +576,7 @@ def deep_paths(netlist: dict, top: str, above: float) -> list[tuple[float, str, 
         memo[n] = (best + w, start) if best >= 0 else (-1.0, None)
 
     def reg_name(bit):
-        return re.sub(r"\[\d+\]$", "", names.get(bit, f"bit{bit}"))
+        return names.get(bit, f"bit{bit}")
 
     worst: dict[tuple[str, str], float] = {}
     for b, cell in seq_sinks:
