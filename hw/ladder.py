@@ -244,7 +244,10 @@ class Ladder(wiring.Component):
     cache holds ``<= n`` levels and the ladder more, a far op, an error, a clear and the op
     after an eviction scan take the slow path (take in WB or IDLE: 4 cycles and more).
     Measured by ``sim/ladder``: 0.29 ops/cycle on the small random realistic stream (see
-    docs/ladder.md). Backpressure: a completed op's record waits in a pending register and
+    docs/ladder.md). ``i_stream.ready`` is a register: an op offered while the front end's
+    first stage is full waits in a one-op skid register (ready then drops for the next
+    cycles) and moves on when the stage does, the cycle it would have been accepted without
+    it. Backpressure: a completed op's record waits in a pending register and
     then in the output register while ``o_stream.ready`` is low; the next op stops in CMP
     while both are full; a record is never published before its op, refill and eviction are
     complete. After reset every slot is emptied (``slots`` cycles, ``ready`` low); the tick
@@ -448,19 +451,43 @@ class Ladder(wiring.Component):
         f_op = [Signal(self.op_layout, name=f"f{i + 1}_op") for i in range(NF)]
         f_code = [Signal(2, name=f"f{i + 1}_code") for i in range(NF)]
         adv = Signal()
-        m.d.comb += [adv.eq(~f_v[-1] | fe_take), self.i_stream.ready.eq(running & adv),
-                     tick_rd.addr.eq(self.i_stream.payload.slot)]
         pin = self.i_stream.payload
+        # input skid register: ``i_stream.ready`` is a flop (``running`` and no op waiting in
+        # the skid), not the controller's take decision, which ends ~8 logic levels deep (the
+        # refill / fast-take checks) and would otherwise run on through the caller's dispatch
+        # into its FIFO level counters. An op offered while F1 is full and not taken waits
+        # here and enters F1 when it moves (the cycle it would have been accepted without the
+        # skid): no latency added, the same ops per cycle.
+        sk_v = Signal()
+        sk_op = Signal(self.op_layout)
+        sk_code = Signal(2)
+        src = Signal(self.op_layout)  # what F1 takes: the skid's op, else the input's
+        src_code = Signal(2)
+        src_v = Signal()
+        acc = Signal()
+        m.d.comb += [
+            adv.eq(~f_v[-1] | fe_take),
+            self.i_stream.ready.eq(running & ~sk_v),
+            acc.eq(self.i_stream.valid & self.i_stream.ready),
+            tick_rd.addr.eq(pin.slot),
+            src.eq(Mux(sk_v, sk_op, pin)),
+            src_code.eq(Mux(sk_v, sk_code, tick_rd.data)),
+            src_v.eq(sk_v | acc),
+        ]
+        with m.If(adv):
+            m.d.sync += sk_v.eq(0)
+        with m.Elif(acc):
+            m.d.sync += [sk_v.eq(1), sk_op.eq(pin), sk_code.eq(tick_rd.data)]
         fe_key = Signal(KEY_WIDTH)  # key of the op in the last stage: ``idx`` or ``~idx`` (bids)
         fe_ongrid = Signal()
         if self.divided:
             with m.If(adv):
-                m.d.sync += [f_v[0].eq(self.i_stream.valid & self.i_stream.ready),
-                             f_op[0].eq(pin), f_code[0].eq(tick_rd.data),
-                             fe_key.eq(Mux(pin.bid, ~pin.idx, pin.idx)),
-                             fe_ongrid.eq(~pin.offg)]
+                m.d.sync += [f_v[0].eq(src_v), f_op[0].eq(src), f_code[0].eq(src_code),
+                             fe_key.eq(Mux(src.bid, ~src.idx, src.idx)),
+                             fe_ongrid.eq(~src.offg)]
         else:
-            self._divide_front_end(m, adv, pin, tick_rd, f_v, f_op, f_code, fe_key, fe_ongrid)
+            self._divide_front_end(m, adv, src_v, src, src_code, f_v, f_op, f_code, fe_key,
+                                   fe_ongrid)
 
         # -- addresses (combinational, per state) ---------------------------------------------
         side = op.bid
@@ -1051,12 +1078,13 @@ class Ladder(wiring.Component):
         m.d.comb += bsel.eq(Mux(fsm.ongoing("RMW3"), fe_key[:6], kidx[:6]))
         return m
 
-    def _divide_front_end(self, m, adv, pin, tick_rd, f_v, f_op, f_code, fe_key, fe_ongrid):
+    def _divide_front_end(self, m, adv, src_v, pin, code, f_v, f_op, f_code, fe_key,
+                          fe_ongrid):
         """The 5-stage front end of an undivided op (F1-F5: tick divide, grid check, key)."""
         NF = len(f_v)
         m100, s100 = TICK_MAGIC[100]
         m10k, s10k = TICK_MAGIC[10000]
-        mg = Mux(tick_rd.data == 1, m100, m10k)
+        mg = Mux(code == 1, m100, m10k)
         pp_ac, pp_ad, pp_bc, pp_bd = (Signal(32, name=f"pp_{x}") for x in ("ac", "ad", "bc", "bd"))
         p_ac2, p_bd2, p_bd3 = Signal(32), Signal(32), Signal(32)
         p_mid = Signal(33)
@@ -1071,8 +1099,7 @@ class Ladder(wiring.Component):
         m.d.comb += fe_q.eq(Mux(f_code[3] == 1, prod[s100:], Mux(f_code[3] == 2, prod[s10k:],
                                                                  f_op[3].px)))
         with m.If(adv):
-            m.d.sync += [f_v[0].eq(self.i_stream.valid & self.i_stream.ready), f_op[0].eq(pin),
-                         f_code[0].eq(tick_rd.data)]
+            m.d.sync += [f_v[0].eq(src_v), f_op[0].eq(pin), f_code[0].eq(code)]
             for i in range(1, NF):
                 m.d.sync += [f_v[i].eq(f_v[i - 1]), f_op[i].eq(f_op[i - 1]),
                              f_code[i].eq(f_code[i - 1])]
