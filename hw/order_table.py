@@ -352,15 +352,23 @@ class OrderTable(wiring.Component):
         scrub_all = Signal()  # the walk frees every entry (not only scrub_slot's)
         scrubbed = Signal()  # scrub_slot has no entry in the table
         empty = Signal()  # the table has no entry
-        # the epoch the CLR on ``i`` would bump: a CLR bumps its slot's epoch at the end of
-        # C1, so forward the bump of a CLR of the same slot in C1 (back-to-back clears)
-        bump_fwd = Signal()
-        m.d.comb += bump_fwd.eq(c1v & (c1.op == OtOp.CLR) & (c1.slot == ip.slot))
-        cur_epoch = Signal(self.epoch_bits)
-        m.d.comb += cur_epoch.eq(epochs[ip.slot] + bump_fwd)
+        # the epoch the CLR on ``i`` would bump is its slot's last value (it wraps): a CLR
+        # bumps its slot's epoch at the end of C1, so forward the bump of a CLR of the same
+        # slot in C1 (back-to-back clears). Not an add and a compare of the selected epoch: per
+        # slot, two flags registered with the epoch (``epoch == last``, ``epoch == last - 1``),
+        # the forward picks one of them before the select by ``ip.slot``
+        last = (1 << self.epoch_bits) - 1
+        ep_last = Array(Signal(reset_less=True, name=f"ep_last{j}") for j in range(self.slots))
+        ep_pre = Array(Signal(reset_less=True, init=int(last == 1),
+                              name=f"ep_pre{j}") for j in range(self.slots))
+        c1_clr = Signal()  # the op in C1 is a CLR (it bumps ``c1.slot``'s epoch)
+        m.d.comb += c1_clr.eq(c1v & (c1.op == OtOp.CLR))
+        wrap_at = Array(
+            Mux(c1_clr & (c1.slot == j), ep_pre[j], ep_last[j]) for j in range(self.slots)
+        )
         wraps = Signal()  # the CLR on ``i`` needs a scrub first
         m.d.comb += wraps.eq(
-            (ip.op == OtOp.CLR) & (cur_epoch == (1 << self.epoch_bits) - 1)
+            (ip.op == OtOp.CLR) & wrap_at[ip.slot]
             & ~empty & ~(scrubbed & (scrub_slot == ip.slot))
         )
         m.d.comb += self.i.ready.eq(~scrub & ~wraps)
@@ -407,19 +415,26 @@ class OrderTable(wiring.Component):
         b1 = Signal(bucket_l)
         m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
         # live: the entry's epoch is its slot's. Compared with every slot's epoch first and
-        # then selected by the entry's slot (a 1-bit select), not a select of the epoch
-        # followed by a compare: the compares do not wait for the slot field
+        # then selected by the entry's slot (a 1-bit select): the compares do not wait for the
+        # slot field. The compares are carry chains over 3-bit pieces (:func:`_eq_carry`): as
+        # LUT trees the mapper merged them with the forward mux and the select into wide-LUT
+        # (MUXF7/F8/F9) chains, 9 levels reg to reg to ``c2_free`` (2026-12-07)
         live = []
         for w in range(W):
-            ep_eq = Array(b1[w].epoch == epochs[j] for j in range(self.slots))
+            ep_eq = Array(_eq_carry(b1[w].epoch, epochs[j]) for j in range(self.slots))
             live.append(b1[w].valid & ep_eq[b1[w].slot])
+        # the reference compared on both sources (memory, the forwarded bucket), selected
+        # after: the forward mux is not in front of the 64-bit compare (10 levels to
+        # ``c2_hit`` as a mux and a LUT tree, 2026-12-07)
+        ref_eq = [Mux(fw2, _eq_carry(c3_b[w].ref, c1.key), _eq_carry(rd.data[w].ref, c1.key))
+                  for w in range(W)]
         m.d.sync += [
             c2.eq(c1),
             c2v.eq(c1v),
             c2_addr.eq(c1_addr),
             c2_same1.eq(c1_same1),
             c2_b.eq(b1),
-            c2_hit.eq(Cat(*(live[w] & (b1[w].ref == c1.key) for w in range(W)))),
+            c2_hit.eq(Cat(*(live[w] & ref_eq[w] for w in range(W)))),
             c2_free.eq(Cat(*(~live[w] for w in range(W)))),
             c2_keyeq.eq(c1.key == c2.key),
             c2_ge.eq(Cat(*(c1.shares >= b1[w].shares for w in range(W)))),
@@ -427,8 +442,12 @@ class OrderTable(wiring.Component):
             *(c2_diff[w].eq(b1[w].shares - c1.shares) for w in range(W)),
             c2_sub.eq(self.i_sub),
         ]
-        with m.If(c1v & (c1.op == OtOp.CLR)):
-            m.d.sync += epochs[c1.slot].eq(epochs[c1.slot] + 1)
+        with m.If(c1_clr):
+            m.d.sync += [
+                epochs[c1.slot].eq(epochs[c1.slot] + 1),
+                ep_last[c1.slot].eq(epochs[c1.slot] == last - 1),
+                ep_pre[c1.slot].eq(epochs[c1.slot] == ((last - 2) & last)),
+            ]
         if self.divide:
             c2_tick = Signal(2)
             m.d.sync += c2_tick.eq(self.i_tick)
@@ -679,6 +698,15 @@ class OrderTable(wiring.Component):
 def _residues(mod: int) -> list[int]:
     """``(byte * 256**i) mod mod`` for the four bytes ``i`` of a price, as 256-entry tables."""
     return [[(b << (8 * i)) % mod for b in range(256)] for i in range(4)]
+
+
+def _eq_carry(a, b):
+    """``a == b`` as 3-bit piece equalities (6 inputs: one LUT each) and the carry out of
+    their sum with 1 (all pieces equal): a carry chain, 8 pieces a level, which the mapper
+    cannot fold into chains of wide LUTs (MUXF7/F8/F9) as it does a tree of LUTs. 64 bits:
+    one LUT level and 22 carry bits (3 levels)."""
+    pieces = Cat(*(a[lo : lo + 3] == b[lo : lo + 3] for lo in range(0, len(a), 3)))
+    return (Cat(pieces, Const(0, 1)) + 1)[len(pieces)]
 
 
 def or_all(values):
