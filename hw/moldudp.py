@@ -362,36 +362,14 @@ class MoldUDP64(wiring.Component):
         with m.If(learn_now):
             m.d.sync += [learned.eq(1), learned_sess.eq(b_sess)]
 
-        # per-packet decision, attached to every beat from the header on
+        # per-packet decision, attached to every beat from the header on. ``seq``, ``count``
+        # and ``skip`` load into the output register only with a header (between headers the
+        # register keeps them), so no select by ``b_proc`` follows the decision's compares.
         p_active = Signal()
-        p_seq = Signal(64)
-        p_count = Signal(16)
-        p_skip = Signal(16)
         n_active = Signal()
-        n_seq = Signal(64)
-        n_count = Signal(16)
-        n_skip = Signal(16)
-        with m.If(b_proc):
-            m.d.comb += [
-                n_active.eq(b_hdr & is_data),
-                n_seq.eq(b_seq),
-                n_count.eq(b_count),
-                n_skip.eq(skip),
-            ]
-        with m.Else():
-            m.d.comb += [
-                n_active.eq(Mux(b_first, 0, p_active)),
-                n_seq.eq(p_seq),
-                n_count.eq(p_count),
-                n_skip.eq(p_skip),
-            ]
+        m.d.comb += n_active.eq(Mux(b_proc, b_hdr & is_data, Mux(b_first, 0, p_active)))
         with m.If(move):
-            m.d.sync += [
-                p_active.eq(n_active),
-                p_seq.eq(n_seq),
-                p_count.eq(n_count),
-                p_skip.eq(n_skip),
-            ]
+            m.d.sync += p_active.eq(n_active)
 
         # --- counters and gap status, from registered events (EVENT_LAG / GAP_LAG) ----------
         ev_pkt = Signal()
@@ -465,11 +443,14 @@ class MoldUDP64(wiring.Component):
                 o.payload.active.eq(n_active),
                 o.payload.hdr.eq(b_hdr),
                 o.payload.gap.eq(b_hdr & gapd),
-                o.payload.seq.eq(n_seq),
-                o.payload.count.eq(n_count),
-                o.payload.skip.eq(n_skip),
                 o.payload.rx_ns.eq(b_rx_ns),
             ]
+            with m.If(b_proc):
+                m.d.sync += [
+                    o.payload.seq.eq(b_seq),
+                    o.payload.count.eq(b_count),
+                    o.payload.skip.eq(skip),
+                ]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)
         return m
