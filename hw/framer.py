@@ -147,12 +147,28 @@ class Framer(wiring.Component):
         m.d.comb += f_beat.eq(lo0 >> lb)
         c_body = Mux(fresh, 0, body)
         c_pos_beat = Mux(fresh, f_beat, pos_beat)
+        # The first beat's lane and "this / next beat" decodes that the walk's deepest
+        # decisions read are equality compares of the offset with constants (LUTs), not the
+        # subtract and compares above (carry chains on the hold decision's path).
+        off_lo = beat.offset[:lb]
+
+        def offset_in(lo, hi):
+            return Cat(*[beat.offset == x for x in range(lo, hi + 1)]).any()
+
+        f_lane = Signal(lb)  # == lo0[:lb]
+        f_oh = Signal(nb)  # == 1 << lo0[:lb]
+        for j in range(nb):
+            m.d.comb += f_oh[j].eq(off_lo == (1 - j) % nb)
+        m.d.comb += f_lane.eq(Cat(*[
+            Cat(*[f_oh[j] for j in range(nb) if (j >> b) & 1]).any() for b in range(lb)
+        ]))
         c_pos_lane = Signal(lb)
-        m.d.comb += c_pos_lane.eq(Mux(fresh, lo0[:lb], pos_lane))
+        m.d.comb += c_pos_lane.eq(Mux(fresh, f_lane, pos_lane))
         c_pos_oh = Signal(nb)
-        m.d.comb += c_pos_oh.eq(Mux(fresh, Const(1, nb) << lo0[:lb], pos_oh))
-        c_pos_in = Mux(fresh, f_beat == 0, pos_in)
-        c_pos_next = Mux(fresh, f_beat == 1, pos_next)
+        m.d.comb += c_pos_oh.eq(Mux(fresh, f_oh, pos_oh))
+        # f_beat == 0: 0 <= 1 - offset < nb; == 1: nb <= 1 - offset < 2 nb
+        c_pos_in = Mux(fresh, offset_in(2 - nb, 1), pos_in)
+        c_pos_next = Mux(fresh, offset_in(2 - 2 * nb, 1 - nb), pos_next)
         c_have_hi = Mux(fresh, 0, have_hi)
         # a packet's first beat: message byte idx of block 0 at lane 2 - offset + idx
         c_dlane = Signal(lb)
@@ -196,7 +212,9 @@ class Framer(wiring.Component):
             up0 = (up_lo == 0) & hi_z
             up1 = (up_lo == 1) & hi_z
             this = Signal(name=f"this{j}")  # the block ends in this beat
-            m.d.comb += this.eq(up0 & ~s[lb])
+            # (= up0 & ~s[lb], written as a compare of the low byte with a constant: no add
+            # on the hold decision's path)
+            m.d.comb += this.eq(Cat(*[lo == x for x in range(nb - j)]).any() & hi_z)
             nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
             m.d.comb += nxt.eq(Mux(s[lb], up0, up1))
             pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat
