@@ -225,7 +225,8 @@ class Framer(wiring.Component):
         in_count = Signal()
         m.d.comb += in_count.eq(Mux(c_kz, beat.count != 0, lt0))
         next_in_count = Signal()
-        m.d.comb += next_in_count.eq(Mux(c_kz, beat.count > 1, lt1))
+        # (count > 1 as an OR of its upper bits: LUTs, no carry chain before the hold decision)
+        m.d.comb += next_in_count.eq(Mux(c_kz, beat.count[1:].any(), lt1))
         in_skip = Signal()  # k >= skip
         m.d.comb += in_skip.eq(Mux(c_kz, beat.skip == 0, ge0))
         keep_at_pos = Signal()

@@ -246,8 +246,14 @@ _BUDGETS: dict[str, dict] = {
     # Worst path: a 16-bit chunk compare of the decision (CARRY) -> the chunk combine -> the
     # `skip` selects -> `n_skip` (ABC maps the wide selects as LUT6+MUXF7/F8, 3 levels each
     # here). FF ceilings raised for the two stages (beat, header fields, precomputes, gap count).
-    "moldudp": {"small": {"lut": (1000, 3000), "ff": (830, 2500), "depth_reg": (2, 10)},
-                "u250": {"lut": (1000, 3100), "ff": (1040, 3130), "depth_reg": (2, 10)}},
+    # 2026-12-07 (inglevels; `flock /tmp/heavy.lock .venv/bin/python -m hw.synth --blocks
+    # moldudp --no-ecp5 [--small]`, commit 06584f0): small 1214 LUT / 1665 FF, 8 levels reg;
+    # u250 1246 / 2088, 8 (the decision's compares as hw.arith.carry_out, the selects folded).
+    # Worst path: a compare piece (LUT2 + 2 CARRY4) -> the lookahead (LUT1, MUXF7) -> `over_e`
+    # -> the skip bit (LUT4 + MUXF7/8/9: ABC's 9-input function of the lock, the commit select
+    # and seq + count's carry). Ceilings at 8.
+    "moldudp": {"small": {"lut": (1000, 3000), "ff": (830, 2500), "depth_reg": (2, 8)},
+                "u250": {"lut": (1000, 3100), "ff": (1040, 3130), "depth_reg": (2, 8)}},
     # framer re-measured 2026-12-05 (framerpipe, relative positions + registered output,
     # `--blocks framer --no-ecp5`): u250 3690 LUT / 1064 FF, 15 levels reg; small (`--small`)
     # 3678 / 1007, 15. After merging main's rx_ns (64 more output-register bits), same flow:
@@ -257,8 +263,14 @@ _BUDGETS: dict[str, dict] = {
     # --no-ecp5 [--small]`): small 1773 LUT / 1178 FF, 11 levels reg (worst path ends at
     # pos_in through two wide mux trees); u250 1776 / 1235, 10 (len_hi -> lane 0's 17-bit
     # beats-ahead add -> the walker select -> pos_beat). Floors halved with the LUTs.
-    "framer": {"small": {"lut": (880, 2700), "ff": (580, 1800), "depth_reg": (2, 11)},
-               "u250": {"lut": (880, 2700), "ff": (610, 1850), "depth_reg": (2, 12)}},
+    # 2026-12-07 (inglevels; `flock /tmp/heavy.lock .venv/bin/python -m hw.synth --blocks
+    # framer --no-ecp5 [--small]`): the first beat's lane / one-hot lane / this-next-beat
+    # decodes and each lane's "block ends in this beat" as equality compares with constants,
+    # `count > 1` as an OR of its upper bits (no carry chain before the hold decision): small
+    # 1870 LUT / 1242 FF, 10 levels reg; u250 1924 / 1299, 9 (from 11 / 12). ABC's spread is
+    # wide here: variants of the same change measured 8 small / 12 u250 and 11 / 9.
+    "framer": {"small": {"lut": (880, 2700), "ff": (580, 1800), "depth_reg": (2, 10)},
+               "u250": {"lut": (880, 2700), "ff": (610, 1850), "depth_reg": (2, 9)}},
     # 2026-12-06 (`python -m hw.synth --blocks moldudp,framer,ingress,arbiter --no-ecp5
     # --write-doc`, after the pipelined MoldUDP64 whose framer hands `commit_next` = seq + 1):
     # framer u250 1814 LUT / 1299 FF, 12 levels reg (was 10): ceiling raised to the measured
