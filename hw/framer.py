@@ -164,7 +164,9 @@ class Framer(wiring.Component):
         ]))
         c_pos_lane = Signal(lb)
         m.d.comb += c_pos_lane.eq(Mux(fresh, f_lane, pos_lane))
-        c_pos_oh = Signal(nb)
+        # (kept: one LUT6 per lane of first, hold, the offset's low bits and pos_oh, so the
+        # lane selects below read one net instead of re-deriving it in wide-LUT chains)
+        c_pos_oh = Signal(nb, attrs={"keep": 1})
         m.d.comb += c_pos_oh.eq(Mux(fresh, f_oh, pos_oh))
         # f_beat == 0: 0 <= 1 - offset < nb; == 1: nb <= 1 - offset < 2 nb
         c_pos_in = Mux(fresh, offset_in(2 - nb, 1), pos_in)
