@@ -127,7 +127,9 @@ class FrameParser(wiring.Component):
         beat, payload lanes marked.
     config : In(config_signature())
         ``enable`` (sampled at the first beat of a frame; a disabled frame is consumed and
-        not counted), ``udp_port``, ``ip_dst`` (a.b.c.d = a<<24|b<<16|c<<8|d).
+        not counted), ``udp_port`` (compared when the beat holding the destination port is
+        taken, at most one beat before the decision), ``ip_dst`` (a.b.c.d =
+        a<<24|b<<16|c<<8|d).
     ev_drop : Out(1)
         One-cycle pulse (registered) when a frame is counted in a drop counter.
     counters : Out(...)
