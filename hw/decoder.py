@@ -91,7 +91,8 @@ class Decoder(wiring.Component):
     input is ready when the record register is empty or being read (``o_stream.ready``), so
     a stalled output stalls the input in the same cycle, without loss. Messages that yield
     no record (unknown type, bad length) are consumed in one cycle; a gap flag they carry
-    moves to the next record.
+    moves to the next record. The counters move from registered enables: one cycle after
+    the message is consumed, plus :func:`hw.counter.counter_lag`.
     """
 
     def __init__(self, *, counter_width: int = 32):
@@ -114,20 +115,33 @@ class Decoder(wiring.Component):
         msg = i.payload
         mtype = msg.data[0:8]
 
-        known = Signal()
-        short = Signal()
+        # The length check, split so that no wide function of the type and the length sits
+        # before the record's valid bit: the type's minimum length (a 6-bit table of the type
+        # byte, every ITCH length being < 64) and ``known`` are kept nets, the length compares
+        # with that table value in 6 bits, and the upper length bits are one zero test.
+        lmax = max(spec.length for spec in MESSAGES.values())
+        assert lmax < 64
+        known = Signal(attrs={"keep": 1})
+        minlen = Signal(6, attrs={"keep": 1})  # the type's length (0: unknown type)
+        hz = Signal(attrs={"keep": 1})  # length < 64
+        nz = Signal(attrs={"keep": 1})  # length != 0
+        lt6 = Signal(attrs={"keep": 1})  # length[:6] < minlen
+        m.d.comb += [hz.eq(msg.length[6:] == 0), nz.eq(msg.length != 0),
+                     lt6.eq(msg.length[:6] < minlen)]
+        short = hz & lt6
         rec = Signal(ItchRecord)
         with m.Switch(mtype):
             for t, spec in MESSAGES.items():
                 with m.Case(spec.code):
                     m.d.comb += known.eq(1)
-                    m.d.comb += short.eq(msg.length < spec.length)
+                    m.d.comb += minlen.eq(spec.length)
                     for rf, per_type in RECORD_MAP.items():
                         sf = per_type.get(t)
                         if sf is not None:
                             m.d.comb += getattr(rec, rf).eq(_field_value(msg.data, spec.field(sf)))
         carry = Signal()  # a gap flag waiting for the next record
-        good = known & ~short & (msg.length != 0)
+        good = Signal(attrs={"keep": 1})
+        m.d.comb += good.eq(known & ~short & nz)
         m.d.comb += [rec.seq.eq(msg.seq), rec.gap.eq(msg.gap | carry), rec.rx_ns.eq(msg.rx_ns)]
 
         m.d.comb += i.ready.eq(~o.valid | o.ready)
@@ -137,21 +151,33 @@ class Decoder(wiring.Component):
         xfer = i.valid & i.ready
         cw = self.counter_width
         bad_len = Signal()
-        m.d.comb += bad_len.eq((known & (msg.length != 0)) | (msg.length == 0))
+        m.d.comb += bad_len.eq((known & nz) | ~nz)
         with m.If(xfer):
+            # (the record loads with every accepted message, good or not: its valid bit says
+            # which, so the length check does not enable the record's flops)
+            m.d.sync += o.payload.eq(rec)
             with m.If(good):
-                m.d.sync += [o.valid.eq(1), o.payload.eq(rec), carry.eq(0)]
+                m.d.sync += [o.valid.eq(1), carry.eq(0)]
             with m.Else():
                 m.d.sync += carry.eq(msg.gap | carry)
         # split-carry counters (hw/counter.py): the 48-bit increments were the deepest
-        # register-to-register paths of this block
-        m.d.comb += cnt.messages.eq(counter(m, cw, en=xfer & good, name="c_messages"))
-        for t, spec in MESSAGES.items():
+        # register-to-register paths of this block. Their enables are registered (one-hot by
+        # type), so the counters move a cycle after the message: the type and length checks
+        # and the counter carry are not on one path.
+        ev_msg = Signal()
+        ev_bad = Signal()
+        ev_unk = Signal()
+        ev_type = Signal(len(MESSAGES))
+        m.d.sync += [ev_msg.eq(xfer & good), ev_bad.eq(xfer & ~good & bad_len),
+                     ev_unk.eq(xfer & ~good & ~bad_len)]
+        m.d.sync += ev_type.eq(Cat(*[xfer & good & (mtype == spec.code)
+                                     for spec in MESSAGES.values()]))
+        m.d.comb += cnt.messages.eq(counter(m, cw, en=ev_msg, name="c_messages"))
+        for n, t in enumerate(MESSAGES):
             name = type_counter(t)
-            hit = xfer & good & (mtype == spec.code)
-            m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=hit, name=f"c_{name}"))
+            m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=ev_type[n], name=f"c_{name}"))
         m.d.comb += [
-            cnt.bad_length.eq(counter(m, cw, en=xfer & ~good & bad_len, name="c_bad_length")),
-            cnt.unknown_type.eq(counter(m, cw, en=xfer & ~good & ~bad_len, name="c_unknown")),
+            cnt.bad_length.eq(counter(m, cw, en=ev_bad, name="c_bad_length")),
+            cnt.unknown_type.eq(counter(m, cw, en=ev_unk, name="c_unknown")),
         ]
         return m

@@ -127,7 +127,9 @@ class FrameParser(wiring.Component):
         beat, payload lanes marked.
     config : In(config_signature())
         ``enable`` (sampled at the first beat of a frame; a disabled frame is consumed and
-        not counted), ``udp_port``, ``ip_dst`` (a.b.c.d = a<<24|b<<16|c<<8|d).
+        not counted), ``udp_port`` (compared when the beat holding the destination port is
+        taken, at most one beat before the decision), ``ip_dst`` (a.b.c.d =
+        a<<24|b<<16|c<<8|d).
     ev_drop : Out(1)
         One-cycle pulse (registered) when a frame is counted in a drop counter.
     counters : Out(...)
@@ -324,7 +326,10 @@ class FrameParser(wiring.Component):
         hitp_s, hitl_s = Signal(name="hit_dport"), Signal(name="hit_ulen")
         m.d.comb += [hitp_s.eq(hitp), hitl_s.eq(hitl)]
         hitp, hitl = hitp_s, hitl_s
-        dport_r, _ = cap(hitp, wp, "dport")
+        # the destination port's match with ``config.udp_port``, registered as one bit when
+        # the port is captured (at most a beat before the decision), so no 16-bit compare
+        # sits on the frame decision (``o_stream.valid``)
+        dport_ok_r, _ = cap(hitp, wp == cfg.udp_port, "dport_ok", 1)
         ulen_r, ulen_now = cap(hitl, wl, "ulen")
 
         # checks of the captured IPv4 fields (from the capture registers; registered again in
@@ -410,7 +415,16 @@ class FrameParser(wiring.Component):
         # ones' complement check: fold(fold(s)) == 0xFFFF  <=>  s[8:16] == 0xFF and
         # s[0:8] == ~s[16:24] (s < 2**24: a header has at most 30 words)
         csum = acc if piped else acc_next
-        csum_ok = (csum[8:16] == 0xFF) & (csum[0:8] == ~csum[16:24])
+        # as four 6-input pieces (kept nets: one LUT6 each, then one AND), so that the mapper
+        # does not merge the pattern with the decision below into wide-LUT mux chains
+        ck_p = [Cat(csum[8:14]).all(),
+                csum[14] & csum[15] & (csum[0:2] == ~csum[16:18]),
+                csum[2:5] == ~csum[18:21],
+                csum[5:8] == ~csum[21:24]]
+        ck_pk = Signal(4, name="ck_ok_p", attrs={"keep": 1})
+        m.d.comb += ck_pk.eq(Cat(*ck_p))
+        csum_ok = Signal(name="csum_ok", attrs={"keep": 1})
+        m.d.comb += csum_ok.eq(ck_pk.all())
 
         # the frame's timestamp: the time its first beat (bi == 0) arrived, i.e. the first
         # cycle it is valid (a stalled first beat keeps that time: a MAC stamps arrival, and a
@@ -498,15 +512,32 @@ class FrameParser(wiring.Component):
                         m.d.comb += rsn_now.eq(_LONG)
                     with m.Elif(dst_bad):
                         m.d.comb += rsn_now.eq(_ADDR)
-                    with m.Elif(dport_r != cfg.udp_port):
+                    with m.Elif(~dport_ok_r):
                         m.d.comb += rsn_now.eq(_PORT)
                     with m.Else():
                         m.d.comb += rsn_now.eq(_NONE)
-        fwd = en_cur & dec_now & (rsn_now == _NONE)
-        first = fwd & ~dec_cur
+        # The forward decision (``o_stream.valid``, which MoldUDP64's header-byte capture
+        # enables read), written apart from the reason priority above as a few kept nets of
+        # at most six register bits each: = en_cur & dec_now & (rsn_now == _NONE).
+        # ``ok_r``: the registered decision forwards (reason == _NONE); ``hdr_ok``: every check
+        # of the fields at byte 27 or earlier (Ethertype, IPv4 version/IHL/length/fragment/
+        # protocol, the frame size), registered once more: byte 27 is at least two beats
+        # before the deciding beat (byte 41 or later) at 8-byte beats, so it is in time
+        ok_r = Signal()
+        hdr_ok = late(~ip_bad & ~proto_bad & ~too_long & ~et_bad, "hdr_ok")
+        f_old = Signal(name="f_old", attrs={"keep": 1})  # decided earlier and forwarding
+        m.d.comb += f_old.eq(s_v & en_cur & ~s_sof & decided & ok_r)
+        f_can = Signal(name="f_can", attrs={"keep": 1})  # undecided: this beat may decide
+        m.d.comb += f_can.eq(s_v & en_cur & ~dec_cur)
+        f_chk = Signal(name="f_chk", attrs={"keep": 1})  # this beat decides and passes, but
+        #                                                   for the checksum
+        m.d.comb += f_chk.eq(arr_ip & s_ast & hdr_ok & ~short & ~dst_bad & dport_ok_r)
+        fwd_v = Signal(name="fwd_v")
+        m.d.comb += fwd_v.eq(f_old | (f_can & f_chk & csum_ok))
+        first = f_can & f_chk & csum_ok  # (= fwd & ~dec_cur)
 
         m.d.comb += [
-            o.valid.eq(s_v & fwd),
+            o.valid.eq(fwd_v),
             i.ready.eq(o.ready),
             o.payload.data.eq(s_data),
             o.payload.keep.eq(s_keep),
@@ -520,7 +551,8 @@ class FrameParser(wiring.Component):
 
         s_xfer = s_v & o.ready
         with m.If(s_xfer):
-            m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur)]
+            m.d.sync += [decided.eq(dec_now), reason.eq(rsn_now), en.eq(en_cur),
+                         ok_r.eq(rsn_now == _NONE)]
         # a counted frame's end: its decision registered as is, the counter it goes to
         # decoded a cycle later (the decode is not on the decision's path)
         fe_go = Signal()

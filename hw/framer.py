@@ -147,12 +147,30 @@ class Framer(wiring.Component):
         m.d.comb += f_beat.eq(lo0 >> lb)
         c_body = Mux(fresh, 0, body)
         c_pos_beat = Mux(fresh, f_beat, pos_beat)
+        # The first beat's lane and "this / next beat" decodes that the walk's deepest
+        # decisions read are equality compares of the offset with constants (LUTs), not the
+        # subtract and compares above (carry chains on the hold decision's path).
+        off_lo = beat.offset[:lb]
+
+        def offset_in(lo, hi):
+            return Cat(*[beat.offset == x for x in range(lo, hi + 1)]).any()
+
+        f_lane = Signal(lb)  # == lo0[:lb]
+        f_oh = Signal(nb)  # == 1 << lo0[:lb]
+        for j in range(nb):
+            m.d.comb += f_oh[j].eq(off_lo == (1 - j) % nb)
+        m.d.comb += f_lane.eq(Cat(*[
+            Cat(*[f_oh[j] for j in range(nb) if (j >> b) & 1]).any() for b in range(lb)
+        ]))
         c_pos_lane = Signal(lb)
-        m.d.comb += c_pos_lane.eq(Mux(fresh, lo0[:lb], pos_lane))
-        c_pos_oh = Signal(nb)
-        m.d.comb += c_pos_oh.eq(Mux(fresh, Const(1, nb) << lo0[:lb], pos_oh))
-        c_pos_in = Mux(fresh, f_beat == 0, pos_in)
-        c_pos_next = Mux(fresh, f_beat == 1, pos_next)
+        m.d.comb += c_pos_lane.eq(Mux(fresh, f_lane, pos_lane))
+        # (kept: one LUT6 per lane of first, hold, the offset's low bits and pos_oh, so the
+        # lane selects below read one net instead of re-deriving it in wide-LUT chains)
+        c_pos_oh = Signal(nb, attrs={"keep": 1})
+        m.d.comb += c_pos_oh.eq(Mux(fresh, f_oh, pos_oh))
+        # f_beat == 0: 0 <= 1 - offset < nb; == 1: nb <= 1 - offset < 2 nb
+        c_pos_in = Mux(fresh, offset_in(2 - nb, 1), pos_in)
+        c_pos_next = Mux(fresh, offset_in(2 - 2 * nb, 1 - nb), pos_next)
         c_have_hi = Mux(fresh, 0, have_hi)
         # a packet's first beat: message byte idx of block 0 at lane 2 - offset + idx
         c_dlane = Signal(lb)
@@ -195,8 +213,24 @@ class Framer(wiring.Component):
             hi_z = len_hi_z if j == 0 else hi == 0
             up0 = (up_lo == 0) & hi_z
             up1 = (up_lo == 1) & hi_z
-            this = Signal(name=f"this{j}")  # the block ends in this beat
-            m.d.comb += this.eq(up0 & ~s[lb])
+            this = Signal(name=f"this{j}", attrs={"keep": 1})  # the block ends in this beat
+            # (= up0 & ~s[lb] = (lo < nb - j) & hi_z: no add on the hold decision's path),
+            # as kept pieces of at most six inputs (bits that must be zero, and the low
+            # byte's lane bits), one LUT level each, then their AND: left to itself the
+            # mapper builds the 16-input function as LUT6 + MUXF7/F8 chains
+            zb = Cat(lo[lb:8], ~len_hi_z) if j == 0 else Cat(lo[lb:8], hi)
+            lo_lt = Const(1) if j == 0 else lo[:lb] < nb - j
+            pcs = []
+            for q in range(0, len(zb), 6):
+                ch = zb[q : q + 6]
+                if j and q + 6 >= len(zb) and len(ch) + lb <= 6:
+                    pcs.append((ch == 0) & lo_lt)
+                    lo_lt = Const(1)
+                else:
+                    pcs.append(ch == 0)
+            pcs.append(lo_lt)
+            pk = Signal(len(pcs), name=f"this{j}_p", attrs={"keep": 1})
+            m.d.comb += [pk.eq(Cat(*pcs)), this.eq(pk.all())]
             nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
             m.d.comb += nxt.eq(Mux(s[lb], up0, up1))
             pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat
@@ -207,7 +241,8 @@ class Framer(wiring.Component):
         in_count = Signal()
         m.d.comb += in_count.eq(Mux(c_kz, beat.count != 0, lt0))
         next_in_count = Signal()
-        m.d.comb += next_in_count.eq(Mux(c_kz, beat.count > 1, lt1))
+        # (count > 1 as an OR of its upper bits: LUTs, no carry chain before the hold decision)
+        m.d.comb += next_in_count.eq(Mux(c_kz, beat.count[1:].any(), lt1))
         in_skip = Signal()  # k >= skip
         m.d.comb += in_skip.eq(Mux(c_kz, beat.skip == 0, ge0))
         keep_at_pos = Signal()
@@ -241,16 +276,55 @@ class Framer(wiring.Component):
         # message per cycle) when it would count
         # (= known & w_this & active & ~suppress & (completes ? next_in_count : in_count),
         # written per phase as flat and-ors of the lane terms: the deepest decision of the walk)
-        ends_b = Cat(*[c_pos_oh[j] & keep[j] & lanes[j][2] for j in range(nb)]).any()
-        ends_a = Cat(*[pos_oh[j - 2] & keep[j] & lanes[j][2] for j in range(2, nb)]).any()
+        # As kept nets: per lane the position term (B: the fresh select of the position and
+        # the lane's keep; a LUT6 + MUXF7), three lanes' terms per LUT6, and the phase terms
+        # apart; hold_now is then one small function of those.
+        pk_b = Signal(nb, name="hold_pk", attrs={"keep": 1})
+        m.d.comb += pk_b.eq(c_pos_oh & keep)
+        t_b = [pk_b[j] & lanes[j][2] for j in range(nb)]
+        t_a = [pos_oh[j - 2] & keep[j] & lanes[j][2] for j in range(2, nb)]
+
+        def or_groups(terms, per, name):
+            outs = []
+            for g in range(0, len(terms), per):
+                x = Signal(name=f"{name}{g // per}", attrs={"keep": 1})
+                m.d.comb += x.eq(Cat(*terms[g : g + per]).any())
+                outs.append(x)
+            return Cat(*outs).any()
+
+        ends_b = or_groups(t_b, 3, "ends_b")
+        ends_a = or_groups(t_a, 2, "ends_a")
+        # The phase terms, from kept pieces of at most six inputs: the count tests and the
+        # first beat's position decode (16-bit values) in 6-bit pieces.
+        def any_k(v, name, per=6):
+            ps = Signal(-(-len(v) // per), name=f"{name}_p", attrs={"keep": 1})
+            m.d.comb += ps.eq(Cat(*[v[q : q + per].any() for q in range(0, len(v), per)]))
+            x = Signal(name=name, attrs={"keep": 1})
+            m.d.comb += x.eq(ps.any())
+            return x
+
+        cnt_nz = any_k(beat.count, "cnt_nz")  # count != 0
+        cnt_gt1 = any_k(beat.count[1:], "cnt_gt1")  # count > 1
+        kpa = any_k(pos_oh & keep, "kpa")  # (pos_oh & keep).any()
+        q_off = beat.offset[lb:]
+        oi_1 = ~any_k(~q_off, "oi_q1")  # offset >> lb == -1
+        oi_0 = ~any_k(q_off, "oi_q0")  # offset >> lb == 0
+        oi = Signal(name="oi", attrs={"keep": 1})  # == offset_in(2 - nb, 1)
+        m.d.comb += oi.eq((oi_1 & (off_lo >= 2)) | (oi_0 & (off_lo <= 1)))
+        act_ns = Signal(name="act_ns", attrs={"keep": 1})
+        m.d.comb += act_ns.eq(beat.active & ~suppress)
+        x_n = Signal(name="hold_xn", attrs={"keep": 1})  # not fresh: phase B, counting
+        m.d.comb += x_n.eq(~body & pos_in & act_ns & Mux(kz, cnt_nz, lt0))
+        x_b = Signal(name="hold_xb", attrs={"keep": 1})  # phase B, counting, not suppressed
+        # (= ~c_body & c_pos_in & beat.active & ~suppress & in_count)
+        m.d.comb += x_b.eq(Mux(fresh, oi & act_ns & cnt_nz, x_n))
+        x_r = Signal(name="hold_xr", attrs={"keep": 1})
+        m.d.comb += x_r.eq(~fresh & body & pos_in & act_ns)
+        x_a = Signal(name="hold_xa", attrs={"keep": 1})  # phase A completes, next counts
+        # (= c_body & completes & next_in_count; count > 1 implies count != 0)
+        m.d.comb += x_a.eq(x_r & kpa & Mux(kz, cnt_gt1, lt0 & lt1))
         hold_now = Signal()
-        m.d.comb += hold_now.eq(
-            Mux(
-                c_body,
-                completes & ends_a & next_in_count,
-                c_pos_in & ends_b & beat.active & ~suppress & in_count,
-            )
-        )
+        m.d.comb += hold_now.eq((x_a & ends_a) | (x_b & ends_b))
 
         # message bytes of the current block, and of the next one after A
         # the beat rotated so that rotation r holds the byte of message bytes idx = r (mod

