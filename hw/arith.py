@@ -3,7 +3,8 @@ deep at 322 MHz (a 64-bit carry chain alone is 8 CARRY8 levels on UltraScale+).
 
 Shared by :mod:`hw.arbiter` (the packet-end and expected-number compares), :mod:`hw.moldudp`
 (a header's ``seq + count``, the session compares) and :mod:`hw.book` (the post stage's
-before/after compare, registered in pieces). Intermediate nets carry ``keep`` so that the
+before/after compare, registered in pieces), :mod:`hw.order_table` (the way match's
+equalities as carry chains). Intermediate nets carry ``keep`` so that the
 mapper does not fold the pieces back into one long chain.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
-__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "ge", "piece_eq"]
+__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "eq_carry", "ge", "piece_eq"]
 
 CHUNK = 16
 
@@ -99,3 +100,12 @@ def piece_eq(a, b, piece=CHUNK):
     over a register and the pieces are combined in the next cycle."""
     a, b = Value.cast(a), Value.cast(b)
     return Cat(*(a[i : i + piece] == b[i : i + piece] for i in range(0, len(a), piece)))
+
+
+def eq_carry(a, b):
+    """``a == b`` as 3-bit :func:`piece_eq` pieces (6 inputs: one LUT each) and the carry out
+    of their sum with 1 (all pieces equal): a carry chain, 8 pieces a level, which the mapper
+    cannot fold into chains of wide LUTs (MUXF7/F8/F9) as it does a tree of LUTs. 64 bits:
+    one LUT level and 22 carry bits (3 levels)."""
+    pieces = piece_eq(a, b, 3)
+    return (Cat(pieces, Const(0, 1)) + 1)[len(pieces)]

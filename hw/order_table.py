@@ -77,6 +77,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import RECORD_WIDTHS
+from hw.arith import eq_carry
 from hw.ladder import TICK_MAGIC
 
 __all__ = [
@@ -416,17 +417,17 @@ class OrderTable(wiring.Component):
         m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
         # live: the entry's epoch is its slot's. Compared with every slot's epoch first and
         # then selected by the entry's slot (a 1-bit select): the compares do not wait for the
-        # slot field. The compares are carry chains over 3-bit pieces (:func:`_eq_carry`): as
+        # slot field. The compares are carry chains over 3-bit pieces (``eq_carry``): as
         # LUT trees the mapper merged them with the forward mux and the select into wide-LUT
         # (MUXF7/F8/F9) chains, 9 levels reg to reg to ``c2_free`` (2026-12-07)
         live = []
         for w in range(W):
-            ep_eq = Array(_eq_carry(b1[w].epoch, epochs[j]) for j in range(self.slots))
+            ep_eq = Array(eq_carry(b1[w].epoch, epochs[j]) for j in range(self.slots))
             live.append(b1[w].valid & ep_eq[b1[w].slot])
         # the reference compared on both sources (memory, the forwarded bucket), selected
         # after: the forward mux is not in front of the 64-bit compare (10 levels to
         # ``c2_hit`` as a mux and a LUT tree, 2026-12-07)
-        ref_eq = [Mux(fw2, _eq_carry(c3_b[w].ref, c1.key), _eq_carry(rd.data[w].ref, c1.key))
+        ref_eq = [Mux(fw2, eq_carry(c3_b[w].ref, c1.key), eq_carry(rd.data[w].ref, c1.key))
                   for w in range(W)]
         m.d.sync += [
             c2.eq(c1),
@@ -698,15 +699,6 @@ class OrderTable(wiring.Component):
 def _residues(mod: int) -> list[int]:
     """``(byte * 256**i) mod mod`` for the four bytes ``i`` of a price, as 256-entry tables."""
     return [[(b << (8 * i)) % mod for b in range(256)] for i in range(4)]
-
-
-def _eq_carry(a, b):
-    """``a == b`` as 3-bit piece equalities (6 inputs: one LUT each) and the carry out of
-    their sum with 1 (all pieces equal): a carry chain, 8 pieces a level, which the mapper
-    cannot fold into chains of wide LUTs (MUXF7/F8/F9) as it does a tree of LUTs. 64 bits:
-    one LUT level and 22 carry bits (3 levels)."""
-    pieces = Cat(*(a[lo : lo + 3] == b[lo : lo + 3] for lo in range(0, len(a), 3)))
-    return (Cat(pieces, Const(0, 1)) + 1)[len(pieces)]
 
 
 def or_all(values):
