@@ -71,7 +71,7 @@ Same latency (3 cycles), same throughput.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -90,6 +90,7 @@ __all__ = [
     "level_op_layout",
     "sub_info_layout",
     "or_all",
+    "mux_tree",
 ]
 
 REF_WIDTH = RECORD_WIDTHS["order_ref"]
@@ -340,6 +341,7 @@ class OrderTable(wiring.Component):
         c2_ge = Signal(W)  # op shares >= entry shares (the order leaves)
         c2_gt = Signal(W)  # op shares > entry shares (oversize)
         c2_sub = Signal(sub_info_layout(self.slots))
+        c2_sub_ep = Signal(self.epoch_bits)  # epochs[c2_sub.slot]
         c3_addr = Signal(abits)
         c3_we = Signal()
         c3_b = Signal(bucket_l)  # the bucket C3 writes back (comb: C3 resolves a reduce)
@@ -363,12 +365,15 @@ class OrderTable(wiring.Component):
                               name=f"ep_pre{j}") for j in range(self.slots))
         c1_clr = Signal()  # the op in C1 is a CLR (it bumps ``c1.slot``'s epoch)
         m.d.comb += c1_clr.eq(c1v & (c1.op == OtOp.CLR))
-        wrap_at = Array(
-            Mux(c1_clr & (c1.slot == j), ep_pre[j], ep_last[j]) for j in range(self.slots)
-        )
+        # one slot compare and the two flags selected in parallel, the pick after (a forward
+        # mux per slot in front of the select was 16 levels from ``c1`` at 256 slots)
+        c1_bump = Signal()  # the CLR in C1 bumps the slot of the op on ``i``
+        m.d.comb += c1_bump.eq(c1_clr & (c1.slot == ip.slot))
         wraps = Signal()  # the CLR on ``i`` needs a scrub first
         m.d.comb += wraps.eq(
-            (ip.op == OtOp.CLR) & wrap_at[ip.slot]
+            (ip.op == OtOp.CLR)
+            & Mux(c1_bump, mux_tree(m, ep_pre, ip.slot, "sel_pre"),
+                  mux_tree(m, ep_last, ip.slot, "sel_last"))
             & ~empty & ~(scrubbed & (scrub_slot == ip.slot))
         )
         m.d.comb += self.i.ready.eq(~scrub & ~wraps)
@@ -414,15 +419,20 @@ class OrderTable(wiring.Component):
         m.d.comb += fw2.eq(c1_same2 & c3_we)
         b1 = Signal(bucket_l)
         m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
-        # live: the entry's epoch is its slot's. Compared with every slot's epoch first and
-        # then selected by the entry's slot (a 1-bit select): the compares do not wait for the
-        # slot field. The compares are carry chains over 3-bit pieces (:func:`_eq_carry`): as
-        # LUT trees the mapper merged them with the forward mux and the select into wide-LUT
-        # (MUXF7/F8/F9) chains, 9 levels reg to reg to ``c2_free`` (2026-12-07)
+        # live: the entry's epoch is its slot's. On each source (memory, the forwarded bucket)
+        # its slot's epoch is selected by the source's slot field (a register: the select
+        # starts at once) and compared as a carry chain (:func:`_eq_carry`), the forward mux
+        # after. Compared with every slot's epoch first and then selected by the slot of the
+        # forward mux's output, the select waited for the mux and the compares' LUT trees
+        # (too deep at 256 slots; as LUT trees the mapper merged the compares with the mux and
+        # the select into wide-LUT (MUXF7/F8/F9) chains, 9 levels reg to reg at 4 slots)
         live = []
         for w in range(W):
-            ep_eq = Array(_eq_carry(b1[w].epoch, epochs[j]) for j in range(self.slots))
-            live.append(b1[w].valid & ep_eq[b1[w].slot])
+            ep_rd = mux_tree(m, epochs, rd.data[w].slot, f"ep_rd{w}")
+            ep_c3 = mux_tree(m, epochs, c3_b[w].slot, f"ep_c3{w}")
+            lv_rd = rd.data[w].valid & _eq_carry(rd.data[w].epoch, ep_rd)
+            lv_c3 = c3_b[w].valid & _eq_carry(c3_b[w].epoch, ep_c3)
+            live.append(Mux(fw2, lv_c3, lv_rd))
         # the reference compared on both sources (memory, the forwarded bucket), selected
         # after: the forward mux is not in front of the 64-bit compare (10 levels to
         # ``c2_hit`` as a mux and a LUT tree, 2026-12-07)
@@ -441,13 +451,19 @@ class OrderTable(wiring.Component):
             c2_gt.eq(Cat(*(c1.shares > b1[w].shares for w in range(W)))),
             *(c2_diff[w].eq(b1[w].shares - c1.shares) for w in range(W)),
             c2_sub.eq(self.i_sub),
+            # the epoch an ADD inserts with, selected here by its subscription's slot (a
+            # register): no bump can come between (only a CLR bumps, at the end of its C1)
+            c2_sub_ep.eq(mux_tree(m, epochs, self.i_sub.slot, "ep_sub")),
         ]
-        with m.If(c1_clr):
-            m.d.sync += [
-                epochs[c1.slot].eq(epochs[c1.slot] + 1),
-                ep_last[c1.slot].eq(epochs[c1.slot] == last - 1),
-                ep_pre[c1.slot].eq(epochs[c1.slot] == ((last - 2) & last)),
-            ]
+        # the bump, per slot: each slot's epoch and flags from its own registers (one shared
+        # select by ``c1.slot`` and an adder was a 256-way mux in front of the adder)
+        for j in range(self.slots):
+            with m.If(c1_clr & (c1.slot == j)):
+                m.d.sync += [
+                    epochs[j].eq(epochs[j] + 1),
+                    ep_last[j].eq(epochs[j] == last - 1),
+                    ep_pre[j].eq(epochs[j] == ((last - 2) & last)),
+                ]
         if self.divide:
             c2_tick = Signal(2)
             m.d.sync += c2_tick.eq(self.i_tick)
@@ -507,6 +523,7 @@ class OrderTable(wiring.Component):
             scr.eq(s.op == OtOp.SCRUB),
         ]
         ins_slot = Mux(is_u2, prev.slot, sub.slot)
+        ins_ep = Mux(is_u2, mux_tree(m, epochs, prev.slot, "ep_u2"), c2_sub_ep)
         ins_code = Mux(is_u2, prev.code, c2_tick) if self.divide else None
         ins_bid = Mux(is_u2, prev.bid, s.bid)
         is_del = s.is_del | (s.op == OtOp.U1)
@@ -529,7 +546,7 @@ class OrderTable(wiring.Component):
                     newb[w].valid.eq(1),
                     newb[w].ref.eq(s.key),
                     newb[w].slot.eq(ins_slot),
-                    newb[w].epoch.eq(epochs[ins_slot]),
+                    newb[w].epoch.eq(ins_ep),
                     newb[w].bid.eq(ins_bid),
                     newb[w].shares.eq(s.shares),
                 ]
@@ -707,6 +724,36 @@ def _eq_carry(a, b):
     one LUT level and 22 carry bits (3 levels)."""
     pieces = Cat(*(a[lo : lo + 3] == b[lo : lo + 3] for lo in range(0, len(a), 3)))
     return (Cat(pieces, Const(0, 1)) + 1)[len(pieces)]
+
+
+def mux_tree(m, values, index, name):
+    """``values[index]`` as a tree of 4:1 muxes whose outputs are nets kept (``keep``) from the
+    mapper: one LUT6 level per two bits of ``index`` (``values`` padded with its last element
+    to a power of two). 256 values: 4 levels.
+
+    An :class:`~amaranth.hdl.Array` or ``bit_select`` with a signal index is a ``$shiftx``, and
+    ABC, which takes the wide LUTs of ``synth_xilinx`` (LUT6 with MUXF7/F8/F9) for one level,
+    maps a 256-way select to chains of them: 14 levels counted per cell (2026-12-07, 256
+    slots); a plain tree of 2:1 muxes gave the same chains."""
+    vals = list(values)
+    bits = max(1, (len(vals) - 1).bit_length())
+    vals += [vals[-1]] * ((1 << bits) - len(vals))
+    for lvl, b in enumerate(range(0, bits, 2)):
+        nxt = []
+        for i in range(0, len(vals), 4 if b + 1 < bits else 2):
+            if b + 1 < bits:
+                v = Mux(index[b + 1], Mux(index[b], vals[i + 3], vals[i + 2]),
+                        Mux(index[b], vals[i + 1], vals[i]))
+            else:
+                v = Mux(index[b], vals[i + 1], vals[i])
+            if len(vals) > 4 or b + 2 < bits:
+                n = Signal(len(Value.cast(vals[i])), name=f"{name}_m{lvl}_{len(nxt)}",
+                           attrs={"keep": 1})
+                m.d.comb += n.eq(v)
+                v = n
+            nxt.append(v)
+        vals = nxt
+    return vals[0]
 
 
 def or_all(values):
