@@ -4,15 +4,15 @@ deep at 322 MHz (a 64-bit carry chain alone is 8 CARRY8 levels on UltraScale+).
 Shared by :mod:`hw.arbiter` (the packet-end and expected-number compares), :mod:`hw.moldudp`
 (a header's ``seq + count``, the session compares) and :mod:`hw.book` (the post stage's
 before/after compare, registered in pieces), :mod:`hw.order_table` (the way match's
-equalities as carry chains). Intermediate nets carry ``keep`` so that the
-mapper does not fold the pieces back into one long chain.
+equalities as carry chains, the per-slot selects as :func:`mux_tree`). Intermediate nets carry
+``keep`` so that the mapper does not fold the pieces back into one long chain.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
-__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "eq_carry", "ge", "piece_eq"]
+__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "eq_carry", "ge", "mux_tree", "piece_eq"]
 
 CHUNK = 16
 
@@ -109,3 +109,31 @@ def eq_carry(a, b):
     one LUT level and 22 carry bits (3 levels)."""
     pieces = piece_eq(a, b, 3)
     return (Cat(pieces, Const(0, 1)) + 1)[len(pieces)]
+def mux_tree(m, values, index, name):
+    """``values[index]`` as a tree of 4:1 muxes whose outputs are nets kept (``keep``) from the
+    mapper: one LUT6 level per two bits of ``index`` (``values`` padded with its last element
+    to a power of two). 256 values: 4 levels.
+
+    An :class:`~amaranth.hdl.Array` or ``bit_select`` with a signal index is a ``$shiftx``, and
+    ABC, which takes the wide LUTs of ``synth_xilinx`` (LUT6 with MUXF7/F8/F9) for one level,
+    maps a 256-way select to chains of them: 14 levels counted per cell (2026-12-07, 256
+    slots); a plain tree of 2:1 muxes gave the same chains."""
+    vals = list(values)
+    bits = max(1, (len(vals) - 1).bit_length())
+    vals += [vals[-1]] * ((1 << bits) - len(vals))
+    for lvl, b in enumerate(range(0, bits, 2)):
+        nxt = []
+        for i in range(0, len(vals), 4 if b + 1 < bits else 2):
+            if b + 1 < bits:
+                v = Mux(index[b + 1], Mux(index[b], vals[i + 3], vals[i + 2]),
+                        Mux(index[b], vals[i + 1], vals[i]))
+            else:
+                v = Mux(index[b], vals[i + 1], vals[i])
+            if len(vals) > 4 or b + 2 < bits:
+                n = Signal(len(Value.cast(vals[i])), name=f"{name}_m{lvl}_{len(nxt)}",
+                           attrs={"keep": 1})
+                m.d.comb += n.eq(v)
+                v = n
+            nxt.append(v)
+        vals = nxt
+    return vals[0]

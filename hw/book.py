@@ -51,7 +51,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import META_FIELDS, RECORD_WIDTHS
-from hw.arith import piece_eq
+from hw.arith import mux_tree, piece_eq
 from hw.book_layouts import bbo_layout
 from hw.ladder import LadderOp
 from hw.lanes import LadderLanes
@@ -354,10 +354,14 @@ class Book(wiring.Component):
         clr_idx = Signal(self.slot_bits)
         # room in the op queue for every op in flight: three in the order table (C1, C2 and
         # its output register, C3), this one and a U's second half
-        credit = Signal()
         # (a compare with a constant: ``w_level + 5 <= fifo_depth`` was an adder and a compare,
-        # two carry chains in front of the whole issue select)
-        m.d.comb += credit.eq(opq.w_level <= self.fifo_depth - 5)
+        # two carry chains in front of the whole issue select). Registered, one cycle late and
+        # one entry stricter (``w_level <= fifo_depth - 6`` of the cycle before): the level
+        # grows by at most one per cycle, so it implies the credit of this cycle; the compare
+        # is off the issue select (at 256 slots the op queue's level -> credit -> the bucket
+        # select -> the order table's same-bucket flags was 10 levels)
+        credit = Signal(init=1)
+        m.d.sync += credit.eq(opq.w_level <= self.fifo_depth - 6)
 
         oi = ot.i.payload
         tag = Signal(_TAG)
@@ -381,6 +385,10 @@ class Book(wiring.Component):
             oi.side_ok.eq((rec.side == ord("B")) | (rec.side == ord("S"))),
             oi.px.eq(rec.price),
             oi.shares.eq(rec.shares),
+            # the slot of a clear (the order table reads ``slot`` only for a ``CLR``): set on
+            # every branch, so that the order table's wrap check (a 256-way select by it at
+            # 256 slots, on the path to ``ot.i.ready``) starts from one mux of registers
+            oi.slot.eq(Mux(clr_all, clr_idx, clr_one_slot)),
         ]
         with m.If(self.clear_stale_slot):
             m.d.sync += [clr_one.eq(1), clr_one_slot.eq(self.clear_slot)]
@@ -399,7 +407,6 @@ class Book(wiring.Component):
             m.d.comb += [
                 ot.i.valid.eq(credit),
                 oi.op.eq(OtOp.CLR),
-                oi.slot.eq(Mux(clr_all, clr_idx, clr_one_slot)),
                 oi.clr_all.eq(clr_all),
                 oi.tag.eq(0),
             ]
@@ -566,7 +573,9 @@ class Book(wiring.Component):
             loc_rd.addr.eq(M.slot),
         ]
 
-        # per-slot flags: not valid from the order table (table full: sticky), stale
+        # per-slot flags: not valid from the order table (table full: sticky), stale; read
+        # through :func:`hw.arith.mux_tree` (a ``bit_select`` by a signal is a MUXF chain
+        # at 256 slots)
         invalid = Signal(S)
         stale = Signal(S)
         recovered = Signal(S)  # re-seeded by the host since the slot's last clear
@@ -592,7 +601,8 @@ class Book(wiring.Component):
         fwd = Signal()  # P's event of this cycle is on the slot being loaded
         m.d.comb += fwd.eq(proc & (M.slot == Mn.slot))
         inv_next = Signal()
-        m.d.comb += inv_next.eq(Mux(fwd, ~M.clr & inv_new, invalid.bit_select(Mn.slot, 1)))
+        inv_sel = mux_tree(m, invalid, Mn.slot, "inv_sel")
+        m.d.comb += inv_next.eq(Mux(fwd, ~M.clr & inv_new, inv_sel))
         with m.If(load):
             m.d.sync += inv_r.eq(inv_next)
         cur_next = Signal(self.top_layout)
@@ -663,8 +673,8 @@ class Book(wiring.Component):
             out.ask_sz.eq(aft.asks[0].sz),
             out.ask_ct.eq(aft.asks[0].ct),
             out.valid.eq(v_after),
-            out.stale.eq(stale.bit_select(M.slot, 1) | M.tag.gap),
-            out.recovered.eq(recovered.bit_select(M.slot, 1) | M.tag.commit),
+            out.stale.eq(mux_tree(m, stale, M.slot, "stale_sel") | M.tag.gap),
+            out.recovered.eq(mux_tree(m, recovered, M.slot, "rec_sel") | M.tag.commit),
             out.seeded.eq(M.tag.commit),
             out.bad.eq(inv_new | aft.lbad),
             out.slot.eq(M.slot),

@@ -77,7 +77,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import RECORD_WIDTHS
-from hw.arith import eq_carry
+from hw.arith import eq_carry, mux_tree
 from hw.ladder import TICK_MAGIC
 
 __all__ = [
@@ -341,6 +341,7 @@ class OrderTable(wiring.Component):
         c2_ge = Signal(W)  # op shares >= entry shares (the order leaves)
         c2_gt = Signal(W)  # op shares > entry shares (oversize)
         c2_sub = Signal(sub_info_layout(self.slots))
+        c2_sub_ep = Signal(self.epoch_bits)  # epochs[c2_sub.slot]
         c3_addr = Signal(abits)
         c3_we = Signal()
         c3_b = Signal(bucket_l)  # the bucket C3 writes back (comb: C3 resolves a reduce)
@@ -364,12 +365,15 @@ class OrderTable(wiring.Component):
                               name=f"ep_pre{j}") for j in range(self.slots))
         c1_clr = Signal()  # the op in C1 is a CLR (it bumps ``c1.slot``'s epoch)
         m.d.comb += c1_clr.eq(c1v & (c1.op == OtOp.CLR))
-        wrap_at = Array(
-            Mux(c1_clr & (c1.slot == j), ep_pre[j], ep_last[j]) for j in range(self.slots)
-        )
+        # one slot compare and the two flags selected in parallel, the pick after (a forward
+        # mux per slot in front of the select was 16 levels from ``c1`` at 256 slots)
+        c1_bump = Signal()  # the CLR in C1 bumps the slot of the op on ``i``
+        m.d.comb += c1_bump.eq(c1_clr & (c1.slot == ip.slot))
         wraps = Signal()  # the CLR on ``i`` needs a scrub first
         m.d.comb += wraps.eq(
-            (ip.op == OtOp.CLR) & wrap_at[ip.slot]
+            (ip.op == OtOp.CLR)
+            & Mux(c1_bump, mux_tree(m, ep_pre, ip.slot, "sel_pre"),
+                  mux_tree(m, ep_last, ip.slot, "sel_last"))
             & ~empty & ~(scrubbed & (scrub_slot == ip.slot))
         )
         m.d.comb += self.i.ready.eq(~scrub & ~wraps)
@@ -415,15 +419,20 @@ class OrderTable(wiring.Component):
         m.d.comb += fw2.eq(c1_same2 & c3_we)
         b1 = Signal(bucket_l)
         m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
-        # live: the entry's epoch is its slot's. Compared with every slot's epoch first and
-        # then selected by the entry's slot (a 1-bit select): the compares do not wait for the
-        # slot field. The compares are carry chains over 3-bit pieces (``eq_carry``): as
-        # LUT trees the mapper merged them with the forward mux and the select into wide-LUT
-        # (MUXF7/F8/F9) chains, 9 levels reg to reg to ``c2_free`` (2026-12-07)
+        # live: the entry's epoch is its slot's. On each source (memory, the forwarded bucket)
+        # its slot's epoch is selected by the source's slot field (a register: the select
+        # starts at once) and compared as a carry chain (:func:`hw.arith.eq_carry`), the forward mux
+        # after. Compared with every slot's epoch first and then selected by the slot of the
+        # forward mux's output, the select waited for the mux and the compares' LUT trees
+        # (too deep at 256 slots; as LUT trees the mapper merged the compares with the mux and
+        # the select into wide-LUT (MUXF7/F8/F9) chains, 9 levels reg to reg at 4 slots)
         live = []
         for w in range(W):
-            ep_eq = Array(eq_carry(b1[w].epoch, epochs[j]) for j in range(self.slots))
-            live.append(b1[w].valid & ep_eq[b1[w].slot])
+            ep_rd = mux_tree(m, epochs, rd.data[w].slot, f"ep_rd{w}")
+            ep_c3 = mux_tree(m, epochs, c3_b[w].slot, f"ep_c3{w}")
+            lv_rd = rd.data[w].valid & eq_carry(rd.data[w].epoch, ep_rd)
+            lv_c3 = c3_b[w].valid & eq_carry(c3_b[w].epoch, ep_c3)
+            live.append(Mux(fw2, lv_c3, lv_rd))
         # the reference compared on both sources (memory, the forwarded bucket), selected
         # after: the forward mux is not in front of the 64-bit compare (10 levels to
         # ``c2_hit`` as a mux and a LUT tree, 2026-12-07)
@@ -442,13 +451,19 @@ class OrderTable(wiring.Component):
             c2_gt.eq(Cat(*(c1.shares > b1[w].shares for w in range(W)))),
             *(c2_diff[w].eq(b1[w].shares - c1.shares) for w in range(W)),
             c2_sub.eq(self.i_sub),
+            # the epoch an ADD inserts with, selected here by its subscription's slot (a
+            # register): no bump can come between (only a CLR bumps, at the end of its C1)
+            c2_sub_ep.eq(mux_tree(m, epochs, self.i_sub.slot, "ep_sub")),
         ]
-        with m.If(c1_clr):
-            m.d.sync += [
-                epochs[c1.slot].eq(epochs[c1.slot] + 1),
-                ep_last[c1.slot].eq(epochs[c1.slot] == last - 1),
-                ep_pre[c1.slot].eq(epochs[c1.slot] == ((last - 2) & last)),
-            ]
+        # the bump, per slot: each slot's epoch and flags from its own registers (one shared
+        # select by ``c1.slot`` and an adder was a 256-way mux in front of the adder)
+        for j in range(self.slots):
+            with m.If(c1_clr & (c1.slot == j)):
+                m.d.sync += [
+                    epochs[j].eq(epochs[j] + 1),
+                    ep_last[j].eq(epochs[j] == last - 1),
+                    ep_pre[j].eq(epochs[j] == ((last - 2) & last)),
+                ]
         if self.divide:
             c2_tick = Signal(2)
             m.d.sync += c2_tick.eq(self.i_tick)
@@ -508,6 +523,7 @@ class OrderTable(wiring.Component):
             scr.eq(s.op == OtOp.SCRUB),
         ]
         ins_slot = Mux(is_u2, prev.slot, sub.slot)
+        ins_ep = Mux(is_u2, mux_tree(m, epochs, prev.slot, "ep_u2"), c2_sub_ep)
         ins_code = Mux(is_u2, prev.code, c2_tick) if self.divide else None
         ins_bid = Mux(is_u2, prev.bid, s.bid)
         is_del = s.is_del | (s.op == OtOp.U1)
@@ -530,7 +546,7 @@ class OrderTable(wiring.Component):
                     newb[w].valid.eq(1),
                     newb[w].ref.eq(s.key),
                     newb[w].slot.eq(ins_slot),
-                    newb[w].epoch.eq(epochs[ins_slot]),
+                    newb[w].epoch.eq(ins_ep),
                     newb[w].bid.eq(ins_bid),
                     newb[w].shares.eq(s.shares),
                 ]

@@ -15,6 +15,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from hw.arith import mux_tree
 from hw.ladder import div_tick
 from hw.order_table import LevelOpKind, OrderTable, OtOp, bucket_of
 
@@ -272,6 +273,7 @@ CONFIGS = [
     dict(slots=4, capacity=32, ways=4, epoch_bits=3),
     dict(slots=3, capacity=8, ways=8, epoch_bits=2),  # one bucket
     dict(slots=4, capacity=64, ways=2, epoch_bits=8),  # the book's small synthesis set
+    dict(slots=9, capacity=16, ways=2, epoch_bits=2),  # per-slot selects of several stages
 ]
 
 
@@ -352,3 +354,29 @@ def test_divide_index_and_grid(idle):
             for offg in ((0,) if code == 0 else (0, 1)):
                 assert any(w["op"] == op and w["code"] == code and w["offg"] == offg
                            for w in want), (op, code, offg)
+
+
+@pytest.mark.parametrize("n,width", [(1, 3), (2, 1), (3, 2), (5, 1), (8, 8), (17, 4), (256, 8)])
+def test_mux_tree_selects_every_index(n, width):
+    """``mux_tree`` (the per-slot selects of the table and the book) equals ``values[index]``
+    for every index, power of two or not."""
+    from amaranth.hdl import Module, Signal
+
+    rng = random.Random(n * 31 + width)
+    m = Module()
+    vals = [Signal(width, name=f"v{i}") for i in range(n)]
+    idx = Signal(max(1, (n - 1).bit_length()))
+    out = Signal(width)
+    m.d.comb += out.eq(mux_tree(m, vals, idx, "t"))
+    data = [rng.randrange(1 << width) for _ in range(n)]
+
+    async def bench(ctx):
+        for v, d in zip(vals, data, strict=True):
+            ctx.set(v, d)
+        for k in range(n):
+            ctx.set(idx, k)
+            assert ctx.get(out) == data[k], k
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
