@@ -1,7 +1,7 @@
 """Synthesis reports: per-block resources and logic depth on UltraScale+; an ECP5 Fmax proxy.
 
 ``python -m hw.synth [--blocks a,b] [--top] [--out synth/out] [--small] [--no-ecp5]
-[--paths LEVELS]``
+[--paths LEVELS] [--keep-netlist] [--native] [--write-doc]``
 
 For every block of :data:`BLOCKS` (and the top level with ``--top``) this
 
@@ -769,10 +769,12 @@ def _elaborate(component, name: str, path: Path):
 
 
 def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeout: int = 1800,
-               paths_above: float | None = None, native: bool = False):
+               paths_above: float | None = None, native: bool = False,
+               keep_netlist: bool = False):
     """Yosys synth_xilinx (xcup) on ``il``; returns (resources, depth, seconds, options).
     ``paths_above``: also list the paths deeper than that (``depth["deep_paths"]``,
-    :func:`deep_paths`)."""
+    :func:`deep_paths`). ``keep_netlist``: leave ``net.json`` in ``work`` (deleted by default:
+    the U250 book's is gigabytes) for a later path analysis."""
     opts = "-family xcup -flatten -noiopad -noclkbuf" + (" -uram" if uram else "")
     opts += " -abc9" if abc9 else ""
     script = (f"read_rtlil {il.name}; synth_xilinx {opts} -top {top}; "
@@ -791,7 +793,8 @@ def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeou
     depth = logic_depth(net, top)
     if paths_above is not None:
         depth["deep_paths"] = deep_paths(net, top, paths_above)[:40]
-    (work / "net.json").unlink()  # large; the log and stat stay
+    if not keep_netlist:
+        (work / "net.json").unlink()  # large; the log and stat stay
     return resources(stat), depth, secs, opts
 
 
@@ -829,7 +832,8 @@ def run_ecp5(il: Path, top: str, work: Path, *, timeout: int = 1800):
 
 
 def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = False,
-              timeout: int = 1800, paths_above: float | None = None) -> dict:
+              timeout: int = 1800, paths_above: float | None = None,
+              keep_netlist: bool = False) -> dict:
     """Synthesize one block with parameter set ``pset``; returns its report entry.
 
     ``timeout``: seconds Yosys may take (the U250 book, 2^20 orders and 256 4096-tick
@@ -849,7 +853,7 @@ def run_block(block: Block, pset: str, out: Path, *, ecp5: bool, abc9: bool = Fa
                            + NATIVE_MISSING)
     res, depth, secs, opts = run_xilinx(il, top, work, uram=block.uram, abc9=abc9,
                                         timeout=timeout, paths_above=paths_above,
-                                        native=native)
+                                        native=native, keep_netlist=keep_netlist)
     entry = {
         "block": block.name,
         "desc": block.desc,
@@ -1072,6 +1076,9 @@ def main(argv=None) -> int:
     ap.add_argument("--paths", type=float, default=None, metavar="LEVELS",
                     help="list every register pair with a path deeper than LEVELS "
                     "(start -> end register; in report.json as deep_paths)")
+    ap.add_argument("--keep-netlist", action="store_true",
+                    help="keep each block's Yosys netlist (net.json, gigabytes for the U250 "
+                    "book) in its work directory for a later path analysis")
     ap.add_argument("--write-doc", action="store_true",
                     help=f"also merge this run's rows into the tracked docs/{DOC_PATH.name} "
                     "(U250 runs only)")
@@ -1097,7 +1104,8 @@ def main(argv=None) -> int:
         print(f"[synth] {n} ({pset}) ...", flush=True)
         try:
             e = run_block(BLOCKS[n], pset, args.out, ecp5=not args.no_ecp5, abc9=args.abc9,
-                          timeout=args.timeout, paths_above=args.paths)
+                          timeout=args.timeout, paths_above=args.paths,
+                          keep_netlist=args.keep_netlist)
         except Exception as ex:
             e = {"block": n, "params": pset, "error": str(ex)}
             print(f"[synth] {n}: ERROR {ex}", flush=True)

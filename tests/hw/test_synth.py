@@ -2,6 +2,8 @@
 stays between its collapse floor and its budget ceiling (hw/synth.py BLOCKS[...].budget), and
 the logic-depth counter works on a known netlist."""
 
+import json
+
 import pytest
 
 from hw import synth
@@ -162,5 +164,15 @@ def test_native_yosys_front_end(tmp_path):
     res, depth, _secs, _opts = synth.run_xilinx(il, "nsclock_top", tmp_path, uram=False,
                                                 abc9=False, native=True)
     assert res["lut"] > 0 and res["ff"] >= 64 and 0 < depth["depth_reg"] <= 8
+    assert not (tmp_path / "net.json").exists()  # deleted by default
+    # --keep-netlist: the netlist stays, and a later analysis finds the same depth in it
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    synth._elaborate(NsClock(), "nsclock_top", keep / "nsclock_top.il")
+    _res, depth2, _s, _o = synth.run_xilinx(keep / "nsclock_top.il", "nsclock_top", keep,
+                                            uram=False, abc9=False, native=True,
+                                            keep_netlist=True)
+    net = json.loads((keep / "net.json").read_text())
+    assert synth.logic_depth(net, "nsclock_top")["depth_reg"] == depth2["depth_reg"]
     assert "pyosys" in (tmp_path / "yosys_xilinx.log").read_text() or \
         (tmp_path / "stat.json").exists()
