@@ -5,6 +5,7 @@ the RED's when the pair path applies (docs/ladder.md, "Replace pairs")."""
 
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 
@@ -34,7 +35,11 @@ def _groups(ops):
     return out
 
 
-def _run(params, ops, codes, gap=12):
+def _run(params, ops, codes, gap=12, bp=0.0, seed=0):
+    """Send ``ops`` in bursts (:func:`_groups`) ``gap`` cycles apart (``None``: 0-3 at
+    random), with the sink not ready a ``bp`` fraction of the cycles; returns the counters and
+    the gaps between the records of each RED + ADD burst."""
+    rng = random.Random(seed)
     dut = Ladder(**params)
     model = LadderModel(slots=dut.slots, depth=dut.depth, k=dut.k, n=dut.n,
                         size_width=dut.size_width, count_width=dut.count_width)
@@ -84,15 +89,18 @@ def _run(params, ops, codes, gap=12):
                     if rdy:
                         break
             ctx.set(dut.i_stream.valid, 0)
-            await ctx.tick().repeat(gap)
+            g = rng.randint(0, 3) if gap is None else gap
+            if g:
+                await ctx.tick().repeat(g)
 
     async def sink(ctx):
         ctx.set(dut.o_stream.ready, 1)
         cyc = 0
-        async for _clk, _rst, valid, payload in ctx.tick().sample(
-                dut.o_stream.valid, dut.o_stream.payload.as_value()):
+        async for _clk, _rst, valid, ready, payload in ctx.tick().sample(
+                dut.o_stream.valid, dut.o_stream.ready, dut.o_stream.payload.as_value()):
             cyc += 1
-            if valid:
+            ctx.set(dut.o_stream.ready, int(rng.random() >= bp))
+            if valid and ready:
                 got.append(decode(payload))
                 times.append(cyc)
             if len(got) == len(ops):
@@ -105,8 +113,11 @@ def _run(params, ops, codes, gap=12):
     counters = {}
 
     async def watch(ctx):
+        limit = 60 * len(ops) + 2000  # cycles: a hang fails here
         while len(got) < len(ops):
             await ctx.tick()
+            limit -= 1
+            assert limit > 0, f"{len(got)} of {len(ops)} records"
         await ctx.tick().repeat(4)
         v = ctx.get(dut.counters.as_value())
         mask = (1 << COUNTER_WIDTH) - 1
@@ -222,3 +233,13 @@ def test_pairs_overflow():
     cnt, gaps = _run(dict(SMALL, slots=1, k=8), f.ops, [0])
     assert cnt["size_overflow"] == 2, cnt
     assert cnt["pairs"] == 3, (cnt, gaps)
+
+
+def test_pairs_backpressure():
+    """Bursts 0-3 cycles apart and a sink that is not ready 60 % of the cycles: the pair path
+    must wait for free record registers (a pair under a full ``pend`` would overwrite the
+    RED's record)."""
+    codes = [1, 0]
+    ops = stream_replace(64, 700, slots=2, seed=13, n=3, codes=codes)
+    c, _gaps = _run(dict(SMALL, k=8), ops, codes, gap=None, bp=0.6, seed=13)
+    assert c["pairs"] > 20, c
