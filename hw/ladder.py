@@ -380,6 +380,12 @@ class Ladder(wiring.Component):
         gt_span = Signal()
         # level RMW
         nsz = Signal(SW)
+        # the size RMW3 writes: ``nsz`` (DECIDE's), or the paired ADD's (``nsz_p``, registered
+        # in the RED's RMW3: a second source on ``nsz`` would put a mux after DECIDE's add)
+        nsz_p = Signal(SW)
+        use_p = Signal()  # RMW3 of a paired ADD
+        nsz_w = Signal(SW)
+        m.d.comb += nsz_w.eq(Mux(use_p, nsz_p, nsz))
         nct = Signal(CW)
         was_new = Signal()
         removed = Signal()
@@ -630,7 +636,7 @@ class Ladder(wiring.Component):
 
         def cupd():  # cache update: in place / shift-delete / shift-insert / append (into w_upd)
             new_e = Signal(self.entry_layout)
-            m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
+            m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz_w),
                          new_e.ct.eq(nct)]
             with m.If(cu_del):
                 for i in range(K):
@@ -641,7 +647,7 @@ class Ladder(wiring.Component):
             with m.If(cu_upd):
                 for i in range(K):
                     with m.If(hit[i]):
-                        m.d.comb += [w_upd.cache[i].sz.eq(nsz), w_upd.cache[i].ct.eq(nct)]
+                        m.d.comb += [w_upd.cache[i].sz.eq(nsz_w), w_upd.cache[i].ct.eq(nct)]
             with m.If(cu_ins):
                 for i in range(K):
                     with m.If(cu_at[i]):
@@ -855,7 +861,7 @@ class Ladder(wiring.Component):
             take_regs()
             m.d.comb += bump["pairs"].eq(1)
             m.d.sync += [
-                nsz.eq(Cat(a_lo2[:H], a_hi2[:SW - H])), nct.eq(nct2),
+                nsz_p.eq(Cat(a_lo2[:H], a_hi2[:SW - H])), use_p.eq(1), nct.eq(nct2),
                 e_ovf.eq(a_hi2[-1] | ct_ovf2), e_miss.eq(0),
                 nword.eq(Mux(samew2, nword, cw2) | _onehot(fe_key[:6], 64)),
                 nword_any.eq(1),
@@ -1044,7 +1050,7 @@ class Ladder(wiring.Component):
                 m.next = "RMW3"
 
             with m.State("RMW3"):
-                m.d.sync += pr3.eq(0)
+                m.d.sync += [pr3.eq(0), use_p.eq(0)]
                 with m.If(e_ovf | e_miss):
                     m.d.comb += [bump["size_overflow"].eq(e_ovf), bump["missing"].eq(e_miss)]
                     m.d.sync += refill_r.eq((w.c < N) & (w.nlev > w.c))
@@ -1053,7 +1059,7 @@ class Ladder(wiring.Component):
                 with m.Else():
                     m.d.comb += [
                         lad_wr.en.eq(1), lad_wr.addr.eq(lad_addr(kidx)),
-                        lad_wr.data.sz.eq(nsz), lad_wr.data.ct.eq(nct),
+                        lad_wr.data.sz.eq(nsz_w), lad_wr.data.ct.eq(nct),
                         bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx[6:] if W > 1 else 0)),
                         bm_wr.data.eq(nword),
                     ]
