@@ -94,6 +94,7 @@ LADDER_COUNTERS: tuple[tuple[str, str], ...] = (
     ("evicted", "represented levels moved to the far counts by a slide"),
     ("refill_levels", "levels copied from the ladder into a cache"),
     ("busy_cycles", "cycles with an op offered and not accepted"),
+    ("pairs", "ADDs applied one cycle after the RED before them (replace pairs)"),
 )
 
 
@@ -379,6 +380,12 @@ class Ladder(wiring.Component):
         gt_span = Signal()
         # level RMW
         nsz = Signal(SW)
+        # the size RMW3 writes: ``nsz`` (DECIDE's), or the paired ADD's (``nsz_p``, registered
+        # in the RED's RMW3: a second source on ``nsz`` would put a mux after DECIDE's add)
+        nsz_p = Signal(SW)
+        use_p = Signal()  # RMW3 of a paired ADD
+        nsz_w = Signal(SW)
+        m.d.comb += nsz_w.eq(Mux(use_p, nsz_p, nsz))
         nct = Signal(CW)
         was_new = Signal()
         removed = Signal()
@@ -629,7 +636,7 @@ class Ladder(wiring.Component):
 
         def cupd():  # cache update: in place / shift-delete / shift-insert / append (into w_upd)
             new_e = Signal(self.entry_layout)
-            m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz),
+            m.d.comb += [new_e.key.eq(key), new_e.px.eq(op.px), new_e.sz.eq(nsz_w),
                          new_e.ct.eq(nct)]
             with m.If(cu_del):
                 for i in range(K):
@@ -640,7 +647,7 @@ class Ladder(wiring.Component):
             with m.If(cu_upd):
                 for i in range(K):
                     with m.If(hit[i]):
-                        m.d.comb += [w_upd.cache[i].sz.eq(nsz), w_upd.cache[i].ct.eq(nct)]
+                        m.d.comb += [w_upd.cache[i].sz.eq(nsz_w), w_upd.cache[i].ct.eq(nct)]
             with m.If(cu_ins):
                 for i in range(K):
                     with m.If(cu_at[i]):
@@ -757,6 +764,134 @@ class Ladder(wiring.Component):
             with m.Elif(~sd_r):
                 m.d.sync += [w.eq(o), o.eq(w_upd)]
 
+        # -- replace pair: a RED taken by the slow take (LOAD) and an ADD on the same (slot,
+        # side) waiting in the front end (the two halves of a U). The ADD's CMP (``CMP2``)
+        # runs in the RED's DECIDE and its DECIDE (``DECIDE2``) in the RED's RMW3, so that the
+        # ADD's RMW3 follows the RED's (1 cycle instead of 3). Only when the ADD is on
+        # another ladder entry (or at the RED's key when the RED removes an order: a U at the
+        # same price), is no far op and needs no eviction scan or slide up
+        # (``pair_ok``), and the RED completes short; otherwise the ADD is taken as before
+        # (docs/ladder.md, "Replace pairs").
+        pr1 = Signal()  # LOAD: the front end's op may pair with this one
+        pr2 = Signal()  # CMP: its ladder entry and bitmap word (read in LOAD) are latched
+        pr3 = Signal()  # DECIDE: CMP2 done
+        lr_sz2 = Signal(SW)
+        lr_ct2 = Signal(CW)
+        bmw2 = Signal(64)
+        bmbit2 = Signal()
+        kmd2 = Signal(signed(KEY_WIDTH + 2))
+        kd2 = Signal(KEY_WIDTH + 1)
+        eqk = Signal()  # LOAD: the ADD is at this op's key (then this op removes an order)
+        dq = Signal(signed(Q_WIDTH + 1))  # the ADD's shares minus this op's
+        qe2 = Signal(signed(SW + 1))  # what the ADD adds to ``lsz2``
+        ge_far2 = Signal()
+        empty2 = Signal()
+        lt_lo2 = Signal()
+        evict2 = Signal()
+        ge_top2 = Signal()
+        gt_span2 = Signal()
+        samew2 = Signal()
+        cw2 = Signal(64)
+        bit2 = Signal()
+        lsz2 = Signal(SW)
+        a_lo2 = Signal(H + 1)
+        nct2 = Signal(CW)
+        ct_ovf2 = Signal()
+        hit2 = Signal(K)
+        lt2 = Signal(K)
+        in_c2 = Signal(K)
+        c2 = Signal.like(w.c)
+        app_ok2 = Signal()
+
+        def cmp2():
+            """CMP of the front end's ADD against the side as the RED in DECIDE leaves it:
+            the RED changes neither ``lo``, ``span_hi`` nor the far counts; it may remove its
+            level (``nlev - removed``) and its cached entry (the entries after it move up:
+            the ADD's hit / less-than vectors are taken one entry further on)."""
+            q2 = f_op[-1].q
+            sb2 = summary_bit(fe_key[6:db] if W > 1 else 0)
+            # the ADD's level as the RED leaves it: another level is as read in LOAD; the
+            # RED's own level (``eqk``) is gone when the RED removed it, else it holds the
+            # RED's size minus the RED's shares (the ADD adds ``q2 - q1`` to the RED's size)
+            # and the RED's count (one order out, one in)
+            bit = Mux(eqk, ~removed, sb2 & bmbit2)
+            lsz_n = Mux(eqk, Mux(removed, 0, lsz), Mux(bit, lr_sz2, 0))
+            qe = Signal(signed(SW + 1))
+            m.d.comb += qe.eq(Mux(eqk & ~removed, dq, q2))
+            del1 = hit.any() & removed
+            past1 = [hit[:i + 1].any() for i in range(K)]
+            eqs = [cache[i].key == fe_key for i in range(K)] + [Const(0, 1)]
+            lts = [cache[i].key < fe_key for i in range(K)] + [Const(0, 1)]
+            inc2 = Mux(del1, Cat(in_c[1:], Const(0, 1)), in_c)
+            m.d.sync += [
+                ge_far2.eq((w.far_orders != 0) & (fe_key >= w.far_lo)),
+                empty2.eq(w.nlev == removed),
+                lt_lo2.eq(fe_key < w.lo),
+                evict2.eq(kd2 <= w.span_hi),
+                ge_top2.eq(kmd2 >= w.lo),
+                gt_span2.eq(fe_key > w.span_hi),
+                samew2.eq((fe_key[6:db] == kidx[6:]) if W > 1 else 1),
+                cw2.eq(Mux(sb2, bmw2, 0)),
+                bit2.eq(bit),
+                lsz2.eq(lsz_n), qe2.eq(qe),
+                a_lo2.eq(lsz_n[:H] + qe[:H]),
+                nct2.eq(Mux(eqk, lr_ct, Mux(bit, lr_ct2 + 1, 1))),
+                ct_ovf2.eq(~eqk & bit & lr_ct2.all()),
+                hit2.eq(Cat(*(inc2[i] & Mux(del1 & past1[i], eqs[i + 1], eqs[i])
+                              for i in range(K)))),
+                lt2.eq(Cat(*(inc2[i] & Mux(del1 & past1[i], lts[i + 1], lts[i])
+                             for i in range(K)))),
+                in_c2.eq(inc2),
+                c2.eq(w.c - del1),
+                app_ok2.eq((w.nlev - removed) == (w.c - del1)),
+            ]
+
+        def take_pair():
+            """In the RED's RMW3 (which completes short): take the ADD and register its
+            DECIDE2 results where its RMW3 (next cycle) reads them; ``w`` is then the RED's
+            result. The bitmap word: the RED's new word when it is the same word."""
+            # the high half over SW + 1 bits: bit SW is the overflow (the exact result is
+            # >= 0 and < 2**(SW + 1), ``qe2`` may be negative)
+            a_hi2 = Signal(SW - H + 1)
+            m.d.comb += a_hi2.eq(lsz2[H:] + qe2[H:] + a_lo2[H])
+            at = Cat(*(~lt2[i] & (lt2[i - 1] if i else 1) for i in range(K)))
+            hit_any = hit2.any()
+            c_lt_k = c2 < K
+            ins = ~hit_any & ~bit2 & ((at & in_c2).any() | (c_lt_k & app_ok2))
+            take_regs()
+            m.d.comb += bump["pairs"].eq(1)
+            m.d.sync += [
+                nsz_p.eq(Cat(a_lo2[:H], a_hi2[:SW - H])), use_p.eq(1), nct.eq(nct2),
+                e_ovf.eq(a_hi2[-1] | ct_ovf2), e_miss.eq(0),
+                nword.eq(Mux(samew2, nword, cw2) | _onehot(fe_key[:6], 64)),
+                nword_any.eq(1),
+                nlev_new.eq(nlev_new + ~bit2),
+                hit.eq(hit2),
+                cu_at.eq(at), cu_shift.eq(Cat(*(~lt2[i] & ~at[i] for i in range(K)))),
+                cu_del.eq(0), cu_upd.eq(hit_any), cu_ins.eq(ins), cu_inc.eq(ins & c_lt_k),
+                pk.eq(0), may_refill.eq(0),
+            ]
+            # the window, as DECIDE moves it for an ADD: the side emptied by the RED starts at
+            # the ADD's key; a key below the window moves its start (no eviction: see
+            # ``pair_ok``); else the bound of the represented keys
+            with m.If(empty2):
+                m.d.sync += [w.lo.eq(fe_key), w.span_hi.eq(fe_key)]
+            with m.Elif(lt_lo2):
+                m.d.comb += bump["slides"].eq(1)
+                m.d.sync += w.lo.eq(fe_key)
+            with m.Elif(gt_span2):
+                m.d.sync += w.span_hi.eq(fe_key)
+
+        # the ADD pairs (in the RED's RMW3, which completes short): the front end still holds
+        # it, it is no far op, no eviction scan (a key below the window with represented
+        # levels a window beyond it) and no slide up (which compares with the best level,
+        # which the RED may remove), and both record registers are free (the RED's record
+        # moves on in the ADD's RMW3, which fills ``pend`` again)
+        pair_ok = Signal()
+        m.d.comb += pair_ok.eq(pr3 & f_v[-1] & ~ge_far2
+                               & (empty2 | (~ge_top2 & ~(lt_lo2 & evict2)))
+                               & ~pend_v & ~outv)
+
         # the record of a short RMW3 goes to the output register as soon as it is free (the
         # controller publishes nothing else while it waits: CMP, WB and FIN wait for it)
         with m.If(pend_v & (~outv | self.o_stream.ready)):
@@ -789,6 +924,18 @@ class Ladder(wiring.Component):
                     m.d.sync += [w.eq(o), o.eq(w)]
                 m.d.sync += [kd.eq(key + D), kmd.eq(Cat(key, Const(0, 2)).as_signed() - D)]
                 rmw0()
+                # replace pair: read the front end's op's ladder entry and bitmap word (the
+                # ports are free in LOAD); another ladder index than this op's, or this op's
+                # key when this op removes an order (an ITCH U at the same price)
+                read_next()
+                same_k = fe_key == key
+                m.d.sync += [
+                    pr1.eq(f_v[-1] & (f_op[-1].kind == LadderOp.ADD)
+                           & (op.kind == LadderOp.RED) & (f_op[-1].slot == op.slot)
+                           & (f_op[-1].bid == op.bid) & fe_ongrid
+                           & ((fe_key[:db] != kidx) | (same_k & op.remove))),
+                    eqk.eq(same_k), dq.eq(f_op[-1].q - op.q),
+                ]
                 with m.If(op.kind == LadderOp.CLR):
                     m.d.sync += [w.eq(0), o.eq(0)]
                     m.next = "WB"
@@ -813,6 +960,12 @@ class Ladder(wiring.Component):
                 # nlev); an ADD never lowers c; with nlev == c every level is cached)
                 m.d.sync += may_refill.eq((op.kind == LadderOp.RED) & op.remove & (w.c <= N)
                                           & (w.nlev != w.c))
+                # replace pair: latch the front end's op's entry and word (read in LOAD)
+                m.d.sync += [lr_sz2.eq(lad_rd.data.sz), lr_ct2.eq(lad_rd.data.ct),
+                             bmw2.eq(bm_rd.data), bmbit2.eq(bm_rd.data.bit_select(fe_key[:6], 1)),
+                             kmd2.eq(Cat(fe_key, Const(0, 2)).as_signed() - D),
+                             kd2.eq(fe_key + D),
+                             pr1.eq(0), pr2.eq(0)]
                 with m.If(pend_v & outv & ~self.o_stream.ready):
                     pass  # the previous op's record is still pending: RMW3 needs its register
                 with m.Elif(offg):
@@ -820,12 +973,15 @@ class Ladder(wiring.Component):
                     m.d.sync += w.bad.eq(1)
                     m.next = "WB"
                 with m.Else():
+                    m.d.sync += pr2.eq(pr1)
                     m.next = "DECIDE"
 
             with m.State("DECIDE"):
                 far_done = Signal()
                 rmw2()  # speculative: used when the decision is a represented op
                 cupd_pre()
+                cmp2()  # replace pair: used in RMW3 when ``pr3``
+                m.d.sync += pr3.eq(pr2)
                 # peek at the next op: read its state words, ladder entry and bitmap word at
                 # the end of this cycle; RMW3 may take it (then its CMP follows RMW3)
                 read_next()
@@ -890,10 +1046,11 @@ class Ladder(wiring.Component):
                 rmw2()
                 cupd_pre()
                 # the eviction scan changed the cache and read other entries: no fast take
-                m.d.sync += [pk.eq(0), may_refill.eq(1)]
+                m.d.sync += [pk.eq(0), may_refill.eq(1), pr3.eq(0)]
                 m.next = "RMW3"
 
             with m.State("RMW3"):
+                m.d.sync += [pr3.eq(0), use_p.eq(0)]
                 with m.If(e_ovf | e_miss):
                     m.d.comb += [bump["size_overflow"].eq(e_ovf), bump["missing"].eq(e_miss)]
                     m.d.sync += refill_r.eq((w.c < N) & (w.nlev > w.c))
@@ -902,7 +1059,7 @@ class Ladder(wiring.Component):
                 with m.Else():
                     m.d.comb += [
                         lad_wr.en.eq(1), lad_wr.addr.eq(lad_addr(kidx)),
-                        lad_wr.data.sz.eq(nsz), lad_wr.data.ct.eq(nct),
+                        lad_wr.data.sz.eq(nsz_w), lad_wr.data.ct.eq(nct),
                         bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx[6:] if W > 1 else 0)),
                         bm_wr.data.eq(nword),
                     ]
@@ -923,7 +1080,11 @@ class Ladder(wiring.Component):
                         m.d.sync += [pend_v.eq(1), pend_w.eq(w_upd), pend_o.eq(o),
                                      pend_op.eq(op)]
                         m.next = "IDLE"
-                        with m.If(pk):
+                        with m.If(pair_ok):
+                            # replace pair: the ADD's RMW3 follows (its DECIDE2 is here)
+                            take_pair()
+                            m.next = "RMW3"
+                        with m.Elif(pk):
                             take_fast()
                             m.next = "CMP"
 

@@ -17,6 +17,7 @@ from ladder_model import (
     stream_far_stubs,
     stream_fill_drain,
     stream_random,
+    stream_replace,
     stream_slide,
     stream_sweep,
 )
@@ -284,6 +285,24 @@ async def test_clears(dut):
     assert sum(op["kind"] == LadderOp.CLR for op in ops) >= n
     await tb.run(ops, idle=idle, bp=bp, seed=seed, name=f"{n} clears")
     tb.check_counters()
+
+
+@cocotb.test()
+async def test_replace(dut):
+    """Replace pairs (RED then ADD on the same side, every case of the pair path) with idle
+    input (a RED after a pause is taken by the slow take, the ADD behind it pairs) and, as
+    ``$LADDER_BP`` says, backpressure; every record compared; the pair path must have run."""
+    idle, bp, seed = _cfg()
+    tb = TB(dut)
+    await tb.reset()
+    S = tb.comp.slots
+    codes = [(s + 1) % 2 for s in range(S)]
+    await tb.set_ticks(codes)
+    ops = stream_replace(tb.comp.depth, env("N", 4000), slots=S, seed=seed, n=tb.n,
+                         codes=codes)
+    await tb.run(ops, idle=idle, bp=bp, seed=seed, name="replace")
+    c = tb.check_counters()
+    assert c["pairs"] >= env("MIN_PAIRS", 1), f"pair path taken {c['pairs']} times"
 
 
 @cocotb.test()

@@ -251,6 +251,13 @@ class OrderFlow:
             self._mirror(make("D", stock_locate=o[0] + 1, order_reference_number=ref),
                          o[0], o[1], o[2], -o[3], -1)
 
+    def replace(self, ref: int, px: int, shares: int) -> int:
+        """An ITCH ``U`` as the order table emits it: the RED that removes ``ref``, then the
+        ADD of the new order at ``px`` on the same (slot, side)."""
+        slot, bid = self.orders[ref][:2]
+        self.delete(ref)
+        return self.add(slot, bid, px, shares)
+
     def clear(self, slot: int) -> None:
         for ref in [r for r, o in self.orders.items() if o[0] == slot]:
             del self.orders[ref]
@@ -494,4 +501,56 @@ def stream_random(depth: int, n_events: int, *, slots: int = 4, seed: int = 6,
             f.clear(s)
         if rng.random() < 0.02:
             mids[s] += rng.choice([-1, 1])
+    return f.ops
+
+
+def stream_replace(depth: int, n_events: int, *, slots: int = 2, seed: int = 7, n: int = 5,
+                   codes=None):
+    """Replace pairs (RED of an order, ADD of its new order on the same side) in every case
+    of the ladder's pair path (docs/ladder.md, "Replace pairs"): the new price at the same
+    tick, a neighbouring one (same bitmap word) or further (other words), at a new level or
+    an existing one, cached or not; the old order alone at its level (the level and its
+    cached entry go) or not, at the best level, the side's last order; new prices beyond the
+    window (far, slides) and below it; between them adds, deletes and clears."""
+    rng = random.Random(seed)
+    codes = list(codes or [1] * slots)
+    f = OrderFlow(slots, cross_check=True, n=n)
+    mids = [(1000 + 500 * s) * 100 for s in range(slots)]
+    while len(f.ops) < n_events:
+        s = rng.randrange(slots)
+        t = TICKS[codes[s]]
+        bid = rng.random() < 0.5
+        live = f.live(s, bid)
+        r = rng.random()
+
+        def px_at(off, s=s, bid=bid, t=t):
+            return (mids[s] - 1 - off) * t if bid else (mids[s] + off) * t
+
+        if r < 0.25 or not live:
+            for _ in range(rng.randint(1, 3)):
+                off = rng.choice([rng.randint(0, 8), int(rng.paretovariate(1.0)),
+                                  rng.randint(0, depth - 1)])
+                f.add(s, bid, px_at(off), rng.randint(1, 20) * 100)
+        elif r < 0.9:
+            ref = rng.choice(live)
+            old = f.orders[ref][2]
+            old_off = (mids[s] - 1 - old // t) if bid else (old // t - mids[s])
+            u = rng.random()
+            if u < 0.15:
+                off = old_off  # same tick
+            elif u < 0.55:
+                off = max(0, old_off + rng.randint(-3, 3))  # same bitmap word, mostly
+            elif u < 0.8:
+                off = rng.randint(0, depth - 1)
+            elif u < 0.9:
+                off = rng.randint(depth, 2 * depth)  # beyond the window
+            else:
+                off = -rng.randint(1, 70)  # better than the touch: below the window
+            px = px_at(off)
+            if px > 0:
+                f.replace(ref, px, rng.randint(1, 20) * 100)
+        elif r < 0.98:
+            f.delete(rng.choice(live))
+        else:
+            f.clear(s)
     return f.ops

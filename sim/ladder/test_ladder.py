@@ -20,7 +20,7 @@ def _run(params, testcase, **env):
 def test_ladder_small():
     """Every targeted stream (fill to depth + drain, sweeps, slides, far stubs, errors, 1000
     clears) and a random stream, with idle input and output backpressure."""
-    _run(SMALL, ["test_fill_drain", "test_sweep_slide_far", "test_clears"],
+    _run(SMALL, ["test_fill_drain", "test_sweep_slide_far", "test_clears", "test_replace"],
          idle=0.2, bp=0.2, seed=1)
     _run(SMALL, "test_random", n=4000, idle=0.1, bp=0.1, seed=2)
 
@@ -28,8 +28,8 @@ def test_ladder_small():
 def test_ladder_u250_quick():
     """U250 depth and cache: one side filled to 4096 levels and drained from the top, then a
     random stream (the other targeted streams at this size are in the long run)."""
-    _run(U250, ["test_fill_drain", "test_random"], sides="bid", n=2000, idle=0.05, bp=0.05,
-         seed=5)
+    _run(U250, ["test_fill_drain", "test_random", "test_replace"], sides="bid", n=2000,
+         idle=0.05, bp=0.05, seed=5)
 
 
 # Contracts reached by the current controller (docs/ladder.md, "Measured"): the random
@@ -54,8 +54,10 @@ def test_ladder_divided_small():
     stage): the targeted streams with idle input and backpressure, then the random stream at
     full rate and spaced, each latency class 4 cycles below ``LAT_BOUNDS``."""
     div = dict(SMALL, divided=True)
-    _run(div, ["test_fill_drain", "test_sweep_slide_far", "test_clears"],
+    _run(div, ["test_fill_drain", "test_sweep_slide_far", "test_clears", "test_replace"],
          idle=0.2, bp=0.2, seed=1)
+    # replace pairs without backpressure (the pair path needs the record registers free)
+    _run(div, "test_replace", n=6000, idle=0.3, seed=3, min_pairs=150)
     _run(div, "test_random", n=3000, seed=6, min_rate=RATE_FLOOR, spaced=1500,
          **{f"lat_{k}": v - 4 for k, v in LAT_BOUNDS.items()})
 
