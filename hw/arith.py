@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
-__all__ = ["CHUNK", "add_small", "all_ones", "carry_out", "eq_carry", "ge", "mux_tree", "piece_eq"]
+__all__ = [
+    "CHUNK", "add_small", "all_ones", "carry_out", "eq_carry", "ge", "mux_tree", "piece_eq",
+    "any_kept", "prefix_or",
+]
 
 CHUNK = 16
 
@@ -109,6 +112,8 @@ def eq_carry(a, b):
     one LUT level and 22 carry bits (3 levels)."""
     pieces = piece_eq(a, b, 3)
     return (Cat(pieces, Const(0, 1)) + 1)[len(pieces)]
+
+
 def mux_tree(m, values, index, name):
     """``values[index]`` as a tree of 4:1 muxes whose outputs are nets kept (``keep``) from the
     mapper: one LUT6 level per two bits of ``index`` (``values`` padded with its last element
@@ -137,3 +142,43 @@ def mux_tree(m, values, index, name):
             nxt.append(v)
         vals = nxt
     return vals[0]
+
+
+def prefix_or(m, bits, name):
+    """Every prefix OR of ``bits``: ``(out[i], any)`` with ``out[i] = bits[0] | ... | bits[i]``
+    and ``any = out[-1]``, two LUT levels for up to 24 bits.
+
+    Written as ``Cat(bits[:i + 1].any() for i ...)`` the prefixes share their terms, and ABC
+    maps them to one chain of LUT2s, a level per bit: 16 bits were 13 levels in the ladder's
+    cache update (the U250 book, 2026-12-07, 16 levels reg to reg). Here the ORs of groups of
+    four bits are nets kept from the mapper, each prefix is the OR of the groups below its own
+    and its own group's bits below it (at most 5 + 4 inputs), and ``any`` the OR of the groups.
+    """
+    bits = Value.cast(bits)
+    n = len(bits)
+    groups = _or_groups(m, bits, name)
+    out = Signal(n, name=f"{name}_pre")
+    for i in range(n):
+        g = i // 4
+        m.d.comb += out[i].eq(Cat(*groups[:g], bits[4 * g : i + 1]).any())
+    anyb = Signal(name=f"{name}_any", attrs={"keep": 1})
+    m.d.comb += anyb.eq(Cat(*groups).any())
+    return out, anyb
+
+
+def _or_groups(m, bits, name):
+    groups = []
+    for g, lo in enumerate(range(0, len(bits), 4)):
+        q = Signal(name=f"{name}_g{g}", attrs={"keep": 1})
+        m.d.comb += q.eq(bits[lo : lo + 4].any())
+        groups.append(q)
+    return groups
+
+
+def any_kept(m, bits, name):
+    """``bits.any()`` as ORs of four bits kept from the mapper, then their OR: two LUT levels
+    for up to 24 bits (see :func:`prefix_or` for the chain the mapper builds otherwise)."""
+    bits = Value.cast(bits)
+    anyb = Signal(name=f"{name}_any", attrs={"keep": 1})
+    m.d.comb += anyb.eq(Cat(*_or_groups(m, bits, name)).any())
+    return anyb

@@ -60,6 +60,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.arith import any_kept, prefix_or
+
 __all__ = [
     "Ladder",
     "LadderOp",
@@ -699,16 +701,20 @@ class Ladder(wiring.Component):
         # RMW3 changes ``c``/``nlev`` of a side that was written back without needing one
         refill_r = Signal()
 
+        # the hit vector's prefix ORs (the entries a delete moves up) and its OR, and the
+        # insert position's "inside the cache" as kept OR trees: written as plain ``any()``
+        # ABC made the 16 prefixes one LUT2 chain (16 levels reg to reg in the U250 book)
+        hit_pre, hit_any = prefix_or(m, hit, "hit")
+        at = Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K)))
+        p_lt_c = any_kept(m, at & in_c, "p_lt_c")
+
         def cupd_pre():
-            at = Cat(*(~lt[i] & (lt[i - 1] if i else 1) for i in range(K)))
-            hit_any = hit.any()
-            p_lt_c = (at & in_c).any()
             c_lt_k = w.c < K
             ins = ~hit_any & was_new & (p_lt_c | (c_lt_k & app_ok))
             m.d.sync += [
                 cu_at.eq(at),
                 cu_shift.eq(Cat(*(~lt[i] & ~at[i] for i in range(K)))),
-                cu_past.eq(Cat(*(hit[:i + 1].any() for i in range(K)))),
+                cu_past.eq(hit_pre),
                 cu_del.eq(hit_any & removed), cu_upd.eq(hit_any & ~removed),
                 cu_ins.eq(ins), cu_inc.eq(ins & c_lt_k),
             ]
@@ -717,8 +723,29 @@ class Ladder(wiring.Component):
             is_add = op.kind == LadderOp.ADD
             a_hi = Signal(SW - H + 1)
             s_hi = Signal(SW - H + 2)
-            m.d.comb += [a_hi.eq(lsz[H:] + op.q[H:] + a_lo[H]),
-                         s_hi.eq(lsz[H:] - op.q[H:] - s_lo[H])]
+            # the subtract as one adder whose low bit carries the low half's borrow in
+            # (``a - b - c = a + ~b + ~c``, ``(c:a + c:b) >> 1 = a + b + c``): written as
+            # ``a - b - c`` Yosys builds two carry chains in series (``op`` -> ``e_miss`` 9
+            # levels reg to reg in the U250 lane, 2026-12-07). The add stays as written:
+            # Yosys takes its 1-bit operand as the carry in (the same trick on it cost the
+            # small book a level, ``lsz`` -> ``e_ovf``)
+            hw_ = SW - H + 2
+            la, qa = lsz[H:].as_unsigned(), op.q[H:][:hw_].as_unsigned()
+            cs = ~s_lo[H]
+            m.d.comb += s_hi.eq((Cat(cs, la, Const(0, hw_ - len(la)))
+                                 + Cat(cs, ~Cat(qa, Const(0, hw_ - len(qa)))))[1:])
+            # the add carry-select: the shares' high half (``qa``) is narrower than the size's
+            # (8 of 24 bits in the U250 set), so the size's bits above it only take the carry
+            # (``+ 1`` and "all ones", from registers, in parallel); as one 25-bit add the
+            # overflow bit was 8.5 levels into ``e_ovf`` (its select gained the pair source)
+            nq = len(qa)
+            if nq < len(la):
+                lo_sum = Signal(nq + 1, name="a_hi_lo")
+                hi_inc = Signal(len(la) - nq + 1, name="a_hi_inc")
+                m.d.comb += [lo_sum.eq(la[:nq] + qa + a_lo[H]), hi_inc.eq(la[nq:] + 1)]
+                m.d.comb += a_hi.eq(Cat(lo_sum[:nq], Mux(lo_sum[nq], hi_inc, la[nq:])))
+            else:
+                m.d.comb += a_hi.eq(la + qa + a_lo[H])
             new_word = Mux(removed, cur_word & ~bitv_r, cur_word | bitv_r)
             m.d.sync += [
                 nsz.eq(Mux(is_add, Cat(a_lo[:H], a_hi[:SW - H]),
@@ -774,21 +801,20 @@ class Ladder(wiring.Component):
         # (docs/ladder.md, "Replace pairs").
         pr1 = Signal()  # LOAD: the front end's op may pair with this one
         pr2 = Signal()  # CMP: its ladder entry and bitmap word (read in LOAD) are latched
-        pr3 = Signal()  # DECIDE: CMP2 done
+        pr3 = Signal()  # DECIDE: CMP2 done, and both record registers will be free in RMW3
         lr_sz2 = Signal(SW)
         lr_ct2 = Signal(CW)
         bmw2 = Signal(64)
         bmbit2 = Signal()
+        sb2_r = Signal()  # CMP: the summary bit of the ADD's word (``w`` is stable to DECIDE)
+        bit2_r = Signal()  # CMP: the ADD's level bit as read (summary and word bit)
         kmd2 = Signal(signed(KEY_WIDTH + 2))
         kd2 = Signal(KEY_WIDTH + 1)
         eqk = Signal()  # LOAD: the ADD is at this op's key (then this op removes an order)
         dq = Signal(signed(Q_WIDTH + 1))  # the ADD's shares minus this op's
         qe2 = Signal(signed(SW + 1))  # what the ADD adds to ``lsz2``
-        ge_far2 = Signal()
         empty2 = Signal()
         lt_lo2 = Signal()
-        evict2 = Signal()
-        ge_top2 = Signal()
         gt_span2 = Signal()
         samew2 = Signal()
         cw2 = Signal(64)
@@ -802,6 +828,7 @@ class Ladder(wiring.Component):
         in_c2 = Signal(K)
         c2 = Signal.like(w.c)
         app_ok2 = Signal()
+        win2 = Signal()  # DECIDE: the window allows the pair (no far op, eviction, slide up)
 
         def cmp2():
             """CMP of the front end's ADD against the side as the RED in DECIDE leaves it:
@@ -809,29 +836,34 @@ class Ladder(wiring.Component):
             level (``nlev - removed``) and its cached entry (the entries after it move up:
             the ADD's hit / less-than vectors are taken one entry further on)."""
             q2 = f_op[-1].q
-            sb2 = summary_bit(fe_key[6:db] if W > 1 else 0)
             # the ADD's level as the RED leaves it: another level is as read in LOAD; the
             # RED's own level (``eqk``) is gone when the RED removed it, else it holds the
             # RED's size minus the RED's shares (the ADD adds ``q2 - q1`` to the RED's size)
             # and the RED's count (one order out, one in)
-            bit = Mux(eqk, ~removed, sb2 & bmbit2)
+            bit = Mux(eqk, ~removed, bit2_r)
             lsz_n = Mux(eqk, Mux(removed, 0, lsz), Mux(bit, lr_sz2, 0))
             qe = Signal(signed(SW + 1))
             m.d.comb += qe.eq(Mux(eqk & ~removed, dq, q2))
-            del1 = hit.any() & removed
-            past1 = [hit[:i + 1].any() for i in range(K)]
+            del1 = hit_any & removed
+            past1 = hit_pre
             eqs = [cache[i].key == fe_key for i in range(K)] + [Const(0, 1)]
             lts = [cache[i].key < fe_key for i in range(K)] + [Const(0, 1)]
             inc2 = Mux(del1, Cat(in_c[1:], Const(0, 1)), in_c)
+            # the window's verdict on the pair, registered whole: ``pair_ok`` in RMW3 then
+            # reads one register here instead of five (it selects the next ``w``: 12 levels
+            # reg to reg with the five, 2026-12-07)
+            c_far = (w.far_orders != 0) & (fe_key >= w.far_lo)
+            c_empty = w.nlev == removed
+            c_lt_lo = fe_key < w.lo
+            c_evict = kd2 <= w.span_hi
+            c_ge_top = kmd2 >= w.lo
             m.d.sync += [
-                ge_far2.eq((w.far_orders != 0) & (fe_key >= w.far_lo)),
-                empty2.eq(w.nlev == removed),
-                lt_lo2.eq(fe_key < w.lo),
-                evict2.eq(kd2 <= w.span_hi),
-                ge_top2.eq(kmd2 >= w.lo),
+                empty2.eq(c_empty),
+                lt_lo2.eq(c_lt_lo),
+                win2.eq(~c_far & (c_empty | (~c_ge_top & ~(c_lt_lo & c_evict)))),
                 gt_span2.eq(fe_key > w.span_hi),
                 samew2.eq((fe_key[6:db] == kidx[6:]) if W > 1 else 1),
-                cw2.eq(Mux(sb2, bmw2, 0)),
+                cw2.eq(Mux(sb2_r, bmw2, 0)),
                 bit2.eq(bit),
                 lsz2.eq(lsz_n), qe2.eq(qe),
                 a_lo2.eq(lsz_n[:H] + qe[:H]),
@@ -843,7 +875,9 @@ class Ladder(wiring.Component):
                              for i in range(K)))),
                 in_c2.eq(inc2),
                 c2.eq(w.c - del1),
-                app_ok2.eq((w.nlev - removed) == (w.c - del1)),
+                # (nlev - removed) == (c - del1), as two compares of registers selected late
+                # (``hit`` -> ``app_ok2`` was 9.5 levels through the subtracts)
+                app_ok2.eq(Mux(removed & ~hit_any, w.nlev == w.c + 1, w.nlev == w.c)),
             ]
 
         def take_pair():
@@ -854,10 +888,11 @@ class Ladder(wiring.Component):
             # >= 0 and < 2**(SW + 1), ``qe2`` may be negative)
             a_hi2 = Signal(SW - H + 1)
             m.d.comb += a_hi2.eq(lsz2[H:] + qe2[H:] + a_lo2[H])
-            at = Cat(*(~lt2[i] & (lt2[i - 1] if i else 1) for i in range(K)))
-            hit_any = hit2.any()
+            at2 = Cat(*(~lt2[i] & (lt2[i - 1] if i else 1) for i in range(K)))
+            hit_any2 = any_kept(m, hit2, "hit2")
             c_lt_k = c2 < K
-            ins = ~hit_any & ~bit2 & ((at & in_c2).any() | (c_lt_k & app_ok2))
+            p_lt_c2 = any_kept(m, at2 & in_c2, "p_lt_c2")
+            ins = ~hit_any2 & ~bit2 & (p_lt_c2 | (c_lt_k & app_ok2))
             take_regs()
             m.d.comb += bump["pairs"].eq(1)
             m.d.sync += [
@@ -867,8 +902,8 @@ class Ladder(wiring.Component):
                 nword_any.eq(1),
                 nlev_new.eq(nlev_new + ~bit2),
                 hit.eq(hit2),
-                cu_at.eq(at), cu_shift.eq(Cat(*(~lt2[i] & ~at[i] for i in range(K)))),
-                cu_del.eq(0), cu_upd.eq(hit_any), cu_ins.eq(ins), cu_inc.eq(ins & c_lt_k),
+                cu_at.eq(at2), cu_shift.eq(Cat(*(~lt2[i] & ~at2[i] for i in range(K)))),
+                cu_del.eq(0), cu_upd.eq(hit_any2), cu_ins.eq(ins), cu_inc.eq(ins & c_lt_k),
                 pk.eq(0), may_refill.eq(0),
             ]
             # the window, as DECIDE moves it for an ADD: the side emptied by the RED starts at
@@ -886,11 +921,9 @@ class Ladder(wiring.Component):
         # it, it is no far op, no eviction scan (a key below the window with represented
         # levels a window beyond it) and no slide up (which compares with the best level,
         # which the RED may remove), and both record registers are free (the RED's record
-        # moves on in the ADD's RMW3, which fills ``pend`` again)
+        # moves on in the ADD's RMW3, which fills ``pend`` again; in ``pr3``, DECIDE)
         pair_ok = Signal()
-        m.d.comb += pair_ok.eq(pr3 & f_v[-1] & ~ge_far2
-                               & (empty2 | (~ge_top2 & ~(lt_lo2 & evict2)))
-                               & ~pend_v & ~outv)
+        m.d.comb += pair_ok.eq(pr3 & f_v[-1] & win2)
 
         # the record of a short RMW3 goes to the output register as soon as it is free (the
         # controller publishes nothing else while it waits: CMP, WB and FIN wait for it)
@@ -963,6 +996,9 @@ class Ladder(wiring.Component):
                 # replace pair: latch the front end's op's entry and word (read in LOAD)
                 m.d.sync += [lr_sz2.eq(lad_rd.data.sz), lr_ct2.eq(lad_rd.data.ct),
                              bmw2.eq(bm_rd.data), bmbit2.eq(bm_rd.data.bit_select(fe_key[:6], 1)),
+                             sb2_r.eq(summary_bit(fe_key[6:db] if W > 1 else 0)),
+                             bit2_r.eq(summary_bit(fe_key[6:db] if W > 1 else 0)
+                                       & bm_rd.data.bit_select(fe_key[:6], 1)),
                              kmd2.eq(Cat(fe_key, Const(0, 2)).as_signed() - D),
                              kd2.eq(fe_key + D),
                              pr1.eq(0), pr2.eq(0)]
@@ -981,7 +1017,11 @@ class Ladder(wiring.Component):
                 rmw2()  # speculative: used when the decision is a represented op
                 cupd_pre()
                 cmp2()  # replace pair: used in RMW3 when ``pr3``
-                m.d.sync += pr3.eq(pr2)
+                # with "both record registers free in RMW3" folded in: nothing but the pend
+                # publish (and the output's ready) changes them in DECIDE, so ``~pend_v &
+                # (~outv | ready)`` now is ``~pend_v & ~outv`` then (two fewer inputs on the
+                # select of the next ``w``: 10 levels reg to reg with them, 2026-12-07)
+                m.d.sync += pr3.eq(pr2 & ~pend_v & (~outv | self.o_stream.ready))
                 # peek at the next op: read its state words, ladder entry and bitmap word at
                 # the end of this cycle; RMW3 may take it (then its CMP follows RMW3)
                 read_next()

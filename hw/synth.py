@@ -176,10 +176,12 @@ def _make_ladder(p):
     return Ladder(**p)
 
 
-LADDER_U250 = dict(slots=16, depth=4096, k=16, n=5)
-"""Ladder parameters synthesized for the U250 (depth and cache of the U250 build, 16 of its 256
-slots: Amaranth's RTLIL of the 256-slot ladder memory, 2M x 69 bits with its all-zero init,
-did not finish in 4 minutes and 4 GB, see docs/ladder.md; URAM scales linearly in slots)."""
+LADDER_U250 = dict(slots=32, depth=4096, k=16, n=1)
+"""Ladder parameters synthesized for the U250: one lane of the U250 book (:data:`BOOK_U250`:
+256 slots over 8 lanes, 4096 ticks, a 16-entry cache, ``depth_n`` 1). Until 2026-12-07 16
+slots with ``n`` 5, which hid a path of the book's lanes (docs/ladder.md, "Measured:
+synthesis"); Amaranth's RTLIL of one 256-slot ladder (2M x 69 bits with its all-zero init) did
+not finish in 4 minutes and 4 GB."""
 LADDER_SMALL = dict(slots=4, depth=64, k=4, n=3)
 
 
@@ -314,8 +316,10 @@ _BUDGETS: dict[str, dict] = {
     # slots) 43214 LUT / 13977 FF, 33 URAM288, 9 levels reg (the 5-cycle controller: 7345 /
     # 4310 and 23443 / 8211, same levels). Level ceilings are the measured values (goal 8 in
     # both sets, see docs/ladder.md): a change that deepens a path fails the budget.
+    # 2026-12-07, u250 = one lane of the U250 book (32 slots, n 1), replace pairs and kept
+    # OR trees: 42509 LUT / 12994 FF / 65 URAM288, 9 levels reg (`--blocks ladder --no-ecp5`).
     "ladder": {"small": {"lut": (6600, 19800), "ff": (3200, 9500), "depth_reg": (2, 8)},
-               "u250": {"lut": (21600, 64800), "ff": (7000, 21000), "uram": (30, 40),
+               "u250": {"lut": (21600, 64800), "ff": (7000, 21000), "uram": (60, 72),
                         "bram36": (0, 8), "depth_reg": (2, 9)}},
     # small top with the ladder book: 16624 LUT / 10702 FF / 905 CARRY8 / 7 BRAM36 / 6 DSP,
     # 39 levels reg (2026-12-04, loaded VM; was 13581 / 6582 with the 32-level book); with the
