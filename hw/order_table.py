@@ -71,13 +71,13 @@ Same latency (3 cycles), same throughput.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import RECORD_WIDTHS
-from hw.arith import eq_carry, mux_tree
+from hw.arith import eq_carry
 from hw.ladder import TICK_MAGIC
 
 __all__ = [
@@ -314,9 +314,23 @@ class OrderTable(wiring.Component):
         wr = mem.write_port()
         rd = mem.read_port(transparent_for=(wr,))
 
-        epochs = Array(
-            Signal(self.epoch_bits, reset_less=True, name=f"epoch{i}") for i in range(self.slots)
-        )
+        # per slot: the epoch, and two flags registered with it (``epoch == last``, ``epoch ==
+        # last - 1``, for the wrap check): small memories with asynchronous read ports (one per
+        # reader: LUTRAM), written by a clear's bump at the end of its C1. Not reset, like the
+        # registers they replace (a reset must not rewind an epoch)
+        last = (1 << self.epoch_bits) - 1
+        m.submodules.ep_mem = ep_mem = Memory(shape=unsigned(self.epoch_bits),
+                                              depth=self.slots, init=[])
+        m.submodules.fl_mem = fl_mem = Memory(shape=unsigned(2), depth=self.slots,
+                                              init=[int(last == 1) << 1] * self.slots)
+        ep_wr = ep_mem.write_port()
+        fl_wr = fl_mem.write_port()
+
+        def ep_of(addr):
+            port = ep_mem.read_port(domain="comb")
+            m.d.comb += port.addr.eq(addr)
+            return port.data
+
         ip = self.i.payload
         abits = max(1, self.bucket_bits)
 
@@ -356,24 +370,19 @@ class OrderTable(wiring.Component):
         empty = Signal()  # the table has no entry
         # the epoch the CLR on ``i`` would bump is its slot's last value (it wraps): a CLR
         # bumps its slot's epoch at the end of C1, so forward the bump of a CLR of the same
-        # slot in C1 (back-to-back clears). Not an add and a compare of the selected epoch: per
-        # slot, two flags registered with the epoch (``epoch == last``, ``epoch == last - 1``),
-        # the forward picks one of them before the select by ``ip.slot``
-        last = (1 << self.epoch_bits) - 1
-        ep_last = Array(Signal(reset_less=True, name=f"ep_last{j}") for j in range(self.slots))
-        ep_pre = Array(Signal(reset_less=True, init=int(last == 1),
-                              name=f"ep_pre{j}") for j in range(self.slots))
+        # slot in C1 (back-to-back clears). Not an add and a compare of the read epoch: the
+        # slot's two flags (``fl_mem``) read at ``ip.slot``, and one slot compare picks one
+        # (a forward mux per slot in front of a select was 16 levels from ``c1`` at 256 slots)
         c1_clr = Signal()  # the op in C1 is a CLR (it bumps ``c1.slot``'s epoch)
         m.d.comb += c1_clr.eq(c1v & (c1.op == OtOp.CLR))
-        # one slot compare and the two flags selected in parallel, the pick after (a forward
-        # mux per slot in front of the select was 16 levels from ``c1`` at 256 slots)
         c1_bump = Signal()  # the CLR in C1 bumps the slot of the op on ``i``
+        fl_rd = fl_mem.read_port(domain="comb")
+        m.d.comb += fl_rd.addr.eq(ip.slot)
         m.d.comb += c1_bump.eq(c1_clr & (c1.slot == ip.slot))
         wraps = Signal()  # the CLR on ``i`` needs a scrub first
         m.d.comb += wraps.eq(
             (ip.op == OtOp.CLR)
-            & Mux(c1_bump, mux_tree(m, ep_pre, ip.slot, "sel_pre"),
-                  mux_tree(m, ep_last, ip.slot, "sel_last"))
+            & Mux(c1_bump, fl_rd.data[1], fl_rd.data[0])
             & ~empty & ~(scrubbed & (scrub_slot == ip.slot))
         )
         m.d.comb += self.i.ready.eq(~scrub & ~wraps)
@@ -420,16 +429,15 @@ class OrderTable(wiring.Component):
         b1 = Signal(bucket_l)
         m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
         # live: the entry's epoch is its slot's. On each source (memory, the forwarded bucket)
-        # its slot's epoch is selected by the source's slot field (a register: the select
-        # starts at once) and compared as a carry chain (:func:`hw.arith.eq_carry`), the forward mux
-        # after. Compared with every slot's epoch first and then selected by the slot of the
-        # forward mux's output, the select waited for the mux and the compares' LUT trees
-        # (too deep at 256 slots; as LUT trees the mapper merged the compares with the mux and
-        # the select into wide-LUT (MUXF7/F8/F9) chains, 9 levels reg to reg at 4 slots)
+        # its slot's epoch is read from ``ep_mem`` (an asynchronous read port per way and
+        # source) at the source's slot field and compared as a carry chain
+        # (:func:`hw.arith.eq_carry`), the forward mux after. At 256 slots a select of the epoch
+        # registers was the deepest path: an ``Array`` select 19 levels reg to reg to
+        # ``c2_hit`` (MUXF7/F8/F9 chains), a :func:`mux_tree` 11.5 (2026-12-07)
         live = []
         for w in range(W):
-            ep_rd = mux_tree(m, epochs, rd.data[w].slot, f"ep_rd{w}")
-            ep_c3 = mux_tree(m, epochs, c3_b[w].slot, f"ep_c3{w}")
+            ep_rd = ep_of(rd.data[w].slot)
+            ep_c3 = ep_of(c3_b[w].slot)
             lv_rd = rd.data[w].valid & eq_carry(rd.data[w].epoch, ep_rd)
             lv_c3 = c3_b[w].valid & eq_carry(c3_b[w].epoch, ep_c3)
             live.append(Mux(fw2, lv_c3, lv_rd))
@@ -453,17 +461,15 @@ class OrderTable(wiring.Component):
             c2_sub.eq(self.i_sub),
             # the epoch an ADD inserts with, selected here by its subscription's slot (a
             # register): no bump can come between (only a CLR bumps, at the end of its C1)
-            c2_sub_ep.eq(mux_tree(m, epochs, self.i_sub.slot, "ep_sub")),
+            c2_sub_ep.eq(ep_of(self.i_sub.slot)),
         ]
-        # the bump, per slot: each slot's epoch and flags from its own registers (one shared
-        # select by ``c1.slot`` and an adder was a 256-way mux in front of the adder)
-        for j in range(self.slots):
-            with m.If(c1_clr & (c1.slot == j)):
-                m.d.sync += [
-                    epochs[j].eq(epochs[j] + 1),
-                    ep_last[j].eq(epochs[j] == last - 1),
-                    ep_pre[j].eq(epochs[j] == ((last - 2) & last)),
-                ]
+        # the bump: the slot's epoch read at ``c1.slot``, plus one, written with its flags
+        c1_ep = ep_of(c1.slot)
+        m.d.comb += [
+            ep_wr.addr.eq(c1.slot), ep_wr.data.eq(c1_ep + 1), ep_wr.en.eq(c1_clr),
+            fl_wr.addr.eq(c1.slot), fl_wr.en.eq(c1_clr),
+            fl_wr.data.eq(Cat(c1_ep == last - 1, c1_ep == ((last - 2) & last))),
+        ]
         if self.divide:
             c2_tick = Signal(2)
             m.d.sync += c2_tick.eq(self.i_tick)
@@ -523,7 +529,7 @@ class OrderTable(wiring.Component):
             scr.eq(s.op == OtOp.SCRUB),
         ]
         ins_slot = Mux(is_u2, prev.slot, sub.slot)
-        ins_ep = Mux(is_u2, mux_tree(m, epochs, prev.slot, "ep_u2"), c2_sub_ep)
+        ins_ep = Mux(is_u2, ep_of(prev.slot), c2_sub_ep)
         ins_code = Mux(is_u2, prev.code, c2_tick) if self.divide else None
         ins_bid = Mux(is_u2, prev.bid, s.bid)
         is_del = s.is_del | (s.op == OtOp.U1)
