@@ -115,14 +115,15 @@ def eq_carry(a, b):
 
 
 def mux_tree(m, values, index, name):
-    """``values[index]`` as a tree of 4:1 muxes whose outputs are nets kept (``keep``) from the
-    mapper: one LUT6 level per two bits of ``index`` (``values`` padded with its last element
-    to a power of two). 256 values: 4 levels.
+    """``values[index]`` as a tree of 4:1 muxes whose outputs are nets kept (``keep``):
+    ``values`` padded with its last element to a power of two, two bits of ``index`` a stage.
 
-    An :class:`~amaranth.hdl.Array` or ``bit_select`` with a signal index is a ``$shiftx``, and
-    ABC, which takes the wide LUTs of ``synth_xilinx`` (LUT6 with MUXF7/F8/F9) for one level,
-    maps a 256-way select to chains of them: 14 levels counted per cell (2026-12-07, 256
-    slots); a plain tree of 2:1 muxes gave the same chains."""
+    An :class:`~amaranth.hdl.Array` or ``bit_select`` with a signal index is a ``$shiftx``,
+    which ``synth_xilinx`` and ABC (whose wide LUTs, LUT6 with MUXF7/F8/F9, count one level
+    there) turned into chains of MUXF7/F8/F9 at 256 values: 14 levels counted per cell; a plain
+    tree of 2:1 muxes gave the same chains. ABC still maps across the kept nets, but less: a
+    256-way select of 8-bit values was 4 stages, LUT6 then three LUT + MUXF7 (7 levels),
+    2026-12-07. A small memory with an asynchronous read port (LUTRAM) is shallower."""
     vals = list(values)
     bits = max(1, (len(vals) - 1).bit_length())
     vals += [vals[-1]] * ((1 << bits) - len(vals))

@@ -71,13 +71,13 @@ Same latency (3 cycles), same throughput.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from host.feed.record_map import RECORD_WIDTHS
-from hw.arith import eq_carry, mux_tree
+from hw.arith import eq_carry
 from hw.ladder import TICK_MAGIC
 
 __all__ = [
@@ -314,9 +314,23 @@ class OrderTable(wiring.Component):
         wr = mem.write_port()
         rd = mem.read_port(transparent_for=(wr,))
 
-        epochs = Array(
-            Signal(self.epoch_bits, reset_less=True, name=f"epoch{i}") for i in range(self.slots)
-        )
+        # per slot: the epoch, and two flags registered with it (``epoch == last``, ``epoch ==
+        # last - 1``, for the wrap check): small memories with asynchronous read ports (one per
+        # reader: LUTRAM), written by a clear's bump at the end of its C1. Not reset, like the
+        # registers they replace (a reset must not rewind an epoch)
+        last = (1 << self.epoch_bits) - 1
+        m.submodules.ep_mem = ep_mem = Memory(shape=unsigned(self.epoch_bits),
+                                              depth=self.slots, init=[])
+        m.submodules.fl_mem = fl_mem = Memory(shape=unsigned(2), depth=self.slots,
+                                              init=[int(last == 1) << 1] * self.slots)
+        ep_wr = ep_mem.write_port()
+        fl_wr = fl_mem.write_port()
+
+        def ep_of(addr):
+            port = ep_mem.read_port(domain="comb")
+            m.d.comb += port.addr.eq(addr)
+            return port.data
+
         ip = self.i.payload
         abits = max(1, self.bucket_bits)
 
@@ -341,11 +355,19 @@ class OrderTable(wiring.Component):
         c2_ge = Signal(W)  # op shares >= entry shares (the order leaves)
         c2_gt = Signal(W)  # op shares > entry shares (oversize)
         c2_sub = Signal(sub_info_layout(self.slots))
+        # what the op may do, decoded in C1 (``i_sub`` is the op in C1's subscription)
+        c2_add_ok = Signal()  # an ADD, subscribed, side ok (inserts if no hit, a free way)
+        c2_u2_new = Signal()  # a U2 to a new reference (inserts if its U1 touched, ...)
+        c2_red_ok = Signal()  # a RED / U1, subscribed (reduces its hit way)
+        c2_scr = Signal()  # a scrub step
+        c2_is_del = Signal()  # the reduce removes the order whatever its shares (D, U1)
+        c2_slot_eq = Signal(W)  # per way of C1's bucket: the entry's slot is the op's
         c2_sub_ep = Signal(self.epoch_bits)  # epochs[c2_sub.slot]
         c3_addr = Signal(abits)
         c3_we = Signal()
         c3_b = Signal(bucket_l)  # the bucket C3 writes back (comb: C3 resolves a reduce)
-        c3_chg = Signal(W)  # the ways C2 changed in it
+        # the ways C2 changed in it, when the op behind (then in C2) is on the same bucket
+        c3_fwd = Signal(W)
 
         # -- scrub control (see module docstring) ------------------------------------------------
         scrub = Signal()  # walking the buckets
@@ -356,24 +378,19 @@ class OrderTable(wiring.Component):
         empty = Signal()  # the table has no entry
         # the epoch the CLR on ``i`` would bump is its slot's last value (it wraps): a CLR
         # bumps its slot's epoch at the end of C1, so forward the bump of a CLR of the same
-        # slot in C1 (back-to-back clears). Not an add and a compare of the selected epoch: per
-        # slot, two flags registered with the epoch (``epoch == last``, ``epoch == last - 1``),
-        # the forward picks one of them before the select by ``ip.slot``
-        last = (1 << self.epoch_bits) - 1
-        ep_last = Array(Signal(reset_less=True, name=f"ep_last{j}") for j in range(self.slots))
-        ep_pre = Array(Signal(reset_less=True, init=int(last == 1),
-                              name=f"ep_pre{j}") for j in range(self.slots))
+        # slot in C1 (back-to-back clears). Not an add and a compare of the read epoch: the
+        # slot's two flags (``fl_mem``) read at ``ip.slot``, and one slot compare picks one
+        # (a forward mux per slot in front of a select was 16 levels from ``c1`` at 256 slots)
         c1_clr = Signal()  # the op in C1 is a CLR (it bumps ``c1.slot``'s epoch)
         m.d.comb += c1_clr.eq(c1v & (c1.op == OtOp.CLR))
-        # one slot compare and the two flags selected in parallel, the pick after (a forward
-        # mux per slot in front of the select was 16 levels from ``c1`` at 256 slots)
         c1_bump = Signal()  # the CLR in C1 bumps the slot of the op on ``i``
+        fl_rd = fl_mem.read_port(domain="comb")
+        m.d.comb += fl_rd.addr.eq(ip.slot)
         m.d.comb += c1_bump.eq(c1_clr & (c1.slot == ip.slot))
         wraps = Signal()  # the CLR on ``i`` needs a scrub first
         m.d.comb += wraps.eq(
             (ip.op == OtOp.CLR)
-            & Mux(c1_bump, mux_tree(m, ep_pre, ip.slot, "sel_pre"),
-                  mux_tree(m, ep_last, ip.slot, "sel_last"))
+            & Mux(c1_bump, fl_rd.data[1], fl_rd.data[0])
             & ~empty & ~(scrubbed & (scrub_slot == ip.slot))
         )
         m.d.comb += self.i.ready.eq(~scrub & ~wraps)
@@ -420,16 +437,15 @@ class OrderTable(wiring.Component):
         b1 = Signal(bucket_l)
         m.d.comb += b1.eq(Mux(fw2, c3_b, rd.data))
         # live: the entry's epoch is its slot's. On each source (memory, the forwarded bucket)
-        # its slot's epoch is selected by the source's slot field (a register: the select
-        # starts at once) and compared as a carry chain (:func:`hw.arith.eq_carry`), the forward mux
-        # after. Compared with every slot's epoch first and then selected by the slot of the
-        # forward mux's output, the select waited for the mux and the compares' LUT trees
-        # (too deep at 256 slots; as LUT trees the mapper merged the compares with the mux and
-        # the select into wide-LUT (MUXF7/F8/F9) chains, 9 levels reg to reg at 4 slots)
+        # its slot's epoch is read from ``ep_mem`` (an asynchronous read port per way and
+        # source) at the source's slot field and compared as a carry chain
+        # (:func:`hw.arith.eq_carry`), the forward mux after. At 256 slots a select of the epoch
+        # registers was the deepest path: an ``Array`` select 19 levels reg to reg to
+        # ``c2_hit`` (MUXF7/F8/F9 chains), a :func:`mux_tree` 11.5 (2026-12-07)
         live = []
         for w in range(W):
-            ep_rd = mux_tree(m, epochs, rd.data[w].slot, f"ep_rd{w}")
-            ep_c3 = mux_tree(m, epochs, c3_b[w].slot, f"ep_c3{w}")
+            ep_rd = ep_of(rd.data[w].slot)
+            ep_c3 = ep_of(c3_b[w].slot)
             lv_rd = rd.data[w].valid & eq_carry(rd.data[w].epoch, ep_rd)
             lv_c3 = c3_b[w].valid & eq_carry(c3_b[w].epoch, ep_c3)
             live.append(Mux(fw2, lv_c3, lv_rd))
@@ -451,113 +467,137 @@ class OrderTable(wiring.Component):
             c2_gt.eq(Cat(*(c1.shares > b1[w].shares for w in range(W)))),
             *(c2_diff[w].eq(b1[w].shares - c1.shares) for w in range(W)),
             c2_sub.eq(self.i_sub),
+            c2_add_ok.eq((c1.op == OtOp.ADD) & self.i_sub.subscribed & c1.side_ok),
+            c2_u2_new.eq((c1.op == OtOp.U2) & ~c1.same_ref),
+            c2_red_ok.eq(((c1.op == OtOp.RED) | (c1.op == OtOp.U1)) & self.i_sub.subscribed),
+            c2_scr.eq(c1.op == OtOp.SCRUB),
+            c2_is_del.eq(c1.is_del | (c1.op == OtOp.U1)),
+            c2_slot_eq.eq(Cat(*(b1[w].slot == c1.slot for w in range(W)))),
             # the epoch an ADD inserts with, selected here by its subscription's slot (a
             # register): no bump can come between (only a CLR bumps, at the end of its C1)
-            c2_sub_ep.eq(mux_tree(m, epochs, self.i_sub.slot, "ep_sub")),
+            c2_sub_ep.eq(ep_of(self.i_sub.slot)),
         ]
-        # the bump, per slot: each slot's epoch and flags from its own registers (one shared
-        # select by ``c1.slot`` and an adder was a 256-way mux in front of the adder)
-        for j in range(self.slots):
-            with m.If(c1_clr & (c1.slot == j)):
-                m.d.sync += [
-                    epochs[j].eq(epochs[j] + 1),
-                    ep_last[j].eq(epochs[j] == last - 1),
-                    ep_pre[j].eq(epochs[j] == ((last - 2) & last)),
-                ]
+        # the bump: the slot's epoch read at ``c1.slot``, plus one, written with its flags
+        c1_ep = ep_of(c1.slot)
+        m.d.comb += [
+            ep_wr.addr.eq(c1.slot), ep_wr.data.eq(c1_ep + 1), ep_wr.en.eq(c1_clr),
+            fl_wr.addr.eq(c1.slot), fl_wr.en.eq(c1_clr),
+            fl_wr.data.eq(Cat(c1_ep == last - 1, c1_ep == ((last - 2) & last))),
+        ]
         if self.divide:
             c2_tick = Signal(2)
             m.d.sync += c2_tick.eq(self.i_tick)
             dv = self._divide(m, ip.px)
 
         # -- C2: apply the changed ways of the op one ahead (now in C3), select, update ------
+        # Made of nets kept from the mapper (``_kept``), each a function of at most about six
+        # inputs: left to itself ABC maps this logic to wide LUTs (LUT6 with MUXF7/F8/F9, one
+        # level to ABC, two to four counted per cell), 11 levels reg to reg at 256 slots
+        # (2026-12-07). What an op does (insert, reduce, scrub step) is decided from early
+        # signals (``c2_add_ok`` etc., registered in C1), the per-way hit / free, their group
+        # ORs and the first free way; the subtract and the compares meet small muxes late.
         s = c2
         sub = c2_sub
-        fw1 = Signal()
-        m.d.comb += fw1.eq(c2_same1 & c3_we)
+
+        def _kept(v, name):
+            n = Signal(len(Value.cast(v)), name=name, attrs={"keep": 1})
+            m.d.comb += n.eq(v)
+            return n
+
         b = Signal(bucket_l)
-        hit = Signal(W)
-        free = Signal(W)
+        hit, free = [], []
         for w in range(W):
-            fwd = fw1 & c3_chg[w]
+            fwd = c3_fwd[w]
             # a way the op one ahead wrote is live for this op when it is valid: no clear
             # can sit between two adjacent ops
-            m.d.comb += [
-                b[w].eq(Mux(fwd, c3_b[w], c2_b[w])),
-                hit[w].eq(Mux(fwd, c3_b[w].valid & c2_keyeq, c2_hit[w])),
-                free[w].eq(Mux(fwd, ~c3_b[w].valid, c2_free[w])),
-            ]
-        # the same per-way subtract and compares for a way the op one ahead changed (its new
-        # shares are registered in C3): one subtract on registers, then a 2:1 mux per way
-        diff = [Signal(sh_w, name=f"diff{w}") for w in range(W)]
-        ge = Signal(W)
-        gt = Signal(W)
-        for w in range(W):
-            fwd = fw1 & c3_chg[w]
-            m.d.comb += [
-                diff[w].eq(Mux(fwd, c3_b[w].shares - s.shares, c2_diff[w])),
-                ge[w].eq(Mux(fwd, s.shares >= c3_b[w].shares, c2_ge[w])),
-                gt[w].eq(Mux(fwd, s.shares > c3_b[w].shares, c2_gt[w])),
-            ]
-        first_free = Signal(W)
-        m.d.comb += first_free.eq(free & (~free + 1))  # lowest set bit
-        e = Signal(self.entry_layout)
-        m.d.comb += e.eq(
-            or_all(Mux(hit[w], b[w].as_value(), 0) for w in range(W))
-        )
+            m.d.comb += b[w].eq(Mux(fwd, c3_b[w], c2_b[w]))
+            hit.append(_kept(Mux(fwd, c3_b[w].valid & c2_keyeq, c2_hit[w]), f"hit{w}"))
+            free.append(_kept(Mux(fwd, ~c3_b[w].valid, c2_free[w]), f"free{w}"))
+        groups = [(lo, min(W, lo + 4)) for lo in range(0, W, 4)]
+
+        def any_groups(bits, name):  # the OR of each group of 4 ways, kept
+            return [_kept(Cat(*bits[lo:hi]).any(), f"{name}{g}")
+                    for g, (lo, hi) in enumerate(groups)]
+
+        ha = any_groups(hit, "hit_any")
+        fa = any_groups(free, "free_any")
+        hit_any = _kept(Cat(*ha).any(), "hit_any")
+        free_any = _kept(Cat(*fa).any(), "free_any")
+        # the first free way: lowest in its group of 4, no free way in a lower group
+        first_free = []
+        for g, (lo, hi) in enumerate(groups):
+            for w in range(lo, hi):
+                first_free.append(_kept(free[w] & ~Cat(*free[lo:w], *fa[:g], Const(0, 1)).any(),
+                                        f"first_free{w}"))
         prev = self.o.payload  # the previous operation's result (U1 for a U2), now in C3
 
-        # what the op does to the bucket, from early signals only (op code, hit, free), so
-        # the late ones (the subtract, the compares) meet a small mux at the end
-        is_add = s.op == OtOp.ADD
-        is_red = (s.op == OtOp.RED) | (s.op == OtOp.U1)
+        # what the op does to the bucket: insert into the first free way (an ADD, or a U2 whose
+        # U1 touched, with no hit), reduce / remove the hit way, a scrub step
+        ins_ok = _kept(c2_add_ok | (c2_u2_new & self.o.valid & prev.u1 & prev.touch), "ins_ok")
+        ins = _kept(ins_ok & ~hit_any & free_any, "ins")
+        red = _kept(c2_red_ok & hit_any, "red")
+        scr = c2_scr
+        ins_w = [_kept(ins_ok & ~Cat(*ha).any() & first_free[w], f"ins_w{w}") for w in range(W)]
+        red_w = [_kept(c2_red_ok & hit[w], f"red_w{w}") for w in range(W)]
+        scr_w = []
+        for w in range(W):
+            fsl = _kept(c3_b[w].slot == s.slot, f"fwd_slot_eq{w}")
+            scr_w.append(_kept(scr & (s.clr_all | Mux(c3_fwd[w], fsl, c2_slot_eq[w])),
+                               f"scr_w{w}"))
         is_u2 = s.op == OtOp.U2
-        u2_ok = self.o.valid & prev.u1 & prev.touch
-        add_new = is_add & sub.subscribed & s.side_ok & ~hit.any()
-        u2_new = is_u2 & u2_ok & ~s.same_ref & ~hit.any()
-        ins = Signal()  # insert into the first free way
-        red = Signal()  # reduce / remove the hit way
-        scr = Signal()  # a scrub step
-        m.d.comb += [
-            ins.eq((add_new | u2_new) & free.any()),
-            red.eq(is_red & sub.subscribed & hit.any()),
-            scr.eq(s.op == OtOp.SCRUB),
-        ]
-        ins_slot = Mux(is_u2, prev.slot, sub.slot)
-        ins_ep = Mux(is_u2, mux_tree(m, epochs, prev.slot, "ep_u2"), c2_sub_ep)
-        ins_code = Mux(is_u2, prev.code, c2_tick) if self.divide else None
-        ins_bid = Mux(is_u2, prev.bid, s.bid)
-        is_del = s.is_del | (s.op == OtOp.U1)
+        ins_slot = _kept(Mux(is_u2, prev.slot, sub.slot), "ins_slot")
+        ins_ep = _kept(Mux(is_u2, ep_of(prev.slot), c2_sub_ep), "ins_ep")
+        ins_code = _kept(Mux(is_u2, prev.code, c2_tick), "ins_code") if self.divide else None
+        ins_bid = _kept(Mux(is_u2, prev.bid, s.bid), "ins_bid")
+
+        # the hit entry (at most one way hits), and the reduce's remove / oversize: per way
+        # the compare of the forwarded way (its shares are registered in C3) or of C1's bucket
+        def hit_sel(field):  # the hit way's field: per way, per group of 4, the groups' OR
+            per = [_kept(Mux(hit[w], b[w][field], 0), f"e_{field}_h{w}") for w in range(W)]
+            return or_all(_kept(or_all(per[lo:hi]), f"e_{field}_g{g}")
+                          for g, (lo, hi) in enumerate(groups))
+
+        e_fields = ["slot", "bid", "shares"] + (["idx", "offg", "code"] if self.divide
+                                                 else ["px"])
+        e = {f: hit_sel(f) for f in e_fields}
+        rge, rgt = [], []
+        for w in range(W):
+            fwd = c3_fwd[w]
+            gef = _kept(s.shares >= c3_b[w].shares, f"fwd_ge{w}")
+            gtf = _kept(s.shares > c3_b[w].shares, f"fwd_gt{w}")
+            rge.append(_kept(hit[w] & Mux(fwd, gef, c2_ge[w]), f"hit_ge{w}"))
+            rgt.append(_kept(hit[w] & Mux(fwd, gtf, c2_gt[w]), f"hit_gt{w}"))
+        # their ORs as carry chains (:func:`_any_carry`): as LUTs ABC merged the per-way muxes
+        # into a LUT8 after the compare (8.5 levels to ``o``)
         remove = Signal()
-        m.d.comb += remove.eq(is_del | (hit & ge).any())
+        m.d.comb += remove.eq(c2_is_del | _any_carry(rge))
 
         newb = Signal(bucket_l)
         chg = Signal(W)
-        red_w = Signal(W)  # the way a reduce changes (its valid bit is resolved in C3)
         for w in range(W):
-            ins_w = ins & first_free[w]
-            scr_w = scr & (s.clr_all | (b[w].slot == s.slot))
+            fwd = c3_fwd[w]
+            # a reduce's new shares: the subtract of the forwarded way or C1's, a 6-input mux
+            d3 = _kept(c3_b[w].shares - s.shares, f"fwd_diff{w}")
+            red_sh = _kept(Mux(red_w[w], Mux(fwd, d3, c2_diff[w]), b[w].shares), f"red_sh{w}")
+            bval = _kept(b[w].valid, f"b_valid{w}")
             m.d.comb += [
-                red_w[w].eq(red & hit[w]),
-                chg[w].eq(ins_w | red_w[w] | scr_w),
+                chg[w].eq(ins_w[w] | red_w[w] | scr_w[w]),
                 newb[w].eq(b[w]),
+                # a reduce's valid bit is resolved in C3 (``remove``)
+                newb[w].valid.eq(ins_w[w] | (bval & ~scr_w[w])),
+                newb[w].shares.eq(Mux(ins_w[w], s.shares, red_sh)),
             ]
-            with m.If(ins_w):
+            with m.If(ins_w[w]):
                 m.d.comb += [
-                    newb[w].valid.eq(1),
                     newb[w].ref.eq(s.key),
                     newb[w].slot.eq(ins_slot),
                     newb[w].epoch.eq(ins_ep),
                     newb[w].bid.eq(ins_bid),
-                    newb[w].shares.eq(s.shares),
                 ]
                 if self.divide:  # ``idx`` and ``offg`` are set in C3 (the divide's result)
                     m.d.comb += newb[w].code.eq(ins_code)
                 else:
                     m.d.comb += newb[w].px.eq(s.px)
-            with m.Elif(red_w[w]):
-                m.d.comb += newb[w].shares.eq(diff[w])
-            with m.Elif(scr_w):
-                m.d.comb += newb[w].valid.eq(0)
 
         # the level op and the events (``q`` of a reduce is resolved in C3 from ``remove``)
         nxt = Signal(self.out_layout)
@@ -566,43 +606,41 @@ class OrderTable(wiring.Component):
             with m.Case(OtOp.ADD):
                 with m.If(~sub.subscribed | ~s.side_ok):
                     m.d.comb += nxt.ev_ignored.eq(1)
-                with m.Elif(hit.any()):
+                with m.Elif(hit_any):
                     m.d.comb += nxt.ev_dup.eq(1)
                 with m.Else():
                     m.d.comb += [nxt.touch.eq(1), nxt.slot.eq(sub.slot), nxt.bid.eq(s.bid)]
-                    with m.If(~free.any()):
+                    with m.If(~free_any):
                         m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
             with m.Case(OtOp.RED, OtOp.U1):
                 m.d.comb += nxt.u1.eq(s.op == OtOp.U1)
                 with m.If(~sub.subscribed):
                     m.d.comb += nxt.ev_ignored.eq(1)
-                with m.Elif(~hit.any()):
+                with m.Elif(~hit_any):
                     m.d.comb += nxt.ev_unknown.eq(1)
                 with m.Else():
                     m.d.comb += [
                         nxt.op.eq(LevelOpKind.RED),
                         nxt.touch.eq(1),
-                        nxt.slot.eq(e.slot),
-                        nxt.bid.eq(e.bid),
-                        nxt.remove.eq(remove),
-                        nxt.ev_oversize.eq(~is_del & (hit & gt).any()),
+                        nxt.slot.eq(e["slot"]),
+                        nxt.bid.eq(e["bid"]),
                     ]
                     if self.divide:
-                        m.d.comb += [nxt.idx.eq(e.idx), nxt.offg.eq(e.offg),
-                                     nxt.code.eq(e.code)]
+                        m.d.comb += [nxt.idx.eq(e["idx"]), nxt.offg.eq(e["offg"]),
+                                     nxt.code.eq(e["code"])]
                     else:
-                        m.d.comb += nxt.px.eq(e.px)
+                        m.d.comb += nxt.px.eq(e["px"])
             with m.Case(OtOp.U2):
-                with m.If(u2_ok):
+                with m.If(self.o.valid & prev.u1 & prev.touch):
                     m.d.comb += [
                         nxt.u2.eq(1),
                         nxt.touch.eq(1),
                         nxt.slot.eq(prev.slot),
                         nxt.bid.eq(prev.bid),
                     ]
-                    with m.If(s.same_ref | hit.any()):
+                    with m.If(s.same_ref | hit_any):
                         m.d.comb += nxt.ev_dup.eq(1)
-                    with m.Elif(~free.any()):
+                    with m.Elif(~free_any):
                         m.d.comb += [nxt.ev_full.eq(1), nxt.mark_invalid.eq(1)]
             with m.Case(OtOp.CLR):
                 m.d.comb += [nxt.op.eq(LevelOpKind.CLR), nxt.slot.eq(s.slot)]
@@ -619,6 +657,12 @@ class OrderTable(wiring.Component):
             m.d.comb += [nxt.op.eq(LevelOpKind.ADD), nxt.px.eq(s.px), nxt.q.eq(s.shares)]
             if self.divide:
                 m.d.comb += nxt.code.eq(ins_code)
+        # a reduce's remove and oversize flags (the RED / U1 branch above with a hit), from
+        # the late compares: outside the switch, a LUT each
+        m.d.comb += [
+            nxt.remove.eq(red & remove),
+            nxt.ev_oversize.eq(red & ~c2_is_del & _any_carry(rgt)),
+        ]
 
         # -- C3: resolve the reduce (valid bit of its way, ``q``), write back; the read port
         # is transparent, so an op in C0 reads this write. ``c3_b`` (resolved) is also what
@@ -629,15 +673,16 @@ class OrderTable(wiring.Component):
         c3_e_sh = Signal.like(ip.shares)  # a reduce's entry shares (``q`` when it removes)
         c3_ins_w = Signal(W)  # the way an insert fills (its ``idx`` / ``offg`` set here)
         m.d.sync += [
-            c3_ins_w.eq(Mux(ins, first_free, 0)),
+            c3_ins_w.eq(Cat(*ins_w)),
             o_r.eq(nxt),
             self.o.valid.eq(c2v & (s.op != OtOp.SCRUB)),
             c3_addr.eq(c2_addr),
             c3_we.eq(c2v & (ins | red | scr)),
             c3_raw.eq(newb),
-            c3_chg.eq(chg),
-            c3_red_w.eq(red_w),
-            c3_e_sh.eq(e.shares),
+            # the ways changed, for the op now in C1 when it is on the same bucket
+            c3_fwd.eq(Mux(c2v & c1_same1, chg, 0)),
+            c3_red_w.eq(Cat(*red_w)),
+            c3_e_sh.eq(e["shares"]),
         ]
         m.d.comb += self.o.payload.eq(o_r)
         with m.If(o_r.op == LevelOpKind.RED):
@@ -715,6 +760,14 @@ class OrderTable(wiring.Component):
 def _residues(mod: int) -> list[int]:
     """``(byte * 256**i) mod mod`` for the four bytes ``i`` of a price, as 256-entry tables."""
     return [[(b << (8 * i)) % mod for b in range(256)] for i in range(4)]
+
+
+def _any_carry(bits):
+    """OR of ``bits`` as the carry out of ``~bits + 1`` (set when every bit is 0), inverted: a
+    carry chain (4 bits a CARRY4) after one LUT per bit, which the mapper does not fold into
+    wide LUTs (LUT6 with MUXF7/F8) as it does a LUT tree (see :func:`hw.arith.eq_carry`)."""
+    v = Cat(*bits)
+    return ~(Cat(~v, Const(0, 1)) + 1)[len(v)]
 
 
 def or_all(values):

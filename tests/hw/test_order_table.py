@@ -228,7 +228,7 @@ def _hostile_stream(rnd, *, n, slots, keys):
         k = rnd.randrange(keys)
         slot = rnd.randrange(slots)
         sub = (1, slot)
-        c = rnd.randrange(6)
+        c = rnd.randrange(7)
         if c == 0:
             ops += [_op(OtOp.ADD, k, shares=500, px=100, sub=sub),
                     _op(OtOp.RED, k, shares=100, sub=sub), _op(OtOp.RED, k, shares=100, sub=sub),
@@ -259,10 +259,20 @@ def _hostile_stream(rnd, *, n, slots, keys):
                     _op(OtOp.CLR, slot=slot, sub=(0, 0)),
                     _op(OtOp.CLR, slot=slot, sub=(0, 0)),
                     _op(OtOp.ADD, k, shares=70, px=120, sub=sub)]
-        else:
+        elif c == 5:
             ops += [_op(OtOp.ADD, k + j, shares=5, px=100 + j, sub=(1, (slot + j) % slots))
                     for j in range(4)]
             ops += [_op(OtOp.RED, k + j, shares=5, sub=sub) for j in range(4)]
+        else:
+            # the reduce's compares on the way the op one ahead wrote (registered in C3, not
+            # C1's): oversize on an inserted way, on a reduced way, exact on a reduced way
+            ops += [_op(OtOp.ADD, k, shares=50, px=100, sub=sub),
+                    _op(OtOp.RED, k, shares=60, sub=sub),
+                    _op(OtOp.ADD, k, shares=40, px=100, sub=sub),
+                    _op(OtOp.RED, k, shares=10, sub=sub), _op(OtOp.RED, k, shares=31, sub=sub),
+                    _op(OtOp.ADD, k, shares=40, px=100, sub=sub),
+                    _op(OtOp.RED, k, shares=10, sub=sub), _op(OtOp.RED, k, shares=30, sub=sub),
+                    _op(OtOp.RED, k, shares=1, sub=sub)]
     return ops
 
 
@@ -300,6 +310,8 @@ def test_hostile_back_to_back(cfg):
     ops = _hostile_stream(rnd, n=1200, slots=cfg["slots"], keys=cfg["capacity"])
     res = _run(OrderTable(**cfg, tag_width=8), ops, idle=0.0, seed=2)
     _check(res, ops)
+    # reduces that left on an oversize, also on a way written by the op one ahead
+    assert sum(w["ev_oversize"] for w in res["want"]) > 10
 
 
 def test_thousand_clears_of_one_slot():
