@@ -139,13 +139,19 @@ class MoldUDP64(wiring.Component):
     commit of this cycle (64-bit compares in 16-bit chunks).
 
     Latency: 3 cycles (beat accepted -> the beat valid on ``o_stream``). Throughput one beat
-    per clock. Backpressure: the three stages move together,
-    ``i_stream.ready = ~o_stream.valid | o_stream.ready``. The decision of a header is taken in
-    the cycle its beat enters the output register. When the header completes in a packet's
-    second beat or later (every 64- and 128-bit stream) that is the cycle the framer consumes
-    the packet's previous beat or later, so the framer's commit of the previous packet's last
-    message is in that cycle (counted first) or earlier; a header in a packet's first beat
-    (256/512-bit beats) has no such guarantee (docs/ingress.md, Known limitations).
+    per clock. Backpressure: a skid register behind the output register takes B's beat when
+    the output register is full and not read, and the three stages move together while it is
+    empty: ``i_stream.ready`` is a function of registers (``~s_valid``, and a header waiting,
+    below), not of ``o_stream.ready``, so the framer's hold decision does not reach the stages
+    or the frame parser. The decision of a header is taken in the cycle its beat leaves stage
+    B (into either register). A header waits in B while the output register holds its
+    packet's first beat, so when it completes in a packet's second beat or later (every 64- and
+    128-bit stream) the framer has taken the packet's previous beats but the last one, hence
+    committed every message of the previous packet (in that cycle, counted first, or
+    earlier). The wait costs a cycle per packet only where a header completes in its packet's
+    second beat (128-bit beats); never at 64 bits, where it completes in the third beat or
+    later. A header in a packet's first beat (256/512-bit beats) has no such guarantee
+    (docs/ingress.md, Known limitations).
     ``expected_seq`` and ``session_locked`` move at the decision (as the one-stage block did);
     ``ev_end_of_session`` pulses the cycle after it; ``packets``, ``heartbeats``,
     ``end_of_session``, ``session_mismatch`` and ``duplicates`` move :data:`EVENT_LAG` cycles
@@ -179,8 +185,14 @@ class MoldUDP64(wiring.Component):
         i, o, cfg, st, cnt = self.i_stream, self.o_stream, self.config, self.status, self.counters
         cw = len(cnt.packets)
         beat = i.payload
-        adv = Signal()  # the three stages move (the output register is free or read)
-        m.d.comb += adv.eq(~o.valid | o.ready)
+        # The three stages move when the skid register behind the output register is empty
+        # (and no header waits for the packet's first beat, below): registers only, so the
+        # framer's hold decision (its ``i_stream.ready``) stops at the output and skid
+        # registers instead of running on into the stages and the frame parser.
+        adv = Signal()
+        s_valid = Signal()  # the skid register holds a beat (the output register is full)
+        o_free = Signal()  # the output register is empty or read this cycle
+        m.d.comb += o_free.eq(~o.valid | o.ready)
         m.d.comb += i.ready.eq(adv)
         xfer = i.valid & adv
 
@@ -274,7 +286,7 @@ class MoldUDP64(wiring.Component):
         ns = MOLD_SESSION_WIDTH // 2
         lsess = Signal(8 * MOLD_SESSION_WIDTH)
         # (B's header learns when it moves, and A's loads into B only then: the select needs no
-        # ``adv``, which in the chain comes from the framer's deepest decision)
+        # ``adv``)
         learn_b = Signal()
         m.d.comb += learn_b.eq(b_proc & ~cfg.session_valid & ~learned)
         m.d.comb += lsess.eq(Mux(learn_b, b_sess, learned_sess))
@@ -430,27 +442,49 @@ class MoldUDP64(wiring.Component):
         ):
             m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=en, by=by, name=f"c_{name}"))
 
-        # --- output register -----------------------------------------------------------------
-        with m.If(move):
-            m.d.sync += [
-                o.valid.eq(1),
-                o.payload.data.eq(b_data),
-                o.payload.keep.eq(b_keep),
-                o.payload.offset.eq(b_offset),
-                o.payload.first.eq(b_first),
-                o.payload.last.eq(b_last),
-                o.payload.error.eq(b_error),
-                o.payload.active.eq(n_active),
-                o.payload.hdr.eq(b_hdr),
-                o.payload.gap.eq(b_hdr & gapd),
-                o.payload.rx_ns.eq(b_rx_ns),
-            ]
-            with m.If(b_proc):
-                m.d.sync += [
-                    o.payload.seq.eq(b_seq),
-                    o.payload.count.eq(b_count),
-                    o.payload.skip.eq(skip),
-                ]
+        # --- output register and skid register ----------------------------------------------
+        # B's beat (with its decision) moves into the output register when that is free,
+        # else into the skid register; the output register reloads from the skid register
+        # when it is read. ``adv`` is ~s_valid: no beat moves while the skid register is full.
+        # A header completing in B's beat waits while the output register holds its packet's
+        # first beat (a header in a packet's second beat: 128-bit beats and wider), so the
+        # decision is never taken before the framer has taken the packet's first beat, when
+        # it has handed on every message of the previous packets (docs/ingress.md). At 64-bit
+        # beats a header completes in a packet's third beat or later and never waits.
+        m.d.comb += adv.eq(~s_valid & ~(b_proc & o.valid & o.payload.first))
+        s_p = Signal(block_beat_layout(self.data_width))
+        # ``seq``, ``count`` and ``skip`` of the skid register load with every header decided
+        # (into either register): they are those of the latest header, which is the skid
+        # beat's own when it holds one (no beat moves while it is full)
+        nxt = [
+            ("data", b_data),
+            ("keep", b_keep),
+            ("offset", b_offset),
+            ("first", b_first),
+            ("last", b_last),
+            ("error", b_error),
+            ("active", n_active),
+            ("hdr", b_hdr),
+            ("gap", b_hdr & gapd),
+            ("rx_ns", b_rx_ns),
+        ]
+        per_packet = [("seq", b_seq), ("count", b_count), ("skip", skip)]
+        with m.If(move & b_proc):
+            m.d.sync += [getattr(s_p, f).eq(v) for f, v in per_packet]
+        with m.If(s_valid):
+            with m.If(o.ready):
+                m.d.sync += s_valid.eq(0)
+                m.d.sync += [getattr(o.payload, f).eq(getattr(s_p, f)) for f, _ in nxt]
+                m.d.sync += [getattr(o.payload, f).eq(getattr(s_p, f)) for f, _ in per_packet]
+        with m.Elif(move):
+            with m.If(o_free):
+                m.d.sync += o.valid.eq(1)
+                m.d.sync += [getattr(o.payload, f).eq(v) for f, v in nxt]
+                with m.If(b_proc):
+                    m.d.sync += [getattr(o.payload, f).eq(v) for f, v in per_packet]
+            with m.Else():
+                m.d.sync += s_valid.eq(1)
+                m.d.sync += [getattr(s_p, f).eq(v) for f, v in nxt]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)
         return m
