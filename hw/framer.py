@@ -213,24 +213,10 @@ class Framer(wiring.Component):
             hi_z = len_hi_z if j == 0 else hi == 0
             up0 = (up_lo == 0) & hi_z
             up1 = (up_lo == 1) & hi_z
-            this = Signal(name=f"this{j}", attrs={"keep": 1})  # the block ends in this beat
-            # (= up0 & ~s[lb] = (lo < nb - j) & hi_z: no add on the hold decision's path),
-            # as kept pieces of at most six inputs (bits that must be zero, and the low
-            # byte's lane bits), one LUT level each, then their AND: left to itself the
-            # mapper builds the 16-input function as LUT6 + MUXF7/F8 chains
-            zb = Cat(lo[lb:8], ~len_hi_z) if j == 0 else Cat(lo[lb:8], hi)
-            lo_lt = Const(1) if j == 0 else lo[:lb] < nb - j
-            pcs = []
-            for q in range(0, len(zb), 6):
-                ch = zb[q : q + 6]
-                if j and q + 6 >= len(zb) and len(ch) + lb <= 6:
-                    pcs.append((ch == 0) & lo_lt)
-                    lo_lt = Const(1)
-                else:
-                    pcs.append(ch == 0)
-            pcs.append(lo_lt)
-            pk = Signal(len(pcs), name=f"this{j}_p", attrs={"keep": 1})
-            m.d.comb += [pk.eq(Cat(*pcs)), this.eq(pk.all())]
+            # the block ends in this beat (= up0 & ~s[lb] = (lo < nb - j) & hi_z): MoldUDP64's
+            # registered predecode (``block_beat_layout`` ``ends``), so the hold decision
+            # starts at registers
+            this = beat.ends[j]
             nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
             m.d.comb += nxt.eq(Mux(s[lb], up0, up1))
             pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat

@@ -19,6 +19,7 @@ from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 
 __all__ = [
     "block_beat_layout",
+    "block_ends",
     "MoldUDP64",
     "MOLD_COUNTERS",
     "mold_config_signature",
@@ -62,7 +63,10 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
     header; ``skip``: leading blocks already seen) are valid on every beat from the one that
     completes the header; ``hdr`` marks that beat and ``gap`` (with ``hdr``) says the header
     opened a sequence gap. ``first``/``last``/``error``/``rx_ns`` as in
-    :func:`hw.ethernet.payload_beat_layout`.
+    :func:`hw.ethernet.payload_beat_layout`. ``ends`` (a predecode for the framer, on every
+    beat): bit ``j`` says that a 2-byte block length whose low byte is at lane ``j`` (its high
+    byte at lane ``j - 1``, or at lane ``nb - 1`` of the previous beat for ``j = 0``) is below
+    ``nb - j``: a block starting there ends in this beat.
     """
     nb = data_width // 8
     return data.StructLayout(
@@ -80,8 +84,20 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
             "count": unsigned(16),
             "skip": unsigned(16),
             "rx_ns": unsigned(64),
+            "ends": unsigned(nb),
         }
     )
+
+
+def block_ends(data, prev_last, nb):
+    """The ``ends`` predecode of :func:`block_beat_layout` from a beat's ``data`` and the
+    previous beat's last byte ``prev_last``: Amaranth values (a list of bits), or ints (an int,
+    for benches and checks)."""
+    if isinstance(data, int):
+        lanes = [prev_last] + [(data >> 8 * j) & 0xFF for j in range(nb)]
+        return sum(int(lanes[j] == 0 and lanes[j + 1] < nb - j) << j for j in range(nb))
+    lanes = [prev_last] + [data[8 * j : 8 * j + 8] for j in range(nb)]
+    return [(lanes[j] == 0) & (lanes[j + 1] < nb - j) for j in range(nb)]
 
 
 def mold_config_signature() -> wiring.Signature:
@@ -229,6 +245,9 @@ class MoldUDP64(wiring.Component):
         a_last = Signal()
         a_error = Signal()
         a_rx_ns = Signal(64)
+        a_prev = Signal(8)  # the last byte of the beat before A's (``ends`` of lane 0)
+        with m.If(adv & a_valid):
+            m.d.sync += a_prev.eq(a_data[-8:])
         with m.If(adv):
             m.d.sync += [
                 a_valid.eq(i.valid),
@@ -270,6 +289,7 @@ class MoldUDP64(wiring.Component):
         b_last = Signal()
         b_error = Signal()
         b_rx_ns = Signal(64)
+        b_ends = Signal(nb)
         b_sess = Signal(8 * MOLD_SESSION_WIDTH)
         b_seq = Signal(64)
         b_count = Signal(16)
@@ -305,6 +325,7 @@ class MoldUDP64(wiring.Component):
                 b_last.eq(a_last),
                 b_error.eq(a_error),
                 b_rx_ns.eq(a_rx_ns),
+                b_ends.eq(Cat(*block_ends(a_data, a_prev, nb))),
                 b_sess.eq(sess),
                 b_seq.eq(seq),
                 b_count.eq(count),
@@ -341,20 +362,22 @@ class MoldUDP64(wiring.Component):
         m.d.comb += [dl_e.eq(exp[:16] - b_seq[:16]), dl_c.eq(cnext[:16] - b_seq[:16])]
         exp_cur = Signal(64)  # the expected number after this cycle's commit
         m.d.comb += exp_cur.eq(Mux(commit, cnext, exp))
-        # The compares' results meet the commit select and the lock in one LUT each (nets kept
-        # so the mapper does not spread the selects over mux chains), and each skip bit is then
-        # one 6-input function of them: compare (4 levels) + 1 + 1.
-        nogap = Signal(attrs={"keep": 1})  # locked and seq <= expected: skip may be non-zero
-        m.d.comb += nogap.eq(seq_locked & ~Mux(commit, gap_c, gap_e))
         gapd = Signal()  # seq > expected
         m.d.comb += gapd.eq(seq_locked & Mux(commit, gap_c, gap_e))
-        over = Signal(attrs={"keep": 1})  # seq + count > expected: skip is expected - seq
-        m.d.comb += over.eq(b_endc | Mux(commit, over_c, over_e))
-        dl = Signal(16, attrs={"keep": 1})
-        m.d.comb += dl.eq(Mux(commit, dl_c, dl_e))
-        # skip (no gap: expected - seq, at most count; a gap or the first header: 0)
+        # skip (no gap: expected - seq, at most count; a gap or the first header: 0), computed
+        # for both cases of this cycle's commit (each bit one 6-input function of the lock, a
+        # compare pair, the difference bit and the count bit: compare (4 levels) + 1, kept)
+        # and selected by the commit, so the output register's select between it and the skid
+        # register (a register select) and the commit meet in one more LUT
+        skips = []
+        for nm, gp, ov, dlx in (("e", gap_e, over_e, dl_e), ("c", gap_c, over_c, dl_c)):
+            sk = Signal(16, name=f"skip_{nm}", attrs={"keep": 1})
+            nogap = seq_locked & ~gp  # locked and seq <= expected: skip may be non-zero
+            over = b_endc | ov  # seq + count > expected: skip is expected - seq
+            m.d.comb += sk.eq(Mux(nogap, Mux(over, dlx, b_count), 0))
+            skips.append(sk)
         skip = Signal(16)
-        m.d.comb += skip.eq(Mux(nogap, Mux(over, dl, b_count), 0))
+        m.d.comb += skip.eq(Mux(commit, skips[1], skips[0]))
         match = Signal()
         m.d.comb += match.eq(Mux(cfg.session_valid, b_eqc.all(), ~learned | b_eql.all()))
         b_hdr = Signal()  # B's beat completes a header of the session
@@ -467,6 +490,7 @@ class MoldUDP64(wiring.Component):
             ("hdr", b_hdr),
             ("gap", b_hdr & gapd),
             ("rx_ns", b_rx_ns),
+            ("ends", b_ends),
         ]
         per_packet = [("seq", b_seq), ("count", b_count), ("skip", skip)]
         with m.If(move & b_proc):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Module, Mux, ResetSignal, Signal, signed
 
 from host.feed.spec import MESSAGES, MOLD_HEADER, MOLD_HEADER_LENGTH
+from hw.moldudp import block_ends
 from sim.formal.harness import Started, StreamRules, load_mutant
 
 __all__ = ["PROOFS", "MUTANTS", "Mutant", "build"]
@@ -318,6 +319,12 @@ class FramerProof(_Proof):
         first = i.valid & b.first
         for k in ("active", "seq", "count", "skip"):
             _stable_per_packet(m, started, getattr(b, k), first, k)
+        # MoldUDP64's ``ends`` predecode, from the beat and the previous beat's last byte
+        prev_last = Signal(8, name="in_prev_last")
+        with m.If(i.valid & i.ready):
+            m.d.sync += prev_last.eq(b.data[-8:])
+        with m.If(i.valid):
+            m.d.comb += Assume(b.ends == Cat(*block_ends(b.data, prev_last, nb)))
         with m.If(i.valid):
             m.d.comb += Assume(b.hdr == b.first)
             m.d.comb += Assume(~b.gap | b.hdr)
