@@ -66,7 +66,10 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
     :func:`hw.ethernet.payload_beat_layout`. ``ends`` (a predecode for the framer, on every
     beat): bit ``j`` says that a 2-byte block length whose low byte is at lane ``j`` (its high
     byte at lane ``j - 1``, or at lane ``nb - 1`` of the previous beat for ``j = 0``) is below
-    ``nb - j``: a block starting there ends in this beat.
+    ``nb - j``: a block starting there ends in this beat. ``fin`` / ``fnext``: the block
+    area's byte 1 (block 0's length low byte) is in this beat / the next one (``2 - nb <=
+    offset <= 1`` / ``2 - 2 nb <= offset <= 1 - nb``); ``cnz`` / ``cgt1``: ``count != 0`` /
+    ``count > 1`` (valid with ``count``).
     """
     nb = data_width // 8
     return data.StructLayout(
@@ -85,6 +88,10 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
             "skip": unsigned(16),
             "rx_ns": unsigned(64),
             "ends": unsigned(nb),
+            "fin": unsigned(1),
+            "fnext": unsigned(1),
+            "cnz": unsigned(1),
+            "cgt1": unsigned(1),
         }
     )
 
@@ -290,6 +297,8 @@ class MoldUDP64(wiring.Component):
         b_error = Signal()
         b_rx_ns = Signal(64)
         b_ends = Signal(nb)
+        b_fin = Signal()
+        b_fnext = Signal()
         b_sess = Signal(8 * MOLD_SESSION_WIDTH)
         b_seq = Signal(64)
         b_count = Signal(16)
@@ -326,6 +335,8 @@ class MoldUDP64(wiring.Component):
                 b_error.eq(a_error),
                 b_rx_ns.eq(a_rx_ns),
                 b_ends.eq(Cat(*block_ends(a_data, a_prev, nb))),
+                b_fin.eq((a_offset >= 2 - nb) & (a_offset <= 1)),
+                b_fnext.eq((a_offset >= 2 - 2 * nb) & (a_offset <= 1 - nb)),
                 b_sess.eq(sess),
                 b_seq.eq(seq),
                 b_count.eq(count),
@@ -362,22 +373,29 @@ class MoldUDP64(wiring.Component):
         m.d.comb += [dl_e.eq(exp[:16] - b_seq[:16]), dl_c.eq(cnext[:16] - b_seq[:16])]
         exp_cur = Signal(64)  # the expected number after this cycle's commit
         m.d.comb += exp_cur.eq(Mux(commit, cnext, exp))
+        # The compares' results meet the commit select and the lock in one LUT each (nets kept
+        # so the mapper does not spread the selects over mux chains), and each skip bit is then
+        # one 6-input function of them: compare (4 levels) + 1 + 1.
+        nogap = Signal(attrs={"keep": 1})  # locked and seq <= expected: skip may be non-zero
+        m.d.comb += nogap.eq(seq_locked & ~Mux(commit, gap_c, gap_e))
         gapd = Signal()  # seq > expected
         m.d.comb += gapd.eq(seq_locked & Mux(commit, gap_c, gap_e))
-        # skip (no gap: expected - seq, at most count; a gap or the first header: 0), computed
-        # for both cases of this cycle's commit (each bit one 6-input function of the lock, a
-        # compare pair, the difference bit and the count bit: compare (4 levels) + 1, kept)
-        # and selected by the commit, so the output register's select between it and the skid
-        # register (a register select) and the commit meet in one more LUT
-        skips = []
-        for nm, gp, ov, dlx in (("e", gap_e, over_e, dl_e), ("c", gap_c, over_c, dl_c)):
-            sk = Signal(16, name=f"skip_{nm}", attrs={"keep": 1})
-            nogap = seq_locked & ~gp  # locked and seq <= expected: skip may be non-zero
-            over = b_endc | ov  # seq + count > expected: skip is expected - seq
-            m.d.comb += sk.eq(Mux(nogap, Mux(over, dlx, b_count), 0))
-            skips.append(sk)
+        over = Signal(attrs={"keep": 1})  # seq + count > expected: skip is expected - seq
+        m.d.comb += over.eq(b_endc | Mux(commit, over_c, over_e))
+        dl = Signal(16, attrs={"keep": 1})
+        m.d.comb += dl.eq(Mux(commit, dl_c, dl_e))
+        # skip (no gap: expected - seq, at most count; a gap or the first header: 0)
         skip = Signal(16)
-        m.d.comb += skip.eq(Mux(commit, skips[1], skips[0]))
+        m.d.comb += skip.eq(Mux(nogap, Mux(over, dl, b_count), 0))
+        # The output register's skip: B's decision, or the skid register's skip when that
+        # holds a beat (it reloads from there). The skid select is folded into the kept terms
+        # and the count operand (a register select), so each bit stays one LUT after them.
+        s_p = Signal(block_beat_layout(self.data_width))
+        # (per bit one LUT6 of nogap, over, s_valid, the dl bit and the two count bits)
+        skip_o = Signal(16)
+        m.d.comb += skip_o.eq(
+            Mux(nogap | s_valid, Mux(over & ~s_valid, dl, Mux(s_valid, s_p.skip, b_count)), 0)
+        )
         match = Signal()
         m.d.comb += match.eq(Mux(cfg.session_valid, b_eqc.all(), ~learned | b_eql.all()))
         b_hdr = Signal()  # B's beat completes a header of the session
@@ -475,10 +493,10 @@ class MoldUDP64(wiring.Component):
         # it has handed on every message of the previous packets (docs/ingress.md). At 64-bit
         # beats a header completes in a packet's third beat or later and never waits.
         m.d.comb += adv.eq(~s_valid & ~(b_proc & o.valid & o.payload.first))
-        s_p = Signal(block_beat_layout(self.data_width))
-        # ``seq``, ``count`` and ``skip`` of the skid register load with every header decided
-        # (into either register): they are those of the latest header, which is the skid
-        # beat's own when it holds one (no beat moves while it is full)
+        # ``seq``, ``count``, ``skip`` (and the count predecodes) of the skid register load
+        # with every header decided (into either register): they are those of the latest
+        # header, which is the skid beat's own when it holds one (no beat moves while it is
+        # full). The output register's load them only with a header, or from the skid register.
         nxt = [
             ("data", b_data),
             ("keep", b_keep),
@@ -491,21 +509,32 @@ class MoldUDP64(wiring.Component):
             ("gap", b_hdr & gapd),
             ("rx_ns", b_rx_ns),
             ("ends", b_ends),
+            ("fin", b_fin),
+            ("fnext", b_fnext),
         ]
-        per_packet = [("seq", b_seq), ("count", b_count), ("skip", skip)]
+        per_packet = [
+            ("seq", b_seq),
+            ("count", b_count),
+            ("skip", skip),
+            ("cnz", b_count != 0),
+            ("cgt1", b_count[1:].any()),
+        ]
         with m.If(move & b_proc):
             m.d.sync += [getattr(s_p, f).eq(v) for f, v in per_packet]
+        o_pp = Signal()  # the output register loads the per-packet fields
+        m.d.comb += o_pp.eq(Mux(s_valid, o.ready, move & o_free & b_proc))
+        with m.If(o_pp):
+            for f, v in per_packet:
+                d = skip_o if f == "skip" else Mux(s_valid, getattr(s_p, f), v)
+                m.d.sync += getattr(o.payload, f).eq(d)
         with m.If(s_valid):
             with m.If(o.ready):
                 m.d.sync += s_valid.eq(0)
                 m.d.sync += [getattr(o.payload, f).eq(getattr(s_p, f)) for f, _ in nxt]
-                m.d.sync += [getattr(o.payload, f).eq(getattr(s_p, f)) for f, _ in per_packet]
         with m.Elif(move):
             with m.If(o_free):
                 m.d.sync += o.valid.eq(1)
                 m.d.sync += [getattr(o.payload, f).eq(v) for f, v in nxt]
-                with m.If(b_proc):
-                    m.d.sync += [getattr(o.payload, f).eq(v) for f, v in per_packet]
             with m.Else():
                 m.d.sync += s_valid.eq(1)
                 m.d.sync += [getattr(s_p, f).eq(v) for f, v in nxt]

@@ -325,6 +325,10 @@ class FramerProof(_Proof):
             m.d.sync += prev_last.eq(b.data[-8:])
         with m.If(i.valid):
             m.d.comb += Assume(b.ends == Cat(*block_ends(b.data, prev_last, nb)))
+            m.d.comb += Assume(b.fin == ((b.offset >= 2 - nb) & (b.offset <= 1)))
+            m.d.comb += Assume(b.fnext == ((b.offset >= 2 - 2 * nb) & (b.offset <= 1 - nb)))
+            m.d.comb += Assume(b.cnz == (b.count != 0))
+            m.d.comb += Assume(b.cgt1 == (b.count > 1))
         with m.If(i.valid):
             m.d.comb += Assume(b.hdr == b.first)
             m.d.comb += Assume(~b.gap | b.hdr)

@@ -59,6 +59,10 @@ def _block_beats(fr, info, err, decision):
                 "count": d["count"] if d else 0,
                 "skip": d["skip"] if d else 0,
                 "ends": block_ends(b["data"], prev_last, NB),
+                "fin": int(2 - NB <= off - 20 <= 1),
+                "fnext": int(2 - 2 * NB <= off - 20 <= 1 - NB),
+                "cnz": int(bool(d) and d["count"] != 0),
+                "cgt1": int(bool(d) and d["count"] > 1),
             }
         )
         prev_last = b["data"] >> (W - 8)

@@ -92,6 +92,10 @@ async def headers_vs_model(dut):
             mask = ((1 << NB) - 1) ^ (1 if first_beat else 0)
             assert (b["ends"] ^ want) & mask == 0, (idx, b["ends"], want)
             prev_last = b["data"] >> (W - 8)
+            off = b["offset"] - (1 << 16) if b["offset"] >= 1 << 15 else b["offset"]
+            assert b["fin"] == int(2 - NB <= off <= 1), (idx, off, b["fin"])
+            assert b["fnext"] == int(2 - 2 * NB <= off <= 1 - NB), (idx, off, b["fnext"])
+            assert b["cnz"] == int(b["count"] != 0) and b["cgt1"] == int(b["count"] > 1)
             assert b["first"] == int(not got and b is not None and first_beat)
             first_beat = False
             for j in range(NB):
