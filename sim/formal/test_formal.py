@@ -8,8 +8,9 @@ import pytest
 from sim.formal.harness import run_sby
 from sim.formal.proofs import MUTANTS, PROOFS, build
 
-QUICK_PROOFS = ("ethernet", "decoder")
-QUICK_MUTANTS = ("eth_ready_ignores_stall", "decoder_length_off_by_one")
+QUICK_PROOFS = ("ethernet", "decoder", "moldudp_counters")
+QUICK_MUTANTS = ("eth_ready_ignores_stall", "decoder_length_off_by_one",
+                 "mold_missing_ignores_commit")
 _BY_NAME = {mu.name: mu for mu in MUTANTS}
 
 
