@@ -13,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
-from hw.arith import carry_out, piece_eq
+from hw.arith import CHUNK, all_ones, piece_eq
 from hw.counter import counter
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 
@@ -355,10 +355,26 @@ class MoldUDP64(wiring.Component):
         m.d.comb += [st.session_locked.eq(locked), st.expected_seq.eq(exp)]
 
         def gt64(x, y, name):
-            """x > y (64 bits): the carry out of ``x + ~y`` (:func:`hw.arith.carry_out`: 16-bit
-            pieces' generate and propagate, then a two-level lookahead; four levels)."""
+            """x > y (64 bits): the carry out of ``x + ~y`` from 16-bit pieces' generate (``x >
+            y`` of the piece, one LUT and its CARRY chain) and propagate (``x == y``, LUTs), as
+            :func:`hw.arith.carry_out`, but with the lookahead across the four pieces on a carry
+            chain (``(g | p) + g``: g and p exclusive, so its carry out is the lookahead's)
+            instead of two LUT levels. The chain's carry out ends the mapper's cone: with the
+            LUT lookahead ABC merged it with the commit select and the skid select after it
+            into LUT6 + MUXF7/8(/9) functions (9 levels at U250; docs/synthesis.md)."""
             out = Signal(name=name, attrs={"keep": 1})
-            m.d.comb += out.eq(carry_out(m, x, ~y, 0, name))
+            gs, ps = [], []
+            for n, lo in enumerate(range(0, 64, CHUNK)):
+                g = Signal(name=f"{name}_g{n}", attrs={"keep": 1})
+                p = Signal(name=f"{name}_p{n}", attrs={"keep": 1})
+                xs, ys = x[lo : lo + CHUNK], y[lo : lo + CHUNK]
+                m.d.comb += [g.eq(xs > ys), p.eq(all_ones(m, xs ^ ~ys, f"{name}_p{n}"))]
+                gs.append(g)
+                ps.append(p)
+            gv, pv = Cat(*gs), Cat(*ps)
+            la = Signal(len(gs) + 1, name=f"{name}_la")
+            m.d.comb += la.eq((gv | pv) + gv)
+            m.d.comb += out.eq(la[-1])
             return out
 
         # against the register and against this cycle's commit in parallel, selected after
@@ -375,7 +391,7 @@ class MoldUDP64(wiring.Component):
         m.d.comb += exp_cur.eq(Mux(commit, cnext, exp))
         # The compares' results meet the commit select and the lock in one LUT each (nets kept
         # so the mapper does not spread the selects over mux chains), and each skip bit is then
-        # one 6-input function of them: compare (4 levels) + 1 + 1.
+        # one function of them and s_valid (below): compare (3.5 levels) + 1 + 1.
         nogap = Signal(attrs={"keep": 1})  # locked and seq <= expected: skip may be non-zero
         m.d.comb += nogap.eq(seq_locked & ~Mux(commit, gap_c, gap_e))
         gapd = Signal()  # seq > expected
@@ -388,14 +404,23 @@ class MoldUDP64(wiring.Component):
         skip = Signal(16)
         m.d.comb += skip.eq(Mux(nogap, Mux(over, dl, b_count), 0))
         # The output register's skip: B's decision, or the skid register's skip when that
-        # holds a beat (it reloads from there). The skid select is folded into the kept terms
-        # and the count operand (a register select), so each bit stays one LUT after them.
+        # holds a beat (it reloads from there). The skid select is folded into the terms
+        # below (as one expression, with the selects inside it, 9 levels at U250).
         s_p = Signal(block_beat_layout(self.data_width))
-        # (per bit one LUT6 of nogap, over, s_valid, the dl bit and the two count bits)
+        # Two kept terms, each one LUT of the compares, the commit select and ``s_valid``
+        # (``nz``: skip not zero, ``sel_dl``: skip is expected - seq), and a kept operand of
+        # registers only (``alt``: the skid's skip, or B's count); each bit then the 4-input
+        # function of the skid-less decision.
         skip_o = Signal(16)
-        m.d.comb += skip_o.eq(
-            Mux(nogap | s_valid, Mux(over & ~s_valid, dl, Mux(s_valid, s_p.skip, b_count)), 0)
-        )
+        nz = Signal(attrs={"keep": 1})  # the skid's skip, or no gap
+        sel_dl = Signal(attrs={"keep": 1})  # B's decision and seq + count > expected
+        alt = Signal(16, attrs={"keep": 1})
+        m.d.comb += [
+            nz.eq(seq_locked & ~Mux(commit, gap_c, gap_e) | s_valid),
+            sel_dl.eq((b_endc | Mux(commit, over_c, over_e)) & ~s_valid),
+            alt.eq(Mux(s_valid, s_p.skip, b_count)),
+        ]
+        m.d.comb += skip_o.eq(Mux(nz, Mux(sel_dl, dl, alt), 0))
         match = Signal()
         m.d.comb += match.eq(Mux(cfg.session_valid, b_eqc.all(), ~learned | b_eql.all()))
         b_hdr = Signal()  # B's beat completes a header of the session
