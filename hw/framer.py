@@ -152,9 +152,6 @@ class Framer(wiring.Component):
         # subtract and compares above (carry chains on the hold decision's path).
         off_lo = beat.offset[:lb]
 
-        def offset_in(lo, hi):
-            return Cat(*[beat.offset == x for x in range(lo, hi + 1)]).any()
-
         f_lane = Signal(lb)  # == lo0[:lb]
         f_oh = Signal(nb)  # == 1 << lo0[:lb]
         for j in range(nb):
@@ -169,8 +166,9 @@ class Framer(wiring.Component):
         c_pos_oh = Signal(nb, attrs={"keep": 1})
         m.d.comb += c_pos_oh.eq(Mux(fresh, f_oh, pos_oh))
         # f_beat == 0: 0 <= 1 - offset < nb; == 1: nb <= 1 - offset < 2 nb
-        c_pos_in = Mux(fresh, offset_in(2 - nb, 1), pos_in)
-        c_pos_next = Mux(fresh, offset_in(2 - 2 * nb, 1 - nb), pos_next)
+        # (MoldUDP64's registered predecodes ``fin`` / ``fnext`` of the offset)
+        c_pos_in = Mux(fresh, beat.fin, pos_in)
+        c_pos_next = Mux(fresh, beat.fnext, pos_next)
         c_have_hi = Mux(fresh, 0, have_hi)
         # a packet's first beat: message byte idx of block 0 at lane 2 - offset + idx
         c_dlane = Signal(lb)
@@ -213,24 +211,10 @@ class Framer(wiring.Component):
             hi_z = len_hi_z if j == 0 else hi == 0
             up0 = (up_lo == 0) & hi_z
             up1 = (up_lo == 1) & hi_z
-            this = Signal(name=f"this{j}", attrs={"keep": 1})  # the block ends in this beat
-            # (= up0 & ~s[lb] = (lo < nb - j) & hi_z: no add on the hold decision's path),
-            # as kept pieces of at most six inputs (bits that must be zero, and the low
-            # byte's lane bits), one LUT level each, then their AND: left to itself the
-            # mapper builds the 16-input function as LUT6 + MUXF7/F8 chains
-            zb = Cat(lo[lb:8], ~len_hi_z) if j == 0 else Cat(lo[lb:8], hi)
-            lo_lt = Const(1) if j == 0 else lo[:lb] < nb - j
-            pcs = []
-            for q in range(0, len(zb), 6):
-                ch = zb[q : q + 6]
-                if j and q + 6 >= len(zb) and len(ch) + lb <= 6:
-                    pcs.append((ch == 0) & lo_lt)
-                    lo_lt = Const(1)
-                else:
-                    pcs.append(ch == 0)
-            pcs.append(lo_lt)
-            pk = Signal(len(pcs), name=f"this{j}_p", attrs={"keep": 1})
-            m.d.comb += [pk.eq(Cat(*pcs)), this.eq(pk.all())]
+            # the block ends in this beat (= up0 & ~s[lb] = (lo < nb - j) & hi_z): MoldUDP64's
+            # registered predecode (``block_beat_layout`` ``ends``), so the hold decision
+            # starts at registers
+            this = beat.ends[j]
             nxt = Signal(name=f"nin{j}")  # the block ends in the next beat
             m.d.comb += nxt.eq(Mux(s[lb], up0, up1))
             pb = Signal(signed(17), name=f"pb{j}")  # beats ahead of the next beat
@@ -239,10 +223,10 @@ class Framer(wiring.Component):
 
         suppress = beat.last & beat.error
         in_count = Signal()
-        m.d.comb += in_count.eq(Mux(c_kz, beat.count != 0, lt0))
+        m.d.comb += in_count.eq(Mux(c_kz, beat.cnz, lt0))
         next_in_count = Signal()
-        # (count > 1 as an OR of its upper bits: LUTs, no carry chain before the hold decision)
-        m.d.comb += next_in_count.eq(Mux(c_kz, beat.count[1:].any(), lt1))
+        # (count > 1: MoldUDP64's registered predecode, as count != 0)
+        m.d.comb += next_in_count.eq(Mux(c_kz, beat.cgt1, lt1))
         in_skip = Signal()  # k >= skip
         m.d.comb += in_skip.eq(Mux(c_kz, beat.skip == 0, ge0))
         keep_at_pos = Signal()
@@ -294,8 +278,8 @@ class Framer(wiring.Component):
 
         ends_b = or_groups(t_b, 3, "ends_b")
         ends_a = or_groups(t_a, 2, "ends_a")
-        # The phase terms, from kept pieces of at most six inputs: the count tests and the
-        # first beat's position decode (16-bit values) in 6-bit pieces.
+        # The phase terms: the count tests and the first beat's position decode are MoldUDP64's
+        # registered predecodes (``cnz``, ``cgt1``, ``fin``).
         def any_k(v, name, per=6):
             ps = Signal(-(-len(v) // per), name=f"{name}_p", attrs={"keep": 1})
             m.d.comb += ps.eq(Cat(*[v[q : q + per].any() for q in range(0, len(v), per)]))
@@ -303,14 +287,10 @@ class Framer(wiring.Component):
             m.d.comb += x.eq(ps.any())
             return x
 
-        cnt_nz = any_k(beat.count, "cnt_nz")  # count != 0
-        cnt_gt1 = any_k(beat.count[1:], "cnt_gt1")  # count > 1
         kpa = any_k(pos_oh & keep, "kpa")  # (pos_oh & keep).any()
-        q_off = beat.offset[lb:]
-        oi_1 = ~any_k(~q_off, "oi_q1")  # offset >> lb == -1
-        oi_0 = ~any_k(q_off, "oi_q0")  # offset >> lb == 0
-        oi = Signal(name="oi", attrs={"keep": 1})  # == offset_in(2 - nb, 1)
-        m.d.comb += oi.eq((oi_1 & (off_lo >= 2)) | (oi_0 & (off_lo <= 1)))
+        cnt_nz = beat.cnz  # count != 0 (registered predecodes, block_beat_layout)
+        cnt_gt1 = beat.cgt1  # count > 1
+        oi = beat.fin  # 2 - nb <= offset <= 1
         act_ns = Signal(name="act_ns", attrs={"keep": 1})
         m.d.comb += act_ns.eq(beat.active & ~suppress)
         x_n = Signal(name="hold_xn", attrs={"keep": 1})  # not fresh: phase B, counting

@@ -102,8 +102,10 @@ class Ingress(wiring.Component):
     Throughput: one MAC beat per clock for every legal stream (back-to-back frames, packed
     minimum-size messages); only malformed blocks shorter than a beat stall (a cycle per
     block whose length field and end share a beat, see :class:`hw.framer.Framer`).
-    Backpressure on ``o_stream`` stalls ``i_stream`` without loss; ``i_stream.ready`` is
-    combinational from ``o_stream.ready`` through the chain. With ``lines=2`` the arbiter
+    Backpressure on ``o_stream`` stalls ``i_stream`` without loss, a cycle later:
+    ``i_stream.ready`` is MoldUDP64's (a skid register behind its output register), a function
+    of registers; ``o_stream.ready`` reaches back only to MoldUDP64's output and skid
+    registers through the decoder and the framer. With ``lines=2`` the arbiter
     adds 2 cycles and its backpressure rules (:class:`hw.arbiter.LineArbiter`).
     """
 

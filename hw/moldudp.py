@@ -13,12 +13,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from host.feed.spec import MOLD_END_OF_SESSION, MOLD_HEADER, MOLD_HEADER_LENGTH, MOLD_SESSION_WIDTH
-from hw.arith import carry_out, piece_eq
+from hw.arith import CHUNK, all_ones, piece_eq
 from hw.counter import counter
 from hw.ethernet import _check_counter_width, _check_width, payload_beat_layout
 
 __all__ = [
     "block_beat_layout",
+    "block_ends",
     "MoldUDP64",
     "MOLD_COUNTERS",
     "mold_config_signature",
@@ -62,7 +63,13 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
     header; ``skip``: leading blocks already seen) are valid on every beat from the one that
     completes the header; ``hdr`` marks that beat and ``gap`` (with ``hdr``) says the header
     opened a sequence gap. ``first``/``last``/``error``/``rx_ns`` as in
-    :func:`hw.ethernet.payload_beat_layout`.
+    :func:`hw.ethernet.payload_beat_layout`. ``ends`` (a predecode for the framer, on every
+    beat): bit ``j`` says that a 2-byte block length whose low byte is at lane ``j`` (its high
+    byte at lane ``j - 1``, or at lane ``nb - 1`` of the previous beat for ``j = 0``) is below
+    ``nb - j``: a block starting there ends in this beat. ``fin`` / ``fnext``: the block
+    area's byte 1 (block 0's length low byte) is in this beat / the next one (``2 - nb <=
+    offset <= 1`` / ``2 - 2 nb <= offset <= 1 - nb``); ``cnz`` / ``cgt1``: ``count != 0`` /
+    ``count > 1`` (valid with ``count``).
     """
     nb = data_width // 8
     return data.StructLayout(
@@ -80,8 +87,24 @@ def block_beat_layout(data_width: int = 64) -> data.StructLayout:
             "count": unsigned(16),
             "skip": unsigned(16),
             "rx_ns": unsigned(64),
+            "ends": unsigned(nb),
+            "fin": unsigned(1),
+            "fnext": unsigned(1),
+            "cnz": unsigned(1),
+            "cgt1": unsigned(1),
         }
     )
+
+
+def block_ends(data, prev_last, nb):
+    """The ``ends`` predecode of :func:`block_beat_layout` from a beat's ``data`` and the
+    previous beat's last byte ``prev_last``: Amaranth values (a list of bits), or ints (an int,
+    for benches and checks)."""
+    if isinstance(data, int):
+        lanes = [prev_last] + [(data >> 8 * j) & 0xFF for j in range(nb)]
+        return sum(int(lanes[j] == 0 and lanes[j + 1] < nb - j) << j for j in range(nb))
+    lanes = [prev_last] + [data[8 * j : 8 * j + 8] for j in range(nb)]
+    return [(lanes[j] == 0) & (lanes[j + 1] < nb - j) for j in range(nb)]
 
 
 def mold_config_signature() -> wiring.Signature:
@@ -139,13 +162,19 @@ class MoldUDP64(wiring.Component):
     commit of this cycle (64-bit compares in 16-bit chunks).
 
     Latency: 3 cycles (beat accepted -> the beat valid on ``o_stream``). Throughput one beat
-    per clock. Backpressure: the three stages move together,
-    ``i_stream.ready = ~o_stream.valid | o_stream.ready``. The decision of a header is taken in
-    the cycle its beat enters the output register. When the header completes in a packet's
-    second beat or later (every 64- and 128-bit stream) that is the cycle the framer consumes
-    the packet's previous beat or later, so the framer's commit of the previous packet's last
-    message is in that cycle (counted first) or earlier; a header in a packet's first beat
-    (256/512-bit beats) has no such guarantee (docs/ingress.md, Known limitations).
+    per clock. Backpressure: a skid register behind the output register takes B's beat when
+    the output register is full and not read, and the three stages move together while it is
+    empty: ``i_stream.ready`` is a function of registers (``~s_valid``, and a header waiting,
+    below), not of ``o_stream.ready``, so the framer's hold decision does not reach the stages
+    or the frame parser. The decision of a header is taken in the cycle its beat leaves stage
+    B (into either register). A header waits in B while the output register holds its
+    packet's first beat, so when it completes in a packet's second beat or later (every 64- and
+    128-bit stream) the framer has taken the packet's previous beats but the last one, hence
+    committed every message of the previous packet (in that cycle, counted first, or
+    earlier). The wait costs a cycle per packet only where a header completes in its packet's
+    second beat (128-bit beats); never at 64 bits, where it completes in the third beat or
+    later. A header in a packet's first beat (256/512-bit beats) has no such guarantee
+    (docs/ingress.md, Known limitations).
     ``expected_seq`` and ``session_locked`` move at the decision (as the one-stage block did);
     ``ev_end_of_session`` pulses the cycle after it; ``packets``, ``heartbeats``,
     ``end_of_session``, ``session_mismatch`` and ``duplicates`` move :data:`EVENT_LAG` cycles
@@ -179,8 +208,14 @@ class MoldUDP64(wiring.Component):
         i, o, cfg, st, cnt = self.i_stream, self.o_stream, self.config, self.status, self.counters
         cw = len(cnt.packets)
         beat = i.payload
-        adv = Signal()  # the three stages move (the output register is free or read)
-        m.d.comb += adv.eq(~o.valid | o.ready)
+        # The three stages move when the skid register behind the output register is empty
+        # (and no header waits for the packet's first beat, below): registers only, so the
+        # framer's hold decision (its ``i_stream.ready``) stops at the output and skid
+        # registers instead of running on into the stages and the frame parser.
+        adv = Signal()
+        s_valid = Signal()  # the skid register holds a beat (the output register is full)
+        o_free = Signal()  # the output register is empty or read this cycle
+        m.d.comb += o_free.eq(~o.valid | o.ready)
         m.d.comb += i.ready.eq(adv)
         xfer = i.valid & adv
 
@@ -217,6 +252,9 @@ class MoldUDP64(wiring.Component):
         a_last = Signal()
         a_error = Signal()
         a_rx_ns = Signal(64)
+        a_prev = Signal(8)  # the last byte of the beat before A's (``ends`` of lane 0)
+        with m.If(adv & a_valid):
+            m.d.sync += a_prev.eq(a_data[-8:])
         with m.If(adv):
             m.d.sync += [
                 a_valid.eq(i.valid),
@@ -258,6 +296,9 @@ class MoldUDP64(wiring.Component):
         b_last = Signal()
         b_error = Signal()
         b_rx_ns = Signal(64)
+        b_ends = Signal(nb)
+        b_fin = Signal()
+        b_fnext = Signal()
         b_sess = Signal(8 * MOLD_SESSION_WIDTH)
         b_seq = Signal(64)
         b_count = Signal(16)
@@ -274,7 +315,7 @@ class MoldUDP64(wiring.Component):
         ns = MOLD_SESSION_WIDTH // 2
         lsess = Signal(8 * MOLD_SESSION_WIDTH)
         # (B's header learns when it moves, and A's loads into B only then: the select needs no
-        # ``adv``, which in the chain comes from the framer's deepest decision)
+        # ``adv``)
         learn_b = Signal()
         m.d.comb += learn_b.eq(b_proc & ~cfg.session_valid & ~learned)
         m.d.comb += lsess.eq(Mux(learn_b, b_sess, learned_sess))
@@ -293,6 +334,9 @@ class MoldUDP64(wiring.Component):
                 b_last.eq(a_last),
                 b_error.eq(a_error),
                 b_rx_ns.eq(a_rx_ns),
+                b_ends.eq(Cat(*block_ends(a_data, a_prev, nb))),
+                b_fin.eq((a_offset >= 2 - nb) & (a_offset <= 1)),
+                b_fnext.eq((a_offset >= 2 - 2 * nb) & (a_offset <= 1 - nb)),
                 b_sess.eq(sess),
                 b_seq.eq(seq),
                 b_count.eq(count),
@@ -311,10 +355,26 @@ class MoldUDP64(wiring.Component):
         m.d.comb += [st.session_locked.eq(locked), st.expected_seq.eq(exp)]
 
         def gt64(x, y, name):
-            """x > y (64 bits): the carry out of ``x + ~y`` (:func:`hw.arith.carry_out`: 16-bit
-            pieces' generate and propagate, then a two-level lookahead; four levels)."""
+            """x > y (64 bits): the carry out of ``x + ~y`` from 16-bit pieces' generate (``x >
+            y`` of the piece, one LUT and its CARRY chain) and propagate (``x == y``, LUTs), as
+            :func:`hw.arith.carry_out`, but with the lookahead across the four pieces on a carry
+            chain (``(g | p) + g``: g and p exclusive, so its carry out is the lookahead's)
+            instead of two LUT levels. The chain's carry out ends the mapper's cone: with the
+            LUT lookahead ABC merged it with the commit select and the skid select after it
+            into LUT6 + MUXF7/8(/9) functions (9 levels at U250; docs/synthesis.md)."""
             out = Signal(name=name, attrs={"keep": 1})
-            m.d.comb += out.eq(carry_out(m, x, ~y, 0, name))
+            gs, ps = [], []
+            for n, lo in enumerate(range(0, 64, CHUNK)):
+                g = Signal(name=f"{name}_g{n}", attrs={"keep": 1})
+                p = Signal(name=f"{name}_p{n}", attrs={"keep": 1})
+                xs, ys = x[lo : lo + CHUNK], y[lo : lo + CHUNK]
+                m.d.comb += [g.eq(xs > ys), p.eq(all_ones(m, xs ^ ~ys, f"{name}_p{n}"))]
+                gs.append(g)
+                ps.append(p)
+            gv, pv = Cat(*gs), Cat(*ps)
+            la = Signal(len(gs) + 1, name=f"{name}_la")
+            m.d.comb += la.eq((gv | pv) + gv)
+            m.d.comb += out.eq(la[-1])
             return out
 
         # against the register and against this cycle's commit in parallel, selected after
@@ -331,7 +391,7 @@ class MoldUDP64(wiring.Component):
         m.d.comb += exp_cur.eq(Mux(commit, cnext, exp))
         # The compares' results meet the commit select and the lock in one LUT each (nets kept
         # so the mapper does not spread the selects over mux chains), and each skip bit is then
-        # one 6-input function of them: compare (4 levels) + 1 + 1.
+        # one function of them and s_valid (below): compare (3.5 levels) + 1 + 1.
         nogap = Signal(attrs={"keep": 1})  # locked and seq <= expected: skip may be non-zero
         m.d.comb += nogap.eq(seq_locked & ~Mux(commit, gap_c, gap_e))
         gapd = Signal()  # seq > expected
@@ -343,6 +403,24 @@ class MoldUDP64(wiring.Component):
         # skip (no gap: expected - seq, at most count; a gap or the first header: 0)
         skip = Signal(16)
         m.d.comb += skip.eq(Mux(nogap, Mux(over, dl, b_count), 0))
+        # The output register's skip: B's decision, or the skid register's skip when that
+        # holds a beat (it reloads from there). The skid select is folded into the terms
+        # below (as one expression, with the selects inside it, 9 levels at U250).
+        s_p = Signal(block_beat_layout(self.data_width))
+        # Two kept terms, each one LUT of the compares, the commit select and ``s_valid``
+        # (``nz``: skip not zero, ``sel_dl``: skip is expected - seq), and a kept operand of
+        # registers only (``alt``: the skid's skip, or B's count); each bit then the 4-input
+        # function of the skid-less decision.
+        skip_o = Signal(16)
+        nz = Signal(attrs={"keep": 1})  # the skid's skip, or no gap
+        sel_dl = Signal(attrs={"keep": 1})  # B's decision and seq + count > expected
+        alt = Signal(16, attrs={"keep": 1})
+        m.d.comb += [
+            nz.eq(seq_locked & ~Mux(commit, gap_c, gap_e) | s_valid),
+            sel_dl.eq((b_endc | Mux(commit, over_c, over_e)) & ~s_valid),
+            alt.eq(Mux(s_valid, s_p.skip, b_count)),
+        ]
+        m.d.comb += skip_o.eq(Mux(nz, Mux(sel_dl, dl, alt), 0))
         match = Signal()
         m.d.comb += match.eq(Mux(cfg.session_valid, b_eqc.all(), ~learned | b_eql.all()))
         b_hdr = Signal()  # B's beat completes a header of the session
@@ -430,27 +508,61 @@ class MoldUDP64(wiring.Component):
         ):
             m.d.comb += getattr(cnt, name).eq(counter(m, cw, en=en, by=by, name=f"c_{name}"))
 
-        # --- output register -----------------------------------------------------------------
-        with m.If(move):
-            m.d.sync += [
-                o.valid.eq(1),
-                o.payload.data.eq(b_data),
-                o.payload.keep.eq(b_keep),
-                o.payload.offset.eq(b_offset),
-                o.payload.first.eq(b_first),
-                o.payload.last.eq(b_last),
-                o.payload.error.eq(b_error),
-                o.payload.active.eq(n_active),
-                o.payload.hdr.eq(b_hdr),
-                o.payload.gap.eq(b_hdr & gapd),
-                o.payload.rx_ns.eq(b_rx_ns),
-            ]
-            with m.If(b_proc):
-                m.d.sync += [
-                    o.payload.seq.eq(b_seq),
-                    o.payload.count.eq(b_count),
-                    o.payload.skip.eq(skip),
-                ]
+        # --- output register and skid register ----------------------------------------------
+        # B's beat (with its decision) moves into the output register when that is free,
+        # else into the skid register; the output register reloads from the skid register
+        # when it is read. ``adv`` is ~s_valid: no beat moves while the skid register is full.
+        # A header completing in B's beat waits while the output register holds its packet's
+        # first beat (a header in a packet's second beat: 128-bit beats and wider), so the
+        # decision is never taken before the framer has taken the packet's first beat, when
+        # it has handed on every message of the previous packets (docs/ingress.md). At 64-bit
+        # beats a header completes in a packet's third beat or later and never waits.
+        m.d.comb += adv.eq(~s_valid & ~(b_proc & o.valid & o.payload.first))
+        # ``seq``, ``count``, ``skip`` (and the count predecodes) of the skid register load
+        # with every header decided (into either register): they are those of the latest
+        # header, which is the skid beat's own when it holds one (no beat moves while it is
+        # full). The output register's load them only with a header, or from the skid register.
+        nxt = [
+            ("data", b_data),
+            ("keep", b_keep),
+            ("offset", b_offset),
+            ("first", b_first),
+            ("last", b_last),
+            ("error", b_error),
+            ("active", n_active),
+            ("hdr", b_hdr),
+            ("gap", b_hdr & gapd),
+            ("rx_ns", b_rx_ns),
+            ("ends", b_ends),
+            ("fin", b_fin),
+            ("fnext", b_fnext),
+        ]
+        per_packet = [
+            ("seq", b_seq),
+            ("count", b_count),
+            ("skip", skip),
+            ("cnz", b_count != 0),
+            ("cgt1", b_count[1:].any()),
+        ]
+        with m.If(move & b_proc):
+            m.d.sync += [getattr(s_p, f).eq(v) for f, v in per_packet]
+        o_pp = Signal()  # the output register loads the per-packet fields
+        m.d.comb += o_pp.eq(Mux(s_valid, o.ready, move & o_free & b_proc))
+        with m.If(o_pp):
+            for f, v in per_packet:
+                d = skip_o if f == "skip" else Mux(s_valid, getattr(s_p, f), v)
+                m.d.sync += getattr(o.payload, f).eq(d)
+        with m.If(s_valid):
+            with m.If(o.ready):
+                m.d.sync += s_valid.eq(0)
+                m.d.sync += [getattr(o.payload, f).eq(getattr(s_p, f)) for f, _ in nxt]
+        with m.Elif(move):
+            with m.If(o_free):
+                m.d.sync += o.valid.eq(1)
+                m.d.sync += [getattr(o.payload, f).eq(v) for f, v in nxt]
+            with m.Else():
+                m.d.sync += s_valid.eq(1)
+                m.d.sync += [getattr(s_p, f).eq(v) for f, v in nxt]
         with m.Elif(o.ready):
             m.d.sync += o.valid.eq(0)
         return m

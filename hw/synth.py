@@ -222,6 +222,10 @@ _BUDGETS: dict[str, dict] = {
     # 4066 LUT / 4480 FF, 10 levels reg; u250 4194 / 6955, 10. Every path above 8 is the ready
     # chain (framer payload -> hold_now -> i.ready -> MoldUDP64's advance -> its and the
     # parser's enables) or the framer's own walk; docs/synthesis.md. Ceilings at 10.
+    # 2026-12-07 (ingrdy, the ready chain cut by MoldUDP64's skid register; same command as
+    # moldudp's below): u250 4555 LUT / 7249 FF, 10; small 4411 / 4774, 10. Left above 8: the
+    # decoder's checks and the framer's one-hot position as ABC maps the flattened ingress
+    # (5 and 8 in the blocks alone); the commit into MoldUDP64 is 8. Ceilings unchanged.
     "ingress": {"small": {"lut": (3200, 9600), "ff": (1200, 6700), "depth_reg": (2, 10)},
                 "u250": {"lut": (3200, 9700), "ff": (2300, 10400), "depth_reg": (2, 10)}},
     # book with the ladder (issue 13 step 3), small (BOOK_SMALL: 4 slots, 64 ticks, k 4):
@@ -266,6 +270,12 @@ _BUDGETS: dict[str, dict] = {
     # Worst path: a compare piece (LUT2 + 2 CARRY4) -> the lookahead (LUT1, MUXF7) -> `over_e`
     # -> the skip bit (LUT4 + MUXF7/8/9: ABC's 9-input function of the lock, the commit select
     # and seq + count's carry). Ceilings at 8.
+    # 2026-12-07 (ingrdy: skid register, framer predecodes; `flock /tmp/heavy.lock .venv/bin/
+    # python -m hw.synth --blocks moldudp,framer,ingress --no-ecp5 --paths 6 [--small]`): 9 at
+    # u250 before the last step (the skid select merged into the decision's LUT6 + MUXF
+    # functions); with the skid select as kept terms and each 64-bit compare's lookahead on a
+    # carry chain, u250 1510 LUT / 2386 FF, 8 (7.5) levels reg; small 1454 / 1963, 7.
+    # Ceilings unchanged (8).
     "moldudp": {"small": {"lut": (1000, 3000), "ff": (830, 2500), "depth_reg": (2, 8)},
                 "u250": {"lut": (1000, 3100), "ff": (1040, 3130), "depth_reg": (2, 8)}},
     # framer re-measured 2026-12-05 (framerpipe, relative positions + registered output,
@@ -286,6 +296,8 @@ _BUDGETS: dict[str, dict] = {
     # 2026-12-07 (ing2, hold_now from kept nets; same command): small 1907 LUT / 1242 FF, 10;
     # u250 1939 / 1299, 9 (the block alone; inside the ingress its paths from the input
     # register are 10, docs/synthesis.md). Ceilings unchanged.
+    # 2026-12-07 (ingrdy: MoldUDP64's predecodes `ends`, `fin`/`fnext`, `cnz`/`cgt1`; same
+    # command as moldudp's above): u250 1821 LUT / 1299 FF, 8; small 1838 / 1242, 9.
     "framer": {"small": {"lut": (880, 2700), "ff": (580, 1800), "depth_reg": (2, 10)},
                "u250": {"lut": (880, 2700), "ff": (610, 1850), "depth_reg": (2, 9)}},
     # 2026-12-06 (`python -m hw.synth --blocks moldudp,framer,ingress,arbiter --no-ecp5

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Module, Mux, ResetSignal, Signal, signed
 
 from host.feed.spec import MESSAGES, MOLD_HEADER, MOLD_HEADER_LENGTH
+from hw.moldudp import block_ends
 from sim.formal.harness import Started, StreamRules, load_mutant
 
 __all__ = ["PROOFS", "MUTANTS", "Mutant", "build"]
@@ -128,9 +129,12 @@ class MoldProof(_Proof):
     expected`` and moves it up; a commit sets it to the commit's ``commit_next``), and checks the
     ``gaps`` and ``missing`` counters, ``expected_seq`` (equal and never decreasing) and the
     ``gap``/``hdr`` flags of the output beats. Timing from the block's documented contract, not
-    its code: a header read at the input is decided when its beat enters the output register,
-    ``LATENCY - 1`` advances (cycles with ``i_stream.ready``) later, counting a commit of that
-    cycle first; the gap counters show a decision ``GAP_LAG`` cycles after it.
+    its code: a header read at the input is decided when its beat leaves the stages (into the
+    output register or the skid register behind it), ``LATENCY - 1`` advances (cycles with
+    ``i_stream.ready``) later, counting a commit of that cycle first; the gap counters show a
+    decision ``GAP_LAG`` cycles after it. The beats leave the stages in order and wait in at
+    most two registers: the output beats are checked against that queue (valid exactly when
+    a beat waits, flags of the oldest).
     """
 
     NB = 8
@@ -202,12 +206,14 @@ class MoldProof(_Proof):
         hdr_p = Signal(name="ref_hdr_in")
         m.d.comb += hdr_p.eq(xfer & done & match)
         seq_p = seq_in
+        v_p = i.valid  # a beat travels with it (it leaves the stages into the output queue)
         for n in range(self.mod.LATENCY - 1):
             h2 = Signal(name=f"ref_hdr_p{n}")
             s2 = Signal(64, name=f"ref_seq_p{n}")
+            v2 = Signal(name=f"ref_v_p{n}")
             with m.If(i.ready):
-                m.d.sync += [h2.eq(hdr_p), s2.eq(seq_p)]
-            hdr_p, seq_p = h2, s2
+                m.d.sync += [h2.eq(hdr_p), s2.eq(seq_p), v2.eq(v_p)]
+            hdr_p, seq_p, v_p = h2, s2, v2
         seq = seq_p
 
         locked = Signal(name="ref_locked")
@@ -233,10 +239,28 @@ class MoldProof(_Proof):
             m.d.sync += locked.eq(1)
         with m.If(gap):
             m.d.sync += [gaps.eq(gaps + 1), missing.eq(missing + (seq - exp_c))]
-        gap_d = Signal(name="ref_gap_d")
-        hdr_d = Signal(name="ref_hdr_d")
-        with m.If(i.ready):
-            m.d.sync += [gap_d.eq(gap), hdr_d.eq(hdr)]
+        # the beats decided and not read yet: the output register and the skid register
+        # behind it (a beat leaves the stages on an advance, in order; at most two wait)
+        qf = [Signal(2, name=f"ref_oq{n}") for n in range(2)]  # (gap, hdr)
+        qn = Signal(2, name="ref_oqn")
+        pop = o.valid & o.ready
+        push = i.ready & v_p
+        a0 = Signal(2, name="ref_oq_a0")
+        a1 = Signal(2, name="ref_oq_a1")
+        an = Signal(2, name="ref_oq_an")
+        m.d.comb += [
+            a0.eq(Mux(pop, qf[1], qf[0])),
+            a1.eq(Mux(pop, 0, qf[1])),
+            an.eq(qn - pop),
+        ]
+        with m.If(push):
+            self.check(m, an < 2, "at most two beats wait at the output (none lost)")
+            with m.If(an == 0):
+                m.d.comb += a0.eq(Cat(gap, hdr))
+            with m.Else():
+                m.d.comb += a1.eq(Cat(gap, hdr))
+        m.d.sync += [qf[0].eq(a0), qf[1].eq(a1), qn.eq(an + push)]
+        gap_d, hdr_d = qf[0][0], qf[0][1]
         # the counters as the block shows them: GAP_LAG cycles after the decision (1 above)
         for n in range(self.mod.GAP_LAG - 1):
             g2 = Signal(self.CW, name=f"ref_gaps_d{n}")
@@ -251,6 +275,7 @@ class MoldProof(_Proof):
         m.d.sync += prev_exp.eq(d.status.expected_seq)
         with m.If(started):
             self.check(m, d.status.expected_seq >= prev_exp, "expected sequence monotone")
+        self.check(m, o.valid == (qn != 0), "out: valid iff a beat is owed")
         with m.If(o.valid):
             self.check(m, o.payload.gap == gap_d, "gap flag on the header beat")
             self.check(m, o.payload.hdr == hdr_d, "hdr flag on the header beat")
@@ -321,6 +346,16 @@ class FramerProof(_Proof):
         first = i.valid & b.first
         for k in ("active", "seq", "count", "skip"):
             _stable_per_packet(m, started, getattr(b, k), first, k)
+        # MoldUDP64's ``ends`` predecode, from the beat and the previous beat's last byte
+        prev_last = Signal(8, name="in_prev_last")
+        with m.If(i.valid & i.ready):
+            m.d.sync += prev_last.eq(b.data[-8:])
+        with m.If(i.valid):
+            m.d.comb += Assume(b.ends == Cat(*block_ends(b.data, prev_last, nb)))
+            m.d.comb += Assume(b.fin == ((b.offset >= 2 - nb) & (b.offset <= 1)))
+            m.d.comb += Assume(b.fnext == ((b.offset >= 2 - 2 * nb) & (b.offset <= 1 - nb)))
+            m.d.comb += Assume(b.cnz == (b.count != 0))
+            m.d.comb += Assume(b.cgt1 == (b.count > 1))
         with m.If(i.valid):
             m.d.comb += Assume(b.hdr == b.first)
             m.d.comb += Assume(~b.gap | b.hdr)
@@ -805,12 +840,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "stream rules (valid held / payload stable) on o_stream",
     ),
     Mutant(
+        # (since the skid register, 2026-12-07: the stages move while it is full, a beat is
+        # overwritten)
         "mold_ready_ignores_stall",
         "moldudp",
         "hw.moldudp",
-        "m.d.comb += adv.eq(~o.valid | o.ready)",
-        "m.d.comb += adv.eq(1)",
-        "stream rules: payload stable while stalled",
+        "m.d.comb += adv.eq(~s_valid & ~(b_proc & o.valid & o.payload.first))",
+        "m.d.comb += adv.eq(~(b_proc & o.valid & o.payload.first))",
+        "a beat lost (at most two beats wait at the output)",
     ),
     Mutant(
         "mold_valid_drops",

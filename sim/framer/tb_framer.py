@@ -17,7 +17,7 @@ from host.card.ingress_model import IngressModel
 from host.feed import moldudp, net
 from host.feed.spec import MAX_MESSAGE_LENGTH
 from hw.decoder import message_layout
-from hw.moldudp import block_beat_layout
+from hw.moldudp import block_beat_layout, block_ends
 from sim.ingress.stimulus import SESSION, packets, payload_beats, realistic_messages
 from sim.streams import StreamMonitor, StreamSink, StreamSource, pauses, reset_dut, start_clock
 
@@ -29,6 +29,7 @@ def _block_beats(fr, info, err, decision):
     """payload beats -> block beats with the decision attached from the header beat on."""
     out = []
     seen_hdr = False
+    prev_last = 0  # the previous beat's last byte (``ends`` of lane 0)
     for b in payload_beats(fr, info["start"], info["end"], NB, err):
         off = b["offset"] - (1 << 16) if b["offset"] >= 1 << 15 else b["offset"]
         keep = 0
@@ -57,8 +58,14 @@ def _block_beats(fr, info, err, decision):
                 "seq": d["seq"] if d else 0,
                 "count": d["count"] if d else 0,
                 "skip": d["skip"] if d else 0,
+                "ends": block_ends(b["data"], prev_last, NB),
+                "fin": int(2 - NB <= off - 20 <= 1),
+                "fnext": int(2 - 2 * NB <= off - 20 <= 1 - NB),
+                "cnz": int(bool(d) and d["count"] != 0),
+                "cgt1": int(bool(d) and d["count"] > 1),
             }
         )
+        prev_last = b["data"] >> (W - 8)
     return out
 
 

@@ -12,7 +12,7 @@ from cocotb.triggers import RisingEdge
 from host.card.ingress_model import IngressModel
 from host.feed import moldudp, net
 from hw.ethernet import payload_beat_layout
-from hw.moldudp import MOLD_COUNTERS, block_beat_layout
+from hw.moldudp import MOLD_COUNTERS, block_beat_layout, block_ends
 from sim.ingress.stimulus import SESSION, packets, payload_beats, realistic_messages
 from sim.streams import StreamMonitor, StreamSink, StreamSource, pauses, reset_dut, start_clock
 
@@ -80,11 +80,22 @@ async def headers_vs_model(dut):
         src.extend(payload_beats(fr, info["start"], info["end"], NB, err))
     log = [e for e in model.packet_log if e["match"]]
     n_hdr = 0
+    prev_last = 0
     for idx, area in enumerate(areas):
         got = bytearray()
         first_beat = True
         while True:
             b = await sink.recv()
+            # the framer's predecode: lane 0 reads the previous beat's last byte (any lane of
+            # a packet's first beat is header or the block area's first byte, never checked)
+            want = block_ends(b["data"], prev_last, NB)
+            mask = ((1 << NB) - 1) ^ (1 if first_beat else 0)
+            assert (b["ends"] ^ want) & mask == 0, (idx, b["ends"], want)
+            prev_last = b["data"] >> (W - 8)
+            off = b["offset"] - (1 << 16) if b["offset"] >= 1 << 15 else b["offset"]
+            assert b["fin"] == int(2 - NB <= off <= 1), (idx, off, b["fin"])
+            assert b["fnext"] == int(2 - 2 * NB <= off <= 1 - NB), (idx, off, b["fnext"])
+            assert b["cnz"] == int(b["count"] != 0) and b["cgt1"] == int(b["count"] > 1)
             assert b["first"] == int(not got and b is not None and first_beat)
             first_beat = False
             for j in range(NB):
