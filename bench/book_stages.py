@@ -59,6 +59,7 @@ def simulate(lanes: int, spacing: int, vcd: Path) -> list[str]:
     from host.feed.record_map import expected_record
     from hw.book import Book
     from hw.layouts import ItchRecord, pack
+    from sim.amsim import put
 
     dut = Book(slots=16, capacity=256, ways=2, levels=64, k=4, depth_n=3, fifo_depth=64,
                lanes=lanes, lane_fifo=16 if lanes > 1 else 4)
@@ -76,15 +77,7 @@ def simulate(lanes: int, spacing: int, vcd: Path) -> list[str]:
         ctx.set(dut.o_stream.ready, 1)
         await ctx.tick().repeat(60)  # the clear of every slot after reset
         for r in recs:
-            ctx.set(dut.i_stream.payload.as_value(), r)
-            ctx.set(dut.i_stream.valid, 1)
-            while True:
-                await ctx.delay(1e-9)
-                rdy = ctx.get(dut.i_stream.ready)
-                await ctx.tick()
-                if rdy:
-                    break
-            ctx.set(dut.i_stream.valid, 0)
+            await put(ctx, dut.i_stream, r)
             await ctx.tick().repeat(spacing - 1)
 
     sim = Simulator(dut)

@@ -220,6 +220,16 @@ def _cfg():
     return env("IDLE", "0.0", float), env("BP", "0.0", float), env("SEED", 1)
 
 
+async def _start_two_ticks(dut):
+    """Reset, ticks 1 and 100 on alternate slots; returns ``(tb, slots, codes, _cfg())``."""
+    tb = TB(dut)
+    await tb.reset()
+    S = tb.comp.slots
+    codes = [(s + 1) % 2 for s in range(S)]
+    await tb.set_ticks(codes)
+    return tb, S, codes, _cfg()
+
+
 @cocotb.test()
 async def test_fill_drain(dut):
     """Fill both sides of a slot to ``depth`` levels and drain them from the top, one level at
@@ -292,12 +302,7 @@ async def test_replace(dut):
     """Replace pairs (RED then ADD on the same side, every case of the pair path) with idle
     input (a RED after a pause is taken by the slow take, the ADD behind it pairs) and, as
     ``$LADDER_BP`` says, backpressure; every record compared; the pair path must have run."""
-    idle, bp, seed = _cfg()
-    tb = TB(dut)
-    await tb.reset()
-    S = tb.comp.slots
-    codes = [(s + 1) % 2 for s in range(S)]
-    await tb.set_ticks(codes)
+    tb, S, codes, (idle, bp, seed) = await _start_two_ticks(dut)
     ops = stream_replace(tb.comp.depth, env("N", 4000), slots=S, seed=seed, n=tb.n,
                          codes=codes)
     await tb.run(ops, idle=idle, bp=bp, seed=seed, name="replace")
@@ -309,12 +314,7 @@ async def test_replace(dut):
 async def test_random(dut):
     """Realistic mix (heavy-tailed offsets, stubs, sweeps, clears) on every slot, ticks 1 and
     100, cross-checked against host.feed.book.L3Book while it is generated."""
-    idle, bp, seed = _cfg()
-    tb = TB(dut)
-    await tb.reset()
-    S = tb.comp.slots
-    codes = [(s + 1) % 2 for s in range(S)]
-    await tb.set_ticks(codes)
+    tb, S, codes, (idle, bp, seed) = await _start_two_ticks(dut)
     n = env("N", 5000)
     ops = stream_random(tb.comp.depth, n, slots=S, seed=seed, n=tb.n, codes=codes)
     cyc = await tb.run(ops, idle=idle, bp=bp, seed=seed, name="random")

@@ -12,6 +12,7 @@ from pathlib import Path
 from amaranth.sim import Simulator
 
 from hw.ladder import COUNTER_WIDTH, LADDER_COUNTERS, Ladder, LadderOp, div_tick
+from sim.amsim import put
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sim" / "ladder"))
 from ladder_model import LadderModel, OrderFlow, stream_replace  # noqa: E402
@@ -80,15 +81,7 @@ def _run(params, ops, codes, gap=12, bp=0.0, seed=0):
                 if dut.divided:  # the caller's divide (the book's order table)
                     q, ok = div_tick(op["px"], codes[op["slot"]])
                     op = dict(op, idx=q, offg=int(not ok))
-                ctx.set(dut.i_stream.payload, op)
-                ctx.set(dut.i_stream.valid, 1)
-                while True:
-                    await ctx.delay(1e-9)
-                    rdy = ctx.get(dut.i_stream.ready)
-                    await ctx.tick()
-                    if rdy:
-                        break
-            ctx.set(dut.i_stream.valid, 0)
+                await put(ctx, dut.i_stream, op)
             g = rng.randint(0, 3) if gap is None else gap
             if g:
                 await ctx.tick().repeat(g)
