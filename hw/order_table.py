@@ -343,7 +343,6 @@ class OrderTable(wiring.Component):
         c2 = Signal(self.in_layout)
         c2v = Signal()
         c2_addr = Signal(abits)
-        c2_same1 = Signal()
         c2_b = Signal(bucket_l)  # the bucket as C1 saw it (memory + two-ahead forward)
         c2_hit = Signal(W)
         c2_free = Signal(W)
@@ -458,7 +457,6 @@ class OrderTable(wiring.Component):
             c2.eq(c1),
             c2v.eq(c1v),
             c2_addr.eq(c1_addr),
-            c2_same1.eq(c1_same1),
             c2_b.eq(b1),
             c2_hit.eq(Cat(*(live[w] & ref_eq[w] for w in range(W)))),
             c2_free.eq(Cat(*(~live[w] for w in range(W)))),
