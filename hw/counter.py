@@ -25,7 +25,7 @@ def counter_lag(width: int, low: int = LOW_BITS) -> int:
 
 
 def counter(m: Module, width: int, *, en: Value, by: Value | int = 1, name: str,
-            low: int = LOW_BITS) -> Signal:
+            low: int = LOW_BITS, clear: Value | None = None) -> Signal:
     """A ``width``-bit wrapping counter adding ``by`` in every cycle where ``en`` is set.
 
     Parameters
@@ -42,6 +42,10 @@ def counter(m: Module, width: int, *, en: Value, by: Value | int = 1, name: str,
         Prefix of the registers' names.
     low : int
         Width of the low part; a counter of at most ``low`` bits is a plain register.
+    clear : Value, optional
+        Zero the count at the next clock edge (over an increment in the same cycle). Every
+        register of a split counter is zeroed with it, carries owed to the high part
+        included, so the value is 0 from the next cycle on, with no lag and never torn.
 
     Returns
     -------
@@ -56,6 +60,9 @@ def counter(m: Module, width: int, *, en: Value, by: Value | int = 1, name: str,
         acc = Signal(width, name=f"{name}_acc")
         with m.If(en):
             m.d.sync += acc.eq(acc + by_v[:width])
+        if clear is not None:
+            with m.If(clear):
+                m.d.sync += acc.eq(0)
         m.d.comb += value.eq(acc)
         return value
     hw = width - low
@@ -71,5 +78,8 @@ def counter(m: Module, width: int, *, en: Value, by: Value | int = 1, name: str,
         m.d.sync += [lo.eq(s[:low]), cy.eq(s[low])]
         if len(by_v) > low:
             m.d.sync += bh.eq(by_v[low:width])
+    if clear is not None:
+        with m.If(clear):
+            m.d.sync += [lo.eq(0), lo_d.eq(0), hi.eq(0), cy.eq(0), bh.eq(0)]
     m.d.comb += value.eq(Cat(lo_d, hi))
     return value

@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 from hw import bbo_record
 from hw.axil import AXILiteRegisters, AXILiteSignature
 from hw.book import Book
+from hw.counter import counter
 from hw.ingress import Ingress
 from hw.layouts import mac_beat_layout
 from hw.nsclock import NsClock
@@ -343,20 +344,13 @@ class Top(wiring.Component):
             core.d.sync += ob.valid.eq(0)
 
         # ---------------- top counters (64 bits, cleared by counters_clear)
-        cnt_rec = Signal(64)
-        cnt_stall = Signal(64)
-        cnt_macdrop = Signal(64)
+        # split-carry counters (hw.counter): a plain 64-bit add behind its enable was 9 levels
+        # (small top, 2026-12-07); they trail the events by one cycle, a clear by none
         macdrop = Signal()  # registered first: the port and the 64-bit add are not one path
         core.d.sync += macdrop.eq(self.mac_overflow)
-        with core.If(clr):
-            core.d.sync += [cnt_rec.eq(0), cnt_stall.eq(0), cnt_macdrop.eq(0)]
-        with core.Else():
-            with core.If(ob.valid & ob.ready):
-                core.d.sync += cnt_rec.eq(cnt_rec + 1)
-            with core.If(ob.valid & ~ob.ready):
-                core.d.sync += cnt_stall.eq(cnt_stall + 1)
-            with core.If(macdrop):
-                core.d.sync += cnt_macdrop.eq(cnt_macdrop + 1)
+        cnt_rec = counter(core, 64, en=ob.valid & ob.ready, clear=clr, name="cnt_rec")
+        cnt_stall = counter(core, 64, en=ob.valid & ~ob.ready, clear=clr, name="cnt_stall")
+        cnt_macdrop = counter(core, 64, en=macdrop, clear=clr, name="cnt_macdrop")
         m.d.comb += [r.cnt_bbo_records.eq(cnt_rec), r.cnt_bbo_stall_cycles.eq(cnt_stall),
                      r.cnt_mac_dropped_frames.eq(cnt_macdrop)]
         return m
