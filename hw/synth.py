@@ -1,7 +1,8 @@
 """Synthesis reports: per-block resources and logic depth on UltraScale+; an ECP5 Fmax proxy.
 
 ``python -m hw.synth [--blocks a,b] [--top] [--out synth/out] [--small] [--no-ecp5]
-[--paths LEVELS] [--keep-netlist] [--native] [--write-doc]``
+[--paths LEVELS] [--keep-netlist] [--native] [--write-doc]``; ``python -m hw.synth --trace
+NET_JSON [--paths LEVELS]`` traces the deep paths of a kept netlist (:func:`trace_paths`).
 
 For every block of :data:`BLOCKS` (and the top level with ``--top``) this
 
@@ -670,6 +671,69 @@ def deep_paths(netlist: dict, top: str, above: float) -> list[tuple[float, str, 
     return sorted(((lv, a, z) for (a, z), lv in worst.items()), key=lambda t: (-t[0], t[1]))
 
 
+def trace_paths(netlist: dict, top: str, above: float, limit: int = 10) -> list[dict]:
+    """The paths deeper than ``above`` levels, cell by cell, deepest first: what to cut.
+
+    :func:`deep_paths` names a path's start and end registers; this follows one path per end
+    bit back to its start and lists, for each cell, its type, its depth, the net it drives and
+    the registers that enter it directly (side inputs: where a select or a forward joins).
+    Register bits are named ``net[bit]``, so a path ending in a wide register (a struct)
+    says which field it reaches. Returns ``[{"levels", "start", "end", "cells": [{"type",
+    "depth", "out", "regs_in"}, ...]}, ...]`` for the ``limit`` deepest end bits.
+    """
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    driver, comb_inputs, seq_src, seq_sinks = _comb_graph(cells)
+    bitname: dict[int, tuple[str, int]] = {}
+    for nn, info in mod.get("netnames", {}).items():
+        for i, b in enumerate(info.get("bits", [])):
+            if isinstance(b, int) and (b not in bitname or bitname[b][0].startswith("$")):
+                bitname[b] = (nn, i)
+
+    def nm(b):
+        n = bitname.get(b)
+        return f"{n[0]}[{n[1]}]" if n else f"bit{b}"
+
+    def outs(c):
+        return [x for pn, bits in cells[c]["connections"].items()
+                if cells[c].get("port_directions", {}).get(pn) == "output"
+                for x in bits if isinstance(x, int)]
+
+    memo: dict[str, tuple[float, object]] = {}  # cell -> (depth, predecessor cell or start bit)
+    for n in _topo_order(comb_inputs, driver):
+        best, pred = -1.0, None
+        for b in comb_inputs[n]:
+            d = driver.get(b)
+            if d is not None and memo[d][0] > best:
+                best, pred = memo[d][0], d
+            elif d is None and b in seq_src and best < 0:
+                best, pred = 0.0, b
+        w = 0.5 if cells[n]["type"] == "CARRY4" else 1
+        memo[n] = (best + w, pred) if best >= 0 else (-1.0, None)
+    ends = []
+    for b, cell in seq_sinks:
+        d = driver.get(b)
+        if d is not None and memo[d][0] > above:
+            o = outs(cell)
+            ends.append((memo[d][0], nm(o[0]) if o else cell, d))
+    ends.sort(key=lambda t: -t[0])
+    out = []
+    for lv, end, d in ends[:limit]:
+        chain, n = [], d
+        while isinstance(n, str):
+            chain.append(n)
+            n = memo[n][1]
+        out.append({
+            "levels": lv, "start": nm(n) if n is not None else "?", "end": end,
+            "cells": [{"type": cells[c]["type"], "depth": memo[c][0],
+                       "out": nm(outs(c)[0]) if outs(c) else "?",
+                       "regs_in": [nm(b) for b in comb_inputs[c]
+                                   if driver.get(b) is None and b in seq_src]}
+                      for c in reversed(chain)],
+        })
+    return out
+
+
 def logic_depth(netlist: dict, top: str) -> dict:
     """Longest combinational paths of module ``top`` of a Yosys ``write_json`` netlist.
 
@@ -1100,10 +1164,16 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-netlist", action="store_true",
                     help="keep each block's Yosys netlist (net.json, gigabytes for the U250 "
                     "book) in its work directory for a later path analysis")
+    ap.add_argument("--trace", type=Path, default=None, metavar="NET_JSON",
+                    help="no synthesis: trace the paths deeper than --paths (default 8) in a "
+                    "netlist kept by --keep-netlist, cell by cell with the registers entering "
+                    "each cell")
     ap.add_argument("--write-doc", action="store_true",
                     help=f"also merge this run's rows into the tracked docs/{DOC_PATH.name} "
                     "(U250 runs only)")
     args = ap.parse_args(argv)
+    if args.trace is not None:
+        return _print_trace(ap, args.trace, 8.0 if args.paths is None else args.paths)
     global _native
     _native = args.native
     if args.native and not native_available():
@@ -1164,6 +1234,27 @@ def main(argv=None) -> int:
               f"{DOC_JSON}" + (f"; not published (run failed): {failed}" if failed else ""))
     bad = [e for e in entries if "error" in e or e.get("budget")]
     return 1 if bad else 0
+
+
+def _print_trace(ap, path: Path, above: float) -> int:
+    try:
+        net = json.loads(path.read_text())
+    except (OSError, ValueError) as ex:
+        ap.error(f"--trace {path}: not a readable Yosys JSON netlist ({ex})")
+    mods = net.get("modules", {})
+    tops = [k for k, v in mods.items() if str(v.get("attributes", {}).get("top", "0")) not in
+            ("0", "00000000000000000000000000000000")] or list(mods)
+    if not tops:
+        ap.error(f"--trace {path}: no module in the netlist")
+    paths = trace_paths(net, tops[0], above)
+    print(f"{tops[0]}: {len(paths)} path(s) deeper than {above:g} levels (deepest end bits)")
+    for p in paths:
+        print(f"{p['levels']:g} levels  {p['start']} -> {p['end']}")
+        for c in p["cells"]:
+            regs = ", ".join(c["regs_in"][:6]) + (" ..." if len(c["regs_in"]) > 6 else "")
+            side = f"  <- {regs}" if regs else ""
+            print(f"    {c['type']:8} {c['depth']:5g}  {c['out']}{side}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -64,6 +64,33 @@ def test_deep_paths_names_start_and_end_registers():
     assert synth.deep_paths(net, "top", 2) == [(3, "a", "b")]
     assert synth.deep_paths(net, "top", 3) == []
 
+    # the trace follows the deepest path cell by cell and names the side input of l3
+    (t,) = synth.trace_paths(net, "top", 2)
+    assert (t["levels"], t["start"], t["end"]) == (3, "a[0]", "b[0]")
+    assert [(x["type"], x["depth"]) for x in t["cells"]] == [("LUT6", 1), ("LUT6", 2),
+                                                             ("LUT6", 3)]
+    assert t["cells"][0]["out"] == "$auto$x[0]" and t["cells"][2]["regs_in"] == ["a[0]"]
+    assert len(synth.trace_paths(net, "top", 0)) == 2 and synth.trace_paths(net, "top", 3) == []
+
+
+def test_trace_cli(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("not json")
+    with pytest.raises(SystemExit) as ex:
+        synth.main(["--trace", str(tmp_path / "bad.json")])
+    assert ex.value.code == 2 and "not a readable Yosys JSON netlist" in capsys.readouterr().err
+    net = {"modules": {"top": {"attributes": {"top": "1"}, "ports": {}, "netnames": {
+        "a": {"bits": [4]}, "b": {"bits": [6]}}, "cells": {
+        "ffa": {"type": "FDRE", "port_directions": {"D": "input", "Q": "output"},
+                "connections": {"D": [2], "Q": [4]}},
+        "l1": {"type": "LUT2", "port_directions": {"I0": "input", "O": "output"},
+               "connections": {"I0": [4], "O": [5]}},
+        "ffb": {"type": "FDRE", "port_directions": {"D": "input", "Q": "output"},
+                "connections": {"D": [5], "Q": [6]}}}}}}
+    (tmp_path / "net.json").write_text(json.dumps(net))
+    assert synth.main(["--trace", str(tmp_path / "net.json"), "--paths", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "1 levels  a[0] -> b[0]" in out and "LUT2" in out
+
 
 @pytest.mark.parametrize("name", list(synth.BLOCKS))
 def test_block_within_budget(name, tmp_path):
