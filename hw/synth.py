@@ -602,14 +602,41 @@ def _comb_graph(cells: dict):
     return driver, comb_inputs, seq_src, seq_sinks
 
 
-def _bit_names(mod: dict) -> dict[int, str]:
-    """bit -> a readable net name (hidden ``$`` names only where nothing else names it)."""
-    names: dict[int, str] = {}
+def _bit_names(mod: dict) -> dict[int, tuple[str, int]]:
+    """bit -> (a readable net name, the bit's index in that net); hidden ``$`` names only
+    where nothing else names the bit."""
+    names: dict[int, tuple[str, int]] = {}
     for nn, info in mod.get("netnames", {}).items():
-        for b in info.get("bits", []):
-            if isinstance(b, int) and (b not in names or names[b].startswith("$")):
-                names[b] = nn
+        for i, b in enumerate(info.get("bits", [])):
+            if isinstance(b, int) and (b not in names or names[b][0].startswith("$")):
+                names[b] = (nn, i)
     return names
+
+
+def _outputs(cell: dict) -> list[int]:
+    """The bits a netlist cell drives."""
+    return [b for pn, bits in cell["connections"].items()
+            if cell.get("port_directions", {}).get(pn) == "output"
+            for b in bits if isinstance(b, int)]
+
+
+def _depth_from_registers(cells: dict, comb_inputs: dict[str, list[int]],
+                          driver: dict[int, str], seq_src: dict[int, str]) -> dict:
+    """cell -> ``(levels, pred, start)``: the deepest path from a register to the cell's
+    output (CARRY4 counts half), the comb cell before it on that path (or the register bit
+    it starts at) and that start bit; ``(-1, None, None)`` where no register feeds the cell."""
+    memo: dict[str, tuple[float, object, int | None]] = {}
+    for n in _topo_order(comb_inputs, driver):
+        best, pred, start = -1.0, None, None
+        for b in comb_inputs[n]:
+            d = driver.get(b)
+            if d is not None and memo[d][0] > best:
+                best, pred, start = memo[d][0], d, memo[d][2]
+            elif d is None and b in seq_src and best < 0:
+                best, pred, start = 0.0, b, b
+        w = 0.5 if cells[n]["type"] == "CARRY4" else 1
+        memo[n] = (best + w, pred, start) if best >= 0 else (-1.0, None, None)
+    return memo
 
 
 def _topo_order(comb_inputs: dict[str, list[int]], driver: dict[int, str]) -> list[str]:
@@ -642,31 +669,18 @@ def deep_paths(netlist: dict, top: str, above: float) -> list[tuple[float, str, 
     cells = mod["cells"]
     driver, comb_inputs, seq_src, seq_sinks = _comb_graph(cells)
     names = _bit_names(mod)
-    memo: dict[str, tuple[float, int | None]] = {}  # cell -> (levels from a register, start)
-    for n in _topo_order(comb_inputs, driver):
-        best, start = -1.0, None
-        for b in comb_inputs[n]:
-            d = driver.get(b)
-            if d is not None and memo[d][0] > best:
-                best, start = memo[d]
-            elif d is None and b in seq_src and best < 0:
-                best, start = 0.0, b
-        w = 0.5 if cells[n]["type"] == "CARRY4" else 1
-        memo[n] = (best + w, start) if best >= 0 else (-1.0, None)
+    memo = _depth_from_registers(cells, comb_inputs, driver, seq_src)
 
     def reg_name(bit):
-        return names.get(bit, f"bit{bit}")
+        return names[bit][0] if bit in names else f"bit{bit}"
 
     worst: dict[tuple[str, str], float] = {}
     for b, cell in seq_sinks:
         d = driver.get(b)
-        if d is None or memo[d][0] <= above or memo[d][1] is None:
+        if d is None or memo[d][0] <= above or memo[d][2] is None:
             continue
-        c = cells[cell]
-        outs = [x for pn, bits in c["connections"].items()
-                if c.get("port_directions", {}).get(pn) == "output"
-                for x in bits if isinstance(x, int)]
-        key = (reg_name(memo[d][1]), reg_name(outs[0]) if outs else cell)
+        outs = _outputs(cells[cell])
+        key = (reg_name(memo[d][2]), reg_name(outs[0]) if outs else cell)
         worst[key] = max(worst.get(key, 0.0), memo[d][0])
     return sorted(((lv, a, z) for (a, z), lv in worst.items()), key=lambda t: (-t[0], t[1]))
 
@@ -684,49 +698,29 @@ def trace_paths(netlist: dict, top: str, above: float, limit: int = 10) -> list[
     mod = netlist["modules"][top]
     cells = mod["cells"]
     driver, comb_inputs, seq_src, seq_sinks = _comb_graph(cells)
-    bitname: dict[int, tuple[str, int]] = {}
-    for nn, info in mod.get("netnames", {}).items():
-        for i, b in enumerate(info.get("bits", [])):
-            if isinstance(b, int) and (b not in bitname or bitname[b][0].startswith("$")):
-                bitname[b] = (nn, i)
+    names = _bit_names(mod)
+    memo = _depth_from_registers(cells, comb_inputs, driver, seq_src)
 
     def nm(b):
-        n = bitname.get(b)
-        return f"{n[0]}[{n[1]}]" if n else f"bit{b}"
+        return f"{names[b][0]}[{names[b][1]}]" if b in names else f"bit{b}"
 
-    def outs(c):
-        return [x for pn, bits in cells[c]["connections"].items()
-                if cells[c].get("port_directions", {}).get(pn) == "output"
-                for x in bits if isinstance(x, int)]
-
-    memo: dict[str, tuple[float, object]] = {}  # cell -> (depth, predecessor cell or start bit)
-    for n in _topo_order(comb_inputs, driver):
-        best, pred = -1.0, None
-        for b in comb_inputs[n]:
-            d = driver.get(b)
-            if d is not None and memo[d][0] > best:
-                best, pred = memo[d][0], d
-            elif d is None and b in seq_src and best < 0:
-                best, pred = 0.0, b
-        w = 0.5 if cells[n]["type"] == "CARRY4" else 1
-        memo[n] = (best + w, pred) if best >= 0 else (-1.0, None)
     ends = []
     for b, cell in seq_sinks:
         d = driver.get(b)
         if d is not None and memo[d][0] > above:
-            o = outs(cell)
+            o = _outputs(cells[cell])
             ends.append((memo[d][0], nm(o[0]) if o else cell, d))
     ends.sort(key=lambda t: -t[0])
     out = []
     for lv, end, d in ends[:limit]:
         chain, n = [], d
-        while isinstance(n, str):
+        while n in cells:  # back through the comb cells to the start register's bit
             chain.append(n)
             n = memo[n][1]
         out.append({
-            "levels": lv, "start": nm(n) if n is not None else "?", "end": end,
+            "levels": lv, "start": nm(memo[d][2]), "end": end,
             "cells": [{"type": cells[c]["type"], "depth": memo[c][0],
-                       "out": nm(outs(c)[0]) if outs(c) else "?",
+                       "out": nm(_outputs(cells[c])[0]) if _outputs(cells[c]) else "?",
                        "regs_in": [nm(b) for b in comb_inputs[c]
                                    if driver.get(b) is None and b in seq_src]}
                       for c in reversed(chain)],
@@ -789,10 +783,7 @@ def logic_depth(netlist: dict, top: str) -> dict:
         where a deep path is, not only what it is made of."""
         out = []
         while n is not None:
-            outs = [b for pn, bits in cells[n]["connections"].items()
-                    if cells[n].get("port_directions", {}).get(pn) == "output"
-                    for b in bits if isinstance(b, int)]
-            out.append(next((names[b] for b in outs if b in names), "?"))
+            out.append(next((names[b][0] for b in _outputs(cells[n]) if b in names), "?"))
             n = memo[n][2 if which == "r" else 3]
         return list(reversed(out))
 

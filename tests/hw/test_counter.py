@@ -13,15 +13,17 @@ from hw.counter import counter, counter_lag
 
 
 class _Dut(Elaboratable):
-    def __init__(self, width, by_width, low):
+    def __init__(self, width, by_width, low, *, clear=False):
         self.width, self.low = width, low
         self.en = Signal()
         self.by = Signal(by_width)
+        self.clear = Signal() if clear else None
         self.value = Signal(width)
 
     def elaborate(self, platform):
         m = Module()
-        v = counter(m, self.width, en=self.en, by=self.by, name="c", low=self.low)
+        v = counter(m, self.width, en=self.en, by=self.by, name="c", low=self.low,
+                    clear=self.clear)
         m.d.comb += self.value.eq(v)
         return m
 
@@ -77,26 +79,12 @@ def test_lag():
     assert counter_lag(48) == 1 and counter_lag(16) == 0 and counter_lag(24) == 0
 
 
-class _ClearDut(Elaboratable):
-    def __init__(self, width, low):
-        self.width, self.low = width, low
-        self.en = Signal()
-        self.clear = Signal()
-        self.value = Signal(width)
-
-    def elaborate(self, platform):
-        m = Module()
-        v = counter(m, self.width, en=self.en, by=1, name="c", low=self.low, clear=self.clear)
-        m.d.comb += self.value.eq(v)
-        return m
-
-
 @pytest.mark.parametrize("width, low", [(9, 4), (48, 24), (4, 4)])
 def test_clear(width, low):
     """A clear zeroes the count at once (no lag, even with a carry owed to the high part),
     wins over an increment in its cycle, and counting resumes from 0 with the usual lag."""
     rng = random.Random(width)
-    dut = _ClearDut(width, low)
+    dut = _Dut(width, 1, low, clear=True)
     lag = counter_lag(width, low)
     clears = []
 
@@ -109,6 +97,7 @@ def test_clear(width, low):
             clr = rng.random() < 0.02 or (ctx.get(dut.value) % (1 << low) == (1 << low) - 1
                                             and rng.random() < 0.3)
             ctx.set(dut.en, en)
+            ctx.set(dut.by, 1)
             ctx.set(dut.clear, clr)
             got = ctx.get(dut.value)
             assert got == history[0], (t, got, history)
