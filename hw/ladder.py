@@ -361,8 +361,15 @@ class Ladder(wiring.Component):
         # memories were read at the end of DECIDE), is on the same slot / side as this op,
         # on the same ladder entry / bitmap word (this op's RMW3 write is forwarded)
         pk = Signal()
-        ss_r = Signal()
-        sd_r = Signal()
+        # where the fast take's ``w`` / ``o`` come from, one-hot (from the peek in DECIDE):
+        # the state memory's bid / ask word (another slot), ``o`` (the other side of this
+        # slot), else this op's result ``w_upd``. Registered as four selects, not as
+        # same-slot / same-side flags and the front end's side, so that the select of the
+        # next ``w`` is one AND-OR (9 levels reg to reg with the flags, 2026-12-08)
+        tk_b = Signal()
+        tk_a = Signal()
+        tk_o = Signal()
+        tk_w = Signal()
         fwd_e = Signal()
         fwd_w = Signal()
         # this op may need a refill after RMW3 (conservative, from CMP): RMW3 then goes to WB
@@ -574,10 +581,17 @@ class Ladder(wiring.Component):
             m.d.comb += [a_slot.eq(f_op[-1].slot), a_side.eq(f_op[-1].bid),
                          lad_sel.eq(fe_key[:db]), bm_word_sel.eq(fe_key[6:db] if W > 1 else 0)]
 
+        # one-hot of the op's summary bit (``kidx[6:]``), registered with ``key``: RMW3's
+        # summary update is then one LUT3 per bit, not a 6-bit decode of ``key`` in front of
+        # the select of the next ``w`` (9 levels reg to reg with the decode, 2026-12-08)
+        soh = Signal(W)
+
         def take_regs():
             m.d.comb += fe_take.eq(1)
             m.d.sync += [op.eq(f_op[-1]), tcode.eq(f_code[-1]), offg.eq(~fe_ongrid),
                          key.eq(fe_key), refill_r.eq(0)]
+            if W > 1:
+                m.d.sync += soh.eq(_onehot(fe_key[6:db], W))
 
         def take():
             """Take the front end's op; its state words, ladder entry and bitmap word are
@@ -783,13 +797,16 @@ class Ladder(wiring.Component):
                 bmbit_r.eq(bm_rd.data.bit_select(bsel, 1)),
                 bmbit_f.eq(nword.bit_select(fe_key[:6], 1)), bmbit_fw.eq(fwd_w),
             ]
-            nb = f_op[-1].bid
-            with m.If(~ss_r):
-                m.d.sync += [
-                    w.eq(Mux(nb, st_rd[1].data.as_value(), st_rd[0].data.as_value())),
-                    o.eq(Mux(nb, st_rd[0].data.as_value(), st_rd[1].data.as_value()))]
-            with m.Elif(~sd_r):
-                m.d.sync += [w.eq(o), o.eq(w_upd)]
+            rd_a, rd_b = st_rd[0].data.as_value(), st_rd[1].data.as_value()
+            ov, uv = o.as_value(), w_upd.as_value()
+
+            def pick(*terms):  # AND-OR of one-hot selects
+                return _or_all([Mux(sel, v, 0) for sel, v in terms])
+
+            m.d.sync += [
+                w.eq(pick((tk_b, rd_b), (tk_a, rd_a), (tk_o, ov), (tk_w, uv))),
+                o.eq(pick((tk_b, rd_a), (tk_a, rd_b), (tk_o, uv), (tk_w, ov))),
+            ]
 
         # -- replace pair: a RED taken by the slow take (LOAD) and an ADD on the same (slot,
         # side) waiting in the front end (the two halves of a U). The ADD's CMP (``CMP2``)
@@ -1026,9 +1043,12 @@ class Ladder(wiring.Component):
                 # the end of this cycle; RMW3 may take it (then its CMP follows RMW3)
                 read_next()
                 nk = fe_key
-                same = (f_op[-1].slot == op.slot) & (f_op[-1].bid == op.bid)
+                nb = f_op[-1].bid
+                ss, sd = f_op[-1].slot == op.slot, nb == op.bid
+                same = ss & sd
                 m.d.sync += [pk.eq(f_v[-1] & (f_op[-1].kind != LadderOp.CLR)),
-                             ss_r.eq(f_op[-1].slot == op.slot), sd_r.eq(f_op[-1].bid == op.bid),
+                             tk_b.eq(~ss & nb), tk_a.eq(~ss & ~nb), tk_o.eq(ss & ~sd),
+                             tk_w.eq(ss & sd),
                              fwd_e.eq(same & (nk[:db] == kidx)),
                              fwd_w.eq(same & ((nk[6:db] == kidx[6:]) if W > 1 else 1))]
                 with m.If(op.kind == LadderOp.ADD):
@@ -1103,8 +1123,9 @@ class Ladder(wiring.Component):
                         bm_wr.en.eq(1), bm_wr.addr.eq(bm_addr(kidx[6:] if W > 1 else 0)),
                         bm_wr.data.eq(nword),
                     ]
-                    if W > 1:
-                        m.d.comb += w_upd.summary.bit_select(kidx[6:], 1).eq(nword_any)
+                    if W > 1:  # the bit ``kidx[6:]`` (``soh``) becomes ``nword_any``
+                        m.d.comb += w_upd.summary.eq((w.summary & ~soh)
+                                                     | Mux(nword_any, soh, 0))
                     else:
                         m.d.comb += w_upd.summary[0].eq(nword_any)
                     m.d.comb += w_upd.nlev.eq(nlev_new)
