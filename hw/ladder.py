@@ -366,6 +366,10 @@ class Ladder(wiring.Component):
         # slot), else this op's result ``w_upd``. Registered as four selects, not as
         # same-slot / same-side flags and the front end's side, so that the select of the
         # next ``w`` is one AND-OR (9 levels reg to reg with the flags, 2026-12-08)
+        # the far count's next values, a state ahead (no state-selected adder before ``w``)
+        far_inc = Signal.like(w.far_orders)
+        far_dec = Signal.like(w.far_orders)
+        far_add = Signal.like(w.far_orders)
         tk_b = Signal()
         tk_a = Signal()
         tk_o = Signal()
@@ -585,6 +589,7 @@ class Ladder(wiring.Component):
         # summary update is then one LUT3 per bit, not a 6-bit decode of ``key`` in front of
         # the select of the next ``w`` (9 levels reg to reg with the decode, 2026-12-08)
         soh = Signal(W)
+        nq_lo = Signal(H + 1)
 
         def take_regs():
             m.d.comb += fe_take.eq(1)
@@ -592,6 +597,9 @@ class Ladder(wiring.Component):
                          key.eq(fe_key), refill_r.eq(0)]
             if W > 1:
                 m.d.sync += soh.eq(_onehot(fe_key[6:db], W))
+            # ``-q`` of the size's low half, from a register: Yosys's opt_share otherwise
+            # merges the two subtracts of ``s_lo`` into one behind the level-bit select
+            m.d.sync += nq_lo.eq(Const(0, H) - f_op[-1].q[:H])
 
         def take():
             """Take the front end's op; its state words, ladder entry and bitmap word are
@@ -637,7 +645,7 @@ class Ladder(wiring.Component):
                 bit_r.eq(bit),
                 lsz.eq(Mux(bit, lr_sz, 0)),
                 a_lo.eq(Mux(bit, lr_sz[:H] + op.q[:H], Const(0, H) + op.q[:H])),
-                s_lo.eq(Mux(bit, lr_sz[:H] - op.q[:H], Const(0, H) - op.q[:H])),
+                s_lo.eq(Mux(bit, lr_sz[:H] - op.q[:H], nq_lo)),
                 nct.eq(Mux(bit, Mux(is_add, lr_ct + 1, lr_ct - op.remove),
                            Mux(is_add, lct0 + 1, lct0 - op.remove))),
                 ct_ovf.eq(is_add & bit & lr_ct.all()),
@@ -997,6 +1005,7 @@ class Ladder(wiring.Component):
                 # the first step of the level RMW (it does not depend on the decision)
                 m.d.sync += [
                     ge_far.eq((w.far_orders != 0) & (key >= w.far_lo)),
+                    far_inc.eq(w.far_orders + 1), far_dec.eq(w.far_orders - op.remove),
                     rep_empty.eq(w.nlev == 0),
                     lt_lo.eq(key < w.lo),
                     ge_top.eq(kmd >= w.lo),
@@ -1053,7 +1062,7 @@ class Ladder(wiring.Component):
                              fwd_w.eq(same & ((nk[6:db] == kidx[6:]) if W > 1 else 1))]
                 with m.If(op.kind == LadderOp.ADD):
                     with m.If(ge_far):
-                        m.d.sync += w.far_orders.eq(w.far_orders + 1)
+                        m.d.sync += w.far_orders.eq(far_inc)
                         m.d.comb += far_done.eq(1)
                     with m.Elif(rep_empty):
                         m.d.sync += [w.lo.eq(key), w.span_hi.eq(key)]
@@ -1072,7 +1081,7 @@ class Ladder(wiring.Component):
                             m.d.sync += [w.lo.eq(key - (D - 1)), w.span_hi.eq(key)]
                             m.next = "RMW3"
                         with m.Else():
-                            m.d.sync += [w.far_orders.eq(w.far_orders + 1), w.far_lo.eq(key)]
+                            m.d.sync += [w.far_orders.eq(far_inc), w.far_lo.eq(key)]
                             m.d.comb += far_done.eq(1)
                     with m.Else():
                         with m.If(gt_span):
@@ -1080,7 +1089,7 @@ class Ladder(wiring.Component):
                         m.next = "RMW3"
                 with m.Else():  # RED
                     with m.If(ge_far):
-                        m.d.sync += w.far_orders.eq(w.far_orders - op.remove)
+                        m.d.sync += w.far_orders.eq(far_dec)
                         m.d.comb += far_done.eq(1)
                     with m.Elif(rep_empty | lt_lo | ge_top):
                         m.d.comb += bump["missing"].eq(1)
@@ -1238,6 +1247,7 @@ class Ladder(wiring.Component):
             with m.State("R_EVC"):
                 nw = cur_word & ~bitv_r
                 m.d.sync += [ev_hit.eq(fkey >= skey), nword.eq(nw), nword_any.eq(others_any)]
+                m.d.sync += far_add.eq(w.far_orders + fct)
                 m.next = "R_EVD"
 
             with m.State("R_EVD"):
@@ -1252,7 +1262,7 @@ class Ladder(wiring.Component):
                         m.d.sync += w.summary[0].eq(nword_any)
                     m.d.sync += [
                         w.nlev.eq(w.nlev - 1),
-                        w.far_orders.eq(w.far_orders + fct),
+                        w.far_orders.eq(far_add),
                         w.far_lo.eq(Mux((w.far_orders == 0) | (fkey < w.far_lo), fkey,
                                         w.far_lo)),
                     ]
