@@ -69,8 +69,9 @@ BOOK_STATS: tuple[tuple[str, str], ...] = (
                      "op queue credit: the ladder is busy)"),
     ("gaps", "records received with the gap flag"),
     ("oversize", "E/C/X taking more shares than the order has (the order is removed)"),
-    ("far_ops", "level ops applied to a side's far counts (beyond the ladder window)"),
-    ("evicted", "represented levels moved to the far counts by a window slide"),
+    ("far_ops", "level ops applied to a side's far levels (beyond the ladder window: the far "
+                "cache or the far counts)"),
+    ("evicted", "represented levels moved to the far levels by a window slide"),
     ("refill_levels", "levels copied from the ladder into a top-K cache"),
     ("ladder_busy", "cycles with a level op offered to the ladder and not accepted"),
 )

@@ -14,8 +14,9 @@ the block keeps
 - a **top-K cache** (in the side's state word): the ``c <= K`` best represented levels, best
   first, with ``key, px, sz, ct``; the output record reads it, never the ladder;
 - the **window** ``[lo, lo + depth)`` of represented keys, ``nlev`` (represented levels),
-  ``span_hi`` (upper bound of the represented keys), and the **far** levels as counts
-  ``far_orders`` / ``far_lo``.
+  ``span_hi`` (upper bound of the represented keys), and the **far** levels: the best of them
+  exact in the **far cache** (``fc_*``: key, price, size, count; in the side's state word),
+  the others as counts ``far_orders`` / ``far_lo``.
 
 Keys: ``idx = px / tick`` (tick per slot: 1, 100 or 10000, written through the ``tick_*``
 port; exact constant-reciprocal multiply, a price off the grid is ``off_grid``); asks use
@@ -24,20 +25,31 @@ and every search runs upwards.
 
 Rules (mirrored by ``sim/ladder/ladder_model.py``):
 
-- ADD at ``k``: far (``far_orders += 1``) when far orders exist and ``k >= far_lo``;
-  otherwise represented, after moving the window: side without represented levels:
-  ``lo = k``; ``k < lo``: ``lo = k``, evicting every represented level at ``>= k + depth`` to
-  the far counts (a scan under backpressure, only when ``span_hi >= k + depth``);
+- ADD at ``k``: far when ``k >= fc_key`` (far cache valid) or far orders are counted and
+  ``k >= far_lo``: at ``fc_key`` the far cache's level grows, else ``far_orders += 1``,
+  ``far_lo = min(far_lo, k)``; otherwise represented, after moving the window: side without
+  represented levels: ``lo = k``; ``k < lo``: ``lo = k``, evicting every represented level at
+  ``>= k + depth`` (a scan under backpressure, only when ``span_hi >= k + depth``);
   ``k >= lo + depth``: ``lo = k - depth + 1`` when that keeps the best level in the window,
-  else far (``far_lo = k``).
-- RED at ``k``: far when far orders exist and ``k >= far_lo`` (``far_orders -= remove``);
-  otherwise the represented level's ``sz -= q``, ``ct -= remove``; the level disappears
-  when ``ct`` reaches 0.
+  else a new far level.
+- A new far level (that ADD, or an evicted level better than the far cache's) becomes the
+  far cache's; the far cache's level before it joins the counts (``far_lo = its key``). So
+  represented keys < ``fc_key`` < ``far_lo``: the far cache holds the best far level, exact.
+- RED at ``k``: at ``fc_key``: the far cache's ``sz -= q``, ``ct -= remove`` (empty at
+  ``ct == 0``); else far when far orders are counted and ``k >= far_lo`` (``far_orders -=
+  remove``); otherwise the represented level's ``sz -= q``, ``ct -= remove``; the level
+  disappears when ``ct`` reaches 0.
+- Promotion: after a RED, a side without represented levels whose far cache holds a level
+  (size below 2**32, an op's shares) moves its window onto it: ``lo = fc_key``, the level
+  becomes represented (an internal ADD of the whole level, no record), the far cache empties.
+  The orders that follow the touch there are then represented, not counted.
 - CLR: both sides of the slot empty, flags cleared.
-- Every represented key is below ``far_lo``, so the cache's levels are the best levels of the
-  side. A record is ``valid`` unless the slot is *bad* (sticky until CLR: ``off_grid``,
-  ``size_overflow``, ``missing``) or a side has fewer than ``n`` cached levels while far orders
-  exist (``far_visible``: a far level would show in the top ``n``).
+- Every represented key is below the far levels, so the cache's levels are the best levels of
+  the side, and the far cache's level the next. A record shows the cached levels, then the far
+  cache's; it is ``valid`` unless the slot is *bad* (sticky until CLR: ``off_grid``,
+  ``size_overflow``, ``missing``) or a side shows fewer than ``n`` levels while far orders are
+  counted (``far_visible``: a counted far level would show in the top ``n``). A far stub left
+  alone when the near levels drain is the far cache's level: shown, exact, valid.
 
 Organisation (docs/ladder.md, "Controller"): a 5-stage front end (tick divide in DSP partial
 products, grid check, key) runs ahead of a controller that applies the ops to the side state.
@@ -50,7 +62,9 @@ op's level, bitmap word and side state) takes that op with forwarding (its side 
 this op's result when it is on the same slot, its ladder entry / bitmap word from this op's
 new values when they are the same), so that its CMP follows; this op's record waits one
 cycle in a pending register. Other ops take the slow path (take, LOAD, ..., WB: 4 cycles
-for a far op, more with a refill or an eviction scan). Not one op per cycle.
+for a far op (its DECIDE picks the far cache or the counts, FAR applies it), more with a
+refill or an eviction scan (each evicted level also computes its price). Not one op per
+cycle.
 """
 
 from __future__ import annotations
@@ -91,12 +105,14 @@ LADDER_COUNTERS: tuple[tuple[str, str], ...] = (
     ("off_grid", "ops whose price is not a multiple of the slot's tick (slot marked bad)"),
     ("size_overflow", "adds whose level size or count would not fit (slot marked bad)"),
     ("missing", "reduces of a level that is not there or is too small (slot marked bad)"),
-    ("far_ops", "ops applied to the far counts"),
+    ("far_ops", "ops applied to the far levels (the far cache or the far counts)"),
     ("slides", "window moves (either direction)"),
-    ("evicted", "represented levels moved to the far counts by a slide"),
+    ("evicted", "represented levels moved to the far levels by a slide"),
     ("refill_levels", "levels copied from the ladder into a cache"),
     ("busy_cycles", "cycles with an op offered and not accepted"),
     ("pairs", "ADDs applied one cycle after the RED before them (replace pairs)"),
+    ("promotions", "far cache levels made represented: the window moved onto them after a RED "
+                   "left the side without represented levels"),
 )
 
 
@@ -298,6 +314,12 @@ class Ladder(wiring.Component):
             "span_hi": unsigned(KEY_WIDTH + 1),
             "far_orders": unsigned(far_width),
             "far_lo": unsigned(KEY_WIDTH),
+            # the far cache: the best far level, exact (see the module docstring)
+            "fc_v": unsigned(1),
+            "fc_key": unsigned(KEY_WIDTH),
+            "fc_px": unsigned(PX_WIDTH),
+            "fc_sz": unsigned(size_width),
+            "fc_ct": unsigned(count_width),
             "bad": unsigned(1),
             "summary": unsigned(self.words),
             "cache": data.ArrayLayout(self.entry_layout, k),
@@ -370,6 +392,30 @@ class Ladder(wiring.Component):
         far_inc = Signal.like(w.far_orders)
         far_dec = Signal.like(w.far_orders)
         far_add = Signal.like(w.far_orders)
+        # far cache (``fc_*``): CMP's flags, the sums registered every cycle from ``w`` and
+        # ``op`` (both stable from CMP to FAR for a far op), and the far op's kind, decided in
+        # DECIDE and applied in FAR (none of it on the select of the next ``w`` in DECIDE)
+        fc_hit = Signal()  # the op is at the far cache's level
+        far_fc = Signal.like(w.far_orders)  # the far counts with the far cache's orders
+        rem_lo = Signal(KEY_WIDTH)  # far_lo after a far count ADD at ``key``
+        fcs_add = Signal(SW + 1)
+        fcc_add = Signal(CW + 1)
+        fcs_sub = Signal(SW + 1)
+        fcc_sub = Signal(CW + 1)
+        fm_fadd = Signal()  # FAR: ADD to the far cache's level
+        fm_fnew = Signal()  # FAR: ADD of a new far level better than the far cache's
+        fm_radd = Signal()  # FAR: ADD to the far counts
+        fm_fred = Signal()  # FAR: RED of the far cache's level
+        fm_rred = Signal()  # FAR: RED on the far counts
+        # R_EVC: the evicted level is better than the far cache's (the scan visits the
+        # levels in index order, which is not key order when the whole window is evicted)
+        ev_better = Signal()
+        far_ev = Signal.like(w.far_orders)  # R_EVC: far counts + the far cache's orders
+        # promotion: a RED left the side without represented levels and the far cache holds
+        # a level: the window moves onto it (an internal ADD of the whole level, no record),
+        # so that the orders that follow it there are represented, not counted
+        promo = Signal()  # the op in the controller is the internal ADD of a promotion
+        promo_ct = Signal(CW)  # its count (the level's, not 1)
         tk_b = Signal()
         tk_a = Signal()
         tk_o = Signal()
@@ -601,6 +647,17 @@ class Ladder(wiring.Component):
             # merges the two subtracts of ``s_lo`` into one behind the level-bit select
             m.d.sync += nq_lo.eq(Const(0, H) - f_op[-1].q[:H])
 
+        def finish():
+            """After a slow op's record: promote the far cache's level (a RED left the side
+            without represented levels; its size fits an op's shares), else take the next
+            op."""
+            with m.If((op.kind == LadderOp.RED) & (w.nlev == 0) & w.fc_v
+                      & (w.fc_sz[Q_WIDTH:] == 0)):
+                m.next = "PROMO"
+            with m.Else():
+                m.next = "IDLE"
+                take()
+
         def take():
             """Take the front end's op; its state words, ladder entry and bitmap word are
             read at the end of this cycle and LOAD latches them (forwarding ``w``/``o`` when
@@ -647,7 +704,7 @@ class Ladder(wiring.Component):
                 a_lo.eq(Mux(bit, lr_sz[:H] + op.q[:H], Const(0, H) + op.q[:H])),
                 s_lo.eq(Mux(bit, lr_sz[:H] - op.q[:H], nq_lo)),
                 nct.eq(Mux(bit, Mux(is_add, lr_ct + 1, lr_ct - op.remove),
-                           Mux(is_add, lct0 + 1, lct0 - op.remove))),
+                           Mux(is_add, Mux(promo, promo_ct, lct0 + 1), lct0 - op.remove))),
                 ct_ovf.eq(is_add & bit & lr_ct.all()),
                 was_new.eq(is_add & ~bit),
                 removed.eq(is_red & op.remove & bit & (lr_ct == 1)),
@@ -685,8 +742,10 @@ class Ladder(wiring.Component):
         def record(w, o, op):
             """Build the record of op ``op`` from its sides ``w``/``o`` into the output
             register."""
-            def vis(sd):
-                return (sd.c >= N) | (sd.far_orders == 0)
+            def vis(sd):  # no far count level in the top N: c + fc_v >= N, or none
+                full = (sd.c >= N) | ((sd.c == N - 1) & sd.fc_v) if N > 1 else \
+                    (sd.c != 0) | sd.fc_v
+                return full | (sd.far_orders == 0)
 
             bad = w.bad | o.bad
             farvis = ~(vis(w) & vis(o))
@@ -703,11 +762,13 @@ class Ladder(wiring.Component):
             m.d.comb += bump["far_visible"].eq(~bad & farvis)
             for dst, src in ((out.asks, sa), (out.bids, sbid)):
                 for i in range(N):
+                    # the cached levels, then the far cache's level after the last of them
                     live = src.c > i
+                    fcl = (src.c == i) & src.fc_v
                     m.d.sync += [
-                        dst[i].px.eq(Mux(live, src.cache[i].px, 0)),
-                        dst[i].sz.eq(Mux(live, src.cache[i].sz, 0)),
-                        dst[i].ct.eq(Mux(live, src.cache[i].ct, 0)),
+                        dst[i].px.eq(Mux(live, src.cache[i].px, Mux(fcl, src.fc_px, 0))),
+                        dst[i].sz.eq(Mux(live, src.cache[i].sz, Mux(fcl, src.fc_sz, 0))),
+                        dst[i].ct.eq(Mux(live, src.cache[i].ct, Mux(fcl, src.fc_ct, 0))),
                     ]
 
         # cache update controls, registered the state before RMW3 (DECIDE or RMW2) from
@@ -877,7 +938,8 @@ class Ladder(wiring.Component):
             # the window's verdict on the pair, registered whole: ``pair_ok`` in RMW3 then
             # reads one register here instead of five (it selects the next ``w``: 12 levels
             # reg to reg with the five, 2026-12-07)
-            c_far = (w.far_orders != 0) & (fe_key >= w.far_lo)
+            c_far = (((w.far_orders != 0) & (fe_key >= w.far_lo))
+                     | (w.fc_v & (fe_key >= w.fc_key)))
             c_empty = w.nlev == removed
             c_lt_lo = fe_key < w.lo
             c_evict = kd2 <= w.span_hi
@@ -957,6 +1019,11 @@ class Ladder(wiring.Component):
             m.d.sync += pend_v.eq(0)
 
         # -- controller ----------------------------------------------------------------------
+        # the far cache's sums, every cycle: for a far op ``w`` and ``op`` do not change from
+        # CMP to FAR, so FAR reads the sums of its own op (bit SW / CW: overflow or borrow)
+        m.d.sync += [fcs_add.eq(w.fc_sz + op.q), fcc_add.eq(w.fc_ct + 1),
+                     fcs_sub.eq(w.fc_sz - op.q), fcc_sub.eq(w.fc_ct - op.remove)]
+
         init_slot = Signal(sb)
         with m.FSM(name="ladder_fsm") as fsm:
             with m.State("INIT"):
@@ -1003,8 +1070,17 @@ class Ladder(wiring.Component):
             with m.State("CMP"):
                 # window compares (``key >= lo + depth`` as ``key - depth >= lo`` etc.), and
                 # the first step of the level RMW (it does not depend on the decision)
+                # far: at or beyond the far cache's level or the far counts' bound; a RED
+                # only at the far cache's level or beyond the bound (between them no order
+                # exists: it takes the represented path, which finds its level missing)
+                rem_ge = (w.far_orders != 0) & (key >= w.far_lo)
+                fc_eq = w.fc_v & (key == w.fc_key)
                 m.d.sync += [
-                    ge_far.eq((w.far_orders != 0) & (key >= w.far_lo)),
+                    ge_far.eq(rem_ge | Mux(op.kind == LadderOp.ADD, w.fc_v & (key >= w.fc_key),
+                                           fc_eq)),
+                    fc_hit.eq(fc_eq),
+                    far_fc.eq(w.far_orders + w.fc_ct),
+                    rem_lo.eq(Mux((w.far_orders == 0) | (key < w.far_lo), key, w.far_lo)),
                     far_inc.eq(w.far_orders + 1), far_dec.eq(w.far_orders - op.remove),
                     rep_empty.eq(w.nlev == 0),
                     lt_lo.eq(key < w.lo),
@@ -1017,8 +1093,11 @@ class Ladder(wiring.Component):
                 # conservative: only a RED that removes a level can leave a side with fewer
                 # than n cached levels and more in the ladder (before each op, c >= min(n,
                 # nlev); an ADD never lowers c; with nlev == c every level is cached)
-                m.d.sync += may_refill.eq((op.kind == LadderOp.RED) & op.remove & (w.c <= N)
-                                          & (w.nlev != w.c))
+                # (or may leave the side without represented levels while the far cache holds
+                # one: WB then promotes it)
+                m.d.sync += may_refill.eq((op.kind == LadderOp.RED) & op.remove
+                                          & (((w.c <= N) & (w.nlev != w.c))
+                                             | ((w.nlev == 1) & w.fc_v)))
                 # replace pair: latch the front end's op's entry and word (read in LOAD)
                 m.d.sync += [lr_sz2.eq(lad_rd.data.sz), lr_ct2.eq(lad_rd.data.ct),
                              bmw2.eq(bm_rd.data), bmbit2.eq(bm_rd.data.bit_select(fe_key[:6], 1)),
@@ -1060,9 +1139,11 @@ class Ladder(wiring.Component):
                              tk_w.eq(ss & sd),
                              fwd_e.eq(same & (nk[:db] == kidx)),
                              fwd_w.eq(same & ((nk[6:db] == kidx[6:]) if W > 1 else 1))]
+                m.d.sync += [fm_fadd.eq(0), fm_fnew.eq(0), fm_radd.eq(0), fm_fred.eq(0),
+                             fm_rred.eq(0)]
                 with m.If(op.kind == LadderOp.ADD):
                     with m.If(ge_far):
-                        m.d.sync += w.far_orders.eq(far_inc)
+                        m.d.sync += [fm_fadd.eq(fc_hit), fm_radd.eq(~fc_hit)]
                         m.d.comb += far_done.eq(1)
                     with m.Elif(rep_empty):
                         m.d.sync += [w.lo.eq(key), w.span_hi.eq(key)]
@@ -1081,7 +1162,7 @@ class Ladder(wiring.Component):
                             m.d.sync += [w.lo.eq(key - (D - 1)), w.span_hi.eq(key)]
                             m.next = "RMW3"
                         with m.Else():
-                            m.d.sync += [w.far_orders.eq(far_inc), w.far_lo.eq(key)]
+                            m.d.sync += fm_fnew.eq(1)
                             m.d.comb += far_done.eq(1)
                     with m.Else():
                         with m.If(gt_span):
@@ -1089,7 +1170,7 @@ class Ladder(wiring.Component):
                         m.next = "RMW3"
                 with m.Else():  # RED
                     with m.If(ge_far):
-                        m.d.sync += w.far_orders.eq(far_dec)
+                        m.d.sync += [fm_fred.eq(fc_hit), fm_rred.eq(~fc_hit)]
                         m.d.comb += far_done.eq(1)
                     with m.Elif(rep_empty | lt_lo | ge_top):
                         m.d.comb += bump["missing"].eq(1)
@@ -1099,7 +1180,37 @@ class Ladder(wiring.Component):
                         m.next = "RMW3"
                 with m.If(far_done):
                     m.d.comb += bump["far_ops"].eq(1)
-                    m.next = "WB"
+                    m.next = "FAR"
+
+            with m.State("FAR"):
+                # a far op (decided in DECIDE): the far cache's level or the far counts
+                fc_ovf = fcs_add[SW] | fcc_add[CW]
+                fc_miss = fcs_sub[SW] | fcc_sub[CW]
+                with m.If(fm_fadd):
+                    with m.If(fc_ovf):
+                        m.d.comb += bump["size_overflow"].eq(1)
+                        m.d.sync += w.bad.eq(1)
+                    with m.Else():
+                        m.d.sync += [w.fc_sz.eq(fcs_add[:SW]), w.fc_ct.eq(fcc_add[:CW])]
+                with m.If(fm_fnew):
+                    # the new level is better than every far level: the far cache's level
+                    # (if any) joins the far counts, whose bound it becomes
+                    m.d.sync += [w.fc_v.eq(1), w.fc_key.eq(key), w.fc_px.eq(op.px),
+                                 w.fc_sz.eq(op.q), w.fc_ct.eq(1)]
+                    with m.If(w.fc_v):
+                        m.d.sync += [w.far_orders.eq(far_fc), w.far_lo.eq(w.fc_key)]
+                with m.If(fm_radd):
+                    m.d.sync += [w.far_orders.eq(far_inc), w.far_lo.eq(rem_lo)]
+                with m.If(fm_fred):
+                    with m.If(fc_miss):
+                        m.d.comb += bump["missing"].eq(1)
+                        m.d.sync += w.bad.eq(1)
+                    with m.Else():
+                        m.d.sync += [w.fc_sz.eq(fcs_sub[:SW]), w.fc_ct.eq(fcc_sub[:CW]),
+                                     w.fc_v.eq(fcc_sub[:CW] != 0)]
+                with m.If(fm_rred):
+                    m.d.sync += w.far_orders.eq(far_dec)
+                m.next = "WB"
 
             # after an eviction scan only (else done in LOAD / CMP / DECIDE): the RMW from a
             # fresh read of the entry and word (issued in EV_DONE2)
@@ -1147,8 +1258,9 @@ class Ladder(wiring.Component):
                         # short completion: write the op's side back, its record waits in
                         # ``pend`` (published from the next cycle on), take the peeked op
                         write_state(0)
-                        m.d.sync += [pend_v.eq(1), pend_w.eq(w_upd), pend_o.eq(o),
-                                     pend_op.eq(op)]
+                        # a promotion's internal ADD has no record of its own
+                        m.d.sync += [pend_v.eq(~promo), pend_w.eq(w_upd), pend_o.eq(o),
+                                     pend_op.eq(op), promo.eq(0)]
                         m.next = "IDLE"
                         with m.If(pair_ok):
                             # replace pair: the ADD's RMW3 follows (its DECIDE2 is here)
@@ -1217,10 +1329,9 @@ class Ladder(wiring.Component):
                 m.d.sync += [fkey.eq(key_of(pos)), fsz.eq(lad_rd.data.sz),
                              bitv_r.eq(_onehot(pos[:6], 64)),
                              fct.eq(lad_rd.data.ct)]
-                with m.If(evict):
-                    m.next = "R_EVC"
-                with m.Else():
-                    m.next = "R_PX"
+                # an evicted level goes through R_PX too: the first (best) one becomes the
+                # far cache's level, with its price
+                m.next = "R_PX"
 
             with m.State("R_PX"):
                 fidx = Mux(op.bid, ~fkey, fkey)
@@ -1229,7 +1340,10 @@ class Ladder(wiring.Component):
 
             with m.State("R_PX2"):
                 m.d.sync += fpx.eq(fpx_a + (fpx_b << 16))
-                m.next = "R_APP"
+                with m.If(evict):
+                    m.next = "R_EVC"
+                with m.Else():
+                    m.next = "R_APP"
 
             with m.State("R_APP"):
                 e = Signal(self.entry_layout)
@@ -1247,7 +1361,8 @@ class Ladder(wiring.Component):
             with m.State("R_EVC"):
                 nw = cur_word & ~bitv_r
                 m.d.sync += [ev_hit.eq(fkey >= skey), nword.eq(nw), nword_any.eq(others_any)]
-                m.d.sync += far_add.eq(w.far_orders + fct)
+                m.d.sync += [far_add.eq(w.far_orders + fct), far_ev.eq(w.far_orders + w.fc_ct),
+                             ev_better.eq(~w.fc_v | (fkey < w.fc_key))]
                 m.next = "R_EVD"
 
             with m.State("R_EVD"):
@@ -1260,12 +1375,20 @@ class Ladder(wiring.Component):
                         m.d.sync += w.summary.bit_select(pos[6:], 1).eq(nword_any)
                     else:
                         m.d.sync += w.summary[0].eq(nword_any)
-                    m.d.sync += [
-                        w.nlev.eq(w.nlev - 1),
-                        w.far_orders.eq(far_add),
-                        w.far_lo.eq(Mux((w.far_orders == 0) | (fkey < w.far_lo), fkey,
-                                        w.far_lo)),
-                    ]
+                    m.d.sync += w.nlev.eq(w.nlev - 1)
+                    with m.If(ev_better):
+                        # better than the far cache's level: the far cache's (the old one
+                        # joins the far counts and bounds them: far levels never overlap)
+                        m.d.sync += [w.fc_v.eq(1), w.fc_key.eq(fkey), w.fc_px.eq(fpx),
+                                     w.fc_sz.eq(fsz), w.fc_ct.eq(fct)]
+                        with m.If(w.fc_v):
+                            m.d.sync += [w.far_orders.eq(far_ev), w.far_lo.eq(w.fc_key)]
+                    with m.Else():
+                        m.d.sync += [
+                            w.far_orders.eq(far_add),
+                            w.far_lo.eq(Mux((w.far_orders == 0) | (fkey < w.far_lo), fkey,
+                                            w.far_lo)),
+                        ]
                     m.next = "R_START"
                 with m.Else():
                     m.next = "EV_DONE"
@@ -1294,10 +1417,13 @@ class Ladder(wiring.Component):
                     m.next = "R_PRE"
                 with m.Else():
                     write_state(op.kind == LadderOp.CLR)
-                    with m.If(~pend_v & (~outv | self.o_stream.ready)):
-                        record(w, o, op)
+                    with m.If(promo):  # cannot happen (a promotion completes short)
+                        m.d.sync += promo.eq(0)
                         m.next = "IDLE"
                         take()
+                    with m.Elif(~pend_v & (~outv | self.o_stream.ready)):
+                        record(w, o, op)
+                        finish()
                     with m.Else():
                         m.next = "FIN"
 
@@ -1305,8 +1431,28 @@ class Ladder(wiring.Component):
                 # the record waits for the sink (the state words are written)
                 with m.If(~pend_v & (~outv | self.o_stream.ready)):
                     record(w, o, op)
-                    m.next = "IDLE"
-                    take()
+                    finish()
+
+            with m.State("PROMO"):
+                # the far cache's level becomes the side's only represented level: an ADD of
+                # the whole level (size, count) at its key; its ladder entry and bitmap word
+                # are read at the end of this cycle, PROMO2 latches them as LOAD does
+                m.d.comb += [lad_sel.eq(w.fc_key[:db]),
+                             bm_word_sel.eq(w.fc_key[6:db] if W > 1 else 0)]
+                m.d.sync += [op.kind.eq(LadderOp.ADD), op.px.eq(w.fc_px), op.q.eq(w.fc_sz),
+                             op.remove.eq(0), key.eq(w.fc_key), offg.eq(0), refill_r.eq(0),
+                             nq_lo.eq(Const(0, H) - w.fc_sz[:H]),
+                             promo.eq(1), promo_ct.eq(w.fc_ct), w.fc_v.eq(0)]
+                if W > 1:
+                    m.d.sync += soh.eq(_onehot(w.fc_key[6:db], W))
+                m.d.comb += bump["promotions"].eq(1)
+                m.next = "PROMO2"
+
+            with m.State("PROMO2"):
+                rmw0()
+                m.d.sync += [kd.eq(key + D), kmd.eq(Cat(key, Const(0, 2)).as_signed() - D),
+                             pr1.eq(0)]
+                m.next = "CMP"
         m.d.comb += bsel.eq(Mux(fsm.ongoing("RMW3"), fe_key[:6], kidx[:6]))
         return m
 

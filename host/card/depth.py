@@ -1,8 +1,9 @@
 """What the card's deep book shows, flags included: a model of its price-ladder rules.
 
 The card's book (:mod:`hw.book`, :mod:`hw.ladder`) holds every level within ``levels`` ticks
-of each side's touch; further levels are *far* (counted, not held), and a record is *not
-valid* while a far level would show in its top ``depth_n`` (``far_visible``) or after a price
+of each side's touch; further levels are *far*: the best of them exactly (the far cache),
+the others counted, not held; a record is *not valid* while a counted far level would show in
+its top ``depth_n`` (``far_visible``) or after a price
 off the slot's tick grid, a size overflow or a missing level (sticky until the slot is
 cleared). This module applies the same rules (docs/ladder.md, "Window and far levels") to
 the level operations of the reference book (:class:`host.feed.book.L3Book`), so the host can
@@ -31,12 +32,13 @@ _MASK32 = (1 << 32) - 1
 class SideWindow:
     """One (slot, side) under the ladder's window rules (keys: smaller = better price)."""
 
-    __slots__ = ("lo", "rep", "keys", "far_orders", "far_lo")
+    __slots__ = ("lo", "rep", "keys", "fc", "far_orders", "far_lo")
 
     def __init__(self):
         self.lo = 0
         self.rep: dict[int, list[int]] = {}  # key -> [size, count]
         self.keys: list[int] = []  # sorted keys of ``rep``
+        self.fc: list[int] | None = None  # the far cache: [key, size, count] of the best far level
         self.far_orders = 0
         self.far_lo = 0
 
@@ -44,27 +46,45 @@ class SideWindow:
         del self.rep[k]
         del self.keys[bisect.bisect_left(self.keys, k)]
 
+    def _count_far(self, k, ct):
+        self.far_lo = k if self.far_orders == 0 else min(self.far_lo, k)
+        self.far_orders += ct
+
+    def _new_far_level(self, k, sz, ct):
+        # better than every far level: the far cache's; its level before joins the counts
+        if self.fc is not None:
+            self._count_far(self.fc[0], self.fc[2])
+        self.fc = [k, sz, ct]
+
     def add(self, k: int, q: int, depth: int, sz_lim: int) -> bool:
         """An order of ``q`` shares at key ``k``; False on a size overflow."""
-        if self.far_orders and k >= self.far_lo:
-            self.far_orders += 1
+        fc = self.fc
+        if (fc is not None and k >= fc[0]) or (self.far_orders and k >= self.far_lo):
+            if fc is not None and k == fc[0]:
+                if fc[1] + q >= sz_lim:
+                    return False
+                fc[1] += q
+                fc[2] += 1
+            else:
+                self._count_far(k, 1)
             return True
         if not self.rep:
             self.lo = k
         elif k < self.lo:
             i = bisect.bisect_left(self.keys, k + depth)
             for kk in self.keys[i:]:
-                ct = self.rep.pop(kk)[1]
-                self.far_lo = kk if self.far_orders == 0 else min(self.far_lo, kk)
-                self.far_orders += ct
+                sz, ct = self.rep.pop(kk)
+                if self.fc is None or kk < self.fc[0]:
+                    self._new_far_level(kk, sz, ct)
+                else:
+                    self._count_far(kk, ct)
             del self.keys[i:]
             self.lo = k
         elif k >= self.lo + depth:
             if k < self.keys[0] + depth:
                 self.lo = k - depth + 1
             else:
-                self.far_orders += 1
-                self.far_lo = k
+                self._new_far_level(k, q, 1)
                 return True
         lv = self.rep.get(k)
         if lv is None:
@@ -80,7 +100,27 @@ class SideWindow:
         return True
 
     def reduce(self, k: int, q: int, remove: int) -> bool:
-        """``q`` shares leave key ``k`` (``remove``: the order leaves); False when missing."""
+        """``q`` shares leave key ``k`` (``remove``: the order leaves); False when missing.
+        A side left without represented levels then moves its window onto the far cache's
+        level (the card's promotion)."""
+        ok = self._reduce(k, q, remove)
+        if not self.rep and self.fc is not None and self.fc[1] < (1 << 32):
+            self.lo = self.fc[0]
+            self.rep[self.fc[0]] = [self.fc[1], self.fc[2]]
+            self.keys = [self.fc[0]]
+            self.fc = None
+        return ok
+
+    def _reduce(self, k: int, q: int, remove: int) -> bool:
+        fc = self.fc
+        if fc is not None and k == fc[0]:
+            if fc[1] < q or (remove and fc[2] == 0):
+                return False
+            fc[1] -= q
+            fc[2] -= remove
+            if fc[2] == 0:
+                self.fc = None
+            return True
         if self.far_orders and k >= self.far_lo:
             self.far_orders -= remove
             return True
@@ -182,14 +222,14 @@ def expected_card_trace(
         tick = TICKS[ticks.get(loc, 1)]
         for bid in (True, False):
             s = sides.get((loc, bid))
-            if s is None or not s.keys:
+            if s is None or (not s.keys and s.fc is None):
                 out.append((0, 0, 0))
                 far |= s is not None and s.far_orders > 0
                 continue
-            k = s.keys[0]
+            k, lv = (s.keys[0], s.rep[s.keys[0]]) if s.keys else (s.fc[0], s.fc[1:])
             idx = ((~k) & _MASK32) if bid else k
-            out.append((idx * tick, *s.rep[k]))
-            far |= len(s.keys) < depth_n and s.far_orders > 0
+            out.append((idx * tick, *lv))
+            far |= len(s.keys) + (s.fc is not None) < depth_n and s.far_orders > 0
         return out[0], out[1], int(not far and loc not in bad)
 
     for i, m in enumerate(iter_messages(itch)):

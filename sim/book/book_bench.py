@@ -456,14 +456,17 @@ async def test_limits(dut):
                 add("E", stock_locate=4, order_reference_number=r, executed_shares=m0.shares,
                     match_number=r)
     sub = {1: 0, 2: 1, 3: 2, 4: 3}
-    # locate 3: a bid beyond the window behind a thin book: not valid while it would show
+    # locate 3: bids beyond the window behind a thin book: the best far level is held exact
+    # (the far cache), the next one only counted: not valid while a counted one would show
+    lv = levels
     far = [next(refs) for _ in range(5)]
     fmsgs = []
-    for r, px in zip(far[:4], (1000, 1000 - levels - 6, 999, 998), strict=True):
+    for r, px in zip(far, (1000, 1000 - lv - 6, 1000 - lv - 9, 999, 998), strict=True):
         fmsgs.append(make("A", timestamp=900 + r, stock_locate=3, order_reference_number=r,
                           buy_sell_indicator="B", shares=7, stock="F", price=px))
-    fmsgs.append(make("D", timestamp=999_990, stock_locate=3, order_reference_number=far[0]))
-    fmsgs.append(make("D", timestamp=999_991, stock_locate=3, order_reference_number=far[1]))
+    for i in (0, 3, 1, 2):  # 1000, 999, the far cache's level, the counted one
+        fmsgs.append(make("D", timestamp=999_990 + i, stock_locate=3,
+                          order_reference_number=far[i]))
     await setup(dut)
     await subscribe(dut, sub, msgs=msgs + fmsgs, ticks={2: 1})  # locate 2: one-cent tick
     exp, _ = expected(msgs, set(sub), DEPTH_N)
@@ -473,15 +476,17 @@ async def test_limits(dut):
     c = counters(dut)
     assert c["table_full"] == 1 and c["off_grid"] == 1, c
     assert c["far_visible"] == 0 and c["missing_level"] == 0, c
-    # locate 3: the far bid (its records are checked by hand: the reference book shows it)
+    # locate 3 (its records are checked by hand: the reference book shows every level)
+    f1 = 1000 - lv - 6  # the far cache's level (1000 - lv - 9 is counted)
     run3 = Run(dut, monitor=True)
-    got3 = await run3.feed(records(fmsgs, first_seq=500), 5, drain=200)
+    got3 = await run3.feed(records(fmsgs, first_seq=500), 6, drain=200)
     want3 = [  # (bids, valid)
-        ([(1000, 7, 1)], 1),  # first bid
-        ([(1000, 7, 1)], 0),  # far bid: 1 level held < depth_n, a far order exists
-        ([(1000, 7, 1), (999, 7, 1), (998, 7, 1)], 1),  # 998: depth_n levels held, valid again
-        ([(999, 7, 1), (998, 7, 1)], 0),  # best deleted: 2 levels < depth_n, far visible
-        ([(999, 7, 1), (998, 7, 1)], 1),  # far order deleted
+        ([(1000, 7, 1)], 1),  # first bid; the far bid f1 then is the far cache's: no change
+        ([(1000, 7, 1), (f1, 7, 1)], 0),  # f2 counted: 1 level + the far cache's < depth_n
+        ([(1000, 7, 1), (999, 7, 1), (f1, 7, 1)], 1),  # 999: depth_n levels shown, valid
+        ([(999, 7, 1), (998, 7, 1), (f1, 7, 1)], 1),  # best deleted (998 came between)
+        ([(998, 7, 1), (f1, 7, 1)], 0),  # 999 deleted: the counted f2 would show
+        ([(998, 7, 1)], 1),  # f1 deleted (no record: still not valid), then f2: valid
     ]
     assert [(r["bids"][:3], r["valid"]) for r in got3] == want3, got3
     assert all(r["locate"] == 3 for r in got3)

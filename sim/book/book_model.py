@@ -127,7 +127,7 @@ def expected_deep(msgs, sub: dict[int, int], ticks: dict[int, int], *, depth: in
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ladder"))
-    from ladder_model import LadderModel, px_of
+    from ladder_model import LadderModel
 
     from hw.ladder import LadderOp
 
@@ -140,14 +140,9 @@ def expected_deep(msgs, sub: dict[int, int], ticks: dict[int, int], *, depth: in
     out = []
 
     def levels(loc):
-        """The card's view: the represented top ``depth_n`` of both sides."""
-        s = sub[loc]
-        out = []
-        for bid in (True, False):
-            sd = lm.sides[s][bid]
-            out.append([(px_of(kk, bid, lm.tick[s]), *sd.rep[kk])
-                        for kk in sd.rep_keys[:depth_n]])
-        return out
+        """The card's view: the top ``depth_n`` of both sides it shows (represented levels,
+        then the far cache's)."""
+        return [lm.shown(sub[loc], bid) for bid in (True, False)]
 
     def state(loc):
         bids, asks = levels(loc)

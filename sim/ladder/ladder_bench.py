@@ -207,7 +207,7 @@ class TB:
         c = self.counters()
         st = self.model.stats
         for nm in ("far_visible", "off_grid", "size_overflow", "missing", "evicted",
-                   "far_ops"):
+                   "far_ops", "promotions"):
             assert c[nm] == st[nm], f"counter {nm}: gateware {c[nm]}, model {st[nm]}"
         assert c["ops"] == self.ops, (c["ops"], self.ops)
         for nm, lo in want_min.items():
@@ -262,7 +262,7 @@ async def test_sweep_slide_far(dut):
     await tb.run(stream_slide(D, seed=seed), idle=idle, bp=bp, seed=seed, name="slide")
     await tb.run(stream_far_stubs(D, n=tb.n, seed=seed), idle=idle, bp=bp, seed=seed,
                  name="far_stubs")
-    c = tb.check_counters(evicted=1, far_visible=1, slides=3)
+    c = tb.check_counters(evicted=1, far_visible=1, slides=3, promotions=1)
     assert c["far_ops"] > 0
     # errors: off grid (tick 100), a missing level, an oversize level: bad until the clear
     big = (1 << 32) - 1

@@ -4,8 +4,8 @@
 
 - ``truth``: every level, from every op (a dict price -> [size, count]): the exact book;
 - the ladder's *semantics* (docs/ladder.md): the window ``lo``, the represented levels (a dict
-  key -> [size, count], no bitmap, no cache, no refill), the far counts and the sticky bad
-  flag.
+  key -> [size, count], no bitmap, no cache, no refill), the far cache (the best far level,
+  exact: key, price, size, count), the far counts and the sticky bad flag.
 
 Every expected record carries the represented top ``n`` and the valid flag; whenever the model
 predicts ``valid = 1`` it asserts that the represented top ``n`` equals the truth's top ``n``
@@ -37,12 +37,13 @@ def px_of(key: int, bid: bool, code: int) -> int:
 
 
 class _Side:
-    __slots__ = ("lo", "rep", "rep_keys", "far_orders", "far_lo", "truth", "truth_px")
+    __slots__ = ("lo", "rep", "rep_keys", "fc", "far_orders", "far_lo", "truth", "truth_px")
 
     def __init__(self):
         self.lo = 0
         self.rep: dict[int, list[int]] = {}
         self.rep_keys: list[int] = []  # sorted keys of ``rep``
+        self.fc: list[int] | None = None  # the far cache: [key, px, size, count]
         self.far_orders = 0
         self.far_lo = 0
         self.truth: dict[int, list[int]] = {}
@@ -57,6 +58,32 @@ class _Side:
         del self.rep[k]
         del self.rep_keys[bisect.bisect_left(self.rep_keys, k)]
 
+    def count_far(self, k, ct):
+        """``ct`` orders at ``k`` join the far counts (``far_lo``: their lowest key)."""
+        self.far_lo = k if self.far_orders == 0 else min(self.far_lo, k)
+        self.far_orders += ct
+
+    def new_far_level(self, k, px, sz, ct):
+        """A far level better than every far level becomes the far cache's; the far cache's
+        level before it joins the far counts."""
+        if self.fc is not None:
+            self.count_far(self.fc[0], self.fc[3])
+        self.fc = [k, px, sz, ct]
+
+    def promote(self):
+        """After a RED: a side left without represented levels moves its window onto the far
+        cache's level (when its size fits an op's 32-bit shares), which becomes represented."""
+        if not self.rep and self.fc is not None and self.fc[2] < (1 << 32):
+            k, _px, sz, ct = self.fc
+            self.lo = k
+            self.rep_set(k, [sz, ct])
+            self.fc = None
+            return 1
+        return 0
+
+    def is_far_add(self, k):
+        return (self.fc is not None and k >= self.fc[0]) or (self.far_orders and k >= self.far_lo)
+
 
 class LadderModel:
     """Expected records of :class:`hw.ladder.Ladder` (see the module docstring)."""
@@ -69,7 +96,7 @@ class LadderModel:
         self.sides = [[_Side(), _Side()] for _ in range(slots)]  # [slot][bid]
         self.bad = [False] * slots
         self.stats = dict(far_visible=0, off_grid=0, size_overflow=0, missing=0, far_ops=0,
-                          evicted=0)
+                          evicted=0, promotions=0)
 
     def set_tick(self, slot: int, code: int) -> None:
         self.tick[slot] = code
@@ -100,6 +127,12 @@ class LadderModel:
     def apply(self, op: dict) -> dict:
         """Apply one op (a dict of :func:`hw.ladder.ladder_op_layout` fields); return the
         expected record (decoded like the bench decodes the gateware's)."""
+        rec = self._apply(op)
+        if op["kind"] == LadderOp.RED:  # the record is the same before and after it
+            self.stats["promotions"] += self.sides[op["slot"]][bool(op["bid"])].promote()
+        return rec
+
+    def _apply(self, op: dict) -> dict:
         slot = op["slot"]
         if op["kind"] == LadderOp.CLR:
             self.sides[slot] = [_Side(), _Side()]
@@ -115,26 +148,38 @@ class LadderModel:
             return self._record(op)
         D = self.depth
         if op["kind"] == LadderOp.ADD:
-            if s.far_orders and k >= s.far_lo:
-                s.far_orders += 1
+            if s.is_far_add(k):
                 self.stats["far_ops"] += 1
+                if s.fc is not None and k == s.fc[0]:
+                    nsz, nct = s.fc[2] + op["q"], s.fc[3] + 1
+                    if nsz >= self.sz_lim or nct >= self.ct_lim:
+                        self.stats["size_overflow"] += 1
+                        self.bad[slot] = True
+                    else:
+                        s.fc[2], s.fc[3] = nsz, nct
+                else:
+                    s.count_far(k, 1)
                 return self._record(op)
             if not s.rep:
                 s.lo = k
             elif k < s.lo:
+                code = self.tick[slot]
+                # an evicted level better than the far cache's becomes the far cache's (any
+                # order: the gateware's scan visits them in ladder index order)
                 for kk in [x for x in s.rep_keys if x >= k + D]:
                     sz, ct = s.rep[kk]
                     s.rep_del(kk)
-                    s.far_lo = kk if s.far_orders == 0 else min(s.far_lo, kk)
-                    s.far_orders += ct
+                    if s.fc is None or kk < s.fc[0]:
+                        s.new_far_level(kk, px_of(kk, bid, code), sz, ct)
+                    else:
+                        s.count_far(kk, ct)
                     self.stats["evicted"] += 1
                 s.lo = k
             elif k >= s.lo + D:
                 if k < s.rep_keys[0] + D:
                     s.lo = k - D + 1
                 else:
-                    s.far_orders += 1
-                    s.far_lo = k
+                    s.new_far_level(k, op["px"], op["q"], 1)
                     self.stats["far_ops"] += 1
                     return self._record(op)
             lv = s.rep.get(k, [0, 0])
@@ -145,6 +190,17 @@ class LadderModel:
             else:
                 s.rep_set(k, [nsz, nct])
         else:
+            if s.fc is not None and k == s.fc[0]:
+                self.stats["far_ops"] += 1
+                if s.fc[2] < op["q"] or (op["remove"] and s.fc[3] == 0):
+                    self.stats["missing"] += 1
+                    self.bad[slot] = True
+                else:
+                    s.fc[2] -= op["q"]
+                    s.fc[3] -= op["remove"]
+                    if s.fc[3] == 0:
+                        s.fc = None
+                return self._record(op)
             if s.far_orders and k >= s.far_lo:
                 s.far_orders -= op["remove"]
                 self.stats["far_ops"] += 1
@@ -160,16 +216,24 @@ class LadderModel:
                     s.rep_del(k)
         return self._record(op)
 
+    def shown(self, slot: int, bid: bool) -> list[tuple]:
+        """The levels a record shows of one side: the best ``n`` represented, then the far
+        cache's level, as ``(px, size, count)``."""
+        s = self.sides[slot][bid]
+        code = self.tick[slot]
+        out = [(px_of(k, bid, code), *s.rep[k]) for k in s.rep_keys[: self.n]]
+        if len(out) < self.n and s.fc is not None:
+            out.append((s.fc[1], s.fc[2], s.fc[3]))
+        return out
+
     def _record(self, op) -> dict:
         slot = op["slot"]
         out = {"slot": slot, "tag": op["tag"]}
         vis = True
         for bid, name in ((True, "bids"), (False, "asks")):
             s = self.sides[slot][bid]
-            keys = s.rep_keys[: self.n]
-            code = self.tick[slot]
-            out[name] = [(px_of(k, bid, code), *s.rep[k]) for k in keys]
-            vis &= len(s.rep) >= self.n or s.far_orders == 0
+            out[name] = self.shown(slot, bid)
+            vis &= len(out[name]) >= self.n or s.far_orders == 0
         bad = self.bad[slot]
         out["bad"] = int(bad)
         out["far_visible"] = int(not vis)

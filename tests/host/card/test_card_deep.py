@@ -58,6 +58,7 @@ def run_deep(card, n: int, seed: int):
     assert i is None, format_difference(rp.trace, ref, i)
     not_valid, stale = flag_counts(rp)
     assert (not_valid, stale) == (0, 0)
+    assert not rp.recoveries, rp.recoveries  # nothing re-seeded by the host either
     c = rp.counters
     for k in ("far_visible", "off_grid", "size_overflow", "missing_level", "level_overflow",
               "table_full"):
@@ -73,4 +74,21 @@ def test_card_equals_itch_book_realistic_100k(card):
 @pytest.mark.long
 def test_card_equals_itch_book_realistic_1m(card):
     rp, ref = run_deep(card, 1_000_000, 1)
+    assert len(ref) > 100_000
+
+
+def test_card_far_levels_left_alone_100k(card):
+    """Seed 11: sides drain while far levels remain (stub quotes; a penny stock whose book
+    moved beyond the 4096-tick window). Before the far cache and its promotion (hw/ladder.py)
+    the card flagged 142 of these rows not valid (``host.card.depth`` with the rules of
+    7b3d9ad); now every row equals itch-book and none is flagged."""
+    rp, ref = run_deep(card, 100_000, 11)
+    assert len(ref) > 10_000
+
+
+@pytest.mark.long
+def test_card_far_levels_left_alone_1m(card):
+    """The issue's "done when" stream (seed 11, 1M messages): 0 not-valid rows (6 and a host
+    re-seed before the far cache, 265 without recovery), every row equals itch-book."""
+    rp, ref = run_deep(card, 1_000_000, 11)
     assert len(ref) > 100_000
