@@ -153,7 +153,8 @@ def _make_framer(p):
 
 
 _INGRESS_PARAMS = {"u250": {"data_width": 64, "counter_width": 48},
-                   "small": {"data_width": 64, "counter_width": 16}}
+                   "small": {"data_width": 64, "counter_width": 16},
+                   "ecp5": {"data_width": 64, "counter_width": 32}}
 
 
 def _make_ingress(p):
@@ -420,6 +421,7 @@ BLOCKS: dict[str, Block] = {
             _make_ethernet,
             _INGRESS_PARAMS,
             budget=_BUDGETS["ethernet"],
+            ecp5=True,
         ),
         Block(
             "moldudp",
@@ -427,6 +429,7 @@ BLOCKS: dict[str, Block] = {
             _make_moldudp,
             _INGRESS_PARAMS,
             budget=_BUDGETS["moldudp"],
+            ecp5=True,
         ),
         Block(
             "framer",
@@ -434,6 +437,7 @@ BLOCKS: dict[str, Block] = {
             _make_framer,
             _INGRESS_PARAMS,
             budget=_BUDGETS["framer"],
+            ecp5=True,
         ),
         Block(
             "ingress",
@@ -443,7 +447,7 @@ BLOCKS: dict[str, Block] = {
              "small": {"data_width": 64, "counter_width": 16},
              "ecp5": {"data_width": 64, "counter_width": 32}},
             budget=_BUDGETS["ingress"],
-            ecp5=False,
+            ecp5=True,
             requires="hw.ingress",
         ),
         Block(
@@ -484,6 +488,7 @@ BLOCKS: dict[str, Block] = {
             _make_arbiter,
             _INGRESS_PARAMS,
             budget=_BUDGETS["arbiter"],
+            ecp5=True,
             requires="hw.arbiter",
         ),
     ]
@@ -844,6 +849,15 @@ def _elaborate(component, name: str, path: Path):
     path.write_text(to_rtlil(component, name=name))
 
 
+XILINX_OPTS = "-family xcup -flatten -noiopad -noclkbuf -nowidelut"
+"""The ``synth_xilinx`` options of every row. ``-nowidelut`` (since 2026-12-08): ABC maps to
+LUT6 and no MUXF7/8/9, so the depth it minimizes is the depth :func:`logic_depth` reports
+(every LUT, MUXF and CARRY a level). With wide LUTs ABC counts a LUT6 + MUXF7/8/9 as one unit
+while the report counts two to four: the reported depth moved by +-2 levels with unrelated
+changes, and on every block measured both ways the narrow mapping was as shallow or
+shallower, with 1-8 % fewer LUT (docs/synthesis.md, "Wide LUTs")."""
+
+
 def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeout: int = 1800,
                paths_above: float | None = None, native: bool = False,
                keep_netlist: bool = False):
@@ -851,7 +865,7 @@ def run_xilinx(il: Path, top: str, work: Path, *, uram: bool, abc9: bool, timeou
     ``paths_above``: also list the paths deeper than that (``depth["deep_paths"]``,
     :func:`deep_paths`). ``keep_netlist``: leave ``net.json`` in ``work`` (deleted by default:
     the U250 book's is gigabytes) for a later path analysis."""
-    opts = "-family xcup -flatten -noiopad -noclkbuf" + (" -uram" if uram else "")
+    opts = XILINX_OPTS + (" -uram" if uram else "")
     opts += " -abc9" if abc9 else ""
     script = (f"read_rtlil {il.name}; synth_xilinx {opts} -top {top}; "
               "tee -q -o stat.txt stat; tee -q -o stat.json stat -json; write_json net.json")
