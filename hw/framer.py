@@ -147,6 +147,14 @@ class Framer(wiring.Component):
         m.d.comb += f_beat.eq(lo0 >> lb)
         c_body = Mux(fresh, 0, body)
         c_pos_beat = Mux(fresh, f_beat, pos_beat)
+        # the walk's next ``pos_beat`` (one beat on, a passed position stays negative), per
+        # source before the select: ``(lo0 >> lb) - 1 == (lo0 - nb) >> lb``, one subtract from
+        # the offset, instead of the select and then a decrement (two carry chains in series
+        # from MoldUDP64's output register: 8.5 levels in the ingress, 2026-12-07)
+        f_beat_m1 = Signal(signed(17))
+        m.d.comb += f_beat_m1.eq((1 - nb - beat.offset) >> lb)
+        n_pos_beat = Mux(fresh, Mux(lo0 < 0, f_beat, f_beat_m1),
+                         Mux(pos_beat < 0, pos_beat, pos_beat - 1))
         # The first beat's lane and "this / next beat" decodes that the walk's deepest
         # decisions read are equality compares of the offset with constants (LUTs), not the
         # subtract and compares above (carry chains on the hold decision's path).
@@ -452,7 +460,7 @@ class Framer(wiring.Component):
                     body.eq(c_body),
                     pos_lane.eq(c_pos_lane),
                     pos_oh.eq(c_pos_oh),
-                    pos_beat.eq(Mux(c_pos_beat < 0, c_pos_beat, c_pos_beat - 1)),
+                    pos_beat.eq(n_pos_beat),
                     pos_in.eq(c_pos_beat == 1),
                     pos_next.eq(c_pos_beat == 2),
                     have_hi.eq(c_have_hi | cap),
