@@ -402,6 +402,8 @@ class Ladder(wiring.Component):
         fcc_add = Signal(CW + 1)
         fcs_sub = Signal(SW + 1)
         fcc_sub = Signal(CW + 1)
+        fcs_lo_a = Signal(SW // 2 + 1)  # the size sums' low halves (with carry / borrow), a cycle
+        fcs_lo_s = Signal(SW // 2 + 1)  # ahead of their high halves (H = SW // 2)
         fm_fadd = Signal()  # FAR: ADD to the far cache's level
         fm_fnew = Signal()  # FAR: ADD of a new far level better than the far cache's
         fm_radd = Signal()  # FAR: ADD to the far counts
@@ -916,20 +918,26 @@ class Ladder(wiring.Component):
         app_ok2 = Signal()
         win2 = Signal()  # DECIDE: the window allows the pair (no far op, eviction, slide up)
 
+        # the ADD's level as the RED leaves it: another level is as read in LOAD; the RED's own
+        # level (``eqk``) is gone when the RED removed it, else it holds the RED's size minus
+        # the RED's shares (the ADD adds ``q2 - q1`` to the RED's size) and the RED's count
+        # (one order out, one in). Outside the FSM, and ``a_lo2`` registered every cycle (only
+        # RMW3 after DECIDE reads it): no state decode in front of its adder (8.5 levels from
+        # the FSM state, 2026-12-07)
+        q2 = f_op[-1].q
+        bit = Signal()
+        lsz_n = Signal(SW)
+        qe = Signal(signed(SW + 1))
+        m.d.comb += [bit.eq(Mux(eqk, ~removed, bit2_r)),
+                     lsz_n.eq(Mux(eqk, Mux(removed, 0, lsz), Mux(bit, lr_sz2, 0))),
+                     qe.eq(Mux(eqk & ~removed, dq, q2))]
+        m.d.sync += a_lo2.eq(lsz_n[:H] + qe[:H])
+
         def cmp2():
             """CMP of the front end's ADD against the side as the RED in DECIDE leaves it:
             the RED changes neither ``lo``, ``span_hi`` nor the far counts; it may remove its
             level (``nlev - removed``) and its cached entry (the entries after it move up:
             the ADD's hit / less-than vectors are taken one entry further on)."""
-            q2 = f_op[-1].q
-            # the ADD's level as the RED leaves it: another level is as read in LOAD; the
-            # RED's own level (``eqk``) is gone when the RED removed it, else it holds the
-            # RED's size minus the RED's shares (the ADD adds ``q2 - q1`` to the RED's size)
-            # and the RED's count (one order out, one in)
-            bit = Mux(eqk, ~removed, bit2_r)
-            lsz_n = Mux(eqk, Mux(removed, 0, lsz), Mux(bit, lr_sz2, 0))
-            qe = Signal(signed(SW + 1))
-            m.d.comb += qe.eq(Mux(eqk & ~removed, dq, q2))
             del1 = hit_any & removed
             past1 = hit_pre
             eqs = [cache[i].key == fe_key for i in range(K)] + [Const(0, 1)]
@@ -953,7 +961,6 @@ class Ladder(wiring.Component):
                 cw2.eq(Mux(sb2_r, bmw2, 0)),
                 bit2.eq(bit),
                 lsz2.eq(lsz_n), qe2.eq(qe),
-                a_lo2.eq(lsz_n[:H] + qe[:H]),
                 nct2.eq(Mux(eqk, lr_ct, Mux(bit, lr_ct2 + 1, 1))),
                 ct_ovf2.eq(~eqk & bit & lr_ct2.all()),
                 hit2.eq(Cat(*(inc2[i] & Mux(del1 & past1[i], eqs[i + 1], eqs[i])
@@ -1021,8 +1028,17 @@ class Ladder(wiring.Component):
         # -- controller ----------------------------------------------------------------------
         # the far cache's sums, every cycle: for a far op ``w`` and ``op`` do not change from
         # CMP to FAR, so FAR reads the sums of its own op (bit SW / CW: overflow or borrow)
-        m.d.sync += [fcs_add.eq(w.fc_sz + op.q), fcc_add.eq(w.fc_ct + 1),
-                     fcs_sub.eq(w.fc_sz - op.q), fcc_sub.eq(w.fc_ct - op.remove)]
+        # the 48-bit sums in two halves over two cycles (CMP: low halves, DECIDE: high halves
+        # with the low halves' carry / borrow; one adder was 8.5 levels, 2026-12-07)
+        qw = len(op.q)
+        q_hi = op.q[H:qw] if qw > H else Const(0, 1)
+        m.d.sync += [
+            fcs_lo_a.eq(w.fc_sz[:H] + op.q[:H]),
+            fcs_lo_s.eq(Cat(w.fc_sz[:H], Const(1, 1)) - op.q[:H]),  # bit H: no borrow
+            fcs_add.eq(Cat(fcs_lo_a[:H], w.fc_sz[H:] + q_hi + fcs_lo_a[H])),
+            fcs_sub.eq(Cat(fcs_lo_s[:H], w.fc_sz[H:] - q_hi - ~fcs_lo_s[H])),
+            fcc_add.eq(w.fc_ct + 1), fcc_sub.eq(w.fc_ct - op.remove),
+        ]
 
         init_slot = Signal(sb)
         with m.FSM(name="ladder_fsm") as fsm:
