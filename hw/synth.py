@@ -348,7 +348,9 @@ _BUDGETS: dict[str, dict] = {
     # 2026-12-06, CI on a clean clone of ef1fbe6 (tests/hw/test_synth.py, small): 16863 FF, over
     # the 16100 ceiling after the pipelined MoldUDP64 (its FFs 739 -> 1665) and the book's
     # fall-through FIFOs: ceiling re-based to ~1.5x that.
-    "top": {"small": {"lut": (8300, 25000), "ff": (5300, 25300)},
+    # 2026-12-07 evening (the far cache in the ladder, `-nowidelut`; tests/hw/test_synth.py):
+    # small 25613 LUT, over the 25000 ceiling: ceiling ~1.25x that.
+    "top": {"small": {"lut": (8300, 32000), "ff": (5300, 25300)},
             "u250": {"lut": (20000, 60000), "ff": (5600, 16800), "uram": (17, 51)}},
     # A/B line arbiter (hw/arbiter.py; in the ingress only when lines = 2, so the `ingress`
     # row does not include it). Measured 2026-12-06 (`python -m hw.synth --blocks arbiter
